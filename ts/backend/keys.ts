@@ -1,0 +1,70 @@
+/**
+ * CURVE keys for tcp:// backends (a remote GPU host). `npx bridge keys --dir DIR` writes
+ * DIR/server.json (the backend's key pair and the client keys it admits; copy it to the GPU
+ * host) and DIR/client.json (this side's key pair and the server's public key). Both are
+ * written with mode 0600 in a 0700 directory; secrets never leave these files.
+ */
+import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { curveKeyPair } from "zeromq";
+
+export interface CurveClientKeys {
+  /** The server's public key (Z85). */
+  serverPublic: string;
+  public: string;
+  secret: string;
+}
+
+export interface CurveServerFile {
+  server: { public: string; secret: string };
+  allowed_clients: string[];
+}
+
+export interface CurveClientFile {
+  server_public: string;
+  public: string;
+  secret: string;
+}
+
+function writePrivate(path: string, value: unknown): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n", { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+export interface GeneratedKeys {
+  serverFile: string;
+  clientFile: string;
+}
+
+/** A fresh server key pair and one client key pair, written under `dir`. */
+export function generateKeys(dir: string): GeneratedKeys {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const server = curveKeyPair();
+  const client = curveKeyPair();
+  const serverFile = join(dir, "server.json");
+  const clientFile = join(dir, "client.json");
+  writePrivate(serverFile, { server: { public: server.publicKey, secret: server.secretKey }, allowed_clients: [client.publicKey] } satisfies CurveServerFile);
+  writePrivate(clientFile, { server_public: server.publicKey, public: client.publicKey, secret: client.secretKey } satisfies CurveClientFile);
+  return { serverFile, clientFile };
+}
+
+const Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
+
+/** Reads client.json, refusing files that others can read and keys that are not Z85. */
+export function loadClientKeys(path: string): CurveClientKeys {
+  const mode = statSync(path).mode & 0o077;
+  if (mode !== 0) throw new Error(`${path}: holds a secret key but is readable by others (mode ${(statSync(path).mode & 0o777).toString(8)}); chmod 600 it`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new Error(`${path}: not JSON (${(err as Error).message})`);
+  }
+  const f = raw as Partial<CurveClientFile>;
+  for (const field of ["server_public", "public", "secret"] as const) {
+    if (typeof f[field] !== "string" || !Z85_KEY.test(f[field]!)) throw new Error(`${path}: ${field} must be a 40-character Z85 key`);
+  }
+  return { serverPublic: f.server_public!, public: f.public!, secret: f.secret! };
+}

@@ -1,0 +1,123 @@
+/**
+ * `npx bridge bench transport`: the bridge's round trips against plain ZeroMQ round trips of
+ * the same bytes, measured in the same run on the same machine.
+ * - small: a typical training batch, int32 [64, 2, 32] (16 KiB) as an Arrow frame, through
+ *   the full protocol (JSON header, dispatch, decode, re-encode); latency p50/p99.
+ * - large: a 64 MiB float32 tensor (raw frame); throughput. Buffers are reused across
+ *   iterations, as on a hot path.
+ * ratio = ours / raw (latency: lower is better; throughput: higher is better).
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Dealer } from "zeromq";
+import { startBackend, type BackendClient } from "../backend/client.js";
+import { tensor, type Tensor } from "../backend/tensor.js";
+import { backendPython, pythonSourceDir } from "../paths.js";
+
+export interface TransportBenchOptions {
+  smallIterations?: number;
+  largeIterations?: number;
+  largeBytes?: number;
+}
+
+export interface TransportBenchResult {
+  small: { bytes: number; iterations: number; p50_ms: number; p99_ms: number; raw_zmq_p50_ms: number; raw_zmq_p99_ms: number; ratio: number };
+  large: { bytes: number; iterations: number; mb_per_s: number; raw_zmq_mb_per_s: number; ratio: number };
+}
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+async function timeEach(n: number, warmup: number, fn: () => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+/** A bare echo peer (py/bridge_backend/raw_echo.py) and a DEALER to it. */
+async function withRawEcho<T>(fn: (roundTrip: (frame: Uint8Array) => Promise<Buffer>) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), "bridge-bench-"));
+  const endpoint = `ipc://${join(dir, "raw.sock")}`;
+  const child = spawn(backendPython(), ["-m", "bridge_backend.raw_echo", "--endpoint", endpoint], {
+    stdio: ["pipe", "inherit", "inherit"],
+    env: { ...process.env, PYTHONPATH: pythonSourceDir },
+  });
+  const sock = new Dealer({ linger: 0 });
+  sock.connect(endpoint);
+  try {
+    return await fn(async (frame) => {
+      await sock.send(frame);
+      const [reply] = await sock.receive();
+      return reply;
+    });
+  } finally {
+    sock.close();
+    child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function echo(backend: BackendClient, t: Tensor): Promise<Tensor> {
+  return (await backend.call("echo", {}, { x: t })).tensors.x;
+}
+
+export async function benchTransport(opts: TransportBenchOptions = {}): Promise<TransportBenchResult> {
+  const smallN = opts.smallIterations ?? 3000;
+  const largeN = opts.largeIterations ?? 10;
+  const largeBytes = opts.largeBytes ?? 64 * 1024 * 1024;
+
+  const small = tensor("int32", [64, 2, 32], Int32Array.from({ length: 64 * 2 * 32 }, (_, i) => i % 20000));
+  const large = tensor("float32", [largeBytes / 4], new Float32Array(largeBytes / 4).fill(1.5));
+  const smallBytes = small.data.byteLength;
+  const smallRaw = new Uint8Array(small.data.buffer);
+  const largeRaw = new Uint8Array(large.data.buffer);
+
+  const raw = await withRawEcho(async (roundTrip) => {
+    await roundTrip(new Uint8Array(1)); // connected
+    const smallTimes = await timeEach(smallN, 300, () => roundTrip(smallRaw));
+    const largeTimes = await timeEach(largeN, 2, () => roundTrip(largeRaw));
+    return { smallTimes, largeTimes };
+  });
+
+  const backend = await startBackend();
+  let ours;
+  try {
+    const smallTimes = await timeEach(smallN, 300, () => echo(backend, small));
+    const largeTimes = await timeEach(largeN, 2, () => echo(backend, large));
+    ours = { smallTimes, largeTimes };
+  } finally {
+    await backend.close();
+  }
+
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const mbPerS = (times: number[]) => largeBytes / 1e6 / (mean(times) / 1000);
+  const p50 = percentile(ours.smallTimes, 0.5);
+  const rawP50 = percentile(raw.smallTimes, 0.5);
+  const round = (x: number, d = 4) => Number(x.toFixed(d));
+  return {
+    small: {
+      bytes: smallBytes,
+      iterations: smallN,
+      p50_ms: round(p50),
+      p99_ms: round(percentile(ours.smallTimes, 0.99)),
+      raw_zmq_p50_ms: round(rawP50),
+      raw_zmq_p99_ms: round(percentile(raw.smallTimes, 0.99)),
+      ratio: round(p50 / rawP50, 3),
+    },
+    large: {
+      bytes: largeBytes,
+      iterations: largeN,
+      mb_per_s: round(mbPerS(ours.largeTimes), 1),
+      raw_zmq_mb_per_s: round(mbPerS(raw.largeTimes), 1),
+      ratio: round(mbPerS(ours.largeTimes) / mbPerS(raw.largeTimes), 3),
+    },
+  };
+}

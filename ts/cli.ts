@@ -1,0 +1,203 @@
+/**
+ * The command line: maps arguments to each command's options and lazily imports the command
+ * (so `bridge doctor` does not load the training code). Commands live in commands/.
+ */
+import yargs, { type Argv } from "yargs";
+import { hideBin } from "yargs/helpers";
+import { installSignalHandlers } from "./backend/process.js";
+import type { JsonObject } from "./backend/protocol.js";
+
+/** Runs a command's function; its number is the exit status; errors print without a stack. */
+async function run(fn: () => Promise<number | void>): Promise<void> {
+  try {
+    process.exitCode = (await fn()) ?? 0;
+  } catch (err) {
+    const e = err as Error;
+    console.error(process.env.BRIDGE_DEBUG ? e.stack : `bridge: ${e.message}`);
+    process.exitCode = 1;
+  }
+}
+
+export function buildCli(argv: string[]): Argv {
+  return yargs(argv)
+    .scriptName("bridge")
+    .usage("$0 <command> [options]")
+    .command(
+      "doctor",
+      "check the Python environment and do a round trip with the backend",
+      (y) => y.option("skip-pythonia", { type: "boolean", default: false, describe: "skip the pythonia inspection" }),
+      (a) =>
+        run(async () => {
+          const { doctor } = await import("./commands/doctor.js");
+          return doctor({ skipPythonia: a.skipPythonia });
+        }),
+    )
+    .command(
+      "train",
+      "train a model in stages (lm, siamese, triplet, contrastive) into runs/NAME",
+      (y) =>
+        y
+          .option("config", { type: "string", describe: "config file, YAML or JSON (default: configs/default.yaml)" })
+          .option("set", { type: "string", array: true, default: [] as string[], describe: "override a config field: --set stages.0.epochs=2 (repeatable)" })
+          .option("run", { type: "string", describe: "run name: the folder runs/NAME (default: config name and time)" })
+          .option("resume", { type: "boolean", default: false, describe: "continue the run from its last checkpoint" })
+          .option("quiet", { type: "boolean", default: false, describe: "no progress output" })
+          .option("data-dir", { type: "string", describe: "folder in the official layouts (default: $BRIDGE_DATA_DIR)" })
+          .option("backend", { type: "string", describe: "use a running backend (`bridge serve`): tcp://HOST:PORT (needs --keys)" })
+          .option("keys", { type: "string", describe: "client.json from `bridge keys`, for --backend tcp://" })
+          .option("nproc", { type: "number", default: 1, describe: "data-parallel ranks: N backend processes with torch.distributed (gloo on CPU)" }),
+      (a) =>
+        run(async () => {
+          const { train } = await import("./commands/train.js");
+          await train({ config: a.config, set: a.set, run: a.run, resume: a.resume, quiet: a.quiet, dataDir: a.dataDir, backend: a.backend, keys: a.keys, nproc: a.nproc });
+        }),
+    )
+    .command(
+      "eval",
+      "evaluate a run: metrics.json, report.html with plots, sentence vectors as Arrow",
+      (y) =>
+        y
+          .option("run", { type: "string", describe: "the run to evaluate (runs/NAME)" })
+          .option("tasks", { type: "string", describe: "comma-separated: snli,separation,sts,sick,lm (default: all the run supports)" })
+          .option("data-dir", { type: "string", describe: "folder in the official layouts (default: $BRIDGE_DATA_DIR)" })
+          .option("checkpoint", { type: "string", describe: "checkpoint to evaluate instead of the run's final one" })
+          .option("compare", { type: "string", array: true, describe: "compare the metrics of these runs side by side" })
+          .option("device", { type: "string", describe: "torch device (default: cuda if available, else cpu)" })
+          .check((a) => (a.run !== undefined || (a.compare ?? []).length > 0 ? true : "give --run NAME or --compare RUN_A RUN_B ...")),
+      (a) =>
+        run(async () => {
+          const { evalCommand } = await import("./commands/eval.js");
+          return evalCommand({ run: a.run, tasks: a.tasks, dataDir: a.dataDir, checkpoint: a.checkpoint, compare: a.compare, device: a.device });
+        }),
+    )
+    .command(
+      "embed",
+      "one sentence vector per input line, in input order, into an Arrow IPC file",
+      (y) =>
+        y
+          .option("run", { type: "string", demandOption: true, describe: "the run whose encoder embeds" })
+          .option("input", { type: "string", demandOption: true, describe: "text file, one sentence a line (or JSONL with --field)" })
+          .option("output", { type: "string", demandOption: true, describe: "FILE.arrow: line, text, vector (FixedSizeList<float32>)" })
+          .option("field", { type: "string", describe: "JSONL input: the field holding the text" })
+          .option("batch-size", { type: "number", default: 128, describe: "sentences per encode call (vectors do not depend on it)" })
+          .option("max-len", { type: "number", describe: "tokens kept per sentence, xxbos included (longer ones are cut and counted)" })
+          .option("checkpoint", { type: "string", describe: "checkpoint instead of the run's final one" })
+          .option("device", { type: "string", describe: "torch device (default: cuda if available, else cpu)" }),
+      (a) =>
+        run(async () => {
+          const { embedCommand } = await import("./commands/embed.js");
+          return embedCommand({
+            run: a.run,
+            input: a.input,
+            output: a.output,
+            field: a.field,
+            batchSize: a.batchSize,
+            maxLen: a.maxLen,
+            checkpoint: a.checkpoint,
+            device: a.device,
+          });
+        }),
+    )
+    .command(
+      "bench <what>",
+      "run a benchmark and print one JSON object",
+      (y) =>
+        y
+          .positional("what", { choices: ["transport", "model", "prepare", "train"] as const, demandOption: true })
+          .option("quick", { type: "boolean", default: false, describe: "fewer iterations (a look, not a measurement)" })
+          .option("data-dir", { type: "string", describe: "datasets for `bench prepare` / `bench train` (default: $BRIDGE_DATA_DIR)" })
+          .option("config", { type: "string", describe: "`bench train`: the config to time (default: configs/tiny.yaml)" }),
+      (a) =>
+        run(async () => {
+          const { bench } = await import("./commands/bench.js");
+          console.log(JSON.stringify(await bench({ what: a.what, quick: a.quick, dataDir: a.dataDir, config: a.config }), null, 2));
+        }),
+    )
+    .command("data", "inspect and fetch datasets", (y) =>
+      y
+        .command(
+          "inspect <name>",
+          "counts, labels, token lengths and OOV rate of one split",
+          (y) =>
+            y
+              .positional("name", { type: "string", demandOption: true, describe: "NAME:SPLIT, e.g. snli:dev, sick:train, wikitext-2:valid" })
+              .option("data-dir", { type: "string", describe: "folder in the official layouts (default: $BRIDGE_DATA_DIR)" })
+              .option("json", { type: "boolean", default: false, describe: "print one JSON object" })
+              .option("on-bad-row", { choices: ["error", "skip"] as const, default: "error" as const, describe: "stop at a malformed row, or skip and count it" })
+              .option("vocab", { type: "string", describe: "vocabulary file for the OOV rate (default: built from the training split)" })
+              .option("min-freq", { type: "number", describe: "min_freq of that vocabulary (default 3)" })
+              .option("max-len", { type: "number", describe: "truncate texts to this many tokens (counted)" }),
+          (a) =>
+            run(async () => {
+              const { dataInspect } = await import("./commands/data.js");
+              await dataInspect({ name: a.name, dataDir: a.dataDir, json: a.json, onBadRow: a.onBadRow, vocab: a.vocab, minFreq: a.minFreq, maxLen: a.maxLen });
+            }),
+        )
+        .command(
+          "fetch <name>",
+          "download a dataset into the data dir (checksum, extraction, no half-written files)",
+          (y) =>
+            y
+              .positional("name", { choices: ["snli", "multinli", "sick", "stsb", "wikitext-2", "wikitext-103"] as const, demandOption: true })
+              .option("data-dir", { type: "string", describe: "where to put it (default: $BRIDGE_DATA_DIR)" })
+              .option("force", { type: "boolean", default: false, describe: "fetch again even if the files are there" }),
+          (a) =>
+            run(async () => {
+              const { dataFetch } = await import("./commands/data.js");
+              await dataFetch({ name: a.name, dataDir: a.dataDir, force: a.force });
+            }),
+        )
+        .demandCommand(1, "name a data command: inspect or fetch"),
+    )
+    .command(
+      "keys",
+      "generate CURVE keys for a tcp:// backend (mode 0600)",
+      (y) => y.option("dir", { type: "string", default: "keys", describe: "folder for server.json and client.json" }),
+      (a) =>
+        run(async () => {
+          const { keys } = await import("./commands/keys.js");
+          return keys({ dir: a.dir });
+        }),
+    )
+    .command(
+      "serve",
+      "run a backend in the foreground for remote clients (tcp:// needs --keys)",
+      (y) =>
+        y
+          .option("endpoint", { type: "string", demandOption: true, describe: "tcp://0.0.0.0:5555 or ipc:///path" })
+          .option("keys", { type: "string", describe: "server.json from `bridge keys`" })
+          .option("device", { type: "string", describe: "torch device (default: cuda if available, else cpu)" }),
+      (a) =>
+        run(async () => {
+          const { serve } = await import("./commands/serve.js");
+          return serve({ endpoint: a.endpoint, keys: a.keys, device: a.device });
+        }),
+    )
+    .command(
+      "call <op>",
+      "start a backend, send one request, print the reply",
+      (y) =>
+        y
+          .positional("op", { type: "string", demandOption: true })
+          .option("args", { type: "string", default: "{}", describe: "the request's arguments as JSON" }),
+      (a) =>
+        run(async () => {
+          const { call } = await import("./commands/call.js");
+          let args: unknown;
+          try {
+            args = JSON.parse(a.args);
+          } catch (err) {
+            throw new Error(`--args is not JSON: ${(err as Error).message}`);
+          }
+          if (typeof args !== "object" || args === null || Array.isArray(args)) throw new Error("--args must be a JSON object");
+          return call({ op: a.op, args: args as JsonObject });
+        }),
+    )
+    .demandCommand(1, "name a command (see --help)")
+    .strict()
+    .help()
+    .version(false);
+}
+
+installSignalHandlers();
+await buildCli(hideBin(process.argv)).parseAsync();

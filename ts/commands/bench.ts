@@ -1,0 +1,35 @@
+/** `npx bridge bench WHAT`: one benchmark, one JSON object on stdout. */
+
+export const BENCHMARKS = ["transport", "model", "prepare", "train"] as const;
+export type BenchName = (typeof BENCHMARKS)[number];
+
+export interface BenchOptions {
+  what: BenchName;
+  /** Fewer iterations: a quick look rather than a measurement. */
+  quick?: boolean;
+  /** Datasets folder (`bench prepare` times SNLI dev from it; without it, the Brown corpus). */
+  dataDir?: string;
+  /** `bench train`: the config whose model and batches are timed (default configs/tiny.yaml). */
+  config?: string;
+}
+
+export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
+  switch (opts.what) {
+    case "transport": {
+      const { benchTransport } = await import("../bench/transport.js");
+      return { ...(await benchTransport(opts.quick ? { smallIterations: 300, largeIterations: 3 } : {})) };
+    }
+    case "prepare": {
+      const { benchPrepare } = await import("../bench/prepare.js");
+      return { ...(await benchPrepare({ dataDir: opts.dataDir, ...(opts.quick ? { syntheticSentences: 100_000, repeats: 1 } : {}) })) };
+    }
+    case "train": {
+      const { benchTrain } = await import("../bench/train.js");
+      return { ...(await benchTrain({ config: opts.config, dataDir: opts.dataDir, ...(opts.quick ? { steps: 30, rounds: 1 } : {}) })) };
+    }
+    case "model": {
+      const { benchModel } = await import("../bench/model.js");
+      return { ...(await benchModel(opts.quick ? { steps: 3 } : {})) };
+    }
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * `npx bridge serve --endpoint tcp://0.0.0.0:5555 --keys server.json`: runs a backend in the
+ * foreground for clients on other machines. tcp:// requires CURVE keys: the backend admits only
+ * the client keys listed in server.json. Ends on Ctrl-C.
+ */
+import { spawn } from "node:child_process";
+import { backendPython, pythonSourceDir } from "../paths.js";
+
+export interface ServeOptions {
+  endpoint: string;
+  keys?: string;
+  device?: string;
+}
+
+export async function serve(opts: ServeOptions): Promise<number> {
+  if (opts.endpoint.startsWith("tcp://") && !opts.keys) {
+    throw new Error("bridge serve: a tcp:// endpoint needs --keys server.json (make them with `npx bridge keys --dir DIR`)");
+  }
+  const args = ["-m", "bridge_backend", "--endpoint", opts.endpoint, "--watch-stdin"];
+  if (opts.keys) args.push("--curve-keys", opts.keys);
+  if (opts.device) args.push("--device", opts.device);
+  const child = spawn(backendPython(), args, {
+    stdio: ["pipe", "inherit", "inherit"],
+    env: { ...process.env, PYTHONPATH: [pythonSourceDir, process.env.PYTHONPATH].filter(Boolean).join(":") },
+  });
+  return new Promise((resolve) => {
+    child.on("exit", (code) => resolve(code ?? 1));
+    child.on("error", (err) => {
+      console.error(`bridge serve: ${err.message}`);
+      resolve(1);
+    });
+  });
+}

@@ -1,0 +1,104 @@
+/**
+ * A run's folder, the contract between `bridge train` (which writes it) and `bridge eval` /
+ * `bridge embed` / the notebooks (which read it):
+ *
+ *   runs/NAME/
+ *     config.json        the resolved config (defaults filled in, --set applied, seed recorded)
+ *     run.json           this manifest: model build args, tokenizer, vocab fingerprint, stages
+ *     vocab.json         the vocabulary (ts/data/vocab.ts)
+ *     log.jsonl          one JSON object a line: every train step and every evaluation
+ *     checkpoints/       <stage index>-<stage name>.pt at each stage's end (+ -last.pt while running)
+ *     eval/              metrics.json, report.html, vectors as Arrow files
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { writeFileAtomic } from "../data/atomic.js";
+import type { JsonObject } from "../backend/protocol.js";
+import type { TokenizerSettings } from "../data/tokenize.js";
+
+export const MANIFEST_VERSION = 1;
+
+export type Objective = "lm" | "siamese" | "triplet" | "contrastive" | "simcse";
+
+export interface StageRecord {
+  index: number;
+  /** The stage's name in the config (e.g. "lm", "siamese"). */
+  name: string;
+  objective: Objective;
+  /** Checkpoint at the stage's end, relative to the run folder; null until it ends. */
+  checkpoint: string | null;
+  completed: boolean;
+  step: number;
+  /** The stage's last validation metrics (e.g. {"val_accuracy": 0.61}). */
+  metrics: Record<string, number>;
+}
+
+export interface RunManifest {
+  version: number;
+  name: string;
+  created: string;
+  seed: number;
+  /** The args the backend's `build` op got (preset, vocab_sz, vocab_fingerprint, sizes, pooling...). */
+  model: JsonObject;
+  tokenizer: TokenizerSettings;
+  vocab: { size: number; fingerprint: string };
+  stages: StageRecord[];
+  /** The checkpoint that eval and embed use by default, relative to the run folder. */
+  finalCheckpoint: string | null;
+  /** Which pairs trained and which validated (added by issue 5; absent in older runs). With a holdout,
+   * `validRows` are the row indices of `holdout.split` kept out of training: everything else of that split trained. */
+  data?: {
+    train: { split: string; rows: number };
+    valid: { split: string; rows: number };
+    holdout: { split: string; fraction: number; seed: number; validRows: number[] } | null;
+  };
+}
+
+export interface RunPaths {
+  dir: string;
+  config: string;
+  manifest: string;
+  vocab: string;
+  log: string;
+  checkpoints: string;
+  eval: string;
+}
+
+/** Where runs live: BRIDGE_RUNS_DIR, else ./runs. */
+export function runsRoot(): string {
+  return resolve(process.env.BRIDGE_RUNS_DIR ?? "runs");
+}
+
+export function runPaths(name: string, root: string = runsRoot()): RunPaths {
+  if (!/^[A-Za-z0-9._-]+$/.test(name) || name === "." || name === "..") {
+    throw new Error(`run name ${JSON.stringify(name)}: use letters, digits, '.', '_' and '-' only`);
+  }
+  const dir = join(root, name);
+  return {
+    dir,
+    config: join(dir, "config.json"),
+    manifest: join(dir, "run.json"),
+    vocab: join(dir, "vocab.json"),
+    log: join(dir, "log.jsonl"),
+    checkpoints: join(dir, "checkpoints"),
+    eval: join(dir, "eval"),
+  };
+}
+
+export function readManifest(paths: RunPaths): RunManifest {
+  if (!existsSync(paths.manifest)) {
+    throw new Error(`${paths.dir}: no run here (missing run.json); train one with \`npx bridge train --run NAME\``);
+  }
+  let m: RunManifest;
+  try {
+    m = JSON.parse(readFileSync(paths.manifest, "utf8")) as RunManifest;
+  } catch (err) {
+    throw new Error(`${paths.manifest}: not valid JSON (${(err as Error).message})`);
+  }
+  if (m.version !== MANIFEST_VERSION) throw new Error(`${paths.manifest}: manifest version ${m.version}, this bridge reads ${MANIFEST_VERSION}`);
+  return m;
+}
+
+export async function writeManifest(paths: RunPaths, m: RunManifest): Promise<void> {
+  await writeFileAtomic(paths.manifest, JSON.stringify(m, null, 2) + "\n");
+}

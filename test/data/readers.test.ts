@@ -1,0 +1,252 @@
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { BadRowError, emptyReadStats } from "../../ts/data/errors.js";
+import { readBrown, readSotu } from "../../ts/data/readers/corpora.js";
+import { readNliJsonl, readSnliTxt, readXnliTsv } from "../../ts/data/readers/nli.js";
+import { readSentEvalPairs } from "../../ts/data/readers/senteval.js";
+import { readSick, readStsBenchmark, readStsInputGs } from "../../ts/data/readers/similarity.js";
+import { readTabularPairs, readTabularText } from "../../ts/data/readers/tabular.js";
+import { readPlainText, readWikiText } from "../../ts/data/readers/text.js";
+import type { PairRecord, TextRecord } from "../../ts/data/records.js";
+import { sharedDataDir, tempDir, writeText } from "./helpers.js";
+
+async function all<T>(gen: AsyncGenerator<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of gen) out.push(x);
+  return out;
+}
+
+async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    assert.match((e as Error).message, pattern);
+    return e as Error;
+  }
+  assert.unreachable(`expected an error matching ${pattern}`);
+  throw new Error("unreachable");
+}
+
+const shared = sharedDataDir("readers on the shared datasets");
+
+test("SNLI jsonl: real dev split has 9,842 pairs with the three labels", async () => {
+  if (!shared) return;
+  const stats = emptyReadStats();
+  const rows = await all(readNliJsonl(join(shared, "snli_1.0/snli_1.0_dev.jsonl"), { stats }));
+  assert.is(rows.length, 9842);
+  assert.is(stats.records, 9842);
+  assert.equal(new Set(rows.map((r) => r.label)), new Set(["entailment", "neutral", "contradiction"]));
+  assert.is(rows[0].s1, "Two women are embracing while holding to go packages .");
+});
+
+test("SICK, STS-B and XNLI: real files give the official counts", async () => {
+  if (!shared) return;
+  const sick = await all(readSick(join(shared, "sick/SICK_train.txt")));
+  assert.is(sick.length, 4500);
+  assert.is(sick[0].score, 4.5);
+  assert.is(sick[0].label, "neutral");
+  assert.is((await all(readSick(join(shared, "sick/SICK_trial.txt")))).length, 500);
+  const stsTrain = await all(readStsBenchmark(join(shared, "stsbenchmark/sts-train.csv")));
+  assert.is(stsTrain.length, 5749);
+  assert.is((await all(readStsBenchmark(join(shared, "stsbenchmark/sts-dev.csv")))).length, 1500);
+  assert.ok(stsTrain.every((r) => r.score! >= 0 && r.score! <= 5));
+  const xnli = await all(readXnliTsv(join(shared, "xnli_en/xnli_validation_en.tsv")));
+  assert.is(xnli.length, 2490);
+  assert.is(xnli.filter((r) => r.label === "contradiction").length, 830);
+});
+
+test("WikiText: blank lines skipped, headings and markers kept for the tokenizer", async () => {
+  if (!shared) return;
+  const rows = await all(readWikiText(join(shared, "wikitext-2/wiki.valid.tokens")));
+  assert.is(rows[0].text, "= Homarus gammarus =");
+  assert.ok(rows.every((r) => r.text.trim() !== ""));
+  assert.ok(rows.some((r) => r.text.includes("@-@")));
+});
+
+test("NLI jsonl: gold label '-' dropped and counted; bad JSON names file and line", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const p = writeText(
+      dir,
+      "nli.jsonl",
+      [
+        JSON.stringify({ gold_label: "entailment", sentence1: "A b .", sentence2: "C d .", pairID: "p1" }),
+        JSON.stringify({ gold_label: "-", sentence1: "x", sentence2: "y" }),
+        "{not json",
+        JSON.stringify({ gold_label: "maybe", sentence1: "x", sentence2: "y" }),
+        JSON.stringify({ gold_label: "neutral", sentence1: 3, sentence2: "y" }),
+        JSON.stringify({ gold_label: "contradiction", sentence1: "e", sentence2: "f", genre: "fiction" }),
+      ].join("\n"),
+    );
+    const err = await rejects(all(readNliJsonl(p)), /nli\.jsonl:3: not valid JSON/);
+    assert.instance(err, BadRowError);
+    assert.is((err as BadRowError).line, 3);
+    const stats = emptyReadStats();
+    const rows = await all(readNliJsonl(p, { onBadRow: "skip", stats }));
+    assert.equal(rows.map((r) => r.id), ["p1", "6"]);
+    assert.is(rows[1].genre, "fiction");
+    assert.is(stats.badRows, 3);
+    assert.equal(stats.dropped, { "gold_label -": 1 });
+    assert.equal(stats.badExamples.map((b) => b.line), [3, 4, 5]);
+    assert.match(stats.badExamples[1].reason, /unknown gold_label "maybe"/);
+  } finally {
+    cleanup();
+  }
+});
+
+test("SNLI txt: columns by header name, '-' dropped, short rows reported", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const header = "gold_label\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tcaptionID\tpairID";
+    const p = writeText(dir, "snli.txt", [header, "neutral\t(a)\t(b)\t(A)\t(B)\tA man .\tA person .\tc1\tpair1", "-\t.\t.\t.\t.\tx\ty\tc2\tpair2", "entailment\tonly"].join("\n") + "\n");
+    await rejects(all(readSnliTxt(p)), /snli\.txt:4: expected at least 9 tab-separated columns, found 2/);
+    const stats = emptyReadStats();
+    const rows = await all(readSnliTxt(p, { onBadRow: "skip", stats }));
+    assert.equal(rows, [{ id: "pair1", s1: "A man .", s2: "A person .", label: "neutral", line: 2 }]);
+    assert.is(stats.dropped["gold_label -"], 1);
+    assert.is(stats.badRows, 1);
+  } finally {
+    cleanup();
+  }
+});
+
+test("SICK: CRLF and BOM tolerated; bad score and label reported with line", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const p = writeText(
+      dir,
+      "SICK.txt",
+      "\ufeffpair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\r\n1\tA b\tC d\t4.5\tNEUTRAL\r\n2\tA\tB\tlots\tENTAILMENT\r\n3\tA\tB\t3\tPERHAPS\r\n",
+    );
+    await rejects(all(readSick(p)), /SICK\.txt:3: relatedness_score "lots"/);
+    const stats = emptyReadStats();
+    const rows = await all(readSick(p, { onBadRow: "skip", stats }));
+    assert.equal(rows, [{ id: "1", s1: "A b", s2: "C d", score: 4.5, label: "neutral", line: 2 }]);
+    assert.is(stats.badRows, 2);
+    const noHeader = writeText(dir, "bad.txt", "a\tb\n");
+    await rejects(all(readSick(noHeader)), /bad\.txt:1: header lacks column\(s\) pair_ID/);
+  } finally {
+    cleanup();
+  }
+});
+
+test("STS-B: 7 or 9 columns, bare quotes kept, short rows and bad scores reported", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const p = writeText(
+      dir,
+      "sts.csv",
+      [
+        'main-news\tf\t2012\t0001\t3.5\tHe said "hi.\tShe said "bye".',
+        "main-news\tf\t2012\t0002\t1.0\tA\tB\tsrc1\tsrc2",
+        "main-news\tf\t2012\t0003\t7\tA\tB",
+        "main-news\tf\t2012\t0004\t2.0\tonly one sentence",
+      ].join("\n"),
+    );
+    await rejects(all(readStsBenchmark(p)), /sts\.csv:3: score "7" is not a number in \[0, 5\]/);
+    const stats = emptyReadStats();
+    const rows = await all(readStsBenchmark(p, { onBadRow: "skip", stats }));
+    assert.is(rows.length, 2);
+    assert.is(rows[0].s1, 'He said "hi.');
+    assert.is(rows[0].s2, 'She said "bye".');
+    assert.is(rows[1].s2, "B");
+    assert.equal(stats.badExamples.map((b) => b.line), [3, 4]);
+  } finally {
+    cleanup();
+  }
+});
+
+test("STS12-16: blank gold scores are unscored and skipped; line counts must match", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const input = writeText(dir, "STS.input.x.txt", "A b\tC d\nE\tF\nG\tH\n");
+    const gs = writeText(dir, "STS.gs.x.txt", "4.2\n\n1\n");
+    const stats = emptyReadStats();
+    const rows = await all(readStsInputGs(input, gs, { stats }));
+    assert.equal(rows.map((r) => [r.s1, r.score]), [["A b", 4.2], ["G", 1]]);
+    assert.is(stats.dropped.unscored, 1);
+    const short = writeText(dir, "STS.gs.y.txt", "1\n");
+    await rejects(all(readStsInputGs(input, short)), /has 1 lines but .* has 3/);
+  } finally {
+    cleanup();
+  }
+});
+
+test("XNLI: numeric labels mapped, unknown label reported", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const p = writeText(dir, "x.tsv", "id\tpremise\thypothesis\tlabel\n0\tP\tH\t2\n1\tP\tH\t5\n");
+    await rejects(all(readXnliTsv(p)), /x\.tsv:3: unknown label "5"/);
+    const rows = await all(readXnliTsv(p, { onBadRow: "skip" }));
+    assert.is(rows[0].label, "contradiction");
+  } finally {
+    cleanup();
+  }
+});
+
+test("SentEval parallel files: pairs line by line; mismatched lengths refused", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    writeText(dir, "s1.train", "a\nb\n");
+    writeText(dir, "s2.train", "c\nd\n");
+    writeText(dir, "labels.train", "entailment\nneutral\n");
+    const rows = await all(readSentEvalPairs(dir, "train"));
+    assert.equal(rows.map((r: PairRecord) => [r.s1, r.s2, r.label]), [["a", "c", "entailment"], ["b", "d", "neutral"]]);
+    writeText(dir, "labels.train", "entailment\n");
+    await rejects(all(readSentEvalPairs(dir, "train")), /same number of lines \(found 2, 2, 1\)/);
+  } finally {
+    cleanup();
+  }
+});
+
+test("plain text: one record per non-blank line, with line numbers", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const p = writeText(dir, "t.txt", "first\n\n  \nsecond\r\nthird");
+    const rows = await all(readPlainText(p));
+    assert.equal(rows.map((r: TextRecord) => [r.text, r.line]), [["first", 1], ["second", 4], ["third", 5]]);
+  } finally {
+    cleanup();
+  }
+});
+
+test("tabular: CSV with quotes and newlines in fields, TSV by index, JSONL by key, label maps", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const csv = writeText(dir, "q.csv", 'id,question1,question2,is_duplicate\n1,"Is it ""ok""?","Line one\nline two",1\n2,a,b,0\n3,"x"y,z,1\n4,c,d,7\n');
+    const mapping = { format: "csv" as const, columns: { id: "id", s1: "question1", s2: "question2", label: "is_duplicate" }, labels: { "1": "entailment" as const, "0": "neutral" as const } };
+    await rejects(all(readTabularPairs(csv, mapping)), /q\.csv:5: unexpected "y" after a closing quote/);
+    const stats = emptyReadStats();
+    const rows = await all(readTabularPairs(csv, mapping, { onBadRow: "skip", stats }));
+    assert.equal(rows.map((r) => [r.id, r.s1, r.s2, r.label]), [["1", 'Is it "ok"?', "Line one\nline two", "entailment"], ["2", "a", "b", "neutral"]]);
+    assert.is(stats.badRows, 2);
+    const tsv = writeText(dir, "t.tsv", "x\t0.5\ty\n");
+    const t = await all(readTabularPairs(tsv, { format: "tsv", header: false, columns: { s1: 0, s2: 2, score: 1 } }));
+    assert.equal([t[0].s1, t[0].s2, t[0].score], ["x", "y", 0.5]);
+    const jl = writeText(dir, "t.jsonl", '{"body": "hello"}\n{"other": 1}\n');
+    await rejects(all(readTabularText(jl, { format: "jsonl", columns: { text: "body" } })), /t\.jsonl:2: missing column "body"/);
+    await rejects(all(readTabularPairs(csv, { format: "csv", columns: { s1: "nope", s2: "question2" } })), /header lacks column "nope"/);
+  } finally {
+    cleanup();
+  }
+});
+
+test("npm corpora: Brown sentences without tags, SOTU addresses in year order", async () => {
+  let n = 0;
+  let first: TextRecord | undefined;
+  for await (const r of readBrown()) {
+    first ??= r;
+    n++;
+  }
+  assert.is(n, 57340);
+  assert.ok(first!.text.startsWith('The Fulton County Grand Jury said Friday an investigation of Atlanta\'s recent primary election produced " no evidence "'));
+  assert.is(first!.doc, "ca01");
+  const sotu: TextRecord[] = [];
+  for await (const r of readSotu()) sotu.push(r);
+  assert.ok(sotu.length > 200);
+  assert.match(sotu[0].doc!, /^1790_george_washington/);
+  assert.ok(sotu[0].text.startsWith("Fellow-Citizens of the Senate"));
+});
+
+test.run();

@@ -1,0 +1,54 @@
+/** `bridge data inspect NAME:SPLIT` and `bridge data fetch NAME`. */
+import type { Writable } from "node:stream";
+import type { BadRowPolicy } from "../data/errors.js";
+import { formatInspectReport, inspectSplit, type InspectReport } from "../data/inspect.js";
+import { fetchDataset, type FetchResult } from "../data/download.js";
+import { resolveDataDir } from "../data/datasets.js";
+
+export interface DataInspectOptions {
+  /** NAME:SPLIT, e.g. snli:dev. */
+  name: string;
+  dataDir?: string;
+  json?: boolean;
+  onBadRow?: BadRowPolicy;
+  /** Vocabulary file for the OOV rate (default: built from the dataset's training split). */
+  vocab?: string;
+  minFreq?: number;
+  maxLen?: number;
+  /** Where the report goes (default stdout). */
+  out?: Writable;
+}
+
+export async function dataInspect(opts: DataInspectOptions): Promise<InspectReport> {
+  const report = await inspectSplit({
+    name: opts.name,
+    dataDir: opts.dataDir,
+    onBadRow: opts.onBadRow,
+    vocabPath: opts.vocab,
+    vocabOptions: opts.minFreq === undefined ? {} : { minFreq: opts.minFreq },
+    tokenizer: opts.maxLen === undefined ? {} : { maxLen: opts.maxLen },
+  });
+  const out = opts.out ?? process.stdout;
+  out.write(opts.json ? JSON.stringify(report) + "\n" : formatInspectReport(report) + "\n");
+  return report;
+}
+
+export interface DataFetchOptions {
+  /** snli | multinli | sick | stsb | wikitext-2 | wikitext-103 */
+  name: string;
+  dataDir?: string;
+  /** Fetch again even when the files are there. */
+  force?: boolean;
+  /** Progress bar on stderr (default: when stderr is a terminal). */
+  progress?: boolean;
+}
+
+export async function dataFetch(opts: DataFetchOptions): Promise<FetchResult> {
+  return fetchDataset({
+    name: opts.name,
+    dataDir: resolveDataDir(opts.dataDir),
+    force: opts.force ?? false,
+    progress: opts.progress ?? process.stderr.isTTY === true,
+    log: (line) => process.stderr.write(line + "\n"),
+  });
+}

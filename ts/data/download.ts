@@ -1,0 +1,171 @@
+/**
+ * `bridge data fetch`: download each archive of a dataset to a temp name, verify its sha256,
+ * extract it into a staging folder, check the expected files are there, and only then rename the
+ * staging folder into the data dir. Any failure removes the temp folder: nothing half-written
+ * is left, and an earlier good copy stays as it was until the new one is complete.
+ */
+import { createHash } from "node:crypto";
+import { createWriteStream, existsSync } from "node:fs";
+import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { extractArchive, stripPrefixMap } from "./archive.js";
+import { DataError } from "./errors.js";
+import { FETCH_SOURCES, type ArchiveSource, type FetchSource } from "./sources.js";
+
+export interface FetchOptions {
+  dataDir: string;
+  force?: boolean;
+  /** Draw a progress bar on stderr. */
+  progress?: boolean;
+  /** Messages for the user (one line each). */
+  log?: (line: string) => void;
+  /** Attempts per archive for transient failures (network errors, 5xx, truncated bodies). Default 4. */
+  attempts?: number;
+  /** First retry delay in ms, doubled each time. Default 2000. */
+  retryDelayMs?: number;
+}
+
+export interface FetchResult {
+  name: string;
+  dir: string;
+  /** False when the files were already there and force was not given. */
+  fetched: boolean;
+  files: string[];
+  /** Archives whose checksum could not be checked (none known). */
+  unverified: string[];
+}
+
+export async function fetchDataset(opts: FetchOptions & { name: string }): Promise<FetchResult> {
+  const source = Object.hasOwn(FETCH_SOURCES, opts.name) ? FETCH_SOURCES[opts.name] : undefined;
+  if (source === undefined) {
+    throw new DataError(`no download for ${JSON.stringify(opts.name)}; fetchable: ${Object.keys(FETCH_SOURCES).join(", ")}`);
+  }
+  return fetchSource(source, opts);
+}
+
+export async function fetchSource(source: FetchSource, opts: FetchOptions): Promise<FetchResult> {
+  const log = opts.log ?? (() => undefined);
+  const target = join(opts.dataDir, source.dir);
+  if (!opts.force && source.expect.every((f) => existsSync(join(target, f)))) {
+    log(`${source.name}: already in ${target} (use --force to fetch again)`);
+    return { name: source.name, dir: target, fetched: false, files: source.expect, unverified: [] };
+  }
+  await mkdir(opts.dataDir, { recursive: true });
+  const work = await mkdtemp(join(opts.dataDir, `.fetch-${source.name}-`));
+  const staging = join(work, "out");
+  const unverified: string[] = [];
+  const files: string[] = [];
+  try {
+    for (const [i, a] of source.archives.entries()) {
+      const archive = join(work, `archive-${i}.${a.format}`);
+      log(`${source.name}: downloading ${a.url}`);
+      const sha = await downloadWithRetries(a, archive, opts, log);
+      if (a.sha256 === null) {
+        unverified.push(a.url);
+        log(`${source.name}: WARNING: no known checksum for ${a.url}, so the archive could not be verified (sha256 ${sha})`);
+      } else if (sha !== a.sha256.toLowerCase()) {
+        throw new DataError(`${source.name}: checksum mismatch for ${a.url}: expected sha256 ${a.sha256}, got ${sha}; nothing was written`);
+      }
+      files.push(...(await extractArchive(archive, a.format, staging, stripPrefixMap(a.stripPrefix))));
+      await rm(archive, { force: true });
+    }
+    const missing = source.expect.filter((f) => !existsSync(join(staging, f)));
+    if (missing.length > 0) throw new DataError(`${source.name}: the archive(s) lacked ${missing.join(", ")}; nothing was written`);
+    if (existsSync(target)) await rename(target, join(work, "previous"));
+    await rename(staging, target);
+    log(`${source.name}: ${files.length} file(s) in ${target} (licence: ${source.licence})`);
+    return { name: source.name, dir: target, fetched: true, files: files.sort(), unverified };
+  } catch (e) {
+    // A failed swap must not lose the earlier copy.
+    if (!existsSync(target) && existsSync(join(work, "previous"))) await rename(join(work, "previous"), target);
+    throw e;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Thrown for failures worth another attempt. */
+class TransientError extends Error {}
+
+async function downloadWithRetries(a: ArchiveSource, dest: string, opts: FetchOptions, log: (line: string) => void): Promise<string> {
+  const attempts = opts.attempts ?? 4;
+  let delay = opts.retryDelayMs ?? 2000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await downloadOnce(a.url, dest, opts.progress ?? false);
+    } catch (e) {
+      if (!(e instanceof TransientError)) throw e;
+      if (attempt >= attempts) throw new DataError(`download of ${a.url} failed after ${attempts} attempts: ${e.message}`);
+      log(`  attempt ${attempt} failed (${e.message}); retrying in ${(delay / 1000).toFixed(1)} s`);
+      await new Promise((r) => setTimeout(r, delay));
+      delay *= 2;
+    }
+  }
+}
+
+/** Streams the body to dest, hashing as it goes; returns the sha256. */
+async function downloadOnce(url: string, dest: string, progress: boolean): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(url, { redirect: "follow" });
+  } catch (e) {
+    throw new TransientError(`cannot connect (${causeOf(e)})`);
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    const msg = `HTTP ${res.status} ${res.statusText}`;
+    if (res.status >= 500 || res.status === 429 || res.status === 408) throw new TransientError(msg);
+    throw new DataError(`download of ${url} failed: ${msg}`);
+  }
+  if (res.body === null) throw new TransientError("empty response");
+  const header = res.headers.get("content-length");
+  const total = header === null ? null : Number(header);
+  const hash = createHash("sha256");
+  const bar = progress ? new ProgressBar(total) : null;
+  let bytes = 0;
+  const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
+  body.on("data", (chunk: Buffer) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+    bar?.update(bytes);
+  });
+  try {
+    await pipeline(body, createWriteStream(dest));
+  } catch (e) {
+    throw new TransientError(`connection lost after ${bytes} bytes${total === null ? "" : ` of ${total}`} (${causeOf(e)})`);
+  } finally {
+    bar?.done();
+  }
+  if (total !== null && bytes !== total) throw new TransientError(`truncated: got ${bytes} of ${total} bytes`);
+  return hash.digest("hex");
+}
+
+function causeOf(e: unknown): string {
+  const err = e as { message?: string; cause?: { message?: string; code?: string } };
+  return err.cause?.code ?? err.cause?.message ?? err.message ?? String(e);
+}
+
+/** A one-line bar on stderr, redrawn at most 10 times a second. */
+class ProgressBar {
+  private last = 0;
+  private readonly start = Date.now();
+  constructor(private readonly total: number | null) {}
+  update(bytes: number): void {
+    const now = Date.now();
+    if (now - this.last < 100) return;
+    this.last = now;
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    const rate = bytes / 1e6 / Math.max(0.001, (now - this.start) / 1000);
+    const width = 30;
+    const text =
+      this.total && this.total > 0
+        ? `[${"#".repeat(Math.round((bytes / this.total) * width)).padEnd(width, ".")}] ${Math.floor((bytes / this.total) * 100)}% ${mb(bytes)}/${mb(this.total)} MB`
+        : `${mb(bytes)} MB`;
+    process.stderr.write(`\r  ${text} ${rate.toFixed(1)} MB/s   `);
+  }
+  done(): void {
+    process.stderr.write("\n");
+  }
+}

@@ -1,0 +1,169 @@
+/** Counts, label balance, token-length percentiles and OOV rate of one split. */
+import { DROPPED_NO_GOLD } from "./readers/nli.js";
+import { missingSplitMessage, parseSplitRef, splitExists, type SplitRef } from "./datasets.js";
+import { DataError, emptyReadStats, type BadRowPolicy } from "./errors.js";
+import { buildVocab } from "./prepare.js";
+import { NLI_LABELS } from "./records.js";
+import { BOS, EOS, Tokenizer, type TokenizerSettings } from "./tokenize.js";
+import { Vocab, type VocabOptions } from "./vocab.js";
+
+export interface InspectOptions {
+  /** NAME:SPLIT, e.g. snli:dev. */
+  name: string;
+  dataDir?: string;
+  onBadRow?: BadRowPolicy;
+  /** A saved vocabulary to measure OOV against; default: one built from the dataset's training split. */
+  vocabPath?: string;
+  vocabOptions?: Partial<VocabOptions>;
+  tokenizer?: Partial<TokenizerSettings>;
+}
+
+export interface LengthSummary {
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export interface OovSummary {
+  /** Unknown tokens / tokens (markers not counted); null when no vocabulary was at hand. */
+  rate: number | null;
+  /** Where the vocabulary came from (a split id or a file), or why there is none. */
+  vocab: string;
+  vocab_size: number | null;
+}
+
+export interface InspectReport {
+  dataset: string;
+  split: string;
+  file: string | null;
+  /** Pair datasets. */
+  pairs?: number;
+  labels?: Record<string, number>;
+  scores?: { min: number; max: number; mean: number } | null;
+  /** Text corpora. */
+  lines?: number;
+  tokens: number;
+  dropped: number;
+  dropped_by_reason: Record<string, number>;
+  bad_rows: number;
+  bad_examples: { line: number; reason: string }[];
+  /** Tokens per sentence (per line for text), xxbos included. */
+  token_lengths: LengthSummary;
+  oov: OovSummary;
+  truncated: number;
+}
+
+export async function inspectSplit(opts: InspectOptions): Promise<InspectReport> {
+  const ref = parseSplitRef(opts.name, opts.dataDir);
+  if (!splitExists(ref)) throw new DataError(missingSplitMessage(ref));
+  const onBadRow = opts.onBadRow ?? "error";
+  const tokenizer = new Tokenizer(opts.tokenizer);
+  const vocabInfo = await oovVocab(ref, opts, tokenizer);
+  const stats = emptyReadStats();
+  const lengths: number[] = [];
+  let tokens = 0;
+  let unknown = 0;
+  const count = (text: string): void => {
+    const toks = tokenizer.tokenize(text);
+    lengths.push(toks.length);
+    for (const t of toks) {
+      if (t === BOS || t === EOS) continue;
+      tokens++;
+      if (vocabInfo.vocab && !vocabInfo.vocab.has(t)) unknown++;
+    }
+  };
+  const truncatedBefore = tokenizer.stats.truncated;
+  const report: InspectReport = {
+    dataset: ref.dataset.name,
+    split: ref.split,
+    file: ref.path,
+    tokens: 0,
+    dropped: 0,
+    dropped_by_reason: {},
+    bad_rows: 0,
+    bad_examples: [],
+    token_lengths: { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, mean: 0 },
+    oov: { rate: null, vocab: vocabInfo.source, vocab_size: vocabInfo.vocab?.size ?? null },
+    truncated: 0,
+  };
+  if (ref.dataset.kind === "pairs") {
+    const labels: Record<string, number> = Object.fromEntries(NLI_LABELS.map((l) => [l, 0]));
+    let unlabelled = 0;
+    let scored = 0;
+    let sum = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    for await (const r of ref.dataset.read(ref.path!, { onBadRow, stats })) {
+      if (r.label === undefined) unlabelled++;
+      else labels[r.label]++;
+      if (r.score !== undefined) {
+        scored++;
+        sum += r.score;
+        min = Math.min(min, r.score);
+        max = Math.max(max, r.score);
+      }
+      count(r.s1);
+      count(r.s2);
+    }
+    report.pairs = stats.records;
+    report.labels = unlabelled === stats.records ? {} : unlabelled > 0 ? { ...labels, none: unlabelled } : labels;
+    report.scores = scored > 0 ? { min, max, mean: sum / scored } : null;
+  } else {
+    for await (const r of ref.dataset.read(ref.path, { onBadRow, stats })) count(r.text);
+    report.lines = stats.records;
+  }
+  report.tokens = tokens;
+  report.dropped = Object.values(stats.dropped).reduce((a, b) => a + b, 0);
+  report.dropped_by_reason = stats.dropped;
+  report.bad_rows = stats.badRows;
+  report.bad_examples = stats.badExamples;
+  report.token_lengths = summarise(lengths);
+  report.oov.rate = vocabInfo.vocab ? (tokens === 0 ? 0 : unknown / tokens) : null;
+  report.truncated = tokenizer.stats.truncated - truncatedBefore;
+  // Counts first, details after, for people reading the JSON.
+  const { dataset, split, file, pairs, labels, scores, lines, ...rest } = report;
+  return { dataset, split, file, ...(pairs === undefined ? { lines } : { pairs, labels, scores }), ...rest };
+}
+
+async function oovVocab(ref: SplitRef, opts: InspectOptions, tokenizer: Tokenizer): Promise<{ vocab: Vocab | null; source: string }> {
+  if (opts.vocabPath !== undefined) return { vocab: await Vocab.load(opts.vocabPath), source: opts.vocabPath };
+  const train = parseSplitRef(`${ref.dataset.name}:${ref.dataset.trainSplit}`, opts.dataDir);
+  if (!splitExists(train)) return { vocab: null, source: `none: ${train.id} is not in the data dir (pass a vocabulary file)` };
+  // A separate tokenizer so building the vocabulary does not count in this split's statistics.
+  const vocab = await buildVocab([train], new Tokenizer(tokenizer.settings), opts.vocabOptions, opts.onBadRow ?? "error");
+  return { vocab, source: train.id };
+}
+
+/** Nearest-rank percentiles. */
+export function summarise(values: number[]): LengthSummary {
+  if (values.length === 0) return { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, mean: 0 };
+  const sorted = Float64Array.from(values).sort();
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return { p50: at(50), p90: at(90), p95: at(95), p99: at(99), max: sorted[sorted.length - 1], mean: Math.round(mean * 100) / 100 };
+}
+
+/** The report as a short human-readable block. */
+export function formatInspectReport(r: InspectReport): string {
+  const lines = [`${r.dataset}:${r.split}  (${r.file ?? "npm package"})`];
+  if (r.pairs !== undefined) {
+    lines.push(`  pairs       ${r.pairs.toLocaleString("en-US")}`);
+    const lab = Object.entries(r.labels ?? {});
+    if (lab.length > 0) lines.push(`  labels      ${lab.map(([k, v]) => `${k} ${v.toLocaleString("en-US")}`).join(", ")}`);
+    if (r.scores) lines.push(`  scores      ${r.scores.min}..${r.scores.max}, mean ${r.scores.mean.toFixed(3)}`);
+  } else {
+    lines.push(`  lines       ${(r.lines ?? 0).toLocaleString("en-US")}`);
+  }
+  lines.push(`  tokens      ${r.tokens.toLocaleString("en-US")}`);
+  const why = Object.entries(r.dropped_by_reason).map(([k, v]) => `${v} ${k === DROPPED_NO_GOLD ? "with gold label -" : k}`);
+  lines.push(`  dropped     ${r.dropped}${why.length > 0 ? ` (${why.join(", ")})` : ""}`);
+  lines.push(`  bad rows    ${r.bad_rows}${r.bad_examples.map((b) => `\n    line ${b.line}: ${b.reason}`).join("")}`);
+  const t = r.token_lengths;
+  lines.push(`  length      p50 ${t.p50}, p90 ${t.p90}, p95 ${t.p95}, p99 ${t.p99}, max ${t.max}, mean ${t.mean}`);
+  lines.push(`  OOV         ${r.oov.rate === null ? "n/a" : `${(r.oov.rate * 100).toFixed(2)}%`} (vocabulary: ${r.oov.vocab}${r.oov.vocab_size ? `, ${r.oov.vocab_size} tokens` : ""})`);
+  if (r.truncated > 0) lines.push(`  truncated   ${r.truncated} texts cut at max_len`);
+  return lines.join("\n");
+}

@@ -1,0 +1,153 @@
+/**
+ * From a split to its numericalised Arrow file, cached: the file's name carries a hash of the
+ * input bytes, the tokenizer settings and the vocabulary fingerprint, so a second run with the
+ * same inputs reads the file instead of tokenising again. A sidecar JSON keeps the split's counts.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { projectRoot } from "../paths.js";
+import { writeFileAtomic } from "./atomic.js";
+import { missingSplitMessage, splitExists, splitTexts, type SplitRef } from "./datasets.js";
+import { DataError, emptyReadStats, type BadRowPolicy, type ReadStats } from "./errors.js";
+import { loadNumericalised, META_KEY, NumericalisedWriter, type Numericalised } from "./numericalised.js";
+import type { Tokenizer } from "./tokenize.js";
+import { TokenCounter, Vocab, type VocabOptions } from "./vocab.js";
+
+/** Bumped when the file layout changes. */
+const FORMAT_VERSION = 1;
+
+export interface SplitReport {
+  split: string;
+  records: number;
+  badRows: number;
+  badExamples: { line: number; reason: string }[];
+  dropped: Record<string, number>;
+  tokens: number;
+  unknown: number;
+  /** unknown / tokens (xxbos/xxeos not counted). */
+  oovRate: number;
+  truncated: number;
+  truncatedTokens: number;
+}
+
+export interface PreparedSplit {
+  data: Numericalised;
+  report: SplitReport;
+  path: string;
+  /** True when the cached file was used. */
+  cached: boolean;
+}
+
+export interface PrepareSplitOptions {
+  ref: SplitRef;
+  vocab: Vocab;
+  tokenizer: Tokenizer;
+  /** Default: BRIDGE_CACHE_DIR, else .cache/numericalised in the project (a run may pass its own). */
+  cacheDir?: string;
+  onBadRow?: BadRowPolicy;
+}
+
+export function resolveCacheDir(cacheDir?: string): string {
+  return cacheDir ?? process.env.BRIDGE_CACHE_DIR ?? join(projectRoot, ".cache", "numericalised");
+}
+
+export async function prepareSplit(opts: PrepareSplitOptions): Promise<PreparedSplit> {
+  const { ref, vocab, tokenizer } = opts;
+  if (!splitExists(ref)) throw new DataError(missingSplitMessage(ref));
+  const onBadRow = opts.onBadRow ?? "error";
+  const key = createHash("sha256")
+    .update(
+      JSON.stringify({
+        format: FORMAT_VERSION,
+        split: ref.id,
+        input: await inputFingerprint(ref),
+        tokenizer: tokenizer.fingerprintInput(),
+        vocab: vocab.fingerprint,
+        onBadRow,
+      }),
+    )
+    .digest("hex");
+  const path = join(resolveCacheDir(opts.cacheDir), `${ref.id.replace(/[^\w.-]+/g, "_")}-${key.slice(0, 20)}.arrow`);
+  const sidecar = `${path}.json`;
+  if (existsSync(path) && existsSync(sidecar)) {
+    // A damaged cache entry is rebuilt, not an error.
+    const hit = await Promise.all([readFile(sidecar, "utf8").then((t) => JSON.parse(t) as { key: string; report: SplitReport }), loadNumericalised(path)]).catch(
+      () => null,
+    );
+    if (hit && hit[0].key === key && hit[1].metadata.get(META_KEY) === key) return { data: hit[1].data, report: hit[0].report, path, cached: true };
+  }
+  const stats = emptyReadStats();
+  const writer = await NumericalisedWriter.open(path, ref.dataset.kind, vocab, tokenizer, { [META_KEY]: key });
+  try {
+    if (ref.dataset.kind === "pairs") {
+      for await (const r of ref.dataset.read(ref.path!, { onBadRow, stats })) writer.addPair(r);
+    } else {
+      for await (const r of ref.dataset.read(ref.path, { onBadRow, stats })) writer.addText(r.text);
+    }
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  }
+  const counts = await writer.close();
+  const report = splitReport(ref.id, stats, counts);
+  await writeFileAtomic(sidecar, JSON.stringify({ key, report }) + "\n");
+  const loaded = await loadNumericalised(path);
+  return { data: loaded.data, report, path, cached: false };
+}
+
+export function splitReport(
+  split: string,
+  stats: ReadStats,
+  counts: { tokens: number; unknown: number; truncated: number; truncatedTokens: number },
+): SplitReport {
+  return {
+    split,
+    records: stats.records,
+    badRows: stats.badRows,
+    badExamples: stats.badExamples,
+    dropped: stats.dropped,
+    tokens: counts.tokens,
+    unknown: counts.unknown,
+    oovRate: counts.tokens === 0 ? 0 : counts.unknown / counts.tokens,
+    truncated: counts.truncated,
+    truncatedTokens: counts.truncatedTokens,
+  };
+}
+
+/** What identifies a split's input: its bytes' sha256, or an npm corpus's name@version. */
+export async function inputFingerprint(ref: SplitRef): Promise<string> {
+  if (ref.path === null) {
+    const pkg = ref.dataset.npmPackage!;
+    const require = createRequire(import.meta.url);
+    const { version } = JSON.parse(await readFile(require.resolve(`${pkg}/package.json`), "utf8")) as { version: string };
+    return `npm:${pkg}@${version}`;
+  }
+  return `sha256:${await sha256File(ref.path)}`;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+/**
+ * Counts tokens over the given splits and builds the vocabulary. Pass training splits only: the
+ * caller (the train command's config) decides which splits those are; nothing else may leak in.
+ */
+export async function buildVocab(
+  refs: readonly SplitRef[],
+  tokenizer: Tokenizer,
+  vocabOptions: Partial<VocabOptions> = {},
+  onBadRow: BadRowPolicy = "error",
+): Promise<Vocab> {
+  const counter = new TokenCounter();
+  for (const ref of refs) {
+    if (!splitExists(ref)) throw new DataError(missingSplitMessage(ref));
+    for await (const text of splitTexts(ref, { onBadRow })) counter.add(tokenizer.tokenize(text));
+  }
+  return Vocab.fromCounts(counter.counts, vocabOptions);
+}

@@ -1,0 +1,100 @@
+/** SNLI 1.0 (.jsonl, .txt), MultiNLI (.jsonl) and XNLI English (.tsv) readers. */
+import { badRow, countDropped, DataError, emptyReadStats } from "../errors.js";
+import { readLines } from "../lines.js";
+import { parseNliLabel, type PairRecord, type ReadOptions } from "../records.js";
+import { headerIndex, requireColumns } from "./tsv.js";
+
+/** Pairs whose annotators did not agree carry gold label "-": dropped and counted. */
+const NO_GOLD = "-";
+export const DROPPED_NO_GOLD = "gold_label -";
+
+/** SNLI / MultiNLI JSON lines: gold_label, sentence1, sentence2 (pairID, genre when present). */
+export async function* readNliJsonl(path: string, opts: ReadOptions = {}): AsyncGenerator<PairRecord> {
+  const policy = opts.onBadRow ?? "error";
+  const stats = opts.stats ?? emptyReadStats();
+  for await (const { text, no } of readLines(path)) {
+    if (text.trim() === "") continue;
+    let row: unknown;
+    try {
+      row = JSON.parse(text);
+    } catch (e) {
+      badRow(policy, stats, path, no, `not valid JSON (${(e as Error).message})`);
+      continue;
+    }
+    if (typeof row !== "object" || row === null || Array.isArray(row)) {
+      badRow(policy, stats, path, no, "expected a JSON object");
+      continue;
+    }
+    const r = row as Record<string, unknown>;
+    const { gold_label: gold, sentence1: s1, sentence2: s2 } = r;
+    if (typeof s1 !== "string" || typeof s2 !== "string") {
+      badRow(policy, stats, path, no, "sentence1 and sentence2 must be strings");
+      continue;
+    }
+    if (gold === NO_GOLD) {
+      countDropped(stats, DROPPED_NO_GOLD);
+      continue;
+    }
+    const label = typeof gold === "string" ? parseNliLabel(gold) : undefined;
+    if (label === undefined) {
+      badRow(policy, stats, path, no, `unknown gold_label ${JSON.stringify(gold)}`);
+      continue;
+    }
+    const id = typeof r.pairID === "string" ? r.pairID : String(no);
+    const genre = typeof r.genre === "string" ? r.genre : undefined;
+    stats.records++;
+    yield { id, s1, s2, label, line: no, ...(genre === undefined ? {} : { genre }) };
+  }
+}
+
+/** SNLI .txt (tab-separated, header with gold_label, sentence1, sentence2, pairID, ...). */
+export async function* readSnliTxt(path: string, opts: ReadOptions = {}): AsyncGenerator<PairRecord> {
+  yield* readHeaderedTsv(path, opts, ["gold_label", "sentence1", "sentence2"], "pairID");
+}
+
+/** XNLI English TSV from the Hugging Face export: id, premise, hypothesis, label (0/1/2). */
+export async function* readXnliTsv(path: string, opts: ReadOptions = {}): AsyncGenerator<PairRecord> {
+  yield* readHeaderedTsv(path, opts, ["label", "premise", "hypothesis"], "id");
+}
+
+async function* readHeaderedTsv(
+  path: string,
+  opts: ReadOptions,
+  [labelCol, s1Col, s2Col]: readonly [string, string, string],
+  idCol: string,
+): AsyncGenerator<PairRecord> {
+  const policy = opts.onBadRow ?? "error";
+  const stats = opts.stats ?? emptyReadStats();
+  let cols: number[] | undefined;
+  let idAt: number | undefined;
+  let width = 0;
+  for await (const { text, no } of readLines(path)) {
+    if (cols === undefined) {
+      const index = headerIndex(text);
+      cols = requireColumns(path, index, [labelCol, s1Col, s2Col]);
+      idAt = index.get(idCol);
+      width = Math.max(...cols, idAt ?? 0) + 1;
+      continue;
+    }
+    if (text.trim() === "") continue;
+    const fields = text.split("\t");
+    if (fields.length < width) {
+      badRow(policy, stats, path, no, `expected at least ${width} tab-separated columns, found ${fields.length}`);
+      continue;
+    }
+    const picked = cols.map((c) => fields[c]);
+    const rawLabel = picked[0];
+    if (rawLabel === NO_GOLD) {
+      countDropped(stats, DROPPED_NO_GOLD);
+      continue;
+    }
+    const label = parseNliLabel(rawLabel);
+    if (label === undefined) {
+      badRow(policy, stats, path, no, `unknown label ${JSON.stringify(rawLabel)}`);
+      continue;
+    }
+    stats.records++;
+    yield { id: idAt === undefined ? String(no) : fields[idAt], s1: picked[1], s2: picked[2], label, line: no };
+  }
+  if (cols === undefined) throw new DataError(`${path}: empty file (no header line)`);
+}

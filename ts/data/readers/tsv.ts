@@ -1,0 +1,16 @@
+/** Tab-separated helpers shared by the readers: no CSV quoting (the official files have bare quotes). */
+import { DataError } from "../errors.js";
+
+/** Column name -> index, from a header line. */
+export function headerIndex(header: string): Map<string, number> {
+  return new Map(header.split("\t").map((name, i) => [name.trim(), i]));
+}
+
+/** Indices of the named columns; a header that lacks one is a clear error. */
+export function requireColumns(path: string, index: Map<string, number>, names: readonly string[]): number[] {
+  const missing = names.filter((n) => !index.has(n));
+  if (missing.length > 0) {
+    throw new DataError(`${path}:1: header lacks column(s) ${missing.join(", ")} (found: ${[...index.keys()].join(", ")})`);
+  }
+  return names.map((n) => index.get(n)!);
+}

@@ -1,0 +1,50 @@
+/** The typed records every reader yields. */
+import type { BadRowPolicy, ReadStats } from "./errors.js";
+
+export const NLI_LABELS = ["entailment", "neutral", "contradiction"] as const;
+export type NliLabel = (typeof NLI_LABELS)[number];
+
+/** A sentence pair: NLI (label), similarity (score), or both (SICK). */
+export interface PairRecord {
+  id: string;
+  s1: string;
+  s2: string;
+  label?: NliLabel;
+  /** Relatedness / similarity score (SICK 1-5, STS 0-5). */
+  score?: number;
+  genre?: string;
+  /** 1-based line of the row in its file. */
+  line: number;
+}
+
+/** A line (paragraph, sentence or document) of language-model text. */
+export interface TextRecord {
+  text: string;
+  line: number;
+  /** Which document it came from, when the corpus has several (Brown file, SOTU address). */
+  doc?: string;
+}
+
+export interface ReadOptions {
+  /** Default "error". */
+  onBadRow?: BadRowPolicy;
+  /** Filled in while reading; pass one to get counts back. */
+  stats?: ReadStats;
+}
+
+/** Maps the label spellings found in the wild (SNLI, SICK upper case, XNLI numbers) to NliLabel. */
+export function parseNliLabel(raw: string): NliLabel | undefined {
+  switch (raw.trim().toLowerCase()) {
+    case "entailment":
+    case "0":
+      return "entailment";
+    case "neutral":
+    case "1":
+      return "neutral";
+    case "contradiction":
+    case "2":
+      return "contradiction";
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,208 @@
+"""Checkpoints: weights, optimizer, RNG states, step, model config and vocabulary fingerprint in one file.
+
+Written atomically (a temp file in the same folder, fsync, then os.replace) with torch.save of plain
+tensors, dicts, lists, strings and numbers only, and read back with `torch.load(weights_only=True)`: no
+pickled module or class ever enters or leaves. Parts that a load can take:
+
+- "all": everything, to resume training (same architecture, optimizer and vocabulary required);
+- "weights": the model's weights only (evaluation, or a new optimizer);
+- "encoder": `encoder.*` and `lm_head.*` by name, to carry an encoder to the next stage
+  (LM -> siamese -> contrastive) whose heads / pooling differ; with a `vocab_map`, onto a new vocabulary.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import BridgeError
+from .models.awd_lstm import ARCH_KEYS
+from .models.heads import HEAD_ARCH_KEYS
+from .training import Trainer, set_rng_state
+
+FORMAT = "bridge-checkpoint"
+VERSION = 1
+PARTS = ("all", "weights", "encoder")
+
+
+class CheckpointError(BridgeError):
+    """The file is missing, unreadable, or not a bridge checkpoint."""
+
+    code = "bad_checkpoint"
+
+
+class CheckpointMismatch(BridgeError):
+    """The checkpoint does not fit the model: vocabulary, architecture or optimizer differ (the message says which)."""
+
+    code = "checkpoint_mismatch"
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> int:
+    """torch.save to a temp file beside `path`, fsync, then rename over `path`. Returns the size in bytes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    return path.stat().st_size
+
+
+def checkpoint_state(trainer: Trainer, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    m = trainer.model
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": {"model": asdict(m.cfg), "head": asdict(m.hc), "train": asdict(trainer.tc)},
+        "vocab_fingerprint": trainer.vocab_fingerprint,
+        "meta": meta or {},
+        **trainer.state_dict(),
+    }
+
+
+def save_checkpoint(trainer: Trainer, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    size = atomic_save(checkpoint_state(trainer, meta), path)
+    return {"path": str(path), "bytes": size, "step": trainer.step}
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Loads without unpickling code; checks that it is a bridge checkpoint of a known version."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"no checkpoint file at {path}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for pickled objects, RuntimeError for a torn/foreign file
+        raise CheckpointError(f"{path} does not load as a weights-only checkpoint: {type(e).__name__}: {e}") from e
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a bridge checkpoint (no format={FORMAT!r} field)")
+    if ck.get("version") != VERSION:
+        raise CheckpointError(f"{path} is checkpoint version {ck.get('version')}, this backend reads {VERSION}")
+    return ck
+
+
+VOCAB_KEYS = ("encoder.emb.weight", "lm_head.decoder.weight", "lm_head.decoder.bias")  # rows indexed by word id
+
+
+def remap_vocab(weights: dict[str, torch.Tensor], vocab_map: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Re-indexes the vocabulary-sized tensors for a new vocabulary (fastai's match_embeds).
+
+    vocab_map [new_vocab_sz]: the checkpoint's id of each new word, or -1 for a word it did not have; such
+    words start from the mean row (the mean embedding, the mean output bias).
+    """
+    out = dict(weights)
+    known = vocab_map >= 0  # [new_vocab_sz]
+    for k in VOCAB_KEYS:
+        if k in out:
+            old = out[k]  # [old_vocab_sz, ...]
+            new = old[vocab_map.clamp_min(0)]  # [new_vocab_sz, ...]
+            mean = old.float().mean(0).to(old.dtype)
+            out[k] = torch.where(known.view(-1, *([1] * (old.dim() - 1))), new, mean)
+    return out
+
+
+def check_compatible(
+    ck: dict[str, Any], trainer: Trainer, parts: str, allow_partial: bool = False, remapped: bool = False
+) -> None:
+    """Raises CheckpointMismatch naming the first kind of difference: vocabulary, then architecture, then optimizer.
+
+    `remapped`: the checkpoint's vocabulary was mapped onto the model's (a vocab_map), so it may differ.
+    """
+    cm, m = ck["config"]["model"], trainer.model
+    if remapped:
+        cm = {**cm, "vocab_sz": m.cfg.vocab_sz}
+    elif cm["vocab_sz"] != m.cfg.vocab_sz:
+        raise CheckpointMismatch(f"vocabulary size differs: checkpoint has {cm['vocab_sz']} words, the model {m.cfg.vocab_sz}")
+    fp_ck, fp = ck.get("vocab_fingerprint") or "", trainer.vocab_fingerprint
+    if fp_ck and fp and fp_ck != fp and not remapped:
+        raise CheckpointMismatch(f"vocabulary differs: checkpoint fingerprint {fp_ck!r}, model {fp!r}")
+    if parts == "encoder" and allow_partial:
+        return
+    diffs = [f"{k} (checkpoint {cm[k]!r}, model {getattr(m.cfg, k)!r})" for k in ARCH_KEYS if cm[k] != getattr(m.cfg, k)]
+    if parts != "encoder":
+        ch = ck["config"]["head"]
+        diffs += [f"{k} (checkpoint {ch[k]!r}, model {getattr(m.hc, k)!r})" for k in HEAD_ARCH_KEYS if ch[k] != getattr(m.hc, k)]
+    if diffs:
+        raise CheckpointMismatch("architecture differs: " + "; ".join(diffs))
+    if parts == "all" and ck["config"]["train"]["opt"] != trainer.tc.opt:
+        raise CheckpointMismatch(
+            f"optimizer differs: checkpoint {ck['config']['train']['opt']!r}, session {trainer.tc.opt!r} "
+            "(load parts='weights' to start a new optimizer)"
+        )
+
+
+def load_checkpoint(
+    trainer: Trainer,
+    path: str | os.PathLike,
+    parts: str = "all",
+    allow_partial: bool = False,
+    vocab_map: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """Loads `parts` of the checkpoint at `path` into the session; returns what was loaded.
+
+    With `vocab_map` (parts="encoder" only) the checkpoint's vocabulary is first mapped onto the model's
+    (see remap_vocab): a language model pretrained on one corpus, fine-tuned on another (ULMFiT).
+    """
+    if parts not in PARTS:
+        raise CheckpointError(f"parts must be one of {', '.join(PARTS)}, got {parts!r}")
+    ck = read_checkpoint(path)
+    if vocab_map is not None:
+        if parts != "encoder":
+            raise CheckpointError("a vocab_map only goes with parts='encoder' (optimizer state is per word too)")
+        old_sz, new_sz = ck["config"]["model"]["vocab_sz"], trainer.model.cfg.vocab_sz
+        vocab_map = vocab_map.long().cpu()
+        if vocab_map.dim() != 1 or vocab_map.numel() != new_sz:
+            raise CheckpointMismatch(
+                f"vocab_map must hold one id per word of the model ({new_sz}), got shape {list(vocab_map.shape)}"
+            )
+        if int(vocab_map.max()) >= old_sz or int(vocab_map.min()) < -1:
+            raise CheckpointMismatch(f"vocab_map ids must be within -1..{old_sz - 1} (the checkpoint's vocabulary)")
+        ck["model"] = remap_vocab(ck["model"], vocab_map)
+    check_compatible(ck, trainer, parts, allow_partial, remapped=vocab_map is not None)
+    model = trainer.model
+    loaded: list[str] = []
+    skipped: list[str] = []
+    if parts in ("all", "weights"):
+        model.load_state_dict(ck["model"])
+        loaded = list(ck["model"])
+    else:
+        own = model.state_dict()
+        src = ck["model"]
+        for k in own:
+            if not k.startswith(("encoder.", "lm_head.")):
+                continue
+            if k in src and src[k].shape == own[k].shape:
+                own[k] = src[k]
+                loaded.append(k)
+            elif allow_partial:
+                skipped.append(k)
+            else:
+                why = f"shape {list(src[k].shape)} vs {list(own[k].shape)}" if k in src else "absent from the checkpoint"
+                raise CheckpointMismatch(f"encoder weight {k}: {why} (allow_partial loads the rest)")
+        model.load_state_dict(own)
+    trainer.lm_state.clear()
+    if parts == "all":
+        trainer.opt.load_state_dict(ck["optimizer"])
+        set_rng_state(ck["rng"])
+        trainer.step = int(ck["step"])
+        trainer.set_trainable(list(ck["trainable"]))
+    res = {"parts": parts, "step": int(ck["step"]), "loaded": len(loaded), "skipped": skipped, "meta": ck.get("meta", {})}
+    if vocab_map is not None:
+        res["new_words"] = int((vocab_map < 0).sum())
+    return res

@@ -1,0 +1,49 @@
+"""Losses: LM cross-entropy with AR/TAR, siamese NLI cross-entropy, triplet margin, in-batch InfoNCE."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+DISTANCES = ("cosine", "euclidean")
+
+
+def lm_loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Mean next-token cross-entropy; logits [bs, sl, V], y [bs, sl] (targets -100 are ignored)."""
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))  # [bs*sl, V] vs [bs*sl]
+
+
+def ar_tar(raw: Tensor, dropped: Tensor, alpha: float, beta: float) -> Tensor:
+    """Activation regularisation on the dropped top states and temporal AR on the raw ones (Merity et al.)."""
+    reg = raw.new_zeros(())
+    if alpha:
+        reg = reg + alpha * dropped.float().pow(2).mean()
+    if beta and raw.size(1) > 1:
+        reg = reg + beta * (raw[:, 1:] - raw[:, :-1]).float().pow(2).mean()
+    return reg
+
+
+def distance(a: Tensor, b: Tensor, kind: str) -> Tensor:
+    """Row-wise distance [bs] of a, b [bs, d]: 1 - cosine, or Euclidean."""
+    if kind == "cosine":
+        return 1 - F.cosine_similarity(a, b, dim=-1)
+    if kind == "euclidean":
+        return (a - b).pow(2).sum(-1).clamp_min(1e-12).sqrt()
+    raise ValueError(f"unknown distance {kind!r} (one of {', '.join(DISTANCES)})")
+
+
+def triplet_loss(a: Tensor, p: Tensor, n: Tensor, margin: float, kind: str) -> tuple[Tensor, Tensor, Tensor]:
+    """mean(relu(d(a, p) - d(a, n) + margin)), and d(a, p), d(a, n) [bs]."""
+    d_pos, d_neg = distance(a, p, kind), distance(a, n, kind)
+    return F.relu(d_pos - d_neg + margin).mean(), d_pos, d_neg
+
+
+def info_nce(a: Tensor, cands: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
+    """In-batch InfoNCE / MultipleNegativesRanking: anchor i's positive is candidate i; the other candidates
+    (other anchors' positives, then any hard negatives appended after the m positives) are its negatives.
+
+    a [m, d], cands [m + k, d] -> (mean cross-entropy, similarity logits [m, m + k]).
+    """
+    sim = F.normalize(a.float(), dim=-1) @ F.normalize(cands.float(), dim=-1).T / temperature  # [m, m + k]
+    return F.cross_entropy(sim, torch.arange(a.size(0), device=a.device)), sim

@@ -1,0 +1,358 @@
+"""Model ops: build, train_step, eval_step, encode, predict, generate, set_trainable, set_hparams, save, load,
+reset_state, model_info.
+
+Token tensors are int32 or int64 `[bs, sl]`, right-padded with the pad id, each with int `<name>_lengths [bs]`
+(for `x`: `lengths`); every length is in 1..sl and every id in 0..vocab_sz-1. Tensors for each objective:
+
+    lm           x [bs, bptt], y [bs, bptt] (y may hold -100 = ignore)
+    siamese      premise, premise_lengths, hypothesis, hypothesis_lengths, labels [bs] (0 ent, 1 neu, 2 con)
+    triplet      the siamese tensors, or anchor, positive, negative (+ _lengths)
+    contrastive  the siamese tensors, or anchor, positive[, negative] (+ _lengths), or x, lengths (SimCSE)
+    simcse       x, lengths
+
+Ops (args -> result; tensors in -> tensors out):
+
+    build          preset, vocab_sz, vocab_fingerprint, seed, any AWDLSTMConfig / HeadConfig / TrainConfig field
+                   -> config, params, trainable_params, groups {name: n}, trainable_groups, device, vec_dim
+    train_step     objective, reset?, stream?, return_logits?, margin?, distance?, temperature?; objective tensors
+                   -> loss, count, correct, (lm: reg; triplet: active, d_pos, d_neg, same_premise_negatives),
+                      finite, stepped, step, grad_norm (when stepped); logits / d_pos, d_neg / sim with return_logits
+    eval_step      as train_step, no update -> the same metrics and always those tensors
+    encode         pool?, pool_layers?, normalize?; x, lengths -> count, dim; vectors [bs, d] float32
+    predict        vectors?; premise(+_lengths), hypothesis(+_lengths) -> count; logits, probs, pred (+ u, v)
+    generate       n, max_len, temperature, top_k, seed?; prompt? [p] -> count; tokens [n, len], lengths [n]
+    set_trainable  groups [names] | freeze_to k | unfreeze -> trainable_groups, trainable_params, groups
+    set_hparams    lr (number | per-group list | {group: lr}), lr_div, mom, sqr_mom, wd, eps, clip, accum_steps,
+                   alpha, beta, margin, distance, temperature, drop_mult, *_p -> every hparam, lrs, dropouts
+    save           path, meta? -> path, bytes, step
+    load           path, parts (all | weights | encoder), allow_partial?; vocab_map? -> parts, step, loaded,
+                   skipped, meta, built (+ config when built, new_words with a vocab_map)
+    reset_state    stream? -> {}
+    model_info     -> tree, params, trainable_params, groups, trainable_groups, device, config, step, vec_dim
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import fields
+from typing import Any
+
+import torch
+
+from ..checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+from ..errors import BadArgs, BridgeError
+from ..models.awd_lstm import AWDLSTMConfig, awd_lstm_presets
+from ..models.heads import BridgeModel, HeadConfig
+from ..training import OBJECTIVES, TrainConfig, Trainer, seed_everything
+from .args import arg, tensor_arg
+from .registry import Args, OpFn, Reply, Tensors, op
+
+INTS = (torch.int32, torch.int64)
+SENTENCE_SETS = {
+    "siamese": [("premise", True), ("hypothesis", True)],
+    "triplet": [("anchor", True), ("positive", True), ("negative", True)],
+    "contrastive": [("anchor", True), ("positive", True), ("negative", False)],
+}
+STEP_OPTS = ("objective", "reset", "stream", "return_logits", "margin", "distance", "temperature")
+
+
+class NoModel(BridgeError):
+    code = "no_model"
+
+
+def value_errors_are_bad_args(fn: OpFn) -> OpFn:
+    """A ValueError from the model code is a bad request: reply bad_args with its message."""
+
+    @functools.wraps(fn)
+    def wrapper(session, args, tensors):
+        try:
+            return fn(session, args, tensors)
+        except ValueError as e:
+            raise BadArgs(str(e)) from e
+
+    return wrapper
+
+
+def trainer_of(session) -> Trainer:
+    t = getattr(session, "trainer", None)
+    if t is None:
+        raise NoModel("no model in this backend: call build (or load a checkpoint) first")
+    return t
+
+
+def make_configs(args: Args) -> tuple[AWDLSTMConfig, HeadConfig, TrainConfig]:
+    """Splits build args into the three configs: preset first, then each key onto the config owning it."""
+    preset = arg(args, "preset", str, "ulmfit")
+    if preset not in awd_lstm_presets:
+        raise BadArgs(f"unknown preset {preset!r} (one of {', '.join(awd_lstm_presets)})")
+    cfgs: list[Any] = [AWDLSTMConfig(**awd_lstm_presets[preset]), HeadConfig(), TrainConfig()]
+    owners = {f.name: c for c in cfgs for f in fields(c)}
+    for key, value in args.items():
+        if key in ("preset", "vocab_fingerprint") or value is None:
+            continue
+        if key not in owners:
+            raise BadArgs(f"unknown build argument {key!r}")
+        c = owners[key]
+        default = getattr(c, key)
+        if type(default) is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not type(default):
+            raise BadArgs(f"build argument {key!r} must be {type(default).__name__}, got {type(value).__name__}")
+        setattr(c, key, value)
+    mc, hc, tc = cfgs
+    if "vocab_sz" not in args:
+        raise BadArgs("missing argument 'vocab_sz'")
+    for name in ("vocab_sz", "emb_sz", "n_hid", "n_layers", "accum_steps"):
+        if getattr(mc if hasattr(mc, name) else tc, name) < 1:
+            raise BadArgs(f"build argument {name!r} must be >= 1")
+    if mc.bidir and mc.emb_sz % 2:
+        raise BadArgs("a bidirectional encoder needs an even emb_sz (its last layer has emb_sz // 2 per direction)")
+    for name in ("pad_id", "unk_id", "bos_id", "eos_id"):
+        if not 0 <= getattr(mc, name) < mc.vocab_sz:
+            raise BadArgs(f"{name} {getattr(mc, name)} is outside the vocabulary (0..{mc.vocab_sz - 1})")
+    return mc, hc, tc
+
+
+def new_trainer(session, mc: AWDLSTMConfig, hc: HeadConfig, tc: TrainConfig, fingerprint: str) -> Trainer:
+    session.trainer = None  # free the old model first
+    seed_everything(tc.seed)
+    trainer = Trainer(BridgeModel(mc, hc), tc, session.device, fingerprint)
+    session.trainer = trainer
+    return trainer
+
+
+def build_result(t: Trainer) -> dict[str, Any]:
+    s = t.summary()
+    return {k: s[k] for k in ("config", "params", "trainable_params", "groups", "trainable_groups", "device", "vec_dim")}
+
+
+def token_ids(session, tensors: Tensors, name: str, *, allow_ignore: bool = False) -> torch.Tensor:
+    """Tensor `name` as int64 [bs, sl] on the session's device, ids checked against the vocabulary."""
+    x = tensor_arg(tensors, name, dtypes=INTS, ndim=2)
+    if x.numel() == 0:
+        raise BadArgs(f"tensor {name!r} is empty (shape {list(x.shape)})")
+    vocab_sz = trainer_of(session).model.cfg.vocab_sz
+    lo, hi = int(x.min()), int(x.max())
+    negative_ok = allow_ignore and not bool(((x < 0) & (x != -100)).any())  # -100: target ignored
+    if hi >= vocab_sz or (lo < 0 and not negative_ok):
+        raise BadArgs(f"tensor {name!r} holds ids outside 0..{vocab_sz - 1} (min {lo}, max {hi})")
+    return x.to(session.device, torch.long)
+
+
+def sentences(session, tensors: Tensors, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids [bs, sl], lengths [bs]) for `name` and `name_lengths` (`lengths` for `x`), lengths in 1..sl."""
+    x = token_ids(session, tensors, name)
+    lname = "lengths" if name == "x" else f"{name}_lengths"
+    lengths = tensor_arg(tensors, lname, dtypes=INTS, ndim=1)
+    if lengths.numel() != x.size(0):
+        raise BadArgs(f"tensor {lname!r} has {lengths.numel()} lengths for {x.size(0)} rows of {name!r}")
+    if int(lengths.min()) < 1 or int(lengths.max()) > x.size(1):
+        raise BadArgs(f"tensor {lname!r} must be within 1..{x.size(1)} (min {int(lengths.min())}, max {int(lengths.max())})")
+    return x, lengths.to(session.device, torch.long)
+
+
+def step_batch(session, objective: str, tensors: Tensors) -> dict[str, torch.Tensor]:
+    """The objective's tensors, validated and moved to the device."""
+    if objective not in OBJECTIVES:
+        raise BadArgs(f"unknown objective {objective!r} (one of {', '.join(OBJECTIVES)})")
+    b: dict[str, torch.Tensor] = {}
+    if objective == "lm":
+        b["x"] = token_ids(session, tensors, "x")
+        b["y"] = token_ids(session, tensors, "y", allow_ignore=True)
+        if b["x"].shape != b["y"].shape:
+            raise BadArgs(f"tensors 'x' {list(b['x'].shape)} and 'y' {list(b['y'].shape)} must have the same shape")
+        return b
+    if objective == "simcse" or (objective == "contrastive" and "x" in tensors):
+        b["x"], b["lengths"] = sentences(session, tensors, "x")
+        return b
+    names = SENTENCE_SETS["siamese" if "premise" in tensors or objective == "siamese" else objective]
+    for name, required in names:
+        if required or name in tensors:
+            b[name], b[f"{name}_lengths"] = sentences(session, tensors, name)
+    if "premise" in b:
+        labels = tensor_arg(tensors, "labels", dtypes=INTS, ndim=1)
+        n_classes = trainer_of(session).model.hc.n_classes
+        if labels.numel() != b["premise"].size(0) or b["hypothesis"].size(0) != b["premise"].size(0):
+            raise BadArgs("premise, hypothesis and labels must have the same batch size")
+        if int(labels.min()) < 0 or int(labels.max()) >= n_classes:
+            raise BadArgs(f"labels must be within 0..{n_classes - 1}")
+        b["labels"] = labels.to(session.device, torch.long)
+    return b
+
+
+def step_opts(args: Args) -> dict[str, Any]:
+    unknown = set(args) - set(STEP_OPTS)
+    if unknown:
+        raise BadArgs(f"unknown argument(s) {sorted(unknown)}; known: {', '.join(STEP_OPTS)}")
+    return {k: v for k, v in args.items() if k != "objective"}
+
+
+def cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+
+
+@op("build")
+@value_errors_are_bad_args
+def build(session, args: Args, tensors: Tensors):
+    """Builds a fresh model and optimizer from a preset and overrides (seeded); replaces any previous one."""
+    mc, hc, tc = make_configs(args)
+    t = new_trainer(session, mc, hc, tc, arg(args, "vocab_fingerprint", str, ""))
+    return build_result(t)
+
+
+@op("train_step")
+@value_errors_are_bad_args
+def train_step(session, args: Args, tensors: Tensors):
+    """One forward/backward of `objective` (optimizer step every accum_steps calls); returns its metrics."""
+    t = trainer_of(session)
+    objective = arg(args, "objective", str)
+    metrics, out = t.train_step(objective, step_batch(session, objective, tensors), step_opts(args))
+    return Reply(metrics, cpu(out))
+
+
+@op("eval_step")
+@value_errors_are_bad_args
+def eval_step(session, args: Args, tensors: Tensors):
+    """`objective`'s loss and metrics in eval mode, with logits (siamese), distances (triplet) or similarities."""
+    t = trainer_of(session)
+    objective = arg(args, "objective", str)
+    metrics, out = t.eval_step(objective, step_batch(session, objective, tensors), step_opts(args))
+    return Reply(metrics, cpu(out))
+
+
+@op("encode")
+@value_errors_are_bad_args
+def encode(session, args: Args, tensors: Tensors):
+    """Sentence vectors `vectors [bs, d]` float32 of `x`/`lengths`, in input order; pool / pool_layers override
+    the built pooling, normalize=true scales each vector to unit length."""
+    t = trainer_of(session)
+    x, lengths = sentences(session, tensors, "x")
+    vecs = t.encode(x, lengths, args.get("pool"), args.get("pool_layers"))
+    if arg(args, "normalize", bool, False):
+        vecs = torch.nn.functional.normalize(vecs, dim=-1)
+    return Reply({"count": vecs.size(0), "dim": vecs.size(1)}, cpu({"vectors": vecs}))
+
+
+@op("predict")
+@value_errors_are_bad_args
+def predict(session, args: Args, tensors: Tensors):
+    """NLI predictions for premise/hypothesis: logits, probs [bs, 3], pred [bs]; u, v too with vectors=true."""
+    t = trainer_of(session)
+    p, h = sentences(session, tensors, "premise"), sentences(session, tensors, "hypothesis")
+    if p[0].size(0) != h[0].size(0):
+        raise BadArgs("premise and hypothesis must have the same batch size")
+    out = t.predict(p, h, arg(args, "vectors", bool, False))
+    return Reply({"count": p[0].size(0)}, cpu(out))
+
+
+@op("generate")
+@value_errors_are_bad_args
+def generate(session, args: Args, tensors: Tensors):
+    """Samples `n` texts from the LM: tokens [n, len] (prompt first, pad after xxeos) and lengths [n]."""
+    t = trainer_of(session)
+    prompt = None
+    if "prompt" in tensors:
+        prompt = tensor_arg(tensors, "prompt", dtypes=INTS, ndim=1)
+        if prompt.numel() == 0 or int(prompt.min()) < 0 or int(prompt.max()) >= t.model.cfg.vocab_sz:
+            raise BadArgs("tensor 'prompt' must be a non-empty list of ids in the vocabulary")
+        prompt = prompt.to(session.device, torch.long)
+    n, max_len, top_k = arg(args, "n", int, 1), arg(args, "max_len", int, 50), arg(args, "top_k", int, 0)
+    temperature = arg(args, "temperature", float, 1.0)
+    if n < 1 or max_len < 1 or top_k < 0 or temperature <= 0:
+        raise BadArgs("n and max_len must be >= 1, top_k >= 0, temperature > 0")
+    seed = args.get("seed")
+    if seed is not None and not isinstance(seed, int):
+        raise BadArgs("argument 'seed' must be int")
+    toks, lengths = t.generate(prompt, n, max_len, temperature, top_k, seed)
+    return Reply({"count": n}, cpu({"tokens": toks, "lengths": lengths}))
+
+
+@op("set_trainable")
+@value_errors_are_bad_args
+def set_trainable(session, args: Args, tensors: Tensors):
+    """Chooses the trained groups: `groups` [names], or `freeze_to` k (fastai: groups[k:] train), or `unfreeze`."""
+    t = trainer_of(session)
+    if "groups" in args:
+        names = args["groups"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise BadArgs("argument 'groups' must be a list of group names")
+        t.set_trainable(names)
+    elif "freeze_to" in args:
+        t.freeze_to(arg(args, "freeze_to", int))
+    elif args.get("unfreeze"):
+        t.set_trainable(t.group_names)
+    else:
+        raise BadArgs("give one of 'groups', 'freeze_to' or 'unfreeze'")
+    s = t.summary()
+    return {"trainable_groups": s["trainable_groups"], "trainable_params": s["trainable_params"], "groups": t.group_names}
+
+
+@op("set_hparams")
+@value_errors_are_bad_args
+def set_hparams(session, args: Args, tensors: Tensors):
+    """Sets hyper-parameters now: lr (number, list per group, or {group: lr}; lr_div), mom, sqr_mom, wd, eps,
+    clip, accum_steps, alpha, beta, margin, distance, temperature; dropouts (drop_mult, *_p) too."""
+    t = trainer_of(session)
+    mc = t.model.cfg
+    drop_keys = {"drop_mult", "embed_p", "input_p", "hidden_p", "weight_p", "output_p"}
+    drops = {k: arg(args, k, float) for k in drop_keys & set(args)}
+    if any(not 0.0 <= v < (10.0 if k == "drop_mult" else 1.0) for k, v in drops.items()):
+        raise BadArgs(f"dropouts must be within [0, 1) (drop_mult within [0, 10)), got {drops}")
+    hp = t.set_hparams({k: v for k, v in args.items() if k not in drop_keys})
+    if drops:
+        for k, v in drops.items():
+            setattr(mc, k, v)
+        t.model.encoder.set_dropouts(mc)
+        if t.model.lm_head is not None:
+            t.model.lm_head.output_dp.p = mc.p("output_p")
+    return {**hp, "dropouts": {k: getattr(mc, k) for k in sorted(drop_keys)}}
+
+
+@op("save")
+@value_errors_are_bad_args
+def save(session, args: Args, tensors: Tensors):
+    """Writes a checkpoint atomically to `path`; `meta` (a JSON object) is stored with it."""
+    t = trainer_of(session)
+    meta = args.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise BadArgs("argument 'meta' must be an object")
+    return save_checkpoint(t, arg(args, "path", str), meta)
+
+
+@op("load")
+@value_errors_are_bad_args
+def load(session, args: Args, tensors: Tensors):
+    """Loads `parts` (all | weights | encoder) from `path`. With no model yet, builds one from the checkpoint.
+    Tensor `vocab_map` [vocab_sz] (with parts=encoder): the checkpoint's id of each of the model's words, -1 if new.
+    """
+    path = arg(args, "path", str)
+    parts = arg(args, "parts", str, "all")
+    built = False
+    if getattr(session, "trainer", None) is None:
+        ck = read_checkpoint(path)
+        c = ck["config"]
+        mc, hc, tc = AWDLSTMConfig(**c["model"]), HeadConfig(**c["head"]), TrainConfig(**c["train"])
+        new_trainer(session, mc, hc, tc, ck.get("vocab_fingerprint", ""))
+        built = True
+    t = trainer_of(session)
+    vocab_map = tensor_arg(tensors, "vocab_map", dtypes=INTS, ndim=1) if "vocab_map" in tensors else None
+    res = load_checkpoint(t, path, parts, arg(args, "allow_partial", bool, False), vocab_map)
+    return {**res, "built": built, **({"config": build_result(t)["config"]} if built else {})}
+
+
+@op("reset_state")
+def reset_state(session, args: Args, tensors: Tensors):
+    """Forgets the LM hidden state of `stream` (all streams when absent)."""
+    t = trainer_of(session)
+    stream = args.get("stream")
+    if stream is None:
+        t.lm_state.clear()
+    else:
+        t.lm_state.pop(str(stream), None)
+    return {}
+
+
+@op("model_info")
+def model_info(session, args: Args, tensors: Tensors):
+    """The model's module tree, parameter counts (total, trainable, per group), device, config and step."""
+    return trainer_of(session).summary()

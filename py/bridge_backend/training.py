@@ -1,0 +1,484 @@
+"""The training session the backend holds: model, optimizer with per-layer groups, objectives, accumulation.
+
+TypeScript owns the schedule: it sets learning rates / momentum per group before steps (`set_hparams`) and
+the trainable groups (`set_trainable`, for gradual unfreezing). The objectives:
+
+- lm: next-token cross-entropy on contiguous streams `x`, `y` [bs, bptt], hidden state carried between
+  calls per stream name ("train" / "eval" unless given), plus AR/TAR in training.
+- siamese: premise and hypothesis through the one encoder, pair features, MLP, 3-way cross-entropy.
+- triplet: anchor premise, positive its entailed hypothesis, negative a contradiction (same premise when the
+  batch has one, else in-batch); or explicit anchor / positive / negative.
+- contrastive: in-batch InfoNCE with entailments as positives and contradictions as hard negatives; with
+  only `x` (raw sentences) it is unsupervised SimCSE: the same sentence twice, two dropout masks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import distributed
+from .losses import DISTANCES, ar_tar, info_nce, lm_loss, triplet_loss
+from .models.heads import BridgeModel
+
+OBJECTIVES = ("lm", "siamese", "triplet", "contrastive", "simcse")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+ENTAILMENT, NEUTRAL, CONTRADICTION = 0, 1, 2
+
+Sentences = tuple[Tensor, Tensor]  # token ids [bs, sl] int64 right-padded, lengths [bs] int64
+
+
+@dataclass
+class TrainConfig:
+    opt: str = "adamw"  # adam | adamw | sgd
+    lr: float = 1e-3
+    wd: float = 0.01
+    mom: float = 0.9  # Adam's beta1 / SGD's momentum (ULMFiT cycles it 0.95 -> 0.85 -> 0.95)
+    sqr_mom: float = 0.99  # Adam's beta2 (fastai's 0.99 rather than torch's 0.999)
+    eps: float = 1e-8
+    clip: float = 0.0  # max global grad norm; 0 = no clipping (fastai's LM learner uses 0.1)
+    accum_steps: int = 1  # micro-batches per optimizer step
+    alpha: float = 2.0  # AR: activation regularisation on the dropped top LM states
+    beta: float = 1.0  # TAR: temporal activation regularisation on the raw top LM states
+    margin: float = 0.5  # triplet margin (0.5 suits cosine distance; ~1 for Euclidean)
+    distance: str = "cosine"  # triplet distance: cosine | euclidean
+    temperature: float = 0.05  # InfoNCE / SimCSE temperature (SimCSE's 0.05)
+    autocast: str = "auto"  # auto|bf16: bf16 on a CUDA GPU that has it (the LSTM recurrence stays fp32) | off
+    seed: int = 42
+
+    def check(self) -> None:
+        """Raises ValueError naming the first out-of-range field."""
+        for name, value, allowed in (
+            ("opt", self.opt, OPTIMIZERS),
+            ("autocast", self.autocast, ("auto", "bf16", "off")),
+            ("distance", self.distance, DISTANCES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.accum_steps < 1:
+            raise ValueError(f"accum_steps must be >= 1, got {self.accum_steps}")
+        if self.temperature <= 0 or self.lr < 0 or self.clip < 0:
+            raise ValueError("temperature must be > 0, lr and clip >= 0")
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds Python's and torch's generators (CUDA too); the CPU LSTM kernels are deterministic."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    version, internal, gauss = random.getstate()
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": [version, list(internal), gauss]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "python" in state:
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def join(batches: list[Sentences], pad_id: int) -> tuple[Tensor, Tensor, list[int]]:
+    """Stacks sentence batches into one (padded to the longest real length) for a single encoder call."""
+    sl = max(int(lengths.max()) for _, lengths in batches)
+    xs = []
+    for x, _ in batches:
+        x = x[:, :sl]
+        if x.size(1) < sl:
+            x = F.pad(x, (0, sl - x.size(1)), value=pad_id)  # [bs, sl]
+        xs.append(x)
+    return torch.cat(xs), torch.cat([lengths for _, lengths in batches]), [x.size(0) for x in xs]
+
+
+def pairs_to_triplets(
+    premise: Sentences, hypothesis: Sentences, labels: Tensor
+) -> tuple[Sentences, Sentences, Sentences | None, Tensor]:
+    """From NLI pairs: anchors (premises of entailment pairs), positives (their hypotheses), per-anchor
+    negatives (a contradiction of the same premise when the batch has one, else another contradiction, else
+    another anchor's positive) and a bool [m] telling which negatives share the anchor's premise.
+    """
+    ent = (labels == ENTAILMENT).nonzero().squeeze(1)  # [m]
+    con = (labels == CONTRADICTION).nonzero().squeeze(1)  # [k]
+    m, k = ent.numel(), con.numel()
+    if m == 0:
+        raise ValueError("the batch has no entailment pair (label 0) to use as anchor and positive")
+    px, pl = premise
+    hx, hl = hypothesis
+    anchors, positives = (px[ent], pl[ent]), (hx[ent], hl[ent])
+    if k == 0 and m == 1:
+        return anchors, positives, None, torch.zeros(1, dtype=torch.bool, device=labels.device)
+    if k > 0:
+        # same premise = same padded token row and length: [m, k]
+        same = (px[ent].unsqueeze(1) == px[con].unsqueeze(0)).all(-1) & (pl[ent].unsqueeze(1) == pl[con].unsqueeze(0))
+        has = same.any(1)  # [m]
+        first = same.float().argmax(1)  # index into con of the first same-premise contradiction
+        fallback = torch.arange(m, device=labels.device) % k
+        neg = con[torch.where(has, first, fallback)]  # [m]
+    else:
+        has = torch.zeros(m, dtype=torch.bool, device=labels.device)
+        neg = ent.roll(1)  # another anchor's entailed hypothesis
+    return anchors, positives, (hx[neg], hl[neg]), has
+
+
+class Trainer:
+    """Model + optimizer + counters; one per backend session."""
+
+    def __init__(self, model: BridgeModel, tc: TrainConfig, device: torch.device, vocab_fingerprint: str = "") -> None:
+        tc.check()
+        self.model, self.tc, self.device = model.to(device), tc, device
+        self.vocab_fingerprint = vocab_fingerprint
+        self.groups = model.param_groups()
+        self.group_names = [name for name, _ in self.groups]
+        self.opt = self._make_optimizer()
+        self.step = 0  # optimizer steps taken
+        self.micro = 0  # micro-batches accumulated since the last optimizer step
+        self.lm_state: dict[str, list[tuple[Tensor, Tensor]]] = {}
+
+    # ---- optimizer, hyper-parameters, freezing ----
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        tc = self.tc
+        groups = [{"params": ps, "name": name, "lr": tc.lr} for name, ps in self.groups]
+        if tc.opt == "sgd":
+            return torch.optim.SGD(groups, lr=tc.lr, momentum=tc.mom, weight_decay=tc.wd)
+        cls = torch.optim.AdamW if tc.opt == "adamw" else torch.optim.Adam
+        return cls(groups, lr=tc.lr, betas=(tc.mom, tc.sqr_mom), eps=tc.eps, weight_decay=tc.wd)
+
+    def group_lrs(self, lr: float | list[float] | dict[str, float], lr_div: float | None = None) -> list[float]:
+        """Per-group learning rates from a number (divided by lr_div per group going down, as ULMFiT's
+        lr / 2.6**k), a list bottom-to-top, or a {group: lr} dict (other groups keep theirs)."""
+        n = len(self.groups)
+        current = [g["lr"] for g in self.opt.param_groups]
+        if isinstance(lr, dict):
+            unknown = set(lr) - set(self.group_names)
+            if unknown:
+                raise ValueError(f"unknown parameter group(s) {sorted(unknown)}; groups: {self.group_names}")
+            return [float(lr.get(name, cur)) for name, cur in zip(self.group_names, current, strict=True)]
+        if isinstance(lr, list):
+            if len(lr) != n:
+                raise ValueError(f"lr list must have one value per group ({n}: {self.group_names}), got {len(lr)}")
+            return [float(v) for v in lr]
+        div = lr_div or 1.0
+        return [float(lr) / div ** (n - 1 - i) for i in range(n)]
+
+    def set_hparams(self, hp: dict[str, Any]) -> dict[str, Any]:
+        """Changes hyper-parameters now: lr (with lr_div), mom, sqr_mom, wd, eps and any TrainConfig field."""
+        tc = replace(self.tc)  # all or nothing: a bad value leaves the session as it was
+        for key, value in hp.items():
+            if key in ("lr", "lr_div"):
+                continue
+            if key in ("opt", "seed", "autocast"):
+                raise ValueError(f"{key!r} is fixed at build time")
+            if not hasattr(tc, key):
+                raise ValueError(f"unknown hyper-parameter {key!r}")
+            kind = type(getattr(tc, key))
+            ok = isinstance(value, str) if kind is str else isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok or (kind is int and value != int(value)):
+                raise ValueError(f"hyper-parameter {key!r} must be {kind.__name__}, got {value!r}")
+            setattr(tc, key, kind(value))
+        tc.check()
+        lrs = self.group_lrs(hp["lr"], hp.get("lr_div")) if "lr" in hp else None
+        self.tc = tc
+        if lrs is not None:
+            for g, lr in zip(self.opt.param_groups, lrs, strict=True):
+                g["lr"] = lr
+        for g in self.opt.param_groups:
+            if tc.opt == "sgd":
+                g["momentum"] = tc.mom
+            else:
+                g["betas"] = (tc.mom, tc.sqr_mom)
+                g["eps"] = tc.eps
+            g["weight_decay"] = tc.wd
+        return self.hparams()
+
+    def hparams(self) -> dict[str, Any]:
+        return {**asdict(self.tc), "lrs": {g["name"]: g["lr"] for g in self.opt.param_groups}}
+
+    def set_trainable(self, names: list[str]) -> None:
+        """Trains exactly the named groups; the others are frozen (no gradient, no update, no decay)."""
+        unknown = set(names) - set(self.group_names)
+        if unknown:
+            raise ValueError(f"unknown parameter group(s) {sorted(unknown)}; groups: {self.group_names}")
+        for name, ps in self.groups:
+            for p in ps:
+                p.requires_grad_(name in names)
+        self.opt.zero_grad(set_to_none=True)
+        self.micro = 0
+
+    def freeze_to(self, n: int) -> list[str]:
+        """fastai's freeze_to: groups[n:] train, groups[:n] are frozen (n < 0 counts from the top)."""
+        names = self.group_names[n:]
+        self.set_trainable(names)
+        return names
+
+    def trainable(self) -> list[str]:
+        return [name for name, ps in self.groups if any(p.requires_grad for p in ps)]
+
+    # ---- steps ----
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        use = self.device.type == "cuda" and self.tc.autocast in ("auto", "bf16") and torch.cuda.is_bf16_supported()
+        return torch.autocast("cuda", dtype=torch.bfloat16) if use else contextlib.nullcontext()
+
+    def train_step(self, objective: str, batch: dict[str, Tensor], opts: dict[str, Any]) -> tuple[dict, dict]:
+        """One forward/backward; an optimizer step every accum_steps calls. Returns (metrics, tensors)."""
+        self.model.train()
+        with self.autocast():
+            loss, metrics, out = self._forward(objective, batch, opts, train=True)
+        res = _floats(metrics)
+        finite = bool(torch.isfinite(loss))
+        if distributed.active():  # all ranks step or skip together
+            finite = distributed.all_true(finite)
+        if not finite:  # skip the (accumulated) step; LM states may hold the NaN: drop them
+            self.opt.zero_grad(set_to_none=True)
+            self.micro = 0
+            self.lm_state.clear()
+            return {**res, "finite": False, "stepped": False, "step": self.step}, out
+        (loss / self.tc.accum_steps).backward()
+        self.micro += 1
+        res.update(finite=True, stepped=False, step=self.step)
+        if self.micro >= self.tc.accum_steps:
+            if distributed.active():
+                distributed.average_gradients([p for _, ps in self.groups for p in ps if p.requires_grad])
+            params = [p for _, ps in self.groups for p in ps if p.grad is not None]
+            max_norm = self.tc.clip if self.tc.clip > 0 else math.inf
+            norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm)) if params else 0.0
+            if math.isfinite(norm):
+                self.opt.step()
+                self.step += 1
+                res["stepped"] = True
+            res["grad_norm"] = norm if math.isfinite(norm) else None
+            self.opt.zero_grad(set_to_none=True)
+            self.micro = 0
+            res["step"] = self.step
+        return res, out
+
+    @torch.no_grad()
+    def eval_step(self, objective: str, batch: dict[str, Tensor], opts: dict[str, Any]) -> tuple[dict, dict]:
+        """The objective's loss and metrics in eval mode (no dropout, no AR/TAR, no update)."""
+        self.model.eval()
+        with self.autocast():
+            _, metrics, out = self._forward(objective, batch, {**opts, "return_logits": True}, train=False)
+        return _floats(metrics), out
+
+    def _forward(self, objective: str, b: dict[str, Tensor], opts: dict[str, Any], train: bool):
+        if objective == "lm":
+            return self._lm(b, opts, train)
+        if objective == "siamese":
+            return self._siamese(b, opts)
+        if objective == "triplet":
+            return self._triplet(b, opts)
+        if objective in ("contrastive", "simcse"):
+            return self._contrastive(b, opts)
+        raise ValueError(f"unknown objective {objective!r} (one of {', '.join(OBJECTIVES)})")
+
+    def _lm(self, b: dict[str, Tensor], opts: dict[str, Any], train: bool):
+        x, y = b["x"], b["y"]  # [bs, bptt] each
+        key = opts.get("stream") or ("train" if train else "eval")
+        h = None if opts.get("reset") else self.lm_state.get(key)
+        if h is not None and h[0][0].size(1) != x.size(0):
+            h = None  # batch size changed: start fresh
+        logits, raw, dropped, new_h = self.model.lm(x, h)  # logits [bs, bptt, V]
+        self.lm_state[key] = [(a.detach(), c.detach()) for a, c in new_h]
+        ce = lm_loss(logits, y)
+        reg = ar_tar(raw, dropped, self.tc.alpha, self.tc.beta) if train else ce.new_zeros(())
+        valid = y != -100
+        metrics = {
+            "loss": ce,
+            "reg": reg,
+            "correct": ((logits.argmax(-1) == y) & valid).sum(),
+            "count": valid.sum(),
+        }
+        return ce + reg, metrics, {}
+
+    def _encode_many(self, sents: list[Sentences]) -> list[Tensor]:
+        """One encoder call for several sentence batches; the vectors split back per batch."""
+        x, lengths, sizes = join(sents, self.model.cfg.pad_id)
+        return list(self.model.encode(x, lengths).split(sizes))
+
+    def _siamese(self, b: dict[str, Tensor], opts: dict[str, Any]):
+        u, v = self._encode_many([(b["premise"], b["premise_lengths"]), (b["hypothesis"], b["hypothesis_lengths"])])
+        logits = self.model.classify(u, v)  # [bs, n_classes]
+        labels = b["labels"]
+        loss = F.cross_entropy(logits.float(), labels)
+        metrics = {"loss": loss, "correct": (logits.argmax(-1) == labels).sum(), "count": labels.numel()}
+        out = {"logits": logits.detach().float()} if opts.get("return_logits") else {}
+        return loss, metrics, out
+
+    def _triplets(self, b: dict[str, Tensor]) -> tuple[Sentences, Sentences, Sentences | None, Tensor | None]:
+        if "anchor" in b:
+            neg = (b["negative"], b["negative_lengths"]) if "negative" in b else None
+            return (b["anchor"], b["anchor_lengths"]), (b["positive"], b["positive_lengths"]), neg, None
+        return pairs_to_triplets((b["premise"], b["premise_lengths"]), (b["hypothesis"], b["hypothesis_lengths"]), b["labels"])
+
+    def _triplet(self, b: dict[str, Tensor], opts: dict[str, Any]):
+        a, p, n, same = self._triplets(b)
+        if n is None:
+            raise ValueError("triplet needs a negative: a contradiction pair or a second entailment pair")
+        va, vp, vn = self._encode_many([a, p, n])
+        margin = float(opts.get("margin", self.tc.margin))
+        loss, d_pos, d_neg = triplet_loss(va, vp, vn, margin, opts.get("distance", self.tc.distance))
+        metrics = {
+            "loss": loss,
+            "count": va.size(0),
+            "correct": (d_pos < d_neg).sum(),  # anchor nearer its positive than its negative
+            "active": (d_pos - d_neg + margin > 0).sum(),  # triplets still inside the margin
+            "d_pos": d_pos.mean(),
+            "d_neg": d_neg.mean(),
+        }
+        if same is not None:
+            metrics["same_premise_negatives"] = same.sum()
+        out = {"d_pos": d_pos.detach().float(), "d_neg": d_neg.detach().float()} if opts.get("return_logits") else {}
+        return loss, metrics, out
+
+    def _contrastive(self, b: dict[str, Tensor], opts: dict[str, Any]):
+        t = float(opts.get("temperature", self.tc.temperature))
+        if "x" in b:  # unsupervised SimCSE: two separate passes so every dropout mask differs (weight drop too)
+            sents = (b["x"], b["lengths"])
+            (z1,), (z2,) = self._encode_many([sents]), self._encode_many([sents])
+            loss, sim = info_nce(z1, z2, t)
+        else:
+            if "anchor" in b:
+                a, p, n, _ = self._triplets(b)
+                negs = [n] if n is not None else []
+            else:
+                a, p, _, _ = self._triplets(b)
+                con = (b["labels"] == CONTRADICTION).nonzero().squeeze(1)  # every contradiction: hard negatives
+                negs = [(b["hypothesis"][con], b["hypothesis_lengths"][con])] if con.numel() else []
+            vecs = self._encode_many([a, p, *negs])
+            loss, sim = info_nce(vecs[0], torch.cat(vecs[1:]), t)
+        target = torch.arange(sim.size(0), device=sim.device)
+        metrics = {"loss": loss, "count": sim.size(0), "correct": (sim.argmax(1) == target).sum()}
+        return loss, metrics, ({"sim": sim.detach().float()} if opts.get("return_logits") else {})
+
+    # ---- inference ----
+
+    @torch.no_grad()
+    def encode(self, x: Tensor, lengths: Tensor, pool: str | None = None, layers: str | None = None) -> Tensor:
+        """Sentence vectors [bs, d] float32 in input order, eval mode, full precision."""
+        self.model.eval()
+        x = x[:, : int(lengths.max())]  # [bs, longest real length]: columns of padding only are skipped
+        return self.model.encode(x, lengths, pool, layers).float()
+
+    @torch.no_grad()
+    def predict(self, premise: Sentences, hypothesis: Sentences, vectors: bool = False) -> dict[str, Tensor]:
+        self.model.eval()
+        u, v = self._encode_many([premise, hypothesis])
+        logits = self.model.classify(u, v).float()  # [bs, n_classes]
+        out = {"logits": logits, "probs": logits.softmax(-1), "pred": logits.argmax(-1)}
+        if vectors:
+            out.update(u=u.float(), v=v.float())
+        return out
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt: Tensor | None,
+        n: int,
+        max_len: int,
+        temperature: float,
+        top_k: int,
+        seed: int | None,
+    ) -> tuple[Tensor, Tensor]:
+        """Samples n continuations (the prompt, or xxbos); stops at xxeos or max_len new tokens.
+
+        Returns tokens [n, prompt_len + generated] right-padded with pad_id (xxeos included) and lengths [n].
+        pad, unk and bos are never sampled.
+        """
+        self.model.eval()
+        cfg = self.model.cfg
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item()))
+        if prompt is None:
+            prompt = torch.full((1,), cfg.bos_id, dtype=torch.long, device=self.device)
+        x = prompt.view(1, -1).expand(n, -1).contiguous()  # [n, p]
+        logits, _, _, h = self.model.lm(x, None)
+        last = logits[:, -1].float()  # [n, V]
+        banned = torch.tensor([cfg.pad_id, cfg.unk_id, cfg.bos_id], device=self.device)
+        done = torch.zeros(n, dtype=torch.bool, device=self.device)
+        lengths = torch.full((n,), x.size(1), dtype=torch.long, device=self.device)
+        toks = []
+        for _ in range(max_len):
+            last[:, banned] = -math.inf
+            last = last / max(temperature, 1e-6)
+            if 0 < top_k < last.size(-1):
+                kth = last.topk(top_k, dim=-1).values[:, -1:]  # [n, 1]
+                last = last.masked_fill(last < kth, -math.inf)
+            nxt = torch.multinomial(last.softmax(-1), 1, generator=gen).squeeze(1)  # [n]
+            nxt = torch.where(done, torch.full_like(nxt, cfg.pad_id), nxt)
+            toks.append(nxt)
+            lengths += (~done).long()
+            done |= nxt == cfg.eos_id
+            if bool(done.all()):
+                break
+            logits, _, _, h = self.model.lm(nxt.unsqueeze(1), h)  # [n, 1, V]
+            last = logits[:, -1].float()
+        return torch.cat([x, torch.stack(toks, 1)], 1), lengths
+
+    # ---- state ----
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "rng": rng_state(),
+            "step": self.step,
+            "trainable": self.trainable(),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """Module tree, parameter counts (total, trainable, per group), device, config, step."""
+        total = trainable = 0
+        for p in iter_params(self.model):
+            total += p.numel()
+            trainable += p.numel() if p.requires_grad else 0
+        return {
+            "tree": str(self.model),
+            "params": total,
+            "trainable_params": trainable,
+            "groups": {name: sum(p.numel() for p in ps) for name, ps in self.groups},
+            "trainable_groups": self.trainable(),
+            "device": str(self.device),
+            "config": {"model": asdict(self.model.cfg), "head": asdict(self.model.hc), "train": asdict(self.tc)},
+            "vocab_fingerprint": self.vocab_fingerprint,
+            "step": self.step,
+            "vec_dim": self.model.vec_dim(),
+        }
+
+
+def _floats(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Tensors to Python numbers for the JSON reply, in one device sync; non-finite floats become None (JSON
+    has no NaN). Integer-valued tensors (counts) stay ints."""
+    keys = [k for k, v in metrics.items() if isinstance(v, Tensor)]
+    values = torch.stack([metrics[k].detach().double().reshape(()) for k in keys]).tolist() if keys else []
+    out: dict[str, Any] = dict(metrics)
+    for k, v in zip(keys, values, strict=True):
+        is_int = not metrics[k].is_floating_point()
+        out[k] = int(v) if is_int else v
+    for k, v in out.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            out[k] = None
+    return out
+
+
+def iter_params(model: nn.Module) -> Iterator[nn.Parameter]:
+    """Each parameter once (tied weights counted once)."""
+    seen: set[int] = set()
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            yield p

@@ -1,0 +1,119 @@
+"""Checkpoints: round trip, resume, stage transfer by name, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from test_training import lm_batch, make, pair_batch, sents
+
+from bridge_backend.checkpoints import CheckpointError, CheckpointMismatch, load_checkpoint, save_checkpoint
+
+
+def test_round_trip_gives_identical_outputs_and_resumes_exactly(tmp_path: Path) -> None:
+    a = make(seed=1, lr=1e-2)
+    for _ in range(2):
+        a.train_step("siamese", pair_batch(), {})
+    path = tmp_path / "ckpt" / "step2.pt"
+    info = save_checkpoint(a, path, {"epoch": 1})
+    assert info["step"] == 2 and path.is_file() and info["bytes"] == path.stat().st_size
+    assert [p.name for p in path.parent.iterdir()] == ["step2.pt"]  # no temp file left behind
+
+    x, lengths = sents([3, 6, 4], 9)
+    va = a.encode(x, lengths)
+    la = [a.train_step("siamese", pair_batch(), {})[0]["loss"] for _ in range(2)]  # continue the original
+
+    b = make(seed=99, lr=1e-2)  # different init and RNG
+    res = load_checkpoint(b, path, "all")
+    assert res["step"] == 2 and b.step == 2 and res["meta"] == {"epoch": 1}
+    torch.testing.assert_close(b.encode(x, lengths), va, atol=0, rtol=0)
+    # resumed: optimizer state and RNG restored, so the next steps (dropout included) match exactly
+    lb = [b.train_step("siamese", pair_batch(), {})[0]["loss"] for _ in range(2)]
+    assert la == lb
+
+
+def test_tied_weights_stay_tied_after_load(tmp_path: Path) -> None:
+    a = make()
+    save_checkpoint(a, tmp_path / "c.pt")
+    b = make(seed=5)
+    load_checkpoint(b, tmp_path / "c.pt", "weights")
+    assert b.model.lm_head.decoder.weight is b.model.encoder.emb.weight
+    torch.testing.assert_close(b.model.encoder.emb.weight, a.model.encoder.emb.weight)
+
+
+def test_mismatched_checkpoints_are_refused_saying_which(tmp_path: Path) -> None:
+    a = make()
+    a.vocab_fingerprint = "sha256:aaaa"
+    save_checkpoint(a, tmp_path / "c.pt")
+    bigger = make(n_hid=48)
+    with pytest.raises(CheckpointMismatch, match=r"architecture differs: n_hid \(checkpoint 32, model 48\)"):
+        load_checkpoint(bigger, tmp_path / "c.pt")
+    other_vocab = make()
+    other_vocab.model.cfg.vocab_sz = 41  # as a model built for a 41-word vocabulary would say
+    with pytest.raises(CheckpointMismatch, match="vocabulary size differs: checkpoint has 40 words, the model 41"):
+        load_checkpoint(other_vocab, tmp_path / "c.pt")
+    same_size = make()
+    same_size.vocab_fingerprint = "sha256:bbbb"
+    with pytest.raises(CheckpointMismatch, match="vocabulary differs"):
+        load_checkpoint(same_size, tmp_path / "c.pt")
+    other_head = make(head={"pool": "max", "head_hidden": 32})
+    with pytest.raises(CheckpointMismatch, match="pool"):
+        load_checkpoint(other_head, tmp_path / "c.pt", "weights")
+    sgd = make(opt="sgd")
+    with pytest.raises(CheckpointMismatch, match="optimizer differs"):
+        load_checkpoint(sgd, tmp_path / "c.pt", "all")
+
+
+def test_encoder_moves_between_stages_by_name(tmp_path: Path) -> None:
+    lm = make(seed=1, lr=1e-2)
+    lm.train_step("lm", lm_batch(), {})
+    save_checkpoint(lm, tmp_path / "lm.pt")
+    siamese = make(seed=2, head={"pool": "max", "pool_layers": "all", "features": "uv", "head_hidden": 8})
+    head_before = siamese.model.nli_head.layers[-1].weight.detach().clone()
+    res = load_checkpoint(siamese, tmp_path / "lm.pt", "encoder")
+    assert res["skipped"] == [] and res["loaded"] > 0 and siamese.step == 0
+    for (k, p), q in zip(lm.model.encoder.state_dict().items(), siamese.model.encoder.state_dict().values(), strict=True):
+        assert torch.equal(p, q), k
+    assert torch.equal(siamese.model.nli_head.layers[-1].weight, head_before)  # the new head is untouched
+    # a bidirectional encoder takes what fits (embedding, first forward layer) only when asked to
+    bidir = make(bidir=True)
+    with pytest.raises(CheckpointMismatch, match="architecture differs: bidir"):
+        load_checkpoint(bidir, tmp_path / "lm.pt", "encoder")
+    res = load_checkpoint(bidir, tmp_path / "lm.pt", "encoder", allow_partial=True)
+    assert "encoder.rnns.0.bwd.weight_ih" in res["skipped"] and "encoder.emb.weight" not in res["skipped"]
+    assert torch.equal(bidir.model.encoder.rnns[0].fwd.weight_ih, lm.model.encoder.rnns[0].fwd.weight_ih)
+
+
+def test_pickled_modules_and_foreign_files_are_refused(tmp_path: Path) -> None:
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")
+    with pytest.raises(CheckpointError, match="weights-only"):
+        load_checkpoint(make(), tmp_path / "module.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="not a bridge checkpoint"):
+        load_checkpoint(make(), tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="no checkpoint file"):
+        load_checkpoint(make(), tmp_path / "missing.pt")
+
+
+def test_encoder_moves_onto_a_new_vocabulary_with_a_vocab_map(tmp_path: Path) -> None:
+    lm = make(seed=1)
+    lm.vocab_fingerprint = "wikitext"
+    save_checkpoint(lm, tmp_path / "lm.pt")
+    new = make(seed=2)
+    new.model.cfg.vocab_sz = 40  # same size here, but a different vocabulary: ids permuted, two words new
+    new.vocab_fingerprint = "snli"
+    vocab_map = torch.arange(40).flip(0)
+    vocab_map[5] = vocab_map[6] = -1
+    with pytest.raises(CheckpointMismatch, match="vocabulary differs"):
+        load_checkpoint(new, tmp_path / "lm.pt", "encoder")
+    res = load_checkpoint(new, tmp_path / "lm.pt", "encoder", vocab_map=vocab_map)
+    assert res["new_words"] == 2
+    old_emb, new_emb = lm.model.encoder.emb.weight, new.model.encoder.emb.weight
+    assert torch.equal(new_emb[0], old_emb[39]) and torch.equal(new_emb[10], old_emb[29])
+    torch.testing.assert_close(new_emb[5], old_emb.mean(0))
+    assert new.model.lm_head.decoder.weight is new_emb  # still tied
+    with pytest.raises(CheckpointMismatch, match="one id per word"):
+        load_checkpoint(new, tmp_path / "lm.pt", "encoder", vocab_map=vocab_map[:10])
+    with pytest.raises(CheckpointError, match="only goes with parts='encoder'"):
+        load_checkpoint(new, tmp_path / "lm.pt", "all", vocab_map=vocab_map)

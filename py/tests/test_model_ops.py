@@ -1,0 +1,161 @@
+"""The model ops as the server dispatches them: args, tensors, replies, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from test_training import lm_batch, pair_batch, sents
+
+from bridge_backend.errors import BadArgs, BridgeError
+from bridge_backend.ops import OPS
+from bridge_backend.ops.registry import Reply
+from bridge_backend.session import Session
+
+TINY = {"preset": "tiny", "vocab_sz": 40, "seed": 0, "head_hidden": 16, "vocab_fingerprint": "fp1"}
+
+
+def call(s: Session, name: str, args: dict | None = None, tensors: dict | None = None) -> Reply:
+    out = OPS[name](s, args or {}, tensors or {})
+    reply = out if isinstance(out, Reply) else Reply(out or {})
+    json.dumps(reply.result, allow_nan=False)  # what crosses the wire is strict JSON
+    return reply
+
+
+@pytest.fixture
+def s() -> Session:
+    session = Session(lambda *_: None, "cpu")
+    call(session, "build", TINY)
+    return session
+
+
+def test_build_reports_groups_and_sizes() -> None:
+    s = Session(lambda *_: None, "cpu")
+    r = call(s, "build", {**TINY, "bidir": True, "pool": "max", "lr": 1}).result
+    assert r["groups"] == {"emb": 640, "rnn0": r["groups"]["rnn0"], "rnn1": r["groups"]["rnn1"], "head": r["groups"]["head"]}
+    assert r["config"]["model"]["bidir"] is True and r["config"]["train"]["lr"] == 1.0
+    assert r["vec_dim"] == 16 and r["device"] == "cpu"
+    assert s.model_summary()["tree"].startswith("BridgeModel(")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"preset": "tiny"}, "vocab_sz"),
+        ({**TINY, "n_hidden": 3}, "unknown build argument 'n_hidden'"),
+        ({**TINY, "preset": "huge"}, "unknown preset"),
+        ({**TINY, "emb_sz": "16"}, "'emb_sz' must be int"),
+        ({**TINY, "pool": "median"}, "pool must be one of"),
+        ({**TINY, "pad_id": 40}, "pad_id 40 is outside"),
+        ({**TINY, "opt": "lion"}, "opt must be one of"),
+    ],
+)
+def test_build_rejects_bad_args(args: dict, message: str) -> None:
+    with pytest.raises(BadArgs, match=message):
+        call(Session(lambda *_: None, "cpu"), "build", args)
+
+
+def test_ops_need_a_model() -> None:
+    with pytest.raises(BridgeError, match="call build"):
+        call(Session(lambda *_: None, "cpu"), "train_step", {"objective": "lm"}, lm_batch())
+
+
+def test_train_and_eval_every_objective_with_int32_tensors(s: Session) -> None:
+    i32 = lambda b: {k: v.to(torch.int32) for k, v in b.items()}  # noqa: E731
+    x, lengths = sents([3, 5, 2], 4)
+    batches = {
+        "lm": lm_batch(),
+        "siamese": pair_batch(),
+        "triplet": pair_batch(),
+        "contrastive": pair_batch(),
+        "simcse": {"x": x, "lengths": lengths},
+    }
+    for objective, b in batches.items():
+        r = call(s, "train_step", {"objective": objective}, i32(b)).result
+        assert r["loss"] > 0 and r["stepped"] and r["count"] > 0, objective
+        e = call(s, "eval_step", {"objective": objective}, b)
+        assert e.result["loss"] > 0
+        if objective == "siamese":
+            assert e.tensors["logits"].shape == (8, 3)
+    assert call(s, "model_info").result["step"] == 5
+    # explicit triplets, and contrastive with anchor/positive only
+    a, al = sents([3, 4], 1)
+    p, pl = sents([2, 5], 2)
+    n, nl = sents([4, 4], 3)
+    trip = {"anchor": a, "anchor_lengths": al, "positive": p, "positive_lengths": pl, "negative": n, "negative_lengths": nl}
+    assert call(s, "train_step", {"objective": "triplet", "margin": 1.0, "distance": "euclidean"}, trip).result["count"] == 2
+    ap = {k: v for k, v in trip.items() if not k.startswith("negative")}
+    assert call(s, "train_step", {"objective": "contrastive", "temperature": 0.1}, ap).result["count"] == 2
+
+
+def test_bad_tensors_are_named(s: Session) -> None:
+    b = pair_batch()
+    with pytest.raises(BadArgs, match="missing tensor 'hypothesis_lengths'"):
+        call(s, "train_step", {"objective": "siamese"}, {k: v for k, v in b.items() if k != "hypothesis_lengths"})
+    with pytest.raises(BadArgs, match="outside 0..39"):
+        call(s, "train_step", {"objective": "siamese"}, {**b, "premise": b["premise"] + 100})
+    with pytest.raises(BadArgs, match="'premise_lengths' must be within 1..7"):
+        call(s, "train_step", {"objective": "siamese"}, {**b, "premise_lengths": b["premise_lengths"] * 0})
+    with pytest.raises(BadArgs, match="must be int32, int64"):
+        call(s, "encode", {}, {"x": torch.zeros(2, 3), "lengths": torch.tensor([1, 2])})
+    with pytest.raises(BadArgs, match="unknown objective"):
+        call(s, "train_step", {"objective": "mlm"}, b)
+    with pytest.raises(BadArgs, match="unknown argument"):
+        call(s, "train_step", {"objective": "siamese", "lr": 1}, b)
+    with pytest.raises(BadArgs, match="labels must be within"):
+        call(s, "train_step", {"objective": "siamese"}, {**b, "labels": b["labels"] + 3})
+    y = lm_batch()["y"].clone()
+    y[0, 0] = -100  # ignored target: fine
+    assert call(s, "train_step", {"objective": "lm"}, {"x": lm_batch()["x"], "y": y}).result["count"] == 51
+
+
+def test_encode_predict_generate(s: Session) -> None:
+    x, lengths = sents([3, 5, 2], 4)
+    r = call(s, "encode", {}, {"x": x, "lengths": lengths})
+    assert r.tensors["vectors"].shape == (3, 48) and r.tensors["vectors"].dtype == torch.float32
+    r2 = call(s, "encode", {"pool": "mean", "pool_layers": "all"}, {"x": x, "lengths": lengths})
+    assert r2.tensors["vectors"].shape == (3, 48) and r2.result == {"count": 3, "dim": 48}
+    unit = call(s, "encode", {"normalize": True}, {"x": x, "lengths": lengths}).tensors["vectors"]
+    torch.testing.assert_close(unit.norm(dim=-1), torch.ones(3))
+    b = pair_batch()
+    p = call(s, "predict", {"vectors": True}, {k: v for k, v in b.items() if k != "labels"})
+    assert p.tensors["probs"].shape == (8, 3) and p.tensors["pred"].shape == (8,) and p.tensors["u"].shape == (8, 48)
+    g = call(s, "generate", {"n": 3, "max_len": 5, "top_k": 4, "seed": 1}, {"prompt": torch.tensor([2, 7], dtype=torch.int32)})
+    assert g.tensors["tokens"].shape[0] == 3 and g.tensors["tokens"][:, :2].tolist() == [[2, 7]] * 3
+
+
+def test_set_trainable_and_hparams(s: Session) -> None:
+    r = call(s, "set_trainable", {"freeze_to": -1}).result
+    assert r["trainable_groups"] == ["head"] and r["groups"] == ["emb", "rnn0", "rnn1", "head"]
+    assert call(s, "set_trainable", {"groups": ["emb", "head"]}).result["trainable_groups"] == ["emb", "head"]
+    assert call(s, "set_trainable", {"unfreeze": True}).result["trainable_groups"] == ["emb", "rnn0", "rnn1", "head"]
+    with pytest.raises(BadArgs, match="unknown parameter group"):
+        call(s, "set_trainable", {"groups": ["rnn7"]})
+    h = call(s, "set_hparams", {"lr": [1e-4, 2e-4, 3e-4, 4e-4], "mom": 0.8, "drop_mult": 0.5}).result
+    assert h["lrs"] == {"emb": 1e-4, "rnn0": 2e-4, "rnn1": 3e-4, "head": 4e-4} and h["mom"] == 0.8
+    assert s.trainer.model.encoder.rnns[0].fwd.weight_p == pytest.approx(0.1)
+    with pytest.raises(BadArgs, match="unknown hyper-parameter"):
+        call(s, "set_hparams", {"momentum": 0.9})
+
+
+def test_save_and_load_ops(s: Session, tmp_path: Path) -> None:
+    call(s, "train_step", {"objective": "siamese"}, pair_batch())
+    path = str(tmp_path / "run" / "last.pt")
+    assert call(s, "save", {"path": path, "meta": {"stage": "siamese"}}).result["step"] == 1
+    fresh = Session(lambda *_: None, "cpu")
+    r = call(fresh, "load", {"path": path}).result  # no model yet: built from the checkpoint's config
+    assert r["built"] and r["step"] == 1 and r["meta"] == {"stage": "siamese"}
+    x, lengths = sents([3, 5], 4)
+    t = {"x": x, "lengths": lengths}
+    assert torch.equal(call(fresh, "encode", {}, t).tensors["vectors"], call(s, "encode", {}, t).tensors["vectors"])
+    other = Session(lambda *_: None, "cpu")
+    call(other, "build", {**TINY, "vocab_sz": 41})
+    with pytest.raises(BridgeError, match="vocabulary size differs") as e:
+        call(other, "load", {"path": path})
+    assert e.value.code == "checkpoint_mismatch"
+    vocab_map = torch.cat([torch.arange(40), torch.tensor([-1])]).to(torch.int32)  # one new word at the end
+    r = call(other, "load", {"path": path, "parts": "encoder"}, {"vocab_map": vocab_map}).result
+    assert r["new_words"] == 1 and r["skipped"] == []
+    call(s, "reset_state", {})

@@ -1,0 +1,113 @@
+/** The config: presets validate, bad values are refused with field, value and what is allowed; --set; schedules. */
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { applySet, ConfigError, loadConfig, validateConfig } from "../../ts/config/load.js";
+import { projectRoot } from "../../ts/paths.js";
+import { scheduleAt, unfrozenGroups } from "../../ts/train/schedules.js";
+import { LrSchema } from "../../ts/config/schema.js";
+
+const minimal = () => ({ stages: [{ objective: "siamese" }] });
+
+function refused(raw: unknown, ...fragments: string[]): void {
+  try {
+    validateConfig(raw, "test.yaml");
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    for (const f of fragments) assert.ok((err as Error).message.includes(f), `"${f}" not in:\n${(err as Error).message}`);
+    return;
+  }
+  assert.unreachable("the config was accepted");
+}
+
+test("every preset in configs/ validates", () => {
+  const files = readdirSync(join(projectRoot, "configs")).filter((f) => f.endsWith(".yaml"));
+  for (const f of ["tiny.yaml", "default.yaml", "ulmfit-snli.yaml", "contrastive.yaml"]) assert.ok(files.includes(f), `configs/${f} missing`);
+  for (const f of files) {
+    const c = loadConfig({ file: join(projectRoot, "configs", f) });
+    assert.ok(c.stages.length >= 1, f);
+  }
+});
+
+test("defaults fill in", () => {
+  const c = validateConfig(minimal());
+  assert.is(c.seed, 42);
+  assert.is(c.stages[0].batchSize, 64);
+  assert.is(c.stages[0].lr.schedule, "one_cycle");
+  assert.is(c.data.holdout, 0.1);
+});
+
+test("a bad enum names the field, the value and the choices", () => {
+  refused({ stages: [{ objective: "siamese", lr: { schedule: "linear" } }] }, "test.yaml", "stages.0.lr.schedule", '"linear"', '"one_cycle"', '"slanted_triangular"');
+  refused({ stages: [{ objective: "ranking" }] }, "stages.0.objective", '"ranking"', '"contrastive"');
+});
+
+test("out-of-range numbers and wrong types are refused", () => {
+  refused({ stages: [{ objective: "lm", batchSize: 0 }] }, "stages.0.batchSize", "got 0", "greater than 0");
+  refused({ stages: [{ objective: "lm", lr: { max: -1 } }] }, "stages.0.lr.max", "got -1");
+  refused({ stages: [{ objective: "lm", epochs: "two" }] }, "stages.0.epochs", '"two"', "expected number");
+  refused({ model: { input_p: 1.5 }, stages: [{ objective: "lm" }] }, "model.input_p", "got 1.5");
+});
+
+test("unknown fields are refused with the allowed ones", () => {
+  refused({ stages: [{ objective: "lm", learning_rate: 1 }] }, "stages.0", '"learning_rate"', "allowed:", "lr");
+  refused({ ...minimal(), modle: {} }, '"modle"', "model");
+});
+
+test("missing or empty stages, duplicate names, bidirectional LM", () => {
+  refused({}, "stages", "missing");
+  refused({ stages: [] }, "at least one stage");
+  refused({ stages: [{ objective: "lm" }, { objective: "lm" }] }, "stages.1.name", "distinct");
+  refused({ model: { bidir: true }, stages: [{ objective: "lm" }] }, "bidirectional");
+});
+
+test("--set parses values and indexes stages by position or name", () => {
+  let raw: unknown = { stages: [{ objective: "lm" }, { name: "nli", objective: "siamese" }] };
+  raw = applySet(raw, "stages.0.epochs=3");
+  raw = applySet(raw, "stages.nli.lr.max=1e-3");
+  raw = applySet(raw, "stages.siamese.gradualUnfreeze=true".replace("siamese", "nli"));
+  raw = applySet(raw, "data.maxTrainPairs=null");
+  raw = applySet(raw, "stages.0.lr.moms=[0.9, 0.8]");
+  raw = applySet(raw, "seed=7");
+  const c = validateConfig(raw);
+  assert.is(c.stages[0].epochs, 3);
+  assert.is(c.stages[1].lr.max, 0.001);
+  assert.is(c.stages[1].gradualUnfreeze, true);
+  assert.equal(c.stages[0].lr.moms, [0.9, 0.8]);
+  assert.is(c.data.maxTrainPairs, null);
+  assert.is(c.seed, 7);
+  assert.throws(() => applySet(raw, "stages.nope.epochs=1"), /no list item named "nope"/);
+  assert.throws(() => applySet(raw, "noequals"), /expected key=value/);
+});
+
+test("loadConfig: a missing file and broken YAML are clear errors", () => {
+  assert.throws(() => loadConfig({ file: "/nonexistent/x.yaml" }), /x\.yaml: cannot read the config/);
+  assert.throws(() => loadConfig({ file: join(projectRoot, "configs", "tiny.yaml"), set: ["stages.0.objective=nope"] }), /stages\.0\.objective: got "nope"/);
+});
+
+test("schedules: one_cycle rises to max and falls, momentum opposite; slanted triangular; cosine; constant", () => {
+  const total = 100;
+  const oc = LrSchema.parse({ max: 1, schedule: "one_cycle" });
+  const lrs = Array.from({ length: total }, (_, s) => scheduleAt(oc, s, total));
+  assert.ok(Math.abs(lrs[0].lr - 1 / 25) < 1e-9);
+  const peak = lrs.reduce((a, b, i) => (b.lr > lrs[a].lr ? i : a), 0);
+  assert.ok(Math.abs(lrs[peak].lr - 1) < 1e-3 && peak > 20 && peak < 30, `peak at ${peak}`);
+  assert.ok(lrs[total - 1].lr < 1e-4);
+  assert.ok(lrs[peak].mom! < lrs[0].mom!);
+  const st = LrSchema.parse({ max: 1, schedule: "slanted_triangular" });
+  assert.ok(Math.abs(scheduleAt(st, 0, total).lr - 1 / 32) < 1e-9);
+  assert.ok(scheduleAt(st, 10, total).lr > 0.95);
+  assert.ok(Math.abs(scheduleAt(st, total - 1, total).lr - 1 / 32) < 1e-9);
+  const cos = LrSchema.parse({ max: 1, schedule: "cosine", pctStart: 0 });
+  assert.ok(Math.abs(scheduleAt(cos, 0, total).lr - 1) < 1e-9);
+  assert.ok(scheduleAt(cos, total - 1, total).lr < 1e-3);
+  assert.is(scheduleAt(LrSchema.parse({ max: 0.3, schedule: "constant" }), 57, total).lr, 0.3);
+});
+
+test("gradual unfreezing: one more group every N steps, all when not gradual", () => {
+  assert.equal([0, 9, 10, 25, 1000].map((s) => unfrozenGroups(s, 10, 4, true)), [1, 1, 2, 3, 4]);
+  assert.is(unfrozenGroups(0, 10, 4, false), 4);
+});
+
+test.run();

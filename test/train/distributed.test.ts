@@ -1,0 +1,77 @@
+/**
+ * --nproc: shards of each global batch go to the ranks, whose averaged gradients make the same step as
+ * one rank on the whole batch. Integration: 2 CPU ranks (gloo) against 1 rank, same seed and global
+ * batch, dropout off (each rank draws its own masks), same metrics within a small tolerance.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { tensor } from "../../ts/backend/tensor.js";
+import { train, type TrainOptions } from "../../ts/commands/train.js";
+import { projectRoot } from "../../ts/paths.js";
+import { readManifest, runPaths } from "../../ts/run/manifest.js";
+import { mergeStepResults, shardRows } from "../../ts/train/distributed.js";
+import { sharedDataDir } from "../helpers.js";
+
+test("shardRows cuts every tensor by rows into near-equal contiguous shards (views)", () => {
+  const x = tensor("int64", [5, 2], BigInt64Array.from([0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n]));
+  const l = tensor("int32", [5], Int32Array.from([1, 2, 3, 4, 5]));
+  const [a, b] = shardRows({ x, l }, 2);
+  assert.equal(a.x.shape, [2, 2]);
+  assert.equal(Array.from(a.x.data as BigInt64Array), [0n, 1n, 2n, 3n]);
+  assert.equal(b.x.shape, [3, 2]);
+  assert.equal(Array.from(b.l.data as Int32Array), [3, 4, 5]);
+  assert.is(b.x.data.buffer, x.data.buffer);
+  assert.throws(() => shardRows({ x }, 6), /at least 6/);
+});
+
+test("mergeStepResults: loss weighted by count, counts and correct summed, finite only if all are", () => {
+  const m = mergeStepResults([
+    { loss: 1, count: 1, correct: 1, finite: true, step: 3 },
+    { loss: 4, count: 3, correct: 2, finite: false, step: 3 },
+  ]);
+  assert.is(m.loss, 3.25);
+  assert.is(m.count, 4);
+  assert.is(m.correct, 3);
+  assert.is(m.finite, false);
+  assert.is(m.step, 3);
+});
+
+const dataDir = sharedDataDir("train: 2 ranks");
+
+test("2 CPU ranks with gloo match 1 rank with the same global batch", async () => {
+  if (!dataDir) return;
+  const runsDir = mkdtempSync(join(tmpdir(), "bridge-ddp-"));
+  try {
+    const base: TrainOptions = {
+      config: join(projectRoot, "configs", "tiny.yaml"),
+      set: ["model.head_p=0", "stages.lm.dropMult=0", "stages.siamese.dropMult=0", "stages.lm.steps=20", "stages.siamese.steps=20"],
+      quiet: true,
+      dataDir,
+      runsDir,
+    };
+    await train({ ...base, run: "one" });
+    await train({ ...base, run: "two", nproc: 2 });
+    const metrics = (run: string) => readManifest(runPaths(run, runsDir)).stages.map((s) => s.metrics);
+    const [one, two] = [metrics("one"), metrics("two")];
+    one.forEach((m, i) => {
+      for (const [k, v] of Object.entries(m)) assert.ok(Math.abs(v - two[i][k]) <= 1e-5 * Math.max(1, Math.abs(v)), `stage ${i} ${k}: ${v} vs ${two[i][k]}`);
+    });
+    const losses = (run: string) =>
+      readFileSync(runPaths(run, runsDir).log, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { type: string; loss: number })
+        .filter((e) => e.type === "train")
+        .map((e) => e.loss);
+    const [l1, l2] = [losses("one"), losses("two")];
+    assert.is(l1.length, l2.length);
+    l1.forEach((v, i) => assert.ok(Math.abs(v - l2[i]) <= 1e-4, `step ${i + 1}: loss ${v} vs ${l2[i]}`));
+  } finally {
+    rmSync(runsDir, { recursive: true, force: true });
+  }
+});
+
+test.run();

@@ -1,0 +1,115 @@
+/**
+ * Training end to end with the real backend on the tiny preset: a run leaves its folder complete; a
+ * run whose backend is SIGKILLed mid-epoch (once in the LM stage, once in the siamese stage) and
+ * resumed with --resume ends with exactly the metrics of an uninterrupted run with the same seed.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { startBackend, type BackendClient } from "../../ts/backend/client.js";
+import { train, type TrainOptions } from "../../ts/commands/train.js";
+import { readManifest, runPaths } from "../../ts/run/manifest.js";
+import type { TrainBackend } from "../../ts/train/loop.js";
+import { sharedDataDir } from "../helpers.js";
+import { projectRoot } from "../../ts/paths.js";
+
+const dataDir = sharedDataDir("train: resume");
+const runsDir = mkdtempSync(join(tmpdir(), "bridge-train-"));
+// Checkpoints inside epochs: the LM stage has ~80 steps an epoch, the siamese stage 32.
+const base: TrainOptions = {
+  config: join(projectRoot, "configs", "tiny.yaml"),
+  set: ["stages.lm.checkpointEvery=30", "stages.siamese.checkpointEvery=20"],
+  quiet: true,
+  dataDir: dataDir ?? undefined,
+  runsDir,
+};
+
+/** A real backend that is SIGKILLed right after the `killAt`-th train_step of stage `stage` is sent. */
+function killingBackend(stage: number, killAt: number): (cfg: unknown) => Promise<TrainBackend> {
+  return async () => {
+    const client: BackendClient = await startBackend();
+    let builds = 0;
+    let steps = 0;
+    return {
+      close: () => client.close(),
+      call(op, args, tensors) {
+        if (op === "build") builds++;
+        const p = client.call(op, args, tensors);
+        if (op === "train_step" && builds - 1 === stage && ++steps === killAt) client.process!.kill("SIGKILL");
+        return p;
+      },
+    };
+  };
+}
+
+const stageMetrics = (run: string) => readManifest(runPaths(run, runsDir)).stages.map((s) => s.metrics);
+
+test.after(() => rmSync(runsDir, { recursive: true, force: true }));
+
+test("a tiny run leaves config, vocabulary, manifest, checkpoints and log", async () => {
+  if (!dataDir) return;
+  const r = await train({ ...base, run: "whole" });
+  const p = runPaths("whole", runsDir);
+  for (const f of [p.config, p.vocab, p.manifest, p.log]) assert.ok(existsSync(f), f);
+  assert.equal(readdirSync(p.checkpoints).sort(), ["0-lm.pt", "1-siamese.pt"]);
+  const m = readManifest(p);
+  assert.is(m.finalCheckpoint, "checkpoints/1-siamese.pt");
+  assert.ok(m.stages.every((s) => s.completed));
+  assert.is(m.model.vocab_sz, m.vocab.size);
+  assert.is(m.data!.holdout?.validRows.length, m.data!.holdout ? Math.round(9842 * 0.1) : undefined);
+  assert.is(r.stages.length, 2);
+  assert.ok(r.stages[0].metrics.val_perplexity > 1);
+  const log = readFileSync(p.log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { type: string });
+  assert.ok(log.filter((e) => e.type === "train").length === r.stages[0].steps + r.stages[1].steps);
+  assert.ok(log.some((e) => e.type === "eval"));
+});
+
+test("SIGKILL mid-epoch, --resume: same final metrics as the uninterrupted run", async () => {
+  if (!dataDir) return;
+  const name = "killed";
+  // killed in the LM stage at step 45 (last checkpoint: step 30)
+  let err: Error | null = null;
+  await train({ ...base, run: name, connect: killingBackend(0, 45) }).catch((e: Error) => (err = e));
+  assert.ok(err, "the first attempt should fail");
+  const msg = (err as unknown as Error).message;
+  assert.match(msg, /backend died during stage 1\/2 \(lm\)/);
+  assert.match(msg, `npx bridge train --run ${name} --resume`);
+  // resumed, then killed again in the siamese stage at its step 27 (of 32 an epoch; checkpoint at 20)
+  err = null;
+  await train({ run: name, resume: true, quiet: true, dataDir: dataDir, runsDir, connect: killingBackend(1, 27) }).catch((e: Error) => (err = e));
+  assert.ok(err, "the second attempt should fail");
+  assert.match((err as unknown as Error).message, /stage 2\/2 \(siamese\)/);
+  await train({ run: name, resume: true, quiet: true, dataDir: dataDir, runsDir });
+  assert.equal(stageMetrics(name), stageMetrics("whole"));
+  const log = readFileSync(runPaths(name, runsDir).log, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { type: string; stage_index: number; step: number; from_step?: number });
+  // resumed from the mid-epoch checkpoints, not from the stages' starts
+  assert.equal(log.filter((e) => e.type === "resume").map((e) => [e.stage_index, e.from_step]), [[0, 30], [1, 20]]);
+  // the log reads as one run: each step once
+  const steps = log.filter((e) => e.type === "train").map((e) => `${e.stage_index}:${e.step}`);
+  assert.is(new Set(steps).size, steps.length);
+});
+
+test("--resume of a finished run does nothing; a fresh run refuses an existing folder", async () => {
+  if (!dataDir) return;
+  const r = await train({ run: "whole", resume: true, quiet: true, dataDir, runsDir });
+  assert.is(r.stages.length, 0);
+  let err: Error | null = null;
+  await train({ ...base, run: "whole" }).catch((e: Error) => (err = e));
+  assert.match((err as unknown as Error).message, /already holds a run; continue it with --resume/);
+});
+
+test("without SNLI the error offers the download command", async () => {
+  const empty = mkdtempSync(join(tmpdir(), "bridge-nodata-"));
+  let err: Error | null = null;
+  await train({ run: "nodata", quiet: true, dataDir: empty, runsDir }).catch((e: Error) => (err = e));
+  rmSync(empty, { recursive: true, force: true });
+  assert.ok(err);
+  assert.match((err as unknown as Error).message, /npx bridge data fetch snli/);
+});
+
+test.run();

@@ -1,0 +1,199 @@
+/**
+ * `npx bridge bench train [--config FILE]`: the same model on the same batches, twice in one run:
+ * driven through the bridge exactly as `bridge train` drives it (batches collated here, set_hparams +
+ * train_step per step, `pipelineDepth` steps in flight), and by a plain loop in one Python process
+ * over the same batches already in memory (py/bridge_backend/bench_train.py, the physical limit of
+ * the design). Both build the model from the same seed, so their per-step losses must agree: the
+ * result says by how much. The passes alternate (bridge, native, bridge, native) and the faster of
+ * each is kept, so that load from other processes hits both alike. Target: ratio >= 0.95 on CPU.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startBackend, type Tensors } from "../backend/client.js";
+import type { JsonObject, JsonValue } from "../backend/protocol.js";
+import { tensorBytes } from "../backend/tensor.js";
+import { loadConfig } from "../config/load.js";
+import { stageName } from "../config/schema.js";
+import { projectRoot, backendPython, pythonSourceDir } from "../paths.js";
+import { loadTrainingData } from "../train/data.js";
+import { buildArgs, hparamsArgs } from "../train/loop.js";
+import { scheduleAt } from "../train/schedules.js";
+import { stageData, type Batch } from "../train/stages.js";
+
+export interface TrainBenchOptions {
+  /** Config file; default configs/tiny.yaml. */
+  config?: string;
+  set?: string[];
+  /** Stage to time (name or index); default the last one. */
+  stage?: string;
+  /** Timed steps per pass (after `warmup`); default 200. */
+  steps?: number;
+  warmup?: number;
+  /** Passes of each (alternating); default 2. */
+  rounds?: number;
+  dataDir?: string;
+}
+
+export interface TrainBenchResult {
+  bridge_pairs_per_s: number;
+  native_pairs_per_s: number;
+  ratio: number;
+  [key: string]: JsonValue;
+}
+
+interface Step {
+  batch: Batch;
+  hparams: JsonObject;
+  opts: JsonObject;
+}
+
+export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBenchResult> {
+  const configFile = opts.config ?? join(projectRoot, "configs", "tiny.yaml");
+  const cfg = loadConfig({ file: configFile, set: opts.set });
+  const idx = opts.stage === undefined ? cfg.stages.length - 1 : /^\d+$/.test(opts.stage) ? Number(opts.stage) : cfg.stages.findIndex((s) => stageName(s) === opts.stage);
+  const s = cfg.stages[idx];
+  if (s === undefined) throw new Error(`bench train: no stage ${opts.stage} in ${configFile}`);
+  const data = await loadTrainingData(cfg, { dataDir: opts.dataDir });
+  const sd = stageData(s, idx, data, cfg.seed);
+  const warmup = opts.warmup ?? 5;
+  const n = warmup + (opts.steps ?? 200);
+  // (epoch, batch) of each step: epochs follow one another as in training
+  const order: [number, number][] = [];
+  for (let e = 0; order.length < n; e++) for (let k = 0, c = sd.epoch(e).count; k < c && order.length < n; k++) order.push([e, k]);
+  const batchAt = (b: number) => sd.epoch(order[b][0]).batch(order[b][1]);
+  // Batches collated up front for the native loop; the bridge pass collates its own as it goes.
+  const steps: Step[] = Array.from({ length: n }, (_, b) => {
+    const batch = batchAt(b);
+    const opts: JsonObject = { objective: s.objective, ...(s.objective === "lm" ? { reset: b === 0 } : {}) };
+    return { batch, hparams: hparamsArgs(s, scheduleAt(s.lr, b, n)), opts };
+  });
+  const items = steps.slice(warmup).reduce((a, st) => a + st.batch.items, 0);
+  const build = buildArgs(cfg, s, idx, data.vocab);
+
+  const dir = mkdtempSync(join(tmpdir(), "bridge-bench-train-"));
+  const file = join(dir, "batches.bin");
+  writeBatches(file, build, s.objective, steps);
+  const env: NodeJS.ProcessEnv = cfg.threads ? { OMP_NUM_THREADS: String(cfg.threads) } : {};
+  const bridgeRates: number[] = [];
+  const nativeRates: number[] = [];
+  let bridgeLosses: (number | null)[] = [];
+  let nativeLosses: (number | null)[] = [];
+  let device = "";
+  try {
+    for (let round = 0; round < (opts.rounds ?? 2); round++) {
+      const b = await bridgePass(build, steps, warmup, cfg.pipelineDepth, cfg.device, env, batchAt);
+      bridgeRates.push(items / b.seconds);
+      bridgeLosses = b.losses;
+      const nat = await nativePass(file, warmup, cfg.device, env);
+      nativeRates.push(items / nat.seconds);
+      nativeLosses = nat.losses;
+      device = nat.device;
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const bridge = Math.max(...bridgeRates);
+  const native = Math.max(...nativeRates);
+  let maxDiff = 0;
+  bridgeLosses.forEach((l, i) => (maxDiff = Math.max(maxDiff, Math.abs((l ?? NaN) - (nativeLosses[i] ?? NaN)) || 0)));
+  return {
+    bridge_pairs_per_s: round1(bridge),
+    native_pairs_per_s: round1(native),
+    ratio: Math.round((bridge / native) * 1000) / 1000,
+    unit: sd.unit,
+    config: configFile,
+    stage: stageName(s),
+    objective: s.objective,
+    timed_steps: n - warmup,
+    batch_size: s.batchSize,
+    pipeline_depth: cfg.pipelineDepth,
+    threads: cfg.threads,
+    device,
+    max_loss_difference: maxDiff,
+    bridge_runs: bridgeRates.map(round1),
+    native_runs: nativeRates.map(round1),
+  };
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+async function bridgePass(
+  build: JsonObject,
+  steps: Step[],
+  warmup: number,
+  depth: number,
+  device: string | null,
+  env: NodeJS.ProcessEnv,
+  collate: (b: number) => Batch,
+): Promise<{ seconds: number; losses: (number | null)[] }> {
+  const client = await startBackend({ ...(device ? { device } : {}), env });
+  try {
+    await client.call("build", build);
+    const losses: (number | null)[] = new Array(steps.length).fill(null);
+    const inflight: Promise<void>[] = [];
+    let t0 = 0;
+    for (let b = 0; b < steps.length; b++) {
+      if (b === warmup) {
+        await Promise.all(inflight.splice(0));
+        t0 = performance.now();
+      }
+      const tensors: Tensors = collate(b).tensors; // collated now, as the training loop does
+      // as the training loop: set_hparams only when the step's values differ from the last ones sent
+      const changed = b === 0 || JSON.stringify(steps[b].hparams) !== JSON.stringify(steps[b - 1].hparams);
+      const hp = changed ? client.call("set_hparams", steps[b].hparams) : Promise.resolve(null);
+      const st = client.call("train_step", steps[b].opts, tensors);
+      inflight.push(Promise.all([hp, st]).then(([, r]) => void (losses[b] = typeof r.result.loss === "number" ? r.result.loss : null)));
+      while (inflight.length >= depth) await inflight.shift();
+    }
+    await Promise.all(inflight);
+    return { seconds: (performance.now() - t0) / 1000, losses };
+  } finally {
+    await client.close();
+  }
+}
+
+function writeBatches(file: string, build: JsonObject, objective: string, steps: Step[]): void {
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  const header = {
+    build,
+    objective,
+    steps: steps.map((st) => {
+      const tensors: Record<string, [string, number[], number, number]> = {};
+      for (const [name, t] of Object.entries(st.batch.tensors)) {
+        const bytes = tensorBytes(t);
+        tensors[name] = [t.dtype, [...t.shape], offset, bytes.byteLength];
+        chunks.push(bytes);
+        offset += bytes.byteLength;
+      }
+      const { objective: _o, ...opts } = st.opts;
+      return { hparams: st.hparams, opts, tensors };
+    }),
+  };
+  const head = Buffer.from(JSON.stringify(header), "utf8");
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(head.byteLength);
+  writeFileSync(file, Buffer.concat([len, head, ...chunks]));
+}
+
+function nativePass(file: string, warmup: number, device: string | null, env: NodeJS.ProcessEnv): Promise<{ seconds: number; losses: (number | null)[]; device: string }> {
+  const args = ["-m", "bridge_backend.bench_train", file, "--warmup", String(warmup), ...(device ? ["--device", device] : [])];
+  const child = spawn(backendPython(), args, { env: { ...process.env, ...env, PYTHONPATH: pythonSourceDir }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`bench train: the native loop exited with code ${code}\n${stderr.trim().split("\n").slice(-15).join("\n")}`));
+      try {
+        resolve(JSON.parse(stdout.trim().split("\n").pop() ?? ""));
+      } catch {
+        reject(new Error(`bench train: no JSON from the native loop: ${JSON.stringify(stdout.slice(-300))}`));
+      }
+    });
+  });
+}

@@ -1,0 +1,175 @@
+/**
+ * `npx bridge train [--config FILE] [--set k=v ...] [--run NAME] [--resume]`: staged training.
+ *
+ * A fresh run validates the config, prepares the data (vocabulary from training text only), writes
+ * runs/NAME/{config.json, vocab.json, run.json}, then runs the stages (ts/train/loop.ts). --resume
+ * reads the run's own config.json and state.json and goes on from its last checkpoint.
+ */
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { basename, extname } from "node:path";
+import { BackendClient, startBackend } from "../backend/client.js";
+import { loadClientKeys } from "../backend/keys.js";
+import { writeFileAtomic } from "../data/atomic.js";
+import { assertVocabMatches } from "../data/vocab.js";
+import { ConfigError, DEFAULT_CONFIG, loadConfig, validateConfig } from "../config/load.js";
+import { stageName, type Config } from "../config/schema.js";
+import { MANIFEST_VERSION, readManifest, runPaths, runsRoot, writeManifest, type RunManifest } from "../run/manifest.js";
+import { formatTable } from "../ui/table.js";
+import { freshPosition, readState, truncateLog, writeState, type RunState } from "../train/checkpoints.js";
+import { loadTrainingData, tokenizerSettings } from "../train/data.js";
+import { buildArgs, runStages, type StageSummary, type TrainBackend } from "../train/loop.js";
+import { formatDuration, Progress, RunLog } from "../train/progress.js";
+
+export interface TrainOptions {
+  /** Config file (YAML or JSON); default configs/default.yaml. */
+  config?: string;
+  /** `key=value` overrides. */
+  set?: string[];
+  /** Run name (folder under runs/); default: the config's name and the time. */
+  run?: string;
+  /** Continue the run from its last checkpoint. */
+  resume?: boolean;
+  quiet?: boolean;
+  dataDir?: string;
+  /** A running backend (`bridge serve`) instead of a local one: tcp://HOST:PORT with `keys` (client.json). */
+  backend?: string;
+  keys?: string;
+  /** Data-parallel ranks (one backend process each, torch.distributed; gloo on CPU). */
+  nproc?: number;
+  /** Where runs/ is (default: BRIDGE_RUNS_DIR or ./runs). */
+  runsDir?: string;
+  /** Supplies the backend instead of starting one (tests wrap the real client with this). */
+  connect?: (cfg: Config) => Promise<TrainBackend>;
+}
+
+export interface TrainResult {
+  run: string;
+  dir: string;
+  stages: StageSummary[];
+  seconds: number;
+}
+
+function defaultRunName(configFile: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  return `${basename(configFile, extname(configFile))}-${stamp}`;
+}
+
+/** A remote backend with --backend, else one of our own. */
+function connectDefault(opts: TrainOptions): (cfg: Config) => Promise<TrainBackend> {
+  return async (cfg) => {
+    if (opts.backend && (opts.nproc ?? 1) > 1) throw new ConfigError("--nproc starts local ranks; it does not combine with --backend");
+    if (opts.backend) return BackendClient.connect(opts.backend, opts.keys ? { curve: loadClientKeys(opts.keys) } : {});
+    if (opts.keys) throw new ConfigError("--keys goes with --backend tcp://HOST:PORT");
+    if ((opts.nproc ?? 1) > 1) {
+      const { DistributedBackend } = await import("../train/distributed.js");
+      return DistributedBackend.start(opts.nproc!, cfg.device ?? undefined);
+    }
+    return startBackend({ ...(cfg.device ? { device: cfg.device } : {}), ...(cfg.threads ? { env: { OMP_NUM_THREADS: String(cfg.threads) } } : {}) });
+  };
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const t0 = Date.now();
+  const progress = new Progress(opts.quiet ?? false);
+  let cfg: Config;
+  let name: string;
+  if (opts.resume) {
+    if (!opts.run) throw new ConfigError("--resume needs --run NAME (the run to continue)");
+    if (opts.config || (opts.set?.length ?? 0) > 0) throw new ConfigError("--resume continues a run with its own config.json; drop --config / --set");
+    name = opts.run;
+  } else {
+    cfg = loadConfig({ file: opts.config, set: opts.set });
+    name = opts.run ?? defaultRunName(opts.config ?? DEFAULT_CONFIG);
+  }
+  const paths = runPaths(name, opts.runsDir ?? runsRoot());
+  let state: RunState;
+  let manifest: RunManifest;
+  const log = new RunLog(paths.log);
+
+  if (opts.resume) {
+    manifest = readManifest(paths);
+    cfg = validateConfig(JSON.parse(readFileSync(paths.config, "utf8")), paths.config);
+    const s = readState(paths);
+    if (s === null) throw new Error(`${paths.dir}: no state.json, nothing to resume; start it again without --resume`);
+    if (s.done) {
+      progress.note(`run ${name} is already complete (${manifest.finalCheckpoint})`);
+      return { run: name, dir: paths.dir, stages: [], seconds: 0 };
+    }
+    state = s;
+    truncateLog(paths.log, state.stage, state.checkpoint && state.position.step > 0 ? state.position.step : 0);
+  } else {
+    if (existsSync(paths.manifest)) throw new Error(`${paths.dir} already holds a run; continue it with --resume, or pick another --run NAME`);
+    state = { version: 1, stage: 0, position: freshPosition(), checkpoint: null, done: false };
+  }
+  cfg = cfg!;
+
+  const data = await loadTrainingData(cfg, { dataDir: opts.dataDir, log: (l) => progress.note(l) });
+  for (const n of data.plan.notes) progress.note(`note: ${n}`);
+  progress.note(
+    `data: ${data.plan.train.rows} training pairs (${data.plan.train.split}), ${data.plan.valid.rows} validation pairs ` +
+      `(${data.plan.holdout ? `held out of ${data.plan.holdout.split}` : data.plan.valid.split}); vocabulary ${data.vocab.size} tokens; ` +
+      `LM text ${data.lm.train.offsets.length - 1} texts / ${data.lm.train.ids.length} tokens`,
+  );
+
+  if (opts.resume) {
+    assertVocabMatches(data.vocab, manifest!.vocab.fingerprint, manifest!.vocab.size);
+  } else {
+    mkdirSync(paths.checkpoints, { recursive: true });
+    await writeFileAtomic(paths.config, JSON.stringify(cfg, null, 2) + "\n");
+    await data.vocab.save(paths.vocab);
+    const last = cfg.stages.length - 1;
+    manifest = {
+      version: MANIFEST_VERSION,
+      name,
+      created: new Date().toISOString(),
+      seed: cfg.seed,
+      model: buildArgs(cfg, cfg.stages[last], last, data.vocab),
+      tokenizer: tokenizerSettings(cfg),
+      vocab: { size: data.vocab.size, fingerprint: data.vocab.fingerprint },
+      stages: cfg.stages.map((s, index) => ({ index, name: stageName(s), objective: s.objective, checkpoint: null, completed: false, step: 0, metrics: {} })),
+      finalCheckpoint: null,
+      data: { train: data.plan.train, valid: data.plan.valid, holdout: data.plan.holdout },
+    };
+    await writeManifest(paths, manifest);
+    await writeState(paths, state);
+    log.write({ type: "run_start", run: name, seed: cfg.seed, data: { ...data.plan, holdout: data.plan.holdout && { ...data.plan.holdout, validRows: data.plan.holdout.validRows.length } }, vocab_size: data.vocab.size });
+  }
+
+  const resumeCommand = `npx bridge train --run ${name} --resume${opts.dataDir ? ` --data-dir ${opts.dataDir}` : ""}`;
+  // Ctrl-C: the CLI's handler kills the backend and exits; say first how to go on (state.json names the last checkpoint).
+  const onInterrupt = () => process.stderr.write(`\nbridge train: interrupted; resume with: ${resumeCommand}\n`);
+  process.prependListener("SIGINT", onInterrupt);
+  process.prependListener("SIGTERM", onInterrupt);
+  const client = await (opts.connect ?? connectDefault(opts))(cfg);
+  let stages: StageSummary[];
+  try {
+    stages = await runStages({
+      backend: client,
+      cfg,
+      data,
+      paths,
+      manifest: manifest!,
+      state,
+      log,
+      progress,
+      resumeCommand,
+    });
+  } finally {
+    process.removeListener("SIGINT", onInterrupt);
+    process.removeListener("SIGTERM", onInterrupt);
+    await client.close();
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  log.write({ type: "run_end", seconds });
+  if (!opts.quiet) {
+    const metric = (m: Record<string, number>, k: string) => m[k] ?? null;
+    console.log(
+      formatTable(
+        ["stage", "objective", "steps", "time", "train loss", "val loss", "val acc", "val ppl"],
+        stages.map((s) => [s.name, s.objective, s.steps, formatDuration(s.seconds), s.trainLoss, metric(s.metrics, "val_loss"), metric(s.metrics, "val_accuracy"), metric(s.metrics, "val_perplexity")]),
+      ),
+    );
+    console.log(`run ${name}: ${paths.dir} (${formatDuration(seconds)})`);
+  }
+  return { run: name, dir: paths.dir, stages, seconds };
+}

@@ -1,0 +1,138 @@
+/**
+ * Loading a config: YAML or JSON file -> `--set key=value` overrides -> schema validation.
+ * An error names the file, each bad field's path, the value found and what is allowed.
+ *
+ * `--set` paths are dotted; a list is indexed by position or, for stages, by name
+ * (`stages.1.epochs=3` or `stages.siamese.epochs=3`); values are parsed as YAML scalars/flow
+ * collections (`3`, `1e-3`, `true`, `null`, `[0.9, 0.8]`, `text`).
+ */
+import { readFileSync } from "node:fs";
+import { extname, join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { projectRoot } from "../paths.js";
+import { ConfigSchema, type Config } from "./schema.js";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export const DEFAULT_CONFIG = join(projectRoot, "configs", "default.yaml");
+
+export interface LoadConfigOptions {
+  /** Config file; default configs/default.yaml. */
+  file?: string;
+  /** `key=value` overrides, applied in order. */
+  set?: readonly string[];
+}
+
+export function loadConfig(opts: LoadConfigOptions = {}): Config {
+  const file = opts.file ?? DEFAULT_CONFIG;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = extname(file).toLowerCase() === ".json" ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid ${extname(file).toLowerCase() === ".json" ? "JSON" : "YAML"}: ${(err as Error).message}`);
+  }
+  for (const s of opts.set ?? []) raw = applySet(raw, s);
+  return validateConfig(raw, file);
+}
+
+/** Validates a parsed config (defaults filled in); `source` names it in errors. */
+export function validateConfig(raw: unknown, source = "config"): Config {
+  const r = ConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((issue) => `  ${describeIssue(issue, raw)}`);
+  throw new ConfigError(`${source}: invalid config\n${lines.join("\n")}`);
+}
+
+function describeIssue(issue: z.ZodIssue, raw: unknown): string {
+  const path = issue.path.length ? issue.path.join(".") : "(top level)";
+  const value = valueAt(raw, issue.path);
+  const got = value === undefined ? "missing" : `got ${JSON.stringify(value)}`;
+  switch (issue.code) {
+    case z.ZodIssueCode.unrecognized_keys: {
+      const allowed = keysAt(issue.path);
+      return `${path}: unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}${allowed ? `; allowed: ${allowed.join(", ")}` : ""}`;
+    }
+    case z.ZodIssueCode.invalid_enum_value:
+      return `${path}: ${got}; allowed: ${issue.options.map((o) => JSON.stringify(o)).join(", ")}`;
+    case z.ZodIssueCode.invalid_type:
+      return `${path}: ${got}; expected ${issue.expected}`;
+    default:
+      return `${path}: ${got}; ${issue.message.replace(/^Number must be/, "must be").replace(/^Array must contain/, "must contain")}`;
+  }
+}
+
+function valueAt(raw: unknown, path: readonly (string | number)[]): unknown {
+  let cur = raw;
+  for (const k of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string | number, unknown>)[k];
+  }
+  return cur;
+}
+
+/** The fields the schema allows at `path` (for "unknown field" messages). */
+function keysAt(path: readonly (string | number)[]): string[] | null {
+  let s: z.ZodTypeAny = ConfigSchema;
+  const unwrap = (t: z.ZodTypeAny): z.ZodTypeAny => {
+    for (;;) {
+      if (t instanceof z.ZodDefault) t = t._def.innerType;
+      else if (t instanceof z.ZodOptional || t instanceof z.ZodNullable) t = t.unwrap();
+      else if (t instanceof z.ZodEffects) t = t.innerType();
+      else return t;
+    }
+  };
+  for (const k of path) {
+    s = unwrap(s);
+    if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodTypeAny>)[k as string];
+    else if (s instanceof z.ZodArray) s = s.element;
+    else return null;
+    if (s === undefined) return null;
+  }
+  s = unwrap(s);
+  return s instanceof z.ZodObject ? Object.keys(s.shape as object) : null;
+}
+
+/** Applies one `a.b.c=value` override to a parsed config (returns the updated object). */
+export function applySet(raw: unknown, assignment: string): unknown {
+  const eq = assignment.indexOf("=");
+  if (eq <= 0) throw new ConfigError(`--set ${JSON.stringify(assignment)}: expected key=value, e.g. --set stages.0.epochs=2`);
+  const keys = assignment.slice(0, eq).trim().split(".");
+  let value: unknown;
+  try {
+    value = parseYaml(assignment.slice(eq + 1));
+  } catch {
+    value = assignment.slice(eq + 1);
+  }
+  const root: Record<string, unknown> = raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>) : {};
+  let cur: Record<string | number, unknown> = root;
+  keys.forEach((key, depth) => {
+    if (key === "") throw new ConfigError(`--set ${JSON.stringify(assignment)}: empty key segment`);
+    const where = keys.slice(0, depth + 1).join(".");
+    let k: string | number = key;
+    if (Array.isArray(cur)) {
+      const byName = cur.findIndex((e) => e !== null && typeof e === "object" && ((e as Record<string, unknown>).name ?? (e as Record<string, unknown>).objective) === key);
+      if (/^\d+$/.test(key)) k = Number(key);
+      else if (byName >= 0) k = byName;
+      else throw new ConfigError(`--set ${assignment}: ${where}: no list item named ${JSON.stringify(key)} (index by position or by stage name)`);
+      if (k > cur.length) throw new ConfigError(`--set ${assignment}: ${where}: index ${k} is past the end of the list (length ${cur.length})`);
+    }
+    if (depth === keys.length - 1) {
+      cur[k] = value;
+      return;
+    }
+    const next = cur[k];
+    if (next === undefined || next === null) cur[k] = {};
+    else if (typeof next !== "object") throw new ConfigError(`--set ${assignment}: ${where} is ${JSON.stringify(next)}, not an object`);
+    cur = cur[k] as Record<string | number, unknown>;
+  });
+  return root;
+}

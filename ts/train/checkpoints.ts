@@ -1,0 +1,83 @@
+/**
+ * Where a run stands, for --resume. The backend writes checkpoints (weights, optimizer, RNG, step)
+ * atomically; after each one this side writes runs/NAME/state.json (atomically too) naming it and
+ * the loop's position: stage, epoch, next batch, steps done, early-stopping record. A checkpoint is
+ * only deleted once state.json names a newer one, so a kill at any moment leaves a consistent pair.
+ */
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../data/atomic.js";
+import type { RunPaths } from "../run/manifest.js";
+
+export const STATE_VERSION = 1;
+
+export interface StagePosition {
+  /** Epoch in progress (0-based) and the next batch of it. */
+  epoch: number;
+  batch: number;
+  /** Batches trained in this stage so far. */
+  step: number;
+  /** Early stopping: best validation metric so far and evaluations since it improved. */
+  best: number | null;
+  badEvals: number;
+  /** The stage's last validation metrics. */
+  metrics: Record<string, number>;
+}
+
+export interface RunState {
+  version: number;
+  /** Stage in progress; equal to the number of stages when the run is done. */
+  stage: number;
+  position: StagePosition;
+  /** Checkpoint to resume from, relative to the run folder (null before the first one). */
+  checkpoint: string | null;
+  done: boolean;
+}
+
+export const statePath = (paths: RunPaths) => join(paths.dir, "state.json");
+
+export function freshPosition(): StagePosition {
+  return { epoch: 0, batch: 0, step: 0, best: null, badEvals: 0, metrics: {} };
+}
+
+export function readState(paths: RunPaths): RunState | null {
+  const p = statePath(paths);
+  if (!existsSync(p)) return null;
+  const s = JSON.parse(readFileSync(p, "utf8")) as RunState;
+  if (s.version !== STATE_VERSION) throw new Error(`${p}: state version ${s.version}, this bridge reads ${STATE_VERSION}`);
+  return s;
+}
+
+export async function writeState(paths: RunPaths, s: RunState): Promise<void> {
+  await writeFileAtomic(statePath(paths), JSON.stringify(s, null, 2) + "\n");
+}
+
+export function checkpointName(stageIndex: number, stage: string, kind: "end" | "best" | number): string {
+  const suffix = kind === "end" ? "" : kind === "best" ? "-best" : `-step${kind}`;
+  return join("checkpoints", `${stageIndex}-${stage}${suffix}.pt`);
+}
+
+export function removeCheckpoint(paths: RunPaths, rel: string | null): void {
+  if (rel !== null) rmSync(join(paths.dir, rel), { force: true });
+}
+
+/**
+ * On resume: drops the log lines written after the checkpoint being resumed from (they will be
+ * written again), so log.jsonl reads as one uninterrupted run.
+ */
+export function truncateLog(logPath: string, stage: number, step: number): void {
+  if (!existsSync(logPath)) return;
+  const kept = readFileSync(logPath, "utf8")
+    .split("\n")
+    .filter((line) => {
+      if (line.trim() === "") return false;
+      try {
+        const e = JSON.parse(line) as { stage_index?: number; step?: number };
+        if (e.stage_index === undefined || e.step === undefined) return true;
+        return e.stage_index < stage || (e.stage_index === stage && e.step <= step);
+      } catch {
+        return false; // a line cut by the kill
+      }
+    });
+  writeFileSync(logPath, kept.map((l) => l + "\n").join(""));
+}

@@ -1,0 +1,188 @@
+/**
+ * A run's data, from the config: which pairs train and which validate, the vocabulary (training
+ * text only), the numericalised pairs and the language-model streams' text.
+ *
+ * No leakage: the vocabulary and the LM text come from the training pairs (and the extra LM text's
+ * training splits) only; validation sentences also seen in training are dropped from LM validation.
+ * Without the pair dataset's training split (e.g. only SNLI dev at hand) a fixed, seeded share of the
+ * validation split is held out for validation and the rest trains; the held-out rows are recorded in
+ * the run so that evaluation can keep off the rows the model trained on.
+ */
+import { DataError, type BadRowPolicy } from "../data/errors.js";
+import { missingSplitMessage, parseSplitRef, splitExists, splitTexts, type SplitRef } from "../data/datasets.js";
+import { lmCorpus } from "../data/lmStream.js";
+import { numericaliseTexts, rowLength, type NumericalisedPairs, type Ragged } from "../data/numericalised.js";
+import { prepareSplit } from "../data/prepare.js";
+import { mixSeed, mulberry32, shuffleInPlace } from "../data/random.js";
+import { Tokenizer, type TokenizerSettings } from "../data/tokenize.js";
+import { TokenCounter, Vocab } from "../data/vocab.js";
+import type { Config } from "../config/schema.js";
+
+/** Fixed, so that the held-out rows do not move when the training seed changes. */
+export const HOLDOUT_SEED = 20180118;
+
+export interface PairSplitInfo {
+  /** e.g. "snli:train", or "snli:dev" when the validation split trains too. */
+  split: string;
+  rows: number;
+}
+
+export interface DataPlan {
+  train: PairSplitInfo;
+  valid: PairSplitInfo;
+  /** Set when validation rows were held out of the split that trains. */
+  holdout: { split: string; fraction: number; seed: number; validRows: number[] } | null;
+  lmText: string[];
+  notes: string[];
+}
+
+export interface TrainingData {
+  tokenizer: Tokenizer;
+  vocab: Vocab;
+  pairs: { train: NumericalisedPairs; valid: NumericalisedPairs };
+  /** LM text, one row per sentence / paragraph, each starting with xxbos. */
+  lm: { train: Ragged; valid: Ragged };
+  plan: DataPlan;
+}
+
+export interface LoadDataOptions {
+  dataDir?: string;
+  onBadRow?: BadRowPolicy;
+  cacheDir?: string;
+  log?: (line: string) => void;
+}
+
+/** A seeded permutation of 0..n-1 (the same for the same seed). */
+function permutation(n: number, seed: number): Int32Array {
+  return shuffleInPlace(Int32Array.from({ length: n }, (_, i) => i), mulberry32(mixSeed(seed, n)));
+}
+
+export function tokenizerSettings(cfg: Config): TokenizerSettings {
+  return { caseMarkers: cfg.tokenizer.caseMarkers, addBos: true, addEos: cfg.tokenizer.addEos, maxLen: cfg.tokenizer.maxLen };
+}
+
+export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}): Promise<TrainingData> {
+  const d = cfg.data;
+  const log = opts.log ?? (() => {});
+  const onBadRow = opts.onBadRow ?? "error";
+  const notes: string[] = [];
+  const trainRef = parseSplitRef(`${d.pairs}:${d.trainSplit}`, opts.dataDir);
+  const validRef = parseSplitRef(`${d.pairs}:${d.validSplit}`, opts.dataDir);
+  if (trainRef.dataset.kind !== "pairs") throw new DataError(`data.pairs: ${d.pairs} is a text dataset; the sentence stages need a pair dataset (e.g. snli)`);
+
+  // Which rows of which split train and which validate.
+  let trainSource: SplitRef;
+  let trainRows: Int32Array | null = null; // null: every row
+  let validSource: SplitRef;
+  let validRows: Int32Array | null = null;
+  let holdout: DataPlan["holdout"] = null;
+  const records = async (ref: SplitRef) => {
+    const out: { s1: string; s2: string; labelled: boolean }[] = [];
+    for await (const r of (ref.dataset as Extract<SplitRef["dataset"], { kind: "pairs" }>).read(ref.path!, { onBadRow })) out.push({ s1: r.s1, s2: r.s2, labelled: r.label !== undefined });
+    return out;
+  };
+  if (splitExists(trainRef)) {
+    trainSource = trainRef;
+    if (splitExists(validRef) && validRef.id !== trainRef.id) validSource = validRef;
+    else throw new DataError(`${missingSplitMessage(validRef)}; the sentence stages need a validation split`);
+  } else if (splitExists(validRef)) {
+    trainSource = validSource = validRef;
+    notes.push(
+      `${trainRef.id} not found at ${trainRef.path}: training on ${validRef.id} less a fixed, seeded ${Math.round(d.holdout * 100)}% of it held out for validation ` +
+        `(the full release: \`npx bridge data fetch ${trainRef.dataset.fetch ?? trainRef.dataset.name}\`)`,
+    );
+  } else {
+    throw new DataError(`${missingSplitMessage(trainRef)}; ${validRef.id} is not there either`);
+  }
+  const trainRecords = await records(trainSource);
+  const labelledRows = (recs: { labelled: boolean }[]) => Int32Array.from(recs.flatMap((r, i) => (r.labelled ? [i] : [])));
+  if (trainSource === validSource) {
+    const perm = permutation(trainRecords.length, HOLDOUT_SEED);
+    const nValid = Math.max(1, Math.round(d.holdout * trainRecords.length));
+    validRows = perm.slice(0, nValid).sort();
+    trainRows = perm.slice(nValid).sort();
+    holdout = { split: validRef.id, fraction: d.holdout, seed: HOLDOUT_SEED, validRows: Array.from(validRows) };
+  }
+  trainRows = (trainRows ?? labelledRows(trainRecords)).filter((i) => trainRecords[i].labelled);
+  if (d.maxTrainPairs !== null && trainRows.length > d.maxTrainPairs) {
+    const pick = permutation(trainRows.length, mixSeed(cfg.seed, 1)).slice(0, d.maxTrainPairs);
+    trainRows = Int32Array.from(pick, (k) => trainRows![k]).sort();
+    notes.push(`training on a seeded subsample of ${trainRows.length} pairs (data.maxTrainPairs)`);
+  }
+  const validRecords = validSource === trainSource ? trainRecords : await records(validSource);
+  validRows = (validRows ?? labelledRows(validRecords)).filter((i) => validRecords[i].labelled);
+  if (d.maxValidPairs !== null && validRows.length > d.maxValidPairs) {
+    validRows = permutation(validRows.length, HOLDOUT_SEED + 1)
+      .slice(0, d.maxValidPairs)
+      .map((k) => validRows![k])
+      .sort();
+  }
+
+  // Vocabulary: the training pairs' sentences and the extra LM text's training splits.
+  const tokenizer = new Tokenizer(tokenizerSettings(cfg));
+  const counter = new TokenCounter();
+  const trainSentences: string[] = [];
+  for (const i of trainRows) trainSentences.push(trainRecords[i].s1, trainRecords[i].s2);
+  const validSentences: string[] = [];
+  for (const i of validRows) validSentences.push(validRecords[i].s1, validRecords[i].s2);
+  for (const s of trainSentences) counter.add(tokenizer.tokenize(s));
+  const extraTrain: string[] = [];
+  const extraValid: string[] = [];
+  for (const name of d.lmText) {
+    const ref = parseSplitRef(name, opts.dataDir);
+    if (!splitExists(ref)) throw new DataError(`data.lmText: ${missingSplitMessage(ref)}`);
+    const texts: string[] = [];
+    for await (const t of splitTexts(ref, { onBadRow })) if (t.trim() !== "") texts.push(t);
+    const c = lmCorpus(texts, { validFraction: d.lmHoldout, seed: HOLDOUT_SEED });
+    extraTrain.push(...c.train);
+    extraValid.push(...c.valid);
+    for (const t of c.train) counter.add(tokenizer.tokenize(t));
+    log(`lm text ${ref.id}: ${c.train.length} texts train, ${c.valid.length} validate`);
+  }
+  const vocab = Vocab.fromCounts(counter.counts, { minFreq: cfg.vocab.minFreq, maxSize: cfg.vocab.maxSize });
+
+  const prepared = async (ref: SplitRef) => (await prepareSplit({ ref, vocab, tokenizer, cacheDir: opts.cacheDir, onBadRow })).data as NumericalisedPairs;
+  const trainAll = await prepared(trainSource);
+  const validAll = validSource === trainSource ? trainAll : await prepared(validSource);
+  const pairs = { train: selectPairs(trainAll, trainRows), valid: selectPairs(validAll, validRows) };
+
+  const lmText = lmCorpus(trainSentences, { valid: validSentences, seed: HOLDOUT_SEED });
+  const lm = {
+    train: numericaliseTexts([...lmText.train, ...extraTrain], vocab, tokenizer).ragged,
+    valid: numericaliseTexts([...lmText.valid, ...extraValid], vocab, tokenizer).ragged,
+  };
+  const plan: DataPlan = {
+    train: { split: trainSource.id, rows: trainRows.length },
+    valid: { split: validSource.id, rows: validRows.length },
+    holdout,
+    lmText: d.lmText,
+    notes,
+  };
+  return { tokenizer, vocab, pairs, lm, plan };
+}
+
+/** The given rows of a pair set (a copy), each sentence cut to `maxLen` tokens when given. */
+export function selectPairs(data: NumericalisedPairs, rows: ArrayLike<number>, maxLen: number | null = null): NumericalisedPairs {
+  const n = rows.length;
+  const labels = new Int8Array(n);
+  const scores = new Float32Array(n);
+  for (let k = 0; k < n; k++) {
+    labels[k] = data.labels[rows[k]];
+    scores[k] = data.scores[rows[k]];
+  }
+  return { kind: "pairs", size: n, s1: selectRagged(data.s1, rows, maxLen), s2: selectRagged(data.s2, rows, maxLen), labels, scores };
+}
+
+export function selectRagged(r: Ragged, rows: ArrayLike<number>, maxLen: number | null = null): Ragged {
+  const n = rows.length;
+  const offsets = new Int32Array(n + 1);
+  for (let k = 0; k < n; k++) offsets[k + 1] = offsets[k] + Math.min(rowLength(r, rows[k]), maxLen ?? Infinity);
+  const ids = new Int32Array(offsets[n]);
+  for (let k = 0; k < n; k++) ids.set(r.ids.subarray(r.offsets[rows[k]], r.offsets[rows[k]] + offsets[k + 1] - offsets[k]), offsets[k]);
+  return { offsets, ids };
+}
+
+/** Every row of a pair set, cut to maxLen (the stage's view). */
+export function truncatePairs(data: NumericalisedPairs, maxLen: number | null): NumericalisedPairs {
+  return maxLen === null ? data : selectPairs(data, Int32Array.from({ length: data.size }, (_, i) => i), maxLen);
+}

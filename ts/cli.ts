@@ -103,14 +103,15 @@ export function buildCli(argv: string[]): Argv {
       "run a benchmark and print one JSON object",
       (y) =>
         y
-          .positional("what", { choices: ["transport", "model", "prepare", "train"] as const, demandOption: true })
+          .positional("what", { choices: ["transport", "model", "prepare", "train", "embed"] as const, demandOption: true })
           .option("quick", { type: "boolean", default: false, describe: "fewer iterations (a look, not a measurement)" })
           .option("data-dir", { type: "string", describe: "datasets for `bench prepare` / `bench train` (default: $BRIDGE_DATA_DIR)" })
-          .option("config", { type: "string", describe: "`bench train`: the config to time (default: configs/tiny.yaml)" }),
+          .option("config", { type: "string", describe: "`bench train`: the config to time (default: configs/tiny.yaml)" })
+          .option("run", { type: "string", describe: "`bench embed`: the run whose model is timed (default: a fresh cpu_small model)" }),
       (a) =>
         run(async () => {
           const { bench } = await import("./commands/bench.js");
-          console.log(JSON.stringify(await bench({ what: a.what, quick: a.quick, dataDir: a.dataDir, config: a.config }), null, 2));
+          console.log(JSON.stringify(await bench({ what: a.what, quick: a.quick, dataDir: a.dataDir, config: a.config, run: a.run }), null, 2));
         }),
     )
     .command("data", "inspect and fetch datasets", (y) =>

@@ -1,6 +1,6 @@
 /** `npx bridge bench WHAT`: one benchmark, one JSON object on stdout. */
 
-export const BENCHMARKS = ["transport", "model", "prepare", "train"] as const;
+export const BENCHMARKS = ["transport", "model", "prepare", "train", "embed"] as const;
 export type BenchName = (typeof BENCHMARKS)[number];
 
 export interface BenchOptions {
@@ -11,6 +11,8 @@ export interface BenchOptions {
   dataDir?: string;
   /** `bench train`: the config whose model and batches are timed (default configs/tiny.yaml). */
   config?: string;
+  /** `bench embed`: the run whose model is timed (default: a fresh cpu_small model). */
+  run?: string;
 }
 
 export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
@@ -26,6 +28,10 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     case "train": {
       const { benchTrain } = await import("../bench/train.js");
       return { ...(await benchTrain({ config: opts.config, dataDir: opts.dataDir, ...(opts.quick ? { steps: 30, rounds: 1 } : {}) })) };
+    }
+    case "embed": {
+      const { benchEmbed } = await import("../bench/embed.js");
+      return { ...(await benchEmbed({ run: opts.run, dataDir: opts.dataDir, ...(opts.quick ? { sentences: 1000, repeats: 1 } : {}) })) };
     }
     case "model": {
       const { benchModel } = await import("../bench/model.js");

@@ -1,0 +1,111 @@
+/**
+ * `bridge embed`: one vector per input line in input order, the same vector whatever the batch
+ * size or chunking (the backend masks padding), JSONL fields, explicit truncation, and the CLI.
+ */
+import { execFile } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { tableFromIPC, type Table } from "apache-arrow";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { embedFile } from "../../ts/eval/embed.js";
+import { bridgeBin, sharedDataDir } from "../helpers.js";
+import { sharedRun } from "./fixtures.js";
+
+const dataDir = sharedDataDir("bridge embed");
+
+/** Sentences of very different lengths, in an order unlike their length order, one repeated. */
+const SENTENCES = [
+  "A man is playing a guitar on the stage while the crowd is cheering loudly .",
+  "Dogs run .",
+  "",
+  "Two women are sitting at a table in a cafe and drinking coffee together on a sunny afternoon .",
+  "A child smiles .",
+  "Dogs run .",
+  "The people are outside .",
+  "A woman in a red dress walks down the street .",
+  "Nobody is here .",
+];
+
+/**
+ * Batched float32 matrix products round differently for different batch shapes (BLAS blocking):
+ * "identical" means equal to float32 rounding noise (seen: up to 6e-8), far below any real effect
+ * of padding or batch-mates (those show up at 1e-2 and more).
+ */
+const TOLERANCE = 1e-6;
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  let d = a.length === b.length ? 0 : Number.POSITIVE_INFINITY;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+}
+
+function vectors(t: Table): Float32Array[] {
+  const col = t.getChild("vector")!;
+  return Array.from({ length: t.numRows }, (_, i) => Float32Array.from(col.get(i) as ArrayLike<number>));
+}
+
+if (dataDir !== null) {
+  test("one vector per line, in input order, identical whatever the batch size", async () => {
+    const { root, name } = await sharedRun(dataDir);
+    const input = join(root, "sentences.txt");
+    writeFileSync(input, SENTENCES.join("\n") + "\n");
+    const outs: Table[] = [];
+    for (const [batchSize, chunkRows] of [
+      [1, 100],
+      [4, 3],
+      [128, 8192],
+    ]) {
+      const output = join(root, `emb-${batchSize}.arrow`);
+      const r = await embedFile({ run: name, runsDir: root, input, output, batchSize, chunkRows, device: "cpu" });
+      assert.is(r.rows, SENTENCES.length);
+      outs.push(tableFromIPC(readFileSync(output)));
+    }
+    const [one] = outs;
+    assert.equal(
+      Array.from({ length: one.numRows }, (_, i) => one.getChild("line")!.get(i)),
+      SENTENCES.map((_, i) => i + 1),
+    );
+    assert.equal(
+      Array.from({ length: one.numRows }, (_, i) => one.getChild("text")!.get(i)),
+      SENTENCES,
+    );
+    const ref = vectors(one);
+    for (const t of outs.slice(1)) {
+      vectors(t).forEach((v, i) => assert.ok(maxDiff(v, ref[i]) <= TOLERANCE, `line ${i + 1}: vectors differ by ${maxDiff(v, ref[i])} between batch sizes`));
+    }
+    // the same sentence gets the same vector wherever it stands (lines 2 and 6)
+    assert.ok(maxDiff(ref[1], ref[5]) <= TOLERANCE);
+    assert.ok(maxDiff(ref[0], ref[1]) > 0.01, "different sentences, different vectors");
+  });
+
+  test("JSONL --field, --max-len truncation counted", async () => {
+    const { root, name } = await sharedRun(dataDir);
+    const input = join(root, "sentences.jsonl");
+    writeFileSync(input, SENTENCES.map((s, i) => JSON.stringify({ id: i, sentence: s })).join("\n") + "\n");
+    const output = join(root, "emb-jsonl.arrow");
+    const r = await embedFile({ run: name, runsDir: root, input, output, field: "sentence", maxLen: 6, device: "cpu" });
+    assert.is(r.rows, SENTENCES.length);
+    assert.ok(r.truncated >= 4, `${r.truncated} texts cut at 6 tokens`);
+    assert.ok(r.truncatedTokens > r.truncated);
+    await embedFile({ run: name, runsDir: root, input, output: join(root, "bad.arrow"), field: "missing", device: "cpu" }).then(
+      () => assert.unreachable("a missing field must fail"),
+      (e: Error) => assert.match(e.message, 'no string field "missing"'),
+    );
+  });
+
+  test("the CLI: npx bridge embed --run NAME --input FILE --output FILE.arrow", async () => {
+    const { root, name } = await sharedRun(dataDir);
+    const input = join(root, "cli.txt");
+    writeFileSync(input, "A dog runs .\nA cat sleeps .\n");
+    const output = join(root, "cli.arrow");
+    const { stderr } = await promisify(execFile)(process.execPath, [bridgeBin, "embed", "--run", name, "--input", input, "--output", output], {
+      env: { ...process.env, BRIDGE_RUNS_DIR: root },
+    });
+    assert.match(stderr, "wrote 2 vectors");
+    assert.is(tableFromIPC(readFileSync(output)).numRows, 2);
+  });
+}
+
+test.run();

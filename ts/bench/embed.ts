@@ -1,0 +1,152 @@
+/**
+ * `npx bridge bench embed`: sentences/s of bridge's encode path (batching longest first, Arrow
+ * over ZeroMQ, a few calls in flight, vectors back in input order) against a native PyTorch loop
+ * (bridge_backend.bench_embed: the same checkpoint, the same token ids, the same batch size) in one
+ * Python process, in the same benchmark run. Both start from token ids; tokenising is timed apart
+ * (`bridge_tokenize_sentences_per_s`). Target: ratio >= 0.9.
+ *
+ * Sentences: the unique sentences of SNLI dev from the data dir (else the Brown corpus). Model:
+ * the given run's, or a fresh model of `preset` (random weights: speed does not depend on them).
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startBackend } from "../backend/client.js";
+import { parseSplitRef, splitExists, splitTexts } from "../data/datasets.js";
+import { Tokenizer } from "../data/tokenize.js";
+import { TokenCounter, Vocab } from "../data/vocab.js";
+import { RunModel } from "../eval/runModel.js";
+import { backendPython, pythonSourceDir } from "../paths.js";
+import { MANIFEST_VERSION, runPaths, writeManifest } from "../run/manifest.js";
+
+export interface EmbedBenchOptions {
+  /** A trained run to time; default: a fresh model of `preset`. */
+  run?: string;
+  preset?: string;
+  dataDir?: string;
+  sentences?: number;
+  batchSize?: number;
+  repeats?: number;
+  device?: string;
+}
+
+export interface EmbedBenchResult {
+  bridge_sentences_per_s: number;
+  native_sentences_per_s: number;
+  ratio: number;
+  bridge_tokenize_sentences_per_s: number;
+  sentences: number;
+  batch_size: number;
+  model: string;
+  source: string;
+  device: string;
+}
+
+async function benchSentences(dataDir: string | undefined, n: number): Promise<{ sentences: string[]; source: string }> {
+  let ref = parseSplitRef("snli:dev", dataDir);
+  if (!splitExists(ref)) ref = parseSplitRef("brown");
+  const seen = new Set<string>();
+  for await (const s of splitTexts(ref, {})) {
+    if (s.trim() !== "") seen.add(s);
+    if (seen.size >= n) break;
+  }
+  return { sentences: [...seen], source: ref.id };
+}
+
+/** A throwaway run folder holding a fresh model of `preset` with a vocabulary of the sentences. */
+async function freshRun(root: string, sentences: string[], preset: string, device?: string): Promise<void> {
+  const paths = runPaths("bench", root);
+  mkdirSync(paths.checkpoints, { recursive: true });
+  const tokenizer = new Tokenizer();
+  const counter = new TokenCounter();
+  for (const s of sentences) counter.add(tokenizer.tokenize(s));
+  const vocab = Vocab.fromCounts(counter.counts, { minFreq: 1 });
+  await vocab.save(paths.vocab);
+  const model = { preset, vocab_sz: vocab.size, vocab_fingerprint: vocab.fingerprint, seed: 0 };
+  const client = await startBackend({ device });
+  try {
+    await client.call("build", model);
+    await client.call("save", { path: join(paths.checkpoints, "0-fresh.pt") });
+  } finally {
+    await client.close();
+  }
+  await writeManifest(paths, {
+    version: MANIFEST_VERSION,
+    name: "bench",
+    created: new Date().toISOString(),
+    seed: 0,
+    model,
+    tokenizer: tokenizer.settings,
+    vocab: { size: vocab.size, fingerprint: vocab.fingerprint },
+    stages: [],
+    finalCheckpoint: "checkpoints/0-fresh.pt",
+  });
+}
+
+async function runNative(args: string[]): Promise<{ native_sentences_per_s: number; device: string }> {
+  const child = spawn(backendPython(), ["-m", "bridge_backend.bench_embed", ...args], { env: { ...process.env, PYTHONPATH: pythonSourceDir }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", resolve);
+  });
+  if (code !== 0) throw new Error(`bridge bench embed: the native loop exited with code ${code}\n${stderr.trim().split("\n").slice(-15).join("\n")}`);
+  return JSON.parse(stdout.trim().split("\n").pop() ?? "") as { native_sentences_per_s: number; device: string };
+}
+
+export async function benchEmbed(opts: EmbedBenchOptions = {}): Promise<EmbedBenchResult> {
+  const batchSize = opts.batchSize ?? 128;
+  const repeats = opts.repeats ?? 3;
+  const preset = opts.preset ?? "cpu_small";
+  const { sentences, source } = await benchSentences(opts.dataDir, opts.sentences ?? 5000);
+  const tmp = mkdtempSync(join(tmpdir(), "bridge-bench-embed-"));
+  try {
+    if (opts.run === undefined) await freshRun(tmp, sentences, preset, opts.device);
+    const model = await RunModel.open(opts.run === undefined ? { run: "bench", runsDir: tmp, device: opts.device } : { run: opts.run, device: opts.device });
+    let bridgeBest = Number.POSITIVE_INFINITY;
+    let nativeBest = 0;
+    let device = "";
+    let tokenizeSeconds: number;
+    try {
+      const t0 = performance.now();
+      const rows = model.numericalise(sentences);
+      tokenizeSeconds = (performance.now() - t0) / 1000;
+      const ids = join(tmp, "ids");
+      mkdirSync(ids);
+      writeFileSync(join(ids, "offsets.bin"), new Uint8Array(rows.offsets.buffer, rows.offsets.byteOffset, rows.offsets.byteLength));
+      writeFileSync(join(ids, "ids.bin"), new Uint8Array(rows.ids.buffer, rows.ids.byteOffset, rows.offsets[rows.offsets.length - 1] * 4));
+      const nativeArgs = ["--checkpoint", model.resolveCheckpoint(model.checkpoint), "--ids", ids, "--batch-size", String(batchSize), "--repeats", "1"];
+      if (opts.device) nativeArgs.push("--device", opts.device);
+      await model.encode(rows, { batchSize }); // warm-up
+      // Rounds alternate bridge and native, so that load from other processes hits both alike; best of each.
+      for (let r = 0; r < repeats; r++) {
+        const t = performance.now();
+        await model.encode(rows, { batchSize });
+        bridgeBest = Math.min(bridgeBest, (performance.now() - t) / 1000);
+        const native = await runNative(nativeArgs);
+        nativeBest = Math.max(nativeBest, native.native_sentences_per_s);
+        device = native.device;
+      }
+    } finally {
+      await model.close();
+    }
+    const bridge = sentences.length / bridgeBest;
+    return {
+      bridge_sentences_per_s: bridge,
+      native_sentences_per_s: nativeBest,
+      ratio: bridge / nativeBest,
+      bridge_tokenize_sentences_per_s: sentences.length / tokenizeSeconds,
+      sentences: sentences.length,
+      batch_size: batchSize,
+      model: opts.run ?? `fresh ${preset}`,
+      source,
+      device,
+    };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

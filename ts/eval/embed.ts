@@ -1,0 +1,128 @@
+/**
+ * `bridge embed`: one sentence vector per input item, in input order, into an Arrow IPC file with
+ * columns line (1-based line in the input), text and vector (FixedSizeList<float32>). The input
+ * streams through in chunks (tokenise, encode, write a record batch), so files larger than memory
+ * work; a vector depends only on its sentence (the backend masks padding), never on the batch.
+ */
+import { readLines } from "../data/lines.js";
+import { ArrowFileWriter } from "./arrowFile.js";
+import { RunModel } from "./runModel.js";
+
+export interface EmbedOptions {
+  run: string;
+  input: string;
+  output: string;
+  /** JSONL input: the field holding the text (without it, every line is a text, empty ones too). */
+  field?: string;
+  /** Rows per encode call (default 128). */
+  batchSize?: number;
+  /** Tokens kept per text, xxbos included; longer texts are cut and counted. */
+  maxLen?: number;
+  runsDir?: string;
+  checkpoint?: string;
+  device?: string;
+  /** Items read before each encode + write (default 8192). */
+  chunkRows?: number;
+  /** Progress on stderr (default: when stderr is a terminal). */
+  progress?: boolean;
+  /** An already open run (benchmarks reuse one); not closed here. */
+  model?: RunModel;
+}
+
+export interface EmbedResult {
+  output: string;
+  rows: number;
+  dim: number;
+  truncated: number;
+  truncatedTokens: number;
+  seconds: number;
+}
+
+interface Item {
+  line: number;
+  text: string;
+}
+
+/** The texts of the input, with their line numbers: plain lines, or a JSONL field. */
+export async function* inputItems(path: string, field?: string): AsyncGenerator<Item> {
+  for await (const { text, no } of readLines(path)) {
+    if (field === undefined) {
+      yield { line: no, text };
+      continue;
+    }
+    if (text.trim() === "") continue;
+    let rec: unknown;
+    try {
+      rec = JSON.parse(text);
+    } catch (e) {
+      throw new Error(`${path}:${no}: not JSON (${(e as Error).message}); for plain text lines leave out --field`);
+    }
+    const value = rec !== null && typeof rec === "object" ? (rec as Record<string, unknown>)[field] : undefined;
+    if (typeof value !== "string") throw new Error(`${path}:${no}: no string field ${JSON.stringify(field)}`);
+    yield { line: no, text: value };
+  }
+}
+
+export async function embedFile(opts: EmbedOptions): Promise<EmbedResult> {
+  const t0 = performance.now();
+  const model =
+    opts.model ??
+    (await RunModel.open({
+      run: opts.run,
+      runsDir: opts.runsDir,
+      checkpoint: opts.checkpoint,
+      device: opts.device,
+      tokenizer: opts.maxLen !== undefined ? { maxLen: opts.maxLen } : {},
+    }));
+  const showProgress = opts.progress ?? process.stderr.isTTY === true;
+  const writer = new ArrowFileWriter(opts.output, { "bridge.run": opts.run, "bridge.checkpoint": model.checkpoint, "bridge.input": opts.input });
+  const start = { ...model.tokenizer.stats };
+  let dim = 0;
+  let done = 0;
+  const progress = (n: number) => {
+    if (!showProgress) return;
+    const rate = n / Math.max(1e-3, (performance.now() - t0) / 1000);
+    process.stderr.write(`\rembedded ${n.toLocaleString("en")} texts (${Math.round(rate).toLocaleString("en")}/s)`);
+  };
+  const flush = async (items: Item[]) => {
+    const rows = model.numericalise(items.map((it) => it.text));
+    const enc = await model.encode(rows, { batchSize: opts.batchSize, onProgress: (k) => progress(done + k) });
+    dim = enc.dim || dim;
+    await writer.write({
+      line: { type: "int32", values: Int32Array.from(items, (it) => it.line) },
+      text: { type: "utf8", values: items.map((it) => it.text) },
+      vector: { type: "vector", values: enc.vectors, dim: enc.dim || dim },
+    });
+    done += items.length;
+  };
+  try {
+    let chunk: Item[] = [];
+    for await (const item of inputItems(opts.input, opts.field)) {
+      chunk.push(item);
+      if (chunk.length >= (opts.chunkRows ?? 8192)) {
+        await flush(chunk);
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0 || done === 0) {
+      if (chunk.length === 0 && dim === 0) throw new Error(`${opts.input}: no texts to embed`);
+      await flush(chunk);
+    }
+    await writer.close();
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  } finally {
+    if (showProgress) process.stderr.write("\n");
+    if (opts.model === undefined) await model.close();
+  }
+  const stats = model.tokenizer.stats;
+  return {
+    output: opts.output,
+    rows: done,
+    dim,
+    truncated: stats.truncated - start.truncated,
+    truncatedTokens: stats.truncatedTokens - start.truncatedTokens,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * A trained run, opened for inference: its manifest, vocabulary and tokenizer on this side, its
+ * checkpoint loaded into a backend on the other. Eval, embed and the embed benchmark all go
+ * through it, so they tokenise, batch and encode the same way.
+ *
+ * Encoding batches rows longest first (little padding) with a few batches in flight (the backend
+ * never waits for the next one), then puts the vectors back in input order; the backend pools
+ * over real tokens only, so a vector does not depend on its batch-mates.
+ */
+import { isAbsolute, join } from "node:path";
+import { startBackend, type BackendClient, type Tensors } from "../backend/client.js";
+import type { JsonObject } from "../backend/protocol.js";
+import { collateSentences, evalBatchPlan, lengthsOf, restoreRows } from "../data/batches.js";
+import { numericaliseTexts, type Ragged } from "../data/numericalised.js";
+import { Tokenizer, type TokenizerSettings } from "../data/tokenize.js";
+import { assertVocabMatches, Vocab } from "../data/vocab.js";
+import { readManifest, runPaths, type RunManifest, type RunPaths } from "../run/manifest.js";
+
+export interface OpenRunOptions {
+  run: string;
+  /** Runs folder (default: BRIDGE_RUNS_DIR, else ./runs). */
+  runsDir?: string;
+  /** Checkpoint to load instead of the run's final one (absolute, or relative to the run folder). */
+  checkpoint?: string;
+  /** torch device (default: cuda when available, else cpu). */
+  device?: string;
+  /** Tokenizer overrides (embed's --max-len). */
+  tokenizer?: Partial<TokenizerSettings>;
+  /** An already started backend to use (not closed by close()). */
+  client?: BackendClient;
+}
+
+export interface EncodeOptions {
+  /** Rows per encode call (default 128). */
+  batchSize?: number;
+  /** Encode calls in flight at once (default 2). */
+  inFlight?: number;
+  /** Called after each batch with the rows done so far. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface Encoded {
+  /** [n, dim] row-major, in input order. */
+  vectors: Float32Array;
+  dim: number;
+}
+
+export interface NliPredictions {
+  /** [n, 3] row-major. */
+  probs: Float32Array;
+  pred: Int32Array;
+}
+
+export class RunModel {
+  private constructor(
+    readonly paths: RunPaths,
+    readonly manifest: RunManifest,
+    readonly vocab: Vocab,
+    readonly tokenizer: Tokenizer,
+    readonly client: BackendClient,
+    private readonly ownsClient: boolean,
+    public checkpoint: string,
+  ) {}
+
+  static async open(opts: OpenRunOptions): Promise<RunModel> {
+    const paths = runPaths(opts.run, opts.runsDir);
+    const manifest = readManifest(paths);
+    const vocab = await Vocab.load(paths.vocab);
+    assertVocabMatches(vocab, manifest.vocab.fingerprint, manifest.vocab.size);
+    const checkpoint = opts.checkpoint ?? manifest.finalCheckpoint;
+    if (checkpoint === null || checkpoint === undefined) throw new Error(`run ${opts.run}: no finished checkpoint yet (run.json has no finalCheckpoint); pass --checkpoint FILE`);
+    const tokenizer = new Tokenizer({ ...manifest.tokenizer, ...opts.tokenizer });
+    const client = opts.client ?? (await startBackend({ device: opts.device }));
+    const model = new RunModel(paths, manifest, vocab, tokenizer, client, opts.client === undefined, "");
+    try {
+      await model.load(checkpoint);
+    } catch (e) {
+      await model.close();
+      throw e;
+    }
+    return model;
+  }
+
+  /** The run folder's path of a checkpoint named relative to it. */
+  resolveCheckpoint(file: string): string {
+    return isAbsolute(file) ? file : join(this.paths.dir, file);
+  }
+
+  /** Loads a checkpoint (the first load also builds the model from it). */
+  async load(file: string): Promise<JsonObject> {
+    const { result } = await this.client.call("load", { path: this.resolveCheckpoint(file), parts: "all" });
+    this.checkpoint = file;
+    return result;
+  }
+
+  /** Token ids of texts with the run's tokenizer and vocabulary. */
+  numericalise(texts: Iterable<string>): Ragged {
+    return numericaliseTexts(texts, this.vocab, this.tokenizer).ragged;
+  }
+
+  /** Sentence vectors of numericalised rows, in input order. */
+  async encode(rows: Ragged, opts: EncodeOptions = {}): Promise<Encoded> {
+    const plan = evalBatchPlan([lengthsOf(rows)], { batchSize: opts.batchSize ?? 128 });
+    const total = rows.offsets.length - 1;
+    const results = new Array<Float32Array>(plan.length);
+    let dim = 0;
+    let done = 0;
+    await inParallel(plan.length, opts.inFlight ?? 2, async (b) => {
+      const { ids, lengths } = collateSentences(rows, plan[b], this.vocab.padId);
+      const { tensors } = await this.client.call("encode", {}, { x: ids, lengths });
+      const v = tensors.vectors;
+      dim = v.shape[1];
+      results[b] = v.data as Float32Array;
+      done += plan[b].length;
+      opts.onProgress?.(done, total);
+    });
+    return { vectors: total === 0 ? new Float32Array(0) : restoreRows(plan, results, dim), dim };
+  }
+
+  /** The siamese head's NLI predictions for (premise, hypothesis) rows, in input order. */
+  async predict(s1: Ragged, s2: Ragged, opts: EncodeOptions = {}): Promise<NliPredictions> {
+    const n = s1.offsets.length - 1;
+    const plan = evalBatchPlan([lengthsOf(s1), lengthsOf(s2)], { batchSize: opts.batchSize ?? 128 });
+    const probs = new Float32Array(n * 3);
+    const pred = new Int32Array(n);
+    await inParallel(plan.length, opts.inFlight ?? 2, async (b) => {
+      const rows = plan[b];
+      const p = collateSentences(s1, rows, this.vocab.padId);
+      const h = collateSentences(s2, rows, this.vocab.padId);
+      const t: Tensors = { premise: p.ids, premise_lengths: p.lengths, hypothesis: h.ids, hypothesis_lengths: h.lengths };
+      const { tensors } = await this.client.call("predict", {}, t);
+      const pr = tensors.probs.data as Float32Array;
+      const pd = tensors.pred.data as BigInt64Array;
+      rows.forEach((row, k) => {
+        probs.set(pr.subarray(k * 3, k * 3 + 3), row * 3);
+        pred[row] = Number(pd[k]);
+      });
+    });
+    return { probs, pred };
+  }
+
+  /** Calls the backend directly (ops this wrapper does not cover: eval_step, generate, probes). */
+  call(op: string, args: JsonObject = {}, tensors: Tensors = {}) {
+    return this.client.call(op, args, tensors);
+  }
+
+  /** Texts of generated token rows: case markers applied (xxmaj, xxup), other special tokens dropped. */
+  detokenize(tokens: BigInt64Array | Int32Array, rowLen: number, lengths: ArrayLike<number>): string[] {
+    const out: string[] = [];
+    for (let r = 0; r < lengths.length; r++) {
+      const words: string[] = [];
+      let marker = "";
+      for (let j = 0; j < lengths[r]; j++) {
+        const w = this.vocab.itos[Number(tokens[r * rowLen + j])];
+        if (w === "xxmaj" || w === "xxup") marker = w;
+        else if (!w.startsWith("xx")) {
+          words.push(marker === "xxmaj" ? w.charAt(0).toUpperCase() + w.slice(1) : marker === "xxup" ? w.toUpperCase() : w);
+          marker = "";
+        }
+      }
+      out.push(words.join(" "));
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) await this.client.close();
+  }
+}
+
+/** Runs task(0..n-1) with at most `limit` running at once. */
+export async function inParallel(n: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < n) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), n) }, worker));
+}

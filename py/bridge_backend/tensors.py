@@ -33,6 +33,9 @@ DTYPES: dict[str, tuple[torch.dtype, pa.DataType]] = {
 WIRE_DTYPE: dict[torch.dtype, str] = {t: name for name, (t, _) in DTYPES.items()}
 # Same-width integer views for dtypes numpy lacks (bfloat16) or stores differently (bool).
 _BITS_VIEW: dict[torch.dtype, torch.dtype] = {torch.bfloat16: torch.int16, torch.bool: torch.uint8}
+# Received tensors are read-only views by design; torch warns about that on every frombuffer.
+# (A filter set once: a catch_warnings block per tensor costs more than the decode itself.)
+warnings.filterwarnings("ignore", message="The given buffer is not writable", category=UserWarning)
 # Tensors at least this large go as raw frames: an Arrow stream would cost a copy of the data.
 RAW_THRESHOLD_BYTES = 1 << 20
 
@@ -54,10 +57,7 @@ def _view(buf: Any, meta: TensorMeta) -> torch.Tensor:
         )
     if n == 0:
         return torch.empty(meta.shape, dtype=dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "buffer is not writable": read-only by design
-        flat = torch.frombuffer(buf, dtype=dtype, count=n)
-    return flat.view(meta.shape)
+    return torch.frombuffer(buf, dtype=dtype, count=n).view(meta.shape)
 
 
 def _parse_arrow(meta: TensorMeta, frame: memoryview) -> tuple[memoryview, int]:
@@ -133,7 +133,10 @@ def decode(meta: TensorMeta, frame: memoryview) -> torch.Tensor:
 
 
 def _flat_numpy(t: torch.Tensor) -> np.ndarray:
-    flat = t.detach().to("cpu").contiguous().view(-1)
+    flat = t.detach()
+    if flat.device.type != "cpu":
+        flat = flat.cpu()
+    flat = flat.contiguous().view(-1)
     flat = flat.view(_BITS_VIEW.get(flat.dtype, flat.dtype))
     return flat.numpy()
 

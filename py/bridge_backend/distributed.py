@@ -19,6 +19,15 @@ def active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def rank() -> int:
+    """This process's rank (0 outside a process group)."""
+    return dist.get_rank() if active() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if active() else 1
+
+
 def init(rank: int, world_size: int, addr: str, port: int, backend: str, timeout_s: float) -> None:
     """Joins the process group (blocks until every rank has joined)."""
     if dist.is_initialized():

@@ -134,6 +134,20 @@ def pairs_to_triplets(
     return anchors, positives, (hx[neg], hl[neg]), has
 
 
+def _nothing_to_train(objective: str, b: dict[str, Tensor]) -> bool | None:
+    """For triplet / contrastive on NLI pairs: whether the batch has nothing to train on (no entailment pair;
+    for triplet, a single one and no contradiction as its negative), as a small final batch or a rank's shard
+    may. None for every other batch (the same on all ranks: they get shards of one batch), which cannot be.
+    """
+    if objective not in ("triplet", "contrastive") or "labels" not in b:
+        return None
+    labels = b["labels"]
+    m = int((labels == ENTAILMENT).sum())
+    if objective == "contrastive":
+        return m == 0
+    return m == 0 or (m == 1 and not bool((labels == CONTRADICTION).any()))
+
+
 class Trainer:
     """Model + optimizer + counters; one per backend session."""
 
@@ -237,6 +251,11 @@ class Trainer:
     def train_step(self, objective: str, batch: dict[str, Tensor], opts: dict[str, Any]) -> tuple[dict, dict]:
         """One forward/backward; an optimizer step every accum_steps calls. Returns (metrics, tensors)."""
         self.model.train()
+        empty = _nothing_to_train(objective, batch)
+        if empty is not None and distributed.active():  # all ranks skip if any has nothing (no hang in a collective)
+            empty = not distributed.all_true(not empty)
+        if empty:  # no update, no accumulation; loss null keeps the TS loop's loss averages clean
+            return {"loss": None, "count": 0, "correct": 0, "finite": True, "stepped": False, "step": self.step}, {}
         with self.autocast():
             loss, metrics, out = self._forward(objective, batch, opts, train=True)
         res = _floats(metrics)
@@ -261,6 +280,8 @@ class Trainer:
                 self.opt.step()
                 self.step += 1
                 res["stepped"] = True
+            else:  # a finite loss with inf / NaN gradients: skipped, and reported as a non-finite step
+                res["finite"] = False
             res["grad_norm"] = norm if math.isfinite(norm) else None
             self.opt.zero_grad(set_to_none=True)
             self.micro = 0
@@ -271,6 +292,9 @@ class Trainer:
     def eval_step(self, objective: str, batch: dict[str, Tensor], opts: dict[str, Any]) -> tuple[dict, dict]:
         """The objective's loss and metrics in eval mode (no dropout, no AR/TAR, no update)."""
         self.model.eval()
+        if _nothing_to_train(objective, batch):  # rank 0 alone evaluates: no collective here
+            out = {"d_pos": torch.zeros(0), "d_neg": torch.zeros(0)} if objective == "triplet" else {"sim": torch.zeros(0, 0)}
+            return {"loss": 0.0, "count": 0, "correct": 0}, out  # loss 0: the TS evaluation weighs it by count 0
         with self.autocast():
             _, metrics, out = self._forward(objective, batch, {**opts, "return_logits": True}, train=False)
         return _floats(metrics), out

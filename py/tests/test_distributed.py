@@ -1,4 +1,4 @@
-"""Data parallelism: argument checks of init_distributed, and gradient averaging across 2 gloo ranks."""
+"""Data parallelism: argument checks of init_distributed, gradient averaging, seeding and skipping across 2 gloo ranks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from test_training import pair_batch
 
 from bridge_backend import distributed
 from bridge_backend.errors import BadArgs
@@ -35,12 +36,45 @@ def _rank(rank: int, port: int, out: dict) -> None:
     dist.destroy_process_group()
 
 
-def test_average_gradients_over_two_ranks() -> None:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return sock.getsockname()[1]
+
+
+def test_average_gradients_over_two_ranks() -> None:
+    port = free_port()
     with mp.Manager() as m:
         out = m.dict()
         mp.spawn(_rank, args=(port, out), nprocs=2, join=True)
         for rank in (0, 1):
             assert out[rank] == ([1.5, 1.5, 1.5], [0.5, 0.5], False)
+
+
+TINY = {"preset": "tiny", "vocab_sz": 40, "seed": 0, "head_hidden": 16}
+
+
+def _build_and_step(rank: int, port: int, out: dict) -> None:
+    distributed.init(rank, 2, "127.0.0.1", port, "gloo", 60)
+    s = Session(lambda *_: None, "cpu")
+    OPS["build"](s, TINY, {})
+    weights = torch.cat([p.detach().flatten().clone() for p in s.trainer.model.parameters()])
+    draw = torch.rand(4)  # what the dropout masks would draw from
+    b = pair_batch()
+    if rank == 1:
+        b["labels"] = torch.tensor([1, 2, 1, 2, 2, 2, 1, 1])  # no entailment: nothing for contrastive on rank 1
+    res, _ = s.trainer.train_step("contrastive", b, {})
+    out[rank] = (weights, draw, res["count"], res["stepped"], s.trainer.step)
+    dist.destroy_process_group()
+
+
+def test_ranks_build_alike_draw_apart_and_skip_together() -> None:
+    with mp.Manager() as m:
+        out = m.dict()
+        mp.spawn(_build_and_step, args=(free_port(), out), nprocs=2, join=True)
+        (w0, d0, *res0), (w1, d1, *res1) = out[0], out[1]
+    assert torch.equal(w0, w1) and not torch.equal(d0, d1)
+    assert res0 == res1 == [0, False, 0]  # rank 0 had pairs, rank 1 none: both skip, neither hangs
+    s = Session(lambda *_: None, "cpu")  # a lone process: its generator as before, like rank 0's
+    OPS["build"](s, TINY, {})
+    assert torch.equal(torch.rand(4), d0)

@@ -219,3 +219,26 @@ def test_training_raises_no_warnings() -> None:
         for objective in OBJECTIVES:
             t.train_step(objective, batch_for(objective), {})
             t.eval_step(objective, batch_for(objective), {})
+
+
+@pytest.mark.parametrize("objective", ["triplet", "contrastive"])
+def test_a_batch_without_entailment_trains_nothing(objective: str) -> None:
+    t = make(lr=1e-2)
+    before = [p.detach().clone() for p in t.model.parameters()]
+    b = {**pair_batch(), "labels": torch.tensor([1, 2, 1, 2, 2, 2, 1, 1])}  # contradictions and neutrals only
+    res, _ = t.train_step(objective, b, {})
+    assert res == {"loss": None, "count": 0, "correct": 0, "finite": True, "stepped": False, "step": 0}
+    assert t.eval_step(objective, b, {})[0] == {"loss": 0.0, "count": 0, "correct": 0}
+    assert all(torch.equal(p, q) for p, q in zip(t.model.parameters(), before, strict=True))
+    if objective == "triplet":  # one entailment and no contradiction: no negative either
+        b["labels"] = torch.tensor([0, 1, 1, 1, 1, 1, 1, 1])
+        assert t.train_step(objective, b, {})[0]["count"] == 0
+
+
+def test_non_finite_gradients_skip_the_step_as_non_finite() -> None:
+    t = make()
+    t.model.nli_head.layers[-1].weight.register_hook(lambda g: g * float("inf"))
+    res, _ = t.train_step("siamese", pair_batch(), {})
+    assert res["loss"] is not None and res["finite"] is False and res["stepped"] is False
+    assert res["grad_norm"] is None and t.step == 0
+    assert all(p.grad is None for p in t.model.parameters())

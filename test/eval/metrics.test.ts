@@ -39,6 +39,16 @@ test("histogram overlap: 1 for identical, 0 for separated", () => {
   close(apart.fractions.a.reduce((s, x) => s + x, 0), 1);
 });
 
+test("histograms of 300k values: no spread of the values into Math.min / Math.max (RangeError)", () => {
+  const a = Array.from({ length: 300_000 }, (_, i) => i / 1000); // 0 .. 299.999
+  const h = histograms({ a, b: [-1, 400] }, 4);
+  assert.is(h.edges[0], -1);
+  assert.is(h.edges[4], 400);
+  assert.is(h.counts.a, 300_000);
+  close(h.fractions.a.reduce((s, x) => s + x, 0), 1);
+  assert.throws(() => histograms({ a: [], b: [] }), /no values/);
+});
+
 test("classification: confusion, per-class precision / recall / F1", () => {
   const c = classification([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 0], ["e", "n", "c"]);
   assert.equal(c.confusion, [

@@ -58,7 +58,8 @@ test("a tiny run leaves config, vocabulary, manifest, checkpoints and log", asyn
   assert.is(m.finalCheckpoint, "checkpoints/1-siamese.pt");
   assert.ok(m.stages.every((s) => s.completed));
   assert.is(m.model.vocab_sz, m.vocab.size);
-  assert.is(m.data!.holdout?.validRows.length, m.data!.holdout ? Math.round(9842 * 0.1) : undefined);
+  // held out by premise group: about 10% of snli:dev's 9842 rows (whole groups, so a few over)
+  if (m.data!.holdout) assert.ok(Math.abs(m.data!.holdout.validRows.length - Math.round(9842 * 0.1)) < 10, `${m.data!.holdout.validRows.length}`);
   assert.is(r.stages.length, 2);
   assert.ok(r.stages[0].metrics.val_perplexity > 1);
   const log = readFileSync(p.log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { type: string });

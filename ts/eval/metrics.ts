@@ -60,10 +60,18 @@ export interface Histogram {
 
 /** Normalised histograms of several groups over shared, equal-width bins spanning all values. */
 export function histograms(groups: Record<string, readonly number[]>, bins = 40): Histogram {
-  const all = Object.values(groups).flat();
-  if (all.length === 0) throw new RangeError("histograms: no values");
-  let lo = Math.min(...all);
-  let hi = Math.max(...all);
+  // a loop, not Math.min(...values): spreading ~1e5+ arguments overflows the stack (RangeError)
+  let n = 0;
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const values of Object.values(groups)) {
+    for (const v of values) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    n += values.length;
+  }
+  if (n === 0) throw new RangeError("histograms: no values");
   if (hi === lo) {
     lo -= 0.5;
     hi += 0.5;

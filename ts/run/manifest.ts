@@ -7,7 +7,8 @@
  *     run.json           this manifest: model build args, tokenizer, vocab fingerprint, stages
  *     vocab.json         the vocabulary (ts/data/vocab.ts)
  *     log.jsonl          one JSON object a line: every train step and every evaluation
- *     checkpoints/       <stage index>-<stage name>.pt at each stage's end (+ -last.pt while running)
+ *     checkpoints/       <stage index>-<stage name>.pt at each stage's end (+ -stepN.pt, the latest
+ *                        periodic checkpoint, and -best.pt under early stopping, while the stage runs)
  *     eval/              metrics.json, report.html, vectors as Arrow files
  */
 import { existsSync, readFileSync } from "node:fs";

@@ -4,9 +4,9 @@
  * the loop's position: stage, epoch, next batch, steps done, early-stopping record. A checkpoint is
  * only deleted once state.json names a newer one, so a kill at any moment leaves a consistent pair.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../data/atomic.js";
+import { writeFileAtomic, writeFileAtomicSync } from "../data/atomic.js";
 import type { RunPaths } from "../run/manifest.js";
 
 export const STATE_VERSION = 1;
@@ -63,7 +63,9 @@ export function removeCheckpoint(paths: RunPaths, rel: string | null): void {
 
 /**
  * On resume: drops the log lines written after the checkpoint being resumed from (they will be
- * written again), so log.jsonl reads as one uninterrupted run.
+ * written again), so log.jsonl reads as one uninterrupted run. `step` 0 means the stage starts over
+ * (no checkpoint of it yet): its step-less lines (stage_start) go too, as the loop writes them again.
+ * The rewrite is atomic, so a kill during it leaves the old log whole.
  */
 export function truncateLog(logPath: string, stage: number, step: number): void {
   if (!existsSync(logPath)) return;
@@ -73,11 +75,12 @@ export function truncateLog(logPath: string, stage: number, step: number): void 
       if (line.trim() === "") return false;
       try {
         const e = JSON.parse(line) as { stage_index?: number; step?: number };
-        if (e.stage_index === undefined || e.step === undefined) return true;
-        return e.stage_index < stage || (e.stage_index === stage && e.step <= step);
+        if (e.stage_index === undefined || e.stage_index < stage) return true;
+        if (e.stage_index > stage) return false;
+        return e.step === undefined ? step > 0 : e.step <= step;
       } catch {
         return false; // a line cut by the kill
       }
     });
-  writeFileSync(logPath, kept.map((l) => l + "\n").join(""));
+  writeFileAtomicSync(logPath, kept.map((l) => l + "\n").join(""));
 }

@@ -5,8 +5,11 @@
  * No leakage: the vocabulary and the LM text come from the training pairs (and the extra LM text's
  * training splits) only; validation sentences also seen in training are dropped from LM validation.
  * Without the pair dataset's training split (e.g. only SNLI dev at hand) a fixed, seeded share of the
- * validation split is held out for validation and the rest trains; the held-out rows are recorded in
- * the run so that evaluation can keep off the rows the model trained on.
+ * validation split is held out for validation and the rest trains. It is held out by premise: every
+ * row of a held-out premise (SNLI has ~3 a premise) is held out, so no held-out premise trains. The
+ * held-out rows are recorded in the run so that evaluation can keep off the rows the model trained on.
+ * Extra LM text may not be the validation split or a non-training split of the pair dataset, and its
+ * texts that are also validation sentences are dropped from LM training.
  */
 import { DataError, type BadRowPolicy } from "../data/errors.js";
 import { missingSplitMessage, parseSplitRef, splitExists, splitTexts, type SplitRef } from "../data/datasets.js";
@@ -16,6 +19,7 @@ import { prepareSplit } from "../data/prepare.js";
 import { mixSeed, mulberry32, shuffleInPlace } from "../data/random.js";
 import { Tokenizer, type TokenizerSettings } from "../data/tokenize.js";
 import { TokenCounter, Vocab } from "../data/vocab.js";
+import { ConfigError } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 
 /** Fixed, so that the held-out rows do not move when the training seed changes. */
@@ -57,6 +61,33 @@ function permutation(n: number, seed: number): Int32Array {
   return shuffleInPlace(Int32Array.from({ length: n }, (_, i) => i), mulberry32(mixSeed(seed, n)));
 }
 
+/**
+ * The holdout of a split trained on and validated on: whole premise groups (rows with the same s1),
+ * in a seeded order, until about `fraction` of the rows are held out (at least one group). Both row
+ * lists come back sorted.
+ */
+export function premiseHoldout(premises: readonly string[], fraction: number, seed: number): { validRows: Int32Array; trainRows: Int32Array } {
+  const groups = new Map<string, number[]>();
+  premises.forEach((p, i) => {
+    const g = groups.get(p);
+    if (g) g.push(i);
+    else groups.set(p, [i]);
+  });
+  const list = [...groups.values()]; // in order of first appearance
+  const target = Math.max(1, Math.round(fraction * premises.length));
+  const held = new Uint8Array(premises.length);
+  let nValid = 0;
+  for (const g of permutation(list.length, seed)) {
+    if (nValid >= target) break;
+    for (const r of list[g]) held[r] = 1;
+    nValid += list[g].length;
+  }
+  const validRows = new Int32Array(nValid);
+  const trainRows = new Int32Array(premises.length - nValid);
+  for (let i = 0, v = 0, t = 0; i < premises.length; i++) (held[i] ? validRows : trainRows)[held[i] ? v++ : t++] = i;
+  return { validRows, trainRows };
+}
+
 export function tokenizerSettings(cfg: Config): TokenizerSettings {
   return { caseMarkers: cfg.tokenizer.caseMarkers, addBos: true, addEos: cfg.tokenizer.addEos, maxLen: cfg.tokenizer.maxLen };
 }
@@ -69,6 +100,15 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   const trainRef = parseSplitRef(`${d.pairs}:${d.trainSplit}`, opts.dataDir);
   const validRef = parseSplitRef(`${d.pairs}:${d.validSplit}`, opts.dataDir);
   if (trainRef.dataset.kind !== "pairs") throw new DataError(`data.pairs: ${d.pairs} is a text dataset; the sentence stages need a pair dataset (e.g. snli)`);
+  const lmRefs = d.lmText.map((name) => parseSplitRef(name, opts.dataDir));
+  for (const [k, ref] of lmRefs.entries()) {
+    if (ref.id === validRef.id || (ref.dataset.name === trainRef.dataset.name && ref.split !== trainRef.split)) {
+      throw new ConfigError(
+        `data.lmText[${k}]: ${JSON.stringify(d.lmText[k])} (${ref.id}) is ${ref.id === validRef.id ? "the validation split" : `a non-training split of ${d.pairs}`}; ` +
+          `LM text may not include validation or test sentences (use ${trainRef.id} or another dataset's training text)`,
+      );
+    }
+  }
 
   // Which rows of which split train and which validate.
   let trainSource: SplitRef;
@@ -97,10 +137,7 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   const trainRecords = await records(trainSource);
   const labelledRows = (recs: { labelled: boolean }[]) => Int32Array.from(recs.flatMap((r, i) => (r.labelled ? [i] : [])));
   if (trainSource === validSource) {
-    const perm = permutation(trainRecords.length, HOLDOUT_SEED);
-    const nValid = Math.max(1, Math.round(d.holdout * trainRecords.length));
-    validRows = perm.slice(0, nValid).sort();
-    trainRows = perm.slice(nValid).sort();
+    ({ validRows, trainRows } = premiseHoldout(trainRecords.map((r) => r.s1), d.holdout, HOLDOUT_SEED));
     holdout = { split: validRef.id, fraction: d.holdout, seed: HOLDOUT_SEED, validRows: Array.from(validRows) };
   }
   trainRows = (trainRows ?? labelledRows(trainRecords)).filter((i) => trainRecords[i].labelled);
@@ -128,16 +165,18 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   for (const s of trainSentences) counter.add(tokenizer.tokenize(s));
   const extraTrain: string[] = [];
   const extraValid: string[] = [];
-  for (const name of d.lmText) {
-    const ref = parseSplitRef(name, opts.dataDir);
+  const validSet = new Set(validSentences);
+  for (const ref of lmRefs) {
     if (!splitExists(ref)) throw new DataError(`data.lmText: ${missingSplitMessage(ref)}`);
     const texts: string[] = [];
     for await (const t of splitTexts(ref, { onBadRow })) if (t.trim() !== "") texts.push(t);
     const c = lmCorpus(texts, { validFraction: d.lmHoldout, seed: HOLDOUT_SEED });
-    extraTrain.push(...c.train);
+    const train = c.train.filter((t) => !validSet.has(t)); // validation sentences never train
+    extraTrain.push(...train);
     extraValid.push(...c.valid);
-    for (const t of c.train) counter.add(tokenizer.tokenize(t));
-    log(`lm text ${ref.id}: ${c.train.length} texts train, ${c.valid.length} validate`);
+    for (const t of train) counter.add(tokenizer.tokenize(t));
+    const dropped = c.train.length - train.length;
+    log(`lm text ${ref.id}: ${train.length} texts train, ${c.valid.length} validate${dropped ? ` (${dropped} dropped: validation sentences)` : ""}`);
   }
   const vocab = Vocab.fromCounts(counter.counts, { minFreq: cfg.vocab.minFreq, maxSize: cfg.vocab.maxSize });
 

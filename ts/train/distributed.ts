@@ -4,7 +4,11 @@
  * py/bridge_backend/distributed.py). To the training loop it is one backend:
  *
  * - train_step: every tensor of the global batch is cut by rows into N contiguous shards, one per
- *   rank; the ranks average their gradients, so N shards of B/N rows step like one batch of B rows.
+ *   rank; the ranks average their gradients (equal weight per rank). For per-row-mean losses (siamese,
+ *   lm) N equal shards of B/N rows therefore step like one batch of B rows, up to float error (the
+ *   2-rank test checks this). Not for contrastive/SimCSE losses: each rank's in-batch negatives are
+ *   only its own B/N rows, so N ranks of B/N rows are not one batch of B rows; and with unequal
+ *   shards (B not a multiple of N) the equal per-rank weighting differs slightly from a per-row mean.
  *   The replies are merged (loss weighted by count, counts and correct summed).
  * - build, load, set_hparams, set_trainable, reset_state: sent to every rank (they stay identical).
  * - save, eval_step and inference: rank 0 only (its weights are everyone's).

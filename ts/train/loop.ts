@@ -327,7 +327,6 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
     progress.note(`  kept the best weights (step ${meta?.step}): ${formatMetrics(metrics)}`);
   }
   const end = await checkpoint("end");
-  removeCheckpoint(paths, checkpointName(i, name, "best"));
   const seconds = (Date.now() - started) / 1000;
   const rec = ctx.manifest.stages[i];
   Object.assign(rec, { checkpoint: end, completed: true, step: pos.step, metrics });
@@ -335,6 +334,8 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
   await writeManifest(paths, ctx.manifest);
   ctx.state = { ...ctx.state, stage: i + 1, position: freshPosition(), checkpoint: end };
   await writeState(paths, ctx.state);
+  // Only now: until state.json has moved past this stage, a resume restores the best weights again.
+  removeCheckpoint(paths, checkpointName(i, name, "best"));
   const trainLoss = trainLossN ? trainLossSum / trainLossN : null;
   log.write({ type: "stage_end", stage: name, stage_index: i, step: pos.step, seconds, train_loss: trainLoss, non_finite_skipped: nonFiniteSkipped, ...metrics });
   progress.note(`stage ${name} done in ${formatDuration(seconds)}: ${formatMetrics(metrics)}`);

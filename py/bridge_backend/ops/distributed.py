@@ -1,7 +1,7 @@
 """init_distributed: makes this backend one rank of a data-parallel group (see bridge_backend.distributed).
 
-    init_distributed   rank, world_size, master_addr?, master_port, backend? (gloo | nccl), timeout_s?
-                       -> rank, world_size, backend
+init_distributed   rank, world_size, master_addr?, master_port, backend? (gloo | nccl), timeout_s?
+                   -> rank, world_size, backend
 """
 
 from __future__ import annotations

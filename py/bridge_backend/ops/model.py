@@ -16,8 +16,10 @@ Ops (args -> result; tensors in -> tensors out):
                    -> config, params, trainable_params, groups {name: n}, trainable_groups, device, vec_dim
     train_step     objective, reset?, stream?, return_logits?, margin?, distance?, temperature?; objective tensors
                    -> loss, count, correct, (lm: reg; triplet: active, d_pos, d_neg, same_premise_negatives),
-                      finite, stepped, step, grad_norm (when stepped); logits / d_pos, d_neg / sim with return_logits
-    eval_step      as train_step, no update -> the same metrics and always those tensors
+                      finite, stepped, step, grad_norm (when stepped); logits / d_pos, d_neg / sim with return_logits;
+                      triplet / contrastive pairs with no entailment (any rank's): count 0, loss null, not stepped
+    eval_step      as train_step, no update -> the same metrics and always those tensors (no entailment: count 0,
+                   loss 0)
     encode         pool?, pool_layers?, normalize?; x, lengths -> count, dim; vectors [bs, d] float32
     predict        vectors?; premise(+_lengths), hypothesis(+_lengths) -> count; logits, probs, pred (+ u, v)
     generate       n, max_len, temperature, top_k, seed?; prompt? [p] -> count; tokens [n, len], lengths [n]
@@ -39,6 +41,7 @@ from typing import Any
 
 import torch
 
+from .. import distributed
 from ..checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from ..errors import BadArgs, BridgeError
 from ..models.awd_lstm import AWDLSTMConfig, awd_lstm_presets
@@ -117,8 +120,17 @@ def new_trainer(session, mc: AWDLSTMConfig, hc: HeadConfig, tc: TrainConfig, fin
     session.trainer = None  # free the old model first
     seed_everything(tc.seed)
     trainer = Trainer(BridgeModel(mc, hc), tc, session.device, fingerprint)
+    reseed_rank(tc.seed)
     session.trainer = trainer
     return trainer
+
+
+def reseed_rank(seed: int) -> None:
+    """Under --nproc, gives ranks 1.. their own generator (seed + rank) for dropout / weight-drop masks, once the
+    weights are built (or loaded) alike on every rank; rank 0 and a lone process keep theirs."""
+    r = distributed.rank()
+    if r > 0:
+        seed_everything(seed + r)
 
 
 def build_result(t: Trainer) -> dict[str, Any]:
@@ -337,6 +349,8 @@ def load(session, args: Args, tensors: Tensors):
     t = trainer_of(session)
     vocab_map = tensor_arg(tensors, "vocab_map", dtypes=INTS, ndim=1) if "vocab_map" in tensors else None
     res = load_checkpoint(t, path, parts, arg(args, "allow_partial", bool, False), vocab_map)
+    if parts == "all":  # every rank restored rank 0's generator: their masks would match again
+        reseed_rank(t.tc.seed + distributed.world_size() * res["step"])
     return {**res, "built": built, **({"config": build_result(t)["config"]} if built else {})}
 
 

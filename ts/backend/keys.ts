@@ -4,9 +4,10 @@
  * host) and DIR/client.json (this side's key pair and the server's public key). Both are
  * written with mode 0600 in a 0700 directory; secrets never leave these files.
  */
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { curveKeyPair } from "zeromq";
+import { writeFileAtomicSync } from "../data/atomic.js";
 
 export interface CurveClientKeys {
   /** The server's public key (Z85). */
@@ -27,9 +28,7 @@ export interface CurveClientFile {
 }
 
 function writePrivate(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n", { mode: 0o600 });
-  renameSync(tmp, path);
+  writeFileAtomicSync(path, JSON.stringify(value, null, 2) + "\n", { mode: 0o600 });
 }
 
 export interface GeneratedKeys {

@@ -9,11 +9,18 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export interface AtomicWriteOptions {
+  /** File mode of the new file (e.g. 0o600 for secrets); set at creation, so never wider. */
+  mode?: number;
+}
+
+// flush: the data reaches the disk before the rename makes it visible, so a power loss cannot
+// leave an empty file under the final name.
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   try {
-    await writeFile(tmp, data);
+    await writeFile(tmp, data, { mode: opts.mode, flush: true });
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
@@ -22,11 +29,11 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 }
 
 /** writeFileAtomic for synchronous call sites. */
-export function writeFileAtomicSync(path: string, data: string | Uint8Array): void {
+export function writeFileAtomicSync(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   try {
-    writeFileSync(tmp, data);
+    writeFileSync(tmp, data, { mode: opts.mode, flush: true });
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });

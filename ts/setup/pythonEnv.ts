@@ -14,9 +14,10 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { writeFileAtomicSync } from "../data/atomic.js";
 import { backendPython, projectRoot, requirementsFile, venvDir } from "../paths.js";
 
 export type TorchBuild = "cpu" | "cuda";
@@ -188,9 +189,7 @@ export function ensurePythonEnv(opts: SetupOptions = {}): string {
   const missing = missingModules(python);
   if (missing.length) throw new SetupError(`after installing, ${python} still lacks ${missing.join(", ")}`);
 
-  const tmp = `${STAMP_FILE}.tmp`;
-  writeFileSync(tmp, JSON.stringify({ fingerprint, torch: build, at: new Date().toISOString() }, null, 2));
-  renameSync(tmp, STAMP_FILE);
+  writeFileAtomicSync(STAMP_FILE, JSON.stringify({ fingerprint, torch: build, at: new Date().toISOString() }, null, 2));
   say(`Python environment ready (${venvDir}, torch ${build})`);
   return python;
 }

@@ -271,22 +271,43 @@ class Trainer:
         self.micro += 1
         res.update(finite=True, stepped=False, step=self.step)
         if self.micro >= self.tc.accum_steps:
-            if distributed.active():
-                distributed.average_gradients([p for _, ps in self.groups for p in ps if p.requires_grad])
-            params = [p for _, ps in self.groups for p in ps if p.grad is not None]
-            max_norm = self.tc.clip if self.tc.clip > 0 else math.inf
-            norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm)) if params else 0.0
-            if math.isfinite(norm):
-                self.opt.step()
-                self.step += 1
-                res["stepped"] = True
-            else:  # a finite loss with inf / NaN gradients: skipped, and reported as a non-finite step
-                res["finite"] = False
-            res["grad_norm"] = norm if math.isfinite(norm) else None
-            self.opt.zero_grad(set_to_none=True)
-            self.micro = 0
-            res["step"] = self.step
+            self._apply_accumulated(res)
         return res, out
+
+    def flush(self) -> dict[str, Any]:
+        """Applies a partial accumulation (micro-batches short of accum_steps, e.g. at a stage's end): the
+        gradients, each micro-batch's loss divided by accum_steps, are scaled by accum_steps / micro so the
+        step uses the mean over the micro-batches taken, as a full accumulation does. No-op when none is
+        pending. Returns flushed (the micro-batches applied), finite, stepped, step (and grad_norm)."""
+        res: dict[str, Any] = {"flushed": self.micro, "finite": True, "stepped": False, "step": self.step}
+        if self.micro == 0:
+            return res
+        scale = self.tc.accum_steps / self.micro
+        if scale != 1.0:
+            for _, ps in self.groups:
+                for p in ps:
+                    if p.grad is not None:
+                        p.grad.mul_(scale)
+        self._apply_accumulated(res)
+        return res
+
+    def _apply_accumulated(self, res: dict[str, Any]) -> None:
+        """Steps the optimizer with the accumulated gradients (averaged over ranks, clipped) and clears them."""
+        if distributed.active():
+            distributed.average_gradients([p for _, ps in self.groups for p in ps if p.requires_grad])
+        params = [p for _, ps in self.groups for p in ps if p.grad is not None]
+        max_norm = self.tc.clip if self.tc.clip > 0 else math.inf
+        norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm)) if params else 0.0
+        if math.isfinite(norm):
+            self.opt.step()
+            self.step += 1
+            res["stepped"] = True
+        else:  # a finite loss with inf / NaN gradients: skipped, and reported as a non-finite step
+            res["finite"] = False
+        res["grad_norm"] = norm if math.isfinite(norm) else None
+        self.opt.zero_grad(set_to_none=True)
+        self.micro = 0
+        res["step"] = self.step
 
     @torch.no_grad()
     def eval_step(self, objective: str, batch: dict[str, Tensor], opts: dict[str, Any]) -> tuple[dict, dict]:

@@ -159,3 +159,38 @@ def test_save_and_load_ops(s: Session, tmp_path: Path) -> None:
     r = call(other, "load", {"path": path, "parts": "encoder"}, {"vocab_map": vocab_map}).result
     assert r["new_words"] == 1 and r["skipped"] == []
     call(s, "reset_state", {})
+
+
+def test_load_rebuild_builds_from_the_checkpoint_config(s: Session, tmp_path: Path) -> None:
+    call(s, "train_step", {"objective": "siamese"}, pair_batch())
+    path = str(tmp_path / "stage.pt")
+    call(s, "save", {"path": path})
+    other = Session(lambda *_: None, "cpu")
+    call(other, "build", {**TINY, "pool": "max", "pool_layers": "all", "opt": "sgd"})  # another head and optimizer
+    with pytest.raises(BridgeError) as e:
+        call(other, "load", {"path": path, "parts": "weights"})
+    assert e.value.code == "checkpoint_mismatch"
+    r = call(other, "load", {"path": path, "parts": "weights", "rebuild": True}).result
+    assert r["built"] and r["config"]["head"]["pool"] == s.trainer.model.hc.pool
+    assert other.trainer.tc.opt == s.trainer.tc.opt
+    x, lengths = sents([3, 5], 4)
+    t = {"x": x, "lengths": lengths}
+    assert torch.equal(call(other, "encode", {}, t).tensors["vectors"], call(s, "encode", {}, t).tensors["vectors"])
+
+
+def test_flush_applies_a_partial_accumulation_as_its_mean() -> None:
+    base = {**TINY, "opt": "sgd", "lr": 0.5, "mom": 0.0, "wd": 0.0, "drop_mult": 0.0, "head_p": 0.0}
+    b = pair_batch()
+    halves = [{k: v[:4] for k, v in b.items()}, {k: v[4:] for k, v in b.items()}]
+    one, acc = Session(lambda *_: None, "cpu"), Session(lambda *_: None, "cpu")
+    call(one, "build", {**base, "accum_steps": 2})
+    call(acc, "build", {**base, "accum_steps": 4})
+    assert call(one, "flush").result == {"flushed": 0, "finite": True, "stepped": False, "step": 0}  # nothing pending
+    for h in halves:
+        call(one, "train_step", {"objective": "siamese"}, h)
+        assert not call(acc, "train_step", {"objective": "siamese"}, h).result["stepped"]
+    r = call(acc, "flush").result  # 2 of 4 micro-batches: the same step as a full accumulation of 2
+    assert r["flushed"] == 2 and r["stepped"] and r["step"] == 1 == one.trainer.step
+    assert acc.trainer.micro == 0
+    for p, q in zip(one.trainer.model.parameters(), acc.trainer.model.parameters(), strict=True):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5)

@@ -29,6 +29,9 @@ export interface FixtureOptions {
   lmSteps?: number;
   siameseSteps?: number;
   seed?: number;
+  /** Build args of the siamese stage that differ from the LM stage's (its head / optimizer), as a config's
+   * stage settings do: the stage is then built afresh from the LM stage's encoder, as train does. */
+  siameseBuild?: Record<string, string | number>;
 }
 
 export async function makeFixtureRun(opts: FixtureOptions): Promise<string> {
@@ -72,6 +75,10 @@ export async function makeFixtureRun(opts: FixtureOptions): Promise<string> {
       log.push({ event: "train", stage: "lm", step: ++step, loss: result.loss });
     }
     stages.push(await endStage(client, paths.checkpoints, 0, "lm", "lm", step, {}));
+    if (opts.siameseBuild) {
+      await client.call("build", { ...model, ...opts.siameseBuild });
+      await client.call("load", { path: join(paths.checkpoints, "0-lm.pt"), parts: "encoder" });
+    }
     // Stage 1: siamese NLI classifier.
     const pairs: NumericalisedPairs = {
       kind: "pairs",

@@ -6,6 +6,7 @@ import * as assert from "uvu/assert";
 import { applySet, ConfigError, loadConfig, validateConfig } from "../../ts/config/load.js";
 import { projectRoot } from "../../ts/paths.js";
 import { scheduleAt, unfrozenGroups } from "../../ts/train/schedules.js";
+import { alignToAccum } from "../../ts/train/loop.js";
 import { LrSchema } from "../../ts/config/schema.js";
 
 const minimal = () => ({ stages: [{ objective: "siamese" }] });
@@ -108,6 +109,13 @@ test("schedules: one_cycle rises to max and falls, momentum opposite; slanted tr
 test("gradual unfreezing: one more group every N steps, all when not gradual", () => {
   assert.equal([0, 9, 10, 25, 1000].map((s) => unfrozenGroups(s, 10, 4, true)), [1, 1, 2, 3, 4]);
   assert.is(unfrozenGroups(0, 10, 4, false), 4);
+});
+
+test("checkpoint / eval / unfreeze intervals are rounded up to a multiple of accumSteps", () => {
+  assert.is(alignToAccum(80, 1), 80);
+  assert.is(alignToAccum(80, 4), 80);
+  assert.is(alignToAccum(30, 4), 32);
+  assert.is(alignToAccum(1, 3), 3);
 });
 
 test.run();

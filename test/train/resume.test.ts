@@ -95,6 +95,32 @@ test("SIGKILL mid-epoch, --resume: same final metrics as the uninterrupted run",
   assert.is(new Set(steps).size, steps.length);
 });
 
+test("accumSteps: checkpoints, evals and unfreezing on whole optimizer steps, the last micro-batches applied, resume exact", async () => {
+  if (!dataDir) return;
+  // siamese: 64 micro-batches (2 epochs of 32) in steps of 3; checkpointEvery 20 -> 21, unfreezeEvery 10 -> 12,
+  // evalEvery (an epoch, 32) -> 33; 64 = 21 * 3 + 1: the last micro-batch is applied alone at the stage's end
+  const set = ["stages.lm.steps=8", "stages.siamese.accumSteps=3", "stages.siamese.checkpointEvery=20"];
+  await train({ ...base, set, run: "accum" });
+  type Rec = { type: string; stage_index: number; step: number; from_step?: number; micro_batches?: number; reason?: string };
+  const read = (run: string) =>
+    readFileSync(runPaths(run, runsDir).log, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Rec)
+      .filter((e) => e.stage_index === 1);
+  const log = read("accum");
+  assert.equal(log.filter((e) => e.type === "checkpoint").map((e) => e.step), [21, 42, 63, 64]);
+  assert.equal(log.filter((e) => e.type === "eval").map((e) => e.step), [33, 64]);
+  assert.equal(log.filter((e) => e.type === "flush").map((e) => [e.step, e.micro_batches, e.reason]), [[64, 1, "stage end"]]);
+  // killed at siamese micro-batch 30 (checkpoint at 21), resumed: the same model as the uninterrupted run
+  let err: Error | null = null;
+  await train({ ...base, set, run: "accum-killed", connect: killingBackend(1, 30) }).catch((e: Error) => (err = e));
+  assert.ok(err, "the first attempt should fail");
+  await train({ run: "accum-killed", resume: true, quiet: true, dataDir, runsDir });
+  assert.equal(stageMetrics("accum-killed"), stageMetrics("accum"));
+  assert.equal(read("accum-killed").filter((e) => e.type === "resume").map((e) => e.from_step), [21]);
+});
+
 test("--resume of a finished run does nothing; a fresh run refuses an existing folder", async () => {
   if (!dataDir) return;
   const r = await train({ run: "whole", resume: true, quiet: true, dataDir, runsDir });

@@ -152,9 +152,9 @@ export async function evaluateRun(opts: EvalOptions): Promise<EvalResult> {
           baseline: { tfidf: pick(lex) },
           stages: [],
         };
-        report.histograms.push({ name: `final (${stageName(model, finalCheckpoint)})`, histogram: s.histogram, overlap: s.overlap });
+        report.histograms.push({ name: `final (${checkpointLabel(model, finalCheckpoint)})`, histogram: s.histogram, overlap: s.overlap });
         report.histograms.push({ name: "TF-IDF baseline", histogram: lex.histogram, overlap: lex.overlap });
-        report.roc.push({ name: `final (${stageName(model, finalCheckpoint)})`, points: s.roc, auc: s.roc_auc }, { name: "TF-IDF baseline", points: lex.roc, auc: lex.roc_auc });
+        report.roc.push({ name: `final (${checkpointLabel(model, finalCheckpoint)})`, points: s.roc, auc: s.roc_auc }, { name: "TF-IDF baseline", points: lex.roc, auc: lex.roc_auc });
         log(`separation ${data.ref.id}: roc_auc ${s.roc_auc.toFixed(4)}, overlap ${s.overlap.toFixed(4)} (tf-idf ${lex.roc_auc.toFixed(4)} / ${lex.overlap.toFixed(4)})`);
         const pred = snliPred && snliPred.records.length === sepRecords.length ? snliPred : null;
         const path = join(model.paths.eval, "snli.arrow");
@@ -261,7 +261,8 @@ function pick(s: SeparationScores): SeparationScores {
   return { roc_auc: s.roc_auc, overlap: s.overlap, mean_cosine: s.mean_cosine };
 }
 
-function stageName(model: RunModel, checkpoint: string): string {
+/** The label of a checkpoint in the report: its stage's "INDEX-NAME" in the manifest, else the file name. */
+function checkpointLabel(model: RunModel, checkpoint: string): string {
   const s = model.manifest.stages.find((st) => st.checkpoint === checkpoint);
   return s ? `${s.index}-${s.name}` : checkpoint;
 }

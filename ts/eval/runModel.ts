@@ -10,7 +10,7 @@
 import { isAbsolute, join } from "node:path";
 import { startBackend, type BackendClient, type Tensors } from "../backend/client.js";
 import type { JsonObject } from "../backend/protocol.js";
-import { collateSentences, evalBatchPlan, lengthsOf, restoreRows } from "../data/batches.js";
+import { collateSentences, evalBatchPlan, lengthsOf, restoreOrder, restoreRows } from "../data/batches.js";
 import { numericaliseTexts, type Ragged } from "../data/numericalised.js";
 import { Tokenizer, type TokenizerSettings } from "../data/tokenize.js";
 import { assertVocabMatches, Vocab } from "../data/vocab.js";
@@ -86,9 +86,13 @@ export class RunModel {
     return isAbsolute(file) ? file : join(this.paths.dir, file);
   }
 
-  /** Loads a checkpoint (the first load also builds the model from it). */
+  /**
+   * Loads a checkpoint's weights into a model rebuilt from that checkpoint's own config: an earlier stage's
+   * head (pool, pool_layers, features) or optimizer may differ from the final one's, and inference needs
+   * neither optimizer state nor the training RNG.
+   */
   async load(file: string): Promise<JsonObject> {
-    const { result } = await this.client.call("load", { path: this.resolveCheckpoint(file), parts: "all" });
+    const { result } = await this.client.call("load", { path: this.resolveCheckpoint(file), parts: "weights", rebuild: true });
     this.checkpoint = file;
     return result;
   }
@@ -121,22 +125,19 @@ export class RunModel {
   async predict(s1: Ragged, s2: Ragged, opts: EncodeOptions = {}): Promise<NliPredictions> {
     const n = s1.offsets.length - 1;
     const plan = evalBatchPlan([lengthsOf(s1), lengthsOf(s2)], { batchSize: opts.batchSize ?? 128 });
-    const probs = new Float32Array(n * 3);
-    const pred = new Int32Array(n);
+    const probs = new Array<Float32Array>(plan.length);
+    const preds = new Array<number[]>(plan.length);
     await inParallel(plan.length, opts.inFlight ?? 2, async (b) => {
       const rows = plan[b];
       const p = collateSentences(s1, rows, this.vocab.padId);
       const h = collateSentences(s2, rows, this.vocab.padId);
       const t: Tensors = { premise: p.ids, premise_lengths: p.lengths, hypothesis: h.ids, hypothesis_lengths: h.lengths };
       const { tensors } = await this.client.call("predict", {}, t);
-      const pr = tensors.probs.data as Float32Array;
-      const pd = tensors.pred.data as BigInt64Array;
-      rows.forEach((row, k) => {
-        probs.set(pr.subarray(k * 3, k * 3 + 3), row * 3);
-        pred[row] = Number(pd[k]);
-      });
+      probs[b] = tensors.probs.data as Float32Array;
+      preds[b] = Array.from(tensors.pred.data as BigInt64Array, Number);
     });
-    return { probs, pred };
+    if (n === 0) return { probs: new Float32Array(0), pred: new Int32Array(0) };
+    return { probs: restoreRows(plan, probs, 3), pred: Int32Array.from(restoreOrder(plan, preds)) };
   }
 
   /** Calls the backend directly (ops this wrapper does not cover: eval_step, generate, probes). */

@@ -10,7 +10,7 @@
  *   only its own B/N rows, so N ranks of B/N rows are not one batch of B rows; and with unequal
  *   shards (B not a multiple of N) the equal per-rank weighting differs slightly from a per-row mean.
  *   The replies are merged (loss weighted by count, counts and correct summed).
- * - build, load, set_hparams, set_trainable, reset_state: sent to every rank (they stay identical).
+ * - build, load, set_hparams, set_trainable, reset_state, flush: sent to every rank (they stay identical).
  * - save, eval_step and inference: rank 0 only (its weights are everyone's).
  */
 import { createServer } from "node:net";
@@ -19,7 +19,7 @@ import type { JsonObject, JsonValue } from "../backend/protocol.js";
 import { ARRAY_TYPE, numel, tensor, type Tensor, type TypedArrayFor } from "../backend/tensor.js";
 import type { TrainBackend } from "./loop.js";
 
-const EVERY_RANK = new Set(["build", "load", "set_hparams", "set_trainable", "reset_state"]);
+const EVERY_RANK = new Set(["build", "load", "set_hparams", "set_trainable", "reset_state", "flush"]);
 
 /** A free TCP port on localhost for the process group's rendezvous. */
 async function freePort(): Promise<number> {

@@ -134,9 +134,20 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
   const first = sd.epoch(0);
   const total = s.steps ?? Math.max(1, Math.round(s.epochs * first.count));
   const perEpoch = first.count;
-  const evalEvery = s.evalEvery ?? perEpoch;
-  const ckptEvery = s.checkpointEvery ?? perEpoch;
-  const unfreezeEvery = s.unfreezeEvery ?? perEpoch;
+  // With gradient accumulation the backend holds partial gradients between optimizer steps; they are not in a
+  // checkpoint and set_trainable clears them, so checkpoints, evaluations and unfreezing fall on step boundaries.
+  const accum = s.accumSteps;
+  const aligned = (what: string, configured: number | null) => {
+    const n = configured ?? perEpoch;
+    const a = alignToAccum(n, accum);
+    if (a !== n && !resuming) {
+      progress.note(`stage ${i + 1} (${name}): ${what} ${n}${configured === null ? " (one epoch)" : ""} is not a multiple of accumSteps ${accum}; using ${a} steps`);
+    }
+    return a;
+  };
+  const evalEvery = aligned("evalEvery", s.evalEvery);
+  const ckptEvery = aligned("checkpointEvery", s.checkpointEvery);
+  const unfreezeEvery = s.gradualUnfreeze ? aligned("unfreezeEvery", s.unfreezeEvery) : (s.unfreezeEvery ?? perEpoch);
   const lrDiv = s.lr.lrDiv > 1 ? s.lr.lrDiv : undefined;
   if (!resuming) {
     progress.note(
@@ -163,8 +174,25 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
     while (inflight.length) await inflight.shift();
   };
 
+  /**
+   * Applies a pending partial accumulation now (the backend's `flush`; a no-op, and no call, without accumulation).
+   * Checkpoints, unfreezing and the stage's end fall on multiples of accumSteps, where nothing is pending, unless
+   * the backend's micro-batch count drifted from the step count (a skipped non-finite step restarts it; a triplet /
+   * contrastive batch with nothing to train does not count): then this keeps a checkpoint free of partial gradients
+   * (they are not saved) and set_trainable from dropping them. Both runs, resumed or not, flush at the same steps.
+   */
+  const flushPending = async (reason: string) => {
+    if (accum <= 1) return;
+    const f = (await backend.call("flush")).result;
+    if (Number(f.flushed ?? 0) > 0) {
+      log.write({ type: "flush", stage: name, stage_index: i, step: pos.step, reason, micro_batches: f.flushed, stepped: f.stepped ?? false, grad_norm: f.grad_norm ?? null });
+      progress.note(`  ${reason}: applied ${f.flushed} of ${accum} accumulated micro-batches as one optimizer step`);
+    }
+  };
+
   const checkpoint = async (kind: "end" | number) => {
     await drain();
+    if (kind !== "end") await flushPending(`checkpoint at step ${pos.step}`);
     const rel = checkpointName(i, name, kind);
     await backend.call("save", { path: join(paths.dir, rel), meta: { stage: name, stage_index: i, step: pos.step, epoch: pos.epoch, batch: pos.batch } });
     const previous = ctx.state.checkpoint;
@@ -263,6 +291,7 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
         const headless = s.objective !== "siamese" && s.objective !== "lm" ? 1 : 0;
         const level = headless + unfrozenGroups(pos.step, unfreezeEvery, nGroups - headless, s.gradualUnfreeze);
         if (level !== frozenLevel) {
+          if (frozenLevel !== -1 && accum > 1) inflight.push(quiet(flushPending(`unfreezing at step ${pos.step}`)));
           frozenLevel = level;
           inflight.push(quiet(backend.call("set_trainable", level >= nGroups ? { unfreeze: true } : { freeze_to: -level }).then(() => undefined)));
         }
@@ -286,6 +315,12 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
         while (inflight.length >= cfg.pipelineDepth) await inflight.shift();
 
         const last = pos.step >= total;
+        if (last) {
+          // The stage's last micro-batches (total not a multiple of accumSteps) are applied as one optimizer step
+          // with the mean of their gradients rather than dropped.
+          await drain();
+          await flushPending("stage end");
+        }
         if (pos.step % evalEvery === 0 || last) {
           const m = await evaluate();
           pos.metrics = m;
@@ -340,6 +375,11 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
   log.write({ type: "stage_end", stage: name, stage_index: i, step: pos.step, seconds, train_loss: trainLoss, non_finite_skipped: nonFiniteSkipped, ...metrics });
   progress.note(`stage ${name} done in ${formatDuration(seconds)}: ${formatMetrics(metrics)}`);
   return { index: i, name, objective: s.objective, steps: pos.step, seconds, trainLoss, metrics, stoppedEarly };
+}
+
+/** `n` rounded up to a multiple of `accum` (steps at which no partial gradient accumulation is pending). */
+export function alignToAccum(n: number, accum: number): number {
+  return accum > 1 ? Math.ceil(n / accum) * accum : n;
 }
 
 /** The `set_hparams` arguments of a step: its learning rate (discriminative with lrDiv) and momentum. */

@@ -1,5 +1,5 @@
-"""Model ops: build, train_step, eval_step, encode, predict, generate, set_trainable, set_hparams, save, load,
-reset_state, model_info.
+"""Model ops: build, train_step, flush, eval_step, encode, predict, generate, set_trainable, set_hparams, save,
+load, reset_state, model_info.
 
 Token tensors are int32 or int64 `[bs, sl]`, right-padded with the pad id, each with int `<name>_lengths [bs]`
 (for `x`: `lengths`); every length is in 1..sl and every id in 0..vocab_sz-1. Tensors for each objective:
@@ -18,6 +18,8 @@ Ops (args -> result; tensors in -> tensors out):
                    -> loss, count, correct, (lm: reg; triplet: active, d_pos, d_neg, same_premise_negatives),
                       finite, stepped, step, grad_norm (when stepped); logits / d_pos, d_neg / sim with return_logits;
                       triplet / contrastive pairs with no entailment (any rank's): count 0, loss null, not stepped
+    flush          -> flushed (micro-batches applied; 0: nothing pending, no-op), finite, stepped, step, grad_norm?:
+                   steps the optimizer with a partial accumulation (< accum_steps micro-batches), its mean
     eval_step      as train_step, no update -> the same metrics and always those tensors (no entailment: count 0,
                    loss 0)
     encode         pool?, pool_layers?, normalize?; x, lengths -> count, dim; vectors [bs, d] float32
@@ -27,8 +29,9 @@ Ops (args -> result; tensors in -> tensors out):
     set_hparams    lr (number | per-group list | {group: lr}), lr_div, mom, sqr_mom, wd, eps, clip, accum_steps,
                    alpha, beta, margin, distance, temperature, drop_mult, *_p -> every hparam, lrs, dropouts
     save           path, meta? -> path, bytes, step
-    load           path, parts (all | weights | encoder), allow_partial?; vocab_map? -> parts, step, loaded,
-                   skipped, meta, built (+ config when built, new_words with a vocab_map)
+    load           path, parts (all | weights | encoder), allow_partial?, rebuild?; vocab_map? -> parts, step,
+                   loaded, skipped, meta, built (+ config when built, new_words with a vocab_map); rebuild=true
+                   replaces any model with one built from the checkpoint's own config
     reset_state    stream? -> {}
     model_info     -> tree, params, trainable_params, groups, trainable_groups, device, config, step, vec_dim
 """
@@ -222,6 +225,13 @@ def train_step(session, args: Args, tensors: Tensors):
     return Reply(metrics, cpu(out))
 
 
+@op("flush")
+@value_errors_are_bad_args
+def flush(session, args: Args, tensors: Tensors):
+    """Applies the gradients of a partial accumulation now (scaled to their mean); a no-op when none is pending."""
+    return trainer_of(session).flush()
+
+
 @op("eval_step")
 @value_errors_are_bad_args
 def eval_step(session, args: Args, tensors: Tensors):
@@ -334,13 +344,15 @@ def save(session, args: Args, tensors: Tensors):
 @op("load")
 @value_errors_are_bad_args
 def load(session, args: Args, tensors: Tensors):
-    """Loads `parts` (all | weights | encoder) from `path`. With no model yet, builds one from the checkpoint.
-    Tensor `vocab_map` [vocab_sz] (with parts=encoder): the checkpoint's id of each of the model's words, -1 if new.
+    """Loads `parts` (all | weights | encoder) from `path`. With no model yet, or with rebuild=true, builds one from
+    the checkpoint's own config first (replacing any model: its head / optimizer settings need not match the
+    checkpoint's). Tensor `vocab_map` [vocab_sz] (with parts=encoder): the checkpoint's id of each of the model's
+    words, -1 if new.
     """
     path = arg(args, "path", str)
     parts = arg(args, "parts", str, "all")
     built = False
-    if getattr(session, "trainer", None) is None:
+    if arg(args, "rebuild", bool, False) or getattr(session, "trainer", None) is None:
         ck = read_checkpoint(path)
         c = ck["config"]
         mc, hc, tc = AWDLSTMConfig(**c["model"]), HeadConfig(**c["head"]), TrainConfig(**c["train"])

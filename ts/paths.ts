@@ -24,3 +24,9 @@ export function backendPython(): string {
   if (override && override.trim() !== "") return resolve(override);
   return process.platform === "win32" ? join(venvDir, "Scripts", "python.exe") : join(venvDir, "bin", "python");
 }
+
+/** The environment a backend-side Python process runs with: ours, plus py/ on PYTHONPATH. */
+export function backendEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const pythonPath = [pythonSourceDir, process.env.PYTHONPATH].filter(Boolean).join(":");
+  return { ...process.env, ...extra, PYTHONPATH: pythonPath };
+}

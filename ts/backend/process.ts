@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { backendPython, pythonSourceDir } from "../paths.js";
+import { backendEnv, backendPython } from "../paths.js";
 
 const STDERR_TAIL_BYTES = 8192;
 
@@ -47,10 +47,9 @@ export class BackendProcess {
     const python = opts.python ?? backendPython();
     const args = ["-m", "bridge_backend", "--endpoint", this.endpoint, "--watch-stdin"];
     if (opts.device) args.push("--device", opts.device);
-    const pythonPath = [pythonSourceDir, process.env.PYTHONPATH].filter(Boolean).join(":");
     this.child = spawn(python, args, {
       stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, ...opts.env, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: "1" },
+      env: backendEnv({ ...opts.env, PYTHONUNBUFFERED: "1" }),
     });
     if (this.child.pid === undefined) {
       // spawn failed synchronously (no such interpreter): the 'error' event says why

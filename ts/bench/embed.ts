@@ -8,7 +8,6 @@
  * Sentences: the unique sentences of SNLI dev from the data dir (else the Brown corpus). Model:
  * the given run's, or a fresh model of `preset` (random weights: speed does not depend on them).
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +16,7 @@ import { parseSplitRef, splitExists, splitTexts } from "../data/datasets.js";
 import { Tokenizer } from "../data/tokenize.js";
 import { TokenCounter, Vocab } from "../data/vocab.js";
 import { RunModel } from "../eval/runModel.js";
-import { backendPython, pythonSourceDir } from "../paths.js";
+import { runPythonJson } from "./python.js";
 import { MANIFEST_VERSION, runPaths, writeManifest } from "../run/manifest.js";
 
 export interface EmbedBenchOptions {
@@ -84,18 +83,8 @@ async function freshRun(root: string, sentences: string[], preset: string, devic
   });
 }
 
-async function runNative(args: string[]): Promise<{ native_sentences_per_s: number; device: string }> {
-  const child = spawn(backendPython(), ["-m", "bridge_backend.bench_embed", ...args], { env: { ...process.env, PYTHONPATH: pythonSourceDir }, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", resolve);
-  });
-  if (code !== 0) throw new Error(`bridge bench embed: the native loop exited with code ${code}\n${stderr.trim().split("\n").slice(-15).join("\n")}`);
-  return JSON.parse(stdout.trim().split("\n").pop() ?? "") as { native_sentences_per_s: number; device: string };
+function runNative(args: string[]): Promise<{ native_sentences_per_s: number; device: string }> {
+  return runPythonJson("bridge bench embed: the native loop", ["-m", "bridge_backend.bench_embed", ...args]);
 }
 
 export async function benchEmbed(opts: EmbedBenchOptions = {}): Promise<EmbedBenchResult> {

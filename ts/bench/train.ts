@@ -7,7 +7,6 @@
  * result says by how much. The passes alternate (bridge, native, bridge, native) and the faster of
  * each is kept, so that load from other processes hits both alike. Target: ratio >= 0.95 on CPU.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,7 +15,8 @@ import type { JsonObject, JsonValue } from "../backend/protocol.js";
 import { tensorBytes } from "../backend/tensor.js";
 import { loadConfig } from "../config/load.js";
 import { stageName } from "../config/schema.js";
-import { projectRoot, backendPython, pythonSourceDir } from "../paths.js";
+import { projectRoot } from "../paths.js";
+import { runPythonJson } from "./python.js";
 import { loadTrainingData } from "../train/data.js";
 import { buildArgs, hparamsArgs } from "../train/loop.js";
 import { scheduleAt } from "../train/schedules.js";
@@ -180,20 +180,5 @@ function writeBatches(file: string, build: JsonObject, objective: string, steps:
 
 function nativePass(file: string, warmup: number, device: string | null, env: NodeJS.ProcessEnv): Promise<{ seconds: number; losses: (number | null)[]; device: string }> {
   const args = ["-m", "bridge_backend.bench_train", file, "--warmup", String(warmup), ...(device ? ["--device", device] : [])];
-  const child = spawn(backendPython(), args, { env: { ...process.env, ...env, PYTHONPATH: pythonSourceDir }, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => {
-      if (code !== 0) return reject(new Error(`bench train: the native loop exited with code ${code}\n${stderr.trim().split("\n").slice(-15).join("\n")}`));
-      try {
-        resolve(JSON.parse(stdout.trim().split("\n").pop() ?? ""));
-      } catch {
-        reject(new Error(`bench train: no JSON from the native loop: ${JSON.stringify(stdout.slice(-300))}`));
-      }
-    });
-  });
+  return runPythonJson("bench train: the native loop", args, env);
 }

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { Dealer } from "zeromq";
 import { startBackend, type BackendClient } from "../backend/client.js";
 import { tensor, type Tensor } from "../backend/tensor.js";
-import { backendPython, pythonSourceDir } from "../paths.js";
+import { backendEnv, backendPython } from "../paths.js";
 
 export interface TransportBenchOptions {
   smallIterations?: number;
@@ -51,7 +51,7 @@ async function withRawEcho<T>(fn: (roundTrip: (frame: Uint8Array) => Promise<Buf
   const endpoint = `ipc://${join(dir, "raw.sock")}`;
   const child = spawn(backendPython(), ["-m", "bridge_backend.raw_echo", "--endpoint", endpoint], {
     stdio: ["pipe", "inherit", "inherit"],
-    env: { ...process.env, PYTHONPATH: pythonSourceDir },
+    env: backendEnv(),
   });
   const sock = new Dealer({ linger: 0 });
   sock.connect(endpoint);

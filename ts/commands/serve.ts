@@ -4,7 +4,7 @@
  * the client keys listed in server.json. Ends on Ctrl-C.
  */
 import { spawn } from "node:child_process";
-import { backendPython, pythonSourceDir } from "../paths.js";
+import { backendEnv, backendPython } from "../paths.js";
 
 export interface ServeOptions {
   endpoint: string;
@@ -21,7 +21,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   if (opts.device) args.push("--device", opts.device);
   const child = spawn(backendPython(), args, {
     stdio: ["pipe", "inherit", "inherit"],
-    env: { ...process.env, PYTHONPATH: [pythonSourceDir, process.env.PYTHONPATH].filter(Boolean).join(":") },
+    env: backendEnv(),
   });
   return new Promise((resolve) => {
     child.on("exit", (code) => resolve(code ?? 1));

@@ -1,15 +1,8 @@
 /** `npx bridge embed`: one vector per input line (or JSONL field), in input order, into an Arrow file. */
+import type { EmbedOptions } from "../eval/embed.js";
 
-export interface EmbedCommandOptions {
-  run: string;
-  input: string;
-  output: string;
-  field?: string;
-  batchSize?: number;
-  maxLen?: number;
-  checkpoint?: string;
-  device?: string;
-}
+/** The options a user gives on the command line (the rest of EmbedOptions is for library use). */
+export type EmbedCommandOptions = Pick<EmbedOptions, "run" | "input" | "output" | "field" | "batchSize" | "maxLen" | "checkpoint" | "device">;
 
 export async function embedCommand(opts: EmbedCommandOptions): Promise<number> {
   const { embedFile } = await import("../eval/embed.js");

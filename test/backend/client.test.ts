@@ -10,7 +10,7 @@ import { Dealer } from "zeromq";
 import { BackendClient, BackendDiedError, BackendError, BackendTimeoutError, startBackend } from "../../ts/backend/client.js";
 import { generateKeys, loadClientKeys } from "../../ts/backend/keys.js";
 import { decodeHeader, encodeRequestHeader, PROTOCOL_VERSION } from "../../ts/backend/protocol.js";
-import { tensor } from "../../ts/backend/tensor.js";
+import { tensor } from "../../ts/core/tensor.js";
 import { backendPython, pythonSourceDir } from "../../ts/paths.js";
 import { pidAlive, waitFor } from "../helpers.js";
 

@@ -2,7 +2,7 @@ import { RecordBatchReader, tableFromIPC } from "apache-arrow";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { decodeTensor, encodeTensor, TensorDecodeError } from "../../ts/backend/codec.js";
-import { DTYPES, ARRAY_TYPE, numel, tensor, type DType, type Tensor } from "../../ts/backend/tensor.js";
+import { DTYPES, ARRAY_TYPE, numel, tensor, type DType, type Tensor } from "../../ts/core/tensor.js";
 
 function sample(dtype: DType, shape: number[]): Tensor {
   const n = numel(shape);

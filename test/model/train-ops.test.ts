@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { BackendError, startBackend, type BackendClient, type Tensors } from "../../ts/backend/client.js";
-import { tensor, type Tensor } from "../../ts/backend/tensor.js";
+import { tensor, type Tensor } from "../../ts/core/tensor.js";
 
 const V = 40;
 const PAD = 1;

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { tensor } from "../../ts/backend/tensor.js";
+import { tensor } from "../../ts/core/tensor.js";
 import { train, type TrainOptions } from "../../ts/commands/train.js";
 import { projectRoot } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";

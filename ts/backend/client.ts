@@ -24,7 +24,7 @@ import {
   type JsonValue,
   type TensorMeta,
 } from "./protocol.js";
-import type { Tensor } from "./tensor.js";
+import type { Tensor } from "../core/tensor.js";
 
 export type Tensors = Record<string, Tensor>;
 

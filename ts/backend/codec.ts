@@ -27,7 +27,7 @@ import {
 } from "apache-arrow";
 import type { Encoding, TensorMeta } from "./protocol.js";
 import { ProtocolError } from "./protocol.js";
-import { ARRAY_TYPE, itemSize, numel, tensorBytes, type DType, type Tensor, type TensorData } from "./tensor.js";
+import { ARRAY_TYPE, itemSize, numel, tensorBytes, type DType, type Tensor, type TensorData } from "../core/tensor.js";
 
 export const RAW_THRESHOLD_BYTES = 1 << 20;
 

@@ -7,7 +7,7 @@
 import { chmodSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { curveKeyPair } from "zeromq";
-import { writeFileAtomicSync } from "../data/atomic.js";
+import { writeFileAtomicSync } from "../core/atomic.js";
 
 export interface CurveClientKeys {
   /** The server's public key (Z85). */

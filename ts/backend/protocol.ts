@@ -15,7 +15,7 @@
  *   turned back into numbers here.
  * - Headers are decoded strictly: anything else is a protocol error, never a guess.
  */
-import { isDType, type DType } from "./tensor.js";
+import { isDType, type DType } from "../core/tensor.js";
 
 export const PROTOCOL_VERSION = 1;
 

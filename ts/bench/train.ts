@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startBackend, type Tensors } from "../backend/client.js";
 import type { JsonObject, JsonValue } from "../backend/protocol.js";
-import { tensorBytes } from "../backend/tensor.js";
+import { tensorBytes } from "../core/tensor.js";
 import { loadConfig } from "../config/load.js";
 import { stageName } from "../config/schema.js";
 import { projectRoot } from "../paths.js";

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Dealer } from "zeromq";
 import { startBackend, type BackendClient } from "../backend/client.js";
-import { tensor, type Tensor } from "../backend/tensor.js";
+import { tensor, type Tensor } from "../core/tensor.js";
 import { backendEnv, backendPython } from "../paths.js";
 
 export interface TransportBenchOptions {

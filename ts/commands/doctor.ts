@@ -6,7 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { startBackend } from "../backend/client.js";
-import { tensor } from "../backend/tensor.js";
+import { tensor } from "../core/tensor.js";
 import { backendPython } from "../paths.js";
 import { formatTable, type Cell } from "../ui/table.js";
 

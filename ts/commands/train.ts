@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, extname } from "node:path";
 import { BackendClient, startBackend } from "../backend/client.js";
 import { loadClientKeys } from "../backend/keys.js";
-import { writeFileAtomic } from "../data/atomic.js";
+import { writeFileAtomic } from "../core/atomic.js";
 import { assertVocabMatches } from "../data/vocab.js";
 import { ConfigError, DEFAULT_CONFIG, loadConfig, validateConfig } from "../config/load.js";
 import { stageName, type Config } from "../config/schema.js";

@@ -7,7 +7,7 @@
  * every epoch's order differs. Evaluation: one fixed order (longest first), original order
  * restorable from the indices each batch carries.
  */
-import { tensor, type Tensor } from "../backend/tensor.js";
+import { tensor, type Tensor } from "../core/tensor.js";
 import type { NumericalisedPairs, Ragged } from "./numericalised.js";
 import { rowLength } from "./numericalised.js";
 import { epochRng, shuffleInPlace } from "./random.js";

@@ -25,7 +25,7 @@ import {
   type Data,
   type Vector,
 } from "apache-arrow";
-import { tempPathFor } from "./atomic.js";
+import { tempPathFor } from "../core/atomic.js";
 import { DataError } from "./errors.js";
 import { NLI_LABELS, type PairRecord } from "./records.js";
 import type { Tokenizer } from "./tokenize.js";

@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { projectRoot } from "../paths.js";
-import { writeFileAtomic } from "./atomic.js";
+import { writeFileAtomic } from "../core/atomic.js";
 import { missingSplitMessage, splitExists, splitTexts, type SplitRef } from "./datasets.js";
 import { DataError, emptyReadStats, type BadRowPolicy, type ReadStats } from "./errors.js";
 import { loadNumericalised, META_KEY, NumericalisedWriter, type Numericalised } from "./numericalised.js";

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { DataError } from "./errors.js";
-import { writeFileAtomic } from "./atomic.js";
+import { writeFileAtomic } from "../core/atomic.js";
 import { PAD, SPECIAL_TOKENS, UNK } from "./tokenize.js";
 
 export interface VocabOptions {

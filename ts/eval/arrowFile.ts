@@ -24,7 +24,7 @@ import {
   type Data,
   type DataType,
 } from "apache-arrow";
-import { tempPathFor } from "../data/atomic.js";
+import { tempPathFor } from "../core/atomic.js";
 
 export type Column =
   | { type: "int32"; values: Int32Array }

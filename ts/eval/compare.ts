@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../data/atomic.js";
+import { writeFileAtomic } from "../core/atomic.js";
 import { runPaths, runsRoot } from "../run/manifest.js";
 import { formatTable, type Cell } from "../ui/table.js";
 import type { Metrics } from "./evaluate.js";

@@ -5,7 +5,7 @@
  */
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../data/atomic.js";
+import { writeFileAtomic } from "../core/atomic.js";
 import { missingSplitMessage, parseSplitRef, resolveDataDir, splitExists } from "../data/datasets.js";
 import { NLI_LABELS, type PairRecord } from "../data/records.js";
 import { writeArrowFile } from "./arrowFile.js";

@@ -6,7 +6,7 @@
  * scatter and the training curves. PNG copies of the histogram and ROC charts sit beside it.
  */
 import { join } from "node:path";
-import { writeFileAtomic } from "../data/atomic.js";
+import { writeFileAtomic } from "../core/atomic.js";
 import { confusionSpec, curvesSpec, histogramSpec, renderSvg, rocSpec, scatterSpec, svgToPng, type HistogramPanel, type RocSeries } from "./charts.js";
 import type { CurvePoint, Metrics } from "./evaluate.js";
 import { metricRows, type MetricRow } from "./summary.js";

@@ -5,7 +5,7 @@
  * naming its split and item count, plus what the report draws (cosines, ROC points, scatter).
  */
 import { readFileSync, existsSync } from "node:fs";
-import { tensor } from "../backend/tensor.js";
+import { tensor } from "../core/tensor.js";
 import { missingSplitMessage, parseSplitRef, splitExists, splitTexts, type SplitRef } from "../data/datasets.js";
 import { LmStream } from "../data/lmStream.js";
 import { prepareSplit } from "../data/prepare.js";

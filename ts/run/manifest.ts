@@ -13,7 +13,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { writeFileAtomic } from "../data/atomic.js";
+import { writeFileAtomic } from "../core/atomic.js";
 import type { JsonObject } from "../backend/protocol.js";
 import type { TokenizerSettings } from "../data/tokenize.js";
 

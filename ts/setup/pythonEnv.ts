@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { writeFileAtomicSync } from "../data/atomic.js";
+import { writeFileAtomicSync } from "../core/atomic.js";
 import { backendPython, projectRoot, requirementsFile, venvDir } from "../paths.js";
 
 export type TorchBuild = "cpu" | "cuda";

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic, writeFileAtomicSync } from "../data/atomic.js";
+import { writeFileAtomic, writeFileAtomicSync } from "../core/atomic.js";
 import type { RunPaths } from "../run/manifest.js";
 
 export const STATE_VERSION = 1;

@@ -16,7 +16,7 @@
 import { createServer } from "node:net";
 import { startBackend, type BackendClient, type Tensors } from "../backend/client.js";
 import type { JsonObject, JsonValue } from "../backend/protocol.js";
-import { ARRAY_TYPE, numel, tensor, type Tensor, type TypedArrayFor } from "../backend/tensor.js";
+import { ARRAY_TYPE, numel, tensor, type Tensor, type TypedArrayFor } from "../core/tensor.js";
 import type { TrainBackend } from "./loop.js";
 
 const EVERY_RANK = new Set(["build", "load", "set_hparams", "set_trainable", "reset_state", "flush"]);

@@ -5,8 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { fetchSource } from "../../ts/data/download.js";
-import type { FetchSource } from "../../ts/data/sources.js";
+import { fetchSource, type FetchSource } from "../../ts/data/download.js";
 import { makeTarGz, makeZip, tempDir } from "./helpers.js";
 
 const zip = makeZip({

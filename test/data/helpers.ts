@@ -67,10 +67,10 @@ export function makeZip(files: Record<string, string | Buffer>): Buffer {
 }
 
 /** A gzipped ustar archive. */
-export function makeTarGz(files: Record<string, string>): Buffer {
+export function makeTarGz(files: Record<string, string | Buffer>): Buffer {
   const parts: Buffer[] = [];
   for (const [name, content] of Object.entries(files)) {
-    const data = Buffer.from(content, "utf8");
+    const data = Buffer.isBuffer(content) ? content : Buffer.from(content, "utf8");
     const h = Buffer.alloc(512);
     h.write(name, 0, 100, "utf8");
     h.write("0000644\0", 100);

@@ -1,12 +1,13 @@
 import { Writable } from "node:stream";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { dataInspect } from "../../ts/commands/data.js";
-import { parseSplitRef, registerDataset, tabularDataset } from "../../ts/data/datasets.js";
+import { DATASETS, defaultDataDir, fetchableDatasets, parseSplitRef, registerConfigDatasets, resolveDataDir } from "../../ts/data/datasets.js";
 import { summarise } from "../../ts/data/inspect.js";
-import { sharedDataDir, tempDir, writeText } from "./helpers.js";
+import { tempDir, writeText } from "./helpers.js";
+import { testWithData } from "../helpers.js";
 
 function sink(): { out: Writable; text: () => string } {
   let buf = "";
@@ -19,10 +20,7 @@ function sink(): { out: Writable; text: () => string } {
   return { out, text: () => buf };
 }
 
-const shared = sharedDataDir("data inspect on the shared datasets");
-
-test("inspect --json on the shared data: official counts", async () => {
-  if (!shared) return;
+testWithData(test, "inspect --json on the shared data: official counts", async (shared) => {
   const s = sink();
   const snli = await dataInspect({ name: "snli:dev", dataDir: shared, json: true, out: s.out });
   const printed = JSON.parse(s.text());
@@ -97,18 +95,128 @@ test("missing splits and unknown names give clear messages", async () => {
   }
 });
 
-test("config-defined tabular datasets inspect like the built-in ones", async () => {
+test("config-defined tabular datasets inspect like the built-in ones; registering again is a no-op, a clash an error", async () => {
   const { dir, cleanup } = tempDir();
   try {
     mkdirSync(join(dir, "quora"));
     writeText(dir, "quora/train.csv", 'q1,q2,dup\n"How, really?",Why?,1\nA,B,0\n');
-    registerDataset(tabularDataset("quora-test", "pairs", { train: "quora/train.csv" }, { format: "csv", columns: { s1: "q1", s2: "q2", label: "dup" }, labels: { "1": "entailment", "0": "contradiction" } }));
+    const spec = { name: "quora-test", format: "csv" as const, files: { train: "quora/train.csv" }, columns: { s1: "q1", s2: "q2", label: "dup" }, labels: { "1": "entailment" as const, "0": "contradiction" as const } };
+    registerConfigDatasets([spec]);
+    registerConfigDatasets([spec]);
     const r = await dataInspect({ name: "quora-test:train", dataDir: dir, out: sink().out });
     assert.is(r.pairs, 2);
     assert.equal(r.labels, { entailment: 1, neutral: 0, contradiction: 1 });
-    assert.throws(() => registerDataset(tabularDataset("snli", "text", { train: "x" }, { format: "tsv", columns: { text: 0 } })), /already defined/);
+    assert.throws(() => registerConfigDatasets([{ ...spec, files: { train: "other.csv" } }]), /quora-test is already defined differently/);
+    assert.throws(() => registerConfigDatasets([{ ...spec, name: "snli" }]), /snli is already a built-in dataset/);
+    assert.throws(() => registerConfigDatasets([{ ...spec, name: "nodev", files: { dev: "x.csv" } }]), /nodev has no train file among files\.dev/);
   } finally {
     cleanup();
+  }
+});
+
+test("bad rows: empty sentences and invalid UTF-8 are counted by line and dropped (skip) or stop (error)", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    mkdirSync(join(dir, "snli_1.0"));
+    const good = '{"gold_label":"neutral","sentence1":"A dog runs .","sentence2":"An animal moves ."}';
+    const file = join(dir, "snli_1.0", "snli_1.0_test.jsonl");
+    writeFileSync(
+      file,
+      Buffer.concat([
+        Buffer.from(`${good}\n{"gold_label":"neutral","sentence1":"A b .","sentence2":"  "}\n`),
+        Buffer.from('{"gold_label":"neutral","sentence1":"caf'),
+        Buffer.from([0xe9]), // Latin-1 é: not UTF-8
+        Buffer.from(`","sentence2":"x"}\n${good}\n`),
+      ]),
+    );
+    const r = await dataInspect({ name: "snli:test", dataDir: dir, onBadRow: "skip", json: true, out: sink().out });
+    assert.is(r.pairs, 2);
+    assert.is(r.bad_rows, 2);
+    assert.equal(r.bad_examples, [
+      { line: 2, reason: "empty sentence2" },
+      { line: 3, reason: "invalid UTF-8 at byte 41 (0xe9)" },
+    ]);
+    try {
+      await dataInspect({ name: "snli:test", dataDir: dir, out: sink().out });
+      assert.unreachable("empty sentence accepted");
+    } catch (e) {
+      assert.match((e as Error).message, /snli_1\.0_test\.jsonl:2: empty sentence2/);
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test("an over-long sentence: error names file:line; skip cuts it at max_len (default 512) and reports the line", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    mkdirSync(join(dir, "snli_1.0"));
+    const long = Array.from({ length: 5000 }, (_, i) => `w${i % 50}`).join(" ");
+    const rows = [
+      { gold_label: "neutral", sentence1: "A b .", sentence2: "C ." },
+      { gold_label: "entailment", sentence1: long, sentence2: "C ." },
+    ];
+    writeText(dir, "snli_1.0/snli_1.0_test.jsonl", rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    try {
+      await dataInspect({ name: "snli:test", dataDir: dir, out: sink().out });
+      assert.unreachable("a 5,000-word sentence passed silently");
+    } catch (e) {
+      assert.match((e as Error).message, /snli_1\.0_test\.jsonl:2: a sentence is 5001 tokens long, more than tokenizer\.maxLen 512/);
+    }
+    const s = sink();
+    const r = await dataInspect({ name: "snli:test", dataDir: dir, onBadRow: "skip", out: s.out });
+    assert.is(r.pairs, 2);
+    assert.is(r.max_len, 512);
+    assert.is(r.truncated, 1);
+    assert.is(r.token_lengths.max, 512);
+    assert.equal(r.truncated_examples.map((t) => t.line), [2]);
+    assert.match(s.text(), /max_len\s+512; 1 texts cut to it\n\s+line 2: a sentence is 5001 tokens long/);
+  } finally {
+    cleanup();
+  }
+});
+
+test("an empty split is an error naming the file, not 0 pairs", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    mkdirSync(join(dir, "snli_1.0"));
+    writeText(dir, "snli_1.0/snli_1.0_test.jsonl", "");
+    try {
+      await dataInspect({ name: "snli:test", dataDir: dir, out: sink().out });
+      assert.unreachable("an empty file inspected as 0 pairs");
+    } catch (e) {
+      assert.match((e as Error).message, /snli_1\.0_test\.jsonl: no usable pairs \(the file has no data rows\)/);
+    }
+    writeText(dir, "snli_1.0/snli_1.0_test.jsonl", '{"gold_label":"-","sentence1":"x","sentence2":"y"}\nnope\n');
+    try {
+      await dataInspect({ name: "snli:test", dataDir: dir, onBadRow: "skip", out: sink().out });
+      assert.unreachable("a split of only bad rows inspected as 0 pairs");
+    } catch (e) {
+      assert.match((e as Error).message, /no usable pairs \(1 bad row\(s\) skipped, e\.g\. line 2: not valid JSON.*; 1 dropped \(gold_label -\)\)/);
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test("one descriptor per dataset: fetch choices are the datasets with a download; default data dir is the user cache", () => {
+  const withDownload = Object.values(DATASETS).filter((d) => d.download !== undefined).map((d) => d.name);
+  assert.equal(withDownload, ["snli", "multinli", "sick", "stsb", "wikitext-2", "wikitext-103"]);
+  assert.equal(fetchableDatasets().slice(0, withDownload.length), withDownload);
+  const saved = { data: process.env.BRIDGE_DATA_DIR, xdg: process.env.XDG_CACHE_HOME };
+  try {
+    delete process.env.BRIDGE_DATA_DIR;
+    process.env.XDG_CACHE_HOME = "/tmp/xdg-test";
+    assert.is(defaultDataDir(), "/tmp/xdg-test/bridge/data");
+    assert.is(resolveDataDir(), "/tmp/xdg-test/bridge/data");
+    assert.is(parseSplitRef("snli:dev").path, "/tmp/xdg-test/bridge/data/snli_1.0/snli_1.0_dev.jsonl");
+    process.env.BRIDGE_DATA_DIR = "/elsewhere";
+    assert.is(resolveDataDir(), "/elsewhere");
+  } finally {
+    for (const [k, v] of [["BRIDGE_DATA_DIR", saved.data], ["XDG_CACHE_HOME", saved.xdg]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 });
 

@@ -7,7 +7,8 @@ import { loadNumericalised, numericaliseTexts, NumericalisedWriter, row } from "
 import { buildVocab, prepareSplit } from "../../ts/data/prepare.js";
 import { Tokenizer } from "../../ts/data/tokenize.js";
 import { Vocab } from "../../ts/data/vocab.js";
-import { sharedDataDir, tempDir } from "./helpers.js";
+import { tempDir } from "./helpers.js";
+import { testWithData } from "../helpers.js";
 
 function miniSnli(dir: string, rows: [string, string, string][]): void {
   const lines = rows.map(([g, a, b]) => JSON.stringify({ gold_label: g, sentence1: a, sentence2: b }));
@@ -129,9 +130,7 @@ test("numericaliseTexts counts OOV tokens and truncation", () => {
   assert.is(counts.truncatedTokens, 2);
 });
 
-test("real SICK train numericalises and caches (shared data)", async () => {
-  const shared = sharedDataDir("SICK numericalisation");
-  if (!shared) return;
+testWithData(test, "real SICK train numericalises and caches (shared data)", async (shared) => {
   const { dir, cleanup } = tempDir();
   try {
     const ref = parseSplitRef("sick:train", shared);

@@ -7,12 +7,10 @@ import { numericaliseTexts } from "../../ts/data/numericalised.js";
 import { buildVocab, prepareSplit } from "../../ts/data/prepare.js";
 import { Tokenizer } from "../../ts/data/tokenize.js";
 import { TokenCounter, Vocab } from "../../ts/data/vocab.js";
-import { sharedDataDir, tempDir } from "./helpers.js";
+import { tempDir } from "./helpers.js";
+import { testWithData } from "../helpers.js";
 
-const shared = sharedDataDir("the end-to-end pipeline on SNLI dev");
-
-test("SNLI dev: file -> vocabulary -> cached Arrow -> bucketed pair batches -> tensors", async () => {
-  if (!shared) return;
+testWithData(test, "SNLI dev: file -> vocabulary -> cached Arrow -> bucketed pair batches -> tensors", async (shared) => {
   const { dir, cleanup } = tempDir();
   try {
     const ref = parseSplitRef("snli:dev", shared);
@@ -36,8 +34,7 @@ test("SNLI dev: file -> vocabulary -> cached Arrow -> bucketed pair batches -> t
   }
 });
 
-test("SNLI dev as language-model text: premises de-duplicated, held-out sentences unseen, stream batches", async () => {
-  if (!shared) return;
+testWithData(test, "SNLI dev as language-model text: premises de-duplicated, held-out sentences unseen, stream batches", async (shared) => {
   const ref = parseSplitRef("snli:dev", shared);
   const premises: string[] = [];
   const hypotheses: string[] = [];

@@ -1,15 +1,16 @@
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { BadRowError, emptyReadStats } from "../../ts/data/errors.js";
 import { readBrown, readSotu } from "../../ts/data/readers/corpora.js";
-import { readNliJsonl, readSnliTxt, readXnliTsv } from "../../ts/data/readers/nli.js";
-import { readSentEvalPairs } from "../../ts/data/readers/senteval.js";
+import { readNliJsonl, readXnliTsv } from "../../ts/data/readers/nli.js";
 import { readSick, readStsBenchmark, readStsInputGs } from "../../ts/data/readers/similarity.js";
 import { readTabularPairs, readTabularText } from "../../ts/data/readers/tabular.js";
 import { readPlainText, readWikiText } from "../../ts/data/readers/text.js";
 import type { PairRecord, TextRecord } from "../../ts/data/records.js";
-import { sharedDataDir, tempDir, writeText } from "./helpers.js";
+import { tempDir, writeText } from "./helpers.js";
+import { testWithData } from "../helpers.js";
 
 async function all<T>(gen: AsyncGenerator<T>): Promise<T[]> {
   const out: T[] = [];
@@ -28,10 +29,7 @@ async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<Error> {
   throw new Error("unreachable");
 }
 
-const shared = sharedDataDir("readers on the shared datasets");
-
-test("SNLI jsonl: real dev split has 9,842 pairs with the three labels", async () => {
-  if (!shared) return;
+testWithData(test, "SNLI jsonl: real dev split has 9,842 pairs with the three labels", async (shared) => {
   const stats = emptyReadStats();
   const rows = await all(readNliJsonl(join(shared, "snli_1.0/snli_1.0_dev.jsonl"), { stats }));
   assert.is(rows.length, 9842);
@@ -40,8 +38,7 @@ test("SNLI jsonl: real dev split has 9,842 pairs with the three labels", async (
   assert.is(rows[0].s1, "Two women are embracing while holding to go packages .");
 });
 
-test("SICK, STS-B and XNLI: real files give the official counts", async () => {
-  if (!shared) return;
+testWithData(test, "SICK, STS-B and XNLI: real files give the official counts", async (shared) => {
   const sick = await all(readSick(join(shared, "sick/SICK_train.txt")));
   assert.is(sick.length, 4500);
   assert.is(sick[0].score, 4.5);
@@ -56,8 +53,7 @@ test("SICK, STS-B and XNLI: real files give the official counts", async () => {
   assert.is(xnli.filter((r) => r.label === "contradiction").length, 830);
 });
 
-test("WikiText: blank lines skipped, headings and markers kept for the tokenizer", async () => {
-  if (!shared) return;
+testWithData(test, "WikiText: blank lines skipped, headings and markers kept for the tokenizer", async (shared) => {
   const rows = await all(readWikiText(join(shared, "wikitext-2/wiki.valid.tokens")));
   assert.is(rows[0].text, "= Homarus gammarus =");
   assert.ok(rows.every((r) => r.text.trim() !== ""));
@@ -90,22 +86,6 @@ test("NLI jsonl: gold label '-' dropped and counted; bad JSON names file and lin
     assert.equal(stats.dropped, { "gold_label -": 1 });
     assert.equal(stats.badExamples.map((b) => b.line), [3, 4, 5]);
     assert.match(stats.badExamples[1].reason, /unknown gold_label "maybe"/);
-  } finally {
-    cleanup();
-  }
-});
-
-test("SNLI txt: columns by header name, '-' dropped, short rows reported", async () => {
-  const { dir, cleanup } = tempDir();
-  try {
-    const header = "gold_label\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tcaptionID\tpairID";
-    const p = writeText(dir, "snli.txt", [header, "neutral\t(a)\t(b)\t(A)\t(B)\tA man .\tA person .\tc1\tpair1", "-\t.\t.\t.\t.\tx\ty\tc2\tpair2", "entailment\tonly"].join("\n") + "\n");
-    await rejects(all(readSnliTxt(p)), /snli\.txt:4: expected at least 9 tab-separated columns, found 2/);
-    const stats = emptyReadStats();
-    const rows = await all(readSnliTxt(p, { onBadRow: "skip", stats }));
-    assert.equal(rows, [{ id: "pair1", s1: "A man .", s2: "A person .", label: "neutral", line: 2 }]);
-    assert.is(stats.dropped["gold_label -"], 1);
-    assert.is(stats.badRows, 1);
   } finally {
     cleanup();
   }
@@ -185,21 +165,6 @@ test("XNLI: numeric labels mapped, unknown label reported", async () => {
   }
 });
 
-test("SentEval parallel files: pairs line by line; mismatched lengths refused", async () => {
-  const { dir, cleanup } = tempDir();
-  try {
-    writeText(dir, "s1.train", "a\nb\n");
-    writeText(dir, "s2.train", "c\nd\n");
-    writeText(dir, "labels.train", "entailment\nneutral\n");
-    const rows = await all(readSentEvalPairs(dir, "train"));
-    assert.equal(rows.map((r: PairRecord) => [r.s1, r.s2, r.label]), [["a", "c", "entailment"], ["b", "d", "neutral"]]);
-    writeText(dir, "labels.train", "entailment\n");
-    await rejects(all(readSentEvalPairs(dir, "train")), /same number of lines \(found 2, 2, 1\)/);
-  } finally {
-    cleanup();
-  }
-});
-
 test("plain text: one record per non-blank line, with line numbers", async () => {
   const { dir, cleanup } = tempDir();
   try {
@@ -227,6 +192,26 @@ test("tabular: CSV with quotes and newlines in fields, TSV by index, JSONL by ke
     const jl = writeText(dir, "t.jsonl", '{"body": "hello"}\n{"other": 1}\n');
     await rejects(all(readTabularText(jl, { format: "jsonl", columns: { text: "body" } })), /t\.jsonl:2: missing column "body"/);
     await rejects(all(readTabularPairs(csv, { format: "csv", columns: { s1: "nope", s2: "question2" } })), /header lacks column "nope"/);
+  } finally {
+    cleanup();
+  }
+});
+
+test("lines: invalid UTF-8 is a bad row with its line, never U+FFFD; chunk boundaries, CRLF and BOM kept right", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const filler = "x".repeat(1000);
+    const lines = Array.from({ length: 3000 }, (_, i) => Buffer.from(`${i + 1} ${filler} é\r\n`)); // ~3 MB: several read chunks
+    lines[1499] = Buffer.concat([Buffer.from("1500 bad "), Buffer.from([0xc3, 0x28]), Buffer.from("\n")]);
+    const p = join(dir, "big.txt");
+    writeFileSync(p, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), ...lines]));
+    await rejects(all(readPlainText(p)), /big\.txt:1500: invalid UTF-8 at byte 10 \(0xc3\)/);
+    const stats = emptyReadStats();
+    const rows = await all(readPlainText(p, { onBadRow: "skip", stats }));
+    assert.is(rows.length, 2999);
+    assert.is(stats.badRows, 1);
+    assert.ok(rows.every((r: TextRecord) => r.text === `${r.line} ${filler} é`), "a line was split, merged, mis-numbered or kept its CR/BOM");
+    assert.not.ok(rows.some((r: TextRecord) => r.text.includes("\ufffd")));
   } finally {
     cleanup();
   }

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Tokenizer, splitChunk } from "../../ts/data/tokenize.js";
+import { detokenize, Tokenizer, splitChunk } from "../../ts/data/tokenize.js";
 
 const tok = (s: string, settings: ConstructorParameters<typeof Tokenizer>[0] = {}) => new Tokenizer(settings).tokenize(s).join(" ");
 
@@ -89,6 +89,17 @@ test("deterministic: same output with a warm cache, a cold one, and no shared st
   assert.equal(a.tokenize(text), first);
   assert.equal(new Tokenizer().tokenize(text), first);
   assert.ok(!first.some((t) => t === "" || /\s/u.test(t)));
+});
+
+test("detokenize: case markers and repetitions undone, markers dropped; round trip through tokenize", () => {
+  const tok = new Tokenizer();
+  const text = "The CAT sat!!!! on the mat mat mat mat. McDonald's is in the U.S. — Élan";
+  const tokens = tok.tokenize(text);
+  const back = detokenize(tokens);
+  assert.is(back.startsWith("The CAT sat !!!! on the mat mat mat mat ."), true, back);
+  assert.not.ok(/xx(maj|up|rep|wrep|bos)/.test(back), back);
+  assert.equal(tok.tokenize(back), tokens);
+  assert.is(detokenize(["xxbos", "xxmaj", "hello", "xxunk", "xxup", "world", "xxeos", "xxpad"]), "Hello WORLD");
 });
 
 test("object-prototype names are ordinary words", () => {

@@ -7,12 +7,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { existsSync, mkdirSync } from "node:fs";
 import { ConfigError, loadConfig } from "../../ts/config/load.js";
-import { parseSplitRef } from "../../ts/data/datasets.js";
+import { ConfigSchema } from "../../ts/config/schema.js";
+import { DATASETS, parseSplitRef } from "../../ts/data/datasets.js";
+import { DataError } from "../../ts/data/errors.js";
+import { makeZip } from "../data/helpers.js";
 import { truncateLog } from "../../ts/train/checkpoints.js";
 import { HOLDOUT_SEED, loadTrainingData, premiseHoldout } from "../../ts/train/data.js";
 import { projectRoot } from "../../ts/paths.js";
-import { sharedDataDir } from "../helpers.js";
+import { testWithData } from "../helpers.js";
 
 const tiny = loadConfig({ file: join(projectRoot, "configs", "tiny.yaml") });
 
@@ -34,9 +40,7 @@ test("premiseHoldout: whole premise groups, about the fraction, deterministic", 
   assert.not.equal(Array.from(c.validRows), Array.from(a.validRows), "another seed, another split");
 });
 
-test("premiseHoldout on SNLI dev: no held-out premise among the training rows", async () => {
-  const dataDir = sharedDataDir("train: data holdout");
-  if (!dataDir) return;
+testWithData(test, "premiseHoldout on SNLI dev: no held-out premise among the training rows", async (dataDir) => {
   const ref = parseSplitRef("snli:dev", dataDir);
   const premises: string[] = [];
   if (ref.dataset.kind !== "pairs") throw new Error("snli is a pair dataset");
@@ -55,6 +59,103 @@ test("data.lmText may not be the validation split or a dev/test split of the pai
     assert.instance(err, ConfigError, ref);
     assert.match(err!.message, "data.lmText[1]");
     assert.match(err!.message, ref);
+  }
+});
+
+const pairRows = (n: number, tag: string) =>
+  Array.from({ length: n }, (_, i) => JSON.stringify({ gold_label: ["entailment", "neutral", "contradiction"][i % 3], sentence1: `A ${tag} premise number ${i} .`, sentence2: `Some hypothesis ${i % 7} .` })).join("\n") + "\n";
+
+async function loadError(cfg: typeof tiny, opts: Parameters<typeof loadTrainingData>[1]): Promise<Error | null> {
+  return loadTrainingData(cfg, opts).then(
+    () => null,
+    (e: Error) => e,
+  );
+}
+
+test("an empty training split fails early in the data layer, naming the file (no LmStream error later)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "bridge-empty-"));
+  try {
+    mkdirSync(join(dir, "snli_1.0"));
+    writeFileSync(join(dir, "snli_1.0", "snli_1.0_train.jsonl"), "");
+    writeFileSync(join(dir, "snli_1.0", "snli_1.0_dev.jsonl"), pairRows(20, "dev"));
+    const err = await loadError(tiny, { dataDir: dir });
+    assert.instance(err, DataError);
+    assert.match(err!.message, /snli_1\.0_train\.jsonl: no usable pairs \(the file has no data rows\)/);
+    writeFileSync(join(dir, "snli_1.0", "snli_1.0_train.jsonl"), '{"gold_label":"neutral","sentence1":"","sentence2":"x"}\n');
+    const skipped = await loadError(tiny, { dataDir: dir, onBadRow: "skip" });
+    assert.match(skipped!.message, /snli_1\.0_train\.jsonl: no usable pairs \(1 bad row\(s\) skipped, e\.g\. line 1: empty sentence1\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("data.datasets: the user's own TSV pairs, registered from the config, train as data.pairs", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "bridge-userdata-"));
+  try {
+    const tsv = (n: number) => "premise\thypothesis\tlabel\n" + Array.from({ length: n }, (_, i) => `The cat ${i} sits .\tA cat ${i % 5} rests .\t${["entailment", "neutral", "contradiction"][i % 3]}`).join("\n") + "\n";
+    writeFileSync(join(dir, "train.tsv"), tsv(40));
+    writeFileSync(join(dir, "dev.tsv"), tsv(9));
+    const cfg = ConfigSchema.parse({
+      ...tiny,
+      data: {
+        pairs: "my-pairs",
+        datasets: [{ name: "my-pairs", format: "tsv", files: { train: join(dir, "train.tsv"), dev: "dev.tsv" }, columns: { s1: "premise", s2: "hypothesis", label: "label" } }],
+      },
+    });
+    const data = await loadTrainingData(cfg, { dataDir: dir, cacheDir: join(dir, "cache") });
+    assert.equal([data.plan.train.split, data.plan.train.rows, data.plan.valid.split, data.plan.valid.rows], ["my-pairs:train", 40, "my-pairs:dev", 9]);
+    assert.is(data.pairs.train.size, 40);
+    assert.ok(data.vocab.has("cat"));
+    const bad = ConfigSchema.safeParse({ ...tiny, data: { datasets: [{ name: "x", format: "tsv", files: { dev: "d.tsv" }, columns: { s1: 0 } }] } });
+    assert.not.ok(bad.success, "a dataset without a train file or s2 column was accepted");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("first use downloads the missing dataset (into the cache by default; --no-download refuses; a named folder is left alone)", async () => {
+  const zip = makeZip({ "snli_1.0/snli_1.0_train.jsonl": pairRows(60, "train"), "snli_1.0/snli_1.0_dev.jsonl": pairRows(15, "dev"), "snli_1.0/snli_1.0_test.jsonl": pairRows(3, "test") });
+  let hits = 0;
+  const server = createServer((_req, res) => {
+    hits++;
+    res.writeHead(200, { "content-length": String(zip.length) }).end(zip);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/snli.zip`;
+  const real = DATASETS.snli.download!;
+  DATASETS.snli.download = { ...real, archives: [{ url, sha256: null, format: "zip", stripPrefix: "snli_1.0/" }] };
+  const saved = { data: process.env.BRIDGE_DATA_DIR, xdg: process.env.XDG_CACHE_HOME };
+  const tmp = mkdtempSync(join(tmpdir(), "bridge-firstuse-"));
+  try {
+    const named = join(tmp, "named");
+    const refused = await loadError(tiny, { dataDir: named, download: false });
+    assert.match(refused!.message, /snli:train: not found at .*named.*snli_1\.0_train\.jsonl/);
+    const leftAlone = await loadError(tiny, { dataDir: named });
+    assert.match(leftAlone!.message, /not found/);
+    assert.is(hits, 0, "downloaded without being asked");
+
+    const logs: string[] = [];
+    const fetched = await loadTrainingData(tiny, { dataDir: named, download: true, cacheDir: join(tmp, "cache"), log: (l) => logs.push(l) });
+    assert.is(fetched.plan.train.split, "snli:train");
+    assert.is(hits, 1);
+    assert.ok(logs.some((l) => /snli:train: not in .*named; downloading snli \(first use; --no-download to refuse\)/.test(l)), logs.join("\n"));
+
+    delete process.env.BRIDGE_DATA_DIR;
+    process.env.XDG_CACHE_HOME = join(tmp, "xdg");
+    const cached = await loadTrainingData(tiny, { cacheDir: join(tmp, "cache") });
+    assert.is(cached.plan.train.rows, 60);
+    assert.ok(existsSync(join(tmp, "xdg", "bridge", "data", "snli_1.0", "snli_1.0_train.jsonl")));
+    assert.is(hits, 2);
+    await loadTrainingData(tiny, { cacheDir: join(tmp, "cache") });
+    assert.is(hits, 2, "downloaded again although cached");
+  } finally {
+    DATASETS.snli.download = real;
+    for (const [k, v] of [["BRIDGE_DATA_DIR", saved.data], ["XDG_CACHE_HOME", saved.xdg]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    server.close();
+    rmSync(tmp, { recursive: true, force: true });
   }
 });
 

@@ -75,12 +75,6 @@ export function tensor<D extends DType>(dtype: D, shape: readonly number[], data
   return { dtype, shape: [...shape], data };
 }
 
-/** A zero-filled tensor. */
-export function zeros<D extends DType>(dtype: D, shape: readonly number[]): Tensor<D> {
-  const Ctor = ARRAY_TYPE[dtype];
-  return tensor(dtype, shape, new Ctor(numel(shape)) as TypedArrayFor[D]);
-}
-
 /** The bytes of a tensor's data, as a view (no copy). */
 export function tensorBytes(t: Tensor): Uint8Array {
   return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);

@@ -10,7 +10,7 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createInflateRaw, crc32 } from "node:zlib";
 import { DataError } from "./errors.js";
-import type { ArchiveFormat } from "./sources.js";
+import type { ArchiveFormat } from "./datasets.js";
 
 /** Maps a member path to its path under the destination, or null to skip it. */
 export type MemberMap = (member: string) => string | null;

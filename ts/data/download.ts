@@ -11,8 +11,11 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { extractArchive, stripPrefixMap } from "./archive.js";
+import { DATASETS, defaultDataDir, fetchableDatasets, MODEL_DOWNLOADS, splitExists, type ArchiveSource, type DownloadSource, type SplitRef } from "./datasets.js";
 import { DataError } from "./errors.js";
-import { FETCH_SOURCES, type ArchiveSource, type FetchSource } from "./sources.js";
+
+/** A dataset's download, with the name it is fetched under. */
+export type FetchSource = DownloadSource & { name: string };
 
 export interface FetchOptions {
   dataDir: string;
@@ -38,11 +41,44 @@ export interface FetchResult {
 }
 
 export async function fetchDataset(opts: FetchOptions & { name: string }): Promise<FetchResult> {
-  const source = Object.hasOwn(FETCH_SOURCES, opts.name) ? FETCH_SOURCES[opts.name] : undefined;
-  if (source === undefined) {
-    throw new DataError(`no download for ${JSON.stringify(opts.name)}; fetchable: ${Object.keys(FETCH_SOURCES).join(", ")}`);
+  const download = Object.hasOwn(DATASETS, opts.name) ? DATASETS[opts.name].download : Object.hasOwn(MODEL_DOWNLOADS, opts.name) ? MODEL_DOWNLOADS[opts.name] : undefined;
+  if (download === undefined) {
+    throw new DataError(`no download for ${JSON.stringify(opts.name)}; fetchable: ${fetchableDatasets().join(", ")}`);
   }
-  return fetchSource(source, opts);
+  return fetchSource({ name: opts.name, ...download }, opts);
+}
+
+export interface EnsureSplitOptions extends Pick<FetchOptions, "progress" | "log" | "attempts" | "retryDelayMs"> {
+  /**
+   * Whether a missing split's dataset is downloaded (as fastai's untar_data does on first use):
+   * true: into whichever data dir; false: never (offline); undefined: only into the default user
+   * cache, never into a folder the user named (--data-dir / BRIDGE_DATA_DIR), which is theirs.
+   */
+  download?: boolean;
+}
+
+/**
+ * Makes a split available: true when its file is there, after downloading its dataset where
+ * `opts.download` allows and the dataset has a download; false when it is missing and was not
+ * downloaded (the caller decides whether that is an error). A failed download is an error.
+ */
+export async function ensureSplit(ref: SplitRef, opts: EnsureSplitOptions = {}): Promise<boolean> {
+  if (splitExists(ref)) return true;
+  const download = ref.dataset.download;
+  const allowed = opts.download ?? ref.dataDir === defaultDataDir();
+  if (download === undefined || !allowed) return false;
+  const log = opts.log ?? (() => undefined);
+  log(`${ref.id}: not in ${ref.dataDir}; downloading ${ref.dataset.name} (first use; --no-download to refuse)`);
+  try {
+    await fetchSource({ name: ref.dataset.name, ...download }, { ...opts, dataDir: ref.dataDir, force: true });
+  } catch (e) {
+    throw new DataError(
+      `${ref.id}: not in ${ref.dataDir}, and downloading ${ref.dataset.name} failed: ${(e as Error).message} ` +
+        `(point --data-dir / BRIDGE_DATA_DIR at a folder that has it, or pass --no-download to work offline)`,
+    );
+  }
+  if (!splitExists(ref)) throw new DataError(`${ref.id}: downloaded ${ref.dataset.name}, but ${ref.path} is still missing`);
+  return true;
 }
 
 export async function fetchSource(source: FetchSource, opts: FetchOptions): Promise<FetchResult> {

@@ -28,10 +28,13 @@ export interface ReadStats {
   badExamples: { line: number; reason: string }[];
   /** Rows dropped on purpose, by reason (e.g. SNLI gold label "-"). */
   dropped: Record<string, number>;
+  /** Rows kept but cut at the tokenizer's maxLen (only with `on_bad_row: "skip"`), and the first few of them. */
+  truncatedRows: number;
+  truncatedExamples: { line: number; reason: string }[];
 }
 
 export function emptyReadStats(): ReadStats {
-  return { records: 0, badRows: 0, badExamples: [], dropped: {} };
+  return { records: 0, badRows: 0, badExamples: [], dropped: {}, truncatedRows: 0, truncatedExamples: [] };
 }
 
 const MAX_BAD_EXAMPLES = 5;
@@ -41,6 +44,24 @@ export function badRow(policy: BadRowPolicy, stats: ReadStats, file: string, lin
   if (policy === "error") throw new BadRowError(file, line, reason);
   stats.badRows++;
   if (stats.badExamples.length < MAX_BAD_EXAMPLES) stats.badExamples.push({ line, reason });
+}
+
+/**
+ * Applies the policy to a row with a sentence longer than the tokenizer's maxLen: throws, or keeps
+ * it cut to maxLen (the tokenizer already cut it) and counts it in stats.
+ */
+export function overLongRow(policy: BadRowPolicy, stats: ReadStats, file: string, line: number, reason: string): void {
+  if (policy === "error") throw new BadRowError(file, line, `${reason} (raise tokenizer.maxLen, or --on-bad-row skip to cut such sentences)`);
+  stats.truncatedRows++;
+  if (stats.truncatedExamples.length < MAX_BAD_EXAMPLES) stats.truncatedExamples.push({ line, reason });
+}
+
+/** A split that yielded no usable row: a DataError naming the file and why (empty, or every row bad / dropped). */
+export function noUsableRows(file: string, stats: ReadStats, what = "rows"): DataError {
+  const dropped = Object.entries(stats.dropped).map(([reason, n]) => `${n} dropped (${reason})`);
+  const bad = stats.badRows > 0 ? [`${stats.badRows} bad row(s) skipped${stats.badExamples.length > 0 ? `, e.g. line ${stats.badExamples[0].line}: ${stats.badExamples[0].reason}` : ""}`] : [];
+  const why = [...bad, ...dropped];
+  return new DataError(`${file}: no usable ${what} (${why.length > 0 ? why.join("; ") : "the file has no data rows"})`);
 }
 
 export function countDropped(stats: ReadStats, reason: string): void {

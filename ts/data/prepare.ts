@@ -11,13 +11,13 @@ import { join } from "node:path";
 import { projectRoot } from "../paths.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { missingSplitMessage, splitExists, splitTexts, type SplitRef } from "./datasets.js";
-import { DataError, emptyReadStats, type BadRowPolicy, type ReadStats } from "./errors.js";
+import { DataError, emptyReadStats, overLongRow, type BadRowPolicy, type ReadStats } from "./errors.js";
 import { loadNumericalised, META_KEY, NumericalisedWriter, type Numericalised } from "./numericalised.js";
-import type { Tokenizer } from "./tokenize.js";
+import { Tokenizer } from "./tokenize.js";
 import { TokenCounter, Vocab, type VocabOptions } from "./vocab.js";
 
-/** Bumped when the file layout changes. */
-const FORMAT_VERSION = 1;
+/** Bumped when the file layout or what the readers keep changes. 2: empty / invalid UTF-8 rows are bad rows. */
+const FORMAT_VERSION = 2;
 
 export interface SplitReport {
   split: string;
@@ -31,6 +31,8 @@ export interface SplitReport {
   oovRate: number;
   truncated: number;
   truncatedTokens: number;
+  /** The first few rows cut at maxLen (with `on_bad_row: "skip"`; "error" stops at the first). */
+  truncatedExamples: { line: number; reason: string }[];
 }
 
 export interface PreparedSplit {
@@ -55,7 +57,9 @@ export function resolveCacheDir(cacheDir?: string): string {
 }
 
 export async function prepareSplit(opts: PrepareSplitOptions): Promise<PreparedSplit> {
-  const { ref, vocab, tokenizer } = opts;
+  const { ref, vocab } = opts;
+  // LM text is a stream cut into bptt windows: its paragraphs are never cut at maxLen.
+  const tokenizer = ref.dataset.kind === "text" && opts.tokenizer.settings.maxLen !== null ? new Tokenizer({ ...opts.tokenizer.settings, maxLen: null }) : opts.tokenizer;
   if (!splitExists(ref)) throw new DataError(missingSplitMessage(ref));
   const onBadRow = opts.onBadRow ?? "error";
   const key = createHash("sha256")
@@ -83,7 +87,11 @@ export async function prepareSplit(opts: PrepareSplitOptions): Promise<PreparedS
   const writer = await NumericalisedWriter.open(path, ref.dataset.kind, vocab, tokenizer, { [META_KEY]: key });
   try {
     if (ref.dataset.kind === "pairs") {
-      for await (const r of ref.dataset.read(ref.path!, { onBadRow, stats })) writer.addPair(r);
+      const guard = new LengthGuard(tokenizer, onBadRow, stats, ref.path!);
+      for await (const r of ref.dataset.read(ref.path!, { onBadRow, stats })) {
+        writer.addPair(r);
+        guard.check(r.line);
+      }
     } else {
       for await (const r of ref.dataset.read(ref.path, { onBadRow, stats })) writer.addText(r.text);
     }
@@ -114,7 +122,40 @@ export function splitReport(
     oovRate: counts.tokens === 0 ? 0 : counts.unknown / counts.tokens,
     truncated: counts.truncated,
     truncatedTokens: counts.truncatedTokens,
+    truncatedExamples: stats.truncatedExamples,
   };
+}
+
+/**
+ * Applies the bad-row policy to pair rows with a sentence over the tokenizer's maxLen: call
+ * check(line) after tokenising each row. "error" stops at the first such row (file:line, how
+ * long); "skip" keeps it cut to maxLen and counts it with its line.
+ */
+export class LengthGuard {
+  private truncated: number;
+  private lost: number;
+
+  constructor(
+    private readonly tokenizer: Tokenizer,
+    private readonly policy: BadRowPolicy,
+    private readonly stats: ReadStats,
+    private readonly file: string,
+  ) {
+    this.truncated = tokenizer.stats.truncated;
+    this.lost = tokenizer.stats.truncatedTokens;
+  }
+
+  check(line: number): void {
+    const { truncated, truncatedTokens } = this.tokenizer.stats;
+    if (truncated === this.truncated) return;
+    const cut = truncated - this.truncated;
+    const lost = truncatedTokens - this.lost;
+    this.truncated = truncated;
+    this.lost = truncatedTokens;
+    const maxLen = this.tokenizer.settings.maxLen;
+    const reason = cut === 1 ? `a sentence is ${maxLen! + lost} tokens long` : `both sentences are longer (${lost} tokens over)`;
+    overLongRow(this.policy, this.stats, this.file, line, `${reason}, more than tokenizer.maxLen ${maxLen}`);
+  }
 }
 
 /** What identifies a split's input: its bytes' sha256, or an npm corpus's name@version. */

@@ -32,6 +32,16 @@ export interface ReadOptions {
   stats?: ReadStats;
 }
 
+/**
+ * Why a pair cannot be used: a side that is empty or only whitespace (it would train as a bare
+ * xxbos). `names` are the columns as the file calls them, for the message. Undefined: both have text.
+ */
+export function emptySentence(s1: string, s2: string, names: readonly [string, string]): string | undefined {
+  if (s1.trim() === "") return `empty ${names[0]}`;
+  if (s2.trim() === "") return `empty ${names[1]}`;
+  return undefined;
+}
+
 /** Maps the label spellings found in the wild (SNLI, SICK upper case, XNLI numbers) to NliLabel. */
 export function parseNliLabel(raw: string): NliLabel | undefined {
   switch (raw.trim().toLowerCase()) {

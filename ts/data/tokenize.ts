@@ -32,6 +32,15 @@ export interface TokenizerSettings {
   maxLen: number | null;
 }
 
+/**
+ * The config's default cut for a sentence, in tokens (xxbos included): far above any natural
+ * sentence in the corpora here (SNLI's longest is under 100 tokens, MultiNLI's a few hundred),
+ * so only broken rows (merged lines, an unclosed quote) reach it; and a batch pads to its longest
+ * row, so one 5,000-token row would otherwise cost a whole batch 5,000 steps of time and memory.
+ * 512 is also the cut BERT-style encoders use. LM text is a stream cut into bptt windows, not cut here.
+ */
+export const DEFAULT_MAX_LEN = 512;
+
 export const DEFAULT_TOKENIZER_SETTINGS: TokenizerSettings = { caseMarkers: true, addBos: true, addEos: false, maxLen: null };
 
 /** Bumped whenever a rule changes, so cached numericalised files are rebuilt. */
@@ -339,4 +348,48 @@ function firstChar(s: string): string {
 function lastChar(s: string): string {
   const c = s.charCodeAt(s.length - 1);
   return c >= 0xdc00 && c <= 0xdfff && s.length > 1 ? s.slice(-2) : s[s.length - 1];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Back to text
+
+/**
+ * Readable text of a token list (e.g. what a language model generated): xxmaj / xxup applied to
+ * the next word, xxrep / xxwrep expanded, other special tokens (xxbos, xxeos, xxpad, xxfld, xxunk)
+ * dropped; words joined by spaces, so `tokenize(detokenize(t))` gives t back (up to dropped tokens).
+ */
+export function detokenize(tokens: readonly string[]): string {
+  const words: string[] = [];
+  let marker: typeof TK_MAJ | typeof TK_UP | null = null;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t === TK_MAJ || t === TK_UP) {
+      marker = t;
+      continue;
+    }
+    if ((t === TK_REP || t === TK_WREP) && i + 2 < tokens.length && /^\d+$/.test(tokens[i + 1])) {
+      const n = Number(tokens[i + 1]);
+      const what = withCase(tokens[i + 2], marker);
+      words.push(t === TK_REP ? what.repeat(n) : Array.from({ length: n }, () => what).join(" "));
+      marker = null;
+      i += 2;
+      continue;
+    }
+    if (SPECIAL.has(t)) continue;
+    words.push(withCase(t, marker));
+    marker = null;
+  }
+  return words.join(" ");
+}
+
+const SPECIAL: ReadonlySet<string> = new Set(SPECIAL_TOKENS);
+
+function withCase(word: string, marker: typeof TK_MAJ | typeof TK_UP | null): string {
+  if (word === "") return word;
+  if (marker === TK_UP) return word.toUpperCase();
+  if (marker === TK_MAJ) {
+    const first = String.fromCodePoint(word.codePointAt(0)!);
+    return first.toUpperCase() + word.slice(first.length);
+  }
+  return word;
 }

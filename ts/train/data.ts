@@ -11,11 +11,12 @@
  * Extra LM text may not be the validation split or a non-training split of the pair dataset, and its
  * texts that are also validation sentences are dropped from LM training.
  */
-import { DataError, type BadRowPolicy } from "../data/errors.js";
-import { missingSplitMessage, parseSplitRef, splitExists, splitTexts, type SplitRef } from "../data/datasets.js";
+import { DataError, emptyReadStats, noUsableRows, type BadRowPolicy } from "../data/errors.js";
+import { missingSplitMessage, parseSplitRef, registerConfigDatasets, splitTexts, type SplitRef } from "../data/datasets.js";
+import { ensureSplit } from "../data/download.js";
 import { lmCorpus } from "../data/lmStream.js";
 import { numericaliseTexts, rowLength, type NumericalisedPairs, type Ragged } from "../data/numericalised.js";
-import { prepareSplit } from "../data/prepare.js";
+import { prepareSplit, type SplitReport } from "../data/prepare.js";
 import { mixSeed, mulberry32, shuffleInPlace } from "../data/random.js";
 import { Tokenizer, type TokenizerSettings } from "../data/tokenize.js";
 import { TokenCounter, Vocab } from "../data/vocab.js";
@@ -47,11 +48,18 @@ export interface TrainingData {
   /** LM text, one row per sentence / paragraph, each starting with xxbos. */
   lm: { train: Ragged; valid: Ragged };
   plan: DataPlan;
+  /** The model reads right to left (model.backwards): LM streams run over each text reversed (ts/train/backwards.ts). */
+  backwards?: boolean;
 }
 
 export interface LoadDataOptions {
   dataDir?: string;
   onBadRow?: BadRowPolicy;
+  /**
+   * A missing split's dataset is downloaded on first use: true into whichever data dir, false
+   * never (offline), undefined only into the default user cache (no --data-dir / BRIDGE_DATA_DIR).
+   */
+  download?: boolean;
   cacheDir?: string;
   log?: (line: string) => void;
 }
@@ -97,6 +105,8 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   const log = opts.log ?? (() => {});
   const onBadRow = opts.onBadRow ?? "error";
   const notes: string[] = [];
+  registerConfigDatasets(d.datasets);
+  const ensure = (ref: SplitRef) => ensureSplit(ref, { download: opts.download, log, progress: process.stderr.isTTY === true });
   const trainRef = parseSplitRef(`${d.pairs}:${d.trainSplit}`, opts.dataDir);
   const validRef = parseSplitRef(`${d.pairs}:${d.validSplit}`, opts.dataDir);
   if (trainRef.dataset.kind !== "pairs") throw new DataError(`data.pairs: ${d.pairs} is a text dataset; the sentence stages need a pair dataset (e.g. snli)`);
@@ -116,20 +126,24 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   let validSource: SplitRef;
   let validRows: Int32Array | null = null;
   let holdout: DataPlan["holdout"] = null;
+  // Every usable row of a split (bad rows skipped or fatal, by the policy); none is an error naming the file and why.
   const records = async (ref: SplitRef) => {
     const out: { s1: string; s2: string; labelled: boolean }[] = [];
-    for await (const r of (ref.dataset as Extract<SplitRef["dataset"], { kind: "pairs" }>).read(ref.path!, { onBadRow })) out.push({ s1: r.s1, s2: r.s2, labelled: r.label !== undefined });
+    const stats = emptyReadStats();
+    for await (const r of (ref.dataset as Extract<SplitRef["dataset"], { kind: "pairs" }>).read(ref.path!, { onBadRow, stats })) out.push({ s1: r.s1, s2: r.s2, labelled: r.label !== undefined });
+    if (out.length === 0) throw noUsableRows(ref.path!, stats, "pairs");
+    if (!out.some((r) => r.labelled)) throw new DataError(`${ref.path}: none of its ${out.length} pairs has an NLI label; the sentence stages need labelled pairs`);
     return out;
   };
-  if (splitExists(trainRef)) {
+  if (await ensure(trainRef)) {
     trainSource = trainRef;
-    if (splitExists(validRef) && validRef.id !== trainRef.id) validSource = validRef;
+    if (validRef.id !== trainRef.id && (await ensure(validRef))) validSource = validRef;
     else throw new DataError(`${missingSplitMessage(validRef)}; the sentence stages need a validation split`);
-  } else if (splitExists(validRef)) {
+  } else if (await ensure(validRef)) {
     trainSource = validSource = validRef;
     notes.push(
       `${trainRef.id} not found at ${trainRef.path}: training on ${validRef.id} less a fixed, seeded ${Math.round(d.holdout * 100)}% of it held out for validation ` +
-        `(the full release: \`npx bridge data fetch ${trainRef.dataset.fetch ?? trainRef.dataset.name}\`)`,
+        `(the full release: \`npx bridge data fetch ${trainRef.dataset.name}\`)`,
     );
   } else {
     throw new DataError(`${missingSplitMessage(trainRef)}; ${validRef.id} is not there either`);
@@ -141,6 +155,7 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
     holdout = { split: validRef.id, fraction: d.holdout, seed: HOLDOUT_SEED, validRows: Array.from(validRows) };
   }
   trainRows = (trainRows ?? labelledRows(trainRecords)).filter((i) => trainRecords[i].labelled);
+  if (trainRows.length === 0) throw new DataError(`${trainSource.path}: no labelled pair is left to train on after holding out ${validRef.id}'s validation rows`);
   if (d.maxTrainPairs !== null && trainRows.length > d.maxTrainPairs) {
     const pick = permutation(trainRows.length, mixSeed(cfg.seed, 1)).slice(0, d.maxTrainPairs);
     trainRows = Int32Array.from(pick, (k) => trainRows![k]).sort();
@@ -157,6 +172,8 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
 
   // Vocabulary: the training pairs' sentences and the extra LM text's training splits.
   const tokenizer = new Tokenizer(tokenizerSettings(cfg));
+  // LM text is a stream cut into bptt windows: its paragraphs are not cut at maxLen.
+  const lmTokenizer = new Tokenizer({ ...tokenizer.settings, maxLen: null });
   const counter = new TokenCounter();
   const trainSentences: string[] = [];
   for (const i of trainRows) trainSentences.push(trainRecords[i].s1, trainRecords[i].s2);
@@ -167,28 +184,32 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   const extraValid: string[] = [];
   const validSet = new Set(validSentences);
   for (const ref of lmRefs) {
-    if (!splitExists(ref)) throw new DataError(`data.lmText: ${missingSplitMessage(ref)}`);
+    if (!(await ensure(ref))) throw new DataError(`data.lmText: ${missingSplitMessage(ref)}`);
     const texts: string[] = [];
     for await (const t of splitTexts(ref, { onBadRow })) if (t.trim() !== "") texts.push(t);
     const c = lmCorpus(texts, { validFraction: d.lmHoldout, seed: HOLDOUT_SEED });
     const train = c.train.filter((t) => !validSet.has(t)); // validation sentences never train
     extraTrain.push(...train);
     extraValid.push(...c.valid);
-    for (const t of train) counter.add(tokenizer.tokenize(t));
+    for (const t of train) counter.add(lmTokenizer.tokenize(t));
     const dropped = c.train.length - train.length;
     log(`lm text ${ref.id}: ${train.length} texts train, ${c.valid.length} validate${dropped ? ` (${dropped} dropped: validation sentences)` : ""}`);
   }
   const vocab = Vocab.fromCounts(counter.counts, { minFreq: cfg.vocab.minFreq, maxSize: cfg.vocab.maxSize });
 
-  const prepared = async (ref: SplitRef) => (await prepareSplit({ ref, vocab, tokenizer, cacheDir: opts.cacheDir, onBadRow })).data as NumericalisedPairs;
+  const prepared = async (ref: SplitRef) => {
+    const { data, report } = await prepareSplit({ ref, vocab, tokenizer, cacheDir: opts.cacheDir, onBadRow });
+    notes.push(...rowNotes(ref, report));
+    return data as NumericalisedPairs;
+  };
   const trainAll = await prepared(trainSource);
   const validAll = validSource === trainSource ? trainAll : await prepared(validSource);
   const pairs = { train: selectPairs(trainAll, trainRows), valid: selectPairs(validAll, validRows) };
 
   const lmText = lmCorpus(trainSentences, { valid: validSentences, seed: HOLDOUT_SEED });
   const lm = {
-    train: numericaliseTexts([...lmText.train, ...extraTrain], vocab, tokenizer).ragged,
-    valid: numericaliseTexts([...lmText.valid, ...extraValid], vocab, tokenizer).ragged,
+    train: numericaliseTexts([...lmText.train, ...extraTrain], vocab, lmTokenizer).ragged,
+    valid: numericaliseTexts([...lmText.valid, ...extraValid], vocab, lmTokenizer).ragged,
   };
   const plan: DataPlan = {
     train: { split: trainSource.id, rows: trainRows.length },
@@ -197,7 +218,16 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
     lmText: d.lmText,
     notes,
   };
-  return { tokenizer, vocab, pairs, lm, plan };
+  return { tokenizer, vocab, pairs, lm, plan, backwards: cfg.model.backwards === true };
+}
+
+/** What a split's reading skipped or cut, by file:line, for the run's notes. */
+function rowNotes(ref: SplitRef, r: SplitReport): string[] {
+  const where = (ex: { line: number; reason: string }[]) => ex.map((e) => `${ref.path}:${e.line}: ${e.reason}`).join("; ");
+  const out: string[] = [];
+  if (r.badRows > 0) out.push(`${ref.id}: ${r.badRows} bad row(s) skipped (--on-bad-row skip), e.g. ${where(r.badExamples)}`);
+  if (r.truncated > 0) out.push(`${ref.id}: ${r.truncated} sentence(s) cut at tokenizer.maxLen ${r.truncatedExamples.length > 0 ? `, e.g. ${where(r.truncatedExamples)}` : ""}`);
+  return out;
 }
 
 /** The given rows of a pair set (a copy), each sentence cut to `maxLen` tokens when given. */

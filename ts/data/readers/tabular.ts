@@ -5,7 +5,7 @@
  */
 import { badRow, DataError, emptyReadStats, type ReadStats } from "../errors.js";
 import { readLines } from "../lines.js";
-import { parseNliLabel, type NliLabel, type PairRecord, type ReadOptions, type TextRecord } from "../records.js";
+import { emptySentence, parseNliLabel, type NliLabel, type PairRecord, type ReadOptions, type TextRecord } from "../records.js";
 
 export type TabularFormat = "jsonl" | "csv" | "tsv";
 /** A header name / JSON key, or a 0-based column index (files without a header). */
@@ -35,6 +35,11 @@ export async function* readTabularPairs(path: string, mapping: TabularMapping, o
     const b = row.get(s2);
     if (a === undefined || b === undefined) {
       badRow(policy, stats, path, row.no, `missing column ${JSON.stringify(a === undefined ? s1 : s2)}`);
+      continue;
+    }
+    const empty = emptySentence(a, b, [`column ${JSON.stringify(s1)}`, `column ${JSON.stringify(s2)}`]);
+    if (empty !== undefined) {
+      badRow(policy, stats, path, row.no, empty);
       continue;
     }
     const rec: PairRecord = { id: (id === undefined ? undefined : row.get(id)) ?? String(row.no), s1: a, s2: b, line: row.no };
@@ -72,6 +77,10 @@ export async function* readTabularText(path: string, mapping: TabularMapping, op
       badRow(policy, stats, path, row.no, `missing column ${JSON.stringify(col)}`);
       continue;
     }
+    if (text.trim() === "") {
+      badRow(policy, stats, path, row.no, `empty column ${JSON.stringify(col)}`);
+      continue;
+    }
     stats.records++;
     yield { text, line: row.no };
   }
@@ -80,7 +89,7 @@ export async function* readTabularText(path: string, mapping: TabularMapping, op
 async function* tabularRows(path: string, mapping: TabularMapping, opts: ReadOptions, stats: ReadStats): AsyncGenerator<Row> {
   const policy = opts.onBadRow ?? "error";
   if (mapping.format === "jsonl") {
-    for await (const { text, no } of readLines(path)) {
+    for await (const { text, no } of readLines(path, { onBadRow: policy, stats })) {
       if (text.trim() === "") continue;
       let obj: unknown;
       try {
@@ -98,7 +107,7 @@ async function* tabularRows(path: string, mapping: TabularMapping, opts: ReadOpt
     }
     return;
   }
-  const split = mapping.format === "csv" ? csvRecords(path) : tsvRecords(path);
+  const split = mapping.format === "csv" ? csvRecords(path, { onBadRow: policy, stats }) : tsvRecords(path, { onBadRow: policy, stats });
   let names: Map<string, number> | undefined;
   const hasHeader = mapping.header ?? true;
   for await (const rec of split) {
@@ -133,17 +142,17 @@ interface SplitRecord {
   error?: string;
 }
 
-async function* tsvRecords(path: string): AsyncGenerator<SplitRecord> {
-  for await (const { text, no } of readLines(path)) yield { fields: text.split("\t"), no };
+async function* tsvRecords(path: string, opts: ReadOptions): AsyncGenerator<SplitRecord> {
+  for await (const { text, no } of readLines(path, opts)) yield { fields: text.split("\t"), no };
 }
 
 /** RFC 4180 records; a quoted field may span lines. */
-export async function* csvRecords(path: string): AsyncGenerator<SplitRecord> {
+export async function* csvRecords(path: string, opts: ReadOptions = {}): AsyncGenerator<SplitRecord> {
   let fields: string[] = [];
   let field = "";
   let inQuotes = false;
   let startNo = 0;
-  for await (const { text, no } of readLines(path)) {
+  for await (const { text, no } of readLines(path, opts)) {
     if (!inQuotes) {
       startNo = no;
       fields = [];

@@ -6,7 +6,7 @@ import type { ReadOptions, TextRecord } from "../records.js";
 /** Every non-blank line is a record. */
 export async function* readPlainText(path: string, opts: ReadOptions = {}): AsyncGenerator<TextRecord> {
   const stats = opts.stats ?? emptyReadStats();
-  for await (const { text, no } of readLines(path)) {
+  for await (const { text, no } of readLines(path, { onBadRow: opts.onBadRow, stats })) {
     if (text.trim() === "") continue;
     stats.records++;
     yield { text, line: no };
@@ -19,7 +19,7 @@ export async function* readPlainText(path: string, opts: ReadOptions = {}): Asyn
  */
 export async function* readWikiText(path: string, opts: ReadOptions = {}): AsyncGenerator<TextRecord> {
   const stats = opts.stats ?? emptyReadStats();
-  for await (const { text, no } of readLines(path)) {
+  for await (const { text, no } of readLines(path, { onBadRow: opts.onBadRow, stats })) {
     const t = text.trim();
     if (t === "") continue;
     stats.records++;

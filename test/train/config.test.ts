@@ -7,7 +7,7 @@ import { applySet, ConfigError, loadConfig, validateConfig } from "../../ts/conf
 import { projectRoot } from "../../ts/paths.js";
 import { scheduleAt, unfrozenGroups } from "../../ts/train/schedules.js";
 import { alignToAccum } from "../../ts/train/loop.js";
-import { LrSchema } from "../../ts/config/schema.js";
+import { LrSchema, OBJECTIVE_SPECS, OBJECTIVES } from "../../ts/config/schema.js";
 
 const minimal = () => ({ stages: [{ objective: "siamese" }] });
 
@@ -61,6 +61,21 @@ test("missing or empty stages, duplicate names, bidirectional LM", () => {
   refused({ stages: [] }, "at least one stage");
   refused({ stages: [{ objective: "lm" }, { objective: "lm" }] }, "stages.1.name", "distinct");
   refused({ model: { bidir: true }, stages: [{ objective: "lm" }] }, "bidirectional");
+});
+
+test("earlyStopping on a metric the stage never reports is refused, naming the stage and the metrics it has", () => {
+  const stages = (metric: string) => [{ objective: "lm" }, { name: "nli", objective: "siamese", earlyStopping: { metric } }];
+  refused({ stages: stages("val_perplexity") }, "stages.1.earlyStopping.metric", '"nli" (siamese)', "val_perplexity", "val_loss, val_accuracy");
+  refused({ stages: [{ objective: "simcse", earlyStopping: { metric: "val_perplexity" } }] }, "stages.0.earlyStopping.metric", '"simcse"');
+  assert.is(validateConfig({ stages: stages("val_accuracy") }).stages[1].earlyStopping?.metric, "val_accuracy");
+  assert.is(validateConfig({ stages: [{ objective: "lm", earlyStopping: { metric: "val_perplexity" } }] }).stages[0].earlyStopping?.metric, "val_perplexity");
+});
+
+test("every objective is described once: the schema's objectives are OBJECTIVE_SPECS' keys", () => {
+  assert.equal([...OBJECTIVES].sort(), Object.keys(OBJECTIVE_SPECS).sort());
+  for (const objective of OBJECTIVES) assert.is(validateConfig({ stages: [{ objective }] }).stages[0].objective, objective);
+  // in-batch negatives cannot be split across ranks
+  assert.equal(OBJECTIVES.filter((o) => !OBJECTIVE_SPECS[o].shardable).sort(), ["contrastive", "simcse"]);
 });
 
 test("--set parses values and indexes stages by position or name", () => {

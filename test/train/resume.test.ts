@@ -1,7 +1,7 @@
 /**
  * Training end to end with the real backend on the tiny preset: a run leaves its folder complete; a
  * run whose backend is SIGKILLed mid-epoch (once in the LM stage, once in the siamese stage) and
- * resumed with --resume ends with exactly the metrics of an uninterrupted run with the same seed.
+ * resumed with --resume ends with exactly the metrics (and stage summaries) of an uninterrupted run with the same seed.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,7 +12,7 @@ import { startBackend, type BackendClient } from "../../ts/backend/client.js";
 import { train, type TrainOptions } from "../../ts/commands/train.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
 import type { TrainBackend } from "../../ts/train/loop.js";
-import { sharedDataDir } from "../helpers.js";
+import { sharedDataDir, testWithData } from "../helpers.js";
 import { projectRoot } from "../../ts/paths.js";
 
 const dataDir = sharedDataDir("train: resume");
@@ -45,11 +45,18 @@ function killingBackend(stage: number, killAt: number): (cfg: unknown) => Promis
 }
 
 const stageMetrics = (run: string) => readManifest(runPaths(run, runsDir)).stages.map((s) => s.metrics);
+/** Each stage's summary in the log: [stage, train_loss (mean over all its steps), non-finite steps skipped]. */
+const stageEnds = (run: string) =>
+  readFileSync(runPaths(run, runsDir).log, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { type: string; stage_index: number; train_loss: number; non_finite_skipped: number })
+    .filter((e) => e.type === "stage_end")
+    .map((e) => [e.stage_index, e.train_loss, e.non_finite_skipped]);
 
 test.after(() => rmSync(runsDir, { recursive: true, force: true }));
 
-test("a tiny run leaves config, vocabulary, manifest, checkpoints and log", async () => {
-  if (!dataDir) return;
+testWithData(test, "a tiny run leaves config, vocabulary, manifest, checkpoints and log", async (dataDir) => {
   const r = await train({ ...base, run: "whole" });
   const p = runPaths("whole", runsDir);
   for (const f of [p.config, p.vocab, p.manifest, p.log]) assert.ok(existsSync(f), f);
@@ -67,8 +74,7 @@ test("a tiny run leaves config, vocabulary, manifest, checkpoints and log", asyn
   assert.ok(log.some((e) => e.type === "eval"));
 });
 
-test("SIGKILL mid-epoch, --resume: same final metrics as the uninterrupted run", async () => {
-  if (!dataDir) return;
+testWithData(test, "SIGKILL mid-epoch, --resume: same final metrics as the uninterrupted run", async (dataDir) => {
   const name = "killed";
   // killed in the LM stage at step 45 (last checkpoint: step 30)
   let err: Error | null = null;
@@ -84,6 +90,8 @@ test("SIGKILL mid-epoch, --resume: same final metrics as the uninterrupted run",
   assert.match((err as unknown as Error).message, /stage 2\/2 \(siamese\)/);
   await train({ run: name, resume: true, quiet: true, dataDir: dataDir, runsDir });
   assert.equal(stageMetrics(name), stageMetrics("whole"));
+  // the stages' summaries cover every step, before the resume too
+  assert.equal(stageEnds(name), stageEnds("whole"));
   const log = readFileSync(runPaths(name, runsDir).log, "utf8")
     .trim()
     .split("\n")
@@ -95,8 +103,7 @@ test("SIGKILL mid-epoch, --resume: same final metrics as the uninterrupted run",
   assert.is(new Set(steps).size, steps.length);
 });
 
-test("accumSteps: checkpoints, evals and unfreezing on whole optimizer steps, the last micro-batches applied, resume exact", async () => {
-  if (!dataDir) return;
+testWithData(test, "accumSteps: checkpoints, evals and unfreezing on whole optimizer steps, the last micro-batches applied, resume exact", async (dataDir) => {
   // siamese: 64 micro-batches (2 epochs of 32) in steps of 3; checkpointEvery 20 -> 21, unfreezeEvery 10 -> 12,
   // evalEvery (an epoch, 32) -> 33; 64 = 21 * 3 + 1: the last micro-batch is applied alone at the stage's end
   const set = ["stages.lm.steps=8", "stages.siamese.accumSteps=3", "stages.siamese.checkpointEvery=20"];
@@ -118,11 +125,11 @@ test("accumSteps: checkpoints, evals and unfreezing on whole optimizer steps, th
   assert.ok(err, "the first attempt should fail");
   await train({ run: "accum-killed", resume: true, quiet: true, dataDir, runsDir });
   assert.equal(stageMetrics("accum-killed"), stageMetrics("accum"));
+  assert.equal(stageEnds("accum-killed"), stageEnds("accum"));
   assert.equal(read("accum-killed").filter((e) => e.type === "resume").map((e) => e.from_step), [21]);
 });
 
-test("--resume of a finished run does nothing; a fresh run refuses an existing folder", async () => {
-  if (!dataDir) return;
+testWithData(test, "--resume of a finished run does nothing; a fresh run refuses an existing folder", async (dataDir) => {
   const r = await train({ run: "whole", resume: true, quiet: true, dataDir, runsDir });
   assert.is(r.stages.length, 0);
   let err: Error | null = null;
@@ -137,6 +144,8 @@ test("without SNLI the error offers the download command", async () => {
   rmSync(empty, { recursive: true, force: true });
   assert.ok(err);
   assert.match((err as unknown as Error).message, /npx bridge data fetch snli/);
+  // nothing of the run is left: no half-made folder, no lock
+  assert.not.ok(existsSync(join(runsDir, "nodata")), "a failed fresh run left its folder");
 });
 
 test.run();

@@ -7,11 +7,40 @@
  * `build` arguments), stages (run in order, each from the previous stage's encoder).
  */
 import { z } from "zod";
+import { NLI_LABELS } from "../data/records.js";
+import { DEFAULT_MAX_LEN } from "../data/tokenize.js";
 
 const positiveInt = z.number().int().positive();
 const unit = z.number().min(0).lt(1);
 
-export const OBJECTIVES = ["lm", "siamese", "triplet", "contrastive", "simcse"] as const;
+/** A stage's validation metrics (ts/train/loop.ts computes them from the backend's eval_step replies). */
+export const METRICS = ["val_loss", "val_accuracy", "val_perplexity"] as const;
+export type Metric = (typeof METRICS)[number];
+
+export interface ObjectiveSpec {
+  /** What a stage trains on (ts/train/stages.ts): LM streams of the training text, sentence pairs, or single sentences. */
+  data: "lm_stream" | "pairs" | "sentences";
+  /** The validation metrics a stage of this objective produces (what earlyStopping may watch). */
+  metrics: readonly Metric[];
+  /** Trains the model's top parameter group (the LM decoder, the classifier head); false: that group has no
+   * gradients (triplet / contrastive losses work on the pooled vectors), so unfreezing starts below it. */
+  usesHead: boolean;
+  /** Whether --nproc N can split a batch across ranks: false where the loss scores each row against the rest
+   * of its batch (in-batch negatives), as N shards of B/N rows are then not one batch of B rows. */
+  shardable: boolean;
+}
+
+/** Every objective, described once: a new objective is one entry here (and its loss in the backend). */
+export const OBJECTIVE_SPECS = {
+  lm: { data: "lm_stream", metrics: ["val_loss", "val_accuracy", "val_perplexity"], usesHead: true, shardable: true },
+  siamese: { data: "pairs", metrics: ["val_loss", "val_accuracy"], usesHead: true, shardable: true },
+  triplet: { data: "pairs", metrics: ["val_loss", "val_accuracy"], usesHead: false, shardable: true },
+  contrastive: { data: "pairs", metrics: ["val_loss", "val_accuracy"], usesHead: false, shardable: false },
+  simcse: { data: "sentences", metrics: ["val_loss", "val_accuracy"], usesHead: false, shardable: false },
+} as const satisfies Record<string, ObjectiveSpec>;
+
+export type Objective = keyof typeof OBJECTIVE_SPECS;
+export const OBJECTIVES = Object.keys(OBJECTIVE_SPECS) as [Objective, ...Objective[]];
 export const SCHEDULES = ["one_cycle", "slanted_triangular", "cosine", "constant"] as const;
 
 /** Learning-rate (and momentum) schedule of one stage, computed in TypeScript and sent every step. */
@@ -38,7 +67,8 @@ export const LrSchema = z
 
 export const EarlyStoppingSchema = z
   .object({
-    metric: z.enum(["val_loss", "val_accuracy", "val_perplexity"]),
+    /** One of the metrics the stage's objective produces (OBJECTIVE_SPECS). */
+    metric: z.enum(METRICS),
     /** Evaluations without improvement before the stage stops. */
     patience: positiveInt.default(3),
     minDelta: z.number().min(0).default(0),
@@ -96,8 +126,34 @@ export const StageSchema = z
 /** A dataset split as NAME:SPLIT (ts/data/datasets.ts), e.g. snli:train, wikitext-2:train, brown. */
 const splitRef = z.string().regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, "NAME or NAME:SPLIT, e.g. snli:train");
 
+/** A column by header name / JSON key, or by 0-based index (files without a header). */
+const columnRef = z.union([z.string().min(1), z.number().int().min(0)]);
+
+/** The user's own TSV / CSV / JSONL dataset (ts/data/datasets.ts registerConfigDatasets): pairs, or text for lmText. */
+export const UserDatasetSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "letters, digits, '_', '.' and '-' only"),
+    format: z.enum(["tsv", "csv", "jsonl"]),
+    /** CSV/TSV: whether the first line names the columns. */
+    header: z.boolean().default(true),
+    /** Split -> file, relative to the data dir or absolute; must include trainSplit. */
+    files: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "a split name"), z.string().min(1)),
+    /** Pairs: s1, s2 and label and/or score (id optional); text: text. */
+    columns: z
+      .object({ s1: columnRef.optional(), s2: columnRef.optional(), label: columnRef.optional(), score: columnRef.optional(), id: columnRef.optional(), text: columnRef.optional() })
+      .strict()
+      .refine((c) => c.text !== undefined || (c.s1 !== undefined && c.s2 !== undefined), "give s1 and s2 (pairs) or text (text)"),
+    /** Raw label -> NLI label; without it the usual spellings (entailment, 0, ...) are accepted. */
+    labels: z.record(z.enum(NLI_LABELS)).optional(),
+    trainSplit: z.string().default("train"),
+  })
+  .strict()
+  .refine((d) => Object.hasOwn(d.files, d.trainSplit), { message: "files must include the training split (trainSplit, default train)", path: ["files"] });
+
 export const DataSchema = z
   .object({
+    /** The user's own datasets, usable by name below (pairs: mypairs, lmText: [mytext]). */
+    datasets: z.array(UserDatasetSchema).default([]),
     /** Pair dataset of the sentence stages (siamese, triplet, contrastive). */
     pairs: z.string().default("snli"),
     /** Its training split, and the validation split tried first. */
@@ -120,8 +176,8 @@ export const TokenizerSchema = z
   .object({
     caseMarkers: z.boolean().default(true),
     addEos: z.boolean().default(false),
-    /** Longest token list kept per text (xxbos included); null: no limit. */
-    maxLen: positiveInt.nullable().default(null),
+    /** Longest token list kept per sentence (xxbos included; LM text is not cut); null: no limit. Why 512: DEFAULT_MAX_LEN. */
+    maxLen: positiveInt.nullable().default(DEFAULT_MAX_LEN),
   })
   .strict();
 
@@ -146,11 +202,25 @@ export const ModelSchema = z
     weight_p: unit.optional(),
     output_p: unit.optional(),
     tie_weights: z.boolean().optional(),
+    /** Reads text right to left (ULMFiT's backward LM): LM streams run over reversed texts, sentences are reversed. */
+    backwards: z.boolean().optional(),
+    /** LM output layer: the (tied) full softmax, or an adaptive softmax (faster for big vocabularies; exact perplexity). */
+    softmax: z.enum(["full", "adaptive"]).optional(),
+    /** Adaptive softmax: ids where its tail clusters start, increasing (default [vocab/15, vocab/3]). */
+    cutoffs: z.array(positiveInt).min(1).optional(),
     pool: z.enum(["last", "mean", "max", "concat"]).default("concat"),
     pool_layers: z.enum(["top", "all"]).default("top"),
     features: z.enum(["uv", "infersent"]).default("infersent"),
     head_hidden: z.number().int().min(0).default(512),
     head_p: unit.default(0.1),
+  })
+  .strict();
+
+/** Where the first stage's encoder (and its LM decoder) starts instead of random weights (ts/train/init.ts). */
+export const InitSchema = z
+  .object({
+    /** A run name (runs/NAME), a bridge checkpoint file or `bridge import` folder, or fastai:wt103-fwd | fastai:wt103-bwd. */
+    from: z.string().min(1),
   })
   .strict();
 
@@ -168,10 +238,17 @@ export const ConfigSchema = z
     tokenizer: TokenizerSchema.default({}),
     vocab: VocabSchema.default({}),
     model: ModelSchema.default({}),
+    /** Pretrained weights for the first stage (vocabulary matched as ULMFiT does); null: random. */
+    init: InitSchema.nullable().default(null),
     stages: z.array(StageSchema).min(1, "a config needs at least one stage"),
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.model.backwards && c.model.bidir) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["model", "backwards"], message: "backwards reverses a one-directional encoder; a bidir encoder already reads both ways" });
+    }
+    const cuts = c.model.cutoffs ?? [];
+    if (cuts.some((v, i) => i > 0 && v <= cuts[i - 1])) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["model", "cutoffs"], message: `cutoffs must increase, got [${cuts.join(", ")}]` });
     const names = new Set<string>();
     c.stages.forEach((s, i) => {
       const name = s.name ?? s.objective;
@@ -180,13 +257,20 @@ export const ConfigSchema = z
       if (s.objective === "lm" && c.model.bidir) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["stages", i, "objective"], message: "a bidirectional encoder cannot be trained as a language model (model.bidir is true)" });
       }
+      const metrics: readonly Metric[] = OBJECTIVE_SPECS[s.objective].metrics;
+      if (s.earlyStopping && !metrics.includes(s.earlyStopping.metric)) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["stages", i, "earlyStopping", "metric"],
+          message: `stage ${JSON.stringify(name)} (${s.objective}) never reports ${s.earlyStopping.metric}; it has ${metrics.join(", ")}`,
+        });
+      }
     });
   });
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type StageConfig = z.infer<typeof StageSchema>;
 export type LrConfig = z.infer<typeof LrSchema>;
-export type Objective = (typeof OBJECTIVES)[number];
 
 export function stageName(s: StageConfig): string {
   return s.name ?? s.objective;

@@ -10,16 +10,20 @@
  *     checkpoints/       <stage index>-<stage name>.pt at each stage's end (+ -stepN.pt, the latest
  *                        periodic checkpoint, and -best.pt under early stopping, while the stage runs)
  *     eval/              metrics.json, report.html, vectors as Arrow files
+ *     .lock              while a command works in the folder (ts/run/lock.ts)
+ *   runs/latest          a relative symlink to the run `bridge train` started last (resolveRunName)
  */
-import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { writeFileAtomic } from "../core/atomic.js";
+import { existsSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { tempPathFor, writeFileAtomic } from "../core/atomic.js";
 import type { JsonObject } from "../backend/protocol.js";
+import type { Objective } from "../config/schema.js";
 import type { TokenizerSettings } from "../data/tokenize.js";
 
 export const MANIFEST_VERSION = 1;
 
-export type Objective = "lm" | "siamese" | "triplet" | "contrastive" | "simcse";
+/** runs/latest: the run `bridge train` started last. Not a run name of its own. */
+export const LATEST_RUN = "latest";
 
 export interface StageRecord {
   index: number;
@@ -102,4 +106,62 @@ export function readManifest(paths: RunPaths): RunManifest {
 
 export async function writeManifest(paths: RunPaths, m: RunManifest): Promise<void> {
   await writeFileAtomic(paths.manifest, JSON.stringify(m, null, 2) + "\n");
+}
+
+/**
+ * Points runs/latest at the run `name` (a relative link, so a moved runs/ folder keeps it). Atomic: the
+ * link is made under a temp name and renamed over the old one, so a reader never finds it missing.
+ */
+export function writeLatestLink(name: string, root: string = runsRoot()): void {
+  const link = join(root, LATEST_RUN);
+  const tmp = tempPathFor(link);
+  symlinkSync(name, tmp);
+  try {
+    renameSync(tmp, link);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw new Error(`${link}: cannot point it at ${name} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); is it a folder?`);
+  }
+}
+
+/** The names of the runs under `root` (folders holding a run.json), sorted. */
+function listRuns(root: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(root);
+  } catch {
+    return [];
+  }
+  return entries.filter((e) => e !== LATEST_RUN && !e.startsWith(".") && existsSync(join(root, e, "run.json"))).sort();
+}
+
+/**
+ * The run a command reads: `name` if runs/NAME holds a run; without a name (or "latest"), the run
+ * runs/latest points to, else the one whose manifest was created last. An error when there is none,
+ * or when `name` is not a run there (listing the runs that are).
+ */
+export function resolveRunName(name: string | undefined, runsDir: string = runsRoot()): string {
+  const runs = listRuns(runsDir);
+  if (name !== undefined && name !== LATEST_RUN) {
+    if (existsSync(runPaths(name, runsDir).manifest)) return name;
+    const known = runs.length ? `runs there: ${runs.join(", ")}` : "there are no runs there yet; train one with `npx bridge train`";
+    throw new Error(`no run named ${JSON.stringify(name)} in ${runsDir}; ${known}`);
+  }
+  let linked: string | null = null;
+  try {
+    linked = basename(readlinkSync(join(runsDir, LATEST_RUN)));
+  } catch {
+    // no link (runs from before it existed, or none at all)
+  }
+  if (linked !== null && runs.includes(linked)) return linked;
+  if (runs.length === 0) throw new Error(`no runs in ${runsDir}; train one with \`npx bridge train\` (or name one with --run NAME)`);
+  const created = (r: string): string => {
+    try {
+      return String((JSON.parse(readFileSync(join(runsDir, r, "run.json"), "utf8")) as { created?: unknown }).created ?? "");
+    } catch {
+      return "";
+    }
+  };
+  // ISO times sort as strings; ties (and unreadable manifests) by name
+  return runs.reduce((best, r) => (created(r) > created(best) ? r : best));
 }

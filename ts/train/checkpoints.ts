@@ -22,6 +22,12 @@ export interface StagePosition {
   badEvals: number;
   /** The stage's last validation metrics. */
   metrics: Record<string, number>;
+  /** Running sums of the stage's summary (stage_end.train_loss = trainLossSum / trainLossN): kept here so that a
+   * resumed stage reports the mean over all its steps, not only those after the resume. */
+  trainLossSum: number;
+  trainLossN: number;
+  /** Steps skipped for a non-finite loss (nonFinite: skip). */
+  nonFiniteSkipped: number;
 }
 
 export interface RunState {
@@ -37,7 +43,7 @@ export interface RunState {
 export const statePath = (paths: RunPaths) => join(paths.dir, "state.json");
 
 export function freshPosition(): StagePosition {
-  return { epoch: 0, batch: 0, step: 0, best: null, badEvals: 0, metrics: {} };
+  return { epoch: 0, batch: 0, step: 0, best: null, badEvals: 0, metrics: {}, trainLossSum: 0, trainLossN: 0, nonFiniteSkipped: 0 };
 }
 
 export function readState(paths: RunPaths): RunState | null {
@@ -45,7 +51,8 @@ export function readState(paths: RunPaths): RunState | null {
   if (!existsSync(p)) return null;
   const s = JSON.parse(readFileSync(p, "utf8")) as RunState;
   if (s.version !== STATE_VERSION) throw new Error(`${p}: state version ${s.version}, this bridge reads ${STATE_VERSION}`);
-  return s;
+  // state.json from before the running sums were saved: the stage's summary then covers only the steps from here
+  return { ...s, position: { ...freshPosition(), ...s.position } };
 }
 
 export async function writeState(paths: RunPaths, s: RunState): Promise<void> {

@@ -14,7 +14,7 @@ import { BackendDiedError, type BackendClient, type Tensors } from "../backend/c
 import type { JsonObject, JsonValue } from "../backend/protocol.js";
 import { BOS, EOS } from "../data/tokenize.js";
 import type { Vocab } from "../data/vocab.js";
-import { stageName, type Config, type StageConfig } from "../config/schema.js";
+import { OBJECTIVE_SPECS, stageName, type Config, type ObjectiveSpec, type StageConfig } from "../config/schema.js";
 import { writeManifest, type RunManifest, type RunPaths } from "../run/manifest.js";
 import { checkpointName, freshPosition, removeCheckpoint, writeState, type RunState, type StagePosition } from "./checkpoints.js";
 import type { TrainingData } from "./data.js";
@@ -113,6 +113,7 @@ export async function runStages(ctx: LoopContext): Promise<StageSummary[]> {
 async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
   const { backend, cfg, data, log, progress, paths } = ctx;
   const s = cfg.stages[i];
+  const spec: ObjectiveSpec = OBJECTIVE_SPECS[s.objective];
   const name = stageName(s);
   const sd = stageData(s, i, data, cfg.seed);
   const resuming = ctx.state.stage === i && ctx.state.checkpoint !== null && ctx.state.position.step > 0;
@@ -162,13 +163,10 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
   let items = 0;
   let lossEma: number | null = null;
   let accEma: number | null = null;
-  let trainLossSum = 0;
-  let trainLossN = 0;
   let frozenLevel = -1;
   let lastHparams = ""; // set_hparams goes out only when a step's values differ from the last sent
   let resetNext = true; // fresh LM state at the start (and after every checkpoint)
   let stoppedEarly = false;
-  let nonFiniteSkipped = 0;
   const inflight: Promise<void>[] = [];
   const drain = async () => {
     while (inflight.length) await inflight.shift();
@@ -226,7 +224,7 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
     }
     await Promise.all(pending);
     const m: Record<string, number> = { val_loss: loss / Math.max(1, count), val_accuracy: correct / Math.max(1, count) };
-    if (s.objective === "lm") m.val_perplexity = Math.exp(m.val_loss);
+    if (spec.metrics.includes("val_perplexity")) m.val_perplexity = Math.exp(m.val_loss);
     return m;
   };
 
@@ -255,14 +253,15 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
           `the loss of step ${step} is not finite (lr ${hp.lr.toExponential(2)}); stopped. Lower stages.${i}.lr.max, set a clip, or --set stages.${i}.nonFinite=skip`,
         );
       }
-      nonFiniteSkipped++;
+      pos.nonFiniteSkipped++;
       return;
     }
     items += batch.items;
     if (loss !== null) {
       lossEma = lossEma === null ? loss : 0.95 * lossEma + 0.05 * loss;
-      trainLossSum += loss;
-      trainLossN++;
+      // in pos, so that they are saved with each checkpoint and a resumed stage ends with the whole stage's mean
+      pos.trainLossSum += loss;
+      pos.trainLossN++;
     }
     if (acc !== null) accEma = accEma === null ? acc : 0.95 * accEma + 0.05 * acc;
     const elapsed = (Date.now() - started) / 1000;
@@ -287,8 +286,8 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
       const eb = epoch === 0 ? first : sd.epoch(epoch);
       // pos names the next batch: (epoch, batch); it rolls over to the next epoch after the last batch
       while (pos.epoch === epoch && pos.step < total) {
-        // Triplet / contrastive losses use no head parameters: unfreezing starts from the top encoder layer.
-        const headless = s.objective !== "siamese" && s.objective !== "lm" ? 1 : 0;
+        // Objectives that use no head parameters (triplet, contrastive): unfreezing starts from the top encoder layer.
+        const headless = spec.usesHead ? 0 : 1;
         const level = headless + unfrozenGroups(pos.step, unfreezeEvery, nGroups - headless, s.gradualUnfreeze);
         if (level !== frozenLevel) {
           if (frozenLevel !== -1 && accum > 1) inflight.push(quiet(flushPending(`unfreezing at step ${pos.step}`)));
@@ -371,8 +370,8 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
   await writeState(paths, ctx.state);
   // Only now: until state.json has moved past this stage, a resume restores the best weights again.
   removeCheckpoint(paths, checkpointName(i, name, "best"));
-  const trainLoss = trainLossN ? trainLossSum / trainLossN : null;
-  log.write({ type: "stage_end", stage: name, stage_index: i, step: pos.step, seconds, train_loss: trainLoss, non_finite_skipped: nonFiniteSkipped, ...metrics });
+  const trainLoss = pos.trainLossN ? pos.trainLossSum / pos.trainLossN : null;
+  log.write({ type: "stage_end", stage: name, stage_index: i, step: pos.step, seconds, train_loss: trainLoss, non_finite_skipped: pos.nonFiniteSkipped, ...metrics });
   progress.note(`stage ${name} done in ${formatDuration(seconds)}: ${formatMetrics(metrics)}`);
   return { index: i, name, objective: s.objective, steps: pos.step, seconds, trainLoss, metrics, stoppedEarly };
 }

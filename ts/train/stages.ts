@@ -12,7 +12,8 @@ import { collatePairs, collateSentences, evalBatchPlan, lengthsOf, pairLengths, 
 import { LmStream } from "../data/lmStream.js";
 import type { NumericalisedPairs, Ragged } from "../data/numericalised.js";
 import { mixSeed } from "../data/random.js";
-import type { StageConfig } from "../config/schema.js";
+import { OBJECTIVE_SPECS, type StageConfig } from "../config/schema.js";
+import { lmReadingOrder } from "./backwards.js";
 import { selectRagged, truncatePairs, type TrainingData } from "./data.js";
 
 export interface Batch {
@@ -46,13 +47,15 @@ export function stageData(s: StageConfig, stageIndex: number, data: TrainingData
   const padId = data.vocab.padId;
   const stageSeed = mixSeed(seed, stageIndex);
   const evalBs = Math.max(s.batchSize, 64);
-  if (s.objective === "lm") {
+  const spec = OBJECTIVE_SPECS[s.objective];
+  if (spec.data === "lm_stream") {
+    const lm = lmReadingOrder(data.lm, data.backwards === true); // a backward LM reads every text reversed
     const streams = new Map<number, LmStream>();
     const stream = (epoch: number) => {
       let st = streams.get(epoch);
       if (!st) {
         streams.clear(); // one epoch at a time
-        st = new LmStream(data.lm.train, { bs: s.batchSize, bptt: s.bptt, seed: stageSeed, epoch, train: true });
+        st = new LmStream(lm.train, { bs: s.batchSize, bptt: s.bptt, seed: stageSeed, epoch, train: true });
         streams.set(epoch, st);
       }
       return st;
@@ -70,8 +73,8 @@ export function stageData(s: StageConfig, stageIndex: number, data: TrainingData
         };
       },
       valid: () => {
-        const bs = Math.min(s.batchSize, Math.max(1, Math.floor((data.lm.valid.ids.length - 1) / 2)));
-        const st = new LmStream(data.lm.valid, { bs, bptt: s.bptt, seed: stageSeed, epoch: 0, train: false });
+        const bs = Math.min(s.batchSize, Math.max(1, Math.floor((lm.valid.ids.length - 1) / 2)));
+        const st = new LmStream(lm.valid, { bs, bptt: s.bptt, seed: stageSeed, epoch: 0, train: false });
         return {
           count: st.steps,
           batch: (b) => {
@@ -82,7 +85,7 @@ export function stageData(s: StageConfig, stageIndex: number, data: TrainingData
       },
     };
   }
-  if (s.objective === "simcse") {
+  if (spec.data === "sentences") {
     const cut = (r: Ragged) => selectRagged(r, Int32Array.from({ length: r.offsets.length - 1 }, (_, i) => i), s.maxLen);
     const train = cut(data.lm.train);
     const valid = cut(data.lm.valid);
@@ -107,8 +110,8 @@ export function stageData(s: StageConfig, stageIndex: number, data: TrainingData
     batch: (b) => ({ tensors: pairTensors(d, plan[b], padId), items: plan[b].length }),
   });
   const trainLengths = pairLengths(train);
-  // contrastive scores each anchor against the whole batch: validate with the training batch size
-  const validBs = s.objective === "contrastive" ? s.batchSize : evalBs;
+  // in-batch negatives (not shardable): each anchor is scored against the whole batch, so validate with the training batch size
+  const validBs = spec.shardable ? evalBs : s.batchSize;
   return {
     unit: "pairs",
     epoch: (epoch) => pairs(train, trainBatchPlan(trainLengths, { batchSize: s.batchSize, seed: stageSeed, epoch })),

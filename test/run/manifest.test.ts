@@ -1,0 +1,63 @@
+/** Finding a run: by name, or the latest (runs/latest, else the newest manifest), with clear errors. */
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { resolveRunName, writeLatestLink } from "../../ts/run/manifest.js";
+
+const roots: string[] = [];
+function runsDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "bridge-runs-"));
+  roots.push(d);
+  return d;
+}
+
+/** A run folder with a manifest created at `created`. */
+function fakeRun(root: string, name: string, created: string): void {
+  mkdirSync(join(root, name), { recursive: true });
+  writeFileSync(join(root, name, "run.json"), JSON.stringify({ version: 1, name, created }));
+}
+
+test.after(() => roots.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+test("no runs: a clear error saying how to make one", () => {
+  const root = runsDir();
+  assert.throws(() => resolveRunName(undefined, root), (e: Error) => e.message.includes(`no runs in ${root}`) && e.message.includes("npx bridge train"));
+  assert.throws(() => resolveRunName(undefined, join(root, "missing")), /no runs in/);
+});
+
+test("a named run resolves to itself; an unknown one lists the runs there", () => {
+  const root = runsDir();
+  fakeRun(root, "alpha", "2024-01-01T00:00:00.000Z");
+  fakeRun(root, "beta", "2024-02-01T00:00:00.000Z");
+  mkdirSync(join(root, "not-a-run")); // no run.json
+  assert.is(resolveRunName("alpha", root), "alpha");
+  assert.throws(
+    () => resolveRunName("default", root),
+    (e: Error) => e.message.includes('no run named "default"') && e.message.includes("runs there: alpha, beta") && !e.message.includes("not-a-run"),
+  );
+  assert.throws(() => resolveRunName("../x", root), /letters, digits/);
+});
+
+test("without a name: runs/latest when it points at a run, else the newest manifest", () => {
+  const root = runsDir();
+  fakeRun(root, "older", "2024-01-01T00:00:00.000Z");
+  fakeRun(root, "newer", "2024-03-01T00:00:00.000Z");
+  fakeRun(root, "middle", "2024-02-01T00:00:00.000Z");
+  assert.is(resolveRunName(undefined, root), "newer");
+  writeLatestLink("older", root);
+  assert.is(resolveRunName(undefined, root), "older");
+  assert.is(resolveRunName("latest", root), "older");
+  // the link is relative, and refreshing it leaves no temp files
+  assert.is(readlinkSync(join(root, "latest")), "older");
+  writeLatestLink("middle", root);
+  assert.is(readlinkSync(join(root, "latest")), "middle");
+  assert.ok(lstatSync(join(root, "latest")).isSymbolicLink());
+  assert.equal(readdirSync(root).sort(), ["latest", "middle", "newer", "older"]);
+  // a link to a run that was deleted falls back to the newest manifest
+  rmSync(join(root, "middle"), { recursive: true });
+  assert.is(resolveRunName(undefined, root), "newer");
+});
+
+test.run();

@@ -1,0 +1,140 @@
+/**
+ * A run's life as users start it, with the real CLI and backend on the tiny preset: one training per
+ * run folder at a time (two started at once: one trains, the other is refused; --resume of a run still
+ * training is refused and leaves its log alone), runs/latest names the run just started, --nproc is
+ * refused for in-batch-negative stages before anything starts, and --on-bad-row reaches the data loaders.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { train } from "../../ts/commands/train.js";
+import { projectRoot } from "../../ts/paths.js";
+import { resolveRunName, runPaths } from "../../ts/run/manifest.js";
+import { bridgeBin, testWithData, waitFor } from "../helpers.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "bridge-lifecycle-"));
+const tiny = join(projectRoot, "configs", "tiny.yaml");
+
+interface CliRun {
+  exited: Promise<number | null>;
+  output(): string;
+}
+
+function cli(args: string[], env: NodeJS.ProcessEnv): CliRun {
+  const child = spawn(process.execPath, [bridgeBin, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+  return { exited: new Promise((r) => child.on("exit", (code) => r(code))), output: () => out };
+}
+
+type LogLine = { type: string; stage_index?: number; step?: number };
+const readLog = (path: string): LogLine[] =>
+  existsSync(path)
+    ? readFileSync(path, "utf8")
+        .split("\n")
+        .filter((l) => l.trim() !== "")
+        .map((l) => JSON.parse(l) as LogLine)
+    : [];
+
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+testWithData(test, "two trainings of one run started at once: one trains, the other is refused; --resume meanwhile is refused too", async (dataDir) => {
+  const runsDir = join(tmp, "runs-twice");
+  const args = ["train", "--config", tiny, "--run", "twice", "--data-dir", dataDir, "--quiet"];
+  const env = { BRIDGE_RUNS_DIR: runsDir };
+  const runs = [cli(args, env), cli(args, env)];
+  const paths = runPaths("twice", runsDir);
+  const locked = /is locked: pid \d+ is running `npx bridge train --run twice` there since \d{4}-/;
+
+  // while the winner trains: a resume of the run must neither truncate its log nor start
+  assert.ok(await waitFor(() => readLog(paths.log).some((e) => e.type === "train"), 300_000), "the run started training");
+  const before = readLog(paths.log).length;
+  let err: Error | null = null;
+  await train({ run: "twice", resume: true, quiet: true, dataDir, runsDir }).catch((e: Error) => (err = e));
+  assert.ok(err, "--resume of a run in training was allowed");
+  assert.match((err as unknown as Error).message, locked);
+  assert.ok(readLog(paths.log).length >= before, "the live log was truncated");
+
+  const codes = await Promise.all(runs.map((r) => r.exited));
+  assert.equal([...codes].sort(), [0, 1], runs.map((r) => r.output()).join("\n---\n"));
+  assert.match(runs[codes.indexOf(1)].output(), locked);
+  // the log holds one run: one start, one end, every step once
+  const log = readLog(paths.log);
+  assert.is(log.filter((e) => e.type === "run_start").length, 1);
+  assert.is(log.filter((e) => e.type === "run_end").length, 1);
+  assert.is(log.filter((e) => e.type === "resume").length, 0);
+  const steps = log.filter((e) => e.type === "train").map((e) => `${e.stage_index}:${e.step}`);
+  assert.is(new Set(steps).size, steps.length);
+  assert.not.ok(existsSync(join(paths.dir, ".lock")), "the lock outlived the run");
+  // the README's next command finds it: runs/latest is a relative link to it
+  assert.is(readlinkSync(join(runsDir, "latest")), "twice");
+  assert.is(resolveRunName(undefined, runsDir), "twice");
+});
+
+test("--nproc 2 with an in-batch-negative stage is refused, naming the stage, before a backend starts or a folder is made", async () => {
+  const runsDir = join(tmp, "runs-nproc");
+  for (const [config, set, stage] of [
+    [join(projectRoot, "configs", "contrastive.yaml"), [], "stage 2/2 (contrastive) is contrastive"],
+    [tiny, ["stages.siamese.objective=simcse", "stages.1.name=sentences"], "stage 2/2 (sentences) is simcse"],
+  ] as const) {
+    let connected = false;
+    let err: Error | null = null;
+    await train({
+      config,
+      set: [...set],
+      run: "np",
+      nproc: 2,
+      quiet: true,
+      runsDir,
+      connect: async () => {
+        connected = true;
+        throw new Error("a backend was asked for");
+      },
+    }).catch((e: Error) => (err = e));
+    assert.ok(err, "--nproc 2 was accepted");
+    assert.match((err as unknown as Error).message, `--nproc 2: ${stage}`);
+    assert.match((err as unknown as Error).message, "--nproc 1");
+    assert.not.ok(connected, "a backend was asked for");
+    assert.not.ok(existsSync(join(runsDir, "np")), "a run folder was made");
+  }
+});
+
+test("--run latest is reserved for the link", async () => {
+  let err: Error | null = null;
+  await train({ config: tiny, run: "latest", quiet: true, runsDir: join(tmp, "runs-reserved") }).catch((e: Error) => (err = e));
+  assert.match((err as unknown as Error).message, /--run latest: reserved/);
+});
+
+testWithData(test, "--on-bad-row: a malformed row stops training by default, naming file and line; skip goes past it", async (dataDir) => {
+  // 400 real SNLI dev rows with one broken line (line 201)
+  const badData = join(tmp, "bad-data");
+  mkdirSync(join(badData, "snli_1.0"), { recursive: true });
+  const rows = readFileSync(join(dataDir, "snli_1.0", "snli_1.0_dev.jsonl"), "utf8").split("\n").slice(0, 400);
+  rows.splice(200, 0, '{"gold_label": "entailment", "sentence1": ');
+  const file = join(badData, "snli_1.0", "snli_1.0_dev.jsonl");
+  writeFileSync(file, rows.join("\n") + "\n");
+  const env = { BRIDGE_RUNS_DIR: join(tmp, "runs-bad"), BRIDGE_CACHE_DIR: join(tmp, "cache") };
+  const base = ["train", "--config", tiny, "--data-dir", badData, "--quiet"];
+
+  const strict = cli([...base, "--run", "strict"], env);
+  assert.is(await strict.exited, 1, strict.output());
+  assert.match(strict.output(), `${file}:201: not valid JSON`);
+  assert.not.ok(existsSync(join(tmp, "runs-bad", "strict")), "the failed run left its folder");
+
+  // With skip the data loads; `--keys` without `--backend` is then refused where the backend would start,
+  // which shows that the run got past its data without training it.
+  const lenient = cli([...base, "--run", "lenient", "--on-bad-row", "skip", "--keys", "none.json"], env);
+  assert.is(await lenient.exited, 1, lenient.output());
+  assert.not.match(lenient.output(), "not valid JSON");
+  assert.match(lenient.output(), "--keys goes with --backend");
+
+  const wrong = cli([...base, "--run", "wrong", "--on-bad-row", "ignore"], env);
+  assert.is(await wrong.exited, 1);
+  assert.match(wrong.output(), /Invalid values:[\s\S]*on-bad-row[\s\S]*"error", "skip"/);
+});
+
+test.run();

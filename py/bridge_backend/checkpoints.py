@@ -13,6 +13,8 @@ pickled module or class ever enters or leaves. Parts that a load can take:
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -82,16 +84,46 @@ def save_checkpoint(trainer: Trainer, path: str | os.PathLike, meta: dict[str, A
     return {"path": str(path), "bytes": size, "step": trainer.step}
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+HOW_MADE = (
+    "bridge checkpoints hold only tensors and plain values, written by the backend's `save` op "
+    "(`bridge train` writes them to runs/NAME/checkpoints/, `bridge import` converts fastai weights into one)"
+)
+
+
+def unreadable(path: Path, e: Exception) -> CheckpointError:
+    """The error for a file torch.load refused: pickled objects (not ours), a torn zip, or another format."""
+    size = path.stat().st_size
+    found = re.search(r"GLOBAL (\S+)", str(e)) if isinstance(e, pickle.UnpicklingError) else None
+    if found:  # weights_only refused a class: a pickled object, never one of ours
+        return CheckpointError(
+            f"{path} is not a bridge checkpoint: it holds a pickled {found.group(1)}, as torch.save of a whole "
+            f"module or other object writes ({size} bytes), and code in a file is never unpickled here; {HOW_MADE}"
+        )
+    with open(path, "rb") as f:
+        head = f.read(len(ZIP_MAGIC))
+    reason = f"{type(e).__name__}: {str(e).split('. ')[0].strip() or 'no detail'}"
+    if size == 0:
+        return CheckpointError(f"{path} is empty (0 bytes): truncated, e.g. by a full disk or a killed copy")
+    if head == ZIP_MAGIC:
+        return CheckpointError(
+            f"{path} is truncated or corrupt ({size} bytes; torch cannot read the archive: {reason}); "
+            "resume from an earlier checkpoint, or delete this one and train its stage again"
+        )
+    return CheckpointError(f"{path} is not a bridge checkpoint: not a torch archive ({size} bytes, starts {head!r}); {HOW_MADE}")
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Loads without unpickling code; checks that it is a bridge checkpoint of a known version."""
-    if not Path(path).is_file():
+    path = Path(path)
+    if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {path}")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError for pickled objects, RuntimeError for a torn/foreign file
-        raise CheckpointError(f"{path} does not load as a weights-only checkpoint: {type(e).__name__}: {e}") from e
+    except Exception as e:  # UnpicklingError for pickled objects; OSError / RuntimeError / EOFError for a torn file
+        raise unreadable(path, e) from e
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a bridge checkpoint (no format={FORMAT!r} field)")
+        raise CheckpointError(f"{path} is not a bridge checkpoint (no format={FORMAT!r} field); {HOW_MADE}")
     if ck.get("version") != VERSION:
         raise CheckpointError(f"{path} is checkpoint version {ck.get('version')}, this backend reads {VERSION}")
     return ck

@@ -1,15 +1,8 @@
 """The training session the backend holds: model, optimizer with per-layer groups, objectives, accumulation.
 
 TypeScript owns the schedule: it sets learning rates / momentum per group before steps (`set_hparams`) and
-the trainable groups (`set_trainable`, for gradual unfreezing). The objectives:
-
-- lm: next-token cross-entropy on contiguous streams `x`, `y` [bs, bptt], hidden state carried between
-  calls per stream name ("train" / "eval" unless given), plus AR/TAR in training.
-- siamese: premise and hypothesis through the one encoder, pair features, MLP, 3-way cross-entropy.
-- triplet: anchor premise, positive its entailed hypothesis, negative a contradiction (same premise when the
-  batch has one, else in-batch); or explicit anchor / positive / negative.
-- contrastive: in-batch InfoNCE with entailments as positives and contradictions as hard negatives; with
-  only `x` (raw sentences) it is unsupervised SimCSE: the same sentence twice, two dropout masks.
+the trainable groups (`set_trainable`, for gradual unfreezing). Each objective (lm, siamese, triplet,
+contrastive, simcse) is a module of the `objectives` package; the Trainer dispatches to it by name.
 """
 
 from __future__ import annotations
@@ -26,14 +19,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import distributed
-from .losses import DISTANCES, ar_tar, info_nce, lm_loss, triplet_loss
+from .losses import DISTANCES
 from .models.heads import BridgeModel
+from .objectives import get_objective
+from .objectives.pairs import Sentences
 
-OBJECTIVES = ("lm", "siamese", "triplet", "contrastive", "simcse")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-ENTAILMENT, NEUTRAL, CONTRADICTION = 0, 1, 2
-
-Sentences = tuple[Tensor, Tensor]  # token ids [bs, sl] int64 right-padded, lengths [bs] int64
+AUTOCAST_MODES = ("auto", "bf16", "off")
 
 
 @dataclass
@@ -58,7 +50,7 @@ class TrainConfig:
         """Raises ValueError naming the first out-of-range field."""
         for name, value, allowed in (
             ("opt", self.opt, OPTIMIZERS),
-            ("autocast", self.autocast, ("auto", "bf16", "off")),
+            ("autocast", self.autocast, AUTOCAST_MODES),
             ("distance", self.distance, DISTANCES),
         ):
             if value not in allowed:
@@ -102,50 +94,6 @@ def join(batches: list[Sentences], pad_id: int) -> tuple[Tensor, Tensor, list[in
             x = F.pad(x, (0, sl - x.size(1)), value=pad_id)  # [bs, sl]
         xs.append(x)
     return torch.cat(xs), torch.cat([lengths for _, lengths in batches]), [x.size(0) for x in xs]
-
-
-def pairs_to_triplets(
-    premise: Sentences, hypothesis: Sentences, labels: Tensor
-) -> tuple[Sentences, Sentences, Sentences | None, Tensor]:
-    """From NLI pairs: anchors (premises of entailment pairs), positives (their hypotheses), per-anchor
-    negatives (a contradiction of the same premise when the batch has one, else another contradiction, else
-    another anchor's positive) and a bool [m] telling which negatives share the anchor's premise.
-    """
-    ent = (labels == ENTAILMENT).nonzero().squeeze(1)  # [m]
-    con = (labels == CONTRADICTION).nonzero().squeeze(1)  # [k]
-    m, k = ent.numel(), con.numel()
-    if m == 0:
-        raise ValueError("the batch has no entailment pair (label 0) to use as anchor and positive")
-    px, pl = premise
-    hx, hl = hypothesis
-    anchors, positives = (px[ent], pl[ent]), (hx[ent], hl[ent])
-    if k == 0 and m == 1:
-        return anchors, positives, None, torch.zeros(1, dtype=torch.bool, device=labels.device)
-    if k > 0:
-        # same premise = same padded token row and length: [m, k]
-        same = (px[ent].unsqueeze(1) == px[con].unsqueeze(0)).all(-1) & (pl[ent].unsqueeze(1) == pl[con].unsqueeze(0))
-        has = same.any(1)  # [m]
-        first = same.float().argmax(1)  # index into con of the first same-premise contradiction
-        fallback = torch.arange(m, device=labels.device) % k
-        neg = con[torch.where(has, first, fallback)]  # [m]
-    else:
-        has = torch.zeros(m, dtype=torch.bool, device=labels.device)
-        neg = ent.roll(1)  # another anchor's entailed hypothesis
-    return anchors, positives, (hx[neg], hl[neg]), has
-
-
-def _nothing_to_train(objective: str, b: dict[str, Tensor]) -> bool | None:
-    """For triplet / contrastive on NLI pairs: whether the batch has nothing to train on (no entailment pair;
-    for triplet, a single one and no contradiction as its negative), as a small final batch or a rank's shard
-    may. None for every other batch (the same on all ranks: they get shards of one batch), which cannot be.
-    """
-    if objective not in ("triplet", "contrastive") or "labels" not in b:
-        return None
-    labels = b["labels"]
-    m = int((labels == ENTAILMENT).sum())
-    if objective == "contrastive":
-        return m == 0
-    return m == 0 or (m == 1 and not bool((labels == CONTRADICTION).any()))
 
 
 class Trainer:
@@ -251,13 +199,16 @@ class Trainer:
     def train_step(self, objective: str, batch: dict[str, Tensor], opts: dict[str, Any]) -> tuple[dict, dict]:
         """One forward/backward; an optimizer step every accum_steps calls. Returns (metrics, tensors)."""
         self.model.train()
-        empty = _nothing_to_train(objective, batch)
-        if empty is not None and distributed.active():  # all ranks skip if any has nothing (no hang in a collective)
-            empty = not distributed.all_true(not empty)
+        obj = get_objective(objective)
+        empty = False
+        if obj.can_be_empty(batch):  # the same answer on every rank: they get shards of one batch
+            empty = obj.is_empty(batch)
+            if distributed.active():  # all ranks skip if any has nothing (no hang in a collective)
+                empty = not distributed.all_true(not empty)
         if empty:  # no update, no accumulation; loss null keeps the TS loop's loss averages clean
             return {"loss": None, "count": 0, "correct": 0, "finite": True, "stepped": False, "step": self.step}, {}
         with self.autocast():
-            loss, metrics, out = self._forward(objective, batch, opts, train=True)
+            loss, metrics, out = obj.forward(self, batch, opts, train=True)
         res = _floats(metrics)
         finite = bool(torch.isfinite(loss))
         if distributed.active():  # all ranks step or skip together
@@ -313,102 +264,17 @@ class Trainer:
     def eval_step(self, objective: str, batch: dict[str, Tensor], opts: dict[str, Any]) -> tuple[dict, dict]:
         """The objective's loss and metrics in eval mode (no dropout, no AR/TAR, no update)."""
         self.model.eval()
-        if _nothing_to_train(objective, batch):  # rank 0 alone evaluates: no collective here
-            out = {"d_pos": torch.zeros(0), "d_neg": torch.zeros(0)} if objective == "triplet" else {"sim": torch.zeros(0, 0)}
-            return {"loss": 0.0, "count": 0, "correct": 0}, out  # loss 0: the TS evaluation weighs it by count 0
+        obj = get_objective(objective)
+        if obj.can_be_empty(batch) and obj.is_empty(batch):  # rank 0 alone evaluates: no collective here
+            return {"loss": 0.0, "count": 0, "correct": 0}, obj.empty_outputs()  # loss 0: weighed by count 0 in TS
         with self.autocast():
-            _, metrics, out = self._forward(objective, batch, {**opts, "return_logits": True}, train=False)
+            _, metrics, out = obj.forward(self, batch, {**opts, "return_logits": True}, train=False)
         return _floats(metrics), out
 
-    def _forward(self, objective: str, b: dict[str, Tensor], opts: dict[str, Any], train: bool):
-        if objective == "lm":
-            return self._lm(b, opts, train)
-        if objective == "siamese":
-            return self._siamese(b, opts)
-        if objective == "triplet":
-            return self._triplet(b, opts)
-        if objective in ("contrastive", "simcse"):
-            return self._contrastive(b, opts)
-        raise ValueError(f"unknown objective {objective!r} (one of {', '.join(OBJECTIVES)})")
-
-    def _lm(self, b: dict[str, Tensor], opts: dict[str, Any], train: bool):
-        x, y = b["x"], b["y"]  # [bs, bptt] each
-        key = opts.get("stream") or ("train" if train else "eval")
-        h = None if opts.get("reset") else self.lm_state.get(key)
-        if h is not None and h[0][0].size(1) != x.size(0):
-            h = None  # batch size changed: start fresh
-        logits, raw, dropped, new_h = self.model.lm(x, h)  # logits [bs, bptt, V]
-        self.lm_state[key] = [(a.detach(), c.detach()) for a, c in new_h]
-        ce = lm_loss(logits, y)
-        reg = ar_tar(raw, dropped, self.tc.alpha, self.tc.beta) if train else ce.new_zeros(())
-        valid = y != -100
-        metrics = {
-            "loss": ce,
-            "reg": reg,
-            "correct": ((logits.argmax(-1) == y) & valid).sum(),
-            "count": valid.sum(),
-        }
-        return ce + reg, metrics, {}
-
-    def _encode_many(self, sents: list[Sentences]) -> list[Tensor]:
+    def encode_batches(self, sents: list[Sentences]) -> list[Tensor]:
         """One encoder call for several sentence batches; the vectors split back per batch."""
         x, lengths, sizes = join(sents, self.model.cfg.pad_id)
         return list(self.model.encode(x, lengths).split(sizes))
-
-    def _siamese(self, b: dict[str, Tensor], opts: dict[str, Any]):
-        u, v = self._encode_many([(b["premise"], b["premise_lengths"]), (b["hypothesis"], b["hypothesis_lengths"])])
-        logits = self.model.classify(u, v)  # [bs, n_classes]
-        labels = b["labels"]
-        loss = F.cross_entropy(logits.float(), labels)
-        metrics = {"loss": loss, "correct": (logits.argmax(-1) == labels).sum(), "count": labels.numel()}
-        out = {"logits": logits.detach().float()} if opts.get("return_logits") else {}
-        return loss, metrics, out
-
-    def _triplets(self, b: dict[str, Tensor]) -> tuple[Sentences, Sentences, Sentences | None, Tensor | None]:
-        if "anchor" in b:
-            neg = (b["negative"], b["negative_lengths"]) if "negative" in b else None
-            return (b["anchor"], b["anchor_lengths"]), (b["positive"], b["positive_lengths"]), neg, None
-        return pairs_to_triplets((b["premise"], b["premise_lengths"]), (b["hypothesis"], b["hypothesis_lengths"]), b["labels"])
-
-    def _triplet(self, b: dict[str, Tensor], opts: dict[str, Any]):
-        a, p, n, same = self._triplets(b)
-        if n is None:
-            raise ValueError("triplet needs a negative: a contradiction pair or a second entailment pair")
-        va, vp, vn = self._encode_many([a, p, n])
-        margin = float(opts.get("margin", self.tc.margin))
-        loss, d_pos, d_neg = triplet_loss(va, vp, vn, margin, opts.get("distance", self.tc.distance))
-        metrics = {
-            "loss": loss,
-            "count": va.size(0),
-            "correct": (d_pos < d_neg).sum(),  # anchor nearer its positive than its negative
-            "active": (d_pos - d_neg + margin > 0).sum(),  # triplets still inside the margin
-            "d_pos": d_pos.mean(),
-            "d_neg": d_neg.mean(),
-        }
-        if same is not None:
-            metrics["same_premise_negatives"] = same.sum()
-        out = {"d_pos": d_pos.detach().float(), "d_neg": d_neg.detach().float()} if opts.get("return_logits") else {}
-        return loss, metrics, out
-
-    def _contrastive(self, b: dict[str, Tensor], opts: dict[str, Any]):
-        t = float(opts.get("temperature", self.tc.temperature))
-        if "x" in b:  # unsupervised SimCSE: two separate passes so every dropout mask differs (weight drop too)
-            sents = (b["x"], b["lengths"])
-            (z1,), (z2,) = self._encode_many([sents]), self._encode_many([sents])
-            loss, sim = info_nce(z1, z2, t)
-        else:
-            if "anchor" in b:
-                a, p, n, _ = self._triplets(b)
-                negs = [n] if n is not None else []
-            else:
-                a, p, _, _ = self._triplets(b)
-                con = (b["labels"] == CONTRADICTION).nonzero().squeeze(1)  # every contradiction: hard negatives
-                negs = [(b["hypothesis"][con], b["hypothesis_lengths"][con])] if con.numel() else []
-            vecs = self._encode_many([a, p, *negs])
-            loss, sim = info_nce(vecs[0], torch.cat(vecs[1:]), t)
-        target = torch.arange(sim.size(0), device=sim.device)
-        metrics = {"loss": loss, "count": sim.size(0), "correct": (sim.argmax(1) == target).sum()}
-        return loss, metrics, ({"sim": sim.detach().float()} if opts.get("return_logits") else {})
 
     # ---- inference ----
 
@@ -422,7 +288,7 @@ class Trainer:
     @torch.no_grad()
     def predict(self, premise: Sentences, hypothesis: Sentences, vectors: bool = False) -> dict[str, Tensor]:
         self.model.eval()
-        u, v = self._encode_many([premise, hypothesis])
+        u, v = self.encode_batches([premise, hypothesis])
         logits = self.model.classify(u, v).float()  # [bs, n_classes]
         out = {"logits": logits, "probs": logits.softmax(-1), "pred": logits.argmax(-1)}
         if vectors:

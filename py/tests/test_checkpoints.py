@@ -9,6 +9,8 @@ import torch
 from test_training import lm_batch, make, pair_batch, sents
 
 from bridge_backend.checkpoints import CheckpointError, CheckpointMismatch, load_checkpoint, save_checkpoint
+from bridge_backend.ops import OPS
+from bridge_backend.session import Session
 
 
 def test_round_trip_gives_identical_outputs_and_resumes_exactly(tmp_path: Path) -> None:
@@ -87,13 +89,39 @@ def test_encoder_moves_between_stages_by_name(tmp_path: Path) -> None:
 
 def test_pickled_modules_and_foreign_files_are_refused(tmp_path: Path) -> None:
     torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")
-    with pytest.raises(CheckpointError, match="weights-only"):
+    with pytest.raises(CheckpointError) as e:
         load_checkpoint(make(), tmp_path / "module.pt")
+    message = str(e.value)
+    assert f"{tmp_path / 'module.pt'} is not a bridge checkpoint" in message
+    assert "pickled torch.nn.modules.linear.Linear" in message and "written by the backend's `save` op" in message
+    assert "weights_only" not in message  # never advise loading it with code execution on
     torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
     with pytest.raises(CheckpointError, match="not a bridge checkpoint"):
         load_checkpoint(make(), tmp_path / "plain.pt")
+    (tmp_path / "notes.pt").write_text("not a checkpoint at all")
+    with pytest.raises(CheckpointError, match=r"notes.pt is not a bridge checkpoint: not a torch archive \(23 bytes"):
+        load_checkpoint(make(), tmp_path / "notes.pt")
     with pytest.raises(CheckpointError, match="no checkpoint file"):
         load_checkpoint(make(), tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99, 0.001])
+def test_a_truncated_checkpoint_is_named_with_its_size(tmp_path: Path, keep: float) -> None:
+    whole = tmp_path / "whole.pt"
+    save_checkpoint(make(seed=1), whole)
+    data = whole.read_bytes()
+    torn = tmp_path / "torn.pt"
+    torn.write_bytes(data[: max(1, int(len(data) * keep))])  # as a killed copy or a full disk leaves it
+    size = torn.stat().st_size
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(make(), torn)
+    assert str(e.value).startswith(f"{torn} is truncated or corrupt ({size} bytes;"), str(e.value)
+    assert e.value.code == "bad_checkpoint"
+    with pytest.raises(CheckpointError, match="is truncated or corrupt"):  # the load op, as --resume calls it
+        OPS["load"](Session(lambda *_: None, "cpu"), {"path": str(torn)}, {})
+    with pytest.raises(CheckpointError, match=r"is empty \(0 bytes\): truncated"):
+        torn.write_bytes(b"")
+        load_checkpoint(make(), torn)
 
 
 def test_encoder_moves_onto_a_new_vocabulary_with_a_vocab_map(tmp_path: Path) -> None:

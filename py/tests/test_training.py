@@ -9,7 +9,8 @@ import torch
 
 from bridge_backend.losses import info_nce, triplet_loss
 from bridge_backend.models import AWDLSTMConfig, BridgeModel, HeadConfig, awd_lstm_presets
-from bridge_backend.training import TrainConfig, Trainer, pairs_to_triplets, seed_everything
+from bridge_backend.objectives.pairs import pairs_to_triplets
+from bridge_backend.training import TrainConfig, Trainer, seed_everything
 
 V, PAD, BOS, EOS = 40, 1, 2, 3
 

@@ -2,19 +2,16 @@
 load, reset_state, model_info.
 
 Token tensors are int32 or int64 `[bs, sl]`, right-padded with the pad id, each with int `<name>_lengths [bs]`
-(for `x`: `lengths`); every length is in 1..sl and every id in 0..vocab_sz-1. Tensors for each objective:
-
-    lm           x [bs, bptt], y [bs, bptt] (y may hold -100 = ignore)
-    siamese      premise, premise_lengths, hypothesis, hypothesis_lengths, labels [bs] (0 ent, 1 neu, 2 con)
-    triplet      the siamese tensors, or anchor, positive, negative (+ _lengths)
-    contrastive  the siamese tensors, or anchor, positive[, negative] (+ _lengths), or x, lengths (SimCSE)
-    simcse       x, lengths
+(for `x`: `lengths`); every length is in 1..sl and every id in 0..vocab_sz-1. Which tensors each objective
+takes (alternative sets, required / optional) and which step options it reads are declared in its module under
+objectives/ (lm.py: x, y [bs, bptt], y may hold -100 = ignore; the pair objectives: premise, hypothesis,
+labels [bs] with 0 ent, 1 neu, 2 con); `describe` lists them.
 
 Ops (args -> result; tensors in -> tensors out):
 
     build          preset, vocab_sz, vocab_fingerprint, seed, any AWDLSTMConfig / HeadConfig / TrainConfig field
                    -> config, params, trainable_params, groups {name: n}, trainable_groups, device, vec_dim
-    train_step     objective, reset?, stream?, return_logits?, margin?, distance?, temperature?; objective tensors
+    train_step     objective, return_logits?, the objective's step options; the objective's tensors
                    -> loss, count, correct, (lm: reg; triplet: active, d_pos, d_neg, same_premise_negatives),
                       finite, stepped, step, grad_norm (when stepped); logits / d_pos, d_neg / sim with return_logits;
                       triplet / contrastive pairs with no entailment (any rank's): count 0, loss null, not stepped
@@ -49,17 +46,14 @@ from ..checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from ..errors import BadArgs, BridgeError
 from ..models.awd_lstm import AWDLSTMConfig, awd_lstm_presets
 from ..models.heads import BridgeModel, HeadConfig
-from ..training import OBJECTIVES, TrainConfig, Trainer, seed_everything
+from ..objectives import get_objective
+from ..objectives.base import LABELS, SENTENCES, TARGETS, TensorSpec, lengths_name
+from ..training import TrainConfig, Trainer, seed_everything
 from .args import arg, tensor_arg
 from .registry import Args, OpFn, Reply, Tensors, op
 
 INTS = (torch.int32, torch.int64)
-SENTENCE_SETS = {
-    "siamese": [("premise", True), ("hypothesis", True)],
-    "triplet": [("anchor", True), ("positive", True), ("negative", True)],
-    "contrastive": [("anchor", True), ("positive", True), ("negative", False)],
-}
-STEP_OPTS = ("objective", "reset", "stream", "return_logits", "margin", "distance", "temperature")
+COMMON_STEP_OPTS = ("objective", "return_logits")  # every objective's; the rest are its own step options
 
 
 class NoModel(BridgeError):
@@ -157,7 +151,7 @@ def token_ids(session, tensors: Tensors, name: str, *, allow_ignore: bool = Fals
 def sentences(session, tensors: Tensors, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(ids [bs, sl], lengths [bs]) for `name` and `name_lengths` (`lengths` for `x`), lengths in 1..sl."""
     x = token_ids(session, tensors, name)
-    lname = "lengths" if name == "x" else f"{name}_lengths"
+    lname = lengths_name(name)
     lengths = tensor_arg(tensors, lname, dtypes=INTS, ndim=1)
     if lengths.numel() != x.size(0):
         raise BadArgs(f"tensor {lname!r} has {lengths.numel()} lengths for {x.size(0)} rows of {name!r}")
@@ -166,39 +160,71 @@ def sentences(session, tensors: Tensors, name: str) -> tuple[torch.Tensor, torch
     return x, lengths.to(session.device, torch.long)
 
 
+def labels_tensor(session, tensors: Tensors, name: str) -> torch.Tensor:
+    """Class labels `name` [bs] as int64 on the device, each within 0..n_classes-1."""
+    labels = tensor_arg(tensors, name, dtypes=INTS, ndim=1)
+    n_classes = trainer_of(session).model.hc.n_classes
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+        raise BadArgs(f"{name} must be within 0..{n_classes - 1} (min {int(labels.min())}, max {int(labels.max())})")
+    return labels.to(session.device, torch.long)
+
+
+def read_tensor(session, tensors: Tensors, spec: TensorSpec, b: dict[str, torch.Tensor]) -> None:
+    """Validates the tensor(s) of `spec` and adds them to batch `b` (sentences bring their lengths)."""
+    if spec.kind == SENTENCES:
+        x, lengths = sentences(session, tensors, spec.name)
+        b[spec.name], b[lengths_name(spec.name)] = x, lengths
+    elif spec.kind == LABELS:
+        b[spec.name] = labels_tensor(session, tensors, spec.name)
+    else:
+        b[spec.name] = token_ids(session, tensors, spec.name, allow_ignore=spec.kind == TARGETS)
+
+
 def step_batch(session, objective: str, tensors: Tensors) -> dict[str, torch.Tensor]:
-    """The objective's tensors, validated and moved to the device."""
-    if objective not in OBJECTIVES:
-        raise BadArgs(f"unknown objective {objective!r} (one of {', '.join(OBJECTIVES)})")
+    """The objective's tensors, validated against its tensor set and moved to the device."""
+    try:
+        obj = get_objective(objective)
+        tensor_set = obj.tensor_set(tensors)
+    except ValueError as e:
+        raise BadArgs(str(e)) from e
     b: dict[str, torch.Tensor] = {}
-    if objective == "lm":
-        b["x"] = token_ids(session, tensors, "x")
-        b["y"] = token_ids(session, tensors, "y", allow_ignore=True)
-        if b["x"].shape != b["y"].shape:
-            raise BadArgs(f"tensors 'x' {list(b['x'].shape)} and 'y' {list(b['y'].shape)} must have the same shape")
-        return b
-    if objective == "simcse" or (objective == "contrastive" and "x" in tensors):
-        b["x"], b["lengths"] = sentences(session, tensors, "x")
-        return b
-    names = SENTENCE_SETS["siamese" if "premise" in tensors or objective == "siamese" else objective]
-    for name, required in names:
-        if required or name in tensors:
-            b[name], b[f"{name}_lengths"] = sentences(session, tensors, name)
-    if "premise" in b:
-        labels = tensor_arg(tensors, "labels", dtypes=INTS, ndim=1)
-        n_classes = trainer_of(session).model.hc.n_classes
-        if labels.numel() != b["premise"].size(0) or b["hypothesis"].size(0) != b["premise"].size(0):
-            raise BadArgs("premise, hypothesis and labels must have the same batch size")
-        if int(labels.min()) < 0 or int(labels.max()) >= n_classes:
-            raise BadArgs(f"labels must be within 0..{n_classes - 1}")
-        b["labels"] = labels.to(session.device, torch.long)
+    first = tensor_set.tensors[0]
+    for spec in tensor_set.tensors:
+        if not spec.required and spec.name not in tensors:
+            continue
+        read_tensor(session, tensors, spec, b)
+        if spec is first:
+            continue
+        if spec.kind == TARGETS and b[spec.name].shape != b[first.name].shape:
+            raise BadArgs(
+                f"tensors {first.name!r} {list(b[first.name].shape)} and {spec.name!r} {list(b[spec.name].shape)} "
+                "must have the same shape"
+            )
+        if spec.same_rows and b[spec.name].size(0) != b[first.name].size(0):
+            names = [t.name for t in tensor_set.tensors if t.same_rows]
+            raise BadArgs(
+                f"{', '.join(names)} must have the same batch size for {objective} "
+                f"({first.name!r} has {b[first.name].size(0)} rows, {spec.name!r} {b[spec.name].size(0)})"
+            )
     return b
 
 
-def step_opts(args: Args) -> dict[str, Any]:
-    unknown = set(args) - set(STEP_OPTS)
+def step_opts(objective: str, args: Args) -> dict[str, Any]:
+    """The step's options without `objective`, each checked against the objective's declared step options."""
+    options = {o.name: o for o in get_objective(objective).step_options}
+    unknown = set(args) - set(COMMON_STEP_OPTS) - set(options)
     if unknown:
-        raise BadArgs(f"unknown argument(s) {sorted(unknown)}; known: {', '.join(STEP_OPTS)}")
+        known = ", ".join([*COMMON_STEP_OPTS, *options])
+        raise BadArgs(f"unknown argument(s) {sorted(unknown)} for objective {objective!r}; it takes: {known}")
+    for name, o in options.items():
+        if name not in args or args[name] is None:
+            continue
+        value = arg(args, name, o.kind)
+        if o.choices and value not in o.choices:
+            raise BadArgs(f"argument {name!r} must be one of {', '.join(o.choices)}, got {value!r}")
+        if o.positive and not value > 0:
+            raise BadArgs(f"argument {name!r} must be > 0, got {value!r}")
+    arg(args, "return_logits", bool, False)
     return {k: v for k, v in args.items() if k != "objective"}
 
 
@@ -206,7 +232,7 @@ def cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
 
 
-@op("build")
+@op("build", every_rank=True)
 @value_errors_are_bad_args
 def build(session, args: Args, tensors: Tensors):
     """Builds a fresh model and optimizer from a preset and overrides (seeded); replaces any previous one."""
@@ -221,11 +247,11 @@ def train_step(session, args: Args, tensors: Tensors):
     """One forward/backward of `objective` (optimizer step every accum_steps calls); returns its metrics."""
     t = trainer_of(session)
     objective = arg(args, "objective", str)
-    metrics, out = t.train_step(objective, step_batch(session, objective, tensors), step_opts(args))
+    metrics, out = t.train_step(objective, step_batch(session, objective, tensors), step_opts(objective, args))
     return Reply(metrics, cpu(out))
 
 
-@op("flush")
+@op("flush", every_rank=True)
 @value_errors_are_bad_args
 def flush(session, args: Args, tensors: Tensors):
     """Applies the gradients of a partial accumulation now (scaled to their mean); a no-op when none is pending."""
@@ -238,7 +264,7 @@ def eval_step(session, args: Args, tensors: Tensors):
     """`objective`'s loss and metrics in eval mode, with logits (siamese), distances (triplet) or similarities."""
     t = trainer_of(session)
     objective = arg(args, "objective", str)
-    metrics, out = t.eval_step(objective, step_batch(session, objective, tensors), step_opts(args))
+    metrics, out = t.eval_step(objective, step_batch(session, objective, tensors), step_opts(objective, args))
     return Reply(metrics, cpu(out))
 
 
@@ -289,7 +315,7 @@ def generate(session, args: Args, tensors: Tensors):
     return Reply({"count": n}, cpu({"tokens": toks, "lengths": lengths}))
 
 
-@op("set_trainable")
+@op("set_trainable", every_rank=True)
 @value_errors_are_bad_args
 def set_trainable(session, args: Args, tensors: Tensors):
     """Chooses the trained groups: `groups` [names], or `freeze_to` k (fastai: groups[k:] train), or `unfreeze`."""
@@ -309,7 +335,7 @@ def set_trainable(session, args: Args, tensors: Tensors):
     return {"trainable_groups": s["trainable_groups"], "trainable_params": s["trainable_params"], "groups": t.group_names}
 
 
-@op("set_hparams")
+@op("set_hparams", every_rank=True)
 @value_errors_are_bad_args
 def set_hparams(session, args: Args, tensors: Tensors):
     """Sets hyper-parameters now: lr (number, list per group, or {group: lr}; lr_div), mom, sqr_mom, wd, eps,
@@ -341,7 +367,7 @@ def save(session, args: Args, tensors: Tensors):
     return save_checkpoint(t, arg(args, "path", str), meta)
 
 
-@op("load")
+@op("load", every_rank=True)
 @value_errors_are_bad_args
 def load(session, args: Args, tensors: Tensors):
     """Loads `parts` (all | weights | encoder) from `path`. With no model yet, or with rebuild=true, builds one from
@@ -366,7 +392,7 @@ def load(session, args: Args, tensors: Tensors):
     return {**res, "built": built, **({"config": build_result(t)["config"]} if built else {})}
 
 
-@op("reset_state")
+@op("reset_state", every_rank=True)
 def reset_state(session, args: Args, tensors: Tensors):
     """Forgets the LM hidden state of `stream` (all streams when absent)."""
     t = trainer_of(session)

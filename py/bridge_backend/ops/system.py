@@ -1,4 +1,4 @@
-"""Transport-level ops: handshake, liveness, echo (tests and benchmarks), facts, shutdown."""
+"""Transport-level ops: handshake, liveness, echo (tests and benchmarks), facts, the op catalogue, shutdown."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -15,9 +16,15 @@ import zmq
 
 from .. import PROTOCOL_VERSION, __version__
 from ..errors import BridgeError
+from ..losses import DISTANCES
+from ..models.awd_lstm import SOFTMAXES, AWDLSTMConfig, awd_lstm_presets
+from ..models.heads import FEATURES, HeadConfig
+from ..models.pooling import POOL_LAYERS, POOLS
+from ..objectives import OBJECTIVES
 from ..session import Session
+from ..training import AUTOCAST_MODES, OPTIMIZERS, TrainConfig
 from .args import arg
-from .registry import Args, Reply, Tensors, op
+from .registry import OP_INFO, Args, Reply, Tensors, op
 
 
 @op("hello")
@@ -36,6 +43,7 @@ def hello(session: Session, args: Args, tensors: Tensors) -> dict[str, Any]:
 
 @op("ping")
 def ping(session: Session, args: Args, tensors: Tensors) -> dict[str, Any]:
+    """Liveness: replies pong."""
     return {"pong": True}
 
 
@@ -47,6 +55,7 @@ def echo(session: Session, args: Args, tensors: Tensors) -> Reply:
 
 @op("introspect")
 def introspect(session: Session, args: Args, tensors: Tensors) -> dict[str, Any]:
+    """Facts about this backend: Python, torch and library versions, device, threads, CUDA, the model."""
     cuda = torch.cuda.is_available()
     facts: dict[str, Any] = {
         "python": sys.version.split()[0],
@@ -70,6 +79,37 @@ def introspect(session: Session, args: Args, tensors: Tensors) -> dict[str, Any]
     if callable(summary):
         facts["model"] = summary()
     return facts
+
+
+def describe_backend() -> dict[str, Any]:
+    """The catalogue `describe` replies with (JSON-able)."""
+    return {
+        "protocol": PROTOCOL_VERSION,
+        "backend": __version__,
+        "ops": [{"name": name, "doc": OP_INFO[name].doc, "every_rank": OP_INFO[name].every_rank} for name in sorted(OP_INFO)],
+        "objectives": [o.describe() for o in OBJECTIVES.values()],
+        # the values a config may name, as `build` / `set_hparams` / the step ops check them
+        "enums": {
+            "preset": list(awd_lstm_presets),
+            "pool": list(POOLS),
+            "pool_layers": list(POOL_LAYERS),
+            "features": list(FEATURES),
+            "opt": list(OPTIMIZERS),
+            "distance": list(DISTANCES),
+            "softmax": list(SOFTMAXES),
+            "autocast": list(AUTOCAST_MODES),
+        },
+        "presets": {name: dict(sizes) for name, sizes in awd_lstm_presets.items()},
+        # what `build` uses for an argument it is not given (model: before the preset's sizes)
+        "defaults": {"model": asdict(AWDLSTMConfig()), "head": asdict(HeadConfig()), "train": asdict(TrainConfig())},
+    }
+
+
+@op("describe")
+def describe(session: Session, args: Args, tensors: Tensors) -> dict[str, Any]:
+    """The backend's catalogue: every op (doc, whether it goes to every data-parallel rank), the objectives
+    (tensors, step options, metrics, uses_head, shardable), the enums and defaults a config may name."""
+    return describe_backend()
 
 
 @op("shutdown")

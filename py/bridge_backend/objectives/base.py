@@ -1,0 +1,133 @@
+"""What an objective declares: its tensors, step options, validation metrics, and how it computes a loss.
+
+One module per objective in this package defines `OBJECTIVE`, an instance of an `Objective` subclass; the
+registry (objectives/__init__.py) finds it, the Trainer dispatches to it, ops/model.py validates requests
+against its tensor sets and step options, and the `describe` op tells the TypeScript side about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from ..training import Trainer
+
+Batch = dict[str, Tensor]
+Metrics = dict[str, Any]  # tensors or numbers; training._floats turns them into JSON numbers
+Outputs = dict[str, Tensor]
+
+# Tensor kinds (see TensorSpec.kind):
+SENTENCES = "sentences"  # ids [bs, sl] right-padded, with `<name>_lengths` [bs] (`lengths` for `x`)
+TOKENS = "tokens"  # ids [bs, sl]
+TARGETS = "targets"  # ids or -100 (ignored) [bs, sl], the shape of the set's first tensor
+LABELS = "labels"  # classes [bs], 0..n_classes-1 (0 entailment, 1 neutral, 2 contradiction)
+KINDS = (SENTENCES, TOKENS, TARGETS, LABELS)
+
+
+def lengths_name(name: str) -> str:
+    """The lengths tensor that goes with sentence tensor `name`."""
+    return "lengths" if name == "x" else f"{name}_lengths"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    kind: str  # one of KINDS
+    required: bool = True
+    same_rows: bool = True  # rows must equal the set's first tensor's (in-batch hard negatives may differ)
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "kind": self.kind, "required": self.required, "same_rows": self.same_rows}
+        if self.kind == SENTENCES:
+            d["lengths"] = lengths_name(self.name)
+        return d
+
+
+@dataclass(frozen=True)
+class TensorSet:
+    """One accepted form of a batch; the set whose first tensor is present is the one validated."""
+
+    name: str
+    tensors: tuple[TensorSpec, ...]
+
+    @property
+    def selector(self) -> str:
+        return self.tensors[0].name
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "tensors": [t.describe() for t in self.tensors]}
+
+
+@dataclass(frozen=True)
+class StepOption:
+    """An argument of train_step / eval_step that this objective reads (beyond `objective`, `return_logits`)."""
+
+    name: str
+    kind: type  # bool | str | float
+    doc: str
+    choices: tuple[str, ...] = ()
+    positive: bool = False  # a float that must be > 0
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "type": self.kind.__name__, "doc": self.doc}
+        if self.choices:
+            d["choices"] = list(self.choices)
+        if self.positive:
+            d["positive"] = True
+        return d
+
+
+VAL_METRICS = ("val_loss", "val_accuracy")  # what the TS evaluation derives from every objective's loss / correct
+
+
+class Objective:
+    """Base of every objective. Subclasses set the class attributes and implement `forward`."""
+
+    name: ClassVar[str]
+    doc: ClassVar[str]
+    tensor_sets: ClassVar[tuple[TensorSet, ...]]  # alternatives; a request matches the first whose selector it has
+    step_options: ClassVar[tuple[StepOption, ...]] = ()
+    metrics: ClassVar[tuple[str, ...]] = VAL_METRICS  # validation metrics the stage yields
+    uses_head: ClassVar[bool] = False  # trains parameters of the "head" group (so unfreezing starts there)
+    shardable: ClassVar[bool] = True  # N data-parallel shards of B/N rows step like one batch of B rows
+
+    def forward(self, trainer: Trainer, batch: Batch, opts: dict[str, Any], train: bool) -> tuple[Tensor, Metrics, Outputs]:
+        """(loss to back-propagate, metrics with at least loss / count / correct, output tensors)."""
+        raise NotImplementedError
+
+    def can_be_empty(self, batch: Batch) -> bool:
+        """Whether a batch of this form may hold nothing to train on (a small final batch, a rank's shard).
+        Depends only on which tensors are present, so every rank answers alike (it decides on a collective)."""
+        return False
+
+    def is_empty(self, batch: Batch) -> bool:
+        """Whether this batch has nothing to train on; asked only when can_be_empty."""
+        return False
+
+    def empty_outputs(self) -> Outputs:
+        """eval_step's output tensors for an empty batch (the shapes a real one has, with no rows)."""
+        return {}
+
+    def tensor_set(self, present: set[str] | dict[str, Any]) -> TensorSet:
+        """The tensor set a request with tensors `present` is validated against."""
+        for s in self.tensor_sets:
+            if s.selector in present:
+                return s
+        if len(self.tensor_sets) == 1:
+            return self.tensor_sets[0]  # validation names the missing tensor
+        forms = "; or ".join(f"{s.name} ({', '.join(t.name for t in s.tensors)})" for s in self.tensor_sets)
+        raise ValueError(f"objective {self.name!r} needs one of: {forms}; got tensors {sorted(present)}")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "doc": self.doc,
+            "uses_head": self.uses_head,
+            "shardable": self.shardable,
+            "metrics": list(self.metrics),
+            "tensors": [s.describe() for s in self.tensor_sets],
+            "step_options": [o.describe() for o in self.step_options],
+        }

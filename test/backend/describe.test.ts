@@ -1,0 +1,122 @@
+/**
+ * Integration: the real backend's `describe` catalogue against the TypeScript side's copies of the same facts
+ * (objectives, config enums and defaults, the ops sent to every data-parallel rank). A difference names the
+ * list and what differs, so the side that moved is found at once.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { z } from "zod";
+import { BackendClient, startBackend } from "../../ts/backend/client.js";
+import { ModelSchema, OBJECTIVE_SPECS, OBJECTIVES, StageSchema } from "../../ts/config/schema.js";
+import { EVERY_RANK } from "../../ts/train/distributed.js";
+
+/** What `describe` replies with (the parts compared here); checked with zod, so a changed reply fails clearly. */
+const DescribeSchema = z.object({
+  ops: z.array(z.object({ name: z.string(), doc: z.string(), every_rank: z.boolean() })),
+  objectives: z.array(z.object({ name: z.string(), uses_head: z.boolean(), shardable: z.boolean(), metrics: z.array(z.string()) })),
+  enums: z.record(z.array(z.string())),
+  defaults: z.object({ model: z.record(z.unknown()), head: z.record(z.unknown()), train: z.record(z.unknown()) }),
+});
+type Described = z.infer<typeof DescribeSchema>;
+
+/** "" when the two lists hold the same values (order aside), else what each side has that the other lacks. */
+function listDifference(what: string, backend: readonly string[], typescript: readonly string[]): string {
+  const onlyBackend = backend.filter((v) => !typescript.includes(v));
+  const onlyTs = typescript.filter((v) => !backend.includes(v));
+  if (onlyBackend.length === 0 && onlyTs.length === 0) return "";
+  return `${what}: only in the backend [${onlyBackend.join(", ")}], only in TypeScript [${onlyTs.join(", ")}]`;
+}
+
+function valueDifference(what: string, backend: unknown, typescript: unknown): string {
+  return JSON.stringify(backend) === JSON.stringify(typescript) ? "" : `${what}: backend ${JSON.stringify(backend)}, TypeScript ${JSON.stringify(typescript)}`;
+}
+
+/** The values of a (possibly defaulted / optional) zod enum. */
+function enumValues(schema: z.ZodTypeAny, where: string): string[] {
+  let s = schema;
+  while (s instanceof z.ZodDefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s instanceof z.ZodDefault ? s.removeDefault() : s.unwrap();
+  if (!(s instanceof z.ZodEnum)) throw new TypeError(`${where} is not a zod enum`);
+  return [...(s.options as string[])];
+}
+
+/** Every cross-language difference between the backend's catalogue and the TypeScript side. */
+function differences(d: Described): string[] {
+  const out: string[] = [];
+  const objectives = new Map(d.objectives.map((o) => [o.name, o]));
+  out.push(listDifference("objectives (ts/config/schema.ts OBJECTIVES)", [...objectives.keys()], OBJECTIVES));
+  for (const name of OBJECTIVES) {
+    const py = objectives.get(name);
+    if (!py) continue;
+    const spec = OBJECTIVE_SPECS[name];
+    out.push(listDifference(`objective ${name}: metrics (OBJECTIVE_SPECS)`, py.metrics, spec.metrics));
+    out.push(valueDifference(`objective ${name}: uses_head / usesHead (OBJECTIVE_SPECS)`, py.uses_head, spec.usesHead));
+    out.push(valueDifference(`objective ${name}: shardable (OBJECTIVE_SPECS)`, py.shardable, spec.shardable));
+  }
+  const enums: [string, z.ZodTypeAny, string][] = [
+    ["preset", ModelSchema.shape.preset, "ModelSchema.preset"],
+    ["pool", ModelSchema.shape.pool, "ModelSchema.pool"],
+    ["pool_layers", ModelSchema.shape.pool_layers, "ModelSchema.pool_layers"],
+    ["features", ModelSchema.shape.features, "ModelSchema.features"],
+    ["softmax", ModelSchema.shape.softmax, "ModelSchema.softmax"],
+    ["opt", StageSchema.shape.opt, "StageSchema.opt"],
+    ["distance", StageSchema.shape.distance, "StageSchema.distance"],
+    ["pool", StageSchema.shape.pool, "StageSchema.pool"],
+    ["pool_layers", StageSchema.shape.poolLayers, "StageSchema.poolLayers"],
+    ["features", StageSchema.shape.features, "StageSchema.features"],
+  ];
+  for (const [key, schema, where] of enums) {
+    if (!d.enums[key]) out.push(`${where}: the backend describes no enum ${key}`);
+    else out.push(listDifference(`${where} (backend enum ${key})`, d.enums[key], enumValues(schema, where)));
+  }
+  // Defaults both sides set: the config's fill-ins must be what `build` would use unasked.
+  const model = ModelSchema.parse({});
+  const stage = StageSchema.parse({ objective: "lm" });
+  for (const key of ["pool", "pool_layers", "features", "head_hidden", "head_p"] as const) {
+    out.push(valueDifference(`default ModelSchema.${key} (backend HeadConfig.${key})`, d.defaults.head[key], model[key]));
+  }
+  const train: [string, unknown][] = [["opt", stage.opt], ["wd", stage.wd], ["clip", stage.clip], ["accum_steps", stage.accumSteps]];
+  for (const [key, value] of train) out.push(valueDifference(`default StageSchema ${key} (backend TrainConfig.${key})`, d.defaults.train[key], value));
+  out.push(valueDifference("default StageSchema dropMult (backend AWDLSTMConfig.drop_mult)", d.defaults.model.drop_mult, stage.dropMult));
+  // init_distributed goes to every rank too: DistributedBackend.start sends it to each (with its rank) itself.
+  const everyRank = d.ops.filter((o) => o.every_rank).map((o) => o.name);
+  out.push(listDifference("ops sent to every rank (ts/train/distributed.ts EVERY_RANK + init_distributed)", everyRank, [...EVERY_RANK, "init_distributed"]));
+  return out.filter((m) => m !== "");
+}
+
+let backend: BackendClient;
+let described: Described;
+
+test.before(async () => {
+  backend = await startBackend();
+  described = DescribeSchema.parse((await backend.call("describe")).result);
+});
+test.after(async () => {
+  await backend.close();
+});
+
+test("describe lists every op with a one-line doc", () => {
+  const names = described.ops.map((o) => o.name);
+  for (const op of ["hello", "describe", "build", "train_step", "eval_step", "save", "load", "init_distributed"]) assert.ok(names.includes(op), `describe lacks op ${op}`);
+  for (const o of described.ops) assert.ok(o.doc.length > 0 && !o.doc.includes("\n"), `op ${o.name}: doc ${JSON.stringify(o.doc)}`);
+});
+
+test("the backend and the TypeScript side agree on objectives, enums, defaults and every-rank ops", () => {
+  const found = differences(described);
+  assert.equal(found, [], `backend and TypeScript differ:\n  ${found.join("\n  ")}`);
+});
+
+test("a difference is reported naming the list and what differs", () => {
+  const doctored: Described = {
+    ...described,
+    objectives: described.objectives.filter((o) => o.name !== "simcse").map((o) => (o.name === "contrastive" ? { ...o, shardable: true } : o)),
+    enums: { ...described.enums, pool: [...described.enums.pool, "attention"] },
+    ops: described.ops.map((o) => (o.name === "flush" ? { ...o, every_rank: false } : o)),
+  };
+  const found = differences(doctored);
+  assert.ok(found.includes("objectives (ts/config/schema.ts OBJECTIVES): only in the backend [], only in TypeScript [simcse]"), found.join("\n"));
+  assert.ok(found.includes("objective contrastive: shardable (OBJECTIVE_SPECS): backend true, TypeScript false"), found.join("\n"));
+  assert.ok(found.includes("ModelSchema.pool (backend enum pool): only in the backend [attention], only in TypeScript []"), found.join("\n"));
+  assert.ok(found.some((m) => m.startsWith("ops sent to every rank") && m.endsWith("only in TypeScript [flush]")), found.join("\n"));
+});
+
+test.run();

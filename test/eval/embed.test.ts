@@ -3,7 +3,8 @@
  * size or chunking (the backend masks padding), JSONL fields, explicit truncation, and the CLI.
  */
 import { execFile } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { tableFromIPC, type Table } from "apache-arrow";
@@ -93,6 +94,36 @@ if (dataDir !== null) {
       () => assert.unreachable("a missing field must fail"),
       (e: Error) => assert.match(e.message, 'no string field "missing"'),
     );
+  });
+
+  test("a missing --input is a clear error naming the file, not a bare ENOENT", async () => {
+    const { root, name } = await sharedRun(dataDir);
+    const missing = join(root, "no-such-input.txt");
+    await embedFile({ run: name, runsDir: root, input: missing, output: join(root, "never.arrow"), device: "cpu" }).then(
+      () => assert.unreachable("a missing input must fail"),
+      (e: Error) => {
+        assert.match(e.message, `--input ${missing}: no such file`);
+        assert.not.match(e.message, "ENOENT");
+      },
+    );
+    assert.not.ok(existsSync(join(root, "never.arrow")));
+  });
+
+  test("the CLI without --run embeds with the latest run", async () => {
+    const { dir } = await sharedRun(dataDir);
+    const only = mkdtempSync(join(tmpdir(), "bridge-embed-latest-"));
+    try {
+      cpSync(dir, join(only, "solo"), { recursive: true });
+      const input = join(only, "in.txt");
+      writeFileSync(input, "A dog runs .\n");
+      const output = join(only, "out.arrow");
+      await promisify(execFile)(process.execPath, [bridgeBin, "embed", "--input", input, "--output", output], { env: { ...process.env, BRIDGE_RUNS_DIR: only } });
+      const t = tableFromIPC(readFileSync(output));
+      assert.is(t.numRows, 1);
+      assert.is(t.schema.metadata.get("bridge.run"), "solo");
+    } finally {
+      rmSync(only, { recursive: true, force: true });
+    }
   });
 
   test("the CLI: npx bridge embed --run NAME --input FILE --output FILE.arrow", async () => {

@@ -4,7 +4,8 @@
  * with a message, `--compare` tables two runs, and the CLI is wired.
  */
 import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { tableFromIPC } from "apache-arrow";
@@ -12,7 +13,14 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { evalCommand } from "../../ts/commands/eval.js";
 import { compareMetrics, formatComparison, readMetrics } from "../../ts/eval/compare.js";
-import { evaluateRun, type Metrics } from "../../ts/eval/evaluate.js";
+import { evaluateRun } from "../../ts/eval/evaluate.js";
+import type { Metrics } from "../../ts/eval/types.js";
+import { correlations } from "../../ts/eval/metrics.js";
+import { formatSummary } from "../../ts/eval/summary.js";
+import { tfidfCosines } from "../../ts/eval/tfidf.js";
+import { readStsBenchmark } from "../../ts/data/readers/similarity.js";
+import type { PairRecord } from "../../ts/data/records.js";
+import type { RunManifest } from "../../ts/run/manifest.js";
 import { bridgeBin, sharedDataDir } from "../helpers.js";
 import { makeFixtureRun, sharedRun } from "./fixtures.js";
 
@@ -51,6 +59,13 @@ if (dataDir !== null) {
     assert.is(m.lm!.samples.length, m.lm!.sampling.n);
     assert.is(m.lm!.checkpoint, "checkpoints/0-lm.pt");
     assert.ok(m.skipped.some((s) => s.split === "snli:test"), "missing SNLI test is listed as skipped");
+    // tiny.yaml with only snli:dev at hand: trains on snli:dev less its held-out rows, so SNLI figures are supervised
+    const pairs = m.trained_on.find((t) => t.use === "pairs")!;
+    assert.is(pairs.split, "snli:dev");
+    assert.ok(pairs.heldOut! > 0 && m.snli!.items <= pairs.heldOut!, `${m.snli!.items} evaluated of ${pairs.heldOut} held-out rows`);
+    assert.is(m.snli!.supervised, true);
+    assert.is(m.separation!.supervised, true);
+    for (const task of ["sts", "sick", "lm", "xnli"] as const) assert.is(m[task]!.supervised, false, `${task} is a transfer result`);
   });
 
   test("the vectors are written as Arrow for the notebooks; report and PNGs exist", async () => {
@@ -83,8 +98,104 @@ if (dataDir !== null) {
     assert.is(metrics.sts, undefined);
     assert.is(metrics.sick, undefined);
     const skipped = metrics.skipped.map((s) => s.split);
-    for (const s of ["stsb:dev", "sick:trial", "wikitext-2:valid"]) assert.ok(skipped.includes(s), `${s} listed as skipped: ${skipped}`);
+    for (const s of ["stsb:dev", "sick:trial", "wikitext-2:test", "wikitext-2:valid"]) assert.ok(skipped.includes(s), `${s} listed as skipped: ${skipped}`);
     assert.match(metrics.skipped.find((s) => s.split === "stsb:dev")!.reason, "bridge data fetch stsb");
+    // no LM text: no placeholder entry (perplexity NaN on split "none"), no row in the summary
+    assert.is(metrics.lm, undefined);
+    assert.not.match(formatSummary(metrics), "lm.perplexity");
+  });
+
+  test("evaluating nothing fails (exit 1, naming the data dir) and leaves a complete metrics.json as it was", async () => {
+    const { root, dir } = await sharedRun(dataDir);
+    const name = "t1-nothing";
+    cpSync(dir, join(root, name), { recursive: true });
+    const metricsFile = join(root, name, "eval", "metrics.json");
+    const before = readFileSync(metricsFile, "utf8");
+    const empty = join(root, "no-data");
+    mkdirSync(empty, { recursive: true });
+    const r = await promisify(execFile)(process.execPath, [bridgeBin, "eval", "--run", name, "--data-dir", empty], { env: { ...process.env, BRIDGE_RUNS_DIR: root } }).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.ok(r !== null, "eval with no data must exit non-zero");
+    assert.is(r.code, 1);
+    assert.match(r.stderr, `data dir ${empty}`);
+    assert.match(r.stderr, "snli:dev");
+    assert.is(readFileSync(metricsFile, "utf8"), before);
+  });
+
+  test("--compare never evaluates: a run without metrics.json is an error naming it and the command that makes it", async () => {
+    const { root, dir, name } = await sharedRun(dataDir);
+    const never = "t1-never-evaluated";
+    cpSync(dir, join(root, never), { recursive: true, filter: (src) => !src.includes(`${join(dir, "eval")}`) });
+    process.env.BRIDGE_RUNS_DIR = root;
+    try {
+      await evalCommand({ compare: [name, never] }).then(
+        () => assert.unreachable("comparing with an unevaluated run must fail"),
+        (e: Error) => {
+          assert.match(e.message, join(root, never, "eval", "metrics.json"));
+          assert.match(e.message, `npx bridge eval --run ${never}`);
+        },
+      );
+    } finally {
+      delete process.env.BRIDGE_RUNS_DIR;
+    }
+    assert.not.ok(existsSync(join(root, never, "eval", "metrics.json")), "nothing was evaluated");
+  });
+
+  test("sts12-16 in SentEval's layout: per-year Spearman with subsets pooled, their mean; absent years skipped; sick supervised after sick:train", async () => {
+    const { root, dir } = await sharedRun(dataDir);
+    // A copy of the run whose manifest says it trained on sick:train (as a run with data.pairs: sick records it).
+    const name = "t1-sick";
+    cpSync(dir, join(root, name), { recursive: true });
+    const manifestPath = join(root, name, "run.json");
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as RunManifest;
+    manifest.data = { train: { split: "sick:train", rows: 4500 }, valid: { split: "sick:trial", rows: 500 }, holdout: null };
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    // STS12 and STS13 from STS-B dev pairs, two subsets each, some gold lines blank (unscored); no STS14-16.
+    const data = join(root, "sts-data");
+    mkdirSync(data, { recursive: true });
+    symlinkSync(join(dataDir, "sick"), join(data, "sick"));
+    const stsb: PairRecord[] = [];
+    for await (const r of readStsBenchmark(join(dataDir, "stsbenchmark", "sts-dev.csv"))) stsb.push(r);
+    const blank = (i: number) => i % 7 === 3;
+    const years = { STS12: { MSRpar: stsb.slice(0, 40), headlines: stsb.slice(40, 70) }, STS13: { FNWN: stsb.slice(70, 120), OnWN: stsb.slice(120, 150) } };
+    for (const [year, subsets] of Object.entries(years)) {
+      mkdirSync(join(data, "sts", year), { recursive: true });
+      for (const [subset, rows] of Object.entries(subsets)) {
+        writeFileSync(join(data, "sts", year, `STS.input.${subset}.txt`), rows.map((r) => `${r.s1}\t${r.s2}`).join("\n") + "\n");
+        writeFileSync(join(data, "sts", year, `STS.gs.${subset}.txt`), rows.map((r, i) => (blank(i) ? "" : String(r.score))).join("\n") + "\n");
+      }
+    }
+    const { metrics } = await evaluateRun({ run: name, runsDir: root, dataDir: data, tasks: ["sick", "sts12-16"], limit: 100, log: () => undefined });
+    assert.is(metrics.sick!.supervised, true, "the run trained on sick:train");
+    assert.ok(metrics.trained_on.some((t) => t.split === "sick:train" && t.use === "pairs"));
+    for (const [key, subsets] of [
+      ["sts12", years.STS12],
+      ["sts13", years.STS13],
+    ] as const) {
+      const y = metrics[key]!;
+      const scored = Object.values(subsets).flatMap((rows) => rows.filter((_, i) => !blank(i)));
+      assert.is(y.items, scored.length, `${key}: unscored pairs are skipped`);
+      assert.equal(Object.keys(y.subsets).sort(), Object.keys(subsets).sort());
+      assert.is(Object.values(y.subsets).reduce((a, s) => a + s.items, 0), y.items);
+      assert.is(y.supervised, false);
+      // pooled ("all"): the TF-IDF baseline over every subset's pairs at once
+      const pooled = correlations(
+        tfidfCosines(
+          scored.map((r) => r.s1),
+          scored.map((r) => r.s2),
+        ),
+        scored.map((r) => r.score!),
+      );
+      assert.ok(Math.abs(y.baseline.tfidf.spearman - pooled.spearman) < 1e-12, `${key}: baseline ${y.baseline.tfidf.spearman} vs pooled ${pooled.spearman}`);
+      assert.ok(y.spearman >= -1 && y.spearman <= 1);
+    }
+    assert.equal(metrics.sts12_16!.years, ["sts12", "sts13"]);
+    assert.ok(Math.abs(metrics.sts12_16!.mean - (metrics.sts12!.spearman + metrics.sts13!.spearman) / 2) < 1e-12);
+    for (const y of ["sts14", "sts15", "sts16"]) assert.match(metrics.skipped.find((s) => s.split === `${y}:all`)!.reason, join(data, "sts", y.toUpperCase()));
+    const summary = formatSummary(metrics);
+    for (const key of ["sts12.spearman", "sts13.spearman", "sts12_16.mean", "sick.spearman"]) assert.match(summary, key);
   });
 
   test("--compare tables every metric of two runs side by side", async () => {
@@ -112,7 +223,7 @@ if (dataDir !== null) {
       const orig = console.log;
       console.log = (s: string) => logged.push(s);
       try {
-        assert.is(await evalCommand({ compare: [name, "t2"], dataDir }), 0);
+        assert.is(await evalCommand({ compare: [name, "t2"] }), 0);
       } finally {
         console.log = orig;
       }
@@ -131,6 +242,19 @@ if (dataDir !== null) {
     });
     assert.match(stdout, "separation.roc_auc");
     assert.match(stdout, "report.html");
+  });
+
+  test("the CLI without --run evaluates the latest run", async () => {
+    const { dir } = await sharedRun(dataDir);
+    const only = mkdtempSync(join(tmpdir(), "bridge-latest-"));
+    try {
+      cpSync(dir, join(only, "solo"), { recursive: true });
+      const { stdout } = await promisify(execFile)(process.execPath, [bridgeBin, "eval", "--tasks", "separation", "--data-dir", dataDir], { env: { ...process.env, BRIDGE_RUNS_DIR: only } });
+      assert.match(stdout, "run solo trained on");
+      assert.match(stdout, join(only, "solo", "eval", "metrics.json"));
+    } finally {
+      rmSync(only, { recursive: true, force: true });
+    }
   });
 }
 

@@ -54,7 +54,7 @@ export async function makeFixtureRun(opts: FixtureOptions): Promise<string> {
   const vocab = Vocab.fromCounts(counter.counts, { minFreq: 2 });
   await vocab.save(paths.vocab);
   const model = { preset: "tiny", vocab_sz: vocab.size, vocab_fingerprint: vocab.fingerprint, seed, head_hidden: 32, drop_mult: 0.1, lr: 0.01 };
-  const config = { name, seed, model, data: { train: "snli:dev", pairs: records.length }, note: "test fixture (test/eval/fixtures.ts)" };
+  const config = { name, seed, model, data: { pairs: "snli", trainSplit: "dev", lmText: [] }, note: "test fixture (test/eval/fixtures.ts)" };
   writeFileSync(paths.config, JSON.stringify(config, null, 2) + "\n");
   const log: object[] = [];
   const stages: StageRecord[] = [];
@@ -122,6 +122,8 @@ export async function makeFixtureRun(opts: FixtureOptions): Promise<string> {
     vocab: { size: vocab.size, fingerprint: vocab.fingerprint },
     stages,
     finalCheckpoint: stages[stages.length - 1].checkpoint,
+    // as train records it: the first pairs of snli:dev trained, none held out
+    data: { train: { split: "snli:dev", rows: records.length }, valid: { split: "snli:dev", rows: records.length }, holdout: null },
   };
   await writeManifest(paths, manifest);
   return paths.dir;

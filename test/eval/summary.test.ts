@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { compareMetrics, formatComparison } from "../../ts/eval/compare.js";
-import { readLog, type Metrics } from "../../ts/eval/evaluate.js";
+import { readLog } from "../../ts/eval/evaluate.js";
+import type { Metrics } from "../../ts/eval/types.js";
 
 test("readLog: numeric loss / accuracy series per stage; a stage counting from 0 again follows the one before", () => {
   const dir = mkdtempSync(join(tmpdir(), "bridge-log-"));
@@ -38,9 +39,10 @@ function metrics(run: string, auc: number, ppl: number): Metrics {
     created: "",
     data_dir: "",
     tasks: [],
+    trained_on: [{ split: "snli:train", use: "pairs" }],
     skipped: [],
-    separation: { split: "snli:dev", items: 10, subset: "", positive: "entailment", negative: "contradiction", bins: 40, ...sep, baseline: { tfidf: sep }, stages: [] },
-    lm: { split: "wikitext-2:test", items: 100, perplexity: ppl, oov_rate: 0, checkpoint: "c", bptt: 70, note: "", samples: [], sampling: { n: 0, max_len: 1, temperature: 1, top_k: 0, seed: 0 } },
+    separation: { split: "snli:dev", items: 10, supervised: true, subset: "", positive: "entailment", negative: "contradiction", bins: 40, ...sep, baseline: { tfidf: sep }, stages: [] },
+    lm: { split: "wikitext-2:test", items: 100, supervised: false, perplexity: ppl, oov_rate: 0, checkpoint: "c", bptt: 70, note: "", samples: [], sampling: { n: 0, max_len: 1, temperature: 1, top_k: 0, seed: 0 } },
   };
 }
 
@@ -52,6 +54,8 @@ test("compare: one row per metric, the best run marked (lower is better for perp
   assert.is(row("separation.overlap").best, 1);
   assert.is(row("lm.perplexity").best, 0);
   assert.match(formatComparison(c), /lm\.perplexity\s+wikitext-2:test\s+50\.0+ \*/);
+  assert.equal(row("separation.roc_auc").supervised, [true, true]);
+  assert.match(formatComparison(c), /separation\.roc_auc\s+snli:dev\s+0\.6000 \(s\)/, "a supervised value is marked");
 });
 
 test.run();

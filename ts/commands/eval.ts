@@ -1,8 +1,11 @@
-/** `npx bridge eval`: evaluate a run (metrics.json, report.html, vectors), or `--compare` several. */
-import { TASKS, type TaskName } from "../eval/tasks.js";
+/** `npx bridge eval`: evaluate a run (metrics.json, report.html, vectors), or `--compare` several already evaluated. */
+import { parseTasks } from "../eval/tasks/index.js";
+import { resolveRunName } from "../run/manifest.js";
 
 export interface EvalCommandOptions {
+  /** The run (default: the latest, runs/latest). */
   run?: string;
+  /** Comma-separated task names of the registry (ts/eval/tasks/index.ts). */
   tasks?: string;
   dataDir?: string;
   checkpoint?: string;
@@ -10,45 +13,33 @@ export interface EvalCommandOptions {
   device?: string;
 }
 
-export function parseTasks(list: string | undefined): TaskName[] | undefined {
-  if (list === undefined) return undefined;
-  const names = list
-    .split(",")
-    .map((t) => t.trim())
-    .filter((t) => t !== "");
-  for (const t of names) {
-    if (!(TASKS as readonly string[]).includes(t)) throw new Error(`unknown task ${JSON.stringify(t)}; known: ${TASKS.join(", ")}`);
-  }
-  return names as TaskName[];
-}
-
 export async function evalCommand(opts: EvalCommandOptions): Promise<number> {
   const tasks = parseTasks(opts.tasks);
   if (opts.compare && opts.compare.length > 0) {
-    const { compareMetrics, formatComparison, readMetrics, writeComparison, metricsPath } = await import("../eval/compare.js");
-    const { existsSync } = await import("node:fs");
+    // --compare reads each run's metrics.json and never evaluates (a missing one is an error naming the command that makes it)
+    const { compareMetrics, formatComparison, readMetrics, writeComparison } = await import("../eval/compare.js");
     const runs = opts.compare;
     if (runs.length < 2) throw new Error("--compare needs at least two runs");
-    const metrics = [];
-    for (const run of runs) {
-      if (!existsSync(metricsPath(run))) {
-        // Not evaluated yet: evaluate it now, with the same tasks and data.
-        const { evaluateRun } = await import("../eval/evaluate.js");
-        await evaluateRun({ run, tasks, dataDir: opts.dataDir, device: opts.device });
-      }
-      metrics.push(readMetrics(run));
+    if (opts.run !== undefined || tasks !== undefined || opts.dataDir !== undefined || opts.checkpoint !== undefined) {
+      throw new Error("--compare only reads the runs' metrics.json; evaluate a run first with `npx bridge eval --run NAME [--tasks ...] [--data-dir DIR]`");
     }
-    const c = compareMetrics(runs, metrics);
+    const c = compareMetrics(
+      runs,
+      runs.map((run) => readMetrics(run)),
+    );
     console.log(formatComparison(c));
     console.log(`\nwrote ${await writeComparison(c)}`);
     return 0;
   }
-  if (opts.run === undefined) throw new Error("give --run NAME (or --compare RUN_A RUN_B ...)");
+  const run = resolveRunName(opts.run);
   const { evaluateRun } = await import("../eval/evaluate.js");
   const { formatSummary } = await import("../eval/summary.js");
-  const { metrics, files } = await evaluateRun({ run: opts.run, tasks, dataDir: opts.dataDir, checkpoint: opts.checkpoint, device: opts.device });
+  const { describeTrainedOn } = await import("../eval/trainedOn.js");
+  const { metrics, files, previous } = await evaluateRun({ run, tasks, dataDir: opts.dataDir, checkpoint: opts.checkpoint, device: opts.device });
+  console.log(`run ${run} trained on ${describeTrainedOn(metrics.trained_on)}\n`);
   console.log(formatSummary(metrics));
   if (metrics.skipped.length > 0) console.log(`\nskipped: ${metrics.skipped.map((s) => `${s.task} ${s.split}`).join(", ")} (see metrics.json)`);
+  if (previous !== null) console.log(`\nthe previous metrics.json had results this one lacks: kept as ${previous}`);
   console.log(`\nwrote ${files.join("\n      ")}`);
   return 0;
 }

@@ -6,18 +6,12 @@
 import { Resvg } from "@resvg/resvg-js";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import type { CurvePoint } from "./evaluate.js";
-import type { Histogram, RocPoint } from "./metrics.js";
+import type { RocPoint } from "./metrics.js";
+import type { CurvePoint, HistogramPanel, RocSeries } from "./types.js";
 
 const LABEL_COLORS = { domain: ["entailment", "neutral", "contradiction", "overlap"], range: ["#2a9d8f", "#e9c46a", "#e76f51", "#264653"] };
 const FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif";
 const CONFIG = { font: FONT, view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelFontSize: 11 } };
-
-export interface HistogramPanel {
-  name: string;
-  histogram: Histogram;
-  overlap: number;
-}
 
 /** Overlaid cosine histograms per gold label, one panel per model / stage, the entailment-contradiction overlap shaded. */
 export function histogramSpec(panels: readonly HistogramPanel[]): TopLevelSpec {
@@ -66,12 +60,6 @@ export function histogramSpec(panels: readonly HistogramPanel[]): TopLevelSpec {
     },
     resolve: { scale: { x: "independent" } },
   } as TopLevelSpec;
-}
-
-export interface RocSeries {
-  name: string;
-  points: RocPoint[];
-  auc: number;
 }
 
 /** ROC curves of entailment vs contradiction by cosine, one line per model / stage, the chance diagonal dashed. */

@@ -7,14 +7,14 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import { runPaths, runsRoot } from "../run/manifest.js";
 import { formatTable, type Cell } from "../ui/table.js";
-import type { Metrics } from "./evaluate.js";
 import { escape, fmt, page } from "./report.js";
-import { metricRows, type MetricRow } from "./summary.js";
+import { metricRows } from "./summary.js";
+import type { MetricRow, Metrics } from "./types.js";
 
 export interface Comparison {
   runs: string[];
   /** One row per metric key present in any run: its split and each run's value (null where absent). */
-  rows: { key: string; split: string; higherIsBetter: boolean; values: (number | null)[]; best: number | null }[];
+  rows: { key: string; split: string; higherIsBetter: boolean; values: (number | null)[]; best: number | null; supervised: boolean[] }[];
 }
 
 export function metricsPath(run: string, runsDir?: string): string {
@@ -23,7 +23,8 @@ export function metricsPath(run: string, runsDir?: string): string {
 
 export function readMetrics(run: string, runsDir?: string): Metrics {
   const path = metricsPath(run, runsDir);
-  if (!existsSync(path)) throw new Error(`run ${run}: no ${path}; run \`npx bridge eval --run ${run}\` first`);
+  // --compare only reads: evaluating here would use whatever data dir is the default and hide that
+  if (!existsSync(path)) throw new Error(`run ${run} has not been evaluated: no ${path}; evaluate it first with \`npx bridge eval --run ${run} --data-dir DIR\``);
   return JSON.parse(readFileSync(path, "utf8")) as Metrics;
 }
 
@@ -39,29 +40,30 @@ export function compareMetrics(runs: readonly string[], metrics: readonly Metric
       }
   const rows = keys.map((k) => {
     const values = byRun.map((m) => m.get(k.key)?.value ?? null);
+    const supervised = byRun.map((m) => m.get(k.key)?.supervised === true);
     const splits = new Set(byRun.map((m) => m.get(k.key)?.split).filter((s) => s !== undefined));
     let best: number | null = null;
     values.forEach((v, i) => {
       if (v === null || !Number.isFinite(v)) return;
       if (best === null || (k.higherIsBetter ? v > values[best]! : v < values[best]!)) best = i;
     });
-    return { key: k.key, split: [...splits].join(" / "), higherIsBetter: k.higherIsBetter, values, best: values.filter((v) => v !== null).length > 1 ? best : null };
+    return { key: k.key, split: [...splits].join(" / "), higherIsBetter: k.higherIsBetter, values, best: values.filter((v) => v !== null).length > 1 ? best : null, supervised };
   });
   return { runs: [...runs], rows };
 }
 
 export function formatComparison(c: Comparison): string {
-  const rows: Cell[][] = c.rows.map((r) => [r.key, r.split, ...r.values.map((v, i) => (v === null ? null : `${fmt(v)}${r.best === i ? " *" : ""}`))]);
-  return formatTable(["metric", "split", ...c.runs], rows) + "\n(* best of the runs on that row)";
+  const rows: Cell[][] = c.rows.map((r) => [r.key, r.split, ...r.values.map((v, i) => (v === null ? null : `${fmt(v)}${r.supervised[i] ? " (s)" : ""}${r.best === i ? " *" : ""}`))]);
+  return formatTable(["metric", "split", ...c.runs], rows) + "\n(* best of the runs on that row; (s) supervised: that run trained on the dataset)";
 }
 
 /** Writes the comparison page; returns its path. */
 export async function writeComparison(c: Comparison, path = join(runsRoot(), `compare-${c.runs.join("-")}.html`)): Promise<string> {
   const head = `<tr><th>metric</th><th>split</th>${c.runs.map((r) => `<th>${escape(r)}</th>`).join("")}</tr>`;
   const body = c.rows
-    .map((r) => `<tr><td>${escape(r.key)}</td><td>${escape(r.split)}</td>${r.values.map((v, i) => `<td class="n${r.best === i ? " better" : ""}">${fmt(v)}</td>`).join("")}</tr>`)
+    .map((r) => `<tr><td>${escape(r.key)}</td><td>${escape(r.split)}</td>${r.values.map((v, i) => `<td class="n${r.best === i ? " better" : ""}">${fmt(v)}${r.supervised[i] ? " (s)" : ""}</td>`).join("")}</tr>`)
     .join("");
-  const note = `<p class="meta">Green: the best run on each row (lower is better for perplexity and overlap). Each run's own report: ${c.runs
+  const note = `<p class="meta">Green: the best run on each row (lower is better for perplexity and overlap); (s): supervised, that run trained on the dataset. Each run's own report: ${c.runs
     .map((r) => `<a href="${escape(r)}/eval/report.html">${escape(r)}</a>`)
     .join(", ")}.</p>`;
   await writeFileAtomic(path, page(`bridge eval --compare ${c.runs.join(" ")}`, `${note}<table class="metrics"><thead>${head}</thead><tbody>${body}</tbody></table>`));

@@ -4,6 +4,8 @@
  * streams through in chunks (tokenise, encode, write a record batch), so files larger than memory
  * work; a vector depends only on its sentence (the backend masks padding), never on the batch.
  */
+import { existsSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 import { readLines } from "../data/lines.js";
 import { ArrowFileWriter } from "./arrowFile.js";
 import { RunModel } from "./runModel.js";
@@ -65,6 +67,9 @@ export async function* inputItems(path: string, field?: string): AsyncGenerator<
 
 export async function embedFile(opts: EmbedOptions): Promise<EmbedResult> {
   const t0 = performance.now();
+  // checked before a backend starts, and named: a bare ENOENT from deep in the reader says neither what nor which option
+  if (!existsSync(opts.input)) throw new Error(`--input ${opts.input}: no such file (${resolve(opts.input)})`);
+  if (statSync(opts.input).isDirectory()) throw new Error(`--input ${opts.input}: is a folder; give a text or JSONL file`);
   const model =
     opts.model ??
     (await RunModel.open({

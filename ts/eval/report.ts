@@ -7,17 +7,12 @@
  */
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
-import { confusionSpec, curvesSpec, histogramSpec, renderSvg, rocSpec, scatterSpec, svgToPng, type HistogramPanel, type RocSeries } from "./charts.js";
-import type { CurvePoint, Metrics } from "./evaluate.js";
-import { metricRows, type MetricRow } from "./summary.js";
+import { confusionSpec, curvesSpec, histogramSpec, renderSvg, rocSpec, scatterSpec, svgToPng } from "./charts.js";
+import { metricRows } from "./summary.js";
+import { describeTrainedOn } from "./trainedOn.js";
+import type { MetricRow, ReportData } from "./types.js";
 
-export interface ReportData {
-  metrics: Metrics;
-  histograms: HistogramPanel[];
-  roc: RocSeries[];
-  scatter: { split: string; cosine: number[]; gold: number[] } | null;
-  curves: CurvePoint[];
-}
+export type { ReportData } from "./types.js";
 
 export const REPORT_FILES = { html: "report.html", histogramPng: "separation-histogram.png", rocPng: "separation-roc.png" };
 
@@ -26,7 +21,9 @@ export async function writeReport(dir: string, data: ReportData): Promise<string
   const m = data.metrics;
   const sections: string[] = [];
   const files: string[] = [];
-  sections.push(`<h2>Metrics</h2>${metricsTable(metricRows(m))}`);
+  // older metrics.json files have no trained_on
+  const trained = `<p class="meta">Trained on: ${escape(describeTrainedOn(m.trained_on ?? []))}. Metrics marked <b>supervised</b> are on a dataset the run trained on; the others are transfer results.</p>`;
+  sections.push(`<h2>Metrics</h2>${trained}${metricsTable(metricRows(m))}`);
   if (data.histograms.length > 0) {
     const svg = await renderSvg(histogramSpec(data.histograms));
     sections.push(
@@ -91,10 +88,10 @@ function metricsTable(rows: readonly MetricRow[]): string {
   const body = rows
     .map((r) => {
       const better = r.baseline === null || r.value === null ? "" : (r.higherIsBetter ? r.value > r.baseline : r.value < r.baseline) ? "better" : "worse";
-      return `<tr><td>${escape(r.key)}</td><td>${escape(r.split)}</td><td class="n">${r.items}</td><td class="n ${better}">${fmt(r.value)}</td><td class="n">${fmt(r.baseline)}</td></tr>`;
+      return `<tr><td>${escape(r.key)}</td><td>${escape(r.split)}</td><td class="n">${r.items}</td><td class="n ${better}">${fmt(r.value)}</td><td class="n">${fmt(r.baseline)}</td><td>${r.supervised ? "supervised" : ""}</td></tr>`;
     })
     .join("");
-  return `<table class="metrics"><thead><tr><th>metric</th><th>split</th><th>items</th><th>value</th><th>TF-IDF baseline</th></tr></thead><tbody>${body}</tbody></table>`;
+  return `<table class="metrics"><thead><tr><th>metric</th><th>split</th><th>items</th><th>value</th><th>TF-IDF baseline</th><th>trained on it</th></tr></thead><tbody>${body}</tbody></table>`;
 }
 
 function perClassTable(perClass: Record<string, { precision: number; recall: number; f1: number; support: number }>): string {

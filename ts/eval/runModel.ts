@@ -12,7 +12,7 @@ import { startBackend, type BackendClient, type Tensors } from "../backend/clien
 import type { JsonObject } from "../backend/protocol.js";
 import { collateSentences, evalBatchPlan, lengthsOf, restoreOrder, restoreRows } from "../data/batches.js";
 import { numericaliseTexts, type Ragged } from "../data/numericalised.js";
-import { Tokenizer, type TokenizerSettings } from "../data/tokenize.js";
+import { detokenize, Tokenizer, type TokenizerSettings } from "../data/tokenize.js";
 import { assertVocabMatches, Vocab } from "../data/vocab.js";
 import { readManifest, runPaths, type RunManifest, type RunPaths } from "../run/manifest.js";
 
@@ -145,21 +145,12 @@ export class RunModel {
     return this.client.call(op, args, tensors);
   }
 
-  /** Texts of generated token rows: case markers applied (xxmaj, xxup), other special tokens dropped. */
+  /** Texts of generated token rows (detokenize: case markers applied, other special tokens dropped). */
   detokenize(tokens: BigInt64Array | Int32Array, rowLen: number, lengths: ArrayLike<number>): string[] {
     const out: string[] = [];
     for (let r = 0; r < lengths.length; r++) {
-      const words: string[] = [];
-      let marker = "";
-      for (let j = 0; j < lengths[r]; j++) {
-        const w = this.vocab.itos[Number(tokens[r * rowLen + j])];
-        if (w === "xxmaj" || w === "xxup") marker = w;
-        else if (!w.startsWith("xx")) {
-          words.push(marker === "xxmaj" ? w.charAt(0).toUpperCase() + w.slice(1) : marker === "xxup" ? w.toUpperCase() : w);
-          marker = "";
-        }
-      }
-      out.push(words.join(" "));
+      const words = Array.from({ length: lengths[r] }, (_, j) => this.vocab.itos[Number(tokens[r * rowLen + j])]);
+      out.push(detokenize(words));
     }
     return out;
   }

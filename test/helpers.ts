@@ -1,6 +1,7 @@
 /** Small helpers shared by the tests. */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { Test } from "uvu";
 import { projectRoot } from "../ts/paths.js";
 
 export function pidAlive(pid: number): boolean {
@@ -26,12 +27,31 @@ export async function waitFor(cond: () => boolean, timeoutMs: number): Promise<b
   return cond();
 }
 
+/** Where the shared datasets should be: BRIDGE_DATA_DIR, else ../shared/data. */
+function sharedDataPath(): string {
+  return process.env.BRIDGE_DATA_DIR ? resolve(process.env.BRIDGE_DATA_DIR) : join(projectRoot, "..", "shared", "data");
+}
+
 /** The shared datasets (BRIDGE_DATA_DIR, else ../shared/data), or null with a printed reason. */
 export function sharedDataDir(what: string): string | null {
-  const dir = process.env.BRIDGE_DATA_DIR ? resolve(process.env.BRIDGE_DATA_DIR) : join(projectRoot, "..", "shared", "data");
+  const dir = sharedDataPath();
   if (existsSync(dir)) return dir;
   console.log(`  skipped (${what}): no shared data at ${dir}; set BRIDGE_DATA_DIR`);
   return null;
+}
+
+/**
+ * Registers a test that needs the shared datasets: it gets their folder. Without them the test is
+ * registered with `t.skip`, so uvu counts it as skipped (never as passed) and the reason is printed.
+ */
+export function testWithData<T>(t: Test<T>, name: string, fn: (dataDir: string) => Promise<void> | void): void {
+  const dir = sharedDataPath();
+  if (existsSync(dir)) {
+    t(name, () => fn(dir));
+    return;
+  }
+  console.log(`  skipped "${name}": no shared data at ${dir}; set BRIDGE_DATA_DIR`);
+  t.skip(name);
 }
 
 export const bridgeBin = join(projectRoot, "bin", "bridge.js");

@@ -15,6 +15,9 @@ the same rules; change both together and bump PROTOCOL_VERSION.
   flattened in C order (bool travels as uint8 and bfloat16 as uint16: Arrow's bool is
   bit-packed and it has no bfloat16). raw: the same flat bytes, little-endian, no framing.
 - The first request is `hello` with {"protocol": 1}; a version mismatch is a fatal error.
+- Non-finite floats (NaN, Infinity: a diverged loss) cross as JSON null, in both directions:
+  JSON has no NaN. A header holding the non-JSON tokens NaN / Infinity is refused, and strings
+  are never reinterpreted (a log line may say "NaN").
 - Every request gets exactly one reply or error; a bad request never stops the backend.
 - No pickle ever crosses the wire.
 """
@@ -22,6 +25,7 @@ the same rules; change both together and bump PROTOCOL_VERSION.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,11 +72,16 @@ def _meta(raw: Any, i: int) -> TensorMeta:
     return TensorMeta(name, dtype, tuple(shape), encoding)
 
 
+def _refuse_non_json_constant(token: str) -> Any:
+    """Python's json accepts NaN / Infinity tokens; the protocol sends null for them (strict JSON)."""
+    raise BadMessage(f"header holds {token}, which is not JSON: non-finite numbers travel as null")
+
+
 def parse_header(frame: bytes | memoryview) -> dict[str, Any]:
     if len(frame) > MAX_HEADER_BYTES:
         raise BadMessage(f"header is {len(frame)} bytes, over the {MAX_HEADER_BYTES} limit")
     try:
-        header = json.loads(bytes(frame).decode("utf-8"))
+        header = json.loads(bytes(frame).decode("utf-8"), parse_constant=_refuse_non_json_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BadMessage(f"header is not UTF-8 JSON: {e}") from None
     if not isinstance(header, dict):
@@ -110,24 +119,21 @@ def parse_request(header: dict[str, Any], n_frames: int) -> Request:
     return Request(rid, op, args, tensors)
 
 
-def _non_finite_as_strings(value: Any) -> Any:
-    if isinstance(value, float) and value != value:
-        return "NaN"
-    if isinstance(value, float) and value in (float("inf"), float("-inf")):
-        return "Infinity" if value > 0 else "-Infinity"
+def _non_finite_as_null(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, dict):
-        return {k: _non_finite_as_strings(v) for k, v in value.items()}
+        return {k: _non_finite_as_null(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_non_finite_as_strings(v) for v in value]
+        return [_non_finite_as_null(v) for v in value]
     return value
 
 
 def encode_header(header: dict[str, Any]) -> bytes:
-    """JSON for the wire. NaN and infinities (a diverged loss) are not JSON: they travel as the
-    strings "NaN", "Infinity" and "-Infinity", which the client turns back into numbers."""
+    """Strict JSON for the wire: NaN and infinities (a diverged loss) become null."""
     body = {"v": PROTOCOL_VERSION, **header}
     try:
         text = json.dumps(body, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        text = json.dumps(_non_finite_as_strings(body), separators=(",", ":"), allow_nan=False)
+    except ValueError:  # rare (a non-finite float somewhere): walk the body only then
+        text = json.dumps(_non_finite_as_null(body), separators=(",", ":"), allow_nan=False)
     return text.encode("utf-8")

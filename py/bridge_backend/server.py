@@ -8,14 +8,17 @@ the tool that started it.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Sequence
 from typing import Any
 
 import zmq
+import zmq.utils.z85
 
 from . import tensors as codec
 from .errors import BadMessage, BridgeError, UnknownOp
@@ -53,8 +56,11 @@ class Server:
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 0)  # a vanished peer's reply is dropped, not an error
         self.authenticator = None
+        self.refusals: _RefusalWatch | None = None
         if curve is not None:
-            self.authenticator = _start_authenticator(self.ctx, curve.allowed_clients)
+            log = _RefusalLog(endpoint)
+            self.authenticator = _start_authenticator(self.ctx, curve.allowed_clients, log)
+            self.refusals = _RefusalWatch(self.sock, log)  # before bind: no handshake goes unseen
             self.sock.setsockopt(zmq.CURVE_SERVER, 1)
             self.sock.setsockopt(zmq.CURVE_PUBLICKEY, curve.public.encode("ascii"))
             self.sock.setsockopt(zmq.CURVE_SECRETKEY, curve.secret.encode("ascii"))
@@ -123,6 +129,8 @@ class Server:
         self.sock.send_multipart([peer, *self.handle(body)], copy=False)
 
     def close(self) -> None:
+        if self.refusals is not None:
+            self.refusals.stop()
         self.sock.close(linger=0)
         if self.authenticator is not None:
             self.authenticator.stop()
@@ -146,8 +154,74 @@ def _error_body(e: BaseException) -> dict[str, Any]:
     return {"code": code, "type": type(e).__name__, "message": str(e), "traceback": tb, "fatal": fatal}
 
 
-def _start_authenticator(ctx: zmq.Context, allowed_clients: Sequence[str]) -> Any:
-    """ZAP handler that admits only the listed client public keys (CURVE alone admits anyone)."""
+class _RefusalLog:
+    """One stderr line per refused client (`bridge serve` shows it). A client that keeps retrying
+    with a wrong key is reported once per REPEAT_S seconds, with the count of repeats."""
+
+    REPEAT_S = 10.0
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[float, int]] = {}  # message -> (when printed, repeats since)
+
+    def refused(self, who: str, reason: str) -> None:
+        message = f"bridge_backend: refused a client {who} on {self.endpoint}: {reason}"
+        now = time.monotonic()
+        with self._lock:
+            printed, repeats = self._last.get(message, (-math.inf, 0))
+            if now - printed < self.REPEAT_S:
+                self._last[message] = (printed, repeats + 1)
+                return
+            self._last[message] = (now, 0)
+        suffix = f" ({repeats} more like it in the last {self.REPEAT_S:.0f} s)" if repeats else ""
+        print(message + suffix, file=sys.stderr, flush=True)
+
+
+# Handshake failures that never reach the ZAP handler: the client does not hold this server's key.
+_HANDSHAKE_FAILURES = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+_PROTOCOL_REASONS = {
+    zmq.PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: "its CURVE handshake does not decrypt: it holds a different server public key",
+    zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH: "it does not use CURVE (no --keys on its side?)",
+}
+
+
+class _RefusalWatch:
+    """Reads the socket's monitor events in a thread and logs failed handshakes. ZeroMQ reports no
+    peer address for them (the ZAP handler logs the address of clients refused by key)."""
+
+    def __init__(self, sock: zmq.Socket, log: _RefusalLog) -> None:
+        self._sock, self._log = sock, log
+        self._monitor = sock.get_monitor_socket(_HANDSHAKE_FAILURES)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="curve-refusals", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from zmq.utils.monitor import recv_monitor_message
+
+        try:
+            while not self._stopping.is_set():
+                if not self._monitor.poll(200):
+                    continue
+                event = recv_monitor_message(self._monitor)
+                if event["event"] == zmq.EVENT_MONITOR_STOPPED:
+                    break
+                value = int(event["value"])
+                failure = zmq.Event(event["event"]).name
+                reason = _PROTOCOL_REASONS.get(value, f"the CURVE handshake failed ({failure}, {value:#x})")
+                self._log.refused("(address not reported by ZeroMQ)", reason)
+        finally:
+            self._monitor.close(linger=0)  # closed by the thread that used it
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=2)
+
+
+def _start_authenticator(ctx: zmq.Context, allowed_clients: Sequence[str], log: _RefusalLog) -> Any:
+    """ZAP handler that admits only the listed client public keys (CURVE alone admits anyone) and
+    logs each client it refuses, with its address and key."""
     from zmq.auth.thread import ThreadAuthenticator
 
     allowed = {k.encode("ascii") for k in allowed_clients}
@@ -156,7 +230,17 @@ def _start_authenticator(ctx: zmq.Context, allowed_clients: Sequence[str]) -> An
         def callback(self, domain: str, z85_key: bytes) -> bool:
             return z85_key in allowed
 
-    auth = ThreadAuthenticator(ctx)
+    class LoggingAuthenticator(ThreadAuthenticator):
+        async def handle_zap_message(self, msg: list[bytes]) -> None:
+            # ZAP request frames: version, request id, domain, address, identity, mechanism, credentials
+            if len(msg) == 7 and msg[5] == b"CURVE" and len(msg[6]) == 32:
+                key = zmq.utils.z85.encode(msg[6])
+                if key not in allowed:
+                    address = msg[3].decode("utf-8", "replace")
+                    log.refused(f"from {address}", f"its CURVE public key {key.decode('ascii')} is not in allowed_clients")
+            await super().handle_zap_message(msg)
+
+    auth = LoggingAuthenticator(ctx)
     auth.start()
     auth.configure_curve_callback(domain="*", credentials_provider=AllowList())
     return auth

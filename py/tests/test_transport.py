@@ -88,9 +88,13 @@ def test_request_headers_are_checked_strictly() -> None:
         parse_header(b"\xff\xfe")
 
 
-def test_non_finite_floats_travel_as_strings() -> None:
-    body = json.loads(encode_header({"result": {"loss": float("nan"), "x": [float("inf"), -float("inf"), 1.5]}}))
-    assert body["result"] == {"loss": "NaN", "x": ["Infinity", "-Infinity", 1.5]}
+def test_non_finite_floats_travel_as_null_and_strings_as_written() -> None:
+    frame = encode_header({"event": "log", "data": {"message": "loss is NaN", "level": "NaN", "loss": float("nan"),
+                                                    "x": [float("inf"), -float("inf"), 1.5]}})  # fmt: skip
+    assert json.loads(frame, parse_constant=pytest.fail)["data"] == {"message": "loss is NaN", "level": "NaN", "loss": None,
+                                                                     "x": [None, None, 1.5]}  # fmt: skip
+    with pytest.raises(BadMessage, match="NaN, which is not JSON"):
+        parse_header(b'{"v": 1, "id": 1, "op": "ping", "args": {"lr": NaN}}')
 
 
 @pytest.fixture

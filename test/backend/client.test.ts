@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Dealer } from "zeromq";
-import { BackendClient, BackendDiedError, BackendError, BackendTimeoutError, startBackend } from "../../ts/backend/client.js";
+import { BackendClient, BackendDiedError, BackendError, CurveRefusedError, startBackend } from "../../ts/backend/client.js";
 import { generateKeys, loadClientKeys } from "../../ts/backend/keys.js";
 import { decodeHeader, encodeRequestHeader, PROTOCOL_VERSION } from "../../ts/backend/protocol.js";
 import { tensor } from "../../ts/core/tensor.js";
@@ -237,7 +237,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-test("tcp:// needs CURVE keys: the right client key is admitted, any other refused", async () => {
+test("tcp:// needs CURVE keys: the right client key is admitted; a wrong client or server key is refused at once, and logged", async () => {
   const dir = mkdtempSync(join(tmpdir(), "bridge-keys-"));
   const other = mkdtempSync(join(tmpdir(), "bridge-keys-"));
   const { serverFile, clientFile } = generateKeys(dir);
@@ -249,6 +249,8 @@ test("tcp:// needs CURVE keys: the right client key is admitted, any other refus
     stdio: ["pipe", "ignore", "pipe"],
     env: { ...process.env, PYTHONPATH: pythonSourceDir },
   });
+  let serverLog = "";
+  server.stderr.on("data", (c: Buffer) => (serverLog += c.toString()));
   try {
     await BackendClient.connect(endpoint).then(
       () => assert.unreachable(),
@@ -257,12 +259,34 @@ test("tcp:// needs CURVE keys: the right client key is admitted, any other refus
     const good = await BackendClient.connect(endpoint, { curve: loadClientKeys(clientFile), helloTimeoutMs: 30_000 });
     assert.equal((await good.call("ping")).result, { pong: true });
     await good.close();
-    // the stranger knows the server's public key (it is in its own file) but is not admitted
+    // the stranger knows the server's public key (it is in its own file) but is not admitted:
+    // refused at once (not after the hello timeout), naming CURVE and its key
     const strangerKeys = { ...loadClientKeys(stranger), serverPublic: loadClientKeys(clientFile).serverPublic };
-    await BackendClient.connect(endpoint, { curve: strangerKeys, helloTimeoutMs: 1500 }).then(
+    let t0 = Date.now();
+    await BackendClient.connect(endpoint, { curve: strangerKeys, helloTimeoutMs: 15_000 }).then(
       () => assert.unreachable("a client with an unknown key was admitted"),
-      (e: Error) => assert.instance(e, BackendTimeoutError),
+      (e: Error) => {
+        assert.instance(e, CurveRefusedError);
+        assert.match(e.message, "refused this client's CURVE key");
+        assert.match(e.message, strangerKeys.public);
+      },
     );
+    assert.ok(Date.now() - t0 < 2000, `refusal took ${Date.now() - t0} ms`);
+    // a client holding a wrong server public key fails its handshake: also at once, and named
+    const wrongServer = { ...loadClientKeys(clientFile), serverPublic: loadClientKeys(stranger).serverPublic };
+    t0 = Date.now();
+    await BackendClient.connect(endpoint, { curve: wrongServer, helloTimeoutMs: 15_000 }).then(
+      () => assert.unreachable("a client with the wrong server key got a reply"),
+      (e: Error) => {
+        assert.instance(e, CurveRefusedError);
+        assert.match(e.message, "CURVE handshake");
+        assert.match(e.message, wrongServer.serverPublic);
+      },
+    );
+    assert.ok(Date.now() - t0 < 2000, `handshake failure took ${Date.now() - t0} ms`);
+    // the backend (what `bridge serve` shows) logs each refusal: the address and key, or the reason
+    assert.ok(await waitFor(() => /CURVE handshake does not decrypt/.test(serverLog), 2000), serverLog);
+    assert.match(serverLog, `refused a client from 127.0.0.1 on ${endpoint}: its CURVE public key ${strangerKeys.public} is not in allowed_clients`);
   } finally {
     server.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });

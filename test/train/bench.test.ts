@@ -1,15 +1,22 @@
 /** `bench train` (not timed here): the bridge and the native loop train the same model on the same batches. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { benchTrain } from "../../ts/bench/train.js";
-import { sharedDataDir } from "../helpers.js";
+import { benchTrain, compareLosses } from "../../ts/bench/train.js";
+import { testWithData } from "../helpers.js";
 
-const dataDir = sharedDataDir("bench train");
+test("compareLosses: a null or NaN loss on either side is a mismatch, never a difference of 0", () => {
+  assert.equal(compareLosses([1.5, 2.25], [1.5, 2]), { maxDifference: 0.25, unmatchedSteps: [] });
+  assert.equal(compareLosses([1, null, 3], [1, 2, 3]), { maxDifference: null, unmatchedSteps: [1] });
+  assert.equal(compareLosses([1, 2, NaN], [1, 2, 3]), { maxDifference: null, unmatchedSteps: [2] });
+  assert.equal(compareLosses([null, NaN], [null, NaN]), { maxDifference: null, unmatchedSteps: [0, 1] });
+  assert.equal(compareLosses([1, 2], [1, Infinity]), { maxDifference: null, unmatchedSteps: [1] });
+  assert.equal(compareLosses([1, 2, 3], [1, 2]), { maxDifference: null, unmatchedSteps: [2] }, "a step missing on one side");
+});
 
-test("bridge and native loops give identical per-step losses on the tiny preset", async () => {
-  if (!dataDir) return;
+testWithData(test, "bridge and native loops give identical per-step losses on the tiny preset", async (dataDir) => {
   const r = await benchTrain({ dataDir, steps: 5, warmup: 2, rounds: 1 });
   assert.is(r.max_loss_difference, 0);
+  assert.equal(r.unmatched_loss_steps, []);
   assert.is(r.timed_steps, 5);
   for (const k of ["bridge_pairs_per_s", "native_pairs_per_s", "ratio"] as const) assert.ok(r[k] > 0, k);
 });

@@ -14,9 +14,8 @@ import { generateKeys } from "../../ts/backend/keys.js";
 import { train } from "../../ts/commands/train.js";
 import { backendPython, projectRoot, pythonSourceDir } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
-import { sharedDataDir } from "../helpers.js";
+import { testWithData } from "../helpers.js";
 
-const dataDir = sharedDataDir("train: remote backend");
 const tiny = join(projectRoot, "configs", "tiny.yaml");
 
 async function freePort(): Promise<number> {
@@ -28,8 +27,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-test("train --backend tcp:// --keys client.json uses a served backend", async () => {
-  if (!dataDir) return;
+testWithData(test, "train --backend tcp:// --keys client.json uses a served backend", async (dataDir) => {
   const dir = mkdtempSync(join(tmpdir(), "bridge-remote-"));
   const keys = generateKeys(join(dir, "keys"));
   const endpoint = `tcp://127.0.0.1:${await freePort()}`;
@@ -51,8 +49,7 @@ test("train --backend tcp:// --keys client.json uses a served backend", async ()
   }
 });
 
-test("a non-finite loss stops the stage with a clear error and keeps the last good checkpoint", async () => {
-  if (!dataDir) return;
+testWithData(test, "a non-finite loss stops the stage with a clear error and keeps the last good checkpoint", async (dataDir) => {
   const dir = mkdtempSync(join(tmpdir(), "bridge-nan-"));
   try {
     let err: Error | null = null;

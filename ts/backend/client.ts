@@ -6,7 +6,8 @@
  * - `connectBackend(endpoint, {curve})` connects to a backend someone else started (tcp:// needs
  *   CURVE keys; see keys.ts).
  * - Every pending call fails at once, with the tail of the backend's stderr, when a backend we
- *   own exits; calls to a remote backend fail after their timeout.
+ *   own exits; at once too when a remote backend refuses our CURVE keys (CurveRefusedError);
+ *   other calls to a remote backend fail after their timeout.
  * - `close()` must be called when done: the open socket keeps Node's event loop alive.
  */
 import { EventEmitter } from "node:events";
@@ -72,6 +73,11 @@ export class BackendTimeoutError extends Error {
   override name = "BackendTimeoutError";
 }
 
+/** A tcp:// backend refused this client's CURVE handshake (wrong client key or wrong server key). */
+export class CurveRefusedError extends Error {
+  override name = "CurveRefusedError";
+}
+
 interface Pending {
   op: string;
   resolve: (r: CallResult) => void;
@@ -131,6 +137,7 @@ export class BackendClient extends EventEmitter<BackendEvents> {
         ? { curveServerKey: opts.curve.serverPublic, curvePublicKey: opts.curve.public, curveSecretKey: opts.curve.secret }
         : {}),
     });
+    if (opts.curve) this.watchCurveRefusals(opts.curve);
     this.socket.connect(endpoint);
     const onLog = opts.onLog ?? defaultLog;
     this.on("event", (name, data) => {
@@ -141,6 +148,35 @@ export class BackendClient extends EventEmitter<BackendEvents> {
       const how = info.signal ? `was killed by ${info.signal}` : `exited with code ${info.code}`;
       this.fail(new BackendDiedError(`bridge: the backend (pid ${proc.pid}) ${how}`, proc.stderrTail()));
     });
+  }
+
+  /**
+   * A refused CURVE handshake shows only in the socket's monitor events (ZeroMQ then retries, or
+   * waits, silently): turn it into an error for every pending call at once, rather than a timeout.
+   * A refused client key fails the client at any time; any other handshake failure only before
+   * the first reply, since a backend that admitted us before may just be restarting.
+   */
+  private watchCurveRefusals(curve: CurveClientKeys): void {
+    const events = this.socket.events;
+    events.on("handshake:error:auth", (e) => {
+      this.fail(
+        new CurveRefusedError(
+          `bridge: the backend at ${this.endpoint} refused this client's CURVE key ${curve.public} (ZAP status ${e.error.status}): ` +
+            "it is not in the server's allowed_clients; use the client.json that `bridge keys` wrote with the server's server.json",
+        ),
+      );
+    });
+    const beforeHello = (detail: string) => {
+      if (this.hello !== null) return;
+      this.fail(
+        new CurveRefusedError(
+          `bridge: the CURVE handshake with ${this.endpoint} failed (${detail}): the server_public key in the client keys ` +
+            `(${curve.serverPublic}) is not this backend's, or it does not use CURVE`,
+        ),
+      );
+    };
+    events.on("handshake:error:protocol", (e) => beforeHello(`${e.error.code}: ${e.error.message}`));
+    events.on("handshake:error:other", (e) => beforeHello(e.error.message));
   }
 
   /** Connects to an already running backend and shakes hands. */

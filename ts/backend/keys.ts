@@ -4,7 +4,7 @@
  * host) and DIR/client.json (this side's key pair and the server's public key). Both are
  * written with mode 0600 in a 0700 directory; secrets never leave these files.
  */
-import { chmodSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { curveKeyPair } from "zeromq";
 import { writeFileAtomicSync } from "../core/atomic.js";
@@ -36,14 +36,26 @@ export interface GeneratedKeys {
   clientFile: string;
 }
 
-/** A fresh server key pair and one client key pair, written under `dir`. */
-export function generateKeys(dir: string): GeneratedKeys {
+export interface GenerateKeysOptions {
+  /** Replace server.json / client.json if they exist (the old keys stop working). */
+  force?: boolean;
+}
+
+/**
+ * A fresh server key pair and one client key pair, written under `dir`. Refuses to replace
+ * existing key files unless `force`: new keys lock out every host that holds the old ones.
+ */
+export function generateKeys(dir: string, opts: GenerateKeysOptions = {}): GeneratedKeys {
+  const serverFile = join(dir, "server.json");
+  const clientFile = join(dir, "client.json");
+  const existing = [serverFile, clientFile].filter((f) => existsSync(f));
+  if (existing.length > 0 && !opts.force) {
+    throw new Error(`${existing.join(" and ")} already exist${existing.length === 1 ? "s" : ""}; new keys would lock out every host that uses the old ones. Pass --force to replace them`);
+  }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const server = curveKeyPair();
   const client = curveKeyPair();
-  const serverFile = join(dir, "server.json");
-  const clientFile = join(dir, "client.json");
   writePrivate(serverFile, { server: { public: server.publicKey, secret: server.secretKey }, allowed_clients: [client.publicKey] } satisfies CurveServerFile);
   writePrivate(clientFile, { server_public: server.publicKey, public: client.publicKey, secret: client.secretKey } satisfies CurveClientFile);
   return { serverFile, clientFile };

@@ -11,8 +11,9 @@
  *   tensor flattened in C order; bool travels as uint8 and bfloat16 as uint16), or raw
  *   little-endian bytes for large tensors. See codec.ts.
  * - The first request is `hello` with {protocol: 1}; a mismatch is a fatal error.
- * - NaN and infinities inside JSON travel as the strings "NaN", "Infinity", "-Infinity" and are
- *   turned back into numbers here.
+ * - Non-finite floats (NaN, Infinity: a diverged loss) cross as JSON null, in both directions:
+ *   JSON has no NaN (JSON.stringify writes null for them; the backend does the same). Strings are
+ *   never reinterpreted: a log message saying "NaN" arrives as written.
  * - Headers are decoded strictly: anything else is a protocol error, never a guess.
  */
 import { isDType, type DType } from "../core/tensor.js";
@@ -76,12 +77,6 @@ export class ProtocolError extends Error {
   override name = "ProtocolError";
 }
 
-const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity };
-
-function reviveNonFinite(_key: string, value: unknown): unknown {
-  return typeof value === "string" && value in NON_FINITE ? NON_FINITE[value] : value;
-}
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -106,7 +101,7 @@ export function decodeHeader(frame: Uint8Array): IncomingHeader {
   let raw: unknown;
   try {
     text = decoder.decode(frame);
-    raw = text.includes('"NaN"') || text.includes('Infinity"') ? JSON.parse(text, reviveNonFinite) : JSON.parse(text);
+    raw = JSON.parse(text);
   } catch (err) {
     throw new ProtocolError(`header is not UTF-8 JSON: ${(err as Error).message}`);
   }

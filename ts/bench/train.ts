@@ -4,7 +4,8 @@
  * train_step per step, `pipelineDepth` steps in flight), and by a plain loop in one Python process
  * over the same batches already in memory (py/bridge_backend/bench_train.py, the physical limit of
  * the design). Both build the model from the same seed, so their per-step losses must agree: the
- * result says by how much. The passes alternate (bridge, native, bridge, native) and the faster of
+ * result says by how much (max_loss_difference; null, with the steps listed, when a loss is
+ * missing or not finite on either side). The passes alternate (bridge, native, bridge, native) and the faster of
  * each is kept, so that load from other processes hits both alike. Target: ratio >= 0.95 on CPU.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -96,8 +97,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
   }
   const bridge = Math.max(...bridgeRates);
   const native = Math.max(...nativeRates);
-  let maxDiff = 0;
-  bridgeLosses.forEach((l, i) => (maxDiff = Math.max(maxDiff, Math.abs((l ?? NaN) - (nativeLosses[i] ?? NaN)) || 0)));
+  const agreement = compareLosses(bridgeLosses, nativeLosses);
   return {
     bridge_pairs_per_s: round1(bridge),
     native_pairs_per_s: round1(native),
@@ -111,13 +111,37 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
     pipeline_depth: cfg.pipelineDepth,
     threads: cfg.threads,
     device,
-    max_loss_difference: maxDiff,
+    max_loss_difference: agreement.maxDifference,
+    unmatched_loss_steps: agreement.unmatchedSteps,
     bridge_runs: bridgeRates.map(round1),
     native_runs: nativeRates.map(round1),
   };
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
+
+export interface LossAgreement {
+  /** The largest |bridge - native| over the steps; null when any step could not be compared. */
+  maxDifference: number | null;
+  /** Steps whose loss is null or non-finite on either side, or missing from one side. */
+  unmatchedSteps: number[];
+}
+
+/**
+ * Step-by-step comparison of the two loops' losses. A null or NaN loss is a mismatch, whatever
+ * the other side holds: a check that a diverged (or unreported) loss could pass is no check.
+ */
+export function compareLosses(bridge: readonly (number | null)[], native: readonly (number | null)[]): LossAgreement {
+  const unmatchedSteps: number[] = [];
+  let max = 0;
+  for (let i = 0; i < Math.max(bridge.length, native.length); i++) {
+    const a = bridge[i];
+    const b = native[i];
+    if (typeof a !== "number" || typeof b !== "number" || !Number.isFinite(a) || !Number.isFinite(b)) unmatchedSteps.push(i);
+    else max = Math.max(max, Math.abs(a - b));
+  }
+  return { maxDifference: unmatchedSteps.length > 0 ? null : max, unmatchedSteps };
+}
 
 async function bridgePass(
   build: JsonObject,

@@ -1,7 +1,8 @@
 /**
  * `npx bridge serve --endpoint tcp://0.0.0.0:5555 --keys server.json`: runs a backend in the
  * foreground for clients on other machines. tcp:// requires CURVE keys: the backend admits only
- * the client keys listed in server.json. Ends on Ctrl-C.
+ * the client keys listed in server.json, and logs each client it refuses (address and key, or why
+ * its handshake failed) on stderr. Ends on Ctrl-C.
  */
 import { spawn } from "node:child_process";
 import { backendEnv, backendPython } from "../paths.js";

@@ -29,9 +29,13 @@ def world_size() -> int:
 
 
 def init(rank: int, world_size: int, addr: str, port: int, backend: str, timeout_s: float) -> None:
-    """Joins the process group (blocks until every rank has joined)."""
+    """Joins the process group (blocks until every rank has joined).
+
+    A backend that outlives its runs (`bridge serve` on a host of `train --hosts`) first leaves the group of the
+    previous run: that run has ended, or its group broke when another host went away, and a resumed run joins anew.
+    """
     if dist.is_initialized():
-        raise ValueError("this backend already belongs to a process group")
+        dist.destroy_process_group()
     dist.init_process_group(
         backend,
         init_method=f"tcp://{addr}:{port}",
@@ -43,7 +47,8 @@ def init(rank: int, world_size: int, addr: str, port: int, backend: str, timeout
 
 def all_true(flag: bool) -> bool:
     """Whether `flag` holds on every rank."""
-    t = torch.tensor([0.0 if flag else 1.0])
+    # NCCL reduces CUDA tensors only (gloo either kind)
+    t = torch.tensor([0.0 if flag else 1.0], device="cuda" if dist.get_backend() == "nccl" else "cpu")
     dist.all_reduce(t)
     return float(t) == 0.0
 

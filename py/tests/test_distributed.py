@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 
 import pytest
 import torch
@@ -78,3 +80,30 @@ def test_ranks_build_alike_draw_apart_and_skip_together() -> None:
     s = Session(lambda *_: None, "cpu")  # a lone process: its generator as before, like rank 0's
     OPS["build"](s, TINY, {})
     assert torch.equal(torch.rand(4), d0)
+
+
+def _lose_a_peer_then_rejoin(rank: int, ports: tuple[int, int], out: dict) -> None:
+    distributed.init(rank, 2, "127.0.0.1", ports[0], "gloo", 60)
+    if rank == 1:
+        os._exit(0)  # a host's backend killed: no goodbye to the group
+    t0 = time.monotonic()
+    try:
+        dist.all_reduce(torch.ones(1))
+        out["error"] = None
+    except RuntimeError as e:
+        out["error"] = str(e)
+    out["seconds"] = time.monotonic() - t0
+    distributed.init(0, 1, "127.0.0.1", ports[1], "gloo", 60)  # the next run on this served backend
+    t = torch.full((2,), 3.0)
+    dist.all_reduce(t)
+    out["rejoined"] = (dist.get_world_size(), t.tolist())
+    dist.destroy_process_group()
+
+
+def test_a_lost_peer_fails_the_collective_promptly_and_the_backend_can_join_a_new_group() -> None:
+    with mp.Manager() as m:
+        out = m.dict()
+        mp.spawn(_lose_a_peer_then_rejoin, args=((free_port(), free_port()), out), nprocs=2, join=True)
+        assert out["error"], "the all-reduce with a dead peer should have failed"
+        assert out["seconds"] < 30, f"noticing the dead peer took {out['seconds']:.1f} s (the group's timeout is 60 s)"
+        assert out["rejoined"] == (1, [3.0, 3.0])

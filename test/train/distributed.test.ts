@@ -12,8 +12,8 @@ import { tensor } from "../../ts/core/tensor.js";
 import { train, type TrainOptions } from "../../ts/commands/train.js";
 import { projectRoot } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
-import { mergeStepResults, shardRows } from "../../ts/train/distributed.js";
-import { sharedDataDir } from "../helpers.js";
+import { mergeStepResults, rankPlacement, shardRows } from "../../ts/train/distributed.js";
+import { testWithData } from "../helpers.js";
 
 test("shardRows cuts every tensor by rows into near-equal contiguous shards (views)", () => {
   const x = tensor("int64", [5, 2], BigInt64Array.from([0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n]));
@@ -25,6 +25,14 @@ test("shardRows cuts every tensor by rows into near-equal contiguous shards (vie
   assert.equal(Array.from(b.l.data as Int32Array), [3, 4, 5]);
   assert.is(b.x.data.buffer, x.data.buffer);
   assert.throws(() => shardRows({ x }, 6), /at least 6/);
+});
+
+test("rankPlacement: cuda spreads ranks over GPUs, cuda:K pins them to one GPU with gloo, cpu stays", () => {
+  assert.equal(rankPlacement(2, "cuda"), { devices: ["cuda:0", "cuda:1"] });
+  assert.equal(rankPlacement(2, "cuda:0"), { devices: ["cuda:0", "cuda:0"], backend: "gloo" });
+  assert.equal(rankPlacement(1, "cuda:3"), { devices: ["cuda:3"] });
+  assert.equal(rankPlacement(2, "cpu"), { devices: ["cpu", "cpu"] });
+  assert.equal(rankPlacement(2, undefined), { devices: [undefined, undefined] });
 });
 
 test("mergeStepResults: loss weighted by count, counts and correct summed, finite only if all are", () => {
@@ -39,10 +47,7 @@ test("mergeStepResults: loss weighted by count, counts and correct summed, finit
   assert.is(m.step, 3);
 });
 
-const dataDir = sharedDataDir("train: 2 ranks");
-
-test("2 CPU ranks with gloo match 1 rank with the same global batch", async () => {
-  if (!dataDir) return;
+testWithData(test, "2 CPU ranks with gloo match 1 rank with the same global batch", async (dataDir) => {
   const runsDir = mkdtempSync(join(tmpdir(), "bridge-ddp-"));
   try {
     const base: TrainOptions = {

@@ -12,14 +12,26 @@
  *   The replies are merged (loss weighted by count, counts and correct summed).
  * - build, load, set_hparams, set_trainable, reset_state, flush: sent to every rank (they stay identical).
  * - save, eval_step and inference: rank 0 only (its weights are everyone's).
+ *
+ * `bridge train --hosts tcp://h1:5555,tcp://h2:5555 --keys client.json [--master HOST:PORT]` (connectHosts):
+ * the ranks are `bridge serve` backends on other machines, one rank per endpoint (a host with several GPUs
+ * serves one endpoint per GPU), rank 0 the first. Rank 0's backend hosts the rendezvous at --master (default:
+ * the first endpoint's host, port 29500), which every host must reach, as they must reach each other for
+ * gloo / NCCL. This trainer stays the only feeder, so no host runs anything but `bridge serve`. Each host is
+ * watched over a second connection: the moment one goes away (its connection closes, or its ZMTP heartbeats
+ * stop) every call fails with a BackendDiedError naming it, and the run can be resumed from its last checkpoint.
+ * Checkpoints are written by rank 0's host and loaded by every host at the run folder's path, so that folder
+ * must be on a filesystem the hosts share.
  */
 import { createServer } from "node:net";
-import { startBackend, type BackendClient, type Tensors } from "../backend/client.js";
+import { Dealer } from "zeromq";
+import { BackendClient, BackendDiedError, startBackend, type Tensors } from "../backend/client.js";
+import type { CurveClientKeys } from "../backend/keys.js";
 import type { JsonObject, JsonValue } from "../backend/protocol.js";
 import { ARRAY_TYPE, numel, tensor, type Tensor, type TypedArrayFor } from "../core/tensor.js";
 import type { TrainBackend } from "./loop.js";
 
-const EVERY_RANK = new Set(["build", "load", "set_hparams", "set_trainable", "reset_state", "flush"]);
+export const EVERY_RANK = new Set(["build", "load", "set_hparams", "set_trainable", "reset_state", "flush"]);
 
 /** A free TCP port on localhost for the process group's rendezvous. */
 async function freePort(): Promise<number> {
@@ -69,21 +81,142 @@ export function mergeStepResults(results: JsonObject[]): JsonObject {
   return merged;
 }
 
-export class DistributedBackend implements TrainBackend {
-  private constructor(readonly ranks: BackendClient[]) {}
+/**
+ * Where --nproc's n ranks run: device `cuda` puts rank r on GPU r; `cuda:K` puts every rank on GPU K and
+ * joins them with gloo, because NCCL refuses two ranks on one GPU ("duplicate GPU"); gloo reduces through host
+ * memory, slower but correct. Otherwise (cpu, or the backend's own choice) every rank gets `device` as it is.
+ */
+export function rankPlacement(n: number, device: string | undefined): { devices: (string | undefined)[]; backend?: "gloo" } {
+  if (device === "cuda" && n > 1) return { devices: Array.from({ length: n }, (_, r) => `cuda:${r}`) };
+  const pinned = device !== undefined && /^cuda:\d+$/.test(device) && n > 1;
+  return { devices: Array<string | undefined>(n).fill(device), ...(pinned ? { backend: "gloo" as const } : {}) };
+}
 
-  /** Starts n ranks (gloo on CPU) and joins them into one process group. */
+/** torch's customary rendezvous port, the default of --master. */
+export const DEFAULT_MASTER_PORT = 29500;
+
+export interface MasterAddress {
+  host: string;
+  port: number;
+}
+
+/**
+ * The rendezvous of a --hosts run: --master HOST:PORT, or the first endpoint's host with port 29500 (its
+ * backend, rank 0, listens there). An ipc:// first endpoint is on this machine: 127.0.0.1.
+ */
+export function masterAddress(master: string | undefined, firstEndpoint: string): MasterAddress {
+  if (master !== undefined) {
+    const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d+)$/.exec(master.trim());
+    const port = m ? Number(m[3]) : NaN;
+    if (!m || !(port >= 1 && port <= 65535)) throw new RangeError(`--master must be HOST:PORT (port 1-65535), got "${master}"`);
+    return { host: m[1] ?? m[2], port };
+  }
+  if (firstEndpoint.startsWith("ipc://")) return { host: "127.0.0.1", port: DEFAULT_MASTER_PORT };
+  const m = /^tcp:\/\/(?:\[([^\]]+)\]|([^:/]+)):\d+$/.exec(firstEndpoint);
+  if (!m) throw new RangeError(`--hosts: "${firstEndpoint}" is not tcp://HOST:PORT`);
+  const host = m[1] ?? m[2];
+  if (host === "*" || host === "0.0.0.0" || host === "::") {
+    throw new RangeError(`--hosts: ${firstEndpoint} names no host the others can reach; give --master HOST:PORT`);
+  }
+  return { host, port: DEFAULT_MASTER_PORT };
+}
+
+/** How long a failed step waits for a host watch to say which host went away (the other ranks' errors come first). */
+const LOSS_GRACE_MS = 3000;
+
+/** Watches one served backend over a connection of its own; `lost` rejects when that connection goes away. */
+class HostWatch {
+  readonly lost: Promise<never>;
+  private readonly socket: Dealer;
+
+  constructor(endpoint: string, rank: number, worldSize: number, curve: CurveClientKeys | undefined) {
+    this.socket = new Dealer({
+      linger: 0,
+      // ZMTP heartbeats: a host that vanishes without closing its connections (power, network) counts as lost too
+      heartbeatInterval: 1000,
+      heartbeatTimeout: 10_000,
+      ...(curve ? { curveServerKey: curve.serverPublic, curvePublicKey: curve.public, curveSecretKey: curve.secret } : {}),
+    });
+    this.lost = new Promise<never>((_, reject) => {
+      this.socket.events.on("disconnect", () =>
+        reject(
+          new BackendDiedError(
+            `bridge: host ${endpoint} (rank ${rank} of ${worldSize}) went away: its backend closed the connection. ` +
+              "Restart `bridge serve` there, then resume with the same --hosts, --keys and --master",
+            "",
+          ),
+        ),
+      );
+    });
+    this.lost.catch(() => {}); // handled where it is raced
+    this.socket.connect(endpoint);
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+export interface ConnectHostsOptions {
+  /** Client keys for tcp:// endpoints (one client.json whose server.json every host serves with). */
+  curve?: CurveClientKeys;
+  /** --master HOST:PORT (see masterAddress). */
+  master?: string;
+}
+
+export class DistributedBackend implements TrainBackend {
+  /** `watches[r]`: the watch of rank r's host (--hosts); none for ranks this process started. */
+  private constructor(
+    readonly ranks: BackendClient[],
+    private readonly watches: (HostWatch | null)[] = [],
+  ) {}
+
+  /** Joins the backends served at `hosts` (rank r at hosts[r]) into one process group. */
+  static async connectHosts(hosts: string[], opts: ConnectHostsOptions = {}): Promise<DistributedBackend> {
+    if (hosts.length < 2) throw new RangeError(`--hosts needs at least 2 endpoints, one rank each (got ${hosts.length}); for one remote backend use --backend`);
+    const repeated = hosts.find((h, i) => hosts.indexOf(h) !== i);
+    if (repeated) throw new RangeError(`--hosts lists ${repeated} twice; each endpoint is one rank`);
+    const master = masterAddress(opts.master, hosts[0]);
+    const ranks: BackendClient[] = [];
+    const watches: HostWatch[] = [];
+    const group = () => new DistributedBackend(ranks, watches);
+    try {
+      for (const [r, endpoint] of hosts.entries()) {
+        ranks.push(await BackendClient.connect(endpoint, opts.curve ? { curve: opts.curve } : {}).catch((err: Error) => {
+          throw new Error(`--hosts: rank ${r} at ${endpoint}: ${err.message}`);
+        }));
+        watches.push(new HostWatch(endpoint, r, hosts.length, opts.curve));
+      }
+      // gloo ranks and NCCL ranks cannot join one group: refuse before init_distributed would hang
+      const devices = ranks.map((c) => (String(c.hello?.device ?? "").startsWith("cuda") ? "cuda" : "cpu"));
+      if (new Set(devices).size > 1) {
+        throw new Error(`--hosts: the backends mix devices (${hosts.map((h, r) => `${h}: ${devices[r]}`).join(", ")}); serve all on cuda or all on cpu (--device)`);
+      }
+      await group().everyRank("init_distributed", { world_size: hosts.length, master_addr: master.host, master_port: master.port });
+    } catch (err) {
+      await group().close();
+      throw err;
+    }
+    return group();
+  }
+
+  /** Starts n ranks (gloo on CPU, NCCL on GPUs) and joins them into one process group. */
   static async start(n: number, device?: string): Promise<DistributedBackend> {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`--nproc must be a positive integer, got ${n}`);
     const ranks: BackendClient[] = [];
+    const plan = rankPlacement(n, device);
     try {
       for (let r = 0; r < n; r++) {
         // One intra-op thread each when several ranks share the CPU cores.
         const env = device?.startsWith("cuda") ? {} : { OMP_NUM_THREADS: "1" };
-        ranks.push(await startBackend({ ...(device ? { device: device.startsWith("cuda") && n > 1 ? `cuda:${r}` : device } : {}), env }));
+        ranks.push(await startBackend({ ...(plan.devices[r] ? { device: plan.devices[r] } : {}), env }));
       }
-      const port = await freePort();
-      await Promise.all(ranks.map((c, rank) => c.call("init_distributed", { rank, world_size: n, master_addr: "127.0.0.1", master_port: port })));
+      await new DistributedBackend(ranks).everyRank("init_distributed", {
+        world_size: n,
+        master_addr: "127.0.0.1",
+        master_port: await freePort(),
+        ...(plan.backend ? { backend: plan.backend } : {}),
+      });
     } catch (err) {
       await Promise.all(ranks.map((c) => c.close()));
       throw err;
@@ -94,17 +227,47 @@ export class DistributedBackend implements TrainBackend {
   async call(op: string, args: Record<string, JsonValue | undefined> = {}, tensors: Tensors = {}): Promise<{ result: JsonObject; tensors: Tensors }> {
     if (op === "train_step") {
       const shards = shardRows(tensors, this.ranks.length);
-      const replies = await Promise.all(this.ranks.map((c, r) => c.call(op, args, shards[r])));
+      const replies = await this.allRanks((c, r) => c.call(op, args, shards[r]));
       return { result: mergeStepResults(replies.map((x) => x.result)), tensors: {} };
     }
-    if (EVERY_RANK.has(op)) {
-      const replies = await Promise.all(this.ranks.map((c) => c.call(op, args, tensors)));
-      return replies[0];
+    if (EVERY_RANK.has(op)) return (await this.allRanks((c) => c.call(op, args, tensors)))[0];
+    return this.onRank(0, this.ranks[0].call(op, args, tensors));
+  }
+
+  /** Sends `op` to every rank with its rank number added. */
+  private everyRank(op: string, args: JsonObject): Promise<unknown> {
+    return this.allRanks((c, rank) => c.call(op, { ...args, rank }));
+  }
+
+  /** `p`, a call to rank r, failing the moment rank r's host is known to be gone. */
+  private onRank<T>(r: number, p: Promise<T>): Promise<T> {
+    const watch = this.watches[r];
+    return watch ? Promise.race([p, watch.lost]) : p;
+  }
+
+  /**
+   * One call per rank, all of them awaited. When a host has gone, the surviving ranks' collectives may fail
+   * first (gloo: "connection reset by peer"); the error then names the lost host, if a watch says so shortly.
+   */
+  private async allRanks<T>(send: (c: BackendClient, rank: number) => Promise<T>): Promise<T[]> {
+    try {
+      return await Promise.all(this.ranks.map((c, r) => this.onRank(r, send(c, r))));
+    } catch (err) {
+      const watched = this.watches.filter((w): w is HostWatch => w !== null);
+      if (watched.length === 0 || err instanceof BackendDiedError) throw err;
+      let timer: NodeJS.Timeout | undefined;
+      const lost = await Promise.race([
+        ...watched.map((w) => w.lost.catch((e: Error) => e)),
+        new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), LOSS_GRACE_MS))),
+      ]);
+      clearTimeout(timer);
+      if (lost instanceof BackendDiedError) throw new BackendDiedError(`${lost.message}\n(the first error from the other ranks: ${(err as Error).message.split("\n")[0]})`, "");
+      throw err;
     }
-    return this.ranks[0].call(op, args, tensors);
   }
 
   async close(): Promise<void> {
+    for (const w of this.watches) w?.close();
     await Promise.all(this.ranks.map((c) => c.close()));
   }
 }

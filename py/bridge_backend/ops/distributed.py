@@ -2,6 +2,7 @@
 
 init_distributed   rank, world_size, master_addr?, master_port, backend? (gloo | nccl), timeout_s?
                    -> rank, world_size, backend
+                   A backend already in a group (a served one, on to its next run) leaves that group first.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from .args import arg
 from .registry import Args, Tensors, op
 
 
-@op("init_distributed")
+@op("init_distributed", every_rank=True)
 def init_distributed(session, args: Args, tensors: Tensors):
     """Joins the process group; every rank must be sent this at the same time (it blocks until all have)."""
     rank, world = arg(args, "rank", int), arg(args, "world_size", int)

@@ -6,6 +6,7 @@ import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { installSignalHandlers } from "./backend/process.js";
 import type { JsonObject } from "./backend/protocol.js";
+import { fetchableDatasets } from "./data/datasets.js";
 
 /** Runs a command's function; its number is the exit status; errors print without a stack. */
 async function run(fn: () => Promise<number | void>): Promise<void> {
@@ -45,25 +46,31 @@ export function buildCli(argv: string[]): Argv {
           .option("data-dir", { type: "string", describe: "folder in the official layouts (default: $BRIDGE_DATA_DIR)" })
           .option("backend", { type: "string", describe: "use a running backend (`bridge serve`): tcp://HOST:PORT (needs --keys)" })
           .option("keys", { type: "string", describe: "client.json from `bridge keys`, for --backend tcp://" })
-          .option("nproc", { type: "number", default: 1, describe: "data-parallel ranks: N backend processes with torch.distributed (gloo on CPU)" }),
+          .option("nproc", { type: "number", default: 1, describe: "data-parallel ranks: N backend processes with torch.distributed (gloo on CPU)" })
+          .option("hosts", { type: "string", describe: "data-parallel ranks on other machines: `bridge serve` endpoints, comma-separated, rank 0 first (tcp://h1:5555,tcp://h2:5555; needs --keys)" })
+          .option("master", { type: "string", describe: "--hosts: rendezvous HOST:PORT on rank 0's machine, reachable by every host (default: the first endpoint's host, port 29500)" })
+          .option("on-bad-row", { choices: ["error", "skip"] as const, default: "error" as const, describe: "a malformed dataset row: stop with an error naming it, or skip and count it" })
+          .option("init", { type: "string", describe: "start from pretrained weights: a run, a checkpoint, an import folder, or fastai:wt103-fwd|fastai:wt103-bwd (the config's init.from)" }),
       (a) =>
         run(async () => {
           const { train } = await import("./commands/train.js");
-          await train({ config: a.config, set: a.set, run: a.run, resume: a.resume, quiet: a.quiet, dataDir: a.dataDir, backend: a.backend, keys: a.keys, nproc: a.nproc });
+          await train({ config: a.config, set: a.set, run: a.run, resume: a.resume, quiet: a.quiet, dataDir: a.dataDir, backend: a.backend, keys: a.keys, nproc: a.nproc, hosts: a.hosts?.split(",").map((h) => h.trim()).filter((h) => h !== ""), master: a.master, onBadRow: a.onBadRow, init: a.init });
         }),
     )
     .command(
       "eval",
       "evaluate a run: metrics.json, report.html with plots, sentence vectors as Arrow",
-      (y) =>
-        y
-          .option("run", { type: "string", describe: "the run to evaluate (runs/NAME)" })
-          .option("tasks", { type: "string", describe: "comma-separated: snli,separation,sts,sick,lm (default: all the run supports)" })
+      // async: the task registry (and what it imports) loads only when `eval` is the command
+      async (y) => {
+        const { tasksHelp } = await import("./eval/tasks/index.js");
+        return y
+          .option("run", { type: "string", describe: "the run to evaluate (runs/NAME; default: the latest, runs/latest)" })
+          .option("tasks", { type: "string", describe: tasksHelp() })
           .option("data-dir", { type: "string", describe: "folder in the official layouts (default: $BRIDGE_DATA_DIR)" })
           .option("checkpoint", { type: "string", describe: "checkpoint to evaluate instead of the run's final one" })
-          .option("compare", { type: "string", array: true, describe: "compare the metrics of these runs side by side" })
-          .option("device", { type: "string", describe: "torch device (default: cuda if available, else cpu)" })
-          .check((a) => (a.run !== undefined || (a.compare ?? []).length > 0 ? true : "give --run NAME or --compare RUN_A RUN_B ...")),
+          .option("compare", { type: "string", array: true, describe: "compare the metrics.json of these already evaluated runs side by side (evaluates nothing)" })
+          .option("device", { type: "string", describe: "torch device (default: cuda if available, else cpu)" });
+      },
       (a) =>
         run(async () => {
           const { evalCommand } = await import("./commands/eval.js");
@@ -75,7 +82,7 @@ export function buildCli(argv: string[]): Argv {
       "one sentence vector per input line, in input order, into an Arrow IPC file",
       (y) =>
         y
-          .option("run", { type: "string", demandOption: true, describe: "the run whose encoder embeds" })
+          .option("run", { type: "string", describe: "the run whose encoder embeds (default: the latest, runs/latest)" })
           .option("input", { type: "string", demandOption: true, describe: "text file, one sentence a line (or JSONL with --field)" })
           .option("output", { type: "string", demandOption: true, describe: "FILE.arrow: line, text, vector (FixedSizeList<float32>)" })
           .option("field", { type: "string", describe: "JSONL input: the field holding the text" })
@@ -122,12 +129,12 @@ export function buildCli(argv: string[]): Argv {
           (y) =>
             y
               .positional("name", { type: "string", demandOption: true, describe: "NAME:SPLIT, e.g. snli:dev, sick:train, wikitext-2:valid" })
-              .option("data-dir", { type: "string", describe: "folder in the official layouts (default: $BRIDGE_DATA_DIR)" })
+              .option("data-dir", { type: "string", describe: "folder in the official layouts (default: $BRIDGE_DATA_DIR, else ~/.cache/bridge/data)" })
               .option("json", { type: "boolean", default: false, describe: "print one JSON object" })
               .option("on-bad-row", { choices: ["error", "skip"] as const, default: "error" as const, describe: "stop at a malformed row, or skip and count it" })
               .option("vocab", { type: "string", describe: "vocabulary file for the OOV rate (default: built from the training split)" })
               .option("min-freq", { type: "number", describe: "min_freq of that vocabulary (default 3)" })
-              .option("max-len", { type: "number", describe: "truncate texts to this many tokens (counted)" }),
+              .option("max-len", { type: "number", describe: "tokens kept per sentence, xxbos included (default: tokenizer.maxLen's default, 512; text is not cut)" }),
           (a) =>
             run(async () => {
               const { dataInspect } = await import("./commands/data.js");
@@ -139,8 +146,8 @@ export function buildCli(argv: string[]): Argv {
           "download a dataset into the data dir (checksum, extraction, no half-written files)",
           (y) =>
             y
-              .positional("name", { choices: ["snli", "multinli", "sick", "stsb", "wikitext-2", "wikitext-103"] as const, demandOption: true })
-              .option("data-dir", { type: "string", describe: "where to put it (default: $BRIDGE_DATA_DIR)" })
+              .positional("name", { type: "string", choices: fetchableDatasets(), demandOption: true })
+              .option("data-dir", { type: "string", describe: "where to put it (default: $BRIDGE_DATA_DIR, else ~/.cache/bridge/data)" })
               .option("force", { type: "boolean", default: false, describe: "fetch again even if the files are there" }),
           (a) =>
             run(async () => {
@@ -151,13 +158,32 @@ export function buildCli(argv: string[]): Argv {
         .demandCommand(1, "name a data command: inspect or fetch"),
     )
     .command(
+      "import <format>",
+      "convert a pretrained language model into a bridge checkpoint folder (for init: { from: DIR })",
+      (y) =>
+        y
+          .positional("format", { choices: ["fastai"] as const, demandOption: true })
+          .option("weights", { type: "string", demandOption: true, describe: "fastai AWD-LSTM weights, e.g. wt103-fwd/lstm_fwd.pth" })
+          .option("vocab", { type: "string", demandOption: true, describe: "its vocabulary, a pickled list of strings (itos_wt103.pkl)" })
+          .option("out", { type: "string", demandOption: true, describe: "folder for model.pt and import.json" })
+          .option("backwards", { type: "boolean", default: false, describe: "a backward LM (fastai's wt103-bwd)" }),
+      (a) =>
+        run(async () => {
+          const { importCommand } = await import("./commands/import.js");
+          await importCommand({ format: a.format, weights: a.weights, vocab: a.vocab, out: a.out, backwards: a.backwards });
+        }),
+    )
+    .command(
       "keys",
       "generate CURVE keys for a tcp:// backend (mode 0600)",
-      (y) => y.option("dir", { type: "string", default: "keys", describe: "folder for server.json and client.json" }),
+      (y) =>
+        y
+          .option("dir", { type: "string", default: "keys", describe: "folder for server.json and client.json" })
+          .option("force", { type: "boolean", default: false, describe: "replace existing keys (hosts holding the old ones are locked out)" }),
       (a) =>
         run(async () => {
           const { keys } = await import("./commands/keys.js");
-          return keys({ dir: a.dir });
+          return keys({ dir: a.dir, force: a.force });
         }),
     )
     .command(

@@ -4,7 +4,11 @@ Same sizes (embedding + the same layer widths), same batches, same run, median s
 (and which goes first alternates too) so that load from other processes hits both alike. The AWD-LSTM runs in
 training mode with every dropout on (embedding, locked, weight drop); the plain stack has none.
 
-    python -m bridge_backend.bench_model [--json] [--preset cpu_medium] [--bs 64] [--bptt 70] [--steps 10]
+Then the LM's output layer: the same encoder with its tied full softmax (cross-entropy over every word) against
+the adaptive softmax (`softmax: adaptive`, the loss over each target's cluster only), forward + backward of the
+whole language model over a `--lm-vocab` (30k) vocabulary, alternating the same way.
+
+    python -m bridge_backend.bench_model [--json] [--preset cpu_medium] [--bs 64] [--bptt 70] [--steps 10] [--lm-vocab 30000]
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import time
 import torch
 from torch import Tensor, nn
 
-from .models.awd_lstm import AWDLSTM, AWDLSTMConfig, awd_lstm_presets
+from .losses import lm_loss
+from .models.awd_lstm import AWDLSTM, AdaptiveDecoder, AWDLSTMConfig, LinearDecoder, awd_lstm_presets, lm_decoder
 
 
 class PlainLSTM(nn.Module):
@@ -39,8 +44,26 @@ class PlainLSTM(nn.Module):
         return raw
 
 
+class LanguageModel(nn.Module):
+    """Encoder + LM head returning the training loss of next-token targets (what an LM step spends its time on)."""
+
+    def __init__(self, cfg: AWDLSTMConfig) -> None:
+        super().__init__()
+        self.encoder = AWDLSTM(cfg)
+        self.head = lm_decoder(cfg, self.encoder.emb)
+
+    def forward(self, xy: Tensor) -> list[Tensor]:  # xy [bs, sl + 1]: inputs then targets shifted by one
+        x, y = xy[:, :-1], xy[:, 1:]
+        top = self.encoder(x)[0][-1]  # [bs, sl, emb_sz]
+        if isinstance(self.head, AdaptiveDecoder):
+            return [self.head.nll(top, y)[0]]
+        assert isinstance(self.head, LinearDecoder)
+        return [lm_loss(self.head(top)[0], y)]
+
+
 def fwd_bwd(model: nn.Module, x: Tensor) -> float:
-    """Seconds for one forward + backward (a mean over the top states as the loss)."""
+    """Seconds for one forward + backward; the loss is the mean square of the last output (the top states, or a
+    LanguageModel's own loss: squaring a scalar costs nothing)."""
     sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
     sync()
     t0 = time.perf_counter()
@@ -53,22 +76,57 @@ def fwd_bwd(model: nn.Module, x: Tensor) -> float:
     return dt
 
 
-def run(preset: str, vocab_sz: int, bs: int, bptt: int, steps: int, warmup: int, device: str | None) -> dict:
+def alternate(models: list[nn.Module], batches: list[Tensor], warmup: int) -> list[float]:
+    """Median seconds per forward + backward of each model, the models taking turns (and turns at going first)."""
+    times: list[list[float]] = [[] for _ in models]
+    for i, x in enumerate(batches):
+        order = list(range(len(models))) if i % 2 == 0 else list(reversed(range(len(models))))
+        for j in order:
+            dt = fwd_bwd(models[j], x)
+            if i >= warmup:
+                times[j].append(dt)
+    # medians: a step slowed by another process on the machine does not decide the figure
+    return [statistics.median(t) for t in times]
+
+
+def softmax_figures(preset: str, vocab_sz: int, bs: int, bptt: int, steps: int, warmup: int, dev: torch.device) -> dict:
+    """Tokens/s of a whole LM step with the full softmax and with the adaptive one over `vocab_sz` words."""
+    torch.manual_seed(0)
+    full = LanguageModel(AWDLSTMConfig(vocab_sz=vocab_sz, **awd_lstm_presets[preset])).to(dev).train()
+    adaptive = LanguageModel(AWDLSTMConfig(vocab_sz=vocab_sz, softmax="adaptive", **awd_lstm_presets[preset])).to(dev).train()
+    # token ids drawn Zipf-like (rank r with probability ~ 1/r), as words are: the adaptive head's bet
+    zipf = 1.0 / torch.arange(1, vocab_sz + 1, dtype=torch.float)
+    batches = [
+        torch.multinomial(zipf, bs * (bptt + 1), replacement=True).view(bs, bptt + 1).to(dev) for _ in range(steps + warmup)
+    ]
+    t_full, t_adaptive = alternate([full, adaptive], batches, warmup)
+    return {
+        "lm_full_softmax_tokens_per_s": round(bs * bptt / t_full, 1),
+        "lm_adaptive_tokens_per_s": round(bs * bptt / t_adaptive, 1),
+        "vocab": vocab_sz,
+        "speedup": round(t_full / t_adaptive, 3),
+        "cutoffs": adaptive.encoder.cfg.adaptive_cutoffs(),
+    }
+
+
+def run(
+    preset: str,
+    vocab_sz: int,
+    bs: int,
+    bptt: int,
+    steps: int,
+    warmup: int,
+    device: str | None,
+    lm_vocab: int = 30_000,
+    lm_steps: int = 5,
+) -> dict:
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(0)
     cfg = AWDLSTMConfig(vocab_sz=vocab_sz, **awd_lstm_presets[preset])
     awd, plain = AWDLSTM(cfg).to(dev).train(), PlainLSTM(cfg).to(dev).train()
     batches = [torch.randint(4, vocab_sz, (bs, bptt), device=dev) for _ in range(steps + warmup)]
-    t_awd: list[float] = []
-    t_plain: list[float] = []
-    for i, x in enumerate(batches):
-        order = [(awd, t_awd), (plain, t_plain)] if i % 2 == 0 else [(plain, t_plain), (awd, t_awd)]
-        for model, times in order:
-            dt = fwd_bwd(model, x)
-            if i >= warmup:
-                times.append(dt)
-    # medians: a step slowed by another process on the machine does not decide the figure
-    awd_tps, plain_tps = bs * bptt / statistics.median(t_awd), bs * bptt / statistics.median(t_plain)
+    m_awd, m_plain = alternate([awd, plain], batches, warmup)
+    awd_tps, plain_tps = bs * bptt / m_awd, bs * bptt / m_plain
     return {
         "awd_tokens_per_s": round(awd_tps, 1),
         "plain_lstm_tokens_per_s": round(plain_tps, 1),
@@ -81,6 +139,7 @@ def run(preset: str, vocab_sz: int, bs: int, bptt: int, steps: int, warmup: int,
         "bptt": bptt,
         "steps": steps,
         "dropouts": {k: cfg.p(k) for k in ("embed_p", "input_p", "hidden_p", "weight_p")},
+        **softmax_figures(preset, lm_vocab, bs, bptt, lm_steps, warmup, dev),
     }
 
 
@@ -94,14 +153,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--lm-vocab", type=int, default=30_000, help="vocabulary of the full vs adaptive softmax figures")
+    ap.add_argument("--lm-steps", type=int, default=5, help="timed steps per LM (a 30k full softmax step is slow on CPU)")
     a = ap.parse_args(argv)
-    res = run(a.preset, a.vocab, a.bs, a.bptt, a.steps, a.warmup, a.device)
+    res = run(a.preset, a.vocab, a.bs, a.bptt, a.steps, a.warmup, a.device, a.lm_vocab, a.lm_steps)
     if a.json:
         print(json.dumps(res))
     else:
         print(f"AWD-LSTM   {res['awd_tokens_per_s']:>10.1f} tokens/s (forward + backward, {res['device']})")
         print(f"plain LSTM {res['plain_lstm_tokens_per_s']:>10.1f} tokens/s")
         print(f"ratio      {res['ratio']:>10.3f} (target >= 0.85)")
+        print(
+            f"LM, {res['vocab']} words: full softmax {res['lm_full_softmax_tokens_per_s']:.1f}, "
+            f"adaptive {res['lm_adaptive_tokens_per_s']:.1f} tokens/s"
+        )
+        print(f"speedup    {res['speedup']:>10.3f} (target >= 2)")
         print(json.dumps(res))
 
 

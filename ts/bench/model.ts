@@ -1,8 +1,9 @@
 /**
  * `npx bridge bench model`: forward + backward tokens/s of the backend's AWD-LSTM encoder (embedding,
  * weight-dropped LSTMs, locked dropouts, all on) against torch's plain `nn.LSTM` stack of the same sizes,
- * same batches, same run. Runs `python -m bridge_backend.bench_model --json` in the project's environment;
- * the target is ratio >= 0.85 on CPU.
+ * same batches, same run; then a whole LM step (encoder + output layer + loss) with the full softmax against
+ * the adaptive softmax over a 30k vocabulary. Runs `python -m bridge_backend.bench_model --json` in the
+ * project's environment; the targets are ratio >= 0.85 and speedup >= 2 on CPU.
  */
 import { runPythonJson } from "./python.js";
 
@@ -16,12 +17,22 @@ export interface ModelBenchOptions {
   steps?: number;
   /** torch device; default cuda when available, else cpu. */
   device?: string;
+  /** Vocabulary of the full vs adaptive softmax figures (default 30,000). */
+  lmVocab?: number;
+  /** Timed steps per LM (default 5: a full-softmax step over 30k words takes seconds on a CPU). */
+  lmSteps?: number;
 }
 
 export interface ModelBenchResult {
   awd_tokens_per_s: number;
   plain_lstm_tokens_per_s: number;
   ratio: number;
+  lm_full_softmax_tokens_per_s: number;
+  lm_adaptive_tokens_per_s: number;
+  /** The LM figures' vocabulary size. */
+  vocab: number;
+  /** Adaptive over full tokens/s. */
+  speedup: number;
   [key: string]: unknown;
 }
 
@@ -30,5 +41,7 @@ export async function benchModel(opts: ModelBenchOptions = {}): Promise<ModelBen
   for (const key of ["preset", "vocab", "bs", "bptt", "steps", "device"] as const) {
     if (opts[key] !== undefined) args.push(`--${key}`, String(opts[key]));
   }
+  if (opts.lmVocab !== undefined) args.push("--lm-vocab", String(opts.lmVocab));
+  if (opts.lmSteps !== undefined) args.push("--lm-steps", String(opts.lmSteps));
   return runPythonJson<ModelBenchResult>("bridge bench model", args);
 }

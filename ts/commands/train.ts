@@ -6,17 +6,31 @@
  * reads the run's own config.json and state.json and goes on from its last checkpoint.
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { basename, extname } from "node:path";
+import { basename, dirname, extname } from "node:path";
 import { BackendClient, startBackend } from "../backend/client.js";
 import { loadClientKeys } from "../backend/keys.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { assertVocabMatches } from "../data/vocab.js";
 import { ConfigError, DEFAULT_CONFIG, loadConfig, validateConfig } from "../config/load.js";
-import { stageName, type Config } from "../config/schema.js";
-import { MANIFEST_VERSION, readManifest, runPaths, runsRoot, writeManifest, type RunManifest } from "../run/manifest.js";
+import { OBJECTIVE_SPECS, stageName, type Config } from "../config/schema.js";
+import type { BadRowPolicy } from "../data/errors.js";
+import { withRunLock } from "../run/lock.js";
+import {
+  LATEST_RUN,
+  MANIFEST_VERSION,
+  readManifest,
+  resolveRunName,
+  runPaths,
+  runsRoot,
+  writeLatestLink,
+  writeManifest,
+  type RunManifest,
+  type RunPaths,
+} from "../run/manifest.js";
 import { formatTable } from "../ui/table.js";
 import { freshPosition, readState, truncateLog, writeState, type RunState } from "../train/checkpoints.js";
 import { loadTrainingData, tokenizerSettings } from "../train/data.js";
+import { withInit } from "../train/init.js";
 import { buildArgs, runStages, type StageSummary, type TrainBackend } from "../train/loop.js";
 import { formatDuration, Progress, RunLog } from "../train/progress.js";
 
@@ -34,8 +48,16 @@ export interface TrainOptions {
   /** A running backend (`bridge serve`) instead of a local one: tcp://HOST:PORT with `keys` (client.json). */
   backend?: string;
   keys?: string;
-  /** Data-parallel ranks (one backend process each, torch.distributed; gloo on CPU). */
+  /** Data-parallel ranks (one backend process each, torch.distributed; gloo on CPU); refused for stages with in-batch negatives. */
   nproc?: number;
+  /** Data-parallel ranks on other machines: `bridge serve` endpoints, one rank each, rank 0 first (with `keys`; see ts/train/distributed.ts). */
+  hosts?: string[];
+  /** --hosts: the rendezvous HOST:PORT on rank 0's machine, reachable by every host (default: the first endpoint's host, port 29500). */
+  master?: string;
+  /** A malformed dataset row: stop with an error naming it (default), or skip it and count it. */
+  onBadRow?: BadRowPolicy;
+  /** Start the first stage from pretrained weights (the config's `init.from`: RUN, FILE, DIR or fastai:wt103-fwd|bwd). */
+  init?: string;
   /** Where runs/ is (default: BRIDGE_RUNS_DIR or ./runs). */
   runsDir?: string;
   /** Supplies the backend instead of starting one (tests wrap the real client with this). */
@@ -54,12 +76,19 @@ function defaultRunName(configFile: string): string {
   return `${basename(configFile, extname(configFile))}-${stamp}`;
 }
 
-/** A remote backend with --backend, else one of our own. */
+/** A remote backend with --backend, ranks on other machines with --hosts, else one of our own (or --nproc of them). */
 function connectDefault(opts: TrainOptions): (cfg: Config) => Promise<TrainBackend> {
   return async (cfg) => {
+    if (opts.master !== undefined && opts.hosts === undefined) throw new ConfigError("--master goes with --hosts");
+    if (opts.hosts !== undefined) {
+      if (opts.backend) throw new ConfigError("--hosts lists every rank's backend; drop --backend");
+      if ((opts.nproc ?? 1) > 1) throw new ConfigError("--hosts runs one rank per endpoint; for several ranks on a host, serve one endpoint per GPU and list each (drop --nproc)");
+      const { DistributedBackend } = await import("../train/distributed.js");
+      return DistributedBackend.connectHosts(opts.hosts, { ...(opts.keys ? { curve: loadClientKeys(opts.keys) } : {}), master: opts.master });
+    }
     if (opts.backend && (opts.nproc ?? 1) > 1) throw new ConfigError("--nproc starts local ranks; it does not combine with --backend");
     if (opts.backend) return BackendClient.connect(opts.backend, opts.keys ? { curve: loadClientKeys(opts.keys) } : {});
-    if (opts.keys) throw new ConfigError("--keys goes with --backend tcp://HOST:PORT");
+    if (opts.keys) throw new ConfigError("--keys goes with --backend tcp://HOST:PORT or --hosts");
     if ((opts.nproc ?? 1) > 1) {
       const { DistributedBackend } = await import("../train/distributed.js");
       return DistributedBackend.start(opts.nproc!, cfg.device ?? undefined);
@@ -71,17 +100,40 @@ function connectDefault(opts: TrainOptions): (cfg: Config) => Promise<TrainBacke
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const t0 = Date.now();
   const progress = new Progress(opts.quiet ?? false);
-  let cfg: Config;
+  const root = opts.runsDir ?? runsRoot();
+  let cfg: Config | null = null;
   let name: string;
   if (opts.resume) {
     if (!opts.run) throw new ConfigError("--resume needs --run NAME (the run to continue)");
-    if (opts.config || (opts.set?.length ?? 0) > 0) throw new ConfigError("--resume continues a run with its own config.json; drop --config / --set");
-    name = opts.run;
+    if (opts.config || (opts.set?.length ?? 0) > 0 || opts.init) throw new ConfigError("--resume continues a run with its own config.json; drop --config / --set / --init");
+    name = opts.run === LATEST_RUN ? resolveRunName(undefined, root) : opts.run;
   } else {
+    if (opts.run === LATEST_RUN) throw new ConfigError(`--run ${LATEST_RUN}: reserved for the link to the run trained last (runs/${LATEST_RUN}); pick another name`);
     cfg = loadConfig({ file: opts.config, set: opts.set });
+    if (opts.init) cfg = { ...cfg, init: { from: opts.init } };
+    assertShardable(cfg, 0, opts.nproc);
     name = opts.run ?? defaultRunName(opts.config ?? DEFAULT_CONFIG);
   }
-  const paths = runPaths(name, opts.runsDir ?? runsRoot());
+  const paths = runPaths(name, root);
+  // Before anything reads or writes the folder: two commands in one run would interleave its log and state.
+  const command = `npx bridge train --run ${name}${opts.resume ? " --resume" : ""}`;
+  return withRunLock(paths.dir, command, () => trainLocked(opts, name, paths, cfg, progress, t0));
+}
+
+/** --nproc N > 1 splits every batch across ranks: refused for a stage still to run whose loss is not per-row. */
+function assertShardable(cfg: Config, fromStage: number, nproc: number | undefined): void {
+  if ((nproc ?? 1) <= 1) return;
+  cfg.stages.forEach((s, i) => {
+    if (i < fromStage || OBJECTIVE_SPECS[s.objective].shardable) return;
+    throw new ConfigError(
+      `--nproc ${nproc}: stage ${i + 1}/${cfg.stages.length} (${stageName(s)}) is ${s.objective}, whose in-batch negatives would differ ` +
+        `across ranks (each rank sees only its share of the batch); train it with --nproc 1`,
+    );
+  });
+}
+
+async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, loaded: Config | null, progress: Progress, t0: number): Promise<TrainResult> {
+  let cfg: Config;
   let state: RunState;
   let manifest: RunManifest;
   const log = new RunLog(paths.log);
@@ -95,15 +147,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       progress.note(`run ${name} is already complete (${manifest.finalCheckpoint})`);
       return { run: name, dir: paths.dir, stages: [], seconds: 0 };
     }
+    assertShardable(cfg, s.stage, opts.nproc);
     state = s;
     truncateLog(paths.log, state.stage, state.checkpoint && state.position.step > 0 ? state.position.step : 0);
   } else {
     if (existsSync(paths.manifest)) throw new Error(`${paths.dir} already holds a run; continue it with --resume, or pick another --run NAME`);
+    cfg = loaded!;
     state = { version: 1, stage: 0, position: freshPosition(), checkpoint: null, done: false };
   }
-  cfg = cfg!;
 
-  const data = await loadTrainingData(cfg, { dataDir: opts.dataDir, log: (l) => progress.note(l) });
+  // A fresh run writes nothing before its data loaded: if loading fails, the lock's release removes the empty folder.
+  const data = await loadTrainingData(cfg, { dataDir: opts.dataDir, onBadRow: opts.onBadRow, log: (l) => progress.note(l) });
   for (const n of data.plan.notes) progress.note(`note: ${n}`);
   progress.note(
     `data: ${data.plan.train.rows} training pairs (${data.plan.train.split}), ${data.plan.valid.rows} validation pairs ` +
@@ -132,6 +186,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     };
     await writeManifest(paths, manifest);
     await writeState(paths, state);
+    try {
+      writeLatestLink(name, dirname(paths.dir));
+    } catch (err) {
+      progress.note(`note: ${(err as Error).message}`);
+    }
     log.write({ type: "run_start", run: name, seed: cfg.seed, data: { ...data.plan, holdout: data.plan.holdout && { ...data.plan.holdout, validRows: data.plan.holdout.validRows.length } }, vocab_size: data.vocab.size });
   }
 
@@ -144,7 +203,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let stages: StageSummary[];
   try {
     stages = await runStages({
-      backend: client,
+      backend: withInit(client, { init: cfg.init, firstStageFresh: state.stage === 0 && state.checkpoint === null, vocab: data.vocab, runsDir: opts.runsDir ?? runsRoot(), dataDir: opts.dataDir, note: (l) => progress.note(l), record: (e) => log.write(e) }),
       cfg,
       data,
       paths,

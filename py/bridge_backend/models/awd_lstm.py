@@ -12,7 +12,7 @@ its batch-mates.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -40,6 +40,9 @@ class AWDLSTMConfig:
     drop_mult: float = 1.0  # scales the five dropouts above (ULMFiT tunes this one number)
     tie_weights: bool = True
     out_bias: bool = True
+    backwards: bool = False  # reads text right to left (ULMFiT's backward LM); sentences are reversed within their length
+    softmax: str = "full"  # full | adaptive (Grave et al. 2017: a frequent-word head and smaller tail clusters; untied)
+    cutoffs: list[int] = field(default_factory=list)  # adaptive softmax cluster starts; [] = [vocab_sz // 15, vocab_sz // 3]
 
     def p(self, name: str) -> float:
         """Dropout `name` (e.g. "weight_p") scaled by drop_mult, clamped below 1."""
@@ -54,6 +57,29 @@ class AWDLSTMConfig:
         """Output width of each layer (both directions)."""
         return [self.n_out(i) * (2 if self.bidir else 1) for i in range(self.n_layers)]
 
+    def adaptive_cutoffs(self) -> list[int]:
+        """The adaptive softmax's cluster starts: increasing, within 1..vocab_sz - 1 (ids are sorted by frequency)."""
+        cutoffs = self.cutoffs or sorted({max(1, self.vocab_sz // 15), max(2, self.vocab_sz // 3)})
+        if any(b <= a for a, b in zip(cutoffs, cutoffs[1:], strict=False)) or cutoffs[0] < 1 or cutoffs[-1] >= self.vocab_sz:
+            raise ValueError(f"cutoffs must increase within 1..{self.vocab_sz - 1} (the vocabulary), got {cutoffs}")
+        return cutoffs
+
+    def check(self) -> None:
+        """Raises ValueError naming the first bad field among those the presets do not cover."""
+        if self.softmax not in SOFTMAXES:
+            raise ValueError(f"softmax must be one of {', '.join(SOFTMAXES)}, got {self.softmax!r}")
+        if self.softmax == "adaptive":
+            n_tails = len(self.adaptive_cutoffs())
+            if self.emb_sz // 4**n_tails < 1:  # tail k projects to emb_sz / 4**k features
+                raise ValueError(
+                    f"adaptive softmax: {n_tails} tail clusters need emb_sz >= {4**n_tails} (got {self.emb_sz}); "
+                    "give fewer cutoffs"
+                )
+        if self.backwards and self.bidir:
+            raise ValueError("backwards reverses a one-directional encoder; a bidir encoder already reads both ways")
+
+
+SOFTMAXES = ("full", "adaptive")
 
 # Presets as plain dicts (fastai style); `build` overlays user keys on one of these.
 awd_lstm_presets: dict[str, dict] = {
@@ -187,6 +213,7 @@ class AWDLSTM(nn.Module):
 
     def __init__(self, cfg: AWDLSTMConfig) -> None:
         super().__init__()
+        cfg.check()
         self.cfg = cfg
         self.n_dir = 2 if cfg.bidir else 1
         self.emb = nn.Embedding(cfg.vocab_sz, cfg.emb_sz, padding_idx=cfg.pad_id)
@@ -234,8 +261,13 @@ class AWDLSTM(nn.Module):
         """Outputs of every layer ([bs, sl, layer_dims[i]], before the between-layer dropout) and the new states.
 
         `lengths` [bs] (right padding) matters only to the backward direction; `hidden` carries LM state.
+        With `lengths` (sentences) a `backwards` encoder reads each sentence reversed within its length and its
+        outputs stay in that reading order (position lengths-1 holds the state after the whole sentence, so every
+        pooling works unchanged); without them (an LM stream) the text already comes reversed from the data side.
         """
         bs, sl = x.shape
+        if self.cfg.backwards and lengths is not None:
+            x = x.gather(1, reverse_within(lengths, sl))  # [bs, sl], padding stays on the right
         out = self.input_dp(self.embed(x))  # [bs, sl, emb_sz]
         if hidden is None:
             hidden = self.init_hidden(bs, out)
@@ -270,3 +302,41 @@ class LinearDecoder(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # x [bs, sl, emb_sz] -> logits [bs, sl, vocab_sz]
         dropped = self.output_dp(x)
         return self.decoder(dropped), dropped
+
+
+class AdaptiveDecoder(nn.Module):
+    """LM head with an adaptive softmax (Grave et al. 2017, https://arxiv.org/abs/1609.04309).
+
+    torch's `AdaptiveLogSoftmaxWithLoss`: the frequent words (ids below cutoffs[0]; the vocabulary is sorted by
+    frequency) and one entry per tail cluster in a head softmax, each tail cluster behind a smaller projection
+    (emb_sz / 4**k). Training scores only each target's cluster (`nll`); `forward` gives the full log-probability
+    of every word, an exact distribution, so perplexity and sampling stay exact. Not tied to the embedding.
+    """
+
+    def __init__(self, cfg: AWDLSTMConfig) -> None:
+        super().__init__()
+        self.output_dp = RNNDropout(cfg.p("output_p"))
+        self.asm = nn.AdaptiveLogSoftmaxWithLoss(
+            cfg.emb_sz, cfg.vocab_sz, cfg.adaptive_cutoffs(), div_value=4.0, head_bias=cfg.out_bias
+        )
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # x [bs, sl, emb_sz] -> log-probs [bs, sl, vocab_sz]
+        dropped = self.output_dp(x)
+        logp = self.asm.log_prob(dropped.reshape(-1, dropped.size(-1)).float())  # [bs*sl, vocab_sz]
+        return logp.view(*x.shape[:2], -1), dropped
+
+    def nll(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean negative log-likelihood of the targets y [bs, sl] (-100 ignored) and the dropped states."""
+        dropped = self.output_dp(x)
+        keep = (y != -100).reshape(-1)  # [bs*sl]
+        flat = dropped.reshape(-1, dropped.size(-1))[keep].float()  # [n_valid, emb_sz]
+        if flat.size(0) == 0:
+            return dropped.float().sum() * 0.0, dropped  # no target: zero, still in the graph
+        return self.asm(flat, y.reshape(-1)[keep]).loss, dropped
+
+
+def lm_decoder(cfg: AWDLSTMConfig, emb: nn.Embedding) -> LinearDecoder | AdaptiveDecoder:
+    """The LM head `cfg.softmax` names: the (tied) linear decoder, or the adaptive softmax."""
+    if cfg.softmax == "adaptive":
+        return AdaptiveDecoder(cfg)
+    return LinearDecoder(cfg, emb if cfg.tie_weights else None)

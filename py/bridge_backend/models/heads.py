@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .awd_lstm import AWDLSTM, AWDLSTMConfig, Hidden, LinearDecoder
+from .awd_lstm import AWDLSTM, AWDLSTMConfig, Hidden, lm_decoder
 from .pooling import POOL_LAYERS, POOLS, pool_layers, pooled_dim
 
 FEATURES = ("uv", "infersent")  # [u, v] (the first attempt) or [u, v, |u-v|, u*v] (InferSent)
@@ -70,7 +70,7 @@ class BridgeModel(nn.Module):
         hc.check()
         self.cfg, self.hc = cfg, hc
         self.encoder = AWDLSTM(cfg)
-        self.lm_head = None if cfg.bidir else LinearDecoder(cfg, self.encoder.emb if cfg.tie_weights else None)
+        self.lm_head = None if cfg.bidir else lm_decoder(cfg, self.encoder.emb)
         n_feat = (2 if hc.features == "uv" else 4) * self.vec_dim()
         self.nli_head = PairClassifier(n_feat, hc)
 

@@ -1,6 +1,6 @@
 """All ops: importing a module registers its ops in OPS (see registry.py)."""
 
-from . import distributed, model, probe, system  # noqa: F401
+from . import distributed, model, probe, system, transfer  # noqa: F401
 from .registry import OPS, Reply, op
 
 __all__ = ["OPS", "Reply", "op"]

@@ -1,0 +1,33 @@
+/** The transfer-learning config: init, backwards, softmax; configs/pretrain*.yaml validate and differ only in direction. */
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { loadConfig, validateConfig } from "../../ts/config/load.js";
+import { projectRoot } from "../../ts/paths.js";
+
+const stages = [{ objective: "lm" }];
+
+test("pretrain.yaml and pretrain-bwd.yaml: an adaptive-softmax LM over general English, forward and backward", () => {
+  const fwd = loadConfig({ file: join(projectRoot, "configs", "pretrain.yaml") });
+  const bwd = loadConfig({ file: join(projectRoot, "configs", "pretrain-bwd.yaml") });
+  assert.is(fwd.model.softmax, "adaptive");
+  assert.equal(fwd.data.lmText, ["wikitext-2:valid", "brown", "sotu"]);
+  assert.is(fwd.model.backwards, undefined);
+  assert.is(bwd.model.backwards, true);
+  const { backwards: _direction, ...sameModel } = bwd.model;
+  assert.equal({ ...bwd, model: sameModel }, fwd);
+});
+
+test("init defaults to none and takes { from }", () => {
+  assert.is(validateConfig({ stages }).init, null);
+  assert.equal(validateConfig({ stages, init: { from: "fastai:wt103-fwd" } }).init, { from: "fastai:wt103-fwd" });
+  assert.throws(() => validateConfig({ stages, init: { form: "x" } }), /init/);
+});
+
+test("bad model settings are refused with their path", () => {
+  assert.throws(() => validateConfig({ stages: [{ objective: "siamese" }], model: { bidir: true, backwards: true } }), /model\.backwards.*bidir encoder already reads both ways/s);
+  assert.throws(() => validateConfig({ stages, model: { softmax: "adaptive", cutoffs: [500, 200] } }), /model\.cutoffs.*must increase, got \[500, 200\]/s);
+  assert.throws(() => validateConfig({ stages, model: { softmax: "hierarchical" } }), /model\.softmax/);
+});
+
+test.run();

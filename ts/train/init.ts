@@ -1,0 +1,223 @@
+/**
+ * `init: { from: ... }` (and `--init`): the first stage starts from pretrained weights instead of random
+ * ones. The source is one of
+ *
+ *   RUN                    a run under runs/ (its final checkpoint and vocab.json)
+ *   FILE                   a bridge checkpoint (vocabulary: import.json beside it, or its run's vocab.json)
+ *   DIR                    a `bridge import fastai --out DIR` folder (import.json + model.pt) or a run folder
+ *   fastai:wt103-fwd|bwd   fastai's WikiText-103 LMs, fetched by `bridge data fetch wt103-fwd` into the data
+ *                          dir and converted once into runs/.pretrained/ (a cache no command lists as a run)
+ *
+ * Vocabulary matching is ULMFiT's: a word of the run's vocabulary that the source knows keeps its
+ * embedding row (and LM decoder bias); a new word starts from the mean row. The backend's `init_from`
+ * refuses a source whose sizes (emb_sz, n_hid, n_layers) or direction differ, naming them.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import type { JsonObject, JsonValue } from "../backend/protocol.js";
+import { writeFileAtomic } from "../core/atomic.js";
+import { tensor } from "../core/tensor.js";
+import { MODEL_DOWNLOADS, resolveDataDir } from "../data/datasets.js";
+import { Vocab } from "../data/vocab.js";
+import { readManifest, runPaths } from "../run/manifest.js";
+import type { TrainBackend } from "./loop.js";
+
+export const IMPORT_FILE = "import.json";
+export const IMPORT_CHECKPOINT = "model.pt";
+export const FASTAI_MODELS = ["wt103-fwd", "wt103-bwd"] as const;
+
+export class InitError extends Error {
+  override name = "InitError";
+}
+
+/** What `bridge import` writes beside the converted checkpoint: where it came from and its vocabulary. */
+export interface ImportManifest {
+  format: "bridge-import";
+  version: 1;
+  source: "fastai";
+  weights: string;
+  vocab: string;
+  direction: "forward" | "backward";
+  checkpoint: string;
+  /** vocab_sz, emb_sz, n_hid, n_layers, tie_weights, out_bias, backwards. */
+  config: JsonObject;
+  /** The source's tokens by id, as given (they need not form a bridge vocabulary). */
+  itos: string[];
+}
+
+/** A pretrained model to start from: its checkpoint and its tokens by id. */
+export interface InitSource {
+  from: string;
+  checkpoint: string;
+  itos: readonly string[];
+}
+
+export interface InitReport {
+  from: string;
+  checkpoint: string;
+  /** Rows of the run's vocabulary taken from the source, and rows that started from the mean. */
+  copied: number;
+  new: number;
+  loaded: number;
+  skipped: string[];
+  source: JsonObject;
+}
+
+export interface InitOptions {
+  runsDir: string;
+  dataDir?: string;
+  log?: (line: string) => void;
+}
+
+/** The source's id of each word of `vocab`, -1 where the source lacks it. */
+export function vocabMap(sourceItos: readonly string[], vocab: Vocab): Int32Array {
+  const ids = new Map<string, number>();
+  sourceItos.forEach((t, i) => {
+    if (!ids.has(t)) ids.set(t, i);
+  });
+  return Int32Array.from(vocab.itos, (t) => ids.get(t) ?? -1);
+}
+
+function readImport(dir: string): ImportManifest {
+  const path = join(dir, IMPORT_FILE);
+  const m = JSON.parse(readFileSync(path, "utf8")) as Partial<ImportManifest>;
+  if (m.format !== "bridge-import" || m.version !== 1 || !Array.isArray(m.itos) || typeof m.checkpoint !== "string") {
+    throw new InitError(`${path}: not a bridge import manifest (format "bridge-import", version 1, itos, checkpoint)`);
+  }
+  return m as ImportManifest;
+}
+
+/** Converts fastai weights + vocabulary (backend op import_fastai) into `out`: model.pt and import.json. */
+export async function importFastai(
+  backend: TrainBackend,
+  opts: { weights: string; vocab: string; out: string; backwards: boolean },
+): Promise<ImportManifest> {
+  const out = resolve(opts.out);
+  await mkdir(out, { recursive: true });
+  const weights = resolve(opts.weights);
+  const vocab = resolve(opts.vocab);
+  const r = (await backend.call("import_fastai", { weights, vocab, out: join(out, IMPORT_CHECKPOINT), backwards: opts.backwards })).result;
+  const manifest: ImportManifest = {
+    format: "bridge-import",
+    version: 1,
+    source: "fastai",
+    weights,
+    vocab,
+    direction: opts.backwards ? "backward" : "forward",
+    checkpoint: IMPORT_CHECKPOINT,
+    config: r.config as JsonObject,
+    itos: r.itos as string[],
+  };
+  await writeFileAtomic(join(out, IMPORT_FILE), JSON.stringify(manifest) + "\n");
+  return manifest;
+}
+
+/** The one file with extension `ext` in `dir` (fastai's own loader globs *.pth / *.pkl the same way). */
+function onlyFile(dir: string, ext: string): string {
+  const found = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(ext)) : [];
+  if (found.length !== 1) throw new InitError(`${dir}: expected one *${ext} file, found ${found.length ? found.join(", ") : "none"}`);
+  return join(dir, found[0]);
+}
+
+/** fastai:wt103-fwd|bwd: the fetched files, converted on first use into runs/.pretrained/fastai-NAME. */
+async function fastaiSource(name: string, backend: TrainBackend, opts: InitOptions): Promise<InitSource> {
+  if (!(FASTAI_MODELS as readonly string[]).includes(name)) {
+    throw new InitError(`init.from fastai:${name}: unknown fastai model; known: ${FASTAI_MODELS.map((m) => `fastai:${m}`).join(", ")}`);
+  }
+  const cache = join(opts.runsDir, ".pretrained", `fastai-${name}`);
+  if (!existsSync(join(cache, IMPORT_FILE))) {
+    const fetched = join(resolveDataDir(opts.dataDir), MODEL_DOWNLOADS[name].dir);
+    if (!existsSync(fetched)) {
+      throw new InitError(`init.from fastai:${name}: not in ${dirname(fetched)}; download it with \`npx bridge data fetch ${name}\` (or point --data-dir at a folder holding ${basename(fetched)}/)`);
+    }
+    opts.log?.(`init: converting fastai ${name} from ${fetched} into ${cache}`);
+    await importFastai(backend, { weights: onlyFile(fetched, ".pth"), vocab: onlyFile(fetched, ".pkl"), out: cache, backwards: name.endsWith("-bwd") });
+  }
+  const m = readImport(cache);
+  return { from: `fastai:${name}`, checkpoint: join(cache, m.checkpoint), itos: m.itos };
+}
+
+async function runSource(dir: string, from: string): Promise<InitSource> {
+  const name = basename(dir);
+  const paths = runPaths(name, dirname(dir));
+  const manifest = readManifest(paths);
+  if (manifest.finalCheckpoint === null) throw new InitError(`init.from ${from}: run ${name} has not finished a stage yet (no final checkpoint)`);
+  return { from, checkpoint: join(paths.dir, manifest.finalCheckpoint), itos: (await Vocab.load(paths.vocab)).itos };
+}
+
+/** Resolves `from` (see the top of this file) to a checkpoint and its vocabulary; fastai sources are converted here. */
+export async function resolveInitSource(from: string, backend: TrainBackend, opts: InitOptions): Promise<InitSource> {
+  if (from.startsWith("fastai:")) return fastaiSource(from.slice("fastai:".length), backend, opts);
+  const path = resolve(from);
+  if (existsSync(join(path, IMPORT_FILE))) {
+    const m = readImport(path);
+    return { from, checkpoint: join(path, m.checkpoint), itos: m.itos };
+  }
+  if (existsSync(join(path, "run.json"))) return runSource(path, from);
+  if (existsSync(path) && statSync(path).isFile()) {
+    // a checkpoint file: an import folder's, or one of a run's checkpoints/ (its vocab.json one level up)
+    const dir = dirname(path);
+    if (existsSync(join(dir, IMPORT_FILE))) return { from, checkpoint: path, itos: readImport(dir).itos };
+    const runVocab = join(dirname(dir), "vocab.json");
+    if (existsSync(runVocab)) return { from, checkpoint: path, itos: (await Vocab.load(runVocab)).itos };
+    throw new InitError(`init.from ${from}: no vocabulary for this checkpoint (neither ${join(dir, IMPORT_FILE)} nor ${runVocab})`);
+  }
+  if (/^[A-Za-z0-9._-]+$/.test(from) && existsSync(join(opts.runsDir, from, "run.json"))) return runSource(join(opts.runsDir, from), from);
+  throw new InitError(
+    `init.from ${JSON.stringify(from)}: not a run in ${opts.runsDir}, a checkpoint file, an import folder or fastai:${FASTAI_MODELS.join("|fastai:")}`,
+  );
+}
+
+/** Loads the source into the model the backend just built, its vocabulary matched onto `vocab`. */
+export async function applyInit(backend: TrainBackend, source: InitSource, vocab: Vocab): Promise<InitReport> {
+  const map = vocabMap(source.itos, vocab);
+  const r = (await backend.call("init_from", { path: source.checkpoint }, { vocab_map: tensor("int32", [map.length], map) })).result;
+  return {
+    from: source.from,
+    checkpoint: source.checkpoint,
+    copied: Number(r.copied),
+    new: Number(r.new),
+    loaded: Number(r.loaded),
+    skipped: r.skipped as string[],
+    source: r.source as JsonObject,
+  };
+}
+
+/**
+ * The backend, with `init` run right after its first `build` (the first stage's model) and before any
+ * other call: the training loop stays as it is, and a resumed run, whose first stage already has a
+ * checkpoint, is not wrapped at all.
+ */
+export function initAfterFirstBuild(backend: TrainBackend, init: () => Promise<void>): TrainBackend {
+  let pending = true;
+  return {
+    async call(op: string, args?: Record<string, JsonValue | undefined>, tensors?: Parameters<TrainBackend["call"]>[2]) {
+      const reply = await backend.call(op, args, tensors);
+      if (op === "build" && pending) {
+        pending = false;
+        await init();
+      }
+      return reply;
+    },
+    close: () => backend.close(),
+  };
+}
+
+/**
+ * The training loop's backend, wrapped so that the run's `init` (if any) loads right after the first stage's
+ * build; as it is when the config has none or the first stage is already under way (a resume from its checkpoint).
+ */
+export function withInit(
+  backend: TrainBackend,
+  ctx: { init: { from: string } | null; firstStageFresh: boolean; vocab: Vocab; note: (line: string) => void; record: (event: JsonObject) => void } & InitOptions,
+): TrainBackend {
+  const { init } = ctx;
+  if (init === null || !ctx.firstStageFresh) return backend;
+  return initAfterFirstBuild(backend, async () => {
+    const source = await resolveInitSource(init.from, backend, { ...ctx, log: ctx.note });
+    const r = await applyInit(backend, source, ctx.vocab);
+    ctx.note(`init: ${r.from}: ${r.copied} of ${ctx.vocab.size} embedding rows copied, ${r.new} new (the mean row); ${r.loaded} tensors loaded${r.skipped.length ? `, not loaded: ${r.skipped.join(", ")}` : ""}`);
+    ctx.record({ type: "init", from: r.from, checkpoint: r.checkpoint, copied: r.copied, new: r.new, loaded: r.loaded, skipped: r.skipped, source: r.source });
+  });
+}

@@ -11,8 +11,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startBackend, type Tensors } from "../backend/client.js";
+import { startBackend } from "../backend/client.js";
+import type { BuildArgs, SetHparamsArgs, StepArgs } from "../backend/ops.js";
 import type { JsonObject, JsonValue } from "../backend/protocol.js";
+import { withPipeline } from "../core/pipeline.js";
 import { tensorBytes } from "../core/tensor.js";
 import { loadConfig } from "../config/load.js";
 import { stageName } from "../config/schema.js";
@@ -46,8 +48,9 @@ export interface TrainBenchResult {
 
 interface Step {
   batch: Batch;
-  hparams: JsonObject;
-  opts: JsonObject;
+  /** set_hparams and train_step arguments; JSON as well, for the native loop's batch file. */
+  hparams: SetHparamsArgs & JsonObject;
+  opts: StepArgs & JsonObject;
 }
 
 export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBenchResult> {
@@ -67,7 +70,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
   // Batches collated up front for the native loop; the bridge pass collates its own as it goes.
   const steps: Step[] = Array.from({ length: n }, (_, b) => {
     const batch = batchAt(b);
-    const opts: JsonObject = { objective: s.objective, ...(s.objective === "lm" ? { reset: b === 0 } : {}) };
+    const opts = { objective: s.objective, ...(s.objective === "lm" ? { reset: b === 0 } : {}) };
     return { batch, hparams: hparamsArgs(s, scheduleAt(s.lr, b, n)), opts };
   });
   const items = steps.slice(warmup).reduce((a, st) => a + st.batch.items, 0);
@@ -144,7 +147,7 @@ export function compareLosses(bridge: readonly (number | null)[], native: readon
 }
 
 async function bridgePass(
-  build: JsonObject,
+  build: BuildArgs & JsonObject,
   steps: Step[],
   warmup: number,
   depth: number,
@@ -156,22 +159,22 @@ async function bridgePass(
   try {
     await client.call("build", build);
     const losses: (number | null)[] = new Array(steps.length).fill(null);
-    const inflight: Promise<void>[] = [];
     let t0 = 0;
-    for (let b = 0; b < steps.length; b++) {
-      if (b === warmup) {
-        await Promise.all(inflight.splice(0));
-        t0 = performance.now();
+    await withPipeline(depth, async (pipeline) => {
+      for (let b = 0; b < steps.length; b++) {
+        if (b === warmup) {
+          await pipeline.drain();
+          t0 = performance.now();
+        }
+        const tensors = collate(b).tensors; // collated now, as the training loop does
+        // as the training loop: set_hparams only when the step's values differ from the last ones sent
+        const changed = b === 0 || JSON.stringify(steps[b].hparams) !== JSON.stringify(steps[b - 1].hparams);
+        const hp = changed ? client.call("set_hparams", steps[b].hparams) : Promise.resolve(null);
+        const st = client.call("train_step", steps[b].opts, tensors);
+        pipeline.add(Promise.all([hp, st]).then(([, r]) => void (losses[b] = r.result.loss)));
+        await pipeline.waitForRoom();
       }
-      const tensors: Tensors = collate(b).tensors; // collated now, as the training loop does
-      // as the training loop: set_hparams only when the step's values differ from the last ones sent
-      const changed = b === 0 || JSON.stringify(steps[b].hparams) !== JSON.stringify(steps[b - 1].hparams);
-      const hp = changed ? client.call("set_hparams", steps[b].hparams) : Promise.resolve(null);
-      const st = client.call("train_step", steps[b].opts, tensors);
-      inflight.push(Promise.all([hp, st]).then(([, r]) => void (losses[b] = typeof r.result.loss === "number" ? r.result.loss : null)));
-      while (inflight.length >= depth) await inflight.shift();
-    }
-    await Promise.all(inflight);
+    });
     return { seconds: (performance.now() - t0) / 1000, losses };
   } finally {
     await client.close();

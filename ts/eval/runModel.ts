@@ -9,7 +9,8 @@
  */
 import { isAbsolute, join } from "node:path";
 import { startBackend, type BackendClient, type Tensors } from "../backend/client.js";
-import type { JsonObject } from "../backend/protocol.js";
+import type { LoadResult, OpArgs, OpCaller, OpName, OpReply } from "../backend/ops.js";
+import { withPipeline } from "../core/pipeline.js";
 import { collateSentences, evalBatchPlan, lengthsOf, restoreOrder, restoreRows } from "../data/batches.js";
 import { numericaliseTexts, type Ragged } from "../data/numericalised.js";
 import { detokenize, Tokenizer, type TokenizerSettings } from "../data/tokenize.js";
@@ -51,7 +52,7 @@ export interface NliPredictions {
   pred: Int32Array;
 }
 
-export class RunModel {
+export class RunModel implements OpCaller {
   private constructor(
     readonly paths: RunPaths,
     readonly manifest: RunManifest,
@@ -91,7 +92,7 @@ export class RunModel {
    * head (pool, pool_layers, features) or optimizer may differ from the final one's, and inference needs
    * neither optimizer state nor the training RNG.
    */
-  async load(file: string): Promise<JsonObject> {
+  async load(file: string): Promise<LoadResult> {
     const { result } = await this.client.call("load", { path: this.resolveCheckpoint(file), parts: "weights", rebuild: true });
     this.checkpoint = file;
     return result;
@@ -141,7 +142,7 @@ export class RunModel {
   }
 
   /** Calls the backend directly (ops this wrapper does not cover: eval_step, generate, probes). */
-  call(op: string, args: JsonObject = {}, tensors: Tensors = {}) {
+  call<K extends OpName>(op: K, args?: OpArgs<K>, tensors?: Tensors): Promise<OpReply<K>> {
     return this.client.call(op, args, tensors);
   }
 
@@ -160,11 +161,15 @@ export class RunModel {
   }
 }
 
-/** Runs task(0..n-1) with at most `limit` running at once. */
+/**
+ * Runs task(0..n-1), started in order, at most `limit` at once (a Pipeline). A failure is thrown when the queue
+ * reaches it: no task starts after that, and the ones already started settle first.
+ */
 export async function inParallel(n: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < n) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), n) }, worker));
+  await withPipeline(Math.max(1, limit), async (pipeline) => {
+    for (let i = 0; i < n; i++) {
+      pipeline.add(task(i));
+      await pipeline.waitForRoom();
+    }
+  });
 }

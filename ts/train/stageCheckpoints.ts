@@ -1,0 +1,69 @@
+/**
+ * A stage's checkpoints, from its start to its end: where it starts from (its own last checkpoint
+ * on --resume, else the previous stage's encoder), the checkpoints within it and at its end, each
+ * followed by state.json naming it (checkpoints.ts), and the manifest once the stage is complete.
+ * Callers wait for the steps in flight first, so that a checkpoint holds exactly the model after
+ * step N.
+ */
+import { join } from "node:path";
+import { writeManifest } from "../run/manifest.js";
+import { checkpointName, freshPosition, removeCheckpoint, writeState } from "./checkpoints.js";
+import type { LoopContext } from "./loop.js";
+
+/** The stage a checkpoint belongs to: its index in the config and its name (file names, log lines). */
+export interface StageRef {
+  index: number;
+  name: string;
+}
+
+/**
+ * Whether stage `index` resumes from a checkpoint of its own (the run stopped inside it); if not,
+ * ctx.state is moved to the stage's start.
+ */
+export function enterStage(ctx: LoopContext, index: number): boolean {
+  const resuming = ctx.state.stage === index && ctx.state.checkpoint !== null && ctx.state.position.step > 0;
+  if (!resuming) ctx.state = { ...ctx.state, stage: index, position: freshPosition(), checkpoint: null };
+  return resuming;
+}
+
+/** Loads what the freshly built stage starts from: its own checkpoint when resuming, else the previous stage's encoder. */
+export async function loadStageStart(ctx: LoopContext, stage: StageRef, resuming: boolean): Promise<void> {
+  const { backend, paths, state } = ctx;
+  if (resuming) {
+    await backend.call("load", { path: join(paths.dir, state.checkpoint!), parts: "all" });
+    ctx.progress.note(`resuming stage ${stage.index + 1} (${stage.name}) at step ${state.position.step} from ${state.checkpoint}`);
+    ctx.log.write({ type: "resume", stage: stage.name, stage_index: stage.index, from_step: state.position.step, checkpoint: state.checkpoint });
+  } else if (stage.index > 0) {
+    const previous = ctx.manifest.stages[stage.index - 1].checkpoint;
+    if (previous === null) throw new Error(`stage ${stage.index}: the previous stage has no end checkpoint`);
+    await backend.call("load", { path: join(paths.dir, previous), parts: "encoder" });
+  }
+}
+
+/**
+ * Saves a checkpoint at the current position (within the stage, or its end), then state.json naming it, and
+ * only then removes the previous step checkpoint. Returns its path relative to the run folder.
+ */
+export async function saveCheckpoint(ctx: LoopContext, stage: StageRef, kind: "end" | number): Promise<string> {
+  const pos = ctx.state.position;
+  const rel = checkpointName(stage.index, stage.name, kind);
+  await ctx.backend.call("save", { path: join(ctx.paths.dir, rel), meta: { stage: stage.name, stage_index: stage.index, step: pos.step, epoch: pos.epoch, batch: pos.batch } });
+  const previous = ctx.state.checkpoint;
+  ctx.state.checkpoint = rel;
+  await writeState(ctx.paths, ctx.state);
+  if (previous !== null && previous !== rel && previous.includes("-step")) removeCheckpoint(ctx.paths, previous);
+  ctx.log.write({ type: "checkpoint", stage: stage.name, stage_index: stage.index, step: pos.step, path: rel });
+  return rel;
+}
+
+/** Records the stage as complete (manifest, then state.json at the next stage) with its end checkpoint and metrics. */
+export async function completeStage(ctx: LoopContext, stage: StageRef, end: string, metrics: Record<string, number>): Promise<void> {
+  const step = ctx.state.position.step;
+  Object.assign(ctx.manifest.stages[stage.index], { checkpoint: end, completed: true, step, metrics });
+  ctx.manifest.finalCheckpoint = end;
+  await writeManifest(ctx.paths, ctx.manifest);
+  ctx.state = { ...ctx.state, stage: stage.index + 1, position: freshPosition(), checkpoint: end };
+  await writeState(ctx.paths, ctx.state);
+  // Only now: until state.json has moved past this stage, a resume restores the best weights again.
+  removeCheckpoint(ctx.paths, checkpointName(stage.index, stage.name, "best"));
+}

@@ -1,14 +1,16 @@
 /**
  * Integration: the real backend's `describe` catalogue against the TypeScript side's copies of the same facts
- * (objectives, config enums and defaults, the ops sent to every data-parallel rank). A difference names the
- * list and what differs, so the side that moved is found at once.
+ * (the op catalogue of ts/backend/ops.ts, the config fields it types, objectives, config enums and defaults). A
+ * difference names the list and what differs, so the side that moved is found at once. Which ops go to every
+ * data-parallel rank is not compared: DistributedBackend reads it from `describe` itself.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { z } from "zod";
 import { BackendClient, startBackend } from "../../ts/backend/client.js";
+import { CONFIG_FIELDS, OP_NAMES } from "../../ts/backend/ops.js";
 import { ModelSchema, OBJECTIVE_SPECS, OBJECTIVES, StageSchema } from "../../ts/config/schema.js";
-import { EVERY_RANK } from "../../ts/train/distributed.js";
+import { everyRankOps } from "../../ts/train/distributed.js";
 
 /** What `describe` replies with (the parts compared here); checked with zod, so a changed reply fails clearly. */
 const DescribeSchema = z.object({
@@ -42,6 +44,10 @@ function enumValues(schema: z.ZodTypeAny, where: string): string[] {
 /** Every cross-language difference between the backend's catalogue and the TypeScript side. */
 function differences(d: Described): string[] {
   const out: string[] = [];
+  out.push(listDifference("ops (ts/backend/ops.ts Ops and OP_NAMES)", d.ops.map((o) => o.name), OP_NAMES));
+  for (const part of ["model", "head", "train"] as const) {
+    out.push(listDifference(`${part} config fields (ts/backend/ops.ts CONFIG_FIELDS.${part})`, Object.keys(d.defaults[part]), CONFIG_FIELDS[part]));
+  }
   const objectives = new Map(d.objectives.map((o) => [o.name, o]));
   out.push(listDifference("objectives (ts/config/schema.ts OBJECTIVES)", [...objectives.keys()], OBJECTIVES));
   for (const name of OBJECTIVES) {
@@ -77,9 +83,6 @@ function differences(d: Described): string[] {
   const train: [string, unknown][] = [["opt", stage.opt], ["wd", stage.wd], ["clip", stage.clip], ["accum_steps", stage.accumSteps]];
   for (const [key, value] of train) out.push(valueDifference(`default StageSchema ${key} (backend TrainConfig.${key})`, d.defaults.train[key], value));
   out.push(valueDifference("default StageSchema dropMult (backend AWDLSTMConfig.drop_mult)", d.defaults.model.drop_mult, stage.dropMult));
-  // init_distributed goes to every rank too: DistributedBackend.start sends it to each (with its rank) itself.
-  const everyRank = d.ops.filter((o) => o.every_rank).map((o) => o.name);
-  out.push(listDifference("ops sent to every rank (ts/train/distributed.ts EVERY_RANK + init_distributed)", everyRank, [...EVERY_RANK, "init_distributed"]));
   return out.filter((m) => m !== "");
 }
 
@@ -100,7 +103,7 @@ test("describe lists every op with a one-line doc", () => {
   for (const o of described.ops) assert.ok(o.doc.length > 0 && !o.doc.includes("\n"), `op ${o.name}: doc ${JSON.stringify(o.doc)}`);
 });
 
-test("the backend and the TypeScript side agree on objectives, enums, defaults and every-rank ops", () => {
+test("the backend and the TypeScript side agree on the op catalogue, config fields, objectives, enums and defaults", () => {
   const found = differences(described);
   assert.equal(found, [], `backend and TypeScript differ:\n  ${found.join("\n  ")}`);
 });
@@ -110,13 +113,23 @@ test("a difference is reported naming the list and what differs", () => {
     ...described,
     objectives: described.objectives.filter((o) => o.name !== "simcse").map((o) => (o.name === "contrastive" ? { ...o, shardable: true } : o)),
     enums: { ...described.enums, pool: [...described.enums.pool, "attention"] },
-    ops: described.ops.map((o) => (o.name === "flush" ? { ...o, every_rank: false } : o)),
+    ops: [...described.ops.filter((o) => o.name !== "flush"), { name: "frobnicate", doc: "a new op", every_rank: false }],
+    defaults: { ...described.defaults, head: { ...described.defaults.head, attention_heads: 4 } },
   };
   const found = differences(doctored);
   assert.ok(found.includes("objectives (ts/config/schema.ts OBJECTIVES): only in the backend [], only in TypeScript [simcse]"), found.join("\n"));
   assert.ok(found.includes("objective contrastive: shardable (OBJECTIVE_SPECS): backend true, TypeScript false"), found.join("\n"));
   assert.ok(found.includes("ModelSchema.pool (backend enum pool): only in the backend [attention], only in TypeScript []"), found.join("\n"));
-  assert.ok(found.some((m) => m.startsWith("ops sent to every rank") && m.endsWith("only in TypeScript [flush]")), found.join("\n"));
+  assert.ok(found.includes("ops (ts/backend/ops.ts Ops and OP_NAMES): only in the backend [frobnicate], only in TypeScript [flush]"), found.join("\n"));
+  assert.ok(found.includes("head config fields (ts/backend/ops.ts CONFIG_FIELDS.head): only in the backend [attention_heads], only in TypeScript []"), found.join("\n"));
+});
+
+test("the every-rank ops come from describe: the state-changing ops, init_from among them; inference and save stay on rank 0", () => {
+  const everyRank = everyRankOps(described);
+  for (const op of ["build", "load", "init_from", "set_hparams", "set_trainable", "reset_state", "flush", "init_distributed"]) {
+    assert.ok(everyRank.has(op), `${op} is not marked @op(..., every_rank=True) in the backend`);
+  }
+  for (const op of ["save", "eval_step", "encode", "predict", "train_step", "import_fastai"]) assert.not.ok(everyRank.has(op), `${op} is marked every_rank`);
 });
 
 test.run();

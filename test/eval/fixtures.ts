@@ -104,7 +104,7 @@ export async function makeFixtureRun(opts: FixtureOptions): Promise<string> {
         { objective: "siamese" },
         { premise: b.s1.ids, premise_lengths: b.s1.lengths, hypothesis: b.s2.ids, hypothesis_lengths: b.s2.lengths, labels: b.labels },
       );
-      log.push({ event: "train", stage: "siamese", step: ++step, loss: result.loss, accuracy: (result.correct as number) / (result.count as number) });
+      log.push({ event: "train", stage: "siamese", step: ++step, loss: result.loss, accuracy: result.correct / result.count });
     }
     log.push({ event: "eval", stage: "siamese", step, val_loss: 1.05 });
     stages.push(await endStage(client, paths.checkpoints, 1, "siamese", "siamese", step, { val_accuracy: 0.4 }));

@@ -12,7 +12,7 @@ import { tensor } from "../../ts/core/tensor.js";
 import { train, type TrainOptions } from "../../ts/commands/train.js";
 import { projectRoot } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
-import { mergeStepResults, rankPlacement, shardRows } from "../../ts/train/distributed.js";
+import { DistributedBackend, mergeStepResults, rankPlacement, shardRows } from "../../ts/train/distributed.js";
 import { testWithData } from "../helpers.js";
 
 test("shardRows cuts every tensor by rows into near-equal contiguous shards (views)", () => {
@@ -37,14 +37,48 @@ test("rankPlacement: cuda spreads ranks over GPUs, cuda:K pins them to one GPU w
 
 test("mergeStepResults: loss weighted by count, counts and correct summed, finite only if all are", () => {
   const m = mergeStepResults([
-    { loss: 1, count: 1, correct: 1, finite: true, step: 3 },
-    { loss: 4, count: 3, correct: 2, finite: false, step: 3 },
+    { loss: 1, count: 1, correct: 1, finite: true, stepped: true, step: 3 },
+    { loss: 4, count: 3, correct: 2, finite: false, stepped: false, step: 3 },
   ]);
   assert.is(m.loss, 3.25);
   assert.is(m.count, 4);
   assert.is(m.correct, 3);
   assert.is(m.finite, false);
   assert.is(m.step, 3);
+});
+
+test("mergeStepResults: a null loss (non-finite) on any rank makes the merged loss null, not a smaller number", () => {
+  const m = mergeStepResults([
+    { loss: 2, count: 2, correct: 1, reg: 0.5, finite: true, stepped: false, step: 1 },
+    { loss: null, count: 2, correct: 0, reg: 0.25, finite: false, stepped: false, step: 1 },
+  ]);
+  assert.is(m.loss, null);
+  assert.is(m.reg, 0.375);
+  assert.is(m.finite, false);
+});
+
+test("ops the backend's describe marks every_rank reach every rank: init_from loads the pretrained encoder on rank 1 too", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "bridge-ddp-init-"));
+  const group = await DistributedBackend.start(2, "cpu");
+  try {
+    assert.ok(group.everyRank.has("init_from") && group.everyRank.has("build") && !group.everyRank.has("save"), [...group.everyRank].join(", "));
+    const build = { preset: "tiny", vocab_sz: 20, drop_mult: 0 };
+    const pretrained = join(dir, "pretrained.pt");
+    await group.call("build", { ...build, seed: 1 });
+    await group.call("save", { path: pretrained }); // rank 0 writes it
+    await group.call("build", { ...build, seed: 2 }); // every rank: the same fresh weights, unlike the checkpoint's
+    const x = tensor("int32", [2, 4], Int32Array.from([4, 5, 6, 7, 8, 9, 10, 11]));
+    const lengths = tensor("int32", [2], Int32Array.from([4, 3]));
+    const vectors = async (r: number) => Array.from((await group.ranks[r].call("encode", {}, { x, lengths })).tensors.vectors.data as Float32Array);
+    const fresh = await vectors(1);
+    await group.call("init_from", { path: pretrained });
+    const [rank0, rank1] = [await vectors(0), await vectors(1)];
+    assert.not.equal(rank0, fresh, "init_from changed nothing on rank 0");
+    assert.equal(rank1, rank0, "rank 1 kept its own weights: init_from reached rank 0 alone");
+  } finally {
+    await group.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 testWithData(test, "2 CPU ranks with gloo match 1 rank with the same global batch", async (dataDir) => {

@@ -121,7 +121,7 @@ testWithData(test, "two served hosts train like --nproc 2; a killed host fails t
       return {
         call: async (op, args, tensors) => {
           const reply = await group.call(op, args, tensors);
-          if (op === "save" && killedAt === 0 && /siamese-step/.test(String(args?.path))) {
+          if (op === "save" && killedAt === 0 && args !== undefined && "path" in args && /siamese-step/.test(String(args.path))) {
             served[1].kill("SIGKILL");
             killedAt = Date.now();
           }

@@ -15,6 +15,7 @@ import { Dealer } from "zeromq";
 import { decodeTensor, encodeTensor } from "./codec.js";
 import type { CurveClientKeys } from "./keys.js";
 import { BackendProcess, type SpawnOptions } from "./process.js";
+import type { HelloResult, OpArgs, OpCaller, OpName, OpReply, WireArgs } from "./ops.js";
 import {
   PROTOCOL_VERSION,
   ProtocolError,
@@ -22,14 +23,14 @@ import {
   encodeRequestHeader,
   type ErrorBody,
   type JsonObject,
-  type JsonValue,
   type TensorMeta,
 } from "./protocol.js";
 import type { Tensor } from "../core/tensor.js";
 
 export type Tensors = Record<string, Tensor>;
 
-export interface CallResult<R extends JsonObject = JsonObject> {
+/** A reply of any op: `OpReply` is the typed one. */
+export interface CallResult<R = JsonObject> {
   result: R;
   tensors: Tensors;
 }
@@ -101,16 +102,11 @@ export interface ConnectOptions {
 
 export interface StartOptions extends SpawnOptions, Omit<ConnectOptions, "curve"> {}
 
-export interface HelloResult extends JsonObject {
-  protocol: number;
-  backend: string;
-  pid: number;
-  device: string;
-}
+export type { HelloResult } from "./ops.js";
 
 const MAX_MESSAGE_BYTES = 4 * 1024 ** 3;
 
-export class BackendClient extends EventEmitter<BackendEvents> {
+export class BackendClient extends EventEmitter<BackendEvents> implements OpCaller {
   readonly endpoint: string;
   readonly process: BackendProcess | null;
   hello: HelloResult | null = null;
@@ -207,7 +203,7 @@ export class BackendClient extends EventEmitter<BackendEvents> {
   private async handshake(timeoutMs: number): Promise<void> {
     try {
       const { result } = await this.call("hello", { protocol: PROTOCOL_VERSION }, {}, { timeoutMs });
-      this.hello = result as HelloResult;
+      this.hello = result;
     } catch (err) {
       if (err instanceof BackendTimeoutError) {
         throw new BackendTimeoutError(
@@ -219,8 +215,19 @@ export class BackendClient extends EventEmitter<BackendEvents> {
     }
   }
 
-  /** Sends one request; resolves with the reply's JSON result and tensors. */
-  call<R extends JsonObject = JsonObject>(op: string, args: Record<string, JsonValue | undefined> = {}, tensors: Tensors = {}, opts: CallOptions = {}): Promise<CallResult<R>> {
+  /** Sends one request of the op catalogue (ops.ts); resolves with the reply's typed result and tensors. */
+  call<K extends OpName>(op: K, args?: OpArgs<K>, tensors?: Tensors, opts?: CallOptions): Promise<OpReply<K>>;
+  // the implementation's signature is untyped: the reply is the backend's, whose shape the catalogue states
+  call(op: string, args: object = {}, tensors: Tensors = {}, opts: CallOptions = {}): Promise<CallResult<unknown>> {
+    // every catalogue args type is a JSON object (ops.ts); the backend checks each argument it reads
+    return this.callUntyped(op, args as WireArgs, tensors, opts);
+  }
+
+  /**
+   * Sends any op by name, its result untyped: for `bridge call OP` (any op, args from the command line) and protocol
+   * tests that send what the catalogue refuses. Everything else uses `call`.
+   */
+  callUntyped(op: string, args: WireArgs = {}, tensors: Tensors = {}, opts: CallOptions = {}): Promise<CallResult> {
     if (this.deadError) return Promise.reject(this.deadError);
     if (this.closed) return Promise.reject(new Error(`bridge: ${op}: the client is closed`));
     const id = this.nextId++;
@@ -232,8 +239,8 @@ export class BackendClient extends EventEmitter<BackendEvents> {
       frames.push(enc.frame);
     }
     const header = encodeRequestHeader(id, op, args as JsonObject, metas);
-    return new Promise<CallResult<R>>((resolve, reject) => {
-      const pending: Pending = { op, resolve: resolve as (r: CallResult) => void, reject };
+    return new Promise<CallResult>((resolve, reject) => {
+      const pending: Pending = { op, resolve, reject };
       if (opts.timeoutMs !== undefined) {
         pending.timer = setTimeout(() => {
           this.pending.delete(id);

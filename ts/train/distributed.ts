@@ -10,8 +10,9 @@
  *   only its own B/N rows, so N ranks of B/N rows are not one batch of B rows; and with unequal
  *   shards (B not a multiple of N) the equal per-rank weighting differs slightly from a per-row mean.
  *   The replies are merged (loss weighted by count, counts and correct summed).
- * - build, load, set_hparams, set_trainable, reset_state, flush: sent to every rank (they stay identical).
- * - save, eval_step and inference: rank 0 only (its weights are everyone's).
+ * - The ops the backend marks `@op(name, every_rank=True)` (build, load, init_from, set_hparams, ...: they keep the
+ *   ranks identical) go to every rank: DistributedBackend asks rank 0's `describe` which those are when it starts.
+ * - Every other op (save, eval_step, inference) goes to rank 0 only (its weights are everyone's).
  *
  * `bridge train --hosts tcp://h1:5555,tcp://h2:5555 --keys client.json [--master HOST:PORT]` (connectHosts):
  * the ranks are `bridge serve` backends on other machines, one rank per endpoint (a host with several GPUs
@@ -25,13 +26,18 @@
  */
 import { createServer } from "node:net";
 import { Dealer } from "zeromq";
-import { BackendClient, BackendDiedError, startBackend, type Tensors } from "../backend/client.js";
+import { BackendClient, BackendDiedError, startBackend, type CallResult, type Tensors } from "../backend/client.js";
 import type { CurveClientKeys } from "../backend/keys.js";
-import type { JsonObject, JsonValue } from "../backend/protocol.js";
+import type { DescribeResult, InitDistributedArgs, OpArgs, OpName, OpReply, StepArgs, TrainStepResult, TypedBackend, WireArgs } from "../backend/ops.js";
 import { ARRAY_TYPE, numel, tensor, type Tensor, type TypedArrayFor } from "../core/tensor.js";
-import type { TrainBackend } from "./loop.js";
 
-export const EVERY_RANK = new Set(["build", "load", "set_hparams", "set_trainable", "reset_state", "flush"]);
+/**
+ * The ops that go to every rank, as the backend's `describe` marks them. init_distributed is among them, though
+ * DistributedBackend sends it itself (to each rank with its rank number).
+ */
+export function everyRankOps(described: Pick<DescribeResult, "ops">): ReadonlySet<string> {
+  return new Set(described.ops.filter((o) => o.every_rank).map((o) => o.name));
+}
 
 /** A free TCP port on localhost for the process group's rendezvous. */
 async function freePort(): Promise<number> {
@@ -68,14 +74,20 @@ export function shardRows(tensors: Tensors, n: number): Tensors[] {
 }
 
 /** Merges the ranks' train_step replies into the reply of one global step. */
-export function mergeStepResults(results: JsonObject[]): JsonObject {
-  const count = results.reduce((a, r) => a + Number(r.count ?? 0), 0);
-  const weighted = (key: string) => {
-    if (results.some((r) => typeof r[key] !== "number")) return null;
-    return results.reduce((a, r) => a + (r[key] as number) * Number(r.count ?? 0), 0) / Math.max(1, count);
+export function mergeStepResults(results: TrainStepResult[]): TrainStepResult {
+  const count = results.reduce((a, r) => a + r.count, 0);
+  // null (a non-finite or empty shard) on any rank makes the merged value null too
+  const weighted = (key: "loss" | "reg"): number | null => {
+    let sum = 0;
+    for (const r of results) {
+      const v = r[key];
+      if (typeof v !== "number") return null;
+      sum += v * r.count;
+    }
+    return sum / Math.max(1, count);
   };
-  const merged: JsonObject = { ...results[0], count, loss: weighted("loss") };
-  if (results.every((r) => typeof r.correct === "number")) merged.correct = results.reduce((a, r) => a + (r.correct as number), 0);
+  const merged: TrainStepResult = { ...results[0], count, loss: weighted("loss") };
+  if (results.every((r) => typeof r.correct === "number")) merged.correct = results.reduce((a, r) => a + r.correct, 0);
   if (typeof results[0].reg === "number") merged.reg = weighted("reg");
   merged.finite = results.every((r) => r.finite !== false);
   return merged;
@@ -164,12 +176,21 @@ export interface ConnectHostsOptions {
   master?: string;
 }
 
-export class DistributedBackend implements TrainBackend {
-  /** `watches[r]`: the watch of rank r's host (--hosts); none for ranks this process started. */
+export class DistributedBackend implements TypedBackend {
+  /**
+   * `everyRank`: the ops sent to every rank (everyRankOps of rank 0's describe); `watches[r]`: the watch of rank r's
+   * host (--hosts), none for ranks this process started.
+   */
   private constructor(
     readonly ranks: BackendClient[],
+    readonly everyRank: ReadonlySet<string>,
     private readonly watches: (HostWatch | null)[] = [],
   ) {}
+
+  /** Which ops go to every rank, from rank 0's backend (all ranks run the same code: hello checked the protocol). */
+  private static async everyRankOf(rank0: BackendClient): Promise<ReadonlySet<string>> {
+    return everyRankOps((await rank0.call("describe")).result);
+  }
 
   /** Joins the backends served at `hosts` (rank r at hosts[r]) into one process group. */
   static async connectHosts(hosts: string[], opts: ConnectHostsOptions = {}): Promise<DistributedBackend> {
@@ -179,7 +200,8 @@ export class DistributedBackend implements TrainBackend {
     const master = masterAddress(opts.master, hosts[0]);
     const ranks: BackendClient[] = [];
     const watches: HostWatch[] = [];
-    const group = () => new DistributedBackend(ranks, watches);
+    let everyRank: ReadonlySet<string> = new Set();
+    const group = () => new DistributedBackend(ranks, everyRank, watches);
     try {
       for (const [r, endpoint] of hosts.entries()) {
         ranks.push(await BackendClient.connect(endpoint, opts.curve ? { curve: opts.curve } : {}).catch((err: Error) => {
@@ -192,7 +214,8 @@ export class DistributedBackend implements TrainBackend {
       if (new Set(devices).size > 1) {
         throw new Error(`--hosts: the backends mix devices (${hosts.map((h, r) => `${h}: ${devices[r]}`).join(", ")}); serve all on cuda or all on cpu (--device)`);
       }
-      await group().everyRank("init_distributed", { world_size: hosts.length, master_addr: master.host, master_port: master.port });
+      everyRank = await DistributedBackend.everyRankOf(ranks[0]);
+      await group().initDistributed({ world_size: hosts.length, master_addr: master.host, master_port: master.port });
     } catch (err) {
       await group().close();
       throw err;
@@ -205,13 +228,15 @@ export class DistributedBackend implements TrainBackend {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`--nproc must be a positive integer, got ${n}`);
     const ranks: BackendClient[] = [];
     const plan = rankPlacement(n, device);
+    let everyRank: ReadonlySet<string>;
     try {
       for (let r = 0; r < n; r++) {
         // One intra-op thread each when several ranks share the CPU cores.
         const env = device?.startsWith("cuda") ? {} : { OMP_NUM_THREADS: "1" };
         ranks.push(await startBackend({ ...(plan.devices[r] ? { device: plan.devices[r] } : {}), env }));
       }
-      await new DistributedBackend(ranks).everyRank("init_distributed", {
+      everyRank = await DistributedBackend.everyRankOf(ranks[0]);
+      await new DistributedBackend(ranks, everyRank).initDistributed({
         world_size: n,
         master_addr: "127.0.0.1",
         master_port: await freePort(),
@@ -221,22 +246,25 @@ export class DistributedBackend implements TrainBackend {
       await Promise.all(ranks.map((c) => c.close()));
       throw err;
     }
-    return new DistributedBackend(ranks);
+    return new DistributedBackend(ranks, everyRank);
   }
 
-  async call(op: string, args: Record<string, JsonValue | undefined> = {}, tensors: Tensors = {}): Promise<{ result: JsonObject; tensors: Tensors }> {
+  /** train_step is sharded over the ranks, an every-rank op (describe) goes to each, any other op to rank 0. */
+  call<K extends OpName>(op: K, args?: OpArgs<K>, tensors?: Tensors): Promise<OpReply<K>>;
+  // the implementation's signature is untyped: the reply is the backend's, whose shape the catalogue states
+  async call(op: string, args: object = {}, tensors: Tensors = {}): Promise<CallResult<unknown>> {
     if (op === "train_step") {
       const shards = shardRows(tensors, this.ranks.length);
-      const replies = await this.allRanks((c, r) => c.call(op, args, shards[r]));
+      const replies = await this.allRanks((c, r) => c.call("train_step", args as StepArgs, shards[r]));
       return { result: mergeStepResults(replies.map((x) => x.result)), tensors: {} };
     }
-    if (EVERY_RANK.has(op)) return (await this.allRanks((c) => c.call(op, args, tensors)))[0];
-    return this.onRank(0, this.ranks[0].call(op, args, tensors));
+    if (this.everyRank.has(op)) return (await this.allRanks((c) => c.callUntyped(op, args as WireArgs, tensors)))[0];
+    return this.onRank(0, this.ranks[0].callUntyped(op, args as WireArgs, tensors));
   }
 
-  /** Sends `op` to every rank with its rank number added. */
-  private everyRank(op: string, args: JsonObject): Promise<unknown> {
-    return this.allRanks((c, rank) => c.call(op, { ...args, rank }));
+  /** Joins every rank into the process group, each told its rank number. */
+  private initDistributed(args: Omit<InitDistributedArgs, "rank">): Promise<unknown> {
+    return this.allRanks((c, rank) => c.call("init_distributed", { ...args, rank }));
   }
 
   /** `p`, a call to rank r, failing the moment rank r's host is known to be gone. */

@@ -7,6 +7,7 @@ import { parseSplitRef, splitTexts, type SplitRef } from "../../data/datasets.js
 import { LmStream } from "../../data/lmStream.js";
 import { numericaliseTexts, type NumericalisedText, type Ragged } from "../../data/numericalised.js";
 import { prepareSplit } from "../../data/prepare.js";
+import type { EvalStepResult } from "../../backend/ops.js";
 import type { RunModel } from "../runModel.js";
 import type { LmResult, MetricRow, SamplingSettings } from "../types.js";
 import { entryBase, firstPresent, lookForSplits, rowAdder, skip, type EvalTask, type TaskContext, type TaskOutput } from "./common.js";
@@ -16,19 +17,37 @@ const LM_SPLITS = ["wikitext-2:test", "wikitext-2:valid"] as const;
 const BS = 16;
 const BPTT = 70;
 
+/** The summed negative log-likelihood of the tokens scored so far. */
+export interface NllSum {
+  nll: number;
+  tokens: number;
+}
+
+/**
+ * Adds one eval_step reply to `sum`. A null loss (non-finite: NaN / Infinity cross the wire as null) is an error
+ * naming the step and `where`: counted as 0 it would make a diverged model's perplexity look good.
+ */
+export function addNll(sum: NllSum, r: EvalStepResult, step: number, where: string): void {
+  if (r.count === 0) return;
+  if (r.loss === null) {
+    throw new Error(`${where}: eval_step ${step + 1} scored ${r.count} tokens with a non-finite loss (NaN or infinite), so the perplexity is undefined; has the model diverged?`);
+  }
+  sum.nll += r.loss * r.count;
+  sum.tokens += r.count;
+}
+
 /** Perplexity of the loaded checkpoint on a split's text (ctx.lmMaxTokens: only its first tokens). */
 export async function perplexity(ctx: TaskContext, ref: SplitRef): Promise<{ perplexity: number; tokens: number; oovRate: number }> {
   const { lines, oovRate } = ctx.lmMaxTokens === undefined ? await wholeSplit(ctx, ref) : await splitPrefix(ctx, ref, ctx.lmMaxTokens);
   const stream = new LmStream(lines, { bs: BS, bptt: BPTT, seed: 0, epoch: 0, train: false });
-  let nll = 0;
-  let count = 0;
+  const sum: NllSum = { nll: 0, tokens: 0 };
+  const where = `lm perplexity on ${ref.id} (checkpoint ${ctx.model.checkpoint})`;
   for (let k = 0; k < stream.steps; k++) {
     const { x, y } = stream.batch(k);
     const { result } = await ctx.model.call("eval_step", { objective: "lm", reset: k === 0, stream: "perplexity" }, { x, y });
-    nll += (result.loss as number) * (result.count as number);
-    count += result.count as number;
+    addNll(sum, result, k, where);
   }
-  return { perplexity: Math.exp(nll / count), tokens: count, oovRate };
+  return { perplexity: Math.exp(sum.nll / sum.tokens), tokens: sum.tokens, oovRate };
 }
 
 /** The whole split, numericalised through the cache (a second eval reads it back). */
@@ -46,7 +65,7 @@ async function splitPrefix(ctx: TaskContext, ref: SplitRef, maxTokens: number): 
     tokens += r.split(" ").length;
     if (tokens >= maxTokens) break;
   }
-  const { ragged, counts } = numericaliseTexts(texts, ctx.model.vocab, ctx.model.tokenizer);
+  const { ragged, counts } = numericaliseTexts(texts, ctx.model.vocab, ctx.model.tokenizer.uncapped()); // LM text is never cut per paragraph
   return { lines: ragged, oovRate: counts.tokens === 0 ? 0 : counts.unknown / counts.tokens };
 }
 

@@ -61,7 +61,7 @@ export async function sickProbeTask(ctx: TaskContext, trainId: string, testId: s
       train_items: trainRecs.length,
       features: "[u, v, |u-v|, u*v], standardised",
       l2: PROBE_L2,
-      train_accuracy: fit.result.train_accuracy as number,
+      train_accuracy: fit.result.train_accuracy,
     },
   };
 }

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
+import traceback
 
-from .server import CurveServerKeys, Server
+from .parent_watch import watch_parent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes (the parent has gone)")
     a = p.parse_args(argv)
+    if a.watch_stdin:  # before torch's import: a parent killed meanwhile must not leave an orphan
+        watch_parent(a.endpoint)
+    from .server import CurveServerKeys, Server  # heavy: torch, zmq
 
     curve = None
     if a.curve_keys:
@@ -33,11 +38,24 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C in a terminal reaches the whole process group; the TypeScript parent decides
     # when the backend stops, so the backend ignores SIGINT instead of dying mid-reply.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    server = Server(a.endpoint, curve=curve, device=a.device, watch_stdin=a.watch_stdin)
+    server = Server(a.endpoint, curve=curve, device=a.device)  # the parent watch runs already
     print(f"bridge_backend: serving on {a.endpoint}", file=sys.stderr, flush=True)
     server.serve_forever()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if not isinstance(e.code, int | None):
+            print(e.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    # os._exit, not sys.exit: the parent-watch thread is blocked reading stdin, and interpreter shutdown
+    # would abort on its lock (SIGABRT) instead of exiting with this code.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

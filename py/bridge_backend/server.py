@@ -9,7 +9,6 @@ the tool that started it.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ import zmq.utils.z85
 from . import tensors as codec
 from .errors import BadMessage, BridgeError, UnknownOp
 from .ops import OPS, Reply
+from .parent_watch import remove_ipc_file, watch_parent
 from .protocol import encode_header, parse_header, parse_request, request_id
 from .session import Session
 
@@ -107,20 +107,12 @@ class Server:
 
     def serve_forever(self) -> None:
         if self.watch_stdin:
-            threading.Thread(target=self._exit_with_parent, name="parent-watch", daemon=True).start()
+            watch_parent(self.endpoint)
         try:
             while not self.session.shutdown_requested:
                 self._serve_one()
         finally:
             self.close()
-
-    def _exit_with_parent(self) -> None:
-        """Blocks on stdin; when it closes, the parent has gone (however it died): exit at once,
-        even in the middle of an op, rather than train on for nobody."""
-        while sys.stdin.buffer.read1(4096):
-            pass
-        self._remove_ipc_file()
-        os._exit(0)
 
     def _serve_one(self) -> None:
         frames = self.sock.recv_multipart(copy=False)
@@ -137,14 +129,7 @@ class Server:
         self._remove_ipc_file()
 
     def _remove_ipc_file(self) -> None:
-        if self.endpoint.startswith("ipc://"):
-            path = self.endpoint.removeprefix("ipc://")
-            for remove in (os.unlink, os.rmdir):  # the socket, then its private folder if now empty
-                try:
-                    remove(path)
-                except OSError:
-                    pass
-                path = os.path.dirname(path)
+        remove_ipc_file(self.endpoint)
 
 
 def _error_body(e: BaseException) -> dict[str, Any]:

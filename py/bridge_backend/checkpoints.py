@@ -149,6 +149,18 @@ def remap_vocab(weights: dict[str, torch.Tensor], vocab_map: torch.Tensor) -> di
     return out
 
 
+def checked_vocab_map(vocab_map: torch.Tensor, old_sz: int, new_sz: int) -> torch.Tensor:
+    """vocab_map as int64 on the CPU; CheckpointMismatch unless it has one id per model word, each in -1..old_sz-1."""
+    vocab_map = vocab_map.long().cpu()
+    if vocab_map.dim() != 1 or vocab_map.numel() != new_sz:
+        raise CheckpointMismatch(
+            f"vocab_map must hold one id per word of the model ({new_sz}), got shape {list(vocab_map.shape)}"
+        )
+    if int(vocab_map.max()) >= old_sz or int(vocab_map.min()) < -1:
+        raise CheckpointMismatch(f"vocab_map ids must be within -1..{old_sz - 1} (the checkpoint's vocabulary)")
+    return vocab_map
+
+
 def check_compatible(
     ck: dict[str, Any], trainer: Trainer, parts: str, allow_partial: bool = False, remapped: bool = False
 ) -> None:
@@ -197,14 +209,7 @@ def load_checkpoint(
     if vocab_map is not None:
         if parts != "encoder":
             raise CheckpointError("a vocab_map only goes with parts='encoder' (optimizer state is per word too)")
-        old_sz, new_sz = ck["config"]["model"]["vocab_sz"], trainer.model.cfg.vocab_sz
-        vocab_map = vocab_map.long().cpu()
-        if vocab_map.dim() != 1 or vocab_map.numel() != new_sz:
-            raise CheckpointMismatch(
-                f"vocab_map must hold one id per word of the model ({new_sz}), got shape {list(vocab_map.shape)}"
-            )
-        if int(vocab_map.max()) >= old_sz or int(vocab_map.min()) < -1:
-            raise CheckpointMismatch(f"vocab_map ids must be within -1..{old_sz - 1} (the checkpoint's vocabulary)")
+        vocab_map = checked_vocab_map(vocab_map, ck["config"]["model"]["vocab_sz"], trainer.model.cfg.vocab_sz)
         ck["model"] = remap_vocab(ck["model"], vocab_map)
     check_compatible(ck, trainer, parts, allow_partial, remapped=vocab_map is not None)
     model = trainer.model

@@ -13,7 +13,7 @@ import { DEFAULT_MAX_LEN } from "../data/tokenize.js";
 const positiveInt = z.number().int().positive();
 const unit = z.number().min(0).lt(1);
 
-/** A stage's validation metrics (ts/train/loop.ts computes them from the backend's eval_step replies). */
+/** A stage's validation metrics (ts/train/validation.ts computes them from the backend's eval_step replies). */
 export const METRICS = ["val_loss", "val_accuracy", "val_perplexity"] as const;
 export type Metric = (typeof METRICS)[number];
 
@@ -208,6 +208,9 @@ export const ModelSchema = z
     softmax: z.enum(["full", "adaptive"]).optional(),
     /** Adaptive softmax: ids where its tail clusters start, increasing (default [vocab/15, vocab/3]). */
     cutoffs: z.array(positiveInt).min(1).optional(),
+    /** Two encoders, a forward and a backward LM's (ULMFiT's fwd + bwd, started with init: { from, backward }); a
+     * sentence vector is both pooled vectors side by side. Sentence objectives only: each LM trains in a run of its own. */
+    dual_lm: z.boolean().optional(),
     pool: z.enum(["last", "mean", "max", "concat"]).default("concat"),
     pool_layers: z.enum(["top", "all"]).default("top"),
     features: z.enum(["uv", "infersent"]).default("infersent"),
@@ -221,6 +224,8 @@ export const InitSchema = z
   .object({
     /** A run name (runs/NAME), a bridge checkpoint file or `bridge import` folder, or fastai:wt103-fwd | fastai:wt103-bwd. */
     from: z.string().min(1),
+    /** With model.dual_lm: the backward LM (a source as `from`) for the backward encoder; `from` is then the forward one. */
+    backward: z.string().min(1).optional(),
   })
   .strict();
 
@@ -247,6 +252,13 @@ export const ConfigSchema = z
     if (c.model.backwards && c.model.bidir) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["model", "backwards"], message: "backwards reverses a one-directional encoder; a bidir encoder already reads both ways" });
     }
+    if (c.model.dual_lm && (c.model.bidir || c.model.backwards)) {
+      const key = c.model.bidir ? "bidir" : "backwards";
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["model", key], message: `dual_lm holds a forward and a backward one-directional encoder of its own; drop ${key}` });
+    }
+    if (c.init?.backward !== undefined && !c.model.dual_lm) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["init", "backward"], message: "a backward LM starts the backward encoder of a model.dual_lm model; set model.dual_lm: true (or drop init.backward)" });
+    }
     const cuts = c.model.cutoffs ?? [];
     if (cuts.some((v, i) => i > 0 && v <= cuts[i - 1])) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["model", "cutoffs"], message: `cutoffs must increase, got [${cuts.join(", ")}]` });
     const names = new Set<string>();
@@ -256,6 +268,13 @@ export const ConfigSchema = z
       names.add(name);
       if (s.objective === "lm" && c.model.bidir) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["stages", i, "objective"], message: "a bidirectional encoder cannot be trained as a language model (model.bidir is true)" });
+      }
+      if (s.objective === "lm" && c.model.dual_lm) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["stages", i, "objective"],
+          message: "a model.dual_lm model trains sentence objectives only: train each LM in a run of its own (configs/pretrain.yaml, pretrain-bwd.yaml) and start from both with init: { from: FORWARD_RUN, backward: BACKWARD_RUN }",
+        });
       }
       const metrics: readonly Metric[] = OBJECTIVE_SPECS[s.objective].metrics;
       if (s.earlyStopping && !metrics.includes(s.earlyStopping.metric)) {

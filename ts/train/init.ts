@@ -11,17 +11,22 @@
  * Vocabulary matching is ULMFiT's: a word of the run's vocabulary that the source knows keeps its
  * embedding row (and LM decoder bias); a new word starts from the mean row. The backend's `init_from`
  * refuses a source whose sizes (emb_sz, n_hid, n_layers) or direction differ, naming them.
+ *
+ * A model.dual_lm model (a forward and a backward LM's encoders) takes `init: { from: FORWARD, backward: BACKWARD }`:
+ * each source is resolved as above and matched onto the run's vocabulary on its own; a source of the wrong
+ * direction (a forward LM given as `backward`) is refused, naming it. A dual_lm run alone as `from` gives both.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import type { JsonObject, JsonValue } from "../backend/protocol.js";
+import type { Tensors } from "../backend/client.js";
+import type { InitFromResult, InitFromSourceResult, OpArgs, OpCaller, OpName, TypedBackend } from "../backend/ops.js";
+import type { JsonObject } from "../backend/protocol.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { tensor } from "../core/tensor.js";
 import { MODEL_DOWNLOADS, resolveDataDir } from "../data/datasets.js";
 import { Vocab } from "../data/vocab.js";
 import { readManifest, runPaths } from "../run/manifest.js";
-import type { TrainBackend } from "./loop.js";
 
 export const IMPORT_FILE = "import.json";
 export const IMPORT_CHECKPOINT = "model.pt";
@@ -53,7 +58,8 @@ export interface InitSource {
   itos: readonly string[];
 }
 
-export interface InitReport {
+/** What one pretrained source gave the model. */
+export interface InitSourceReport {
   from: string;
   checkpoint: string;
   /** Rows of the run's vocabulary taken from the source, and rows that started from the mean. */
@@ -61,7 +67,12 @@ export interface InitReport {
   new: number;
   loaded: number;
   skipped: string[];
-  source: JsonObject;
+  source: InitFromResult["source"];
+}
+
+export interface InitReport extends InitSourceReport {
+  /** A model.dual_lm model: what its backward encoder took (from init.backward, or the dual_lm source's). */
+  backward?: InitSourceReport;
 }
 
 export interface InitOptions {
@@ -90,7 +101,7 @@ function readImport(dir: string): ImportManifest {
 
 /** Converts fastai weights + vocabulary (backend op import_fastai) into `out`: model.pt and import.json. */
 export async function importFastai(
-  backend: TrainBackend,
+  backend: OpCaller,
   opts: { weights: string; vocab: string; out: string; backwards: boolean },
 ): Promise<ImportManifest> {
   const out = resolve(opts.out);
@@ -106,8 +117,8 @@ export async function importFastai(
     vocab,
     direction: opts.backwards ? "backward" : "forward",
     checkpoint: IMPORT_CHECKPOINT,
-    config: r.config as JsonObject,
-    itos: r.itos as string[],
+    config: r.config,
+    itos: r.itos,
   };
   await writeFileAtomic(join(out, IMPORT_FILE), JSON.stringify(manifest) + "\n");
   return manifest;
@@ -121,7 +132,7 @@ function onlyFile(dir: string, ext: string): string {
 }
 
 /** fastai:wt103-fwd|bwd: the fetched files, converted on first use into runs/.pretrained/fastai-NAME. */
-async function fastaiSource(name: string, backend: TrainBackend, opts: InitOptions): Promise<InitSource> {
+async function fastaiSource(name: string, backend: OpCaller, opts: InitOptions): Promise<InitSource> {
   if (!(FASTAI_MODELS as readonly string[]).includes(name)) {
     throw new InitError(`init.from fastai:${name}: unknown fastai model; known: ${FASTAI_MODELS.map((m) => `fastai:${m}`).join(", ")}`);
   }
@@ -147,7 +158,7 @@ async function runSource(dir: string, from: string): Promise<InitSource> {
 }
 
 /** Resolves `from` (see the top of this file) to a checkpoint and its vocabulary; fastai sources are converted here. */
-export async function resolveInitSource(from: string, backend: TrainBackend, opts: InitOptions): Promise<InitSource> {
+export async function resolveInitSource(from: string, backend: OpCaller, opts: InitOptions): Promise<InitSource> {
   if (from.startsWith("fastai:")) return fastaiSource(from.slice("fastai:".length), backend, opts);
   const path = resolve(from);
   if (existsSync(join(path, IMPORT_FILE))) {
@@ -169,19 +180,26 @@ export async function resolveInitSource(from: string, backend: TrainBackend, opt
   );
 }
 
-/** Loads the source into the model the backend just built, its vocabulary matched onto `vocab`. */
-export async function applyInit(backend: TrainBackend, source: InitSource, vocab: Vocab): Promise<InitReport> {
+/** Loads the source into the model the backend just built, its vocabulary matched onto `vocab`; with `backward`
+ * (a model.dual_lm model), the source into its forward encoder and `backward` into its backward one. */
+export async function applyInit(backend: OpCaller, source: InitSource, vocab: Vocab, backward?: InitSource): Promise<InitReport> {
   const map = vocabMap(source.itos, vocab);
-  const r = (await backend.call("init_from", { path: source.checkpoint }, { vocab_map: tensor("int32", [map.length], map) })).result;
-  return {
-    from: source.from,
-    checkpoint: source.checkpoint,
-    copied: Number(r.copied),
-    new: Number(r.new),
-    loaded: Number(r.loaded),
-    skipped: r.skipped as string[],
-    source: r.source as JsonObject,
-  };
+  const tensors: Tensors = { vocab_map: tensor("int32", [map.length], map) };
+  if (backward) {
+    const bwdMap = vocabMap(backward.itos, vocab);
+    tensors.backward_vocab_map = tensor("int32", [bwdMap.length], bwdMap);
+  }
+  const r = (await backend.call("init_from", { path: source.checkpoint, ...(backward ? { backward_path: backward.checkpoint } : {}) }, tensors)).result;
+  const report = (s: InitSource, h: InitFromSourceResult): InitSourceReport => ({
+    from: s.from,
+    checkpoint: s.checkpoint,
+    copied: h.copied,
+    new: h.new,
+    loaded: h.loaded,
+    skipped: h.skipped,
+    source: h.source,
+  });
+  return { ...report(source, r), ...(r.backward ? { backward: report(backward ?? source, r.backward) } : {}) };
 }
 
 /**
@@ -189,10 +207,10 @@ export async function applyInit(backend: TrainBackend, source: InitSource, vocab
  * other call: the training loop stays as it is, and a resumed run, whose first stage already has a
  * checkpoint, is not wrapped at all.
  */
-export function initAfterFirstBuild(backend: TrainBackend, init: () => Promise<void>): TrainBackend {
+export function initAfterFirstBuild(backend: TypedBackend, init: () => Promise<void>): TypedBackend {
   let pending = true;
   return {
-    async call(op: string, args?: Record<string, JsonValue | undefined>, tensors?: Parameters<TrainBackend["call"]>[2]) {
+    async call<K extends OpName>(op: K, args?: OpArgs<K>, tensors?: Tensors) {
       const reply = await backend.call(op, args, tensors);
       if (op === "build" && pending) {
         pending = false;
@@ -209,15 +227,20 @@ export function initAfterFirstBuild(backend: TrainBackend, init: () => Promise<v
  * build; as it is when the config has none or the first stage is already under way (a resume from its checkpoint).
  */
 export function withInit(
-  backend: TrainBackend,
-  ctx: { init: { from: string } | null; firstStageFresh: boolean; vocab: Vocab; note: (line: string) => void; record: (event: JsonObject) => void } & InitOptions,
-): TrainBackend {
+  backend: TypedBackend,
+  ctx: { init: { from: string; backward?: string } | null; firstStageFresh: boolean; vocab: Vocab; note: (line: string) => void; record: (event: JsonObject) => void } & InitOptions,
+): TypedBackend {
   const { init } = ctx;
   if (init === null || !ctx.firstStageFresh) return backend;
   return initAfterFirstBuild(backend, async () => {
     const source = await resolveInitSource(init.from, backend, { ...ctx, log: ctx.note });
-    const r = await applyInit(backend, source, ctx.vocab);
-    ctx.note(`init: ${r.from}: ${r.copied} of ${ctx.vocab.size} embedding rows copied, ${r.new} new (the mean row); ${r.loaded} tensors loaded${r.skipped.length ? `, not loaded: ${r.skipped.join(", ")}` : ""}`);
-    ctx.record({ type: "init", from: r.from, checkpoint: r.checkpoint, copied: r.copied, new: r.new, loaded: r.loaded, skipped: r.skipped, source: r.source });
+    const backward = init.backward === undefined ? undefined : await resolveInitSource(init.backward, backend, { ...ctx, log: ctx.note });
+    const r = await applyInit(backend, source, ctx.vocab, backward);
+    const said = (h: InitSourceReport, role: string) =>
+      `init${role}: ${h.from}: ${h.copied} of ${ctx.vocab.size} embedding rows copied, ${h.new} new (the mean row); ${h.loaded} tensors loaded${h.skipped.length ? `, not loaded: ${h.skipped.join(", ")}` : ""}`;
+    ctx.note(said(r, r.backward ? " (forward encoder)" : ""));
+    if (r.backward) ctx.note(said(r.backward, " (backward encoder)"));
+    const event = (h: InitSourceReport) => ({ from: h.from, checkpoint: h.checkpoint, copied: h.copied, new: h.new, loaded: h.loaded, skipped: h.skipped, source: h.source });
+    ctx.record({ type: "init", ...event(r), ...(r.backward ? { backward: event(r.backward) } : {}) });
   });
 }

@@ -2,18 +2,26 @@
 
 import_fastai  weights, vocab, out, backwards? -> path, bytes, config, itos
                (a fastai .pth + itos .pkl converted into a bridge checkpoint at `out`; see fastai_import.py)
-init_from      path; vocab_map? [vocab_sz] -> loaded, skipped, copied, new, source {emb_sz, n_hid, n_layers,
-               direction, vocab_sz}: the built model's encoder (and LM head where it fits) from the checkpoint at
-               `path`, its vocabulary mapped onto the model's as ULMFiT does (`vocab_map`: the checkpoint's id
-               of each of the model's words, -1 for a new word, which starts from the mean row)
+init_from      path, backward_path?; vocab_map? [vocab_sz], backward_vocab_map? [vocab_sz]
+               -> loaded, skipped, copied, new, source {emb_sz, n_hid, n_layers, direction, vocab_sz}, meta,
+               backward? (the same fields for the backward source)
+               The built model's encoder (and LM head where it fits) from the checkpoint at `path`, its vocabulary
+               mapped onto the model's as ULMFiT does (`vocab_map`: the checkpoint's id of each of the model's
+               words, -1 for a new word, which starts from the mean row). A dual_lm model (forward + backward
+               encoders) takes its forward encoder from `path` and its backward one from `backward_path` (with
+               `backward_vocab_map`), each source's direction checked; or both halves from a dual_lm checkpoint
+               at `path` alone.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from ..checkpoints import load_checkpoint, read_checkpoint
-from ..errors import BridgeError
+import torch
+
+from ..checkpoints import checked_vocab_map, load_checkpoint, read_checkpoint, remap_vocab
+from ..errors import BadArgs, BridgeError
 from ..fastai_import import import_fastai as convert_fastai
 from .args import arg, tensor_arg
 from .model import INTS, trainer_of
@@ -21,6 +29,8 @@ from .registry import Args, Tensors, op
 
 # What must agree between a pretrained encoder and the model it starts: these sizes and the reading direction.
 SIZE_KEYS = ("emb_sz", "n_hid", "n_layers")
+DUAL = "forward+backward"  # a dual_lm model's direction
+HALF_DIRECTIONS = {"fwd": "forward", "bwd": "backward"}  # DualLMEncoder's halves
 
 
 class InitMismatch(BridgeError):
@@ -29,8 +39,23 @@ class InitMismatch(BridgeError):
     code = "init_mismatch"
 
 
-def direction(model_cfg: dict[str, Any]) -> str:
+def direction(config: dict[str, Any]) -> str:
+    """How a model ({"model": ..., "head": ...} as a checkpoint stores it) reads: forward, backward, bidirectional
+    or forward+backward (dual_lm: two encoders)."""
+    model_cfg, head_cfg = config["model"], config.get("head") or {}
+    if head_cfg.get("dual_lm"):
+        return DUAL
     return "bidirectional" if model_cfg.get("bidir") else "backward" if model_cfg.get("backwards") else "forward"
+
+
+def size_diffs(src: dict[str, Any], own: Any) -> list[str]:
+    """'key pretrained vs this' for each size that differs (one layer each: n_hid is unused)."""
+    sizes = ("emb_sz", "n_layers") if own.n_layers == 1 and src.get("n_layers") == 1 else SIZE_KEYS
+    return [f"{k} {src.get(k)!r} vs {getattr(own, k)!r}" for k in sizes if src.get(k) != getattr(own, k)]
+
+
+def source_summary(src: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: src.get(k) for k in ("vocab_sz", "emb_sz", "n_hid", "n_layers")}, "direction": direction(config)}
 
 
 @op("import_fastai")
@@ -41,20 +66,25 @@ def import_fastai(session, args: Args, tensors: Tensors):
     )
 
 
-@op("init_from")
+@op("init_from", every_rank=True)
 def init_from(session, args: Args, tensors: Tensors):
-    """Loads the encoder (and LM head where shapes agree) of a pretrained checkpoint into the built model."""
+    """Loads the encoder (and LM head where shapes agree) of a pretrained checkpoint into the built model; a dual_lm
+    model's forward encoder from `path`, its backward one from `backward_path`."""
     t = trainer_of(session)
     path = arg(args, "path", str)
-    src = read_checkpoint(path)["config"]["model"]
-    own = t.model.cfg
-    sizes = ("emb_sz", "n_layers") if own.n_layers == 1 and src.get("n_layers") == 1 else SIZE_KEYS  # one layer: n_hid unused
-    diffs = [f"{k} {src.get(k)!r} vs {getattr(own, k)!r}" for k in sizes if src.get(k) != getattr(own, k)]
-    if direction(src) != direction(vars(own)):
-        diffs.append(f"direction {direction(src)} vs {direction(vars(own))}")
+    vocab_map = tensor_arg(tensors, "vocab_map", dtypes=INTS, ndim=1) if "vocab_map" in tensors else None
+    if t.model.hc.dual_lm:
+        return init_dual(t, path, vocab_map, args, tensors)
+    if args.get("backward_path") is not None:
+        raise BadArgs("backward_path starts the backward encoder of a dual_lm model; this model has one encoder (dual_lm false)")
+    config = read_checkpoint(path)["config"]
+    src, own = config["model"], t.model.cfg
+    diffs = size_diffs(src, own)
+    own_direction = direction({"model": asdict(own), "head": asdict(t.model.hc)})
+    if direction(config) != own_direction:
+        diffs.append(f"direction {direction(config)} vs {own_direction}")
     if diffs:
         raise InitMismatch(f"the pretrained model {path} does not fit this model (pretrained vs this): {'; '.join(diffs)}")
-    vocab_map = tensor_arg(tensors, "vocab_map", dtypes=INTS, ndim=1) if "vocab_map" in tensors else None
     res = load_checkpoint(t, path, "encoder", allow_partial=True, vocab_map=vocab_map)
     new = res.get("new_words", 0)
     emb_skipped = "encoder.emb.weight" in res["skipped"]
@@ -67,6 +97,80 @@ def init_from(session, args: Args, tensors: Tensors):
         "skipped": res["skipped"],
         "copied": 0 if emb_skipped else own.vocab_sz - new,
         "new": own.vocab_sz if emb_skipped else new,
-        "source": {**{k: src.get(k) for k in ("vocab_sz", "emb_sz", "n_hid", "n_layers")}, "direction": direction(src)},
+        "source": source_summary(src, config),
         "meta": res["meta"],
+    }
+
+
+def init_dual(t, path: str, vocab_map: torch.Tensor | None, args: Args, tensors: Tensors) -> dict[str, Any]:
+    """A dual_lm model: the forward half from `path`, the backward half from `backward_path` (or from the dual_lm
+    checkpoint at `path` when there is no backward_path). Both sources are checked before either loads. Replies as
+    for one encoder, the backward source's figures under `backward`."""
+    if args.get("backward_path") is None:
+        if direction(read_checkpoint(path)["config"]) != DUAL:
+            raise InitMismatch(
+                "this model holds a forward and a backward encoder (dual_lm): give the backward LM too "
+                f"(init.backward; the op's backward_path), or a dual_lm model as the only source; {path} has one encoder"
+            )
+        bwd_path, bwd_map = path, vocab_map
+    else:
+        bwd_path = arg(args, "backward_path", str)
+        bwd_map = tensor_arg(tensors, "backward_vocab_map", dtypes=INTS, ndim=1) if "backward_vocab_map" in tensors else None
+    fwd = half_source(t, "fwd", path, vocab_map)
+    bwd = half_source(t, "bwd", bwd_path, bwd_map)
+    return {**load_half(t, "fwd", *fwd), "backward": load_half(t, "bwd", *bwd)}
+
+
+def half_source(t, half: str, path: str, vocab_map: torch.Tensor | None) -> tuple[dict[str, torch.Tensor], int, dict[str, Any]]:
+    """The weights for one encoder of a dual_lm model (`half`: fwd | bwd), keyed as one encoder's (encoder.*), from a
+    one-encoder checkpoint of that direction or from that half of a dual_lm checkpoint, the vocabulary mapped as
+    ULMFiT does; with the count of new words and the reply's source / meta. InitMismatch names what differs."""
+    ck = read_checkpoint(path)
+    config, own = ck["config"], t.model.cfg
+    src = config["model"]
+    want, found = HALF_DIRECTIONS[half], direction(config)
+    role = "init.from (the forward LM)" if half == "fwd" else "init.backward (the backward LM)"
+    diffs = size_diffs(src, own)
+    if found not in (want, DUAL):
+        diffs.append(f"direction {found} vs {want}")
+    if diffs:
+        raise InitMismatch(
+            f"{role}: the pretrained model {path} does not fit this model's {want} encoder (pretrained vs this): "
+            f"{'; '.join(diffs)}"
+        )
+    prefix = f"encoder.{half}." if found == DUAL else "encoder."
+    weights = {f"encoder.{k.removeprefix(prefix)}": v for k, v in ck["model"].items() if k.startswith(prefix)}
+    new = 0
+    if vocab_map is not None:
+        vocab_map = checked_vocab_map(vocab_map, src["vocab_sz"], own.vocab_sz)
+        weights = remap_vocab(weights, vocab_map)
+        new = int((vocab_map < 0).sum())
+    elif src["vocab_sz"] != own.vocab_sz:
+        raise InitMismatch(f"{role}: {path} has {src['vocab_sz']} words, this model {own.vocab_sz}: send a vocab_map")
+    return weights, new, {"source": source_summary(src, config), "meta": ck.get("meta", {})}
+
+
+def load_half(t, half: str, weights: dict[str, torch.Tensor], new: int, about: dict[str, Any]) -> dict[str, Any]:
+    """Copies `weights` (keyed encoder.*) into the model's encoder.`half`.*; a tensor whose shape differs is skipped."""
+    state = t.model.state_dict()
+    loaded, skipped = [], []
+    for k in state:
+        if not k.startswith(f"encoder.{half}."):
+            continue
+        w = weights.get(f"encoder.{k.removeprefix(f'encoder.{half}.')}")
+        if w is not None and w.shape == state[k].shape:
+            state[k] = w
+            loaded.append(k)
+        else:
+            skipped.append(k)
+    t.model.load_state_dict(state)
+    t.lm_state.clear()
+    emb_skipped = f"encoder.{half}.emb.weight" in skipped
+    vocab_sz = t.model.cfg.vocab_sz
+    return {
+        "loaded": len(loaded),
+        "skipped": skipped,
+        "copied": 0 if emb_skipped else vocab_sz - new,
+        "new": vocab_sz if emb_skipped else new,
+        **about,
     }

@@ -43,18 +43,19 @@ export function buildCli(argv: string[]): Argv {
           .option("run", { type: "string", describe: "run name: the folder runs/NAME (default: config name and time)" })
           .option("resume", { type: "boolean", default: false, describe: "continue the run from its last checkpoint" })
           .option("quiet", { type: "boolean", default: false, describe: "no progress output" })
-          .option("data-dir", { type: "string", describe: "folder in the official layouts (default: $BRIDGE_DATA_DIR)" })
+          .option("data-dir", { type: "string", describe: "folder in the official layouts (default: $BRIDGE_DATA_DIR, else ~/.cache/bridge/data)" })
           .option("backend", { type: "string", describe: "use a running backend (`bridge serve`): tcp://HOST:PORT (needs --keys)" })
           .option("keys", { type: "string", describe: "client.json from `bridge keys`, for --backend tcp://" })
           .option("nproc", { type: "number", default: 1, describe: "data-parallel ranks: N backend processes with torch.distributed (gloo on CPU)" })
           .option("hosts", { type: "string", describe: "data-parallel ranks on other machines: `bridge serve` endpoints, comma-separated, rank 0 first (tcp://h1:5555,tcp://h2:5555; needs --keys)" })
           .option("master", { type: "string", describe: "--hosts: rendezvous HOST:PORT on rank 0's machine, reachable by every host (default: the first endpoint's host, port 29500)" })
           .option("on-bad-row", { choices: ["error", "skip"] as const, default: "error" as const, describe: "a malformed dataset row: stop with an error naming it, or skip and count it" })
+          .option("download", { type: "boolean", describe: "download missing datasets (default: only into the default cache, ~/.cache/bridge/data; --no-download: never)" })
           .option("init", { type: "string", describe: "start from pretrained weights: a run, a checkpoint, an import folder, or fastai:wt103-fwd|fastai:wt103-bwd (the config's init.from)" }),
       (a) =>
         run(async () => {
           const { train } = await import("./commands/train.js");
-          await train({ config: a.config, set: a.set, run: a.run, resume: a.resume, quiet: a.quiet, dataDir: a.dataDir, backend: a.backend, keys: a.keys, nproc: a.nproc, hosts: a.hosts?.split(",").map((h) => h.trim()).filter((h) => h !== ""), master: a.master, onBadRow: a.onBadRow, init: a.init });
+          await train({ config: a.config, set: a.set, run: a.run, resume: a.resume, quiet: a.quiet, dataDir: a.dataDir, backend: a.backend, keys: a.keys, nproc: a.nproc, hosts: a.hosts?.split(",").map((h) => h.trim()).filter((h) => h !== ""), master: a.master, onBadRow: a.onBadRow, download: a.download, init: a.init });
         }),
     )
     .command(

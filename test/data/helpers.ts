@@ -1,17 +1,8 @@
-/** Shared helpers for the data tests: the shared data dir, temp dirs, tiny archives. */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+/** Shared helpers for the data tests: temp dirs, tiny archives (the shared data dir: ../helpers.ts). */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { deflateRawSync, gzipSync, crc32 } from "node:zlib";
-import { projectRoot } from "../../ts/paths.js";
-
-/** ../shared/data (or BRIDGE_DATA_DIR) when it holds the public datasets; null (with a printed note) otherwise. */
-export function sharedDataDir(what: string): string | null {
-  const dir = process.env.BRIDGE_DATA_DIR ?? resolve(projectRoot, "..", "shared", "data");
-  if (existsSync(join(dir, "snli_1.0")) || existsSync(join(dir, "sick"))) return dir;
-  console.log(`  SKIP ${what}: no shared data at ${dir} (set BRIDGE_DATA_DIR to run it)`);
-  return null;
-}
 
 export function tempDir(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "bridge-data-test-"));

@@ -11,10 +11,9 @@ import { tableFromIPC, type Table } from "apache-arrow";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { embedFile } from "../../ts/eval/embed.js";
-import { bridgeBin, sharedDataDir } from "../helpers.js";
+import { bridgeBin, testWithData } from "../helpers.js";
 import { sharedRun } from "./fixtures.js";
 
-const dataDir = sharedDataDir("bridge embed");
 
 /** Sentences of very different lengths, in an order unlike their length order, one repeated. */
 const SENTENCES = [
@@ -47,8 +46,8 @@ function vectors(t: Table): Float32Array[] {
   return Array.from({ length: t.numRows }, (_, i) => Float32Array.from(col.get(i) as ArrayLike<number>));
 }
 
-if (dataDir !== null) {
-  test("one vector per line, in input order, identical whatever the batch size", async () => {
+{
+  testWithData(test, "one vector per line, in input order, identical whatever the batch size", async (dataDir) => {
     const { root, name } = await sharedRun(dataDir);
     const input = join(root, "sentences.txt");
     writeFileSync(input, SENTENCES.join("\n") + "\n");
@@ -81,7 +80,7 @@ if (dataDir !== null) {
     assert.ok(maxDiff(ref[0], ref[1]) > 0.01, "different sentences, different vectors");
   });
 
-  test("JSONL --field, --max-len truncation counted", async () => {
+  testWithData(test, "JSONL --field, --max-len truncation counted", async (dataDir) => {
     const { root, name } = await sharedRun(dataDir);
     const input = join(root, "sentences.jsonl");
     writeFileSync(input, SENTENCES.map((s, i) => JSON.stringify({ id: i, sentence: s })).join("\n") + "\n");
@@ -96,7 +95,7 @@ if (dataDir !== null) {
     );
   });
 
-  test("a missing --input is a clear error naming the file, not a bare ENOENT", async () => {
+  testWithData(test, "a missing --input is a clear error naming the file, not a bare ENOENT", async (dataDir) => {
     const { root, name } = await sharedRun(dataDir);
     const missing = join(root, "no-such-input.txt");
     await embedFile({ run: name, runsDir: root, input: missing, output: join(root, "never.arrow"), device: "cpu" }).then(
@@ -109,7 +108,7 @@ if (dataDir !== null) {
     assert.not.ok(existsSync(join(root, "never.arrow")));
   });
 
-  test("the CLI without --run embeds with the latest run", async () => {
+  testWithData(test, "the CLI without --run embeds with the latest run", async (dataDir) => {
     const { dir } = await sharedRun(dataDir);
     const only = mkdtempSync(join(tmpdir(), "bridge-embed-latest-"));
     try {
@@ -126,7 +125,7 @@ if (dataDir !== null) {
     }
   });
 
-  test("the CLI: npx bridge embed --run NAME --input FILE --output FILE.arrow", async () => {
+  testWithData(test, "the CLI: npx bridge embed --run NAME --input FILE --output FILE.arrow", async (dataDir) => {
     const { root, name } = await sharedRun(dataDir);
     const input = join(root, "cli.txt");
     writeFileSync(input, "A dog runs .\nA cat sleeps .\n");

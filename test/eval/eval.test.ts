@@ -21,13 +21,12 @@ import { tfidfCosines } from "../../ts/eval/tfidf.js";
 import { readStsBenchmark } from "../../ts/data/readers/similarity.js";
 import type { PairRecord } from "../../ts/data/records.js";
 import type { RunManifest } from "../../ts/run/manifest.js";
-import { bridgeBin, sharedDataDir } from "../helpers.js";
+import { bridgeBin, testWithData } from "../helpers.js";
 import { makeFixtureRun, sharedRun } from "./fixtures.js";
 
-const dataDir = sharedDataDir("bridge eval");
 
-if (dataDir !== null) {
-  test("metrics.json has every contract key, each naming its split and item count", async () => {
+{
+  testWithData(test, "metrics.json has every contract key, each naming its split and item count", async (dataDir) => {
     const { evaluation } = await sharedRun(dataDir);
     const m = JSON.parse(readFileSync(join(evaluation.dir, "metrics.json"), "utf8")) as Metrics;
     for (const [task, keys] of [
@@ -68,7 +67,7 @@ if (dataDir !== null) {
     for (const task of ["sts", "sick", "lm", "xnli"] as const) assert.is(m[task]!.supervised, false, `${task} is a transfer result`);
   });
 
-  test("the vectors are written as Arrow for the notebooks; report and PNGs exist", async () => {
+  testWithData(test, "the vectors are written as Arrow for the notebooks; report and PNGs exist", async (dataDir) => {
     const { evaluation } = await sharedRun(dataDir);
     const t = tableFromIPC(readFileSync(join(evaluation.dir, "snli.arrow")));
     assert.equal(t.schema.fields.map((f) => f.name), ["line", "premise", "hypothesis", "label", "cosine", "pred", "p_entailment", "p_neutral", "p_contradiction", "u", "v"]);
@@ -85,7 +84,7 @@ if (dataDir !== null) {
     }
   });
 
-  test("missing splits are listed and skipped, never a crash", async () => {
+  testWithData(test, "missing splits are listed and skipped, never a crash", async (dataDir) => {
     const { root, dir } = await sharedRun(dataDir);
     // A copy of the run, so that its eval/ folder (shared by the other tests) stays as it was.
     const name = "t1-partial";
@@ -105,7 +104,7 @@ if (dataDir !== null) {
     assert.not.match(formatSummary(metrics), "lm.perplexity");
   });
 
-  test("evaluating nothing fails (exit 1, naming the data dir) and leaves a complete metrics.json as it was", async () => {
+  testWithData(test, "evaluating nothing fails (exit 1, naming the data dir) and leaves a complete metrics.json as it was", async (dataDir) => {
     const { root, dir } = await sharedRun(dataDir);
     const name = "t1-nothing";
     cpSync(dir, join(root, name), { recursive: true });
@@ -124,7 +123,7 @@ if (dataDir !== null) {
     assert.is(readFileSync(metricsFile, "utf8"), before);
   });
 
-  test("--compare never evaluates: a run without metrics.json is an error naming it and the command that makes it", async () => {
+  testWithData(test, "--compare never evaluates: a run without metrics.json is an error naming it and the command that makes it", async (dataDir) => {
     const { root, dir, name } = await sharedRun(dataDir);
     const never = "t1-never-evaluated";
     cpSync(dir, join(root, never), { recursive: true, filter: (src) => !src.includes(`${join(dir, "eval")}`) });
@@ -143,7 +142,7 @@ if (dataDir !== null) {
     assert.not.ok(existsSync(join(root, never, "eval", "metrics.json")), "nothing was evaluated");
   });
 
-  test("sts12-16 in SentEval's layout: per-year Spearman with subsets pooled, their mean; absent years skipped; sick supervised after sick:train", async () => {
+  testWithData(test, "sts12-16 in SentEval's layout: per-year Spearman with subsets pooled, their mean; absent years skipped; sick supervised after sick:train", async (dataDir) => {
     const { root, dir } = await sharedRun(dataDir);
     // A copy of the run whose manifest says it trained on sick:train (as a run with data.pairs: sick records it).
     const name = "t1-sick";
@@ -198,7 +197,7 @@ if (dataDir !== null) {
     for (const key of ["sts12.spearman", "sts13.spearman", "sts12_16.mean", "sick.spearman"]) assert.match(summary, key);
   });
 
-  test("--compare tables every metric of two runs side by side", async () => {
+  testWithData(test, "--compare tables every metric of two runs side by side", async (dataDir) => {
     const { root, name } = await sharedRun(dataDir);
     // t2's siamese stage has another head and optimizer than its LM stage: the before / after comparison loads the
     // LM checkpoint into a model rebuilt from its own config (not into the final one's: a checkpoint mismatch)
@@ -233,7 +232,7 @@ if (dataDir !== null) {
     }
   });
 
-  test("the CLI: npx bridge eval --run NAME --tasks separation", async () => {
+  testWithData(test, "the CLI: npx bridge eval --run NAME --tasks separation", async (dataDir) => {
     const { root, dir } = await sharedRun(dataDir);
     const name = "t1-cli"; // a copy: this eval rewrites its eval/ folder
     cpSync(dir, join(root, name), { recursive: true });
@@ -244,7 +243,7 @@ if (dataDir !== null) {
     assert.match(stdout, "report.html");
   });
 
-  test("the CLI without --run evaluates the latest run", async () => {
+  testWithData(test, "the CLI without --run evaluates the latest run", async (dataDir) => {
     const { dir } = await sharedRun(dataDir);
     const only = mkdtempSync(join(tmpdir(), "bridge-latest-"));
     try {

@@ -9,16 +9,18 @@ import { pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { sharedDataDir } from "../helpers.js";
+import { testWithData } from "../helpers.js";
 import { sharedRun } from "./fixtures.js";
 
 const CHROMIUM = process.env.BRIDGE_CHROMIUM ?? "/usr/bin/chromium";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
-const dataDir = sharedDataDir("report in a browser");
+const NAME = "report.html renders every chart in headless Chromium, offline";
 
-if (dataDir !== null && !existsSync(CHROMIUM)) console.log(`  skipped (report in a browser): no ${CHROMIUM}; install it with \`apt-get install -y chromium\``);
-else if (dataDir !== null) {
-  test("report.html renders every chart in headless Chromium, offline", async () => {
+if (!existsSync(CHROMIUM)) {
+  console.log(`  skipped "${NAME}": no ${CHROMIUM}; install it with \`apt-get install -y chromium\` (or set BRIDGE_CHROMIUM)`);
+  test.skip(NAME);
+} else {
+  testWithData(test, NAME, async (dataDir) => {
     const { evaluation } = await sharedRun(dataDir);
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
     try {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { train } from "../../ts/commands/train.js";
+import { resumeCommandOf, train } from "../../ts/commands/train.js";
 import { projectRoot } from "../../ts/paths.js";
 import { resolveRunName, runPaths } from "../../ts/run/manifest.js";
 import { bridgeBin, testWithData, waitFor } from "../helpers.js";
@@ -75,6 +75,37 @@ testWithData(test, "two trainings of one run started at once: one trains, the ot
   assert.is(resolveRunName(undefined, runsDir), "twice");
 });
 
+test("--hosts with two endpoints counts as two ranks: an in-batch-negative stage is refused before any host is reached", async () => {
+  let connected = false;
+  const err = await train({
+    config: join(projectRoot, "configs", "contrastive.yaml"),
+    run: "hosts",
+    hosts: ["tcp://127.0.0.1:5555", "tcp://127.0.0.1:5556"],
+    keys: "client.json",
+    quiet: true,
+    runsDir: join(tmp, "runs-hosts"),
+    connect: async () => {
+      connected = true;
+      throw new Error("a backend was asked for");
+    },
+  }).then(
+    () => null,
+    (e: Error) => e,
+  );
+  assert.ok(err, "--hosts with a contrastive stage was accepted");
+  assert.match(err.message, "2 data-parallel ranks: stage 2/2 (contrastive) is contrastive");
+  assert.not.ok(connected, "a host was contacted");
+});
+
+test("the resume command repeats the data dir and the backends a run was started with", () => {
+  assert.is(resumeCommandOf("r", {}), "npx bridge train --run r --resume");
+  assert.is(
+    resumeCommandOf("r", { dataDir: "/d", hosts: ["tcp://a:1", "tcp://b:2"], master: "a:29500", keys: "k.json" }),
+    "npx bridge train --run r --resume --data-dir /d --hosts tcp://a:1,tcp://b:2 --master a:29500 --keys k.json",
+  );
+  assert.is(resumeCommandOf("r", { nproc: 2 }), "npx bridge train --run r --resume --nproc 2");
+});
+
 test("--nproc 2 with an in-batch-negative stage is refused, naming the stage, before a backend starts or a folder is made", async () => {
   const runsDir = join(tmp, "runs-nproc");
   for (const [config, set, stage] of [
@@ -96,7 +127,7 @@ test("--nproc 2 with an in-batch-negative stage is refused, naming the stage, be
       },
     }).catch((e: Error) => (err = e));
     assert.ok(err, "--nproc 2 was accepted");
-    assert.match((err as unknown as Error).message, `--nproc 2: ${stage}`);
+    assert.match((err as unknown as Error).message, `2 data-parallel ranks: ${stage}`);
     assert.match((err as unknown as Error).message, "--nproc 1");
     assert.not.ok(connected, "a backend was asked for");
     assert.not.ok(existsSync(join(runsDir, "np")), "a run folder was made");

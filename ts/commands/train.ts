@@ -56,6 +56,9 @@ export interface TrainOptions {
   master?: string;
   /** A malformed dataset row: stop with an error naming it (default), or skip it and count it. */
   onBadRow?: BadRowPolicy;
+  /** Missing datasets: true downloads them into the data dir in use, false never downloads; unset downloads only
+   * into the default cache (~/.cache/bridge/data), never into a folder the user named. */
+  download?: boolean;
   /** Start the first stage from pretrained weights (the config's `init.from`: RUN, FILE, DIR or fastai:wt103-fwd|bwd). */
   init?: string;
   /** Where runs/ is (default: BRIDGE_RUNS_DIR or ./runs). */
@@ -110,8 +113,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   } else {
     if (opts.run === LATEST_RUN) throw new ConfigError(`--run ${LATEST_RUN}: reserved for the link to the run trained last (runs/${LATEST_RUN}); pick another name`);
     cfg = loadConfig({ file: opts.config, set: opts.set });
-    if (opts.init) cfg = { ...cfg, init: { from: opts.init } };
-    assertShardable(cfg, 0, opts.nproc);
+    if (opts.init) cfg = { ...cfg, init: { ...(cfg.init ?? {}), from: opts.init } }; // keeps a config's init.backward
+    assertShardable(cfg, 0, rankCount(opts));
     name = opts.run ?? defaultRunName(opts.config ?? DEFAULT_CONFIG);
   }
   const paths = runPaths(name, root);
@@ -120,14 +123,32 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   return withRunLock(paths.dir, command, () => trainLocked(opts, name, paths, cfg, progress, t0));
 }
 
-/** --nproc N > 1 splits every batch across ranks: refused for a stage still to run whose loss is not per-row. */
-function assertShardable(cfg: Config, fromStage: number, nproc: number | undefined): void {
-  if ((nproc ?? 1) <= 1) return;
+/** The command that continues this run: the same data dir and the same backends (--backend / --hosts, keys, master). */
+export function resumeCommandOf(name: string, opts: TrainOptions): string {
+  const flags: [string, string | undefined][] = [
+    ["--data-dir", opts.dataDir],
+    ["--backend", opts.backend],
+    ["--hosts", opts.hosts?.join(",")],
+    ["--master", opts.master],
+    ["--keys", opts.keys],
+    ["--nproc", (opts.nproc ?? 1) > 1 ? String(opts.nproc) : undefined],
+  ];
+  return [`npx bridge train --run ${name} --resume`, ...flags.filter(([, v]) => v !== undefined).map(([f, v]) => `${f} ${v}`)].join(" ");
+}
+
+/** Data-parallel ranks: one per --hosts endpoint, else --nproc. */
+function rankCount(opts: TrainOptions): number {
+  return opts.hosts?.length ?? opts.nproc ?? 1;
+}
+
+/** Several ranks split every batch: refused for a stage still to run whose loss is not per-row. */
+function assertShardable(cfg: Config, fromStage: number, ranks: number): void {
+  if (ranks <= 1) return;
   cfg.stages.forEach((s, i) => {
     if (i < fromStage || OBJECTIVE_SPECS[s.objective].shardable) return;
     throw new ConfigError(
-      `--nproc ${nproc}: stage ${i + 1}/${cfg.stages.length} (${stageName(s)}) is ${s.objective}, whose in-batch negatives would differ ` +
-        `across ranks (each rank sees only its share of the batch); train it with --nproc 1`,
+      `${ranks} data-parallel ranks: stage ${i + 1}/${cfg.stages.length} (${stageName(s)}) is ${s.objective}, whose in-batch negatives would differ ` +
+        `across ranks (each rank sees only its share of the batch); train it on one rank (--nproc 1, no --hosts)`,
     );
   });
 }
@@ -147,7 +168,7 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
       progress.note(`run ${name} is already complete (${manifest.finalCheckpoint})`);
       return { run: name, dir: paths.dir, stages: [], seconds: 0 };
     }
-    assertShardable(cfg, s.stage, opts.nproc);
+    assertShardable(cfg, s.stage, rankCount(opts));
     state = s;
     truncateLog(paths.log, state.stage, state.checkpoint && state.position.step > 0 ? state.position.step : 0);
   } else {
@@ -157,7 +178,7 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
   }
 
   // A fresh run writes nothing before its data loaded: if loading fails, the lock's release removes the empty folder.
-  const data = await loadTrainingData(cfg, { dataDir: opts.dataDir, onBadRow: opts.onBadRow, log: (l) => progress.note(l) });
+  const data = await loadTrainingData(cfg, { dataDir: opts.dataDir, onBadRow: opts.onBadRow, download: opts.download, log: (l) => progress.note(l) });
   for (const n of data.plan.notes) progress.note(`note: ${n}`);
   progress.note(
     `data: ${data.plan.train.rows} training pairs (${data.plan.train.split}), ${data.plan.valid.rows} validation pairs ` +
@@ -194,7 +215,7 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
     log.write({ type: "run_start", run: name, seed: cfg.seed, data: { ...data.plan, holdout: data.plan.holdout && { ...data.plan.holdout, validRows: data.plan.holdout.validRows.length } }, vocab_size: data.vocab.size });
   }
 
-  const resumeCommand = `npx bridge train --run ${name} --resume${opts.dataDir ? ` --data-dir ${opts.dataDir}` : ""}`;
+  const resumeCommand = resumeCommandOf(name, opts);
   // Ctrl-C: the CLI's handler kills the backend and exits; say first how to go on (state.json names the last checkpoint).
   const onInterrupt = () => process.stderr.write(`\nbridge train: interrupted; resume with: ${resumeCommand}\n`);
   process.prependListener("SIGINT", onInterrupt);

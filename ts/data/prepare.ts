@@ -59,7 +59,7 @@ export function resolveCacheDir(cacheDir?: string): string {
 export async function prepareSplit(opts: PrepareSplitOptions): Promise<PreparedSplit> {
   const { ref, vocab } = opts;
   // LM text is a stream cut into bptt windows: its paragraphs are never cut at maxLen.
-  const tokenizer = ref.dataset.kind === "text" && opts.tokenizer.settings.maxLen !== null ? new Tokenizer({ ...opts.tokenizer.settings, maxLen: null }) : opts.tokenizer;
+  const tokenizer = ref.dataset.kind === "text" ? opts.tokenizer.uncapped() : opts.tokenizer;
   if (!splitExists(ref)) throw new DataError(missingSplitMessage(ref));
   const onBadRow = opts.onBadRow ?? "error";
   const key = createHash("sha256")

@@ -70,6 +70,11 @@ export class Tokenizer {
     }
   }
 
+  /** This tokenizer without the length cap, for language-model text: a stream cut into bptt windows, never cut per text. */
+  uncapped(): Tokenizer {
+    return this.settings.maxLen === null ? this : new Tokenizer({ ...this.settings, maxLen: null });
+  }
+
   /** A stable description of everything that changes the output (for cache keys and run records). */
   fingerprintInput(): string {
     return JSON.stringify({ version: TOKENIZER_VERSION, ...this.settings });

@@ -173,7 +173,7 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   // Vocabulary: the training pairs' sentences and the extra LM text's training splits.
   const tokenizer = new Tokenizer(tokenizerSettings(cfg));
   // LM text is a stream cut into bptt windows: its paragraphs are not cut at maxLen.
-  const lmTokenizer = new Tokenizer({ ...tokenizer.settings, maxLen: null });
+  const lmTokenizer = tokenizer.uncapped();
   const counter = new TokenCounter();
   const trainSentences: string[] = [];
   for (const i of trainRows) trainSentences.push(trainRecords[i].s1, trainRecords[i].s2);

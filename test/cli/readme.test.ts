@@ -1,0 +1,63 @@
+/**
+ * The README's command sequence, run as written, in order, in a fresh folder: train, eval (the latest
+ * run, no --run), write sentences.txt, embed (the latest run). Two additions keep it to a minute on a
+ * CPU, and are the only changes: train gets `--config configs/tiny.yaml`, eval `--tasks separation,sts`.
+ * If the README's commands stop working (a renamed flag, a run name it cannot find), this fails.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { tableFromIPC } from "apache-arrow";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { projectRoot } from "../../ts/paths.js";
+import { bridgeBin, testWithData } from "../helpers.js";
+
+/** The lines of the README's block marked `readme-flow`, comments dropped. */
+export function readmeFlow(readme: string): string[] {
+  const at = readme.indexOf("<!-- readme-flow");
+  assert.ok(at >= 0, "the README has no readme-flow block");
+  const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
+  assert.ok(block, "no ```sh block after the readme-flow mark");
+  return block[1]
+    .split("\n")
+    .map((l) => l.replace(/\s+#.*$/, "").trim())
+    .filter((l) => l !== "");
+}
+
+testWithData(test, "the README's commands work as written, in order (tiny config)", async (dataDir) => {
+  const lines = readmeFlow(readFileSync(join(projectRoot, "README.md"), "utf8"));
+  assert.equal(
+    lines.map((l) => l.split(" ").slice(0, 3).join(" ")),
+    ["npx bridge train", "npx bridge eval", "printf 'A man plays", "npx bridge embed"],
+    "the README's flow changed: update this test's expectations with it",
+  );
+  const cwd = mkdtempSync(join(tmpdir(), "bridge-readme-"));
+  const { BRIDGE_RUNS_DIR: _runsDir, ...env } = process.env; // runs/ in the fresh folder, as a user's would be
+  try {
+    for (const line of lines) {
+      const cmd = line
+        .replace(/^npx bridge /, `${JSON.stringify(process.execPath)} ${JSON.stringify(bridgeBin)} `)
+        .replaceAll("../shared/data", JSON.stringify(dataDir))
+        .replace(/ train /, ` train --config ${JSON.stringify(join(projectRoot, "configs", "tiny.yaml"))} --quiet `)
+        .replace(/ eval /, " eval --tasks separation,sts ");
+      await promisify(execFile)("bash", ["-c", cmd], { cwd, env, maxBuffer: 64 * 1024 * 1024 }).catch((e: Error & { stderr?: string }) => {
+        throw new Error(`README line failed: ${line}\n${e.stderr ?? e.message}`);
+      });
+    }
+    const latest = readlinkSync(join(cwd, "runs", "latest"));
+    assert.match(latest, /^tiny-/, "runs/latest names the run train made");
+    const metrics = JSON.parse(readFileSync(join(cwd, "runs", "latest", "eval", "metrics.json"), "utf8"));
+    assert.type(metrics.separation?.roc_auc, "number");
+    assert.ok(existsSync(join(cwd, "runs", "latest", "eval", "report.html")));
+    const vectors = tableFromIPC(readFileSync(join(cwd, "vectors.arrow")));
+    assert.is(vectors.numRows, 2, "one vector per line of sentences.txt");
+    assert.equal(Array.from(vectors.getChild("text") ?? []), ["A man plays a guitar.", "Someone is making music."]);
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+});
+
+test.run();

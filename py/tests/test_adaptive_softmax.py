@@ -35,6 +35,18 @@ def test_log_probs_are_a_distribution_and_nll_agrees_with_them() -> None:
     assert torch.allclose(head.nll(x, y)[0], expected, atol=1e-5)
 
 
+@torch.no_grad()
+def test_predict_is_the_argmax_of_the_full_distribution() -> None:
+    """Validation accuracy uses predict (no [tokens, vocab] matrix); it must pick what the full log-probs pick."""
+    torch.manual_seed(1)
+    head = AdaptiveDecoder(AWDLSTMConfig(vocab_sz=300, emb_sz=16, n_hid=32, n_layers=2, softmax="adaptive")).eval()
+    head.asm.head.weight[head.asm.shortlist_size :] *= 8  # louder cluster logits: some argmaxes fall in the tails
+    x = torch.randn(4, 7, 16) * 3
+    full = head(x)[0].argmax(-1)  # [4, 7]
+    assert torch.equal(head.predict(x), full)
+    assert (full >= head.asm.cutoffs[0]).any(), "the check should cover tail-cluster words too"
+
+
 def test_default_cutoffs_follow_the_vocabulary_and_bad_ones_are_refused() -> None:
     assert AWDLSTMConfig(vocab_sz=30_000, softmax="adaptive").adaptive_cutoffs() == [2000, 10000]
     s = Session(lambda *_: None, "cpu")

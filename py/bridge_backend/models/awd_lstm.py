@@ -334,6 +334,11 @@ class AdaptiveDecoder(nn.Module):
             return dropped.float().sum() * 0.0, dropped  # no target: zero, still in the graph
         return self.asm(flat, y.reshape(-1)[keep]).loss, dropped
 
+    @torch.no_grad()
+    def predict(self, dropped: Tensor) -> Tensor:  # dropped [bs, sl, emb_sz] -> most likely ids [bs, sl]
+        """argmax of the full distribution; torch scores the tail clusters only for rows whose head argmax is one."""
+        return self.asm.predict(dropped.reshape(-1, dropped.size(-1)).float()).view(dropped.shape[:2])
+
 
 def lm_decoder(cfg: AWDLSTMConfig, emb: nn.Embedding) -> LinearDecoder | AdaptiveDecoder:
     """The LM head `cfg.softmax` names: the (tied) linear decoder, or the adaptive softmax."""

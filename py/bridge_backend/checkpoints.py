@@ -8,6 +8,9 @@ pickled module or class ever enters or leaves. Parts that a load can take:
 - "weights": the model's weights only (evaluation, or a new optimizer);
 - "encoder": `encoder.*` and `lm_head.*` by name, to carry an encoder to the next stage
   (LM -> siamese -> contrastive) whose heads / pooling differ; with a `vocab_map`, onto a new vocabulary.
+  The projection (`proj.*`, proj_dim) comes too where the checkpoint has it at the model's shape (a stage that
+  pools otherwise starts a fresh one). The buffers stay the built model's: `token_weights` come with `build`, and
+  `sif_pc` starts unfitted, since the new stage's vectors move away from the old component.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ import torch
 
 from .errors import BridgeError
 from .models.awd_lstm import ARCH_KEYS
-from .models.heads import HEAD_ARCH_KEYS
+from .models.heads import HEAD_ARCH_KEYS, HeadConfig
 from .training import Trainer, set_rng_state
 
 FORMAT = "bridge-checkpoint"
 VERSION = 1
 PARTS = ("all", "weights", "encoder")
+ENCODER_PREFIXES = ("encoder.", "lm_head.")  # what parts="encoder" must find in the checkpoint
+ENCODER_OPTIONAL = ("proj.",)  # what it takes when the checkpoint has it at the same shape
 
 
 class CheckpointError(BridgeError):
@@ -180,7 +185,7 @@ def check_compatible(
         return
     diffs = [f"{k} (checkpoint {cm[k]!r}, model {getattr(m.cfg, k)!r})" for k in ARCH_KEYS if cm[k] != getattr(m.cfg, k)]
     if parts != "encoder":
-        ch = ck["config"]["head"]
+        ch = {**vars(HeadConfig()), **ck["config"]["head"]}  # a checkpoint older than a head key has its default
         diffs += [f"{k} (checkpoint {ch[k]!r}, model {getattr(m.hc, k)!r})" for k in HEAD_ARCH_KEYS if ch[k] != getattr(m.hc, k)]
     if diffs:
         raise CheckpointMismatch("architecture differs: " + "; ".join(diffs))
@@ -222,11 +227,15 @@ def load_checkpoint(
         own = model.state_dict()
         src = ck["model"]
         for k in own:
-            if not k.startswith(("encoder.", "lm_head.")):
+            optional = k.startswith(ENCODER_OPTIONAL)
+            if not (optional or k.startswith(ENCODER_PREFIXES)):
                 continue
             if k in src and src[k].shape == own[k].shape:
                 own[k] = src[k]
                 loaded.append(k)
+            elif optional:
+                if k in src:  # another pooling width: this stage's projection starts fresh
+                    skipped.append(k)
             elif allow_partial:
                 skipped.append(k)
             else:

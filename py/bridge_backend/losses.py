@@ -1,4 +1,5 @@
-"""Losses: LM cross-entropy with AR/TAR, siamese NLI cross-entropy, triplet margin, in-batch InfoNCE."""
+"""Losses: LM cross-entropy with AR/TAR, siamese NLI cross-entropy, triplet margin, in-batch InfoNCE, and the
+similarity losses against gold scores (CoSENT, cosine MSE)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,20 @@ def info_nce(a: Tensor, cands: Tensor, temperature: float) -> tuple[Tensor, Tens
     """
     sim = F.normalize(a.float(), dim=-1) @ F.normalize(cands.float(), dim=-1).T / temperature  # [m, m + k]
     return F.cross_entropy(sim, torch.arange(a.size(0), device=a.device)), sim
+
+
+def cosent_loss(cos: Tensor, gold: Tensor, scale: float) -> Tensor:
+    """CoSENT (Su 2022, https://kexue.fm/archives/8847): with s = cos * scale,
+    log(1 + sum over pairs (i, j) with gold_i > gold_j of exp(s_j - s_i)): every pair ranked against its gold order
+    costs; pairs of equal gold cost nothing. cos, gold [bs] -> a scalar (0, still in the graph, for one row).
+    """
+    s = cos.float() * scale  # [bs]
+    diff = s.unsqueeze(0) - s.unsqueeze(1)  # [i, j] = s_j - s_i
+    ranked = gold.unsqueeze(1) > gold.unsqueeze(0)  # [i, j]: gold_i > gold_j
+    terms = diff.masked_fill(~ranked, float("-inf")).flatten()  # [bs * bs], exp(-inf) = 0 for the other pairs
+    return torch.logsumexp(torch.cat([terms.new_zeros(1), terms]), dim=0)  # the 0 is the log's "1 +"
+
+
+def cosine_mse_loss(cos: Tensor, gold: Tensor) -> Tensor:
+    """mean((cos_i - gold_i)^2) over the rows; cos, gold [bs]."""
+    return (cos.float() - gold.float()).pow(2).mean()

@@ -2,7 +2,8 @@
 
 TypeScript owns the schedule: it sets learning rates / momentum per group before steps (`set_hparams`) and
 the trainable groups (`set_trainable`, for gradual unfreezing). Each objective (lm, siamese, triplet,
-contrastive, simcse) is a module of the `objectives` package; the Trainer dispatches to it by name.
+contrastive, simcse, cosent, cosine_mse) is a module of the `objectives` package; the Trainer dispatches to it by
+name.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from torch import Tensor, nn
 from . import distributed
 from .losses import DISTANCES
 from .models.heads import BridgeModel
+from .models.pooling import principal_component
 from .objectives import get_objective
 from .objectives.pairs import Sentences
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+FIT_PC_CHUNK = 256  # sentences per encoder call when fitting SIF's component
 AUTOCAST_MODES = ("auto", "bf16", "off")
 
 
@@ -279,11 +282,26 @@ class Trainer:
     # ---- inference ----
 
     @torch.no_grad()
-    def encode(self, x: Tensor, lengths: Tensor, pool: str | None = None, layers: str | None = None) -> Tensor:
+    def encode(
+        self, x: Tensor, lengths: Tensor, pool: str | None = None, layers: str | None = None, sif: bool = True
+    ) -> Tensor:
         """Sentence vectors [bs, d] float32 in input order, eval mode, full precision."""
         self.model.eval()
         x = x[:, : int(lengths.max())]  # [bs, longest real length]: columns of padding only are skipped
-        return self.model.encode(x, lengths, pool, layers).float()
+        return self.model.encode(x, lengths, pool, layers, sif).float()
+
+    @torch.no_grad()
+    def fit_pc(self, x: Tensor, lengths: Tensor, chunk: int = FIT_PC_CHUNK) -> dict[str, Any]:
+        """Fits SIF's common component: the first right singular vector of the sentence vectors of x [n, sl]
+        (eval mode, in chunks of `chunk` rows, with no component removed) becomes the model's `sif_pc`.
+        Returns count (n), dim and explained (the share of the vectors' squared norm along the component)."""
+        pc_buffer = self.model.sif_pc
+        if pc_buffer is None:
+            raise ValueError("fit_pc: this model was built without sif, so it has no common component to fit (build it with sif)")
+        vecs = torch.cat([self.encode(x[i : i + chunk], lengths[i : i + chunk], sif=False) for i in range(0, x.size(0), chunk)])
+        pc, explained = principal_component(vecs)  # vecs [n, d]
+        pc_buffer.copy_(pc)
+        return {"count": vecs.size(0), "dim": vecs.size(1), "explained": explained}
 
     @torch.no_grad()
     def predict(self, premise: Sentences, hypothesis: Sentences, vectors: bool = False) -> dict[str, Tensor]:

@@ -1,4 +1,4 @@
-"""The AWD-LSTM encoder, pooling and heads: shapes, dropouts, tying, batch invariance."""
+"""The AWD-LSTM encoder, pooling and heads: shapes, dropouts, tying, batch invariance (every vector option too)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from torch import nn
 from bridge_backend.models import AWDLSTM, AWDLSTMConfig, BridgeModel, HeadConfig, awd_lstm_presets
 from bridge_backend.models.awd_lstm import reverse_within
 from bridge_backend.models.pooling import POOL_LAYERS, POOLS, pool
+from bridge_backend.training import TrainConfig, Trainer
 
 V, PAD = 40, 1
 
@@ -82,22 +83,56 @@ def test_pooling_ignores_padding_and_bidir_last_is_first_token() -> None:
 def test_batch_invariance(bidir: bool, pool_kind: str, layers: str) -> None:
     """A sentence's vector alone equals its vector among longer and shorter batch-mates (eval mode, 1e-5)."""
     torch.manual_seed(0)
-    m = BridgeModel(cfg(bidir=bidir), HeadConfig(pool=pool_kind, pool_layers=layers)).eval()
+    assert_batch_invariant(BridgeModel(cfg(bidir=bidir), HeadConfig(pool=pool_kind, pool_layers=layers)).eval())
+
+
+# The sentence-vector options, each alone and all together (sif: fitted before the check).
+VECTOR_OPTIONS = {
+    "pool_emb": {"pool_emb": True},
+    "idf": {"pool_weighting": "idf"},
+    "sif": {"sif": True},
+    "proj_dim": {"proj_dim": 12},
+    "all": {"pool_emb": True, "pool_weighting": "idf", "sif": True, "proj_dim": 12},
+}
+
+
+@pytest.mark.parametrize("options", list(VECTOR_OPTIONS))
+@pytest.mark.parametrize("direction", ["forward", "backwards", "bidir"])
+@pytest.mark.parametrize("pool_kind", POOLS)
+def test_batch_invariance_with_vector_options(options: str, direction: str, pool_kind: str) -> None:
+    """pool_emb, idf weighting, a fitted SIF component and a projection keep a sentence's vector independent of
+    its batch-mates and padding."""
+    torch.manual_seed(0)
+    hc = HeadConfig(pool=pool_kind, pool_layers="all", **VECTOR_OPTIONS[options])
+    weights = torch.rand(V) * 2.5 + 0.5  # idf-like
+    m = BridgeModel(cfg(bidir=direction == "bidir", backwards=direction == "backwards"), hc, weights).eval()
+    if hc.sif:
+        x, lens = sentences([(i % 9) + 1 for i in range(40)], seed=1)
+        Trainer(m, TrainConfig(), torch.device("cpu")).fit_pc(x, lens)
+        assert m.sif_pc is not None and m.sif_pc.norm() == pytest.approx(1.0)
+    assert_batch_invariant(m)
+
+
+def assert_batch_invariant(m: BridgeModel, tol: float = 1e-5) -> None:
+    """Each sentence's vector alone equals its vector in a batch (any order), whatever the padding holds; on the
+    model's device, within `tol` (abs and rel)."""
+    device = next(m.parameters()).device
     lengths = [6, 2, 9, 1, 6, 4]
     x, lens = sentences(lengths)
     # garbage (non-pad ids) in the padding must not matter either
     pad_mask = torch.arange(x.size(1)) >= lens.unsqueeze(1)
     x_garbage = torch.where(pad_mask, torch.randint(4, V, x.shape), x)
+    x, x_garbage, lens = x.to(device), x_garbage.to(device), lens.to(device)
     with torch.no_grad():
         batch = m.encode(x, lens)
         batch_garbage = m.encode(x_garbage, lens)
         for i, n in enumerate(lengths):
             alone = m.encode(x[i : i + 1, :n], lens[i : i + 1])
-            torch.testing.assert_close(batch[i : i + 1], alone, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(batch_garbage, batch, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(batch[i : i + 1], alone, atol=tol, rtol=tol)
+        torch.testing.assert_close(batch_garbage, batch, atol=tol, rtol=tol)
         # a different order of the batch gives the same vectors, in the new order
-        perm = torch.tensor([3, 0, 5, 1, 4, 2])
-        torch.testing.assert_close(m.encode(x[perm], lens[perm]), batch[perm], atol=1e-5, rtol=1e-5)
+        perm = torch.tensor([3, 0, 5, 1, 4, 2], device=device)
+        torch.testing.assert_close(m.encode(x[perm], lens[perm]), batch[perm], atol=tol, rtol=tol)
 
 
 def test_weight_dropout_active_in_train_off_in_eval() -> None:

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
+from test_awd_lstm import assert_batch_invariant
 from test_distributed import free_port
-from test_training import lm_batch, make, pair_batch, sents
+from test_similarity_objectives import scored_batch
+from test_training import V, lm_batch, make, pair_batch, sents
 
 from bridge_backend import distributed
 from bridge_backend.checkpoints import load_checkpoint, save_checkpoint
@@ -64,11 +66,27 @@ def test_batch_invariance_on_cuda() -> None:
             torch.testing.assert_close(batch[i : i + 1], alone, atol=BATCH_ATOL, rtol=BATCH_RTOL)
 
 
+def test_batch_invariance_on_cuda_with_every_vector_option() -> None:
+    """pool_emb, idf weights, a SIF component fitted on the GPU and a projection keep a vector batch-invariant."""
+    options = {"pool_emb": True, "pool_weighting": "idf", "sif": True, "proj_dim": 12}
+    t = on_cuda(head={"pool": "concat", "pool_layers": "all", **options})
+    assert t.model.token_weights is not None and t.model.sif_pc is not None
+    t.model.token_weights.copy_(torch.rand(V, device="cuda") * 2.5 + 0.5)
+    x, lens = sents([(i % 9) + 1 for i in range(300)], 1)
+    r = t.fit_pc(x.cuda(), lens.cuda())
+    assert r["count"] == 300 and 0 < r["explained"] <= 1 and t.model.sif_pc.device.type == "cuda"
+    with torch.no_grad():
+        v = t.encode(x[:50].cuda(), lens[:50].cuda())
+    assert float((v @ t.model.sif_pc).abs().max()) < 1e-4
+    assert_batch_invariant(t.model.eval(), tol=BATCH_ATOL)
+
+
 @pytest.mark.skipif(CUDA and not torch.cuda.is_bf16_supported(), reason="this GPU has no bf16")
-@pytest.mark.parametrize("objective", ["lm", "siamese"])
+@pytest.mark.parametrize("objective", ["lm", "siamese", "cosent", "cosine_mse"])
 def test_bf16_autocast_steps_give_finite_losses(objective: str) -> None:
     t = on_cuda(lr=1e-2, autocast="bf16")
-    batch = to_cuda(lm_batch() if objective == "lm" else pair_batch())
+    batches = {"lm": lm_batch, "siamese": pair_batch, "cosent": scored_batch, "cosine_mse": scored_batch}
+    batch = to_cuda(batches[objective]())
     losses = [t.train_step(objective, batch, {})[0]["loss"] for _ in range(5)]
     assert all(math.isfinite(v) for v in losses), losses
     assert t.step == 5, "every step should have been taken (none skipped as non-finite)"

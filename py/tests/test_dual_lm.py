@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_awd_lstm import assert_batch_invariant
 from test_model_ops import TINY, call
 from test_training import V, batch_for, make, pair_batch, sents
 
@@ -75,6 +76,21 @@ def test_batch_invariance(pool_kind: str, layers: str) -> None:
             torch.testing.assert_close(batch[i : i + 1], m.encode(x[i : i + 1, :n], lens[i : i + 1]), atol=1e-5, rtol=1e-5)
         perm = torch.tensor([3, 0, 5, 1, 4, 2])
         torch.testing.assert_close(m.encode(x[perm], lens[perm]), batch[perm], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("pool_kind", POOLS)
+def test_batch_invariance_with_every_vector_option(pool_kind: str) -> None:
+    """pool_emb, idf weights (the backward half's in its reading order), a fitted SIF component over both halves and a
+    projection of their concat: still independent of batch-mates and padding."""
+    torch.manual_seed(0)
+    options = {"pool_emb": True, "pool_weighting": "idf", "sif": True, "proj_dim": 12}
+    t = make(head={"pool": pool_kind, "pool_layers": "all", "dual_lm": True, **options})
+    assert t.model.token_weights is not None and t.model.proj is not None
+    t.model.token_weights.copy_(torch.rand(V) * 2.5 + 0.5)
+    assert t.model.proj.in_features == 2 * ((3 if pool_kind == "concat" else 1) * (32 + 16 + 16))
+    x, lens = sents([(i % 9) + 1 for i in range(40)], 1)
+    t.fit_pc(x, lens)
+    assert_batch_invariant(t.model.eval())
 
 
 @pytest.mark.parametrize("objective", SENTENCE_OBJECTIVES)

@@ -23,13 +23,17 @@ def s() -> Session:
 
 
 def test_every_objective_module_is_registered_with_its_declarations() -> None:
-    assert set(OBJECTIVES) == {"lm", "siamese", "triplet", "contrastive", "simcse"}
+    assert set(OBJECTIVES) == {"lm", "siamese", "triplet", "contrastive", "simcse", "cosent", "cosine_mse"}
     assert {n for n, o in OBJECTIVES.items() if o.uses_head} == {"lm", "siamese"}
-    assert {n for n, o in OBJECTIVES.items() if not o.shardable} == {"contrastive", "simcse"}  # in-batch negatives
+    # in-batch negatives, and CoSENT's ranking of every pair against the batch's others
+    assert {n for n, o in OBJECTIVES.items() if not o.shardable} == {"contrastive", "simcse", "cosent"}
     assert OBJECTIVES["lm"].metrics == ("val_loss", "val_accuracy", "val_perplexity")
-    assert all(o.metrics[:2] == ("val_loss", "val_accuracy") for o in OBJECTIVES.values())
+    similarity = {"cosent", "cosine_mse"}
+    assert all(o.metrics == ("val_loss", "val_spearman") for n, o in OBJECTIVES.items() if n in similarity)
+    assert all(o.metrics[:2] == ("val_loss", "val_accuracy") for n, o in OBJECTIVES.items() if n not in similarity)
     assert [ts.name for ts in OBJECTIVES["contrastive"].tensor_sets] == ["sentences", "pairs", "anchors"]
-    with pytest.raises(ValueError, match="unknown objective 'mlm' \\(one of contrastive, lm, siamese, simcse, triplet\\)"):
+    unknown = "unknown objective 'mlm' \\(one of contrastive, cosent, cosine_mse, lm, siamese, simcse, triplet\\)"
+    with pytest.raises(ValueError, match=unknown):
         get_objective("mlm")
 
 

@@ -22,13 +22,15 @@
  *   sleep           seconds -> slept
  *   emit            count?, level? -> emitted (after pushing `count` log events)
  *   raise           type?, message? -> never replies with a result (an error reply)
- *   build           vocab_sz, preset?, vocab_fingerprint?, any model / head / train config field
- *                   -> config, params, trainable_params, groups, trainable_groups, device, vec_dim
+ *   build           vocab_sz, preset?, vocab_fingerprint?, token_weights? (pool_weighting idf), any model / head /
+ *                   train config field -> config, params, trainable_params, groups, trainable_groups, device, vec_dim
  *   train_step      objective, return_logits?, the objective's step options; its tensors -> StepMetrics, finite,
- *                   stepped, step, grad_norm?; logits / d_pos, d_neg / sim with return_logits
+ *                   stepped, step, grad_norm?; logits / d_pos, d_neg / sim with return_logits (cosent, cosine_mse:
+ *                   sim [bs], each pair's cosine)
  *   flush           -> flushed, finite, stepped, step, grad_norm?
  *   eval_step       as train_step -> StepMetrics; logits / d_pos, d_neg / sim
  *   encode          pool?, pool_layers?, normalize?; x, lengths -> count, dim; vectors [bs, d] float32
+ *   fit_pc          x [n, sl], lengths [n] -> count, dim, explained (SIF's component, stored in the model)
  *   predict         vectors?; premise(_lengths), hypothesis(_lengths) -> count; logits, probs, pred (+ u, v)
  *   generate        n?, max_len?, temperature?, top_k?, seed?; prompt? -> count; tokens [n, len], lengths [n]
  *   set_trainable   groups | freeze_to | unfreeze -> trainable_groups, trainable_params, groups
@@ -84,6 +86,14 @@ export interface HeadConfigFields {
   n_classes: number;
   /** A forward and a backward LM's encoders, vectors concatenated; no LM head. */
   dual_lm: boolean;
+  /** Also pool the embedding layer's output (same pooling), after the LSTM layers' pooled vectors. */
+  pool_emb: boolean;
+  /** none | idf: every mean pooling weighted per token by build's `token_weights` (kept in the checkpoints). */
+  pool_weighting: string;
+  /** Remove SIF's common component (fitted by `fit_pc`; none until then) from every sentence vector. */
+  sif: boolean;
+  /** A learned projection of the pooled vector to this width (in the top encoder group); null: none. */
+  proj_dim: number | null;
 }
 
 export interface TrainConfigFields {
@@ -114,7 +124,10 @@ export const CONFIG_FIELDS = {
     embed_p: true, input_p: true, hidden_p: true, weight_p: true, output_p: true, drop_mult: true, tie_weights: true, out_bias: true,
     backwards: true, softmax: true, cutoffs: true,
   }),
-  head: fieldNames<HeadConfigFields>({ pool: true, pool_layers: true, features: true, head_hidden: true, head_p: true, n_classes: true, dual_lm: true }),
+  head: fieldNames<HeadConfigFields>({
+    pool: true, pool_layers: true, features: true, head_hidden: true, head_p: true, n_classes: true, dual_lm: true, pool_emb: true,
+    pool_weighting: true, sif: true, proj_dim: true,
+  }),
   train: fieldNames<TrainConfigFields>({
     opt: true, lr: true, wd: true, mom: true, sqr_mom: true, eps: true, clip: true, accum_steps: true, alpha: true, beta: true,
     margin: true, distance: true, temperature: true, autocast: true, seed: true,
@@ -207,7 +220,7 @@ export interface DescribeResult {
   backend: string;
   ops: OpDescription[];
   objectives: ObjectiveDescription[];
-  /** The values a config may name: preset, pool, pool_layers, features, opt, distance, softmax, autocast. */
+  /** The values a config may name: preset, pool, pool_layers, pool_weighting, features, opt, distance, softmax, autocast. */
   enums: Record<string, string[]>;
   /** Each preset's model sizes. */
   presets: Record<string, Partial<ModelConfigFields>>;
@@ -249,6 +262,8 @@ export interface BuildArgs extends Partial<ModelConfigFields>, Partial<HeadConfi
   preset?: string;
   /** Stored in checkpoints, checked when they are loaded. */
   vocab_fingerprint?: string;
+  /** pool_weighting idf (required then, refused otherwise): one weight >= 0 per word id (vocab_sz of them). */
+  token_weights?: number[];
 }
 
 export interface BuildResult {
@@ -276,6 +291,8 @@ export interface StepArgs {
   distance?: string;
   /** contrastive / simcse. */
   temperature?: number;
+  /** cosent: the factor on the cosines (default 20). */
+  scale?: number;
 }
 
 /** An objective's metrics for one batch (train_step and eval_step). */
@@ -313,6 +330,7 @@ export interface FlushResult extends StepOutcome {
 export type EvalStepResult = StepMetrics;
 
 export interface EncodeArgs {
+  /** pool / pool_layers other than the built ones are refused with proj_dim or sif (sized for the built pooling). */
   pool?: string;
   pool_layers?: string;
   /** Scale each vector to unit length. */
@@ -321,6 +339,16 @@ export interface EncodeArgs {
 export interface EncodeResult {
   count: number;
   dim: number;
+}
+
+/** fit_pc (tensors x [n, sl], lengths [n]; a sif model only). */
+export interface FitPcResult {
+  /** Sentences fitted on. */
+  count: number;
+  /** The sentence vectors' width. */
+  dim: number;
+  /** Share of the vectors' squared norm along the component, 0..1. */
+  explained: number;
 }
 
 export interface PredictArgs {
@@ -513,6 +541,7 @@ export interface Ops {
   flush: { args: NoArgs; result: FlushResult };
   eval_step: { args: StepArgs; result: EvalStepResult };
   encode: { args: EncodeArgs; result: EncodeResult };
+  fit_pc: { args: NoArgs; result: FitPcResult };
   predict: { args: PredictArgs; result: CountResult };
   generate: { args: GenerateArgs; result: CountResult };
   set_trainable: { args: SetTrainableArgs; result: SetTrainableResult };
@@ -535,8 +564,8 @@ export type OpResult<K extends OpName> = Ops[K]["result"];
 /** Every op name of the catalogue at run time (the compiler refuses a list that misses or adds one). */
 export const OP_NAMES: readonly OpName[] = fieldNames<Ops>({
   hello: true, ping: true, echo: true, introspect: true, describe: true, shutdown: true, sleep: true, emit: true, raise: true,
-  build: true, train_step: true, flush: true, eval_step: true, encode: true, predict: true, generate: true, set_trainable: true,
-  set_hparams: true, save: true, load: true, reset_state: true, model_info: true, import_fastai: true, init_from: true,
+  build: true, train_step: true, flush: true, eval_step: true, encode: true, fit_pc: true, predict: true, generate: true,
+  set_trainable: true, set_hparams: true, save: true, load: true, reset_state: true, model_info: true, import_fastai: true, init_from: true,
   init_distributed: true, fit_probe: true, probe_predict: true,
 });
 

@@ -59,6 +59,8 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
   const idx = opts.stage === undefined ? cfg.stages.length - 1 : /^\d+$/.test(opts.stage) ? Number(opts.stage) : cfg.stages.findIndex((s) => stageName(s) === opts.stage);
   const s = cfg.stages[idx];
   if (s === undefined) throw new Error(`bench train: no stage ${opts.stage} in ${configFile}`);
+  const objective = s.objective;
+  if (objective === undefined) throw new Error(`bench train: stage ${stageName(s)} of ${configFile} is multi-task; bench train measures one objective's steps (pick another stage with --stage)`);
   const data = await loadTrainingData(cfg, { dataDir: opts.dataDir });
   const sd = stageData(s, idx, data, cfg.seed);
   const warmup = opts.warmup ?? 5;
@@ -70,7 +72,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
   // Batches collated up front for the native loop; the bridge pass collates its own as it goes.
   const steps: Step[] = Array.from({ length: n }, (_, b) => {
     const batch = batchAt(b);
-    const opts = { objective: s.objective, ...(s.objective === "lm" ? { reset: b === 0 } : {}) };
+    const opts = { objective, ...(objective === "lm" ? { reset: b === 0 } : {}) };
     return { batch, hparams: hparamsArgs(s, scheduleAt(s.lr, b, n)), opts };
   });
   const items = steps.slice(warmup).reduce((a, st) => a + st.batch.items, 0);
@@ -78,7 +80,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
 
   const dir = mkdtempSync(join(tmpdir(), "bridge-bench-train-"));
   const file = join(dir, "batches.bin");
-  writeBatches(file, build, s.objective, steps);
+  writeBatches(file, build, objective, steps);
   const env: NodeJS.ProcessEnv = cfg.threads ? { OMP_NUM_THREADS: String(cfg.threads) } : {};
   const bridgeRates: number[] = [];
   const nativeRates: number[] = [];
@@ -108,7 +110,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
     unit: sd.unit,
     config: configFile,
     stage: stageName(s),
-    objective: s.objective,
+    objective,
     timed_steps: n - warmup,
     batch_size: s.batchSize,
     pipeline_depth: cfg.pipelineDepth,

@@ -12,7 +12,7 @@ import { loadClientKeys } from "../backend/keys.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { assertVocabMatches } from "../data/vocab.js";
 import { ConfigError, DEFAULT_CONFIG, loadConfig, validateConfig } from "../config/load.js";
-import { OBJECTIVE_SPECS, stageName, type Config } from "../config/schema.js";
+import { stageName, stageObjectives, stageSpec, taskName, type Config } from "../config/schema.js";
 import type { BadRowPolicy } from "../data/errors.js";
 import { withRunLock } from "../run/lock.js";
 import {
@@ -145,9 +145,9 @@ function rankCount(opts: TrainOptions): number {
 function assertShardable(cfg: Config, fromStage: number, ranks: number): void {
   if (ranks <= 1) return;
   cfg.stages.forEach((s, i) => {
-    if (i < fromStage || OBJECTIVE_SPECS[s.objective].shardable) return;
+    if (i < fromStage || stageSpec(s).shardable) return;
     throw new ConfigError(
-      `${ranks} data-parallel ranks: stage ${i + 1}/${cfg.stages.length} (${stageName(s)}) is ${s.objective}, whose in-batch negatives would differ ` +
+      `${ranks} data-parallel ranks: stage ${i + 1}/${cfg.stages.length} (${stageName(s)}) trains ${stageObjectives(s).join(" + ")}, whose in-batch negatives would differ ` +
         `across ranks (each rank sees only its share of the batch); train it on one rank (--nproc 1, no --hosts)`,
     );
   });
@@ -201,9 +201,9 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
       model: buildArgs(cfg, cfg.stages[last], last, data.vocab),
       tokenizer: tokenizerSettings(cfg),
       vocab: { size: data.vocab.size, fingerprint: data.vocab.fingerprint },
-      stages: cfg.stages.map((s, index) => ({ index, name: stageName(s), objective: s.objective, checkpoint: null, completed: false, step: 0, metrics: {} })),
+      stages: cfg.stages.map((s, index) => ({ index, name: stageName(s), objective: s.objective ?? "multitask", ...(s.tasks ? { tasks: s.tasks.map((t) => ({ name: taskName(t), dataset: t.dataset, objective: t.objective, weight: t.weight })) } : {}), checkpoint: null, completed: false, step: 0, metrics: {} })),
       finalCheckpoint: null,
-      data: { train: data.plan.train, valid: data.plan.valid, holdout: data.plan.holdout },
+      data: { train: data.plan.train, valid: data.plan.valid, holdout: data.plan.holdout, ...(data.plan.tasks.length ? { tasks: data.plan.tasks } : {}) },
     };
     await writeManifest(paths, manifest);
     await writeState(paths, state);

@@ -14,12 +14,13 @@ const positiveInt = z.number().int().positive();
 const unit = z.number().min(0).lt(1);
 
 /** A stage's validation metrics (ts/train/validation.ts computes them from the backend's eval_step replies). */
-export const METRICS = ["val_loss", "val_accuracy", "val_perplexity"] as const;
+export const METRICS = ["val_loss", "val_accuracy", "val_perplexity", "val_spearman"] as const;
 export type Metric = (typeof METRICS)[number];
 
 export interface ObjectiveSpec {
-  /** What a stage trains on (ts/train/stages.ts): LM streams of the training text, sentence pairs, or single sentences. */
-  data: "lm_stream" | "pairs" | "sentences";
+  /** What a stage trains on (ts/train/stages.ts): LM streams of the training text, NLI-labelled sentence pairs,
+   * pairs with a similarity score (STS-B, SICK relatedness), or single sentences. */
+  data: "lm_stream" | "pairs" | "scored_pairs" | "sentences";
   /** The validation metrics a stage of this objective produces (what earlyStopping may watch). */
   metrics: readonly Metric[];
   /** Trains the model's top parameter group (the LM decoder, the classifier head); false: that group has no
@@ -37,6 +38,9 @@ export const OBJECTIVE_SPECS = {
   triplet: { data: "pairs", metrics: ["val_loss", "val_accuracy"], usesHead: false, shardable: true },
   contrastive: { data: "pairs", metrics: ["val_loss", "val_accuracy"], usesHead: false, shardable: false },
   simcse: { data: "sentences", metrics: ["val_loss", "val_accuracy"], usesHead: false, shardable: false },
+  // similarity objectives: cosine of the two pooled vectors against the gold score (scaled to 0..1)
+  cosent: { data: "scored_pairs", metrics: ["val_loss", "val_spearman"], usesHead: false, shardable: false },
+  cosine_mse: { data: "scored_pairs", metrics: ["val_loss", "val_spearman"], usesHead: false, shardable: true },
 } as const satisfies Record<string, ObjectiveSpec>;
 
 export type Objective = keyof typeof OBJECTIVE_SPECS;
@@ -75,14 +79,39 @@ export const EarlyStoppingSchema = z
   })
   .strict();
 
-export const StageSchema = z
+/** A dataset split as NAME:SPLIT (ts/data/datasets.ts), e.g. snli:train, wikitext-2:train, brown. */
+const splitRef = z.string().regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, "NAME or NAME:SPLIT, e.g. snli:train");
+
+/** Objectives a multi-task stage can mix: those that train on sentence pairs (NLI-labelled or scored). */
+export const PAIR_OBJECTIVES = OBJECTIVES.filter((o) => OBJECTIVE_SPECS[o].data === "pairs" || OBJECTIVE_SPECS[o].data === "scored_pairs");
+
+/** One task of a multi-task stage: a pair dataset's training split, the objective it trains, and how often. */
+export const TaskSchema = z
   .object({
-    /** Names the stage in logs and checkpoint files; defaults to the objective. */
+    /** A pair dataset's training split (NAME:SPLIT or NAME); data.pairs's means that dataset as the run splits it. */
+    dataset: splitRef,
+    objective: z.enum(OBJECTIVES),
+    /** Share of the stage's steps drawn from this task: weight / sum of weights. */
+    weight: z.number().positive().default(1),
+    /** Names the task in metrics (val_loss/NAME) and logs; default DATASET-OBJECTIVE, e.g. stsb-cosent. */
     name: z
       .string()
       .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '_' and '-' only")
       .optional(),
-    objective: z.enum(OBJECTIVES),
+  })
+  .strict();
+
+export const StageSchema = z
+  .object({
+    /** Names the stage in logs and checkpoint files; defaults to the objective (multitask for a stage with tasks). */
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '_' and '-' only")
+      .optional(),
+    /** What the stage trains; give either this (on data.pairs) or `tasks`. */
+    objective: z.enum(OBJECTIVES).optional(),
+    /** A multi-task stage: each step is one task's batch, tasks drawn in proportion to their weights. */
+    tasks: z.array(TaskSchema).min(1).optional(),
     /** Length in epochs, or in steps = batches (steps wins when both are given; accumSteps batches make one optimizer step). */
     epochs: z.number().positive().default(1),
     steps: positiveInt.optional(),
@@ -122,9 +151,6 @@ export const StageSchema = z
     nonFinite: z.enum(["stop", "skip"]).default("stop"),
   })
   .strict();
-
-/** A dataset split as NAME:SPLIT (ts/data/datasets.ts), e.g. snli:train, wikitext-2:train, brown. */
-const splitRef = z.string().regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, "NAME or NAME:SPLIT, e.g. snli:train");
 
 /** A column by header name / JSON key, or by 0-based index (files without a header). */
 const columnRef = z.union([z.string().min(1), z.number().int().min(0)]);
@@ -213,6 +239,16 @@ export const ModelSchema = z
     dual_lm: z.boolean().optional(),
     pool: z.enum(["last", "mean", "max", "concat"]).default("concat"),
     pool_layers: z.enum(["top", "all"]).default("top"),
+    /** Also pool the embedding layer's output (word identity, as a bag of words keeps it) beside the LSTM layers'. */
+    pool_emb: z.boolean().optional(),
+    /** Mean pooling weighted per token: idf = inverse document frequency over the training sentences
+     * (computed once by the run, stored in its checkpoints, so eval and embed weigh alike). */
+    pool_weighting: z.enum(["none", "idf"]).optional(),
+    /** SIF (Arora et al. 2017): remove the sentence vectors' first principal component, fitted on the
+     * training sentences at the end of each sentence stage and stored with the weights. */
+    sif: z.boolean().optional(),
+    /** A learned linear projection of the pooled vector to this width (trained by the sentence objectives). */
+    proj_dim: positiveInt.nullable().optional(),
     features: z.enum(["uv", "infersent"]).default("infersent"),
     head_hidden: z.number().int().min(0).default(512),
     head_p: unit.default(0.1),
@@ -263,9 +299,30 @@ export const ConfigSchema = z
     if (cuts.some((v, i) => i > 0 && v <= cuts[i - 1])) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["model", "cutoffs"], message: `cutoffs must increase, got [${cuts.join(", ")}]` });
     const names = new Set<string>();
     c.stages.forEach((s, i) => {
-      const name = s.name ?? s.objective;
+      const name = stageName(s);
       if (names.has(name)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["stages", i, "name"], message: `two stages are named ${JSON.stringify(name)}; give each a distinct name` });
       names.add(name);
+      if ((s.objective === undefined) === (s.tasks === undefined)) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["stages", i],
+          message: `stage ${i + 1} needs either objective (one objective on data.pairs) or tasks (a multi-task stage), ${s.objective === undefined ? "got neither" : "not both"}`,
+        });
+        return;
+      }
+      const taskNames = new Set<string>();
+      s.tasks?.forEach((t, k) => {
+        if (!PAIR_OBJECTIVES.includes(t.objective)) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ["stages", i, "tasks", k, "objective"],
+            message: `a task trains on sentence pairs; ${t.objective} does not (task objectives: ${PAIR_OBJECTIVES.join(", ")})`,
+          });
+        }
+        const tn = taskName(t);
+        if (taskNames.has(tn)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["stages", i, "tasks", k, "name"], message: `two tasks of stage ${JSON.stringify(name)} are named ${JSON.stringify(tn)}; give each a distinct name` });
+        taskNames.add(tn);
+      });
       if (s.objective === "lm" && c.model.bidir) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["stages", i, "objective"], message: "a bidirectional encoder cannot be trained as a language model (model.bidir is true)" });
       }
@@ -276,12 +333,12 @@ export const ConfigSchema = z
           message: "a model.dual_lm model trains sentence objectives only: train each LM in a run of its own (configs/pretrain.yaml, pretrain-bwd.yaml) and start from both with init: { from: FORWARD_RUN, backward: BACKWARD_RUN }",
         });
       }
-      const metrics: readonly Metric[] = OBJECTIVE_SPECS[s.objective].metrics;
+      const metrics = stageMetrics(s);
       if (s.earlyStopping && !metrics.includes(s.earlyStopping.metric)) {
         ctx.addIssue({
           code: z.ZodIssueCode.custom,
           path: ["stages", i, "earlyStopping", "metric"],
-          message: `stage ${JSON.stringify(name)} (${s.objective}) never reports ${s.earlyStopping.metric}; it has ${metrics.join(", ")}`,
+          message: `stage ${JSON.stringify(name)} (${stageObjectives(s).join(" + ")}) never reports ${s.earlyStopping.metric}; it has ${metrics.join(", ")}`,
         });
       }
     });
@@ -291,6 +348,36 @@ export type Config = z.infer<typeof ConfigSchema>;
 export type StageConfig = z.infer<typeof StageSchema>;
 export type LrConfig = z.infer<typeof LrSchema>;
 
-export function stageName(s: StageConfig): string {
-  return s.name ?? s.objective;
+export type TaskConfig = z.infer<typeof TaskSchema>;
+
+/** A stage's name: its own, else its objective, else "multitask". */
+export function stageName(s: Pick<StageConfig, "name" | "objective">): string {
+  return s.name ?? s.objective ?? "multitask";
+}
+
+/** A task's name: its own, else DATASET-OBJECTIVE (e.g. stsb-cosent). */
+export function taskName(t: TaskConfig): string {
+  return t.name ?? `${t.dataset.split(":")[0]}-${t.objective}`;
+}
+
+/** The objectives a stage trains: its one objective, or its tasks' (in order, without repeats). */
+export function stageObjectives(s: Pick<StageConfig, "objective" | "tasks">): Objective[] {
+  if (s.tasks) return [...new Set(s.tasks.map((t) => t.objective))];
+  return s.objective === undefined ? [] : [s.objective];
+}
+
+/** What a stage's objectives together declare: metrics any of them yields, a head if any trains one, shardable if all are. */
+export function stageSpec(s: Pick<StageConfig, "objective" | "tasks">): { metrics: Metric[]; usesHead: boolean; shardable: boolean; lm: boolean } {
+  const specs: ObjectiveSpec[] = stageObjectives(s).map((o) => OBJECTIVE_SPECS[o]);
+  return {
+    metrics: METRICS.filter((m) => specs.some((sp) => sp.metrics.includes(m))),
+    usesHead: specs.some((sp) => sp.usesHead),
+    shardable: specs.every((sp) => sp.shardable),
+    lm: s.objective === "lm",
+  };
+}
+
+/** The validation metrics a stage reports (what earlyStopping may watch). */
+export function stageMetrics(s: Pick<StageConfig, "objective" | "tasks">): Metric[] {
+  return stageSpec(s).metrics;
 }

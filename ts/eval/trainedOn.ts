@@ -52,6 +52,7 @@ export function trainedOn(manifest: RunManifest, config: unknown): TrainedSplit[
   }
   const out: TrainedSplit[] = [];
   if (pairSplit !== null && hasSentenceStage) out.push({ split: pairSplit, use: "pairs", ...(rows !== undefined ? { rows } : {}), ...(heldOut !== undefined ? { heldOut } : {}) });
+  for (const t of manifest.data?.tasks ?? []) out.push({ split: canonicalSplit(t.split), use: "pairs", rows: t.rows, heldOut: t.heldOut });
   if (hasLm) {
     if (pairSplit !== null) out.push({ split: pairSplit, use: "lm text", ...(heldOut !== undefined ? { heldOut } : {}) });
     const extra = Array.isArray(data.lmText) ? data.lmText.filter((t): t is string => typeof t === "string") : [];

@@ -29,13 +29,20 @@ export interface StageRecord {
   index: number;
   /** The stage's name in the config (e.g. "lm", "siamese"). */
   name: string;
-  objective: Objective;
+  /** The stage's objective; "multitask" for a stage with tasks (each task's objective is in `tasks`). */
+  objective: Objective | "multitask";
+  tasks?: { name: string; dataset: string; objective: Objective; weight: number }[];
   /** Checkpoint at the stage's end, relative to the run folder; null until it ends. */
   checkpoint: string | null;
   completed: boolean;
   step: number;
   /** The stage's last validation metrics (e.g. {"val_accuracy": 0.61}). */
   metrics: Record<string, number>;
+}
+
+/** Whether a stage record trains `objective`, as its one objective or as one of its tasks'. */
+export function stageTrains(stage: Pick<StageRecord, "objective" | "tasks">, objective: Objective): boolean {
+  return stage.objective === objective || (stage.tasks ?? []).some((t) => t.objective === objective);
 }
 
 export interface RunManifest {
@@ -56,6 +63,8 @@ export interface RunManifest {
     train: { split: string; rows: number };
     valid: { split: string; rows: number };
     holdout: { split: string; fraction: number; seed: number; validRows: number[] } | null;
+    /** Multi-task stages' other pair datasets: training rows and rows held out of their training split. */
+    tasks?: { split: string; rows: number; heldOut: number }[];
   };
 }
 

@@ -37,14 +37,29 @@ export interface DataPlan {
   valid: PairSplitInfo;
   /** Set when validation rows were held out of the split that trains. */
   holdout: { split: string; fraction: number; seed: number; validRows: number[] } | null;
+  /** The multi-task stages' other pair datasets: rows trained on, rows held out of their training split to validate. */
+  tasks: { split: string; rows: number; heldOut: number }[];
   lmText: string[];
   notes: string[];
+}
+
+/** A multi-task stage's pair dataset other than data.pairs: its training split less a held-out share that validates. */
+export interface TaskPairs {
+  /** The training split's id, e.g. "stsb:train". */
+  split: string;
+  train: NumericalisedPairs;
+  valid: NumericalisedPairs;
 }
 
 export interface TrainingData {
   tokenizer: Tokenizer;
   vocab: Vocab;
+  /** data.pairs's training and validation pairs; scores (where the dataset has them) scaled to 0..1 (scoreScale). */
   pairs: { train: NumericalisedPairs; valid: NumericalisedPairs };
+  /** The pairs of every multi-task stage's task, by its `dataset` as the config writes it (data.pairs's included). */
+  tasks: Map<string, TaskPairs>;
+  /** model.pool_weighting idf: each token id's inverse document frequency over the training sentences. */
+  idf: Float32Array | null;
   /** LM text, one row per sentence / paragraph, each starting with xxbos. */
   lm: { train: Ragged; valid: Ragged };
   plan: DataPlan;
@@ -130,9 +145,11 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   const records = async (ref: SplitRef) => {
     const out: { s1: string; s2: string; labelled: boolean }[] = [];
     const stats = emptyReadStats();
-    for await (const r of (ref.dataset as Extract<SplitRef["dataset"], { kind: "pairs" }>).read(ref.path!, { onBadRow, stats })) out.push({ s1: r.s1, s2: r.s2, labelled: r.label !== undefined });
+    for await (const r of (ref.dataset as Extract<SplitRef["dataset"], { kind: "pairs" }>).read(ref.path!, { onBadRow, stats })) {
+      out.push({ s1: r.s1, s2: r.s2, labelled: r.label !== undefined || (r.score !== undefined && Number.isFinite(r.score)) });
+    }
     if (out.length === 0) throw noUsableRows(ref.path!, stats, "pairs");
-    if (!out.some((r) => r.labelled)) throw new DataError(`${ref.path}: none of its ${out.length} pairs has an NLI label; the sentence stages need labelled pairs`);
+    if (!out.some((r) => r.labelled)) throw new DataError(`${ref.path}: none of its ${out.length} pairs has an NLI label or a similarity score; the sentence stages need one or the other`);
     return out;
   };
   if (await ensure(trainRef)) {
@@ -170,7 +187,21 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
       .sort();
   }
 
-  // Vocabulary: the training pairs' sentences and the extra LM text's training splits.
+  // The multi-task stages' other pair datasets: each one's training split less a premise-held-out share.
+  const taskSplits: { ref: SplitRef; records: { s1: string; s2: string }[]; trainRows: Int32Array; validRows: Int32Array }[] = [];
+  for (const { ref, where } of taskDatasetRefs(cfg, opts.dataDir)) {
+    if (ref.id === validRef.id) {
+      throw new ConfigError(`${where}: ${ref.id} is data.pairs's validation split; name the dataset as ${d.pairs} to train on the rows the run does not hold out`);
+    }
+    if (taskSplits.some((t) => t.ref.id === ref.id)) continue;
+    if (ref.dataset.kind !== "pairs") throw new ConfigError(`${where}: ${ref.id} is a text dataset; a task needs a pair dataset (e.g. sick:train, stsb:train)`);
+    if (!(await ensure(ref))) throw new DataError(`${where}: ${missingSplitMessage(ref)}`);
+    const recs = await records(ref);
+    const h = premiseHoldout(recs.map((r) => r.s1), d.holdout, HOLDOUT_SEED);
+    taskSplits.push({ ref, records: recs, trainRows: h.trainRows.filter((i) => recs[i].labelled), validRows: h.validRows.filter((i) => recs[i].labelled) });
+  }
+
+  // Vocabulary: the training pairs' sentences (data.pairs's and the tasks') and the extra LM text's training splits.
   const tokenizer = new Tokenizer(tokenizerSettings(cfg));
   // LM text is a stream cut into bptt windows: its paragraphs are not cut at maxLen.
   const lmTokenizer = tokenizer.uncapped();
@@ -180,6 +211,7 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   const validSentences: string[] = [];
   for (const i of validRows) validSentences.push(validRecords[i].s1, validRecords[i].s2);
   for (const s of trainSentences) counter.add(tokenizer.tokenize(s));
+  for (const t of taskSplits) for (const i of t.trainRows) for (const x of [t.records[i].s1, t.records[i].s2]) counter.add(tokenizer.tokenize(x));
   const extraTrain: string[] = [];
   const extraValid: string[] = [];
   const validSet = new Set(validSentences);
@@ -204,7 +236,20 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   };
   const trainAll = await prepared(trainSource);
   const validAll = validSource === trainSource ? trainAll : await prepared(validSource);
-  const pairs = { train: selectPairs(trainAll, trainRows), valid: selectPairs(validAll, validRows) };
+  const pairs = scaleScores({ train: selectPairs(trainAll, trainRows), valid: selectPairs(validAll, validRows) });
+  const bySplit = new Map<string, TaskPairs>();
+  for (const t of taskSplits) {
+    const all = await prepared(t.ref);
+    bySplit.set(t.ref.id, { split: t.ref.id, ...scaleScores({ train: selectPairs(all, t.trainRows), valid: selectPairs(all, t.validRows) }) });
+  }
+  const tasks = new Map<string, TaskPairs>();
+  for (const s of cfg.stages) {
+    for (const t of s.tasks ?? []) {
+      const p = isMainPairs(cfg, t.dataset) ? { split: trainSource.id, ...pairs } : bySplit.get(parseSplitRef(t.dataset, opts.dataDir).id);
+      if (p) tasks.set(t.dataset, p);
+    }
+  }
+  const idf = cfg.model.pool_weighting === "idf" ? idfWeights([pairs.train, ...[...bySplit.values()].map((t) => t.train)], vocab.size) : null;
 
   const lmText = lmCorpus(trainSentences, { valid: validSentences, seed: HOLDOUT_SEED });
   const lm = {
@@ -215,10 +260,69 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
     train: { split: trainSource.id, rows: trainRows.length },
     valid: { split: validSource.id, rows: validRows.length },
     holdout,
+    tasks: taskSplits.map((t) => ({ split: t.ref.id, rows: t.trainRows.length, heldOut: t.validRows.length })),
     lmText: d.lmText,
     notes,
   };
-  return { tokenizer, vocab, pairs, lm, plan, backwards: cfg.model.backwards === true };
+  return { tokenizer, vocab, pairs, tasks, idf, lm, plan, backwards: cfg.model.backwards === true };
+}
+
+/** Whether a task's dataset means data.pairs as the run splits it (NAME, or NAME:trainSplit). */
+export function isMainPairs(cfg: Config, dataset: string): boolean {
+  const [name, split] = dataset.split(":");
+  return name === cfg.data.pairs && (split === undefined || split === cfg.data.trainSplit);
+}
+
+/** The multi-task stages' datasets other than data.pairs, each with where the config names it. */
+function taskDatasetRefs(cfg: Config, dataDir: string | undefined): { ref: SplitRef; where: string }[] {
+  const out: { ref: SplitRef; where: string }[] = [];
+  cfg.stages.forEach((s, i) =>
+    s.tasks?.forEach((t, k) => {
+      if (isMainPairs(cfg, t.dataset)) return;
+      const where = `stages[${i}].tasks[${k}].dataset`;
+      try {
+        out.push({ ref: parseSplitRef(t.dataset, dataDir), where });
+      } catch (e) {
+        throw new ConfigError(`${where}: ${(e as Error).message}`);
+      }
+    }),
+  );
+  return out;
+}
+
+/** Gold similarity scores mapped to 0..1 by the training split's range (STS-B 0-5, SICK 1-5), validation clamped alike. */
+function scaleScores(p: { train: NumericalisedPairs; valid: NumericalisedPairs }): { train: NumericalisedPairs; valid: NumericalisedPairs } {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of p.train.scores) if (Number.isFinite(v)) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+  if (!(hi > lo)) return p; // no scores (NaN stays NaN), or all equal
+  const scale = (x: Float32Array) => x.map((v) => (Number.isFinite(v) ? Math.min(1, Math.max(0, (v - lo) / (hi - lo))) : v));
+  return { train: { ...p.train, scores: scale(p.train.scores) }, valid: { ...p.valid, scores: scale(p.valid.scores) } };
+}
+
+/**
+ * Inverse document frequency of every token id over the training sentences (each sentence a document):
+ * log((1 + n) / (1 + df)) + 1, as scikit-learn's smooth idf, so a word in every sentence (xxbos) weighs 1 and
+ * an unseen one the most. Padding never counts; the backend ignores its weight.
+ */
+export function idfWeights(sets: readonly NumericalisedPairs[], vocabSize: number): Float32Array {
+  const df = new Float64Array(vocabSize);
+  const seen = new Int32Array(vocabSize).fill(-1);
+  let n = 0;
+  for (const set of sets) {
+    for (const r of [set.s1, set.s2]) {
+      for (let i = 0; i + 1 < r.offsets.length; i++, n++) {
+        for (let k = r.offsets[i]; k < r.offsets[i + 1]; k++) {
+          const id = r.ids[k];
+          if (seen[id] !== n) {
+            seen[id] = n;
+            df[id]++;
+          }
+        }
+      }
+    }
+  }
+  return Float32Array.from(df, (f) => Math.log((1 + n) / (1 + f)) + 1);
 }
 
 /** What a split's reading skipped or cut, by file:line, for the run's notes. */
@@ -254,4 +358,33 @@ export function selectRagged(r: Ragged, rows: ArrayLike<number>, maxLen: number 
 /** Every row of a pair set, cut to maxLen (the stage's view). */
 export function truncatePairs(data: NumericalisedPairs, maxLen: number | null): NumericalisedPairs {
   return maxLen === null ? data : selectPairs(data, Int32Array.from({ length: data.size }, (_, i) => i), maxLen);
+}
+
+/** At most this many sentences fit SIF's common component (a seeded sample beyond it: ~10 s of encoding on one core). */
+export const SIF_SENTENCES = 20_000;
+
+/**
+ * The distinct training sentences of the sentence stages (data.pairs's and every task's training pairs), in first-seen
+ * order, a seeded sample of at most `max`: what SIF's principal component is fitted on.
+ */
+export function trainingSentences(data: TrainingData, max = SIF_SENTENCES): Ragged {
+  const seen = new Set<string>();
+  const picked: { r: Ragged; i: number }[] = [];
+  const sets = [data.pairs.train, ...new Set([...data.tasks.values()].map((t) => t.train))];
+  for (const set of sets) {
+    for (const r of [set.s1, set.s2]) {
+      for (let i = 0; i + 1 < r.offsets.length; i++) {
+        const key = r.ids.subarray(r.offsets[i], r.offsets[i + 1]).join(",");
+        if (seen.has(key)) continue;
+        seen.add(key);
+        picked.push({ r, i });
+      }
+    }
+  }
+  const keep = picked.length <= max ? picked : Array.from(permutation(picked.length, HOLDOUT_SEED).subarray(0, max)).sort((a, b) => a - b).map((k) => picked[k]);
+  const offsets = new Int32Array(keep.length + 1);
+  keep.forEach(({ r, i }, k) => (offsets[k + 1] = offsets[k] + rowLength(r, i)));
+  const ids = new Int32Array(offsets[keep.length]);
+  keep.forEach(({ r, i }, k) => ids.set(r.ids.subarray(r.offsets[i], r.offsets[i + 1]), offsets[k]));
+  return { offsets, ids };
 }

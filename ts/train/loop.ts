@@ -16,11 +16,12 @@ import type { BuildArgs, SetHparamsArgs, StepArgs, TypedBackend } from "../backe
 import type { JsonObject } from "../backend/protocol.js";
 import { BOS, EOS } from "../data/tokenize.js";
 import type { Vocab } from "../data/vocab.js";
-import { OBJECTIVE_SPECS, stageName, type Config, type ObjectiveSpec, type StageConfig } from "../config/schema.js";
+import { stageName, stageObjectives, stageSpec, taskName, type Config, type StageConfig } from "../config/schema.js";
 import { withPipeline, type Pipeline } from "../core/pipeline.js";
 import type { RunManifest, RunPaths } from "../run/manifest.js";
 import { writeState, type RunState } from "./checkpoints.js";
-import type { TrainingData } from "./data.js";
+import { trainingSentences, type TrainingData } from "./data.js";
+import { collateSentences } from "../data/batches.js";
 import { recordEvaluation, restoreBestWeights } from "./earlyStopping.js";
 import { formatDuration, type Progress, type RunLog } from "./progress.js";
 import { scheduleAt, unfrozenGroups, type StepHparams } from "./schedules.js";
@@ -38,7 +39,7 @@ export class StageError extends Error {
 }
 
 /** The backend's `build` arguments for a stage: the config's model, the stage's head and optimizer settings. */
-export function buildArgs(cfg: Config, s: StageConfig, stageIndex: number, vocab: Vocab): BuildArgs & JsonObject {
+export function buildArgs(cfg: Config, s: StageConfig, stageIndex: number, vocab: Vocab, idf: Float32Array | null = null): BuildArgs & JsonObject {
   const model: JsonObject = {};
   for (const [k, v] of Object.entries(cfg.model)) if (v !== undefined) model[k] = v;
   const args = {
@@ -46,6 +47,8 @@ export function buildArgs(cfg: Config, s: StageConfig, stageIndex: number, vocab
     ...(s.pool !== undefined ? { pool: s.pool } : {}),
     ...(s.poolLayers !== undefined ? { pool_layers: s.poolLayers } : {}),
     ...(s.features !== undefined ? { features: s.features } : {}),
+    // idf-weighted mean pooling: the weights, computed by this run from its training sentences (the checkpoints keep them)
+    ...(idf ? { token_weights: Array.from(idf, (w) => Math.round(w * 1e6) / 1e6) } : {}),
     vocab_sz: vocab.size,
     vocab_fingerprint: vocab.fingerprint,
     pad_id: vocab.padId,
@@ -110,6 +113,24 @@ export async function runStages(ctx: LoopContext): Promise<StageSummary[]> {
   return out;
 }
 
+/**
+ * SIF (model.sif): the sentence vectors' first principal component, fitted on the training sentences with the
+ * stage's final weights and stored with them (the end checkpoint carries it; eval and embed remove it).
+ */
+async function fitSif(ctx: LoopContext, stage: StageRef): Promise<void> {
+  const sentences = trainingSentences(ctx.data);
+  const n = sentences.offsets.length - 1;
+  const c = collateSentences(sentences, Int32Array.from({ length: n }, (_, i) => i), ctx.data.vocab.padId);
+  const r = (await ctx.backend.call("fit_pc", {}, { x: c.ids, lengths: c.lengths })).result;
+  ctx.log.write({ type: "sif", stage: stage.name, stage_index: stage.index, sentences: r.count, dim: r.dim, explained: r.explained });
+  ctx.progress.note(`  sif: removed the first principal component of ${r.count} training sentences' vectors (${(100 * r.explained).toFixed(1)}% of their squared norm)`);
+}
+
+/** "siamese", or for a multi-task stage its tasks with their shares: "snli-contrastive 1 + stsb-cosent 0.5". */
+function stageDescription(s: StageConfig): string {
+  return s.tasks ? `multi-task ${s.tasks.map((t) => `${taskName(t)} ${t.weight}`).join(" + ")}` : stageObjectives(s).join(" + ");
+}
+
 /** How a stage's steps are laid out: its length and the steps at which it evaluates, checkpoints and unfreezes. */
 interface StagePlan {
   total: number;
@@ -131,16 +152,16 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
   const resuming = enterStage(ctx, i);
   const pos = ctx.state.position;
 
-  const built = (await backend.call("build", buildArgs(cfg, s, i, data.vocab))).result;
+  const built = (await backend.call("build", buildArgs(cfg, s, i, data.vocab, data.idf))).result;
   await loadStageStart(ctx, stage, resuming);
   const plan = planStage(ctx, stage, sd, Object.keys(built.groups).length, resuming);
   if (!resuming) {
     const lrDiv = s.lr.lrDiv > 1 ? s.lr.lrDiv : undefined;
     progress.note(
-      `stage ${i + 1}/${cfg.stages.length} ${stage.name}: ${s.objective}, ${plan.total} steps (${plan.perEpoch} per epoch, batch ${s.batchSize}), ` +
+      `stage ${i + 1}/${cfg.stages.length} ${stage.name}: ${stageDescription(s)}, ${plan.total} steps (${plan.perEpoch} per epoch, batch ${s.batchSize}), ` +
         `lr ${s.lr.max} ${s.lr.schedule}${lrDiv ? ` /${lrDiv} per group` : ""}${s.gradualUnfreeze ? `, unfreezing a group every ${plan.unfreezeEvery} steps` : ""}`,
     );
-    log.write({ type: "stage_start", stage: stage.name, stage_index: i, objective: s.objective, total_steps: plan.total, steps_per_epoch: plan.perEpoch, build: built });
+    log.write({ type: "stage_start", stage: stage.name, stage_index: i, objective: s.objective ?? "multitask", ...(s.tasks ? { tasks: s.tasks } : {}), total_steps: plan.total, steps_per_epoch: plan.perEpoch, build: built });
   }
 
   const started = Date.now();
@@ -154,13 +175,14 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
 
   let metrics = pos.metrics;
   if (s.earlyStopping && pos.best !== null) metrics = await restoreBestWeights(ctx, stage, metrics);
+  if (cfg.model.sif && s.objective !== "lm") await fitSif(ctx, stage);
   const end = await saveCheckpoint(ctx, stage, "end");
   const seconds = (Date.now() - started) / 1000;
   await completeStage(ctx, stage, end, metrics);
   const trainLoss = pos.trainLossN ? pos.trainLossSum / pos.trainLossN : null;
   log.write({ type: "stage_end", stage: stage.name, stage_index: i, step: pos.step, seconds, train_loss: trainLoss, non_finite_skipped: pos.nonFiniteSkipped, ...metrics });
   progress.note(`stage ${stage.name} done in ${formatDuration(seconds)}: ${formatMetrics(metrics)}`);
-  return { index: i, name: stage.name, objective: s.objective, steps: pos.step, seconds, trainLoss, metrics, stoppedEarly };
+  return { index: i, name: stage.name, objective: s.objective ?? "multitask", steps: pos.step, seconds, trainLoss, metrics, stoppedEarly };
 }
 
 function planStage(ctx: LoopContext, stage: StageRef, sd: StageData, groups: number, resuming: boolean): StagePlan {
@@ -193,7 +215,7 @@ function planStage(ctx: LoopContext, stage: StageRef, sd: StageData, groups: num
 async function trainStage(ctx: LoopContext, stage: StageRef, sd: StageData, plan: StagePlan, results: StepResults, pipeline: Pipeline): Promise<boolean> {
   const { backend, log, progress } = ctx;
   const s = ctx.cfg.stages[stage.index];
-  const spec: ObjectiveSpec = OBJECTIVE_SPECS[s.objective];
+  const spec = stageSpec(s);
   const pos = ctx.state.position;
   const accum = s.accumSteps;
   let frozenLevel = -1;
@@ -213,8 +235,8 @@ async function trainStage(ctx: LoopContext, stage: StageRef, sd: StageData, plan
       }
       const hp = scheduleAt(s.lr, pos.step, plan.total);
       const batch = batches.batch(pos.batch);
-      const stepArgs: StepArgs = { objective: s.objective };
-      if (s.objective === "lm") stepArgs.reset = resetNext || (batch.reset ?? false);
+      const stepArgs: StepArgs = { objective: batch.objective };
+      if (batch.objective === "lm") stepArgs.reset = resetNext || (batch.reset ?? false);
       resetNext = false;
       const sent = { step: pos.step + 1, epoch, batch, hparams: hp };
       const hpArgs = hparamsArgs(s, hp);

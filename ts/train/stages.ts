@@ -12,9 +12,11 @@ import { collatePairs, collateSentences, evalBatchPlan, lengthsOf, pairLengths, 
 import { LmStream } from "../data/lmStream.js";
 import type { NumericalisedPairs, Ragged } from "../data/numericalised.js";
 import { mixSeed } from "../data/random.js";
-import { OBJECTIVE_SPECS, type StageConfig } from "../config/schema.js";
+import { DataError } from "../data/errors.js";
+import { OBJECTIVE_SPECS, stageName, taskName, type Objective, type StageConfig, type TaskConfig } from "../config/schema.js";
 import { lmReadingOrder } from "./backwards.js";
-import { selectRagged, truncatePairs, type TrainingData } from "./data.js";
+import { selectPairs, selectRagged, truncatePairs, type TrainingData } from "./data.js";
+import { taskSchedule } from "./multitask.js";
 
 export interface Batch {
   tensors: Tensors;
@@ -22,6 +24,20 @@ export interface Batch {
   items: number;
   /** LM: start a fresh hidden state with this batch. */
   reset?: boolean;
+  /** The objective this batch trains (a multi-task stage's steps differ) and its task's name. */
+  objective: Objective;
+  task?: string;
+}
+
+/** One set of validation batches: a single-objective stage has one, a multi-task stage one per task. */
+export interface ValidationSet {
+  /** The task's name ("" for a single-objective stage: its metrics keep their plain names). */
+  name: string;
+  objective: Objective;
+  weight: number;
+  batches: EpochBatches;
+  /** Scored pairs: the gold scores of every batch's rows, batch by batch (val_spearman correlates the cosines with them). */
+  gold?: Float32Array[];
 }
 
 /** The batches of one epoch. */
@@ -34,20 +50,26 @@ export interface StageData {
   /** "pairs", "sentences" or "tokens". */
   unit: string;
   epoch(epoch: number): EpochBatches;
-  /** Validation batches, in a fixed order. */
-  valid(): EpochBatches;
+  /** Validation batches, in a fixed order: one set, or one per task. */
+  valid(): ValidationSet[];
 }
 
-export function pairTensors(data: NumericalisedPairs, rows: Int32Array, padId: number): Tensors {
+/** A batch of pairs as an objective takes it: NLI labels for the NLI objectives, gold scores (0..1) for the similarity ones. */
+export function pairTensors(data: NumericalisedPairs, rows: Int32Array, padId: number, objective: Objective): Tensors {
   const b = collatePairs(data, rows, padId);
-  return { premise: b.s1.ids, premise_lengths: b.s1.lengths, hypothesis: b.s2.ids, hypothesis_lengths: b.s2.lengths, labels: b.labels };
+  const t: Tensors = { premise: b.s1.ids, premise_lengths: b.s1.lengths, hypothesis: b.s2.ids, hypothesis_lengths: b.s2.lengths };
+  if (OBJECTIVE_SPECS[objective].data === "scored_pairs") t.scores = b.scores;
+  else t.labels = b.labels;
+  return t;
 }
 
 export function stageData(s: StageConfig, stageIndex: number, data: TrainingData, seed: number): StageData {
   const padId = data.vocab.padId;
   const stageSeed = mixSeed(seed, stageIndex);
   const evalBs = Math.max(s.batchSize, 64);
-  const spec = OBJECTIVE_SPECS[s.objective];
+  if (s.tasks) return multiTaskData(s, s.tasks, stageIndex, data, seed);
+  const objective = s.objective!;
+  const spec = OBJECTIVE_SPECS[objective];
   if (spec.data === "lm_stream") {
     const lm = lmReadingOrder(data.lm, data.backwards === true); // a backward LM reads every text reversed
     const streams = new Map<number, LmStream>();
@@ -68,20 +90,21 @@ export function stageData(s: StageConfig, stageIndex: number, data: TrainingData
           count: st.steps,
           batch: (b) => {
             const { x, y } = st.batch(b);
-            return { tensors: { x, y }, items: x.shape[0] * x.shape[1], reset: b === 0 };
+            return { tensors: { x, y }, items: x.shape[0] * x.shape[1], reset: b === 0, objective: "lm" };
           },
         };
       },
       valid: () => {
         const bs = Math.min(s.batchSize, Math.max(1, Math.floor((lm.valid.ids.length - 1) / 2)));
         const st = new LmStream(lm.valid, { bs, bptt: s.bptt, seed: stageSeed, epoch: 0, train: false });
-        return {
+        const batches: EpochBatches = {
           count: st.steps,
           batch: (b) => {
             const { x, y } = st.batch(b);
-            return { tensors: { x, y }, items: x.shape[0] * x.shape[1], reset: b === 0 };
+            return { tensors: { x, y }, items: x.shape[0] * x.shape[1], reset: b === 0, objective: "lm" };
           },
         };
+        return [{ name: "", objective: "lm", weight: 1, batches }];
       },
     };
   }
@@ -93,28 +116,89 @@ export function stageData(s: StageConfig, stageIndex: number, data: TrainingData
       count: plan.length,
       batch: (b) => {
         const c = collateSentences(r, plan[b], padId);
-        return { tensors: { x: c.ids, lengths: c.lengths }, items: plan[b].length };
+        return { tensors: { x: c.ids, lengths: c.lengths }, items: plan[b].length, objective };
       },
     });
     const trainLengths = [lengthsOf(train)];
     return {
       unit: "sentences",
       epoch: (epoch) => sentences(train, trainBatchPlan(trainLengths, { batchSize: s.batchSize, seed: stageSeed, epoch })),
-      valid: () => sentences(valid, evalBatchPlan([lengthsOf(valid)], { batchSize: s.batchSize })),
+      valid: () => [{ name: "", objective, weight: 1, batches: sentences(valid, evalBatchPlan([lengthsOf(valid)], { batchSize: s.batchSize })) }],
     };
   }
-  const train = truncatePairs(data.pairs.train, s.maxLen);
-  const valid = truncatePairs(data.pairs.valid, s.maxLen);
-  const pairs = (d: NumericalisedPairs, plan: Int32Array[]): EpochBatches => ({
+  const task = pairTask(s, { dataset: "", objective, weight: 1 }, "", data.pairs, stageSeed, padId);
+  return { unit: "pairs", epoch: task.epoch, valid: () => [task.valid()] };
+}
+
+/** One pair dataset under one objective: its usable rows (labelled for NLI objectives, scored for similarity ones) in batches. */
+interface PairTask {
+  count: number;
+  epoch(epoch: number): EpochBatches;
+  valid(): ValidationSet;
+}
+
+function pairTask(s: StageConfig, t: TaskConfig, name: string, pairs: { train: NumericalisedPairs; valid: NumericalisedPairs }, seed: number, padId: number): PairTask {
+  const { objective } = t;
+  const spec = OBJECTIVE_SPECS[objective];
+  const scored = spec.data === "scored_pairs";
+  const usable = (d: NumericalisedPairs) => {
+    const rows: number[] = [];
+    for (let i = 0; i < d.size; i++) if (scored ? Number.isFinite(d.scores[i]) : d.labels[i] >= 0) rows.push(i);
+    return rows.length === d.size ? truncatePairs(d, s.maxLen) : selectPairs(d, rows, s.maxLen);
+  };
+  const train = usable(pairs.train);
+  const valid = usable(pairs.valid);
+  const what = `stage ${stageName(s)}${name ? `, task ${name}` : ""} (${objective})`;
+  if (train.size === 0) throw new DataError(`${what}: none of its training pairs has ${scored ? "a similarity score" : "an NLI label"}; ${objective} needs ${scored ? "scored pairs (e.g. stsb:train, sick:train)" : "NLI-labelled pairs (e.g. snli, sick:train)"}`);
+  if (valid.size === 0) throw new DataError(`${what}: none of its validation pairs has ${scored ? "a similarity score" : "an NLI label"}`);
+  const batchesOf = (d: NumericalisedPairs, plan: Int32Array[]): EpochBatches => ({
     count: plan.length,
-    batch: (b) => ({ tensors: pairTensors(d, plan[b], padId), items: plan[b].length }),
+    batch: (b) => ({ tensors: pairTensors(d, plan[b], padId, objective), items: plan[b].length, objective, ...(name ? { task: name } : {}) }),
   });
   const trainLengths = pairLengths(train);
   // in-batch negatives (not shardable): each anchor is scored against the whole batch, so validate with the training batch size
-  const validBs = spec.shardable ? evalBs : s.batchSize;
+  const validBs = spec.shardable ? Math.max(s.batchSize, 64) : s.batchSize;
+  const count = trainBatchPlan(trainLengths, { batchSize: s.batchSize, seed, epoch: 0 }).length;
+  return {
+    count,
+    epoch: (epoch) => batchesOf(train, trainBatchPlan(trainLengths, { batchSize: s.batchSize, seed, epoch })),
+    valid: () => {
+      const plan = evalBatchPlan(pairLengths(valid), { batchSize: validBs });
+      return { name, objective, weight: t.weight, batches: batchesOf(valid, plan), ...(scored ? { gold: plan.map((rows) => Float32Array.from(rows, (r) => valid.scores[r])) } : {}) };
+    },
+  };
+}
+
+/** A multi-task stage: every task's pairs in batches, steps drawn from the tasks by weight (multitask.ts). */
+function multiTaskData(s: StageConfig, tasks: readonly TaskConfig[], stageIndex: number, data: TrainingData, seed: number): StageData {
+  const stageSeed = mixSeed(seed, stageIndex);
+  const built = tasks.map((t, k) => {
+    const pairs = data.tasks.get(t.dataset);
+    if (!pairs) throw new DataError(`stage ${stageName(s)}: task ${taskName(t)}'s dataset ${t.dataset} was not loaded`);
+    return pairTask(s, t, taskName(t), pairs, mixSeed(stageSeed, k + 1), data.vocab.padId);
+  });
+  const counts = built.map((b) => b.count);
+  const weights = tasks.map((t) => t.weight);
+  let cached: { epoch: number; batches: EpochBatches } | null = null;
   return {
     unit: "pairs",
-    epoch: (epoch) => pairs(train, trainBatchPlan(trainLengths, { batchSize: s.batchSize, seed: stageSeed, epoch })),
-    valid: () => pairs(valid, evalBatchPlan(pairLengths(valid), { batchSize: validBs })),
+    epoch: (epoch) => {
+      if (cached?.epoch === epoch) return cached.batches;
+      const draws = taskSchedule(counts, weights, stageSeed, epoch);
+      const taskEpochs = new Map<string, EpochBatches>(); // (task, its epoch) -> its batches, built on first use
+      const batches: EpochBatches = {
+        count: draws.length,
+        batch: (b) => {
+          const d = draws[b];
+          const key = `${d.task}:${d.taskEpoch}`;
+          let e = taskEpochs.get(key);
+          if (!e) taskEpochs.set(key, (e = built[d.task].epoch(d.taskEpoch)));
+          return e.batch(d.batch);
+        },
+      };
+      cached = { epoch, batches };
+      return batches;
+    },
+    valid: () => built.map((b) => b.valid()),
   };
 }

@@ -58,6 +58,7 @@ export class StepResults {
       stage_index: index,
       epoch,
       step,
+      ...(batch.task !== undefined ? { task: batch.task } : {}),
       loss,
       accuracy: acc,
       lr: hp.lr,

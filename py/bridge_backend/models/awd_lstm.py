@@ -255,8 +255,13 @@ class AWDLSTM(nn.Module):
             for i in range(self.cfg.n_layers)
         ]
 
+    def reading_order(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """Token ids x [bs, sl] in the order this encoder reads a sentence: reversed within each length when
+        `backwards`, else as given. Its outputs are in this order (what per-token pooling weights must follow)."""
+        return x.gather(1, reverse_within(lengths, x.size(1))) if self.cfg.backwards else x
+
     def forward(
-        self, x: Tensor, lengths: Tensor | None = None, hidden: list[Hidden] | None = None
+        self, x: Tensor, lengths: Tensor | None = None, hidden: list[Hidden] | None = None, with_emb: bool = False
     ) -> tuple[list[Tensor], list[Hidden]]:
         """Outputs of every layer ([bs, sl, layer_dims[i]], before the between-layer dropout) and the new states.
 
@@ -264,18 +269,21 @@ class AWDLSTM(nn.Module):
         With `lengths` (sentences) a `backwards` encoder reads each sentence reversed within its length and its
         outputs stay in that reading order (position lengths-1 holds the state after the whole sentence, so every
         pooling works unchanged); without them (an LM stream) the text already comes reversed from the data side.
+        `with_emb`: the outputs start with the embedding layer's [bs, sl, emb_sz] (embedding dropout, not the
+        input dropout), before the LSTM layers'.
         """
         bs, sl = x.shape
-        if self.cfg.backwards and lengths is not None:
-            x = x.gather(1, reverse_within(lengths, sl))  # [bs, sl], padding stays on the right
-        out = self.input_dp(self.embed(x))  # [bs, sl, emb_sz]
+        if lengths is not None:
+            x = self.reading_order(x, lengths)  # [bs, sl], padding stays on the right
+        emb = self.embed(x)  # [bs, sl, emb_sz]
+        out = self.input_dp(emb)
         if hidden is None:
             hidden = self.init_hidden(bs, out)
         rev = None
         if self.cfg.bidir:
             lengths = lengths if lengths is not None else torch.full((bs,), sl, device=x.device)
             rev = reverse_within(lengths, sl)
-        raw, new_hidden = [], []
+        raw, new_hidden = ([emb] if with_emb else []), []
         for i, rnn in enumerate(self.rnns):
             out, h = rnn(out, hidden[i], rev)
             raw.append(out)

@@ -1,8 +1,13 @@
 """The model the backend holds: one shared AWD-LSTM encoder, a tied LM head and a siamese NLI head.
 
-Triplet and contrastive objectives use the pooled sentence vectors directly (no extra parameters), so the
-encoder's weights carry by name from stage to stage (LM -> siamese -> contrastive). With `dual_lm` the encoder is
-a forward and a backward LM's (dual_lm.py) and a sentence vector is both pooled vectors side by side.
+Triplet and contrastive objectives use the pooled sentence vectors directly, so the encoder's weights carry by
+name from stage to stage (LM -> siamese -> contrastive). With `dual_lm` the encoder is a forward and a backward
+LM's (dual_lm.py) and a sentence vector is both pooled vectors side by side.
+
+A sentence vector is made in one place (`BridgeModel.encode`, for training, encode and predict alike): pool the
+LSTM layers (and with `pool_emb` the embedding layer too; with `pool_weighting` idf every mean weighted by the
+`token_weights` buffer), then the optional learned projection (`proj_dim`), then SIF's common-component removal
+(`sif`, the `sif_pc` buffer that Trainer.fit_pc fits; zeros until then).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from torch import Tensor, nn
 
 from .awd_lstm import AWDLSTM, AWDLSTMConfig, Hidden, lm_decoder
 from .dual_lm import DualLMEncoder
-from .pooling import POOL_LAYERS, POOLS, pool_layers, pooled_dim
+from .pooling import POOL_LAYERS, POOL_WEIGHTINGS, POOLS, pool, pool_layers, pooled_dim, remove_pc
 
 FEATURES = ("uv", "infersent")  # [u, v] (the first attempt) or [u, v, |u-v|, u*v] (InferSent)
 
@@ -28,19 +33,28 @@ class HeadConfig:
     head_p: float = 0.1  # dropout before each linear layer of the MLP
     n_classes: int = 3  # entailment 0, neutral 1, contradiction 2
     dual_lm: bool = False  # a forward and a backward LM's encoders (ULMFiT's fwd + bwd), vectors concatenated; no LM head
+    pool_emb: bool = False  # also pool the embedding layer's output (same pooling), after the LSTM layers' vectors
+    pool_weighting: str = "none"  # none | idf: every mean pooling weighted per token (buffer token_weights [vocab_sz])
+    sif: bool = False  # remove the fitted first principal component (buffer sif_pc, op fit_pc) from every vector
+    proj_dim: int | None = None  # a learned linear map of the pooled vector to this width (None: no projection)
 
     def check(self) -> None:
         for name, value, allowed in (
             ("pool", self.pool, POOLS),
             ("pool_layers", self.pool_layers, POOL_LAYERS),
             ("features", self.features, FEATURES),
+            ("pool_weighting", self.pool_weighting, POOL_WEIGHTINGS),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.proj_dim is not None and self.proj_dim < 1:
+            raise ValueError(f"proj_dim must be >= 1 (or null for no projection), got {self.proj_dim}")
 
 
-# Head keys that change parameter shapes.
-HEAD_ARCH_KEYS = ("pool", "pool_layers", "features", "head_hidden", "n_classes", "dual_lm")
+# Head keys that change parameter (or buffer) shapes.
+HEAD_ARCH_KEYS = (
+    "pool", "pool_layers", "features", "head_hidden", "n_classes", "dual_lm", "pool_emb", "pool_weighting", "sif", "proj_dim"
+)
 
 
 def pair_features(u: Tensor, v: Tensor, kind: str) -> Tensor:  # u, v [bs, d] -> [bs, 2d] or [bs, 4d]
@@ -66,9 +80,17 @@ class PairClassifier(nn.Module):
 
 
 class BridgeModel(nn.Module):
-    """Encoder + pooling, the LM head (one unidirectional encoder only) and the siamese classifier."""
+    """Encoder + pooling (+ projection, SIF), the LM head (one unidirectional encoder only) and the siamese classifier.
 
-    def __init__(self, cfg: AWDLSTMConfig, hc: HeadConfig) -> None:
+    Buffers, present only when their option is on (so other models' state dicts are unchanged): `token_weights`
+    [vocab_sz] (pool_weighting idf; `token_weights` here or a checkpoint's), `sif_pc` [vec_dim] (sif; zeros until
+    fitted). Both are persistent: checkpoints carry them, so a loaded model encodes as the saved one did.
+    """
+
+    token_weights: Tensor | None
+    sif_pc: Tensor | None
+
+    def __init__(self, cfg: AWDLSTMConfig, hc: HeadConfig, token_weights: Tensor | None = None) -> None:
         super().__init__()
         hc.check()
         self.cfg, self.hc = cfg, hc
@@ -76,24 +98,66 @@ class BridgeModel(nn.Module):
         self.lm_head = None if cfg.bidir or hc.dual_lm else lm_decoder(cfg, self.encoder.emb)
         n_feat = (2 if hc.features == "uv" else 4) * self.vec_dim()
         self.nli_head = PairClassifier(n_feat, hc)
+        # after the heads, so a model without a projection draws the same initial weights as before
+        self.proj = nn.Linear(self.pooled_width(), hc.proj_dim) if hc.proj_dim is not None else None
+        if hc.pool_weighting == "idf":
+            weights = torch.ones(cfg.vocab_sz) if token_weights is None else token_weights
+            if weights.shape != (cfg.vocab_sz,):
+                raise ValueError(f"token_weights must hold one weight per word ({cfg.vocab_sz}), got shape {list(weights.shape)}")
+            self.register_buffer("token_weights", weights.detach().float().clone())
+        else:
+            self.register_buffer("token_weights", None)
+        self.register_buffer("sif_pc", torch.zeros(self.vec_dim()) if hc.sif else None)
 
     def encoders(self) -> list[AWDLSTM]:
         """The AWD-LSTM encoders: the one, or the forward and the backward LM's (dual_lm)."""
         return self.encoder.halves() if isinstance(self.encoder, DualLMEncoder) else [self.encoder]
 
-    def vec_dim(self, pool: str | None = None, layers: str | None = None) -> int:
-        one = pooled_dim(self.cfg.layer_dims(), pool or self.hc.pool, layers or self.hc.pool_layers)
+    def pooled_width(self, pool: str | None = None, layers: str | None = None) -> int:
+        """Width of the pooled vector (before any projection): the LSTM layers' pooled widths (+ the embedding's
+        with pool_emb), once per encoder."""
+        kind, which = pool or self.hc.pool, layers or self.hc.pool_layers
+        one = pooled_dim(self.cfg.layer_dims(), kind, which)
+        if self.hc.pool_emb:
+            one += pooled_dim([self.cfg.emb_sz], kind, "top")
         return one * len(self.encoders())
 
-    def encode(self, x: Tensor, lengths: Tensor, pool: str | None = None, layers: str | None = None) -> Tensor:
-        """Sentence vectors [bs, vec_dim] of right-padded token ids x [bs, sl] with `lengths` [bs]; with dual_lm
-        concat(forward's, backward's) [bs, 2 * one encoder's vec_dim]."""
+    def vec_dim(self, pool: str | None = None, layers: str | None = None) -> int:
+        """Width of a sentence vector: proj_dim with a projection, else the pooled width."""
+        return self.hc.proj_dim if self.hc.proj_dim is not None else self.pooled_width(pool, layers)
+
+    def encode(
+        self, x: Tensor, lengths: Tensor, pool: str | None = None, layers: str | None = None, sif: bool = True
+    ) -> Tensor:
+        """Sentence vectors [bs, vec_dim] of right-padded token ids x [bs, sl] with `lengths` [bs]: each encoder's
+        pooled vector (dual_lm: forward's then backward's), projected (proj_dim), less the common component
+        (sif, when fitted; `sif=False` skips it, for fitting). `pool` / `layers` override the built pooling where
+        no projection or SIF component is sized for it."""
         kind, which = pool or self.hc.pool, layers or self.hc.pool_layers
-        if isinstance(self.encoder, DualLMEncoder):
-            fwd, bwd = (pool_layers(outs, lengths, kind, which) for outs in self.encoder(x, lengths))
-            return torch.cat([fwd, bwd], dim=-1)  # [bs, 2 * vec_dim of one]
-        outs, _ = self.encoder(x, lengths)
-        return pool_layers(outs, lengths, kind, which, self.cfg.bidir)
+        if (kind, which) != (self.hc.pool, self.hc.pool_layers) and (self.proj is not None or self.sif_pc is not None):
+            raise ValueError(
+                f"pool {kind!r} / pool_layers {which!r} differ from the built {self.hc.pool!r} / {self.hc.pool_layers!r}, "
+                "which this model's projection (proj_dim) or SIF component (sif) is sized for: encode with the built pooling"
+            )
+        vec = torch.cat([self.pool_encoder(enc, x, lengths, kind, which) for enc in self.encoders()], dim=-1)
+        if self.proj is not None:
+            vec = self.proj(vec)  # [bs, pooled_width] -> [bs, proj_dim]
+        if sif and self.sif_pc is not None:
+            vec = remove_pc(vec, self.sif_pc)
+        return vec
+
+    def pool_encoder(self, enc: AWDLSTM, x: Tensor, lengths: Tensor, kind: str, which: str) -> Tensor:
+        """One encoder's pooled vector [bs, d]: its LSTM layers', then (pool_emb) its embedding layer's."""
+        outs, _ = enc(x, lengths, with_emb=self.hc.pool_emb)
+        weights = None
+        if self.token_weights is not None:  # per token, in the order the encoder's outputs are in
+            weights = self.token_weights[enc.reading_order(x, lengths)]  # [bs, sl]
+        if not self.hc.pool_emb:
+            return pool_layers(outs, lengths, kind, which, enc.cfg.bidir, weights)
+        emb, layers = outs[0], outs[1:]
+        # the embedding is not bidirectional: its "last" is the last token read
+        lstm = pool_layers(layers, lengths, kind, which, enc.cfg.bidir, weights)
+        return torch.cat([lstm, pool(emb, lengths, kind, False, weights)], dim=-1)
 
     def lm(self, x: Tensor, hidden: list[Hidden] | None) -> tuple[Tensor, Tensor, Tensor, list[Hidden]]:
         """Next-token logits [bs, sl, vocab_sz], the raw and dropped top states [bs, sl, emb_sz], new states."""
@@ -115,13 +179,16 @@ class BridgeModel(nn.Module):
     def param_groups(self) -> list[tuple[str, list[nn.Parameter]]]:
         """Layer groups for discriminative learning rates and gradual unfreezing, bottom to top.
 
-        "emb" (the embedding, which is also the tied decoder's weight), "rnn0".."rnn{n-1}", "head" (decoder
-        bias, untied decoder weight, NLI classifier). Each parameter is in exactly one group; with dual_lm both
-        encoders' embeddings are "emb" and both encoders' layer i is "rnn{i}", so schedules see the same groups.
+        "emb" (the embedding, which is also the tied decoder's weight), "rnn0".."rnn{n-1}" (the top one with the
+        projection, proj_dim: it is the sentence encoder's, trained by the objectives that use no head), "head"
+        (decoder bias, untied decoder weight, NLI classifier). Each parameter is in exactly one group; with dual_lm
+        both encoders' embeddings are "emb" and both encoders' layer i is "rnn{i}", so schedules see the same groups.
         """
         encs = self.encoders()
         groups: list[tuple[str, list[nn.Parameter]]] = [("emb", [e.emb.weight for e in encs])]
         groups += [(f"rnn{i}", [p for e in encs for p in e.rnns[i].parameters()]) for i in range(self.cfg.n_layers)]
+        if self.proj is not None:
+            groups[-1][1].extend(self.proj.parameters())
         seen = {id(p) for _, ps in groups for p in ps}
         head = [p for p in self.parameters() if id(p) not in seen]
         groups.append(("head", head))

@@ -24,7 +24,8 @@ SENTENCES = "sentences"  # ids [bs, sl] right-padded, with `<name>_lengths` [bs]
 TOKENS = "tokens"  # ids [bs, sl]
 TARGETS = "targets"  # ids or -100 (ignored) [bs, sl], the shape of the set's first tensor
 LABELS = "labels"  # classes [bs], 0..n_classes-1 (0 entailment, 1 neutral, 2 contradiction)
-KINDS = (SENTENCES, TOKENS, TARGETS, LABELS)
+SCORES = "scores"  # float32 [bs], one gold similarity per row, scaled to 0..1 by the TS side
+KINDS = (SENTENCES, TOKENS, TARGETS, LABELS, SCORES)
 
 
 def lengths_name(name: str) -> str:
@@ -80,7 +81,8 @@ class StepOption:
         return d
 
 
-VAL_METRICS = ("val_loss", "val_accuracy")  # what the TS evaluation derives from every objective's loss / correct
+VAL_METRICS = ("val_loss", "val_accuracy")  # what the TS evaluation derives from an objective's loss / correct
+SIMILARITY_METRICS = ("val_loss", "val_spearman")  # the TS evaluation's Spearman over the validation set's `sim`
 
 
 class Objective:

@@ -1,15 +1,17 @@
-"""Model ops: build, train_step, flush, eval_step, encode, predict, generate, set_trainable, set_hparams, save,
-load, reset_state, model_info.
+"""Model ops: build, train_step, flush, eval_step, encode, fit_pc, predict, generate, set_trainable, set_hparams,
+save, load, reset_state, model_info.
 
 Token tensors are int32 or int64 `[bs, sl]`, right-padded with the pad id, each with int `<name>_lengths [bs]`
 (for `x`: `lengths`); every length is in 1..sl and every id in 0..vocab_sz-1. Which tensors each objective
 takes (alternative sets, required / optional) and which step options it reads are declared in its module under
 objectives/ (lm.py: x, y [bs, bptt], y may hold -100 = ignore; the pair objectives: premise, hypothesis,
-labels [bs] with 0 ent, 1 neu, 2 con); `describe` lists them.
+labels [bs] with 0 ent, 1 neu, 2 con; cosent / cosine_mse: premise, hypothesis, scores [bs] float32 in 0..1);
+`describe` lists them.
 
 Ops (args -> result; tensors in -> tensors out):
 
-    build          preset, vocab_sz, vocab_fingerprint, seed, any AWDLSTMConfig / HeadConfig / TrainConfig field
+    build          preset, vocab_sz, vocab_fingerprint, seed, any AWDLSTMConfig / HeadConfig / TrainConfig field,
+                   token_weights (a list of vocab_sz numbers >= 0; with pool_weighting idf only, and then required)
                    -> config, params, trainable_params, groups {name: n}, trainable_groups, device, vec_dim
     train_step     objective, return_logits?, the objective's step options; the objective's tensors
                    -> loss, count, correct, (lm: reg; triplet: active, d_pos, d_neg, same_premise_negatives),
@@ -20,6 +22,9 @@ Ops (args -> result; tensors in -> tensors out):
     eval_step      as train_step, no update -> the same metrics and always those tensors (no entailment: count 0,
                    loss 0)
     encode         pool?, pool_layers?, normalize?; x, lengths -> count, dim; vectors [bs, d] float32
+                   (pool / pool_layers overrides are refused with proj_dim or sif: those are sized for the built one)
+    fit_pc         x [n, sl], lengths [n] -> count, dim, explained: SIF's common component of these sentences'
+                   vectors, stored in the model (sif models only)
     predict        vectors?; premise(+_lengths), hypothesis(+_lengths) -> count; logits, probs, pred (+ u, v)
     generate       n, max_len, temperature, top_k, seed?; prompt? [p] -> count; tokens [n, len], lengths [n]
     set_trainable  groups [names] | freeze_to k | unfreeze -> trainable_groups, trainable_params, groups
@@ -36,6 +41,9 @@ Ops (args -> result; tensors in -> tensors out):
 from __future__ import annotations
 
 import functools
+import math
+import types
+import typing
 from dataclasses import fields
 from typing import Any
 
@@ -47,7 +55,7 @@ from ..errors import BadArgs, BridgeError
 from ..models.awd_lstm import AWDLSTMConfig, awd_lstm_presets
 from ..models.heads import BridgeModel, HeadConfig
 from ..objectives import get_objective
-from ..objectives.base import LABELS, SENTENCES, TARGETS, TensorSpec, lengths_name
+from ..objectives.base import LABELS, SCORES, SENTENCES, TARGETS, TensorSpec, lengths_name
 from ..training import TrainConfig, Trainer, seed_everything
 from .args import arg, tensor_arg
 from .registry import Args, OpFn, Reply, Tensors, op
@@ -80,6 +88,18 @@ def trainer_of(session) -> Trainer:
     return t
 
 
+NOT_CONFIG_ARGS = ("preset", "vocab_fingerprint", "token_weights")  # build args that are no config field
+
+
+def field_type(config: Any, key: str) -> type:
+    """The type a config field takes: its default's, or for a field defaulting to None (`int | None`) the other one."""
+    default = getattr(config, key)
+    if default is not None:
+        return type(default)
+    hint = typing.get_type_hints(type(config))[key]
+    return next(t for t in typing.get_args(hint) if t is not types.NoneType)
+
+
 def make_configs(args: Args) -> tuple[AWDLSTMConfig, HeadConfig, TrainConfig]:
     """Splits build args into the three configs: preset first, then each key onto the config owning it."""
     preset = arg(args, "preset", str, "ulmfit")
@@ -88,16 +108,16 @@ def make_configs(args: Args) -> tuple[AWDLSTMConfig, HeadConfig, TrainConfig]:
     cfgs: list[Any] = [AWDLSTMConfig(**awd_lstm_presets[preset]), HeadConfig(), TrainConfig()]
     owners = {f.name: c for c in cfgs for f in fields(c)}
     for key, value in args.items():
-        if key in ("preset", "vocab_fingerprint") or value is None:
+        if key in NOT_CONFIG_ARGS or value is None:
             continue
         if key not in owners:
             raise BadArgs(f"unknown build argument {key!r}")
         c = owners[key]
-        default = getattr(c, key)
-        if type(default) is float and isinstance(value, int) and not isinstance(value, bool):
+        kind = field_type(c, key)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if type(value) is not type(default):
-            raise BadArgs(f"build argument {key!r} must be {type(default).__name__}, got {type(value).__name__}")
+        if type(value) is not kind:
+            raise BadArgs(f"build argument {key!r} must be {kind.__name__}, got {type(value).__name__}")
         setattr(c, key, value)
     mc, hc, tc = cfgs
     if "vocab_sz" not in args:
@@ -113,10 +133,34 @@ def make_configs(args: Args) -> tuple[AWDLSTMConfig, HeadConfig, TrainConfig]:
     return mc, hc, tc
 
 
-def new_trainer(session, mc: AWDLSTMConfig, hc: HeadConfig, tc: TrainConfig, fingerprint: str) -> Trainer:
+def token_weights_arg(args: Args, mc: AWDLSTMConfig, hc: HeadConfig) -> torch.Tensor | None:
+    """build's `token_weights` (one number >= 0 per word) as a float32 tensor: required by pool_weighting idf,
+    refused otherwise (it would weigh nothing)."""
+    weights = args.get("token_weights")
+    if hc.pool_weighting != "idf":
+        if weights is not None:
+            raise BadArgs(f"token_weights weigh mean pooling with pool_weighting 'idf' only (this build: {hc.pool_weighting!r})")
+        return None
+    if weights is None:
+        raise BadArgs(f"pool_weighting 'idf' needs build argument 'token_weights': {mc.vocab_sz} weights, one per word id")
+    ok = isinstance(weights, list) and all(isinstance(w, int | float) and not isinstance(w, bool) for w in weights)
+    if not ok:
+        raise BadArgs("build argument 'token_weights' must be a list of numbers, one per word id")
+    if len(weights) != mc.vocab_sz:
+        raise BadArgs(f"build argument 'token_weights' has {len(weights)} weights for a vocabulary of {mc.vocab_sz} words")
+    bad = next((i for i, w in enumerate(weights) if not (math.isfinite(w) and w >= 0)), None)
+    if bad is not None:
+        raise BadArgs(f"build argument 'token_weights' must be finite and >= 0: word id {bad} has {weights[bad]!r}")
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def new_trainer(
+    session, mc: AWDLSTMConfig, hc: HeadConfig, tc: TrainConfig, fingerprint: str, token_weights: torch.Tensor | None = None
+) -> Trainer:
+    """A fresh, seeded model and trainer in the session; token_weights: see BridgeModel (a load fills them)."""
     session.trainer = None  # free the old model first
     seed_everything(tc.seed)
-    trainer = Trainer(BridgeModel(mc, hc), tc, session.device, fingerprint)
+    trainer = Trainer(BridgeModel(mc, hc, token_weights), tc, session.device, fingerprint)
     reseed_rank(tc.seed)
     session.trainer = trainer
     return trainer
@@ -169,6 +213,16 @@ def labels_tensor(session, tensors: Tensors, name: str) -> torch.Tensor:
     return labels.to(session.device, torch.long)
 
 
+def scores_tensor(session, tensors: Tensors, name: str) -> torch.Tensor:
+    """Gold similarity scores `name` [bs] float32 on the device, each within 0..1 (the TS side scales them)."""
+    scores = tensor_arg(tensors, name, dtypes=(torch.float32,), ndim=1)
+    if not bool(torch.isfinite(scores).all()):
+        raise BadArgs(f"tensor {name!r} holds non-finite scores")
+    if scores.numel() and (float(scores.min()) < 0 or float(scores.max()) > 1):
+        raise BadArgs(f"tensor {name!r} must be scaled to 0..1 (min {float(scores.min())}, max {float(scores.max())})")
+    return scores.to(session.device)
+
+
 def read_tensor(session, tensors: Tensors, spec: TensorSpec, b: dict[str, torch.Tensor]) -> None:
     """Validates the tensor(s) of `spec` and adds them to batch `b` (sentences bring their lengths)."""
     if spec.kind == SENTENCES:
@@ -176,6 +230,8 @@ def read_tensor(session, tensors: Tensors, spec: TensorSpec, b: dict[str, torch.
         b[spec.name], b[lengths_name(spec.name)] = x, lengths
     elif spec.kind == LABELS:
         b[spec.name] = labels_tensor(session, tensors, spec.name)
+    elif spec.kind == SCORES:
+        b[spec.name] = scores_tensor(session, tensors, spec.name)
     else:
         b[spec.name] = token_ids(session, tensors, spec.name, allow_ignore=spec.kind == TARGETS)
 
@@ -237,7 +293,9 @@ def cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def build(session, args: Args, tensors: Tensors):
     """Builds a fresh model and optimizer from a preset and overrides (seeded); replaces any previous one."""
     mc, hc, tc = make_configs(args)
-    t = new_trainer(session, mc, hc, tc, arg(args, "vocab_fingerprint", str, ""))
+    hc.check()  # before token_weights_arg reads pool_weighting
+    weights = token_weights_arg(args, mc, hc)
+    t = new_trainer(session, mc, hc, tc, arg(args, "vocab_fingerprint", str, ""), weights)
     return build_result(t)
 
 
@@ -279,6 +337,20 @@ def encode(session, args: Args, tensors: Tensors):
     if arg(args, "normalize", bool, False):
         vecs = torch.nn.functional.normalize(vecs, dim=-1)
     return Reply({"count": vecs.size(0), "dim": vecs.size(1)}, cpu({"vectors": vecs}))
+
+
+@op("fit_pc", every_rank=True)
+@value_errors_are_bad_args
+def fit_pc(session, args: Args, tensors: Tensors):
+    """Fits SIF's common component on sentences x/lengths (the first right singular vector of their vectors, encoded
+    in eval mode with none removed) and stores it in the model: from then on every sentence vector loses its part
+    along it. Models built with sif only.
+
+    Replies count, dim and explained (the share of the vectors' squared norm along the component).
+    """
+    t = trainer_of(session)
+    x, lengths = sentences(session, tensors, "x")
+    return t.fit_pc(x, lengths)
 
 
 @op("predict")

@@ -19,7 +19,7 @@ from ..errors import BridgeError
 from ..losses import DISTANCES
 from ..models.awd_lstm import SOFTMAXES, AWDLSTMConfig, awd_lstm_presets
 from ..models.heads import FEATURES, HeadConfig
-from ..models.pooling import POOL_LAYERS, POOLS
+from ..models.pooling import POOL_LAYERS, POOL_WEIGHTINGS, POOLS
 from ..objectives import OBJECTIVES
 from ..session import Session
 from ..training import AUTOCAST_MODES, OPTIMIZERS, TrainConfig
@@ -93,6 +93,7 @@ def describe_backend() -> dict[str, Any]:
             "preset": list(awd_lstm_presets),
             "pool": list(POOLS),
             "pool_layers": list(POOL_LAYERS),
+            "pool_weighting": list(POOL_WEIGHTINGS),
             "features": list(FEATURES),
             "opt": list(OPTIMIZERS),
             "distance": list(DISTANCES),

@@ -6,6 +6,7 @@
 import { NLI_LABELS, type PairRecord } from "../../data/records.js";
 import { classification } from "../metrics.js";
 import { evalRows } from "../trainedOn.js";
+import { stageTrains } from "../../run/manifest.js";
 import type { MetricRow, NliResult } from "../types.js";
 import { entryBase, lookForSplits, readPairs, rowAdder, rowKey, firstPresent, skip, type EvalTask, type TaskContext, type TaskOutput } from "./common.js";
 
@@ -56,7 +57,7 @@ export const snliTask: EvalTask = {
   lookFor: (dataDir) => lookForSplits(snliTask.splits, dataDir),
   async run(ctx: TaskContext): Promise<TaskOutput> {
     const out: TaskOutput = { entries: {} };
-    if (!ctx.model.manifest.stages.some((s) => s.objective === "siamese")) {
+    if (!ctx.model.manifest.stages.some((s) => stageTrains(s, "siamese"))) {
       skip(ctx, "snli", "*", "the run has no siamese stage: its classifier head is untrained");
       return out;
     }

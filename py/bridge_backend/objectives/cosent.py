@@ -1,0 +1,30 @@
+"""cosent: CoSENT (Su 2022) on scored pairs: the pairs' cosines ranked in their gold scores' order."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..losses import cosent_loss
+from .base import SIMILARITY_METRICS, Batch, Objective, StepOption
+from .scored import SCORED_PAIRS, pair_cosines, similarity_result
+
+if TYPE_CHECKING:
+    from ..training import Trainer
+
+SCALE = 20.0  # CoSENT's: cosines times 20 before the pairwise softplus
+
+
+class CoSENT(Objective):
+    name = "cosent"
+    doc = "CoSENT: log(1 + sum exp(s_j - s_i)) over the batch's pairs whose gold score orders i above j (s = 20 cos)"
+    tensor_sets = (SCORED_PAIRS,)
+    step_options = (StepOption("scale", float, f"the factor on the cosines (default {SCALE:g})", positive=True),)
+    metrics = SIMILARITY_METRICS
+    shardable = False  # it ranks every pair of the batch against the others: a shard sees fewer pairs
+
+    def forward(self, trainer: Trainer, batch: Batch, opts: dict[str, Any], train: bool):
+        cos = pair_cosines(trainer, batch)
+        return similarity_result(cosent_loss(cos, batch["scores"], float(opts.get("scale", SCALE))), cos, opts)
+
+
+OBJECTIVE = CoSENT()

@@ -1,0 +1,203 @@
+/**
+ * The results table from fabricated runs in a temp runs dir (ablate.json, run.json, eval/metrics.json
+ * as train and eval write them): means and sample standard deviations over the seeds done, pending
+ * cells, supervised marks, the best mean in bold, the TF-IDF row from the runs' baselines, the
+ * per-run detail table; written by `ablate --table-only`, which trains nothing.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { loadGrid } from "../../ts/ablate/grid.js";
+import { configHash, planRuns, RECORD_FILE, RECORD_VERSION, runName, type AblateRecord } from "../../ts/ablate/plan.js";
+import { ablate } from "../../ts/commands/ablate.js";
+import { loadConfig } from "../../ts/config/load.js";
+import type { Metrics } from "../../ts/eval/types.js";
+import { projectRoot } from "../../ts/paths.js";
+import { acquireRunLock } from "../../ts/run/lock.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "bridge-ablate-table-"));
+const runsDir = join(tmp, "runs");
+const tiny = join(projectRoot, "configs", "tiny.yaml");
+const gridPath = join(tmp, "grid.yaml");
+writeFileSync(
+  gridPath,
+  `name: t
+title: Fabricated grid
+base: ${tiny}
+seeds: [1, 2]
+eval: { tasks: [separation, sts, snli] }
+output: out/results.md
+variants:
+  - name: a
+    about: "two seeds | both done"
+  - name: b
+    about: one seed done
+    set: ["stages.siamese.epochs=1"]
+  - name: c
+    about: nothing done
+    set: ["stages.lm.epochs=2"]
+  - name: tfidf
+    about: TF-IDF cosine
+    baseline: tfidf
+`,
+);
+
+interface Fake {
+  auc: number;
+  sts: number;
+  /** Absent: the run has no classifier (no snli entry). */
+  acc?: number;
+  minutes: number;
+}
+
+const base = { items: 100, stages: [] };
+
+function metricsOf(run: string, f: Fake): Metrics {
+  return {
+    run,
+    checkpoint: "checkpoints/1-siamese.pt",
+    created: "2025-01-01T00:00:00Z",
+    data_dir: "/data",
+    tasks: ["snli", "separation", "sts"],
+    trained_on: [{ split: "snli:dev", use: "pairs", rows: 900, heldOut: 100 }],
+    skipped: [],
+    separation: {
+      ...base,
+      split: "snli:dev",
+      supervised: true,
+      subset: "held out",
+      positive: "entailment",
+      negative: "contradiction",
+      bins: 40,
+      roc_auc: f.auc,
+      overlap: 0.5,
+      mean_cosine: {},
+      baseline: { tfidf: { roc_auc: 0.7, overlap: 0.6, mean_cosine: {} } },
+    },
+    sts: { ...base, split: "stsb:dev", supervised: false, spearman: f.sts, pearson: f.sts, baseline: { tfidf: { spearman: 0.5, pearson: 0.5 } } },
+    ...(f.acc === undefined
+      ? {}
+      : { snli: { items: 100, split: "snli:dev", supervised: true, subset: "held out", accuracy: f.acc, macro_f1: f.acc, confusion: { labels: [], matrix: [] }, per_class: {} } }),
+  };
+}
+
+/** A finished run folder as train + eval + ablate leave it. */
+function fakeRun(variant: string, set: string[], seed: number, f: Fake | "unfinished"): void {
+  const grid = loadGrid(gridPath);
+  const dir = join(runsDir, runName(grid, variant, seed));
+  mkdirSync(join(dir, "eval"), { recursive: true });
+  const cfg = loadConfig({ file: tiny, set: [`seed=${seed}`, ...set] });
+  const done = f !== "unfinished";
+  const record: AblateRecord = {
+    version: RECORD_VERSION,
+    grid: "t",
+    gridFile: gridPath,
+    variant,
+    seed,
+    configHash: configHash(cfg),
+    trainSeconds: done ? f.minutes * 60 - 30 : null,
+    evalSeconds: done ? 30 : null,
+    started: "2025-01-01T00:00:00Z",
+    finished: done ? "2025-01-01T00:10:00Z" : null,
+    ...(done ? {} : { error: "bridge train exited with 1" }),
+  };
+  writeFileSync(join(dir, RECORD_FILE), JSON.stringify(record));
+  if (!done) return;
+  writeFileSync(join(dir, "config.json"), JSON.stringify(cfg));
+  writeFileSync(join(dir, "run.json"), JSON.stringify({ version: 1, finalCheckpoint: "checkpoints/1-siamese.pt", stages: [] }));
+  writeFileSync(join(dir, "eval", "metrics.json"), JSON.stringify(metricsOf(runName(grid, variant, seed), f)));
+}
+
+fakeRun("a", [], 1, { auc: 0.78, sts: 0.4, acc: 0.6, minutes: 10 });
+fakeRun("a", [], 2, { auc: 0.82, sts: 0.44, acc: 0.62, minutes: 12 });
+fakeRun("b", ["stages.siamese.epochs=1"], 1, { auc: 0.9, sts: 0.3, minutes: 5 });
+fakeRun("b", ["stages.siamese.epochs=1"], 2, "unfinished");
+
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** The markdown table row whose first cell is `name`, as cells. */
+function row(md: string, name: string): string[] {
+  const line = md.split("\n").find((l) => l.startsWith(`| ${name} |`));
+  assert.ok(line, `no row ${name} in:\n${md}`);
+  return line
+    .slice(2, -2)
+    .split(/ (?<!\\)\| /)
+    .map((c) => c.trim());
+}
+
+test("--table-only writes means, spreads, pending cells, supervised marks and the best mean in bold", async () => {
+  const lines: string[] = [];
+  assert.is(await ablate({ grid: gridPath, tableOnly: true, runsDir, log: (l) => lines.push(l) }), 0);
+  const out = join(tmp, "out", "results.md");
+  assert.match(lines.join("\n"), `wrote ${out} (3 of 6 runs done)`);
+  const md = readFileSync(out, "utf8");
+
+  assert.ok(md.startsWith("# Fabricated grid\n"));
+  assert.match(md, `Reproduce: \`npx bridge ablate ${gridPath}\``);
+  assert.match(md, /- Machine: \d+ cores, \S/);
+  assert.match(md, "- Trained on (every run): snli:dev (pairs, 900 rows, 100 rows held out)");
+  assert.match(md, "- Runs: 3 of 6 done");
+  assert.match(md, "| variant | about | seeds | separation ROC AUC (snli:dev) | STS-B Spearman (stsb:dev) | SNLI accuracy (snli:dev) | min/run |");
+
+  // a: two seeds, mean ± sample sd (0.78, 0.82 -> 0.800 ± 0.028); SNLI and separation are supervised
+  assert.equal(row(md, "a"), ["a", "two seeds \\| both done", "2/2", "0.800 ± 0.028 (s)", "0.420 ± 0.028", "0.610 ± 0.014 (s)", "11.0"]);
+  // b: one seed done (its value), no classifier: blank SNLI cell; bold needs a second row to beat (SNLI has one)
+  assert.equal(row(md, "b"), ["b", "one seed done", "1/2", "**0.900** (s)", "0.300", "", "5.0"]);
+  assert.equal(row(md, "c"), ["c", "nothing done", "0/2", "pending", "pending", "pending", "pending"]);
+  // the TF-IDF row: the baseline every run scored on the same items, once (best on STS here); no classifier
+  assert.equal(row(md, "tfidf"), ["tfidf", "TF-IDF cosine", "-", "0.700", "**0.500**", "", "-"]);
+
+  // per run: every run, its values, and why the others are not done
+  assert.equal(row(md, "ablate-t-a-s2"), ["ablate-t-a-s2", "a", "2", "0.820 (s)", "0.440", "0.620 (s)", "12.0", "done"]);
+  assert.match(row(md, "ablate-t-b-s2")[7], /^failed: bridge train exited with 1 \(see .*ablate-t-b-s2\/ablate\.log\)$/);
+  assert.equal(row(md, "ablate-t-c-s1").slice(3), ["", "", "", "", "pending"]);
+});
+
+test("the plan the table reads: done, restart after a failed training, pending", () => {
+  const runs = planRuns(loadGrid(gridPath), { runsDir });
+  assert.equal(
+    runs.map((r) => `${r.run}:${r.status}`),
+    ["ablate-t-a-s1:done", "ablate-t-a-s2:done", "ablate-t-b-s1:done", "ablate-t-b-s2:restart", "ablate-t-c-s1:pending", "ablate-t-c-s2:pending"],
+  );
+});
+
+test("--dry-run prints the plan and writes nothing", async () => {
+  const lines: string[] = [];
+  const out = join(tmp, "dry", "results.md");
+  const grid = join(tmp, "grid-dry.yaml");
+  writeFileSync(grid, readFileSync(gridPath, "utf8").replace("output: out/results.md", "output: dry/results.md"));
+  await ablate({ grid, dryRun: true, runsDir, log: (l) => lines.push(l) });
+  const text = lines.join("\n");
+  assert.match(text, /ablate-t-a-s1\s+a\s+1\s+done/);
+  assert.match(text, /ablate-t-b-s2\s+b\s+2\s+unfinished: train again/);
+  assert.match(text, /ablate-t-c-s2\s+c\s+2\s+to train/);
+  assert.match(text, "6 runs: 3 done, 3 pending");
+  assert.not.ok(readFileSafe(out), "--dry-run wrote the table");
+});
+
+test("one ablation of a grid at a time: a second is refused, naming the holder", async () => {
+  const lock = acquireRunLock(join(runsDir, ".ablate-t"), "the test holds it");
+  try {
+    // --only a: every run of a is done, so nothing would train even if the lock let it through
+    const e = await ablate({ grid: gridPath, only: ["a"], runsDir, log: () => {} }).then(
+      () => null,
+      (err: Error) => err,
+    );
+    assert.ok(e, "a second ablation of the grid ran");
+    assert.match(e.message, `is locked: pid ${process.pid} is running \`the test holds it\``);
+  } finally {
+    lock.release();
+  }
+});
+
+function readFileSafe(p: string): string | null {
+  try {
+    return readFileSync(p, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+test.run();

@@ -1,0 +1,163 @@
+/**
+ * Multi-task stages: the step sampler (weights respected, deterministic per seed, each task's batches in order),
+ * the config's validation of tasks, and the data a multi-task stage trains on (real SNLI, SICK and STS-B files).
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { join } from "node:path";
+import { ConfigError, loadConfig, validateConfig } from "../../ts/config/load.js";
+import { stageMetrics, stageSpec } from "../../ts/config/schema.js";
+import { projectRoot } from "../../ts/paths.js";
+import { idfWeights, loadTrainingData, trainingSentences } from "../../ts/train/data.js";
+import { apportion, taskSchedule } from "../../ts/train/multitask.js";
+import { stageData } from "../../ts/train/stages.js";
+import { testWithData } from "../helpers.js";
+
+function refused(raw: unknown, ...fragments: string[]): void {
+  try {
+    validateConfig(raw, "test.yaml");
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    for (const f of fragments) assert.ok((err as Error).message.includes(f), `"${f}" not in:\n${(err as Error).message}`);
+    return;
+  }
+  assert.unreachable("the config was accepted");
+}
+
+test("apportion: shares proportional to the weights, summing to the total, every task at least one", () => {
+  assert.equal(apportion(10, [1, 1]), [5, 5]);
+  assert.equal(apportion(9, [2, 1]), [6, 3]);
+  assert.equal(apportion(10, [1, 1, 1]).reduce((a, b) => a + b), 10);
+  assert.equal(apportion(3, [1000, 1, 1]), [1, 1, 1]);
+  assert.equal(apportion(100, [3, 1]), [75, 25]);
+});
+
+test("taskSchedule: weights respected per epoch, deterministic per seed, each task's batches in order across epochs", () => {
+  const counts = [40, 10]; // task 0 has 40 batches an epoch, task 1 ten
+  const weights = [1, 1];
+  const e0 = taskSchedule(counts, weights, 7, 0);
+  assert.is(e0.length, 50);
+  assert.is(e0.filter((d) => d.task === 0).length, 25);
+  assert.is(e0.filter((d) => d.task === 1).length, 25);
+  assert.equal(taskSchedule(counts, weights, 7, 0), e0, "same seed and epoch: the same order");
+  assert.not.equal(taskSchedule(counts, weights, 8, 0), e0, "another seed: another order");
+  // task 1 (10 batches, 25 draws an epoch) cycles through its own epochs: 0..9 of its epoch 0, 0..9 of 1, 0..4 of 2, ...
+  const t1 = [0, 1, 2].flatMap((e) => taskSchedule(counts, weights, 7, e).filter((d) => d.task === 1));
+  t1.forEach((d, k) => {
+    assert.is(d.taskEpoch, Math.floor(k / 10));
+    assert.is(d.batch, k % 10);
+  });
+  // tasks interleave (not all of one task first)
+  const firstHalf = e0.slice(0, 25).filter((d) => d.task === 1).length;
+  assert.ok(firstHalf > 5 && firstHalf < 20, `interleaved: ${firstHalf} of task 1 in the first half`);
+});
+
+test("config: a stage gives objective or tasks; task objectives train on pairs; task names distinct; metrics are the tasks'", () => {
+  refused({ stages: [{ name: "x" }] }, "needs either objective", "got neither");
+  refused({ stages: [{ objective: "siamese", tasks: [{ dataset: "snli", objective: "siamese" }] }] }, "not both");
+  refused({ stages: [{ tasks: [{ dataset: "snli", objective: "lm" }] }] }, "stages.0.tasks.0.objective", "a task trains on sentence pairs; lm does not");
+  refused({ stages: [{ tasks: [{ dataset: "stsb:train", objective: "cosent" }, { dataset: "stsb", objective: "cosent" }] }] }, "named \"stsb-cosent\"");
+  refused({ stages: [{ tasks: [{ dataset: "snli", objective: "contrastive" }], earlyStopping: { metric: "val_perplexity" } }] }, "never reports val_perplexity");
+  const c = validateConfig({ stages: [{ tasks: [{ dataset: "snli", objective: "contrastive" }, { dataset: "stsb:train", objective: "cosent", weight: 0.5 }], earlyStopping: { metric: "val_spearman" } }] });
+  const s = c.stages[0];
+  assert.is(s.tasks?.[1].weight, 0.5);
+  assert.is(s.tasks?.[0].weight, 1);
+  assert.equal(stageMetrics(s), ["val_loss", "val_accuracy", "val_spearman"]);
+  assert.is(stageSpec(s).shardable, false);
+  assert.is(stageSpec(s).usesHead, false);
+  assert.is(stageSpec({ tasks: [{ dataset: "snli", objective: "siamese", weight: 1 }] }).usesHead, true);
+});
+
+const multiTask = (dataDir: string) => {
+  void dataDir;
+  const cfg = loadConfig({ file: join(projectRoot, "configs", "tiny.yaml") });
+  cfg.model.pool_weighting = "idf";
+  cfg.stages = [
+    validateConfig({
+      stages: [
+        {
+          name: "mt",
+          batchSize: 32,
+          tasks: [
+            { dataset: "snli", objective: "contrastive", weight: 1 },
+            { dataset: "sick:train", objective: "contrastive", weight: 0.5 },
+            { dataset: "stsb:train", objective: "cosent", weight: 1 },
+          ],
+        },
+      ],
+    }).stages[0],
+  ];
+  return cfg;
+};
+
+testWithData(test, "multi-task data: each task's training split less a premise holdout, scores scaled to 0..1, steps drawn by weight", async (dataDir) => {
+  const cfg = multiTask(dataDir);
+  const data = await loadTrainingData(cfg, { dataDir });
+  const sick = data.tasks.get("sick:train");
+  const stsb = data.tasks.get("stsb:train");
+  assert.ok(sick && stsb, "both task datasets loaded");
+  assert.is(data.tasks.get("snli")?.train, data.pairs.train, "data.pairs's own task is the run's training pairs");
+  assert.equal(data.plan.tasks.map((t) => t.split).sort(), ["sick:train", "stsb:train"]);
+  for (const t of data.plan.tasks) assert.ok(t.heldOut > 0 && t.rows > t.heldOut * 5, `${t.split}: ${t.rows} train, ${t.heldOut} held out`);
+  assert.is(stsb.train.size + stsb.valid.size, 5749);
+  const scores = Array.from(stsb.train.scores);
+  assert.is(Math.min(...scores), 0);
+  assert.is(Math.max(...scores), 1);
+  // no sentence pair is both trained on and held out
+  const key = (p: typeof stsb.train, i: number) => `${p.s1.ids.subarray(p.s1.offsets[i], p.s1.offsets[i + 1])}|${p.s2.ids.subarray(p.s2.offsets[i], p.s2.offsets[i + 1])}`;
+  const trainKeys = new Set(Array.from({ length: stsb.train.size }, (_, i) => key(stsb.train, i)));
+  const leaked = Array.from({ length: stsb.valid.size }, (_, i) => key(stsb.valid, i)).filter((k) => trainKeys.has(k)).length;
+  assert.ok(leaked <= 2, `held-out STS-B pairs also in training: ${leaked}`); // STS-B repeats a few pairs verbatim
+  // idf: xxbos is in every sentence (weight 1), rarer words weigh more
+  assert.ok(data.idf, "idf computed for pool_weighting idf");
+  assert.is(data.idf.length, data.vocab.size);
+  const bos = data.vocab.id("xxbos");
+  assert.ok(Math.abs(data.idf[bos] - 1) < 1e-6, `xxbos idf ${data.idf[bos]}`);
+  assert.ok(data.idf[data.vocab.id("the")] < data.idf[data.vocab.id("guitar")]);
+  assert.equal(idfWeights([data.pairs.train], data.vocab.size).length, data.vocab.size);
+  // the stage: draws by weight (snli 1 : sick 0.5 : stsb 1), objectives and tensors per task
+  const sd = stageData(cfg.stages[0], 0, data, cfg.seed);
+  const epoch = sd.epoch(0);
+  const by = new Map<string, number>();
+  for (let b = 0; b < epoch.count; b++) {
+    const batch = epoch.batch(b);
+    by.set(batch.task!, (by.get(batch.task!) ?? 0) + 1);
+    if (batch.objective === "cosent") {
+      assert.ok(batch.tensors.scores && !batch.tensors.labels, "cosent batches carry scores, not labels");
+    } else assert.ok(batch.tensors.labels && !batch.tensors.scores, "contrastive batches carry labels");
+  }
+  const total = epoch.count;
+  assert.ok(Math.abs(by.get("sick-contrastive")! / total - 0.2) < 0.01, JSON.stringify([...by]));
+  assert.ok(Math.abs(by.get("snli-contrastive")! / total - 0.4) < 0.01);
+  assert.ok(Math.abs(by.get("stsb-cosent")! / total - 0.4) < 0.01);
+  // deterministic: a second view of the same epoch gives byte-identical batches
+  const again = stageData(cfg.stages[0], 0, data, cfg.seed).epoch(0);
+  for (const b of [0, 7, total - 1]) assert.equal([...again.batch(b).tensors.premise.data], [...epoch.batch(b).tensors.premise.data]);
+  const valid = sd.valid();
+  assert.equal(valid.map((v) => v.name), ["snli-contrastive", "sick-contrastive", "stsb-cosent"]);
+  assert.ok(valid[2].gold && valid[2].gold.flatMap((g) => Array.from(g)).length === stsb.valid.size, "every held-out STS-B pair validates, gold scores alongside");
+  // SIF's sentences: distinct training sentences, a bounded sample
+  const sents = trainingSentences(data, 1000);
+  assert.is(sents.offsets.length - 1, 1000);
+});
+
+testWithData(test, "a task whose dataset cannot feed its objective is a named error", async (dataDir) => {
+  const cfg = loadConfig({ file: join(projectRoot, "configs", "tiny.yaml") });
+  cfg.stages = validateConfig({ stages: [{ name: "mt", tasks: [{ dataset: "stsb:train", objective: "contrastive" }] }] }).stages;
+  const data = await loadTrainingData(cfg, { dataDir });
+  try {
+    stageData(cfg.stages[0], 0, data, cfg.seed);
+    assert.unreachable("stsb under contrastive was accepted");
+  } catch (e) {
+    assert.match((e as Error).message, /task stsb-contrastive \(contrastive\): none of its training pairs has an NLI label/);
+  }
+  cfg.stages = validateConfig({ stages: [{ name: "mt", tasks: [{ dataset: "snli:dev", objective: "siamese" }] }] }).stages;
+  try {
+    await loadTrainingData(cfg, { dataDir });
+    assert.unreachable("training on the validation split was accepted");
+  } catch (e) {
+    assert.match((e as Error).message, /stages\[0\]\.tasks\[0\]\.dataset: snli:dev is data\.pairs's validation split/);
+  }
+});
+
+test.run();

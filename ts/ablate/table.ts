@@ -1,0 +1,240 @@
+/**
+ * The results file of a grid (docs/results.md by default): how to reproduce it, when and where it
+ * ran, what the runs trained on, then one row per variant (mean +- sample standard deviation over
+ * the finished seeds of each dev metric, minutes per run) and a per-run detail table. Metric values
+ * come from each run's eval/metrics.json through metricRows() (ts/eval/summary.ts), the same view
+ * as `bridge eval`'s summary and --compare.
+ */
+import { cpus } from "node:os";
+import { isAbsolute, join, relative } from "node:path";
+import { mean, sampleStandardDeviation } from "simple-statistics";
+import { writeFileAtomic } from "../core/atomic.js";
+import { metricRows } from "../eval/summary.js";
+import { TASK_NAMES } from "../eval/tasks/index.js";
+import { describeTrainedOn } from "../eval/trainedOn.js";
+import type { MetricRow, Metrics } from "../eval/types.js";
+import { projectRoot } from "../paths.js";
+import type { Grid, Variant } from "./grid.js";
+import { LOG_FILE, readRunMetrics, type PlannedRun } from "./plan.js";
+
+/** A table column: a metric key of metricRows() and the eval task that writes it. */
+interface Column {
+  key: string;
+  task: string;
+  label: string;
+  /** Shown only when some finished run has it (datasets few people have). */
+  wherePresent?: boolean;
+}
+
+export const COLUMNS: readonly Column[] = [
+  { key: "separation.roc_auc", task: "separation", label: "separation ROC AUC" },
+  { key: "sts.spearman", task: "sts", label: "STS-B Spearman" },
+  { key: "sick.spearman", task: "sick", label: "SICK relatedness Spearman" },
+  { key: "snli.accuracy", task: "snli", label: "SNLI accuracy" },
+  { key: "sts12_16.mean", task: "sts12-16", label: "STS12-16 mean Spearman", wherePresent: true },
+];
+
+/** One run of the grid as the table sees it. */
+export interface RunResult {
+  run: string;
+  variant: string;
+  seed: number;
+  /** Metric rows by key; null until the run is done. */
+  rows: Map<string, MetricRow> | null;
+  metrics: Metrics | null;
+  /** Train + eval wall time; null until done. */
+  minutes: number | null;
+  /** "done", "pending", "needs eval", or "failed: ..." (see runs/NAME/ablate.log). */
+  status: string;
+}
+
+export interface ResultsContext {
+  /** The command that reproduces the file. */
+  command: string;
+  date: Date;
+  /** Cores and CPU model (machineDescription()). */
+  machine: string;
+}
+
+export function machineDescription(): string {
+  const c = cpus();
+  return `${c.length} cores, ${c[0]?.model.trim() || "unknown CPU model"}`;
+}
+
+/** A path as the docs show it: relative to the project when inside it. */
+export function displayPath(p: string): string {
+  const r = relative(projectRoot, p);
+  return r !== "" && !r.startsWith("..") && !isAbsolute(r) ? r : p;
+}
+
+/** Reads every planned run's metrics (done runs only) for the table. */
+export function collectResults(runs: readonly PlannedRun[]): RunResult[] {
+  return runs.map((p) => {
+    const done = p.status === "done" && p.record !== null;
+    const metrics = done ? readRunMetrics(p.paths) : null;
+    const failed = p.record?.error !== undefined && !done;
+    const status = done ? "done" : failed ? `failed: ${p.record!.error} (see ${displayPath(join(p.paths.dir, LOG_FILE))})` : p.status === "eval" ? "needs eval" : "pending";
+    return {
+      run: p.run,
+      variant: p.variant.name,
+      seed: p.seed,
+      metrics,
+      rows: metrics === null ? null : new Map(metricRows(metrics).map((r) => [r.key, r] as [string, MetricRow])),
+      minutes: done ? ((p.record!.trainSeconds ?? 0) + (p.record!.evalSeconds ?? 0)) / 60 : null,
+      status,
+    };
+  });
+}
+
+/** The TF-IDF value of a column in one run's metrics (none for a classifier's accuracy). */
+function tfidfValue(col: Column, r: RunResult): number | null {
+  if (col.key === "sts12_16.mean") {
+    // the mean over the years present, as the sts12-16 task means its own Spearman
+    const years = r.metrics?.sts12_16?.years ?? [];
+    const vals = years.map((y) => r.rows!.get(`${y}.spearman`)?.baseline).filter((v): v is number => typeof v === "number");
+    return vals.length > 0 && vals.length === years.length ? mean(vals) : null;
+  }
+  return r.rows!.get(col.key)?.baseline ?? null;
+}
+
+interface Cell {
+  mean: number;
+  sd: number | null;
+  supervised: boolean;
+}
+
+/** Mean and sample standard deviation (null for one value); null for no values. */
+function aggregate(values: readonly number[], supervised: boolean): Cell | null {
+  if (values.length === 0) return null;
+  return { mean: mean([...values]), sd: values.length > 1 ? sampleStandardDeviation([...values]) : null, supervised };
+}
+
+const fmt = (x: number) => x.toFixed(3);
+const md = (s: string) => s.replace(/\|/g, "\\|").replace(/\s*\n\s*/g, " ");
+
+function cellText(c: Cell | null | "pending", bold: boolean): string {
+  if (c === "pending") return "pending";
+  if (c === null) return "";
+  const v = `${fmt(c.mean)}${c.sd === null ? "" : ` ± ${fmt(c.sd)}`}`;
+  return `${bold ? `**${v}**` : v}${c.supervised ? " (s)" : ""}`;
+}
+
+/** One variant's cells: null where no finished run has the metric, "pending" before any run finished. */
+function variantCells(v: Variant, cols: readonly Column[], results: readonly RunResult[]): (Cell | null | "pending")[] {
+  if (v.kind === "baseline") {
+    const done = results.filter((r) => r.rows !== null);
+    if (done.length === 0) return cols.map(() => "pending");
+    return cols.map((c) => {
+      const vals = done.map((r) => tfidfValue(c, r)).filter((x): x is number => x !== null);
+      // every run scores the same items on the same split: one value, not a spread of copies
+      const distinct = [...new Set(vals)];
+      return aggregate(distinct.length === 1 ? distinct : vals, false);
+    });
+  }
+  const mine = results.filter((r) => r.variant === v.name && r.rows !== null);
+  if (mine.length === 0) return cols.map(() => "pending");
+  return cols.map((c) => {
+    const rows = mine.map((r) => r.rows!.get(c.key)).filter((x): x is MetricRow => x !== undefined && x.value !== null && Number.isFinite(x.value));
+    return aggregate(
+      rows.map((x) => x.value!),
+      rows.some((x) => x.supervised),
+    );
+  });
+}
+
+/** The columns this grid shows: its eval tasks', less those only shown where present and present nowhere. */
+function visibleColumns(grid: Grid, results: readonly RunResult[]): Column[] {
+  const tasks = grid.tasks ?? TASK_NAMES;
+  return COLUMNS.filter((c) => tasks.includes(c.task) && (!c.wherePresent || results.some((r) => r.rows?.has(c.key))));
+}
+
+function header(c: Column, results: readonly RunResult[]): string {
+  const splits = [...new Set(results.map((r) => r.rows?.get(c.key)?.split).filter((s): s is string => s !== undefined))];
+  return splits.length > 0 ? `${c.label} (${splits.join(", ")})` : c.label;
+}
+
+function tableLines(head: string[], rows: string[][]): string[] {
+  return [`| ${head.map(md).join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.map(md).join(" | ")} |`)];
+}
+
+/** "Trained on": one line when every finished run trained on the same data, else one per variant. */
+function trainedOnLines(results: readonly RunResult[]): string[] {
+  const byVariant = new Map<string, Set<string>>();
+  for (const r of results) {
+    if (r.metrics === null) continue;
+    const set = byVariant.get(r.variant) ?? new Set<string>();
+    set.add(describeTrainedOn(r.metrics.trained_on ?? []));
+    byVariant.set(r.variant, set);
+  }
+  const all = new Set([...byVariant.values()].flatMap((s) => [...s]));
+  if (all.size === 0) return ["- Trained on: no run has finished yet"];
+  if (all.size === 1) return [`- Trained on (every run): ${[...all][0]}`];
+  return ["- Trained on:", ...[...byVariant].map(([v, s]) => `  - ${v}: ${[...s].join(" | ")}`)];
+}
+
+export function renderResults(grid: Grid, results: readonly RunResult[], ctx: ResultsContext): string {
+  const cols = visibleColumns(grid, results);
+  const done = results.filter((r) => r.rows !== null);
+  const cells = grid.variants.map((v) => variantCells(v, cols, results));
+  // the best mean of each column in bold (ties: all of them); higher is better for every column shown
+  const best = cols.map((_, j) => {
+    const means = cells.map((row) => row[j]).filter((c): c is Cell => c !== null && c !== "pending").map((c) => c.mean);
+    return means.length > 1 ? Math.max(...means) : null;
+  });
+  const seedsOf = (v: Variant) => (v.kind === "baseline" ? "-" : `${results.filter((r) => r.variant === v.name && r.rows !== null).length}/${results.filter((r) => r.variant === v.name).length}`);
+  const minutesOf = (v: Variant) => {
+    if (v.kind === "baseline") return "-";
+    const m = results.filter((r) => r.variant === v.name && r.minutes !== null).map((r) => r.minutes!);
+    return m.length === 0 ? "pending" : mean(m).toFixed(1);
+  };
+  const mainRows = grid.variants.map((v, i) => [
+    v.name,
+    v.about,
+    seedsOf(v),
+    ...cells[i].map((c, j) => cellText(c, c !== null && c !== "pending" && best[j] !== null && c.mean === best[j])),
+    minutesOf(v),
+  ]);
+  const detailRows = results.map((r) => [
+    r.run,
+    r.variant,
+    String(r.seed),
+    ...cols.map((c) => {
+      const row = r.rows?.get(c.key);
+      return row === undefined || row.value === null ? "" : `${fmt(row.value)}${row.supervised ? " (s)" : ""}`;
+    }),
+    r.minutes === null ? "" : r.minutes.toFixed(1),
+    r.status,
+  ]);
+  const seeds = [...new Set(results.map((r) => r.seed))];
+  const lines = [
+    `# ${grid.title}`,
+    "",
+    `Reproduce: \`${ctx.command}\``,
+    "",
+    `- Date: ${ctx.date.toISOString().replace("T", " ").slice(0, 16)} UTC (rewritten after every finished run)`,
+    `- Machine: ${ctx.machine}`,
+    `- Grid: ${displayPath(grid.file)}; base config: ${displayPath(grid.base)}; seeds: ${seeds.join(", ")}; eval tasks: ${(grid.tasks ?? TASK_NAMES).join(", ")}`,
+    ...trainedOnLines(results),
+    `- Runs: ${done.length} of ${results.length} done${done.length < results.length ? `, ${results.length - done.length} not yet (see the per-run table)` : ""}`,
+    "",
+    ...tableLines(["variant", "about", "seeds", ...cols.map((c) => header(c, results)), "min/run"], mainRows),
+    "",
+    "Each cell: mean ± sample standard deviation over the seeds done (one seed: its value). **Bold**: the best mean of the column. " +
+      "(s): supervised, the run trained on that dataset (SNLI figures are on rows held out of the split it trained on), not a transfer result. " +
+      "pending: no run of the row has finished. Blank: the runs have no such metric (e.g. SNLI accuracy without a trained classifier). " +
+      "Baseline rows train nothing: their numbers are the TF-IDF cosine baseline on the same items, from the runs' metrics.json. " +
+      "min/run: wall minutes of train + eval, mean over the seeds done.",
+    "",
+    "## Per run",
+    "",
+    ...tableLines(["run", "variant", "seed", ...cols.map((c) => c.label), "min", "status"], detailRows),
+    "",
+  ];
+  return lines.join("\n");
+}
+
+/** Renders the results of the planned runs and writes them atomically to the grid's output; returns its path. */
+export async function writeResults(grid: Grid, runs: readonly PlannedRun[], ctx: ResultsContext): Promise<string> {
+  await writeFileAtomic(grid.output, renderResults(grid, collectResults(runs), ctx));
+  return grid.output;
+}

@@ -2,7 +2,10 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Test } from "uvu";
+import { startBackend, type BackendClient } from "../ts/backend/client.js";
 import { projectRoot } from "../ts/paths.js";
+import type { Config } from "../ts/config/schema.js";
+import type { TrainBackend } from "../ts/train/loop.js";
 
 export function pidAlive(pid: number): boolean {
   try {
@@ -55,3 +58,23 @@ export function testWithData<T>(t: Test<T>, name: string, fn: (dataDir: string) 
 }
 
 export const bridgeBin = join(projectRoot, "bin", "bridge.js");
+
+/** A real backend that is SIGKILLed right after the `killAt`-th train_step of stage `stage` is sent. It runs with
+ * the config's thread count, as train's own backend does (another count changes float reductions, hence losses). */
+export function killingBackend(stage: number, killAt: number): (cfg: Config) => Promise<TrainBackend> {
+  return async (cfg) => {
+    const client: BackendClient = await startBackend(cfg.threads ? { env: { OMP_NUM_THREADS: String(cfg.threads) } } : {});
+    let builds = 0;
+    let steps = 0;
+    return {
+      close: () => client.close(),
+      call(op, args, tensors) {
+        if (op === "build") builds++;
+        const p = client.call(op, args, tensors);
+        if (op === "train_step" && builds - 1 === stage && ++steps === killAt) client.process!.kill("SIGKILL");
+        return p;
+      },
+    };
+  };
+}
+

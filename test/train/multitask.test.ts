@@ -11,7 +11,12 @@ import { projectRoot } from "../../ts/paths.js";
 import { idfWeights, loadTrainingData, trainingSentences } from "../../ts/train/data.js";
 import { apportion, taskSchedule } from "../../ts/train/multitask.js";
 import { stageData } from "../../ts/train/stages.js";
-import { testWithData } from "../helpers.js";
+import { killingBackend, testWithData } from "../helpers.js";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { stringify } from "yaml";
+import { train } from "../../ts/commands/train.js";
+import { readManifest, runPaths } from "../../ts/run/manifest.js";
 
 function refused(raw: unknown, ...fragments: string[]): void {
   try {
@@ -157,6 +162,62 @@ testWithData(test, "a task whose dataset cannot feed its objective is a named er
     assert.unreachable("training on the validation split was accepted");
   } catch (e) {
     assert.match((e as Error).message, /stages\[0\]\.tasks\[0\]\.dataset: snli:dev is data\.pairs's validation split/);
+  }
+});
+
+testWithData(test, "a multi-task stage SIGKILLed mid-stage and resumed ends exactly as the uninterrupted run (idf, SIF, projection too)", async (dataDir) => {
+  const dir = mkdtempSync(join(tmpdir(), "bridge-multitask-"));
+  try {
+    const config = join(dir, "mt.yaml");
+    writeFileSync(
+      config,
+      stringify({
+        seed: 3,
+        threads: 1,
+        data: { pairs: "snli", maxTrainPairs: 600, maxValidPairs: 100 },
+        vocab: { minFreq: 2, maxSize: 1500 },
+        model: { preset: "tiny", head_hidden: 16, pool: "mean", pool_layers: "all", pool_emb: true, pool_weighting: "idf", sif: true, proj_dim: 20 },
+        stages: [
+          { objective: "lm", steps: 10, batchSize: 16, bptt: 20 },
+          {
+            name: "mt",
+            steps: 40,
+            batchSize: 32,
+            checkpointEvery: 15,
+            evalEvery: 20,
+            tasks: [
+              { dataset: "snli", objective: "contrastive" },
+              { dataset: "sick:train", objective: "cosent", weight: 0.5 },
+              { dataset: "snli", objective: "siamese" },
+            ],
+          },
+        ],
+      }),
+    );
+    const opts = { config, quiet: true, dataDir, runsDir: dir };
+    await train({ ...opts, run: "whole" });
+    let err: Error | null = null;
+    await train({ ...opts, run: "killed", connect: killingBackend(1, 22) }).catch((e: Error) => (err = e));
+    assert.ok(err, "the first attempt should fail");
+    await train({ run: "killed", resume: true, quiet: true, dataDir, runsDir: dir });
+    const metrics = (run: string) => readManifest(runPaths(run, dir)).stages.map((s) => s.metrics);
+    const log = (run: string) =>
+      readFileSync(runPaths(run, dir).log, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { type: string; stage_index: number; step: number; task?: string; loss: number; from_step?: number });
+    assert.equal(log("killed").filter((e) => e.type === "resume").map((e) => [e.stage_index, e.from_step]), [[1, 15]]);
+    // the same task at every step, with the same loss, as the uninterrupted run
+    const steps = (run: string) => log(run).filter((e) => e.type === "train" && e.stage_index === 1).map((e) => [e.step, e.task, e.loss]);
+    const [k, w] = [steps("killed"), steps("whole")];
+    const first = w.findIndex((x, i) => JSON.stringify(x) !== JSON.stringify(k[i]));
+    assert.is(first, -1, `first differing step: ${JSON.stringify(w[first])} (whole) vs ${JSON.stringify(k[first])} (resumed)`);
+    assert.equal(new Set(steps("whole").map((s) => s[1])), new Set(["snli-contrastive", "sick-cosent", "snli-siamese"]));
+    assert.ok(log("whole").some((e) => e.type === "sif"), "SIF fitted at the stage's end");
+    assert.equal(metrics("killed"), metrics("whole"));
+
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -8,11 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { startBackend, type BackendClient } from "../../ts/backend/client.js";
 import { train, type TrainOptions } from "../../ts/commands/train.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
-import type { TrainBackend } from "../../ts/train/loop.js";
-import { sharedDataDir, testWithData } from "../helpers.js";
+import { killingBackend, sharedDataDir, testWithData } from "../helpers.js";
 import { projectRoot } from "../../ts/paths.js";
 
 const dataDir = sharedDataDir("train: resume");
@@ -25,24 +23,6 @@ const base: TrainOptions = {
   dataDir: dataDir ?? undefined,
   runsDir,
 };
-
-/** A real backend that is SIGKILLed right after the `killAt`-th train_step of stage `stage` is sent. */
-function killingBackend(stage: number, killAt: number): (cfg: unknown) => Promise<TrainBackend> {
-  return async () => {
-    const client: BackendClient = await startBackend();
-    let builds = 0;
-    let steps = 0;
-    return {
-      close: () => client.close(),
-      call(op, args, tensors) {
-        if (op === "build") builds++;
-        const p = client.call(op, args, tensors);
-        if (op === "train_step" && builds - 1 === stage && ++steps === killAt) client.process!.kill("SIGKILL");
-        return p;
-      },
-    };
-  };
-}
 
 const stageMetrics = (run: string) => readManifest(runPaths(run, runsDir)).stages.map((s) => s.metrics);
 /** Each stage's summary in the log: [stage, train_loss (mean over all its steps), non-finite steps skipped]. */

@@ -62,6 +62,7 @@ function differences(d: Described): string[] {
     ["preset", ModelSchema.shape.preset, "ModelSchema.preset"],
     ["pool", ModelSchema.shape.pool, "ModelSchema.pool"],
     ["pool_layers", ModelSchema.shape.pool_layers, "ModelSchema.pool_layers"],
+    ["pool_weighting", ModelSchema.shape.pool_weighting, "ModelSchema.pool_weighting"],
     ["features", ModelSchema.shape.features, "ModelSchema.features"],
     ["softmax", ModelSchema.shape.softmax, "ModelSchema.softmax"],
     ["opt", StageSchema.shape.opt, "StageSchema.opt"],

@@ -173,14 +173,20 @@ def test_fit_pc_stores_the_first_singular_vector_and_vectors_lose_their_part_alo
         call(s, "fit_pc", {}, {"x": x})
 
 
-def test_the_component_is_removed_in_training_passes_too() -> None:
+def test_the_component_is_removed_from_encoded_vectors_only_not_from_what_the_head_sees() -> None:
+    """A component fitted at a stage's end must not shift the vectors the stage's classifier head learned on."""
     s = session(pool="mean", sif=True, drop_mult=0.0)
     x, lengths = sents([4, 6, 3], 2)
-    call(s, "fit_pc", {}, {"x": x, "lengths": lengths})
     t = s.trainer
+    before = t.predict((x, lengths), (x.flip(0), lengths.flip(0)))["logits"]
+    call(s, "fit_pc", {}, {"x": x, "lengths": lengths})
+    encoded = t.encode(x, lengths)  # what eval and embed get
+    assert (encoded @ t.model.sif_pc).abs().max() < 1e-5
     t.model.train()
-    (v,) = t.encode_batches([(x, lengths)])
-    assert (v @ t.model.sif_pc).abs().max() < 1e-5 and v.requires_grad
+    (v,) = t.encode_batches([(x, lengths)])  # what the objectives train on
+    assert (v @ t.model.sif_pc).abs().max() > 1e-3 and v.requires_grad
+    after = t.predict((x, lengths), (x.flip(0), lengths.flip(0)))["logits"]
+    assert torch.equal(before, after)
 
 
 def test_principal_component_of_a_common_direction() -> None:

@@ -127,11 +127,13 @@ class BridgeModel(nn.Module):
         return self.hc.proj_dim if self.hc.proj_dim is not None else self.pooled_width(pool, layers)
 
     def encode(
-        self, x: Tensor, lengths: Tensor, pool: str | None = None, layers: str | None = None, sif: bool = True
+        self, x: Tensor, lengths: Tensor, pool: str | None = None, layers: str | None = None, sif: bool = False
     ) -> Tensor:
         """Sentence vectors [bs, vec_dim] of right-padded token ids x [bs, sl] with `lengths` [bs]: each encoder's
-        pooled vector (dual_lm: forward's then backward's), projected (proj_dim), less the common component
-        (sif, when fitted; `sif=False` skips it, for fitting). `pool` / `layers` override the built pooling where
+        pooled vector (dual_lm: forward's then backward's), projected (proj_dim), and with `sif` less the common
+        component (when fitted). SIF is a post-processing of the vectors users get (the `encode` op: eval, embed);
+        the objectives and the classifier head see the vectors they were trained on, so a component fitted at a
+        stage's end cannot shift what its head learned. `pool` / `layers` override the built pooling where
         no projection or SIF component is sized for it."""
         kind, which = pool or self.hc.pool, layers or self.hc.pool_layers
         if (kind, which) != (self.hc.pool, self.hc.pool_layers) and (self.proj is not None or self.sif_pc is not None):

@@ -25,6 +25,7 @@ writeFileSync(
   gridPath,
   `name: t
 title: Fabricated grid
+findings: "Seed spread is **large** here."
 base: ${tiny}
 seeds: [1, 2]
 eval: { tasks: [separation, sts, snli] }
@@ -139,6 +140,7 @@ test("--table-only writes means, spreads, pending cells, supervised marks and th
   assert.match(md, /- Machine: \d+ cores, \S/);
   assert.match(md, "- Trained on (every run): snli:dev (pairs, 900 rows, 100 rows held out)");
   assert.match(md, "- Runs: 3 of 6 done");
+  assert.match(md, "## What mattered\n\nSeed spread is **large** here.\n\n## Per run");
   assert.match(md, "| variant | about | seeds | separation ROC AUC (snli:dev) | STS-B Spearman (stsb:dev) | SNLI accuracy (snli:dev) | min/run |");
 
   // a: two seeds, mean ± sample sd (0.78, 0.82 -> 0.800 ± 0.028); SNLI and separation are supervised

@@ -42,6 +42,8 @@ const GridSchema = z
     /** Names the runs: runs/ablate-NAME-VARIANT-sSEED. */
     name: nameField,
     title: z.string().min(1).optional(),
+    /** What the table shows, in words (markdown), written under it: which levers mattered, what is pending. */
+    findings: z.string().min(1).optional(),
     /** The training config every variant starts from, relative to the grid file (default: configs/default.yaml). */
     base: z.string().min(1).optional(),
     seeds: z
@@ -80,6 +82,7 @@ export interface Grid {
   file: string;
   name: string;
   title: string;
+  findings: string | undefined;
   /** Absolute path of the base config. */
   base: string;
   seeds: number[];
@@ -168,6 +171,7 @@ export function loadGrid(file: string): Grid {
     file: path,
     name: g.name,
     title: g.title ?? `Ablation: ${g.name}`,
+    findings: g.findings,
     base,
     seeds: g.seeds,
     tasks: g.eval.tasks,

@@ -225,6 +225,7 @@ export function renderResults(grid: Grid, results: readonly RunResult[], ctx: Re
       "Baseline rows train nothing: their numbers are the TF-IDF cosine baseline on the same items, from the runs' metrics.json. " +
       "min/run: wall minutes of train + eval, mean over the seeds done.",
     "",
+    ...(grid.findings ? ["## What mattered", "", grid.findings.trim(), ""] : []),
     "## Per run",
     "",
     ...tableLines(["run", "variant", "seed", ...cols.map((c) => c.label), "min", "status"], detailRows),

@@ -2,6 +2,8 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Test } from "uvu";
+import * as assert from "uvu/assert";
+import { ConfigError, validateConfig } from "../ts/config/load.js";
 import { startBackend, type BackendClient } from "../ts/backend/client.js";
 import { projectRoot } from "../ts/paths.js";
 import type { Config } from "../ts/config/schema.js";
@@ -78,3 +80,15 @@ export function killingBackend(stage: number, killAt: number): (cfg: Config) => 
   };
 }
 
+
+/** Asserts that validateConfig refuses `raw` with a ConfigError whose message holds every fragment. */
+export function refused(raw: unknown, ...fragments: string[]): void {
+  try {
+    validateConfig(raw, "test.yaml");
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    for (const f of fragments) assert.ok((err as Error).message.includes(f), `"${f}" not in:\n${(err as Error).message}`);
+    return;
+  }
+  assert.unreachable("the config was accepted");
+}

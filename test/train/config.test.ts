@@ -7,20 +7,11 @@ import { applySet, ConfigError, loadConfig, validateConfig } from "../../ts/conf
 import { projectRoot } from "../../ts/paths.js";
 import { scheduleAt, unfrozenGroups } from "../../ts/train/schedules.js";
 import { alignToAccum } from "../../ts/train/loop.js";
+import { refused } from "../helpers.js";
 import { LrSchema, OBJECTIVE_SPECS, OBJECTIVES } from "../../ts/config/schema.js";
 
 const minimal = () => ({ stages: [{ objective: "siamese" }] });
 
-function refused(raw: unknown, ...fragments: string[]): void {
-  try {
-    validateConfig(raw, "test.yaml");
-  } catch (err) {
-    assert.instance(err, ConfigError);
-    for (const f of fragments) assert.ok((err as Error).message.includes(f), `"${f}" not in:\n${(err as Error).message}`);
-    return;
-  }
-  assert.unreachable("the config was accepted");
-}
 
 test("every preset in configs/ validates", () => {
   const files = readdirSync(join(projectRoot, "configs")).filter((f) => f.endsWith(".yaml"));

@@ -5,29 +5,19 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { ConfigError, loadConfig, validateConfig } from "../../ts/config/load.js";
+import { loadConfig, validateConfig } from "../../ts/config/load.js";
 import { stageMetrics, stageSpec } from "../../ts/config/schema.js";
 import { projectRoot } from "../../ts/paths.js";
 import { idfWeights, loadTrainingData, trainingSentences } from "../../ts/train/data.js";
 import { apportion, taskSchedule } from "../../ts/train/multitask.js";
 import { stageData } from "../../ts/train/stages.js";
-import { killingBackend, testWithData } from "../helpers.js";
+import { killingBackend, refused, testWithData } from "../helpers.js";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { stringify } from "yaml";
 import { train } from "../../ts/commands/train.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
 
-function refused(raw: unknown, ...fragments: string[]): void {
-  try {
-    validateConfig(raw, "test.yaml");
-  } catch (err) {
-    assert.instance(err, ConfigError);
-    for (const f of fragments) assert.ok((err as Error).message.includes(f), `"${f}" not in:\n${(err as Error).message}`);
-    return;
-  }
-  assert.unreachable("the config was accepted");
-}
 
 test("apportion: shares proportional to the weights, summing to the total, every task at least one", () => {
   assert.equal(apportion(10, [1, 1]), [5, 5]);

@@ -3,11 +3,10 @@
  * variant per row of the results table. Validated at the edge: every error names the grid file and
  * the field. Paths in the grid are relative to the grid file.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { DEFAULT_CONFIG } from "../config/load.js";
+import { DEFAULT_CONFIG, readStructuredFile } from "../config/load.js";
 import { TASK_NAMES } from "../eval/tasks/index.js";
 import { projectRoot } from "../paths.js";
 
@@ -135,18 +134,7 @@ function valueAt(raw: unknown, path: readonly (string | number)[]): unknown {
 /** Reads and validates a grid file; paths come back absolute. Config files are checked to exist, not yet loaded (see plan.ts). */
 export function loadGrid(file: string): Grid {
   const path = resolve(file);
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new GridError(`${file}: cannot read the grid (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (err) {
-    throw new GridError(`${file}: not valid YAML: ${(err as Error).message}`);
-  }
+  const raw = readStructuredFile(path, "grid", (m) => new GridError(m.replace(path, file)));
   const r = GridSchema.safeParse(raw);
   if (!r.success) throw new GridError(`${file}: invalid ablation grid\n${r.error.issues.map((i) => `  ${describeIssue(i, raw)}`).join("\n")}`);
   const g = r.data;

@@ -28,20 +28,26 @@ export interface LoadConfigOptions {
 
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const file = opts.file ?? DEFAULT_CONFIG;
+  let raw = readStructuredFile(file, "config", (m) => new ConfigError(m));
+  for (const s of opts.set ?? []) raw = applySet(raw, s);
+  return validateConfig(raw, file);
+}
+
+/** A YAML (or, by its extension, JSON) file's parsed content; an unreadable or unparsable file is `fail(message)`,
+ * the message naming the file, what it should be (`what`) and why. */
+export function readStructuredFile(file: string, what: string, fail: (message: string) => Error): unknown {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    throw new ConfigError(`${file}: cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw fail(`${file}: cannot read the ${what} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  let raw: unknown;
+  const json = extname(file).toLowerCase() === ".json";
   try {
-    raw = extname(file).toLowerCase() === ".json" ? JSON.parse(text) : parseYaml(text);
+    return json ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`${file}: not valid ${extname(file).toLowerCase() === ".json" ? "JSON" : "YAML"}: ${(err as Error).message}`);
+    throw fail(`${file}: not valid ${json ? "JSON" : "YAML"}: ${(err as Error).message}`);
   }
-  for (const s of opts.set ?? []) raw = applySet(raw, s);
-  return validateConfig(raw, file);
 }
 
 /** Validates a parsed config (defaults filled in); `source` names it in errors. */

@@ -80,19 +80,20 @@ export function buildCli(argv: string[]): Argv {
     )
     .command(
       "ablate <grid>",
-      "train and evaluate every variant x seed of an ablation grid (YAML), one run at a time, into a results table (docs/results.md)",
+      "train and evaluate every variant x seed of an ablation grid (YAML), one run at a time (--jobs N: N), into a results table (docs/results.md)",
       (y) =>
         y
           .positional("grid", { type: "string", demandOption: true, describe: "the grid file, e.g. configs/ablations/quality.yaml" })
           .option("data-dir", { type: "string", describe: "folder in the official layouts, for train and eval (default: $BRIDGE_DATA_DIR)" })
           .option("only", { type: "string", array: true, describe: "train only this variant this time (repeatable); the table shows every variant" })
           .option("seeds", { type: "string", describe: "these seeds instead of the grid's: --seeds 1,2" })
+          .option("jobs", { type: "number", default: 1, describe: "runs at a time (2 on 2 cores with threads: 1 configs; minutes per run then include the sharing)" })
           .option("dry-run", { type: "boolean", default: false, describe: "print the runs, done and pending; train nothing" })
           .option("table-only", { type: "boolean", default: false, describe: "rewrite the results table from the finished runs; train nothing" }),
       (a) =>
         run(async () => {
           const { ablate } = await import("./commands/ablate.js");
-          return ablate({ grid: a.grid, dataDir: a.dataDir, only: a.only, seeds: a.seeds, dryRun: a.dryRun, tableOnly: a.tableOnly });
+          return ablate({ grid: a.grid, dataDir: a.dataDir, only: a.only, seeds: a.seeds, jobs: a.jobs, dryRun: a.dryRun, tableOnly: a.tableOnly });
         }),
     )
     .command(

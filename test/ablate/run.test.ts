@@ -33,11 +33,11 @@ const cli = (args: string[], runsDir: string) =>
 
 const row = (md: string, name: string) => md.split("\n").find((l) => l.startsWith(`| ${name} |`));
 
-testWithData(test, "a 2-variant x 1-seed grid on tiny.yaml: both rows in the table; run again, both runs are skipped", async (dataDir) => {
+testWithData(test, "a 2-variant x 1-seed grid on tiny.yaml, 2 runs at a time: both rows in the table; run again, both runs are skipped", async (dataDir) => {
   const runsDir = join(tmp, "runs");
   const grid = exampleGrid();
   const args = ["ablate", grid, "--data-dir", dataDir, "--seeds", "1"];
-  const first = await cli(args, runsDir);
+  const first = await cli([...args, "--jobs", "2"], runsDir);
   assert.match(first.stdout, "[1/2] ablate-example-tiny-siamese2-s1: training");
   assert.match(first.stdout, /\[2\/2\] ablate-example-tiny-siamese1-s1: done in \d+\.\d min: separation\.roc_auc 0\.\d{3}, sts\.spearman -?0\.\d{3}, snli\.accuracy 0\.\d{3}/);
   assert.match(first.stdout, "2 runs finished now, 0 done before, 0 failed");

@@ -1,5 +1,5 @@
 /**
- * Runs a grid's runs one at a time, each as `bridge train` then `bridge eval` child processes of
+ * Runs a grid's runs one at a time (or `jobs` at a time), each as `bridge train` then `bridge eval` child processes of
  * this CLI (the same dist/ts/cli.js entry bin/bridge.js runs), their output appended to
  * runs/NAME/ablate.log, one line per run printed here. The results file is rewritten after every
  * run that finishes (or fails), so a partial grid can be committed with its pending cells.
@@ -23,6 +23,8 @@ export const CLI_ENTRY = fileURLToPath(new URL("../cli.js", import.meta.url));
 
 export interface RunnerOptions {
   runsDir: string;
+  /** Runs at a time (default 1); each run's backend uses the config's threads, so 2 suits 2 cores at threads: 1. */
+  jobs?: number;
   dataDir?: string;
   /** Variants to train this time (the table still shows every variant). */
   only?: readonly string[];
@@ -40,10 +42,10 @@ export interface RunnerResult {
   output: string;
 }
 
-/** The child this process waits on: killed if we exit (Ctrl-C, SIGTERM) so no training outlives the ablation. */
-let current: ChildProcess | null = null;
+/** The children this process waits on: killed if we exit (Ctrl-C, SIGTERM) so no training outlives the ablation. */
+const children = new Set<ChildProcess>();
 process.on("exit", () => {
-  if (current !== null && current.exitCode === null) current.kill("SIGTERM");
+  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
 });
 
 /** Runs `bridge ARGS` with output appended to `logFile`; resolves with its exit status, wall seconds and, when it
@@ -57,14 +59,14 @@ function bridge(args: string[], logFile: string, runsDir: string): Promise<{ cod
       env: { ...process.env, BRIDGE_RUNS_DIR: runsDir },
       stdio: ["ignore", fd, fd],
     });
-    current = child;
+    children.add(child);
     child.on("error", (err) => {
-      current = null;
+      children.delete(child);
       closeSync(fd);
       reject(new Error(`could not start \`bridge ${args[0]}\`: ${err.message}`));
     });
     child.on("exit", (code, signal) => {
-      current = null;
+      children.delete(child);
       closeSync(fd);
       const status = code ?? 128;
       const why = status === 0 ? "" : errorLine(logFile, from);
@@ -118,7 +120,12 @@ async function runLocked(grid: Grid, runs: PlannedRun[], opts: RunnerOptions): P
   const write = () => writeResults(grid, runs, { ...opts.context, date: new Date() });
   for (const name of result.skipped) opts.log(`${name}: done already (same config), skipped`);
 
-  for (const [k, p] of todo.entries()) {
+  // `jobs` workers take the next pending run in grid order; the results file is rewritten (atomically) as each ends
+  let next = 0;
+  const worker = async () => {
+    for (let k = next++; k < todo.length; k = next++) await runOne(k, todo[k]);
+  };
+  const runOne = async (k: number, p: PlannedRun): Promise<void> => {
     const tag = `[${k + 1}/${todo.length}] ${p.run}`;
     const logFile = join(p.paths.dir, LOG_FILE);
     let record: AblateRecord;
@@ -158,7 +165,7 @@ async function runLocked(grid: Grid, runs: PlannedRun[], opts: RunnerOptions): P
       const t = await bridge(["train", "--config", p.variant.config, ...p.set.flatMap((s) => ["--set", s]), "--run", p.run, ...dataDir], logFile, opts.runsDir);
       if (t.code !== 0) {
         await fail(t.error);
-        continue;
+        return;
       }
       record.trainSeconds = t.seconds;
       await writeRecord(p.paths, record);
@@ -169,7 +176,7 @@ async function runLocked(grid: Grid, runs: PlannedRun[], opts: RunnerOptions): P
     const e = await bridge(["eval", "--run", p.run, ...(grid.tasks ? ["--tasks", grid.tasks.join(",")] : []), ...dataDir], logFile, opts.runsDir);
     if (e.code !== 0) {
       await fail(e.error);
-      continue;
+      return;
     }
     record.evalSeconds = e.seconds;
     record.finished = new Date().toISOString();
@@ -178,7 +185,8 @@ async function runLocked(grid: Grid, runs: PlannedRun[], opts: RunnerOptions): P
     result.ran.push(p.run);
     opts.log(`${tag}: done in ${((record.trainSeconds! + record.evalSeconds) / 60).toFixed(1)} min: ${summaryOf(p)}`);
     await write();
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs ?? 1, todo.length)) }, worker));
   await write();
   return result;
 }

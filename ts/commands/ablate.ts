@@ -19,6 +19,8 @@ export interface AblateOptions {
   only?: string[];
   /** "1,2": these seeds instead of the grid's. */
   seeds?: string;
+  /** Runs at a time (default 1). */
+  jobs?: number;
   /** Print the plan (runs done and pending) and do nothing. */
   dryRun?: boolean;
   /** Rewrite the results file from the finished runs; train nothing. */
@@ -65,7 +67,8 @@ export async function ablate(opts: AblateOptions): Promise<number> {
     return 0;
   }
   const { runGrid } = await import("../ablate/runner.js");
-  const r = await runGrid(grid, runs, { runsDir, dataDir: opts.dataDir, only: opts.only?.length ? opts.only : undefined, log, context });
+  if (opts.jobs !== undefined && (!Number.isInteger(opts.jobs) || opts.jobs < 1)) throw new GridError(`--jobs ${opts.jobs}: a whole number of runs at a time, 1 or more`);
+  const r = await runGrid(grid, runs, { runsDir, dataDir: opts.dataDir, jobs: opts.jobs, only: opts.only?.length ? opts.only : undefined, log, context });
   const runsN = (n: number) => `${n} run${n === 1 ? "" : "s"}`;
   log(`wrote ${r.output}: ${runsN(r.ran.length)} finished now, ${r.skipped.length} done before, ${r.failed.length} failed`);
   if (r.failed.length > 0) {

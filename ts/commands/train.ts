@@ -6,7 +6,7 @@
  * reads the run's own config.json and state.json and goes on from its last checkpoint.
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { basename, dirname, extname } from "node:path";
+import { basename, dirname, extname, resolve } from "node:path";
 import { BackendClient, startBackend } from "../backend/client.js";
 import { loadClientKeys } from "../backend/keys.js";
 import { writeFileAtomic } from "../core/atomic.js";
@@ -113,14 +113,31 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   } else {
     if (opts.run === LATEST_RUN) throw new ConfigError(`--run ${LATEST_RUN}: reserved for the link to the run trained last (runs/${LATEST_RUN}); pick another name`);
     cfg = loadConfig({ file: opts.config, set: opts.set });
-    if (opts.init) cfg = { ...cfg, init: { ...(cfg.init ?? {}), from: opts.init } }; // keeps a config's init.backward
+    if (opts.init) cfg = { ...cfg, init: { ...(cfg.init?.backward ? { backward: cfg.init.backward } : {}), from: opts.init } }; // keeps a config's init.backward
     assertShardable(cfg, 0, rankCount(opts));
     name = opts.run ?? defaultRunName(opts.config ?? DEFAULT_CONFIG);
+    if (cfg.init?.build) await buildInitRun(cfg.init.from, resolve(dirname(opts.config ?? DEFAULT_CONFIG), cfg.init.build), root, opts, progress);
   }
   const paths = runPaths(name, root);
   // Before anything reads or writes the folder: two commands in one run would interleave its log and state.
   const command = `npx bridge train --run ${name}${opts.resume ? " --resume" : ""}`;
   return withRunLock(paths.dir, command, () => trainLocked(opts, name, paths, cfg, progress, t0));
+}
+
+/**
+ * init.build: trains (or finishes, after an interruption) the run that init.from names with the given config, unless
+ * it is complete already; every later run reuses it. Says so first: on a CPU this is the long part of a first run.
+ */
+async function buildInitRun(from: string, config: string, root: string, opts: TrainOptions, progress: Progress): Promise<void> {
+  const paths = runPaths(from, root);
+  const state = existsSync(paths.manifest) ? readState(paths) : null;
+  if (state?.done) return;
+  const resume = state !== null;
+  progress.note(
+    `init.from ${from}: ${resume ? "an unfinished run; finishing it" : "no such run yet; building it first"} with ${config} (init.build; once: later runs reuse it)`,
+  );
+  const base = { runsDir: root, dataDir: opts.dataDir, quiet: opts.quiet, onBadRow: opts.onBadRow, download: opts.download, connect: opts.connect };
+  await train(resume ? { ...base, run: from, resume: true } : { ...base, config, run: from });
 }
 
 /** The command that continues this run: the same data dir and the same backends (--backend / --hosts, keys, master). */

@@ -262,8 +262,12 @@ export const InitSchema = z
     from: z.string().min(1),
     /** With model.dual_lm: the backward LM (a source as `from`) for the backward encoder; `from` is then the forward one. */
     backward: z.string().min(1).optional(),
+    /** A training config (relative to this config's folder) that builds `from` as a run of that name when there is
+     * none yet: a pretrained LM trained once, on first use, then reused by every run (fastai downloads WT103 once). */
+    build: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .refine((i) => i.build === undefined || /^[A-Za-z0-9._-]+$/.test(i.from), { message: "init.build trains init.from as a run: from must then be a run name", path: ["from"] });
 
 export const ConfigSchema = z
   .object({

@@ -73,6 +73,30 @@ test("trainedOn: snli:dev with a holdout: snli supervised, evaluation on the hel
   assert.equal(evalRows(manifest(undefined), whole, "snli:dev", 3).rows, [0, 1, 2]);
 });
 
+test("trainedOn: a multi-task stage's other datasets count as trained on (STS-B and SICK supervised), with their held-out rows", () => {
+  const m = manifest(
+    {
+      train: { split: "snli:dev", rows: 8 },
+      valid: { split: "snli:dev", rows: 2 },
+      holdout: { split: "snli:dev", fraction: 0.2, seed: 1, validRows: [3, 7] },
+      tasks: [
+        { split: "stsb:train", rows: 90, heldOut: 10 },
+        { split: "sick:train", rows: 45, heldOut: 5 },
+      ],
+    },
+    ["lm", "multitask"],
+  );
+  const t = trainedOn(m, {});
+  assert.equal(t.slice(1, 3), [
+    { split: "stsb:train", use: "pairs", rows: 90, heldOut: 10 },
+    { split: "sick:train", use: "pairs", rows: 45, heldOut: 5 },
+  ]);
+  for (const split of ["stsb:dev", "sick:trial", "snli:dev"]) assert.ok(isSupervised(t, split), split);
+  assert.not.ok(isSupervised(t, "xnli:dev"));
+  // without those tasks the same run's STS-B figure is unsupervised
+  assert.not.ok(isSupervised(trainedOn({ ...m, data: { ...m.data!, tasks: [] } }, {}), "stsb:dev"));
+});
+
 test("trainedOn: an LM-only run used its text, not its labels; an old run without a data plan falls back to config.json", () => {
   assert.equal(trainedOn(manifest({ train: { split: "snli:train", rows: 5 }, valid: { split: "snli:dev", rows: 5 }, holdout: null }, ["lm"]), {}), [{ split: "snli:train", use: "lm text" }]);
   assert.equal(trainedOn(manifest(undefined, ["siamese"]), { data: { pairs: "sick", trainSplit: "dev" } }), [{ split: "sick:trial", use: "pairs" }]);

@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { z } from "zod";
-import { DEFAULT_CONFIG, readStructuredFile } from "../config/load.js";
+import { DEFAULT_CONFIG, readStructuredFile, valueAt } from "../config/load.js";
 import { TASK_NAMES } from "../eval/tasks/index.js";
 import { projectRoot } from "../paths.js";
 
@@ -122,14 +122,6 @@ function labelPath(path: readonly (string | number)[], raw: unknown): string {
   return path.length ? path.join(".") : "(top level)";
 }
 
-function valueAt(raw: unknown, path: readonly (string | number)[]): unknown {
-  let cur = raw;
-  for (const k of path) {
-    if (cur === null || typeof cur !== "object") return undefined;
-    cur = (cur as Record<string | number, unknown>)[k];
-  }
-  return cur;
-}
 
 /** Reads and validates a grid file; paths come back absolute. Config files are checked to exist, not yet loaded (see plan.ts). */
 export function loadGrid(file: string): Grid {

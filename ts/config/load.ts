@@ -76,7 +76,8 @@ function describeIssue(issue: z.ZodIssue, raw: unknown): string {
   }
 }
 
-function valueAt(raw: unknown, path: readonly (string | number)[]): unknown {
+/** The value at `path` in parsed YAML/JSON, or undefined where the path leaves the data. */
+export function valueAt(raw: unknown, path: readonly (string | number)[]): unknown {
   let cur = raw;
   for (const k of path) {
     if (cur === null || typeof cur !== "object") return undefined;

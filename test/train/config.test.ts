@@ -66,7 +66,7 @@ test("every objective is described once: the schema's objectives are OBJECTIVE_S
   assert.equal([...OBJECTIVES].sort(), Object.keys(OBJECTIVE_SPECS).sort());
   for (const objective of OBJECTIVES) assert.is(validateConfig({ stages: [{ objective }] }).stages[0].objective, objective);
   // in-batch negatives cannot be split across ranks
-  assert.equal(OBJECTIVES.filter((o) => !OBJECTIVE_SPECS[o].shardable).sort(), ["contrastive", "simcse"]);
+  assert.equal(OBJECTIVES.filter((o) => !OBJECTIVE_SPECS[o].shardable).sort(), ["contrastive", "cosent", "simcse"]);
 });
 
 test("--set parses values and indexes stages by position or name", () => {

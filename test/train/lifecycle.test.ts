@@ -93,7 +93,7 @@ test("--hosts with two endpoints counts as two ranks: an in-batch-negative stage
     (e: Error) => e,
   );
   assert.ok(err, "--hosts with a contrastive stage was accepted");
-  assert.match(err.message, "2 data-parallel ranks: stage 2/2 (contrastive) is contrastive");
+  assert.match(err.message, "2 data-parallel ranks: stage 2/2 (contrastive) trains contrastive");
   assert.not.ok(connected, "a host was contacted");
 });
 
@@ -109,8 +109,9 @@ test("the resume command repeats the data dir and the backends a run was started
 test("--nproc 2 with an in-batch-negative stage is refused, naming the stage, before a backend starts or a folder is made", async () => {
   const runsDir = join(tmp, "runs-nproc");
   for (const [config, set, stage] of [
-    [join(projectRoot, "configs", "contrastive.yaml"), [], "stage 2/2 (contrastive) is contrastive"],
-    [tiny, ["stages.siamese.objective=simcse", "stages.1.name=sentences"], "stage 2/2 (sentences) is simcse"],
+    [join(projectRoot, "configs", "contrastive.yaml"), [], "stage 2/2 (contrastive) trains contrastive"],
+    [tiny, ["stages.siamese.objective=simcse", "stages.1.name=sentences"], "stage 2/2 (sentences) trains simcse"],
+    [join(projectRoot, "configs", "default.yaml"), [], "stage 1/1 (sentence) trains contrastive + cosent + siamese"],
   ] as const) {
     let connected = false;
     let err: Error | null = null;

@@ -54,7 +54,7 @@ export interface TaskPairs {
 export interface TrainingData {
   tokenizer: Tokenizer;
   vocab: Vocab;
-  /** data.pairs's training and validation pairs; scores (where the dataset has them) scaled to 0..1 (scoreScale). */
+  /** data.pairs's training and validation pairs; scores (where the dataset has them) scaled to 0..1 (scaleScores). */
   pairs: { train: NumericalisedPairs; valid: NumericalisedPairs };
   /** The pairs of every multi-task stage's task, by its `dataset` as the config writes it (data.pairs's included). */
   tasks: Map<string, TaskPairs>;
@@ -189,7 +189,8 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
 
   // The multi-task stages' other pair datasets: each one's training split less a premise-held-out share.
   const taskSplits: { ref: SplitRef; records: { s1: string; s2: string }[]; trainRows: Int32Array; validRows: Int32Array }[] = [];
-  for (const { ref, where } of taskDatasetRefs(cfg, opts.dataDir)) {
+  const taskRefs = taskDatasetRefs(cfg, opts.dataDir);
+  for (const { ref, where } of taskRefs) {
     if (ref.id === validRef.id) {
       throw new ConfigError(`${where}: ${ref.id} is data.pairs's validation split; name the dataset as ${d.pairs} to train on the rows the run does not hold out`);
     }
@@ -242,13 +243,9 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
     const all = await prepared(t.ref);
     bySplit.set(t.ref.id, { split: t.ref.id, ...scaleScores({ train: selectPairs(all, t.trainRows), valid: selectPairs(all, t.validRows) }) });
   }
-  const tasks = new Map<string, TaskPairs>();
-  for (const s of cfg.stages) {
-    for (const t of s.tasks ?? []) {
-      const p = isMainPairs(cfg, t.dataset) ? { split: trainSource.id, ...pairs } : bySplit.get(parseSplitRef(t.dataset, opts.dataDir).id);
-      if (p) tasks.set(t.dataset, p);
-    }
-  }
+  // by the dataset as each task writes it: data.pairs's own pairs, or the split it resolved to
+  const tasks = new Map<string, TaskPairs>(taskRefs.map(({ dataset, ref }) => [dataset, bySplit.get(ref.id)!]));
+  for (const t of cfg.stages.flatMap((s) => s.tasks ?? [])) if (isMainPairs(cfg, t.dataset)) tasks.set(t.dataset, { split: trainSource.id, ...pairs });
   const idf = cfg.model.pool_weighting === "idf" ? idfWeights([pairs.train, ...[...bySplit.values()].map((t) => t.train)], vocab.size) : null;
 
   const lmText = lmCorpus(trainSentences, { valid: validSentences, seed: HOLDOUT_SEED });
@@ -268,20 +265,20 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
 }
 
 /** Whether a task's dataset means data.pairs as the run splits it (NAME, or NAME:trainSplit). */
-export function isMainPairs(cfg: Config, dataset: string): boolean {
+function isMainPairs(cfg: Config, dataset: string): boolean {
   const [name, split] = dataset.split(":");
   return name === cfg.data.pairs && (split === undefined || split === cfg.data.trainSplit);
 }
 
 /** The multi-task stages' datasets other than data.pairs, each with where the config names it. */
-function taskDatasetRefs(cfg: Config, dataDir: string | undefined): { ref: SplitRef; where: string }[] {
-  const out: { ref: SplitRef; where: string }[] = [];
+function taskDatasetRefs(cfg: Config, dataDir: string | undefined): { dataset: string; ref: SplitRef; where: string }[] {
+  const out: { dataset: string; ref: SplitRef; where: string }[] = [];
   cfg.stages.forEach((s, i) =>
     s.tasks?.forEach((t, k) => {
       if (isMainPairs(cfg, t.dataset)) return;
       const where = `stages[${i}].tasks[${k}].dataset`;
       try {
-        out.push({ ref: parseSplitRef(t.dataset, dataDir), where });
+        out.push({ dataset: t.dataset, ref: parseSplitRef(t.dataset, dataDir), where });
       } catch (e) {
         throw new ConfigError(`${where}: ${(e as Error).message}`);
       }

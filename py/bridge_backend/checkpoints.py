@@ -137,32 +137,42 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 VOCAB_KEYS = ("encoder.emb.weight", "lm_head.decoder.weight", "lm_head.decoder.bias")  # rows indexed by word id
 
 
-def remap_vocab(weights: dict[str, torch.Tensor], vocab_map: torch.Tensor) -> dict[str, torch.Tensor]:
+def remap_vocab(
+    weights: dict[str, torch.Tensor], vocab_map: torch.Tensor, own: dict[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
     """Re-indexes the vocabulary-sized tensors for a new vocabulary (fastai's match_embeds).
 
     vocab_map [new_vocab_sz]: the checkpoint's id of each new word, or -1 for a word it did not have; such
-    words start from the mean row (the mean embedding, the mean output bias).
+    words start from the mean row (the mean embedding, the mean output bias). -2 marks an out-of-vocabulary
+    bucket (ts/data/vocab.ts): it keeps the model's own freshly initialised row from `own` (the model's state,
+    keyed like `weights`), so that different buckets stay apart; without `own` it starts from the mean row too.
     """
     out = dict(weights)
     known = vocab_map >= 0  # [new_vocab_sz]
+    keep_own = vocab_map == -2  # [new_vocab_sz]
     for k in VOCAB_KEYS:
         if k in out:
             old = out[k]  # [old_vocab_sz, ...]
             new = old[vocab_map.clamp_min(0)]  # [new_vocab_sz, ...]
             mean = old.float().mean(0).to(old.dtype)
-            out[k] = torch.where(known.view(-1, *([1] * (old.dim() - 1))), new, mean)
+            rows = torch.where(known.view(-1, *([1] * (old.dim() - 1))), new, mean)
+            if own is not None and k in own and bool(keep_own.any()):
+                rows[keep_own] = own[k][keep_own].to(device=rows.device, dtype=rows.dtype)
+            out[k] = rows
     return out
 
 
 def checked_vocab_map(vocab_map: torch.Tensor, old_sz: int, new_sz: int) -> torch.Tensor:
-    """vocab_map as int64 on the CPU; CheckpointMismatch unless it has one id per model word, each in -1..old_sz-1."""
+    """vocab_map as int64 on the CPU; CheckpointMismatch unless it has one id per model word, each in -2..old_sz-1."""
     vocab_map = vocab_map.long().cpu()
     if vocab_map.dim() != 1 or vocab_map.numel() != new_sz:
         raise CheckpointMismatch(
             f"vocab_map must hold one id per word of the model ({new_sz}), got shape {list(vocab_map.shape)}"
         )
-    if int(vocab_map.max()) >= old_sz or int(vocab_map.min()) < -1:
-        raise CheckpointMismatch(f"vocab_map ids must be within -1..{old_sz - 1} (the checkpoint's vocabulary)")
+    if int(vocab_map.max()) >= old_sz or int(vocab_map.min()) < -2:
+        raise CheckpointMismatch(
+            f"vocab_map ids must be within -2..{old_sz - 1} (the checkpoint's vocabulary; -1 new word, -2 own row)"
+        )
     return vocab_map
 
 
@@ -215,7 +225,7 @@ def load_checkpoint(
         if parts != "encoder":
             raise CheckpointError("a vocab_map only goes with parts='encoder' (optimizer state is per word too)")
         vocab_map = checked_vocab_map(vocab_map, ck["config"]["model"]["vocab_sz"], trainer.model.cfg.vocab_sz)
-        ck["model"] = remap_vocab(ck["model"], vocab_map)
+        ck["model"] = remap_vocab(ck["model"], vocab_map, own=trainer.model.state_dict())
     check_compatible(ck, trainer, parts, allow_partial, remapped=vocab_map is not None)
     model = trainer.model
     loaded: list[str] = []

@@ -141,6 +141,13 @@ def test_encoder_moves_onto_a_new_vocabulary_with_a_vocab_map(tmp_path: Path) ->
     assert torch.equal(new_emb[0], old_emb[39]) and torch.equal(new_emb[10], old_emb[29])
     torch.testing.assert_close(new_emb[5], old_emb.mean(0))
     assert new.model.lm_head.decoder.weight is new_emb  # still tied
+    own_row = new.model.encoder.emb.weight[7].detach().clone()
+    vocab_map[7] = -2  # an out-of-vocabulary bucket: keeps this model's own random row, unlike a new word
+    load_checkpoint(new, tmp_path / "lm.pt", "encoder", vocab_map=vocab_map)
+    torch.testing.assert_close(new_emb[7], own_row)
+    torch.testing.assert_close(new_emb[5], old_emb.mean(0))
+    with pytest.raises(CheckpointMismatch, match=r"within -2\.\.39"):
+        load_checkpoint(new, tmp_path / "lm.pt", "encoder", vocab_map=torch.full((40,), -3))
     with pytest.raises(CheckpointMismatch, match="one id per word"):
         load_checkpoint(new, tmp_path / "lm.pt", "encoder", vocab_map=vocab_map[:10])
     with pytest.raises(CheckpointError, match="only goes with parts='encoder'"):

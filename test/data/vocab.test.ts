@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { SPECIAL_TOKENS } from "../../ts/data/tokenize.js";
-import { assertVocabMatches, Vocab, vocabFingerprint } from "../../ts/data/vocab.js";
+import { assertVocabMatches, tokenHash, Vocab, vocabFingerprint } from "../../ts/data/vocab.js";
 import { tempDir } from "./helpers.js";
 
 const counts = new Map([
@@ -27,6 +27,40 @@ test("special tokens first in fastai's order, then by count, ties in code-point 
   // Insertion order of the counts does not matter.
   const reversed = new Map([...counts].reverse());
   assert.equal(Vocab.fromCounts(reversed, { minFreq: 2 }).itos, v.itos);
+});
+
+test("out-of-vocabulary buckets: unknown words hash to rows after the words, not to xxunk", async () => {
+  const v = Vocab.fromCounts(new Map([...counts, ["xxoov3", 9]]), { minFreq: 2, oovBuckets: 4 });
+  // a literal bucket name in the text is not counted as a word (it would clash with the bucket's token)
+  assert.equal(v.itos, [...SPECIAL_TOKENS, "the", "dog", "bat", "cat", "xxoov0", "xxoov1", "xxoov2", "xxoov3"]);
+  assert.is(v.firstBucketId, SPECIAL_TOKENS.length + 4);
+  assert.is(tokenHash("a"), 0xe40c292c); // FNV-1a 32-bit, the published test vector
+  assert.is(v.id("rare"), v.firstBucketId + (tokenHash("rare") % 4));
+  assert.ok(v.isBucket(v.id("rare")) && !v.isBucket(v.id("the")) && !v.has("rare"));
+  // different unknown words spread over the buckets, the same word always lands in the same one
+  const ids = new Set(["zebra", "quokka", "Pythagoras", "1987", "née"].map((w) => v.id(w)));
+  assert.ok(ids.size >= 3, `5 words in ${ids.size} buckets`);
+  assert.is(v.id("zebra"), v.id("zebra"));
+  assert.is(Vocab.fromCounts(counts, { minFreq: 2 }).id("rare"), 0); // no buckets: xxunk
+  const { dir, cleanup } = tempDir();
+  try {
+    const p = join(dir, "vocab.json");
+    await v.save(p);
+    const back = await Vocab.load(p);
+    assert.is(back.oovBuckets, 4);
+    assert.is(back.id("rare"), v.id("rare"));
+    assert.is(back.fingerprint, v.fingerprint);
+    const raw = JSON.parse(readFileSync(p, "utf8"));
+    writeFileSync(p, JSON.stringify({ ...raw, oov_buckets: 5 }));
+    try {
+      await Vocab.load(p);
+      assert.unreachable("a file whose bucket count does not fit its tokens loaded");
+    } catch (e) {
+      assert.match((e as Error).message, /vocab\.json: vocabulary: 5 out-of-vocabulary buckets must end the tokens/);
+    }
+  } finally {
+    cleanup();
+  }
 });
 
 test("save / load round trip is exact; fingerprint is sha256 of the tokens joined by newlines", async () => {

@@ -3,6 +3,7 @@
  * the config's validation of tasks, and the data a multi-task stage trains on (real SNLI, SICK and STS-B files).
  */
 import { test } from "uvu";
+import { RunModel } from "../../ts/eval/runModel.js";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { loadConfig, validateConfig } from "../../ts/config/load.js";
@@ -165,7 +166,7 @@ testWithData(test, "a multi-task stage SIGKILLed mid-stage and resumed ends exac
         seed: 3,
         threads: 1,
         data: { pairs: "snli", maxTrainPairs: 600, maxValidPairs: 100 },
-        vocab: { minFreq: 2, maxSize: 1500 },
+        vocab: { minFreq: 2, maxSize: 1500, oovBuckets: 64 },
         model: { preset: "tiny", head_hidden: 16, pool: "mean", pool_layers: "all", pool_emb: true, pool_weighting: "idf", sif: true, proj_dim: 20 },
         stages: [
           { objective: "lm", steps: 10, batchSize: 16, bptt: 20 },
@@ -205,6 +206,22 @@ testWithData(test, "a multi-task stage SIGKILLed mid-stage and resumed ends exac
     assert.equal(new Set(steps("whole").map((s) => s[1])), new Set(["snli-contrastive", "sick-cosent", "snli-siamese"]));
     assert.ok(log("whole").some((e) => e.type === "sif"), "SIF fitted at the stage's end");
     assert.equal(metrics("killed"), metrics("whole"));
+
+    // the run's vocabulary keeps its out-of-vocabulary buckets: two unseen words get different vectors, the same
+    // unseen word the same one (with xxunk they would be one token)
+    const model = await RunModel.open({ run: "whole", runsDir: dir });
+    try {
+      assert.is(model.vocab.oovBuckets, 64);
+      const rows = model.numericalise(["a zyzzyva sleeps .", "a quokkas sleeps .", "a zyzzyva sleeps ."]);
+      const ids = (i: number) => [...rows.ids.subarray(rows.offsets[i], rows.offsets[i + 1])];
+      assert.ok(ids(0).some((id) => model.vocab.isBucket(id)) && ids(0).join() !== ids(1).join(), `ids ${ids(0)} / ${ids(1)}`);
+      const { vectors, dim } = await model.encode(rows);
+      const row = (i: number) => [...vectors.subarray(i * dim, (i + 1) * dim)];
+      assert.equal(row(0), row(2));
+      assert.not.equal(row(0), row(1));
+    } finally {
+      await model.close();
+    }
 
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -52,6 +52,9 @@ test("vocabMap: the source's id of each word, -1 for new ones", () => {
   const map = vocabMap([...SPECIAL_TOKENS, ...OLD_WORDS], vocab);
   const n = SPECIAL_TOKENS.length;
   assert.equal([...map], [...SPECIAL_TOKENS.map((_, i) => i), n + 1, -1, n]);
+  // out-of-vocabulary buckets the source lacks keep the new model's own random rows (-2), so they stay apart
+  const withBuckets = Vocab.fromCounts(new Map([["cat", 1], ["dog", 1]]), { minFreq: 1, oovBuckets: 2 });
+  assert.equal([...vocabMap([...SPECIAL_TOKENS, ...OLD_WORDS], withBuckets)].slice(n), [n + 1, -1, -2, -2]);
 });
 
 test("reverseRows: each text back to front, offsets kept (a backward LM's stream)", () => {

@@ -211,6 +211,8 @@ export const VocabSchema = z
   .object({
     minFreq: positiveInt.default(3),
     maxSize: z.number().int().min(16).default(60_000),
+    /** Rows for words the vocabulary lacks, by hash (ts/data/vocab.ts), instead of one shared xxunk; 0: xxunk. */
+    oovBuckets: z.number().int().min(0).max(1_000_000).default(0),
   })
   .strict();
 

@@ -112,7 +112,7 @@ class RaggedBuilder {
   addTokens(tokens: readonly string[], vocab: Vocab, counts: NumericaliseCounts): void {
     for (const t of tokens) {
       const id = vocab.id(t);
-      if (id === vocab.unkId && t !== "xxunk") counts.unknown++;
+      if (!vocab.has(t)) counts.unknown++;
       if (t !== BOS && t !== EOS) counts.tokens++;
       this.ids.push(id);
     }

@@ -97,17 +97,29 @@ function tail(text: string, lines = 25): string {
   return text.trimEnd().split("\n").slice(-lines).join("\n");
 }
 
-function pipInstall(python: string, args: string[], what: string, quiet: boolean): RunResult {
+function pipInstall(python: string, args: string[], what: string, quiet: boolean, env?: NodeJS.ProcessEnv): RunResult {
   if (!quiet) console.log(`bridge setup: installing ${what}`);
-  return run(python, ["-m", "pip", "install", "--disable-pip-version-check", ...args]);
+  return run(python, ["-m", "pip", "install", "--disable-pip-version-check", ...args], { env });
+}
+
+/**
+ * pip without retries (unless PIP_RETRIES is set): where pip is configured with local wheel indexes beside an
+ * unreachable default index, each lookup there is otherwise retried for minutes (measured: requirements.txt
+ * 27 s vs over 7 min). A failure is tried once more with pip's own retries, for a flaky network.
+ */
+function pipFast(python: string, args: string[], what: string, quiet: boolean): RunResult {
+  if (process.env.PIP_RETRIES !== undefined) return pipInstall(python, args, what, quiet);
+  const fast = pipInstall(python, args, what, quiet, { ...process.env, PIP_RETRIES: "0" });
+  if (fast.status === 0) return fast;
+  return pipInstall(python, args, `${what} (again, with retries)`, quiet);
 }
 
 function tryPip(python: string, args: string[], what: string, quiet: boolean): boolean {
-  return pipInstall(python, args, what, quiet).status === 0;
+  return pipFast(python, args, what, quiet).status === 0;
 }
 
 function pip(python: string, args: string[], what: string, quiet: boolean): void {
-  const r = pipInstall(python, args, what, quiet);
+  const r = pipFast(python, args, what, quiet);
   if (r.status !== 0) {
     throw new SetupError(
       `pip failed while installing ${what}:\n${tail(r.stdout + r.stderr)}\n` +

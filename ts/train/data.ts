@@ -228,7 +228,7 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
     const dropped = c.train.length - train.length;
     log(`lm text ${ref.id}: ${train.length} texts train, ${c.valid.length} validate${dropped ? ` (${dropped} dropped: validation sentences)` : ""}`);
   }
-  const vocab = Vocab.fromCounts(counter.counts, { minFreq: cfg.vocab.minFreq, maxSize: cfg.vocab.maxSize });
+  const vocab = Vocab.fromCounts(counter.counts, { minFreq: cfg.vocab.minFreq, maxSize: cfg.vocab.maxSize, oovBuckets: cfg.vocab.oovBuckets });
 
   const prepared = async (ref: SplitRef) => {
     const { data, report } = await prepareSplit({ ref, vocab, tokenizer, cacheDir: opts.cacheDir, onBadRow });

@@ -81,13 +81,17 @@ export interface InitOptions {
   log?: (line: string) => void;
 }
 
-/** The source's id of each word of `vocab`, -1 where the source lacks it. */
+/**
+ * The source's id of each word of `vocab`, -1 where the source lacks it (the row starts from the source's mean
+ * row), -2 for an out-of-vocabulary bucket the source lacks (it keeps the new model's random row, so that buckets
+ * stay apart).
+ */
 export function vocabMap(sourceItos: readonly string[], vocab: Vocab): Int32Array {
   const ids = new Map<string, number>();
   sourceItos.forEach((t, i) => {
     if (!ids.has(t)) ids.set(t, i);
   });
-  return Int32Array.from(vocab.itos, (t) => ids.get(t) ?? -1);
+  return Int32Array.from(vocab.itos, (t, i) => ids.get(t) ?? (vocab.isBucket(i) ? -2 : -1));
 }
 
 function readImport(dir: string): ImportManifest {

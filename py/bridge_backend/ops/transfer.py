@@ -7,7 +7,8 @@ init_from      path, backward_path?; vocab_map? [vocab_sz], backward_vocab_map? 
                backward? (the same fields for the backward source)
                The built model's encoder (and LM head where it fits) from the checkpoint at `path`, its vocabulary
                mapped onto the model's as ULMFiT does (`vocab_map`: the checkpoint's id of each of the model's
-               words, -1 for a new word, which starts from the mean row). A dual_lm model (forward + backward
+               words, -1 for a new word, which starts from the mean row, -2 for an out-of-vocabulary bucket, which keeps
+               the model's own random row). A dual_lm model (forward + backward
                encoders) takes its forward encoder from `path` and its backward one from `backward_path` (with
                `backward_vocab_map`), each source's direction checked; or both halves from a dual_lm checkpoint
                at `path` alone.
@@ -143,7 +144,8 @@ def half_source(t, half: str, path: str, vocab_map: torch.Tensor | None) -> tupl
     new = 0
     if vocab_map is not None:
         vocab_map = checked_vocab_map(vocab_map, src["vocab_sz"], own.vocab_sz)
-        weights = remap_vocab(weights, vocab_map)
+        mine = {f"encoder.{k.removeprefix(f'encoder.{half}.')}": v for k, v in t.model.state_dict().items() if k.startswith(f"encoder.{half}.")}
+        weights = remap_vocab(weights, vocab_map, own=mine)
         new = int((vocab_map < 0).sum())
     elif src["vocab_sz"] != own.vocab_sz:
         raise InitMismatch(f"{role}: {path} has {src['vocab_sz']} words, this model {own.vocab_sz}: send a vocab_map")

@@ -11,6 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { loadGrid } from "../../ts/ablate/grid.js";
 import { configHash, planRuns, RECORD_FILE, RECORD_VERSION, runName, type AblateRecord } from "../../ts/ablate/plan.js";
+import { displayPath } from "../../ts/ablate/table.js";
 import { ablate } from "../../ts/commands/ablate.js";
 import { loadConfig } from "../../ts/config/load.js";
 import type { Metrics } from "../../ts/eval/types.js";
@@ -155,6 +156,13 @@ test("--table-only writes means, spreads, pending cells, supervised marks and th
   assert.equal(row(md, "ablate-t-a-s2"), ["ablate-t-a-s2", "a", "2", "0.820 (s)", "0.440", "0.620 (s)", "12.0", "done"]);
   assert.match(row(md, "ablate-t-b-s2")[7], /^failed: bridge train exited with 1 \(see .*ablate-t-b-s2\/ablate\.log\)$/);
   assert.equal(row(md, "ablate-t-c-s1").slice(3), ["", "", "", "", "pending"]);
+});
+
+test("displayPath: relative inside the project or beside it (../shared/data), absolute further away", () => {
+  assert.is(displayPath(join(projectRoot, "configs", "default.yaml")), join("configs", "default.yaml"));
+  assert.is(displayPath(join(projectRoot, "..", "shared", "data")), join("..", "shared", "data"));
+  assert.is(displayPath(join(projectRoot, "..", "..", "elsewhere")), join(projectRoot, "..", "..", "elsewhere"));
+  assert.is(displayPath(projectRoot), projectRoot);
 });
 
 test("the plan the table reads: done, restart after a failed training, pending", () => {

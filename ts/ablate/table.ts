@@ -6,7 +6,7 @@
  * as `bridge eval`'s summary and --compare.
  */
 import { cpus } from "node:os";
-import { isAbsolute, join, relative } from "node:path";
+import { isAbsolute, join, relative, sep } from "node:path";
 import { mean, sampleStandardDeviation } from "simple-statistics";
 import { writeFileAtomic } from "../core/atomic.js";
 import { metricRows } from "../eval/summary.js";
@@ -64,7 +64,9 @@ export function machineDescription(): string {
 /** A path as the docs show it: relative to the project when inside it. */
 export function displayPath(p: string): string {
   const r = relative(projectRoot, p);
-  return r !== "" && !r.startsWith("..") && !isAbsolute(r) ? r : p;
+  // inside the project, or a folder beside it (the README's ../shared/data): relative, as a reader types it
+  const besideProject = r.startsWith(`..${sep}`) && !r.slice(3).startsWith("..");
+  return r !== "" && (!r.startsWith("..") || besideProject) && !isAbsolute(r) ? r : p;
 }
 
 /** Reads every planned run's metrics (done runs only) for the table. */

@@ -156,7 +156,8 @@ def remap_vocab(
             new = old[vocab_map.clamp_min(0)]  # [new_vocab_sz, ...]
             mean = old.float().mean(0).to(old.dtype)
             rows = torch.where(known.view(-1, *([1] * (old.dim() - 1))), new, mean)
-            if own is not None and k in own and bool(keep_own.any()):
+            # a bias row is the same for every fresh bucket (zero): the mean bias, as a new word gets, suits better
+            if own is not None and k in own and k.endswith(".weight") and bool(keep_own.any()):
                 rows[keep_own] = own[k][keep_own].to(device=rows.device, dtype=rows.dtype)
             out[k] = rows
     return out

@@ -337,7 +337,8 @@ class Trainer:
         x = prompt.view(1, -1).expand(n, -1).contiguous()  # [n, p]
         logits, _, _, h = self.model.lm(x, None)
         last = logits[:, -1].float()  # [n, V]
-        banned = torch.tensor([cfg.pad_id, cfg.unk_id, cfg.bos_id], device=self.device)
+        buckets = range(cfg.vocab_sz - cfg.oov_buckets, cfg.vocab_sz)  # hashed unseen words: no word to write
+        banned = torch.tensor([cfg.pad_id, cfg.unk_id, cfg.bos_id, *buckets], device=self.device)
         done = torch.zeros(n, dtype=torch.bool, device=self.device)
         lengths = torch.full((n,), x.size(1), dtype=torch.long, device=self.device)
         toks = []

@@ -126,6 +126,8 @@ def test_a_truncated_checkpoint_is_named_with_its_size(tmp_path: Path, keep: flo
 
 def test_encoder_moves_onto_a_new_vocabulary_with_a_vocab_map(tmp_path: Path) -> None:
     lm = make(seed=1)
+    with torch.no_grad():
+        lm.model.lm_head.decoder.bias.uniform_(-3.0, -1.0)  # a trained LM's biases sit well below the fresh zeros
     lm.vocab_fingerprint = "wikitext"
     save_checkpoint(lm, tmp_path / "lm.pt")
     new = make(seed=2)
@@ -145,6 +147,8 @@ def test_encoder_moves_onto_a_new_vocabulary_with_a_vocab_map(tmp_path: Path) ->
     vocab_map[7] = -2  # an out-of-vocabulary bucket: keeps this model's own random row, unlike a new word
     load_checkpoint(new, tmp_path / "lm.pt", "encoder", vocab_map=vocab_map)
     torch.testing.assert_close(new_emb[7], own_row)
+    old_bias = lm.model.lm_head.decoder.bias
+    torch.testing.assert_close(new.model.lm_head.decoder.bias[7], old_bias.mean())  # not the fresh zero bias
     torch.testing.assert_close(new_emb[5], old_emb.mean(0))
     with pytest.raises(CheckpointMismatch, match=r"within -2\.\.39"):
         load_checkpoint(new, tmp_path / "lm.pt", "encoder", vocab_map=torch.full((40,), -3))

@@ -200,6 +200,12 @@ def test_generate_starts_with_bos_and_stops_at_eos() -> None:
     prompt = torch.tensor([BOS, 5, 6])
     toks, lengths = t.generate(prompt, n=2, max_len=4, temperature=0.5, top_k=0, seed=2)
     assert toks[:, :3].tolist() == [[BOS, 5, 6]] * 2 and (lengths <= 7).all()
+    # out-of-vocabulary buckets (the last ids) are never sampled, even when the LM favours them
+    t = make(oov_buckets=V // 2)
+    with torch.no_grad():
+        t.model.lm_head.decoder.bias[V // 2 :] = 50.0
+    toks, lengths = t.generate(None, n=4, max_len=10, temperature=1.0, top_k=0, seed=3)
+    assert all(tok < V // 2 for row, n in zip(toks.tolist(), lengths.tolist(), strict=True) for tok in row[:n])
 
 
 def test_non_finite_loss_skips_the_step() -> None:

@@ -55,6 +55,10 @@ test("vocabMap: the source's id of each word, -1 for new ones", () => {
   // out-of-vocabulary buckets the source lacks keep the new model's own random rows (-2), so they stay apart
   const withBuckets = Vocab.fromCounts(new Map([["cat", 1], ["dog", 1]]), { minFreq: 1, oovBuckets: 2 });
   assert.equal([...vocabMap([...SPECIAL_TOKENS, ...OLD_WORDS], withBuckets)].slice(n), [n + 1, -1, -2, -2]);
+  // a source with the same buckets passes them on; one with another count (xxoovK: hash mod N is K) does not
+  const m = OLD_WORDS.length;
+  assert.equal([...vocabMap([...SPECIAL_TOKENS, ...OLD_WORDS, "xxoov0", "xxoov1"], withBuckets)].slice(n + 2), [n + m, n + m + 1]);
+  assert.equal([...vocabMap([...SPECIAL_TOKENS, ...OLD_WORDS, "xxoov0", "xxoov1", "xxoov2"], withBuckets)].slice(n + 2), [-2, -2]);
 });
 
 test("reverseRows: each text back to front, offsets kept (a backward LM's stream)", () => {

@@ -69,7 +69,7 @@ export function row(r: Ragged, i: number): Int32Array {
 export interface NumericaliseCounts {
   rows: number;
   tokens: number;
-  /** Tokens not in the vocabulary (mapped to xxunk), not counting literal xxunk in the text. */
+  /** Tokens not in the vocabulary (mapped to xxunk or to an out-of-vocabulary bucket), not counting literal xxunk in the text. */
   unknown: number;
   truncated: number;
   truncatedTokens: number;

@@ -380,7 +380,7 @@ export function detokenize(tokens: readonly string[]): string {
       i += 2;
       continue;
     }
-    if (SPECIAL.has(t)) continue;
+    if (SPECIAL.has(t) || OOV_BUCKET.test(t)) continue;
     words.push(withCase(t, marker));
     marker = null;
   }
@@ -388,6 +388,8 @@ export function detokenize(tokens: readonly string[]): string {
 }
 
 const SPECIAL: ReadonlySet<string> = new Set(SPECIAL_TOKENS);
+/** An out-of-vocabulary bucket's token (ts/data/vocab.ts): a hashed unseen word, no text to write back. */
+const OOV_BUCKET = /^xxoov\d+$/u;
 
 function withCase(word: string, marker: typeof TK_MAJ | typeof TK_UP | null): string {
   if (word === "") return word;

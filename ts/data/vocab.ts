@@ -13,7 +13,7 @@ import { PAD, SPECIAL_TOKENS, UNK } from "./tokenize.js";
 export interface VocabOptions {
   /** Tokens seen fewer times are left out (fastai's default 3). */
   minFreq: number;
-  /** Most tokens kept, special tokens included (fastai's default 60,000). */
+  /** Most tokens kept, special tokens included (fastai's default 60,000); the oovBuckets come on top. */
   maxSize: number;
   /**
    * Rows after the words for words the vocabulary lacks: each unknown word goes to row

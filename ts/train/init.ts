@@ -25,7 +25,7 @@ import type { JsonObject } from "../backend/protocol.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { tensor } from "../core/tensor.js";
 import { MODEL_DOWNLOADS, resolveDataDir } from "../data/datasets.js";
-import { Vocab } from "../data/vocab.js";
+import { OOV_BUCKET_PREFIX, Vocab } from "../data/vocab.js";
 import { readManifest, runPaths } from "../run/manifest.js";
 
 export const IMPORT_FILE = "import.json";
@@ -91,7 +91,13 @@ export function vocabMap(sourceItos: readonly string[], vocab: Vocab): Int32Arra
   sourceItos.forEach((t, i) => {
     if (!ids.has(t)) ids.set(t, i);
   });
-  return Int32Array.from(vocab.itos, (t, i) => ids.get(t) ?? (vocab.isBucket(i) ? -2 : -1));
+  // xxoovK means "hash mod N is K": a source with another bucket count N means other words by it
+  const first = sourceItos.lastIndexOf(`${OOV_BUCKET_PREFIX}0`);
+  const sourceBuckets = first >= 0 && sourceItos.slice(first).every((t, k) => t === `${OOV_BUCKET_PREFIX}${k}`) ? sourceItos.length - first : 0;
+  return Int32Array.from(vocab.itos, (t, i) => {
+    if (vocab.isBucket(i)) return sourceBuckets === vocab.oovBuckets ? (ids.get(t) ?? -2) : -2;
+    return ids.get(t) ?? -1;
+  });
 }
 
 function readImport(dir: string): ImportManifest {

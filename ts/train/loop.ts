@@ -55,6 +55,7 @@ export function buildArgs(cfg: Config, s: StageConfig, stageIndex: number, vocab
     unk_id: vocab.unkId,
     bos_id: vocab.id(BOS),
     eos_id: vocab.id(EOS),
+    ...(vocab.oovBuckets > 0 ? { oov_buckets: vocab.oovBuckets } : {}),
     seed: cfg.seed + stageIndex,
     opt: s.opt,
     lr: s.lr.max,

@@ -32,6 +32,7 @@ class AWDLSTMConfig:
     unk_id: int = 0
     bos_id: int = 2
     eos_id: int = 3
+    oov_buckets: int = 0  # the last oov_buckets ids are hashed rows for unseen words (ts/data/vocab.ts), like xxunk
     embed_p: float = 0.02  # drops whole words of the embedding matrix
     input_p: float = 0.25  # locked dropout on the embeddings
     hidden_p: float = 0.15  # locked dropout between LSTM layers

@@ -127,6 +127,8 @@ def make_configs(args: Args) -> tuple[AWDLSTMConfig, HeadConfig, TrainConfig]:
             raise BadArgs(f"build argument {name!r} must be >= 1")
     if mc.bidir and mc.emb_sz % 2:
         raise BadArgs("a bidirectional encoder needs an even emb_sz (its last layer has emb_sz // 2 per direction)")
+    if not 0 <= mc.oov_buckets < mc.vocab_sz:
+        raise BadArgs(f"oov_buckets {mc.oov_buckets} must be within 0..{mc.vocab_sz - 1} (the vocabulary's last ids)")
     for name in ("pad_id", "unk_id", "bos_id", "eos_id"):
         if not 0 <= getattr(mc, name) < mc.vocab_sz:
             raise BadArgs(f"{name} {getattr(mc, name)} is outside the vocabulary (0..{mc.vocab_sz - 1})")

@@ -144,8 +144,10 @@ def half_source(t, half: str, path: str, vocab_map: torch.Tensor | None) -> tupl
     new = 0
     if vocab_map is not None:
         vocab_map = checked_vocab_map(vocab_map, src["vocab_sz"], own.vocab_sz)
-        own = f"encoder.{half}."
-        mine = {f"encoder.{k.removeprefix(own)}": v for k, v in t.model.state_dict().items() if k.startswith(own)}
+        half_prefix = f"encoder.{half}."
+        mine = {
+            f"encoder.{k.removeprefix(half_prefix)}": v for k, v in t.model.state_dict().items() if k.startswith(half_prefix)
+        }
         weights = remap_vocab(weights, vocab_map, own=mine)
         new = int((vocab_map < 0).sum())
     elif src["vocab_sz"] != own.vocab_sz:

@@ -93,8 +93,9 @@ export const lmTask: EvalTask = {
     const ref = parseSplitRef(id, ctx.dataDir);
     const p = await perplexity(ctx, ref);
     ctx.log(`lm ${ref.id}: perplexity ${p.perplexity.toFixed(2)} over ${p.tokens} tokens (oov ${(p.oovRate * 100).toFixed(1)}%)`);
+    const unseen = model.vocab.oovBuckets > 0 ? `unseen words count as one of ${model.vocab.oovBuckets} hashed bucket tokens` : "xxunk counts as a word";
     const note =
-      `xxunk counts as a word, so with ${(p.oovRate * 100).toFixed(1)}% of tokens out of the run's vocabulary this is not comparable to ` +
+      `${unseen}, so with ${(p.oovRate * 100).toFixed(1)}% of tokens out of the run's vocabulary this is not comparable to ` +
       "published WikiText-2 perplexities (full vocabulary, trained on WikiText-2 train)";
     const entry: LmResult = {
       ...entryBase(ctx, ref.id, p.tokens),

@@ -38,6 +38,8 @@ test("a bad enum names the field, the value and the choices", () => {
 test("out-of-range numbers and wrong types are refused", () => {
   refused({ stages: [{ objective: "lm", batchSize: 0 }] }, "stages.0.batchSize", "got 0", "greater than 0");
   refused({ stages: [{ objective: "lm", lr: { max: -1 } }] }, "stages.0.lr.max", "got -1");
+  refused({ vocab: { oovBuckets: -5 }, stages: [{ objective: "lm" }] }, "vocab.oovBuckets", "got -5");
+  refused({ vocab: { oovBuckets: 2.5 }, stages: [{ objective: "lm" }] }, "vocab.oovBuckets");
   refused({ stages: [{ objective: "lm", epochs: "two" }] }, "stages.0.epochs", '"two"', "expected number");
   refused({ model: { input_p: 1.5 }, stages: [{ objective: "lm" }] }, "model.input_p", "got 1.5");
 });

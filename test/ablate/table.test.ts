@@ -158,10 +158,11 @@ test("--table-only writes means, spreads, pending cells, supervised marks and th
   assert.equal(row(md, "ablate-t-c-s1").slice(3), ["", "", "", "", "pending"]);
 });
 
-test("displayPath: relative inside the project or beside it (../shared/data), absolute further away", () => {
+test("displayPath: relative inside the project, or beside it for the data folder (../shared/data); else absolute", () => {
   assert.is(displayPath(join(projectRoot, "configs", "default.yaml")), join("configs", "default.yaml"));
-  assert.is(displayPath(join(projectRoot, "..", "shared", "data")), join("..", "shared", "data"));
-  assert.is(displayPath(join(projectRoot, "..", "..", "elsewhere")), join(projectRoot, "..", "..", "elsewhere"));
+  assert.is(displayPath(join(projectRoot, "..", "shared", "data"), { besideProject: true }), join("..", "shared", "data"));
+  assert.is(displayPath(join(projectRoot, "..", "shared", "data")), join(projectRoot, "..", "shared", "data"));
+  assert.is(displayPath(join(projectRoot, "..", "..", "elsewhere"), { besideProject: true }), join(projectRoot, "..", "..", "elsewhere"));
   assert.is(displayPath(projectRoot), projectRoot);
 });
 

@@ -62,11 +62,11 @@ export function machineDescription(): string {
 }
 
 /** A path as the docs show it: relative to the project when inside it. */
-export function displayPath(p: string): string {
+export function displayPath(p: string, opts: { besideProject?: boolean } = {}): string {
   const r = relative(projectRoot, p);
-  // inside the project, or a folder beside it (the README's ../shared/data): relative, as a reader types it
-  const besideProject = r.startsWith(`..${sep}`) && !r.slice(3).startsWith("..");
-  return r !== "" && (!r.startsWith("..") || besideProject) && !isAbsolute(r) ? r : p;
+  // inside the project, or (besideProject: the data folder, the README's ../shared/data) a folder next to it
+  const beside = opts.besideProject === true && r.startsWith(`..${sep}`) && !r.slice(3).startsWith("..");
+  return r !== "" && (!r.startsWith("..") || beside) && !isAbsolute(r) ? r : p;
 }
 
 /** Reads every planned run's metrics (done runs only) for the table. */

@@ -64,6 +64,8 @@ export interface ModelConfigFields {
   unk_id: number;
   bos_id: number;
   eos_id: number;
+  /** The vocabulary's last oov_buckets ids are hashed rows for unseen words (never generated). */
+  oov_buckets?: number;
   embed_p: number;
   input_p: number;
   hidden_p: number;
@@ -120,7 +122,7 @@ const fieldNames = <T>(fields: Record<keyof T, true>): (keyof T & string)[] => O
 /** The field names of each config, for comparison with `describe`'s defaults (test/backend/describe.test.ts). */
 export const CONFIG_FIELDS = {
   model: fieldNames<ModelConfigFields>({
-    vocab_sz: true, emb_sz: true, n_hid: true, n_layers: true, bidir: true, pad_id: true, unk_id: true, bos_id: true, eos_id: true,
+    vocab_sz: true, emb_sz: true, n_hid: true, n_layers: true, bidir: true, pad_id: true, unk_id: true, bos_id: true, eos_id: true, oov_buckets: true,
     embed_p: true, input_p: true, hidden_p: true, weight_p: true, output_p: true, drop_mult: true, tie_weights: true, out_bias: true,
     backwards: true, softmax: true, cutoffs: true,
   }),

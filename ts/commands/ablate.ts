@@ -35,7 +35,7 @@ const STATUS_TEXT = { done: "done", eval: "to evaluate", restart: "unfinished: t
 /** The command that reproduces the table: the grid and what changes its runs (--only only orders the work). */
 export function reproduceCommand(opts: AblateOptions): string {
   const parts = ["npx bridge ablate", displayPath(resolve(opts.grid))];
-  if (opts.dataDir !== undefined) parts.push("--data-dir", displayPath(resolve(opts.dataDir)));
+  if (opts.dataDir !== undefined) parts.push("--data-dir", displayPath(resolve(opts.dataDir), { besideProject: true }));
   if (opts.seeds !== undefined) parts.push("--seeds", parseSeeds(opts.seeds).join(","));
   return parts.join(" ");
 }

@@ -12,6 +12,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import type { AblateRecord } from "../../ts/ablate/plan.js";
+import { displayPath } from "../../ts/ablate/table.js";
 import { projectRoot } from "../../ts/paths.js";
 import { bridgeBin, testWithData } from "../helpers.js";
 
@@ -44,7 +45,8 @@ testWithData(test, "a 2-variant x 1-seed grid on tiny.yaml, 2 runs at a time: bo
 
   const out = join(tmp, "results.md");
   const md = readFileSync(out, "utf8");
-  assert.match(md, `Reproduce: \`npx bridge ablate ${grid} --data-dir ${dataDir} --seeds 1\``);
+  // the data folder as the README writes it (../shared/data) where it sits beside the project
+  assert.match(md, `Reproduce: \`npx bridge ablate ${grid} --data-dir ${displayPath(dataDir, { besideProject: true })} --seeds 1\``);
   assert.match(md, "- Runs: 2 of 2 done");
   for (const v of ["siamese2", "siamese1"]) {
     const r = row(md, v);

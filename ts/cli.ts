@@ -89,11 +89,16 @@ export function buildCli(argv: string[]): Argv {
           .option("seeds", { type: "string", describe: "these seeds instead of the grid's: --seeds 1,2" })
           .option("jobs", { type: "number", default: 1, describe: "runs at a time (2 on 2 cores with threads: 1 configs; minutes per run then include the sharing)" })
           .option("dry-run", { type: "boolean", default: false, describe: "print the runs, done and pending; train nothing" })
-          .option("table-only", { type: "boolean", default: false, describe: "rewrite the results table from the finished runs; train nothing" }),
+          .option("table-only", { type: "boolean", default: false, describe: "rewrite the results table from the finished runs; train nothing" })
+          .option("skip-recorded", {
+            type: "boolean",
+            default: false,
+            describe: "runs the ledger beside the table (docs/results.runs.json) records as done are not trained again: continue a grid whose runs/ is on another machine",
+          }),
       (a) =>
         run(async () => {
           const { ablate } = await import("./commands/ablate.js");
-          return ablate({ grid: a.grid, dataDir: a.dataDir, only: a.only, seeds: a.seeds, jobs: a.jobs, dryRun: a.dryRun, tableOnly: a.tableOnly });
+          return ablate({ grid: a.grid, dataDir: a.dataDir, only: a.only, seeds: a.seeds, jobs: a.jobs, dryRun: a.dryRun, tableOnly: a.tableOnly, skipRecorded: a.skipRecorded });
         }),
     )
     .command(

@@ -203,6 +203,86 @@ test("one ablation of a grid at a time: a second is refused, naming the holder",
   }
 });
 
+/** The same grid writing elsewhere, with a ledger (as an earlier machine left it) beside its output. */
+function ledgerGrid(dir: string, entries: object[] | string): string {
+  const grid = join(tmp, `grid-${dir}.yaml`);
+  writeFileSync(grid, readFileSync(gridPath, "utf8").replace("output: out/results.md", `output: ${dir}/results.md`));
+  mkdirSync(join(tmp, dir), { recursive: true });
+  writeFileSync(join(tmp, dir, "results.runs.json"), typeof entries === "string" ? entries : JSON.stringify({ version: 1, grid: "t", runs: entries }));
+  return grid;
+}
+
+/** A ledger entry for variant c (stages.lm.epochs=2) as another machine recorded it. */
+function recordedC(seed: number, auc: number, hashOf: string[] = ["stages.lm.epochs=2"]): object {
+  const hash = configHash(loadConfig({ file: tiny, set: [`seed=${seed}`, ...hashOf] }));
+  return {
+    run: `ablate-t-c-s${seed}`,
+    variant: "c",
+    seed,
+    configHash: hash,
+    minutes: 7,
+    finished: "2026-11-30T10:00:00Z",
+    trainedOn: "snli:dev (pairs, 900 rows, 100 rows held out)",
+    values: {
+      "separation.roc_auc": { split: "snli:dev", value: auc, baseline: 0.7, supervised: true },
+      "sts.spearman": { split: "stsb:dev", value: 0.6, baseline: 0.5, supervised: false },
+    },
+  };
+}
+
+test("the ledger: runs recorded elsewhere fill the table where runs/ lacks them; a changed config's entry is dropped", async () => {
+  const stale = { ...recordedC(2, 0.5, ["stages.lm.epochs=3"]) };
+  const grid = ledgerGrid("ledger", [recordedC(1, 0.95), stale, { ...recordedC(1, 0.4), run: "ablate-t-gone-s1", variant: "gone" }]);
+  const lines: string[] = [];
+  await ablate({ grid, tableOnly: true, runsDir, log: (l) => lines.push(l) });
+  assert.match(lines.join("\n"), "(3 of 6 runs done, 1 more from the ledger)");
+  const md = readFileSync(join(tmp, "ledger", "results.md"), "utf8");
+  assert.match(md, "- Runs: 4 of 6 done, 2 not yet (see the per-run table); 1 of the done ones are from the ledger");
+  // c: seed 1 from the ledger (the best separation now), seed 2's entry was made with another config: pending
+  assert.equal(row(md, "c"), ["c", "nothing done", "1/2", "**0.950** (s)", "**0.600**", "", "7.0"]);
+  assert.equal(row(md, "ablate-t-c-s1").slice(3), ["0.950 (s)", "0.600", "", "7.0", "done (recorded 2026-11-30; not in runs/)"]);
+  assert.equal(row(md, "ablate-t-c-s2").slice(3), ["", "", "", "", "pending"]);
+  // rewritten: the runs done in runs/ with their values, the valid entry; not the stale one nor the removed variant's
+  const ledger = JSON.parse(readFileSync(join(tmp, "ledger", "results.runs.json"), "utf8")) as { runs: { run: string; values: Record<string, { value: number }> }[] };
+  assert.equal(
+    ledger.runs.map((e) => e.run),
+    ["ablate-t-a-s1", "ablate-t-a-s2", "ablate-t-b-s1", "ablate-t-c-s1"],
+  );
+  assert.is(ledger.runs[1].values["separation.roc_auc"].value, 0.82);
+  // one run a line: a commit's diff names the runs it adds
+  assert.is(readFileSync(join(tmp, "ledger", "results.runs.json"), "utf8").split("\n").filter((l) => l.includes('"run":')).length, 4);
+});
+
+test("--skip-recorded: a run the ledger records is not trained again; without it, the plan trains it", async () => {
+  const grid = ledgerGrid("skip", [recordedC(1, 0.95), recordedC(2, 0.9)]);
+  const plain: string[] = [];
+  await ablate({ grid, dryRun: true, runsDir, log: (l) => plain.push(l) });
+  assert.match(plain.join("\n"), /ablate-t-c-s1\s+c\s+1\s+in the ledger: train again/);
+  assert.match(plain.join("\n"), "6 runs: 3 done, 2 in the ledger");
+  // every run of c is recorded: nothing to train, the table is written from the ledger
+  const lines: string[] = [];
+  assert.is(await ablate({ grid, only: ["c"], skipRecorded: true, runsDir, log: (l) => lines.push(l) }), 0);
+  assert.match(lines.join("\n"), "ablate-t-c-s2: recorded in the ledger (same config), skipped");
+  assert.match(lines.join("\n"), "0 runs finished now");
+  assert.equal(row(readFileSync(join(tmp, "skip", "results.md"), "utf8"), "c").slice(2, 4), ["2/2", "**0.925 ± 0.035** (s)"]);
+});
+
+test("a ledger that is not JSON, or another grid's, is refused naming the file", async () => {
+  for (const [dir, text, msg] of [
+    ["bad-json", "{ not json", "results.runs.json: not valid JSON"],
+    ["other-grid", JSON.stringify({ version: 1, grid: "other", runs: [] }), "results.runs.json: the ledger of grid other, not of t"],
+    ["bad-entry", JSON.stringify({ version: 1, grid: "t", runs: [{ run: "x" }] }), "results.runs.json: runs.0 lacks run, variant, seed, configHash, minutes or values"],
+  ]) {
+    const grid = ledgerGrid(dir, text);
+    const e = await ablate({ grid, tableOnly: true, runsDir, log: () => {} }).then(
+      () => null,
+      (err: Error) => err,
+    );
+    assert.ok(e, `${dir}: accepted`);
+    assert.match(e.message, msg);
+  }
+});
+
 function readFileSafe(p: string): string | null {
   try {
     return readFileSync(p, "utf8");

@@ -18,6 +18,7 @@ import { TASK_NAMES } from "../eval/tasks/index.js";
 import type { Metrics } from "../eval/types.js";
 import { readManifest, runPaths, type RunPaths } from "../run/manifest.js";
 import { GridError, type Grid, type TrainedVariant } from "./grid.js";
+import type { Ledger } from "./ledger.js";
 
 export const RECORD_FILE = "ablate.json";
 export const LOG_FILE = "ablate.log";
@@ -46,9 +47,11 @@ export interface AblateRecord {
  * - done: trained and evaluated with every task of the grid;
  * - eval: trained, not (or not fully) evaluated: only `bridge eval` runs;
  * - restart: a folder this grid entry started whose training did not finish: removed and trained anew;
+ * - recorded: no folder, but the grid's ledger records it done with this config (on another machine or before runs/
+ *   was cleared): the table shows the recorded values; trained again unless the ablation skips recorded runs;
  * - pending: no folder yet.
  */
-export type RunStatus = "done" | "eval" | "restart" | "pending";
+export type RunStatus = "done" | "eval" | "restart" | "recorded" | "pending";
 
 export interface PlannedRun {
   /** runs/NAME. */
@@ -140,6 +143,8 @@ export interface PlanOptions {
   /** Seeds instead of the grid's. */
   seeds?: number[];
   runsDir: string;
+  /** The grid's ledger: a run without a folder that it records (same config hash) is "recorded". */
+  ledger?: Ledger;
 }
 
 /**
@@ -165,7 +170,9 @@ export function planRuns(grid: Grid, opts: PlanOptions): PlannedRun[] {
       const paths = runPaths(run, opts.runsDir);
       const hash = configHash(cfg);
       const record = readRecord(paths);
-      out.push({ run, variant, seed, set, configHash: hash, status: statusOf(grid, paths, record, hash, cfg, variant.name, seed), record, paths });
+      let status = statusOf(grid, paths, record, hash, cfg, variant.name, seed);
+      if (status === "pending" && opts.ledger?.runs.some((e) => e.run === run && e.configHash === hash)) status = "recorded";
+      out.push({ run, variant, seed, set, configHash: hash, status, record, paths });
     }
   });
   return out;

@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { acquireRunLock, withRunLock } from "../run/lock.js";
 import type { Grid } from "./grid.js";
 import { LOG_FILE, RECORD_VERSION, readRunMetrics, writeRecord, type AblateRecord, type PlannedRun } from "./plan.js";
+import type { Ledger } from "./ledger.js";
 import { COLUMNS, writeResults, type ResultsContext } from "./table.js";
 import { metricRows } from "../eval/summary.js";
 
@@ -28,6 +29,10 @@ export interface RunnerOptions {
   dataDir?: string;
   /** Variants to train this time (the table still shows every variant). */
   only?: readonly string[];
+  /** Runs the ledger records as done are not trained again (they count as done). */
+  skipRecorded?: boolean;
+  /** The grid's ledger as planning read it. */
+  ledger: Ledger;
   /** Where one line per run goes. */
   log: (line: string) => void;
   /** The results file's header (command, machine); its date is taken at each rewrite. */
@@ -114,11 +119,12 @@ export async function runGrid(grid: Grid, runs: PlannedRun[], opts: RunnerOption
 }
 
 async function runLocked(grid: Grid, runs: PlannedRun[], opts: RunnerOptions): Promise<RunnerResult> {
-  const todo = runs.filter((p) => p.status !== "done" && (opts.only === undefined || opts.only.includes(p.variant.name)));
-  const result: RunnerResult = { ran: [], skipped: runs.filter((p) => p.status === "done").map((p) => p.run), failed: [], output: grid.output };
+  const counts = (p: PlannedRun) => p.status === "done" || (p.status === "recorded" && opts.skipRecorded === true);
+  const todo = runs.filter((p) => !counts(p) && (opts.only === undefined || opts.only.includes(p.variant.name)));
+  const result: RunnerResult = { ran: [], skipped: runs.filter(counts).map((p) => p.run), failed: [], output: grid.output };
   const dataDir = opts.dataDir === undefined ? [] : ["--data-dir", opts.dataDir];
-  const write = () => writeResults(grid, runs, { ...opts.context, date: new Date() });
-  for (const name of result.skipped) opts.log(`${name}: done already (same config), skipped`);
+  const write = () => writeResults(grid, runs, opts.ledger, { ...opts.context, date: new Date() });
+  for (const p of runs.filter(counts)) opts.log(`${p.run}: ${p.status === "done" ? "done already (same config)" : "recorded in the ledger (same config)"}, skipped`);
 
   // `jobs` workers take the next pending run in grid order; the results file is rewritten (atomically) as each ends
   let next = 0;

@@ -9,12 +9,11 @@ import { cpus } from "node:os";
 import { isAbsolute, join, relative, sep } from "node:path";
 import { mean, sampleStandardDeviation } from "simple-statistics";
 import { writeFileAtomic } from "../core/atomic.js";
-import { metricRows } from "../eval/summary.js";
 import { TASK_NAMES } from "../eval/tasks/index.js";
-import { describeTrainedOn } from "../eval/trainedOn.js";
-import type { MetricRow, Metrics } from "../eval/types.js";
+import { STS_YEARS } from "../eval/tasks/sts12_16.js";
 import { projectRoot } from "../paths.js";
 import type { Grid, Variant } from "./grid.js";
+import { entryOf, ledgerPath, writeLedger, type Ledger, type LedgerEntry, type TableValue } from "./ledger.js";
 import { LOG_FILE, readRunMetrics, type PlannedRun } from "./plan.js";
 
 /** A table column: a metric key of metricRows() and the eval task that writes it. */
@@ -34,18 +33,25 @@ export const COLUMNS: readonly Column[] = [
   { key: "sts12_16.mean", task: "sts12-16", label: "STS12-16 mean Spearman", wherePresent: true },
 ];
 
+export const COLUMN_KEYS: readonly string[] = COLUMNS.map((c) => c.key);
+
 /** One run of the grid as the table sees it. */
 export interface RunResult {
   run: string;
   variant: string;
   seed: number;
-  /** Metric rows by key; null until the run is done. */
-  rows: Map<string, MetricRow> | null;
-  metrics: Metrics | null;
+  /** Table values by metric key; null until the run is done. */
+  rows: Map<string, TableValue> | null;
+  /** What it trained on (describeTrainedOn); null until done. */
+  trainedOn: string | null;
   /** Train + eval wall time; null until done. */
   minutes: number | null;
-  /** "done", "pending", "needs eval", or "failed: ..." (see runs/NAME/ablate.log). */
+  /** "done", "done (recorded ...)", "pending", "needs eval", or "failed: ..." (see runs/NAME/ablate.log). */
   status: string;
+  /** Its values come from the ledger (the run folder is not in runs/). */
+  recorded: boolean;
+  /** Its ledger entry (fresh from runs/, or the ledger's own); null until done. */
+  entry: LedgerEntry | null;
 }
 
 export interface ResultsContext {
@@ -54,6 +60,8 @@ export interface ResultsContext {
   date: Date;
   /** Cores and CPU model (machineDescription()). */
   machine: string;
+  /** The ledger's path, named when some runs come from it. */
+  ledger?: string;
 }
 
 export function machineDescription(): string {
@@ -69,21 +77,39 @@ export function displayPath(p: string, opts: { besideProject?: boolean } = {}): 
   return r !== "" && (!r.startsWith("..") || beside) && !isAbsolute(r) ? r : p;
 }
 
-/** Reads every planned run's metrics (done runs only) for the table. */
-export function collectResults(runs: readonly PlannedRun[]): RunResult[] {
+/** The ledger's entry for a planned run, when it holds one made with the config the grid now gives it. */
+export function recordedEntry(p: PlannedRun, ledger: Ledger | null): LedgerEntry | null {
+  return ledger?.runs.find((e) => e.run === p.run && e.configHash === p.configHash) ?? null;
+}
+
+/** Each planned run as the table shows it: from its run folder when done there, else from the ledger, else pending. */
+export function collectResults(runs: readonly PlannedRun[], ledger: Ledger | null = null): RunResult[] {
   return runs.map((p) => {
     const done = p.status === "done" && p.record !== null;
     const metrics = done ? readRunMetrics(p.paths) : null;
+    const entry = done ? null : recordedEntry(p, ledger);
     const failed = p.record?.error !== undefined && !done;
-    const status = done ? "done" : failed ? `failed: ${p.record!.error} (see ${displayPath(join(p.paths.dir, LOG_FILE))})` : p.status === "eval" ? "needs eval" : "pending";
+    const status = done
+      ? "done"
+      : entry !== null
+        ? `done (recorded${entry.finished ? ` ${entry.finished.slice(0, 10)}` : ""}; not in runs/)`
+        : failed
+          ? `failed: ${p.record!.error} (see ${displayPath(join(p.paths.dir, LOG_FILE))})`
+          : p.status === "eval"
+            ? "needs eval"
+            : "pending";
+    const fresh = metrics === null ? null : entryOf({ ...p, variant: p.variant.name }, metrics, ((p.record!.trainSeconds ?? 0) + (p.record!.evalSeconds ?? 0)) / 60, p.record!.finished, COLUMN_KEYS);
+    const shown = fresh ?? entry;
     return {
       run: p.run,
       variant: p.variant.name,
       seed: p.seed,
-      metrics,
-      rows: metrics === null ? null : new Map(metricRows(metrics).map((r) => [r.key, r] as [string, MetricRow])),
-      minutes: done ? ((p.record!.trainSeconds ?? 0) + (p.record!.evalSeconds ?? 0)) / 60 : null,
+      rows: shown === null ? null : new Map(Object.entries(shown.values)),
+      trainedOn: shown?.trainedOn ?? null,
+      minutes: shown?.minutes ?? null,
       status,
+      recorded: entry !== null,
+      entry: shown,
     };
   });
 }
@@ -92,7 +118,7 @@ export function collectResults(runs: readonly PlannedRun[]): RunResult[] {
 function tfidfValue(col: Column, r: RunResult): number | null {
   if (col.key === "sts12_16.mean") {
     // the mean over the years present, as the sts12-16 task means its own Spearman
-    const years = r.metrics?.sts12_16?.years ?? [];
+    const years = STS_YEARS.filter((y) => r.rows!.has(`${y}.spearman`));
     const vals = years.map((y) => r.rows!.get(`${y}.spearman`)?.baseline).filter((v): v is number => typeof v === "number");
     return vals.length > 0 && vals.length === years.length ? mean(vals) : null;
   }
@@ -128,15 +154,16 @@ function variantCells(v: Variant, cols: readonly Column[], results: readonly Run
     if (done.length === 0) return cols.map(() => "pending");
     return cols.map((c) => {
       const vals = done.map((r) => tfidfValue(c, r)).filter((x): x is number => x !== null);
-      // every run scores the same items on the same split: one value, not a spread of copies
-      const distinct = [...new Set(vals)];
+      // every run scores the same items on the same split: one value, not a spread of copies (ledger values are rounded
+      // to the table's 3 decimals, so copies are compared as shown)
+      const distinct = [...new Set(vals.map(fmt))].map(Number);
       return aggregate(distinct.length === 1 ? distinct : vals, false);
     });
   }
   const mine = results.filter((r) => r.variant === v.name && r.rows !== null);
   if (mine.length === 0) return cols.map(() => "pending");
   return cols.map((c) => {
-    const rows = mine.map((r) => r.rows!.get(c.key)).filter((x): x is MetricRow => x !== undefined && x.value !== null && Number.isFinite(x.value));
+    const rows = mine.map((r) => r.rows!.get(c.key)).filter((x): x is TableValue => x !== undefined && x.value !== null && Number.isFinite(x.value));
     return aggregate(
       rows.map((x) => x.value!),
       rows.some((x) => x.supervised),
@@ -163,9 +190,9 @@ function tableLines(head: string[], rows: string[][]): string[] {
 function trainedOnLines(results: readonly RunResult[]): string[] {
   const byVariant = new Map<string, Set<string>>();
   for (const r of results) {
-    if (r.metrics === null) continue;
+    if (r.trainedOn === null) continue;
     const set = byVariant.get(r.variant) ?? new Set<string>();
-    set.add(describeTrainedOn(r.metrics.trained_on ?? []));
+    set.add(r.trainedOn);
     byVariant.set(r.variant, set);
   }
   const all = new Set([...byVariant.values()].flatMap((s) => [...s]));
@@ -177,6 +204,7 @@ function trainedOnLines(results: readonly RunResult[]): string[] {
 export function renderResults(grid: Grid, results: readonly RunResult[], ctx: ResultsContext): string {
   const cols = visibleColumns(grid, results);
   const done = results.filter((r) => r.rows !== null);
+  const recorded = done.filter((r) => r.recorded).length;
   const cells = grid.variants.map((v) => variantCells(v, cols, results));
   // the best mean of each column in bold (ties: all of them); higher is better for every column shown
   const best = cols.map((_, j) => {
@@ -217,7 +245,8 @@ export function renderResults(grid: Grid, results: readonly RunResult[], ctx: Re
     `- Machine: ${ctx.machine}`,
     `- Grid: ${displayPath(grid.file)}; base config: ${displayPath(grid.base)}; seeds: ${seeds.join(", ")}; eval tasks: ${(grid.tasks ?? TASK_NAMES).join(", ")}`,
     ...trainedOnLines(results),
-    `- Runs: ${done.length} of ${results.length} done${done.length < results.length ? `, ${results.length - done.length} not yet (see the per-run table)` : ""}`,
+    `- Runs: ${done.length} of ${results.length} done${done.length < results.length ? `, ${results.length - done.length} not yet (see the per-run table)` : ""}` +
+      (recorded > 0 ? `; ${recorded} of the done ones are from the ledger ${displayPath(ctx.ledger ?? "")} (trained on an earlier machine or session; their folders are not in runs/)` : ""),
     "",
     ...tableLines(["variant", "about", "seeds", ...cols.map((c) => header(c, results)), "min/run"], mainRows),
     "",
@@ -236,8 +265,26 @@ export function renderResults(grid: Grid, results: readonly RunResult[], ctx: Re
   return lines.join("\n");
 }
 
-/** Renders the results of the planned runs and writes them atomically to the grid's output; returns its path. */
-export async function writeResults(grid: Grid, runs: readonly PlannedRun[], ctx: ResultsContext): Promise<string> {
-  await writeFileAtomic(grid.output, renderResults(grid, collectResults(runs), ctx));
+/**
+ * The ledger after this rewrite: every run done in runs/ (fresh values), the entries still valid for planned runs
+ * not in runs/, and the entries of runs this plan does not cover (other seeds) whose variant the grid still has.
+ * Dropped: entries whose config no longer matches the grid's, and those of variants the grid no longer has.
+ */
+export function nextLedger(grid: Grid, runs: readonly PlannedRun[], results: readonly RunResult[], ledger: Ledger): Ledger {
+  const planned = new Set(runs.map((p) => p.run));
+  const variants = new Set(grid.variants.map((v) => v.name));
+  const kept = ledger.runs.filter((e) => !planned.has(e.run) && variants.has(e.variant));
+  const fromPlan = results.map((r) => r.entry).filter((e): e is LedgerEntry => e !== null);
+  const order = new Map(grid.variants.map((v, i) => [v.name, i]));
+  const all = [...fromPlan, ...kept].sort((a, b) => order.get(a.variant)! - order.get(b.variant)! || a.seed - b.seed);
+  return { version: ledger.version, grid: grid.name, runs: all };
+}
+
+/** Renders the results of the planned runs (and of the ledger's where runs/ lacks them) and writes them atomically to
+ * the grid's output, and the ledger beside it; returns the output's path. */
+export async function writeResults(grid: Grid, runs: readonly PlannedRun[], ledger: Ledger, ctx: ResultsContext): Promise<string> {
+  const results = collectResults(runs, ledger);
+  await writeLedger(grid, nextLedger(grid, runs, results, ledger));
+  await writeFileAtomic(grid.output, renderResults(grid, results, { ...ctx, ledger: ledgerPath(grid) }));
   return grid.output;
 }

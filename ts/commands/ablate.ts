@@ -6,7 +6,8 @@
  */
 import { resolve } from "node:path";
 import { loadGrid, parseSeeds, GridError } from "../ablate/grid.js";
-import { planRuns } from "../ablate/plan.js";
+import { ledgerPath, readLedger } from "../ablate/ledger.js";
+import { planRuns, type PlannedRun } from "../ablate/plan.js";
 import { displayPath, machineDescription, writeResults } from "../ablate/table.js";
 import { runsRoot } from "../run/manifest.js";
 import { formatTable } from "../ui/table.js";
@@ -25,12 +26,20 @@ export interface AblateOptions {
   dryRun?: boolean;
   /** Rewrite the results file from the finished runs; train nothing. */
   tableOnly?: boolean;
+  /** Runs the ledger (docs/results.runs.json) records count as done: train only what no machine has finished. */
+  skipRecorded?: boolean;
   /** Where runs/ is (default: BRIDGE_RUNS_DIR or ./runs). */
   runsDir?: string;
   log?: (line: string) => void;
 }
 
-const STATUS_TEXT = { done: "done", eval: "to evaluate", restart: "unfinished: train again", pending: "to train" } as const;
+const STATUS_TEXT = {
+  done: "done",
+  eval: "to evaluate",
+  restart: "unfinished: train again",
+  recorded: "in the ledger: train again (skipped with --skip-recorded)",
+  pending: "to train",
+} as const;
 
 /** The command that reproduces the table: the grid and what changes its runs (--only only orders the work). */
 export function reproduceCommand(opts: AblateOptions): string {
@@ -52,23 +61,27 @@ export async function ablate(opts: AblateOptions): Promise<number> {
   }
   const runsDir = opts.runsDir ?? runsRoot();
   // every config is loaded (and every run folder checked) here, before anything trains
-  const runs = planRuns(grid, { seeds: opts.seeds === undefined ? undefined : parseSeeds(opts.seeds), runsDir });
+  const ledger = readLedger(grid);
+  const runs = planRuns(grid, { seeds: opts.seeds === undefined ? undefined : parseSeeds(opts.seeds), runsDir, ledger });
   const context = { command: reproduceCommand(opts), machine: machineDescription() };
 
   if (opts.dryRun) {
     const chosen = (v: string) => opts.only === undefined || opts.only.length === 0 || opts.only.includes(v);
-    log(formatTable(["run", "variant", "seed", "status"], runs.map((p) => [p.run, p.variant.name, p.seed, chosen(p.variant.name) || p.status === "done" ? STATUS_TEXT[p.status] : `${STATUS_TEXT[p.status]} (not with --only)`])));
+    const statusText = (p: PlannedRun) => (p.status === "recorded" && opts.skipRecorded ? "in the ledger: skipped" : STATUS_TEXT[p.status]);
+    log(formatTable(["run", "variant", "seed", "status"], runs.map((p) => [p.run, p.variant.name, p.seed, chosen(p.variant.name) || p.status === "done" ? statusText(p) : `${statusText(p)} (not with --only)`])));
     const done = runs.filter((p) => p.status === "done").length;
-    log(`\n${runs.length} runs: ${done} done, ${runs.length - done} pending; results go to ${displayPath(grid.output)}`);
+    const recorded = runs.filter((p) => p.status === "recorded").length;
+    log(`\n${runs.length} runs: ${done} done, ${recorded > 0 ? `${recorded} in the ledger ${displayPath(ledgerPath(grid))}, ` : ""}${runs.length - done - recorded} pending; results go to ${displayPath(grid.output)}`);
     return 0;
   }
   if (opts.tableOnly) {
-    log(`wrote ${await writeResults(grid, runs, { ...context, date: new Date() })} (${runs.filter((p) => p.status === "done").length} of ${runs.length} runs done)`);
+    const recorded = runs.filter((p) => p.status === "recorded").length;
+    log(`wrote ${await writeResults(grid, runs, ledger, { ...context, date: new Date() })} (${runs.filter((p) => p.status === "done").length} of ${runs.length} runs done${recorded > 0 ? `, ${recorded} more from the ledger` : ""})`);
     return 0;
   }
   const { runGrid } = await import("../ablate/runner.js");
   if (opts.jobs !== undefined && (!Number.isInteger(opts.jobs) || opts.jobs < 1)) throw new GridError(`--jobs ${opts.jobs}: a whole number of runs at a time, 1 or more`);
-  const r = await runGrid(grid, runs, { runsDir, dataDir: opts.dataDir, jobs: opts.jobs, only: opts.only?.length ? opts.only : undefined, log, context });
+  const r = await runGrid(grid, runs, { runsDir, dataDir: opts.dataDir, jobs: opts.jobs, only: opts.only?.length ? opts.only : undefined, skipRecorded: opts.skipRecorded, ledger, log, context });
   const runsN = (n: number) => `${n} run${n === 1 ? "" : "s"}`;
   log(`wrote ${r.output}: ${runsN(r.ran.length)} finished now, ${r.skipped.length} done before, ${r.failed.length} failed`);
   if (r.failed.length > 0) {

@@ -279,6 +279,11 @@ class Trainer:
         x, lengths, sizes = join(sents, self.model.cfg.pad_id)
         return list(self.model.encode(x, lengths).split(sizes))
 
+    def head_batches(self, sents: list[Sentences]) -> list[Tensor]:
+        """encode_batches for the NLI classifier: each sentence's head_inputs (its vector, + head_pool's pooling)."""
+        x, lengths, sizes = join(sents, self.model.cfg.pad_id)
+        return list(self.model.head_inputs(x, lengths).split(sizes))
+
     # ---- inference ----
 
     @torch.no_grad()
@@ -306,11 +311,12 @@ class Trainer:
     @torch.no_grad()
     def predict(self, premise: Sentences, hypothesis: Sentences, vectors: bool = False) -> dict[str, Tensor]:
         self.model.eval()
-        u, v = self.encode_batches([premise, hypothesis])
+        u, v = self.head_batches([premise, hypothesis])  # [bs, head_dim] each
         logits = self.model.classify(u, v).float()  # [bs, n_classes]
         out = {"logits": logits, "probs": logits.softmax(-1), "pred": logits.argmax(-1)}
-        if vectors:
-            out.update(u=u.float(), v=v.float())
+        if vectors:  # the sentence vectors: the first vec_dim columns of the head's input
+            d = self.model.vec_dim()
+            out.update(u=u[:, :d].float(), v=v[:, :d].float())
         return out
 
     @torch.no_grad()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from bridge_backend.models import AWDLSTM, AWDLSTMConfig, BridgeModel, HeadConfig, awd_lstm_presets
 from bridge_backend.models.awd_lstm import reverse_within
@@ -92,7 +94,8 @@ VECTOR_OPTIONS = {
     "idf": {"pool_weighting": "idf"},
     "sif": {"sif": True},
     "proj_dim": {"proj_dim": 12},
-    "all": {"pool_emb": True, "pool_weighting": "idf", "sif": True, "proj_dim": 12},
+    "head_pool": {"head_pool": "max"},
+    "all": {"pool_emb": True, "pool_weighting": "idf", "sif": True, "proj_dim": 12, "head_pool": "max"},
 }
 
 
@@ -115,7 +118,12 @@ def test_batch_invariance_with_vector_options(options: str, direction: str, pool
 
 def assert_batch_invariant(m: BridgeModel, tol: float = 1e-5) -> None:
     """Each sentence's vector alone equals its vector in a batch (any order), whatever the padding holds; on the
-    model's device, within `tol` (abs and rel)."""
+    model's device, within `tol` (abs and rel). The same for what the NLI classifier sees (head_inputs)."""
+    for fn in (m.encode, m.head_inputs):
+        assert_invariant(fn, m, tol)
+
+
+def assert_invariant(fn: Callable[[Tensor, Tensor], Tensor], m: BridgeModel, tol: float) -> None:
     device = next(m.parameters()).device
     lengths = [6, 2, 9, 1, 6, 4]
     x, lens = sentences(lengths)
@@ -124,15 +132,15 @@ def assert_batch_invariant(m: BridgeModel, tol: float = 1e-5) -> None:
     x_garbage = torch.where(pad_mask, torch.randint(4, V, x.shape), x)
     x, x_garbage, lens = x.to(device), x_garbage.to(device), lens.to(device)
     with torch.no_grad():
-        batch = m.encode(x, lens)
-        batch_garbage = m.encode(x_garbage, lens)
+        batch = fn(x, lens)
+        batch_garbage = fn(x_garbage, lens)
         for i, n in enumerate(lengths):
-            alone = m.encode(x[i : i + 1, :n], lens[i : i + 1])
+            alone = fn(x[i : i + 1, :n], lens[i : i + 1])
             torch.testing.assert_close(batch[i : i + 1], alone, atol=tol, rtol=tol)
         torch.testing.assert_close(batch_garbage, batch, atol=tol, rtol=tol)
         # a different order of the batch gives the same vectors, in the new order
         perm = torch.tensor([3, 0, 5, 1, 4, 2], device=device)
-        torch.testing.assert_close(m.encode(x[perm], lens[perm]), batch[perm], atol=tol, rtol=tol)
+        torch.testing.assert_close(fn(x[perm], lens[perm]), batch[perm], atol=tol, rtol=tol)
 
 
 def test_weight_dropout_active_in_train_off_in_eval() -> None:

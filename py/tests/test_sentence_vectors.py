@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from test_model_ops import TINY, call
-from test_training import V, sents
+from test_training import V, pair_batch, sents
 
 from bridge_backend.checkpoints import read_checkpoint
 from bridge_backend.errors import BadArgs, BridgeError
@@ -220,6 +220,41 @@ def test_proj_dim_projects_in_the_top_encoder_group() -> None:
     with pytest.raises(BadArgs, match="SIF component"):
         encode(session(sif=True), x, lengths, pool_layers="all")
     assert encode(session(pool_emb=True), x, lengths, pool="max").shape == (2, 16 + 16)  # without either: fine
+
+
+def test_head_pool_gives_the_classifier_max_pooling_beside_an_unchanged_vector() -> None:
+    plain = session(pool="mean", pool_layers="all", pool_emb=True)
+    s = session(pool="mean", pool_layers="all", pool_emb=True, head_pool="max")  # the same seed: the same encoder
+    m = s.trainer.model
+    d = call(s, "model_info").result["vec_dim"]
+    assert d == call(plain, "model_info").result["vec_dim"]  # the sentence vector keeps its width ...
+    assert m.head_dim() == 2 * d and m.nli_head.layers[1].in_features == 4 * 2 * d  # ... the classifier sees both
+    x, lengths = sents([4, 7, 2], 3)
+    torch.testing.assert_close(encode(s, x, lengths), encode(plain, x, lengths), atol=0, rtol=0)
+    m.eval()
+    with torch.no_grad():
+        h = m.head_inputs(x, lengths)  # [3, 2d]
+        outs, _ = m.encoder(x, lengths, with_emb=True)  # embedding first, then each layer
+        want = torch.cat([*(pool(o, lengths, "max") for o in outs[1:]), pool(outs[0], lengths, "max")], dim=-1)
+    torch.testing.assert_close(h[:, :d], encode(s, x, lengths), atol=0, rtol=0)
+    torch.testing.assert_close(h[:, d:], want, atol=0, rtol=0)
+    # predict classifies from the wider input but hands back the sentence vectors
+    b = pair_batch()
+    p = call(s, "predict", {"vectors": True}, {k: v for k, v in b.items() if k != "labels"}).tensors
+    assert p["probs"].shape == (8, 3)
+    torch.testing.assert_close(p["u"], encode(s, b["premise"], b["premise_lengths"]))
+
+
+def test_head_pool_siamese_learns_a_tiny_batch_and_its_gradients_reach_the_encoder() -> None:
+    s = session(pool="mean", pool_layers="all", head_pool="max", drop_mult=0.0, lr=1e-2, wd=0.0)
+    b = pair_batch()
+    losses = [call(s, "train_step", {"objective": "siamese"}, b).result["loss"] for _ in range(40)]
+    assert losses[-1] < 0.2 * losses[0], f"{losses[0]:.4f} -> {losses[-1]:.4f}"
+    s = session(pool="mean", pool_layers="all", head_pool="max", accum_steps=2)  # accum 2: the gradients stay
+    assert not call(s, "train_step", {"objective": "siamese"}, b).result["stepped"]
+    m = s.trainer.model
+    for name, p in m.encoder.rnns.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
 def test_describe_lists_the_pool_weightings_and_the_fit_pc_op() -> None:

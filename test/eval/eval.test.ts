@@ -78,6 +78,9 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
     const html = readFileSync(join(evaluation.dir, "report.html"), "utf8");
     assert.not.match(html, /https?:\/\/(?!www\.w3\.org)/, "report.html must not load anything from the network");
     for (const id of ["separation-histogram", "separation-roc", "snli-confusion", "sts-scatter", "training-curves"]) assert.match(html, `id="${id}"`);
+    // panels named for people: the final vectors by their stage's place in the run, an earlier stage by its name
+    assert.match(html, "final (after stage 2 of 2, siamese)");
+    assert.match(html, "after stage lm");
     for (const png of ["separation-histogram.png", "separation-roc.png"]) {
       const head = readFileSync(join(evaluation.dir, png)).subarray(0, 8);
       assert.equal(Array.from(head), [137, 80, 78, 71, 13, 10, 26, 10], `${png} is a PNG`);

@@ -96,6 +96,8 @@ export interface HeadConfigFields {
   sif: boolean;
   /** A learned projection of the pooled vector to this width (in the top encoder group); null: none. */
   proj_dim: number | null;
+  /** none | max | last: the NLI classifier also sees that pooling of the same layers beside each sentence vector. */
+  head_pool: string;
 }
 
 export interface TrainConfigFields {
@@ -128,7 +130,7 @@ export const CONFIG_FIELDS = {
   }),
   head: fieldNames<HeadConfigFields>({
     pool: true, pool_layers: true, features: true, head_hidden: true, head_p: true, n_classes: true, dual_lm: true, pool_emb: true,
-    pool_weighting: true, sif: true, proj_dim: true,
+    pool_weighting: true, sif: true, proj_dim: true, head_pool: true,
   }),
   train: fieldNames<TrainConfigFields>({
     opt: true, lr: true, wd: true, mom: true, sqr_mom: true, eps: true, clip: true, accum_steps: true, alpha: true, beta: true,

@@ -252,6 +252,9 @@ export const ModelSchema = z
     /** A learned linear projection of the pooled vector to this width (trained by the sentence objectives). */
     proj_dim: positiveInt.nullable().optional(),
     features: z.enum(["uv", "infersent"]).default("infersent"),
+    /** The NLI classifier's input per sentence: the sentence vector, and with max (or last) also that pooling of the
+     * same layers (InferSent's max pooling for NLI); the similarity objectives and `embed` still see the vector only. */
+    head_pool: z.enum(["none", "max", "last"]).optional(),
     head_hidden: z.number().int().min(0).default(512),
     head_p: unit.default(0.1),
   })

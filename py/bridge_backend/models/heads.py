@@ -22,6 +22,7 @@ from .dual_lm import DualLMEncoder
 from .pooling import POOL_LAYERS, POOL_WEIGHTINGS, POOLS, pool, pool_layers, pooled_dim, remove_pc
 
 FEATURES = ("uv", "infersent")  # [u, v] (the first attempt) or [u, v, |u-v|, u*v] (InferSent)
+HEAD_POOLS = ("none", "max", "last")  # extra pooling the NLI classifier sees beside each sentence vector
 
 
 @dataclass
@@ -37,6 +38,10 @@ class HeadConfig:
     pool_weighting: str = "none"  # none | idf: every mean pooling weighted per token (buffer token_weights [vocab_sz])
     sif: bool = False  # remove the fitted first principal component (buffer sif_pc, op fit_pc) from every vector
     proj_dim: int | None = None  # a learned linear map of the pooled vector to this width (None: no projection)
+    # The classifier's input per sentence: the sentence vector, and with head_pool max (or last) also that pooling of
+    # the same layers, from the same encoder pass. The similarity objectives and `encode` still see only the vector:
+    # NLI gains from features (InferSent's max pooling) that a cosine-trained mean would have to carry otherwise.
+    head_pool: str = "none"
 
     def check(self) -> None:
         for name, value, allowed in (
@@ -44,6 +49,7 @@ class HeadConfig:
             ("pool_layers", self.pool_layers, POOL_LAYERS),
             ("features", self.features, FEATURES),
             ("pool_weighting", self.pool_weighting, POOL_WEIGHTINGS),
+            ("head_pool", self.head_pool, HEAD_POOLS),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
@@ -53,7 +59,8 @@ class HeadConfig:
 
 # Head keys that change parameter (or buffer) shapes.
 HEAD_ARCH_KEYS = (
-    "pool", "pool_layers", "features", "head_hidden", "n_classes", "dual_lm", "pool_emb", "pool_weighting", "sif", "proj_dim"
+    "pool", "pool_layers", "features", "head_hidden", "n_classes", "dual_lm", "pool_emb", "pool_weighting", "sif", "proj_dim",
+    "head_pool",
 )
 
 
@@ -96,7 +103,7 @@ class BridgeModel(nn.Module):
         self.cfg, self.hc = cfg, hc
         self.encoder: AWDLSTM | DualLMEncoder = DualLMEncoder(cfg) if hc.dual_lm else AWDLSTM(cfg)
         self.lm_head = None if cfg.bidir or hc.dual_lm else lm_decoder(cfg, self.encoder.emb)
-        n_feat = (2 if hc.features == "uv" else 4) * self.vec_dim()
+        n_feat = (2 if hc.features == "uv" else 4) * self.head_dim()
         self.nli_head = PairClassifier(n_feat, hc)
         # after the heads, so a model without a projection draws the same initial weights as before
         self.proj = nn.Linear(self.pooled_width(), hc.proj_dim) if hc.proj_dim is not None else None
@@ -126,6 +133,11 @@ class BridgeModel(nn.Module):
         """Width of a sentence vector: proj_dim with a projection, else the pooled width."""
         return self.hc.proj_dim if self.hc.proj_dim is not None else self.pooled_width(pool, layers)
 
+    def head_dim(self) -> int:
+        """Width of the classifier's input per sentence: the vector, plus the head_pool pooling's width."""
+        extra = 0 if self.hc.head_pool == "none" else self.pooled_width(self.hc.head_pool)
+        return self.vec_dim() + extra
+
     def encode(
         self, x: Tensor, lengths: Tensor, pool: str | None = None, layers: str | None = None, sif: bool = False
     ) -> Tensor:
@@ -150,16 +162,42 @@ class BridgeModel(nn.Module):
 
     def pool_encoder(self, enc: AWDLSTM, x: Tensor, lengths: Tensor, kind: str, which: str) -> Tensor:
         """One encoder's pooled vector [bs, d]: its LSTM layers', then (pool_emb) its embedding layer's."""
+        outs, weights = self.encoder_states(enc, x, lengths)
+        return self.pool_states(enc, outs, lengths, kind, which, weights)
+
+    def encoder_states(self, enc: AWDLSTM, x: Tensor, lengths: Tensor) -> tuple[list[Tensor], Tensor | None]:
+        """The states pooling reads (the embedding's first with pool_emb, then each LSTM layer's, each [bs, sl, d])
+        and the per-token weights of pool_weighting idf ([bs, sl], in the states' order), or None."""
         outs, _ = enc(x, lengths, with_emb=self.hc.pool_emb)
         weights = None
         if self.token_weights is not None:  # per token, in the order the encoder's outputs are in
             weights = self.token_weights[enc.reading_order(x, lengths)]  # [bs, sl]
+        return outs, weights
+
+    def pool_states(
+        self, enc: AWDLSTM, outs: list[Tensor], lengths: Tensor, kind: str, which: str, weights: Tensor | None
+    ) -> Tensor:
         if not self.hc.pool_emb:
             return pool_layers(outs, lengths, kind, which, enc.cfg.bidir, weights)
         emb, layers = outs[0], outs[1:]
         # the embedding is not bidirectional: its "last" is the last token read
         lstm = pool_layers(layers, lengths, kind, which, enc.cfg.bidir, weights)
         return torch.cat([lstm, pool(emb, lengths, kind, False, weights)], dim=-1)
+
+    def head_inputs(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """What the classifier sees of each sentence [bs, head_dim]: its vector (as `encode` makes it for training,
+        no SIF removal), then with head_pool that pooling of the same layers, both from one encoder pass."""
+        if self.hc.head_pool == "none":
+            return self.encode(x, lengths)
+        vecs, extras = [], []
+        for enc in self.encoders():
+            outs, weights = self.encoder_states(enc, x, lengths)
+            vecs.append(self.pool_states(enc, outs, lengths, self.hc.pool, self.hc.pool_layers, weights))
+            extras.append(self.pool_states(enc, outs, lengths, self.hc.head_pool, self.hc.pool_layers, None))
+        vec = torch.cat(vecs, dim=-1)
+        if self.proj is not None:
+            vec = self.proj(vec)  # [bs, pooled_width] -> [bs, proj_dim]
+        return torch.cat([vec, *extras], dim=-1)  # [bs, vec_dim + head_pool width]
 
     def lm(self, x: Tensor, hidden: list[Hidden] | None) -> tuple[Tensor, Tensor, Tensor, list[Hidden]]:
         """Next-token logits [bs, sl, vocab_sz], the raw and dropped top states [bs, sl, emb_sz], new states."""
@@ -175,7 +213,7 @@ class BridgeModel(nn.Module):
         logits, dropped = self.lm_head(outs[-1])
         return logits, outs[-1], dropped, new_hidden
 
-    def classify(self, u: Tensor, v: Tensor) -> Tensor:  # u, v [bs, vec_dim] -> logits [bs, n_classes]
+    def classify(self, u: Tensor, v: Tensor) -> Tensor:  # u, v [bs, head_dim] (head_inputs) -> logits [bs, n_classes]
         return self.nli_head(pair_features(u, v, self.hc.features))
 
     def param_groups(self) -> list[tuple[str, list[nn.Parameter]]]:

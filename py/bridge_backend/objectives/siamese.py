@@ -20,7 +20,7 @@ class Siamese(Objective):
     uses_head = True  # the NLI classifier
 
     def forward(self, trainer: Trainer, batch: Batch, opts: dict[str, Any], train: bool):
-        u, v = trainer.encode_batches([sentences_of(batch, "premise"), sentences_of(batch, "hypothesis")])
+        u, v = trainer.head_batches([sentences_of(batch, "premise"), sentences_of(batch, "hypothesis")])
         logits = trainer.model.classify(u, v)  # [bs, n_classes]
         labels = batch["labels"]
         loss = F.cross_entropy(logits.float(), labels)

@@ -160,8 +160,9 @@ export async function pairVectors(model: RunModel, records: readonly PairRecord[
   return { u, v, dim, cosines: rowCosines(u, v, dim) };
 }
 
-/** The label of a checkpoint in the report: its stage's "INDEX-NAME" in the manifest, else the file name. */
+/** The label of a checkpoint in the report: "after stage 2 of 2, siamese" for a stage's, else the file name. */
 export function checkpointLabel(model: RunModel, checkpoint: string): string {
-  const s = model.manifest.stages.find((st) => st.checkpoint === checkpoint);
-  return s ? `${s.index}-${s.name}` : checkpoint;
+  const stages = model.manifest.stages;
+  const s = stages.find((st) => st.checkpoint === checkpoint);
+  return s ? `after stage ${s.index + 1} of ${stages.length}, ${s.name}` : checkpoint;
 }

@@ -80,7 +80,7 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
     for (const id of ["separation-histogram", "separation-roc", "snli-confusion", "sts-scatter", "training-curves"]) assert.match(html, `id="${id}"`);
     // panels named for people: the final vectors by their stage's place in the run, an earlier stage by its name
     assert.match(html, "final (after stage 2 of 2, siamese)");
-    assert.match(html, "after stage lm");
+    assert.match(html, "after stage 1 of 2, lm");
     for (const png of ["separation-histogram.png", "separation-roc.png"]) {
       const head = readFileSync(join(evaluation.dir, png)).subarray(0, 8);
       assert.equal(Array.from(head), [137, 80, 78, 71, 13, 10, 26, 10], `${png} is a PNG`);

@@ -143,8 +143,6 @@ export interface PlanOptions {
   /** Seeds instead of the grid's. */
   seeds?: number[];
   runsDir: string;
-  /** The grid's ledger: a run without a folder that it records (same config hash) is "recorded". */
-  ledger?: Ledger;
 }
 
 /**
@@ -170,12 +168,15 @@ export function planRuns(grid: Grid, opts: PlanOptions): PlannedRun[] {
       const paths = runPaths(run, opts.runsDir);
       const hash = configHash(cfg);
       const record = readRecord(paths);
-      let status = statusOf(grid, paths, record, hash, cfg, variant.name, seed);
-      if (status === "pending" && opts.ledger?.runs.some((e) => e.run === run && e.configHash === hash)) status = "recorded";
-      out.push({ run, variant, seed, set, configHash: hash, status, record, paths });
+      out.push({ run, variant, seed, set, configHash: hash, status: statusOf(grid, paths, record, hash, cfg, variant.name, seed), record, paths });
     }
   });
   return out;
+}
+
+/** A pending run (no folder) that the grid's ledger records with the same config hash becomes "recorded". */
+export function markRecorded(runs: PlannedRun[], ledger: Ledger): void {
+  for (const p of runs) if (p.status === "pending" && ledger.runs.some((e) => e.run === p.run && e.configHash === p.configHash)) p.status = "recorded";
 }
 
 function statusOf(grid: Grid, paths: RunPaths, record: AblateRecord | null, hash: string, cfg: Config, variant: string, seed: number): RunStatus {

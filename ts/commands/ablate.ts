@@ -7,7 +7,7 @@
 import { resolve } from "node:path";
 import { loadGrid, parseSeeds, GridError } from "../ablate/grid.js";
 import { ledgerPath, readLedger } from "../ablate/ledger.js";
-import { planRuns, type PlannedRun } from "../ablate/plan.js";
+import { markRecorded, planRuns, type PlannedRun } from "../ablate/plan.js";
 import { displayPath, machineDescription, writeResults } from "../ablate/table.js";
 import { runsRoot } from "../run/manifest.js";
 import { formatTable } from "../ui/table.js";
@@ -61,8 +61,10 @@ export async function ablate(opts: AblateOptions): Promise<number> {
   }
   const runsDir = opts.runsDir ?? runsRoot();
   // every config is loaded (and every run folder checked) here, before anything trains
+  const runs = planRuns(grid, { seeds: opts.seeds === undefined ? undefined : parseSeeds(opts.seeds), runsDir });
+  // after the configs: a bad variant is named first; then whether the output's ledger is this grid's
   const ledger = readLedger(grid);
-  const runs = planRuns(grid, { seeds: opts.seeds === undefined ? undefined : parseSeeds(opts.seeds), runsDir, ledger });
+  markRecorded(runs, ledger);
   const context = { command: reproduceCommand(opts), machine: machineDescription() };
 
   if (opts.dryRun) {

@@ -38,8 +38,10 @@ export interface TaskContext {
 
 /** An earlier stage whose vectors are compared with the final ones (the before / after of fine-tuning). */
 export interface StageRef {
-  /** "INDEX-NAME", e.g. "0-lm". */
+  /** "INDEX-NAME", e.g. "0-lm" (metric keys and file names). */
   name: string;
+  /** For people: "after stage 1 of 2, lm" (report panels). */
+  label: string;
   checkpoint: string;
 }
 

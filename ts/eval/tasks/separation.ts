@@ -123,9 +123,9 @@ export const separationTask: EvalTask = {
         const spv = await pairVectors(model, records);
         const st = separationScores(spv.cosines, labels);
         entry.stages.push({ stage: stage.name, checkpoint: stage.checkpoint, separation: pick(st) });
-        stagePanels.push({ name: `after stage ${stage.name}`, histogram: st.histogram, overlap: st.overlap });
+        stagePanels.push({ name: stage.label, histogram: st.histogram, overlap: st.overlap });
         histograms.splice(1, histograms.length - 1, ...stagePanels, tfidfPanel);
-        roc.push({ name: `after stage ${stage.name}`, points: st.roc, auc: st.roc_auc });
+        roc.push({ name: stage.label, points: st.roc, auc: st.roc_auc });
         const stagePath = join(model.paths.eval, `snli-stage-${stage.name}.arrow`);
         await writeArrowFile(stagePath, snliColumns(records, spv, records.map(() => null)), { "bridge.run": ctx.run, "bridge.checkpoint": stage.checkpoint, "bridge.stage": stage.name });
         files.push(stagePath);

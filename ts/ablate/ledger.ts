@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "../core/atomic.js";
 import { describeTrainedOn } from "../eval/trainedOn.js";
-import type { Metrics, MetricRow } from "../eval/types.js";
+import type { Metrics } from "../eval/types.js";
 import { metricRows } from "../eval/summary.js";
 import { GridError, type Grid } from "./grid.js";
 
@@ -72,6 +72,11 @@ export function readLedger(grid: Grid): Ledger {
   return l;
 }
 
+/** The ledger's entry for a planned run, when it holds one made with the config the grid now gives it. */
+export function recordedEntry(ledger: Ledger, run: { run: string; configHash: string }): LedgerEntry | null {
+  return ledger.runs.find((e) => e.run === run.run && e.configHash === run.configHash) ?? null;
+}
+
 /** One run a line, so a commit's diff shows which runs it adds or changes. */
 export async function writeLedger(grid: Grid, ledger: Ledger): Promise<void> {
   const runs = ledger.runs.map((e) => `  ${JSON.stringify(e)}`).join(",\n");
@@ -83,7 +88,7 @@ export async function writeLedger(grid: Grid, ledger: Ledger): Promise<void> {
 export function tableValues(metrics: Metrics, keys: readonly string[]): Record<string, TableValue> {
   const years = new Set((metrics.sts12_16?.years ?? []).map((y) => `${y}.spearman`));
   const out: Record<string, TableValue> = {};
-  for (const r of metricRows(metrics) as MetricRow[]) {
+  for (const r of metricRows(metrics)) {
     if (keys.includes(r.key) || years.has(r.key)) out[r.key] = { split: r.split, value: r.value, baseline: r.baseline, supervised: r.supervised };
   }
   return out;

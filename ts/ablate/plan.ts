@@ -18,7 +18,7 @@ import { TASK_NAMES } from "../eval/tasks/index.js";
 import type { Metrics } from "../eval/types.js";
 import { readManifest, runPaths, type RunPaths } from "../run/manifest.js";
 import { GridError, type Grid, type TrainedVariant } from "./grid.js";
-import type { Ledger } from "./ledger.js";
+import { recordedEntry, type Ledger } from "./ledger.js";
 
 export const RECORD_FILE = "ablate.json";
 export const LOG_FILE = "ablate.log";
@@ -176,7 +176,7 @@ export function planRuns(grid: Grid, opts: PlanOptions): PlannedRun[] {
 
 /** A pending run (no folder) that the grid's ledger records with the same config hash becomes "recorded". */
 export function markRecorded(runs: PlannedRun[], ledger: Ledger): void {
-  for (const p of runs) if (p.status === "pending" && ledger.runs.some((e) => e.run === p.run && e.configHash === p.configHash)) p.status = "recorded";
+  for (const p of runs) if (p.status === "pending" && recordedEntry(ledger, p) !== null) p.status = "recorded";
 }
 
 function statusOf(grid: Grid, paths: RunPaths, record: AblateRecord | null, hash: string, cfg: Config, variant: string, seed: number): RunStatus {

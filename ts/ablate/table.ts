@@ -13,7 +13,7 @@ import { TASK_NAMES } from "../eval/tasks/index.js";
 import { STS_YEARS } from "../eval/tasks/sts12_16.js";
 import { projectRoot } from "../paths.js";
 import type { Grid, Variant } from "./grid.js";
-import { entryOf, ledgerPath, writeLedger, type Ledger, type LedgerEntry, type TableValue } from "./ledger.js";
+import { entryOf, ledgerPath, recordedEntry, writeLedger, type Ledger, type LedgerEntry, type TableValue } from "./ledger.js";
 import { LOG_FILE, readRunMetrics, type PlannedRun } from "./plan.js";
 
 /** A table column: a metric key of metricRows() and the eval task that writes it. */
@@ -40,17 +40,13 @@ export interface RunResult {
   run: string;
   variant: string;
   seed: number;
-  /** Table values by metric key; null until the run is done. */
+  /** Table values by metric key (a view of entry.values); null until the run is done. */
   rows: Map<string, TableValue> | null;
-  /** What it trained on (describeTrainedOn); null until done. */
-  trainedOn: string | null;
-  /** Train + eval wall time; null until done. */
-  minutes: number | null;
   /** "done", "done (recorded ...)", "pending", "needs eval", or "failed: ..." (see runs/NAME/ablate.log). */
   status: string;
   /** Its values come from the ledger (the run folder is not in runs/). */
   recorded: boolean;
-  /** Its ledger entry (fresh from runs/, or the ledger's own); null until done. */
+  /** Its ledger entry (fresh from runs/, or the ledger's own): values, minutes, trained-on; null until done. */
   entry: LedgerEntry | null;
 }
 
@@ -77,17 +73,12 @@ export function displayPath(p: string, opts: { besideProject?: boolean } = {}): 
   return r !== "" && (!r.startsWith("..") || beside) && !isAbsolute(r) ? r : p;
 }
 
-/** The ledger's entry for a planned run, when it holds one made with the config the grid now gives it. */
-export function recordedEntry(p: PlannedRun, ledger: Ledger | null): LedgerEntry | null {
-  return ledger?.runs.find((e) => e.run === p.run && e.configHash === p.configHash) ?? null;
-}
-
 /** Each planned run as the table shows it: from its run folder when done there, else from the ledger, else pending. */
 export function collectResults(runs: readonly PlannedRun[], ledger: Ledger | null = null): RunResult[] {
   return runs.map((p) => {
     const done = p.status === "done" && p.record !== null;
     const metrics = done ? readRunMetrics(p.paths) : null;
-    const entry = done ? null : recordedEntry(p, ledger);
+    const entry = done || ledger === null ? null : recordedEntry(ledger, p);
     const failed = p.record?.error !== undefined && !done;
     const status = done
       ? "done"
@@ -105,8 +96,6 @@ export function collectResults(runs: readonly PlannedRun[], ledger: Ledger | nul
       variant: p.variant.name,
       seed: p.seed,
       rows: shown === null ? null : new Map(Object.entries(shown.values)),
-      trainedOn: shown?.trainedOn ?? null,
-      minutes: shown?.minutes ?? null,
       status,
       recorded: entry !== null,
       entry: shown,
@@ -190,9 +179,9 @@ function tableLines(head: string[], rows: string[][]): string[] {
 function trainedOnLines(results: readonly RunResult[]): string[] {
   const byVariant = new Map<string, Set<string>>();
   for (const r of results) {
-    if (r.trainedOn === null) continue;
+    if (r.entry === null) continue;
     const set = byVariant.get(r.variant) ?? new Set<string>();
-    set.add(r.trainedOn);
+    set.add(r.entry.trainedOn);
     byVariant.set(r.variant, set);
   }
   const all = new Set([...byVariant.values()].flatMap((s) => [...s]));
@@ -214,7 +203,7 @@ export function renderResults(grid: Grid, results: readonly RunResult[], ctx: Re
   const seedsOf = (v: Variant) => (v.kind === "baseline" ? "-" : `${results.filter((r) => r.variant === v.name && r.rows !== null).length}/${results.filter((r) => r.variant === v.name).length}`);
   const minutesOf = (v: Variant) => {
     if (v.kind === "baseline") return "-";
-    const m = results.filter((r) => r.variant === v.name && r.minutes !== null).map((r) => r.minutes!);
+    const m = results.filter((r) => r.variant === v.name && r.entry !== null).map((r) => r.entry!.minutes);
     return m.length === 0 ? "pending" : mean(m).toFixed(1);
   };
   const mainRows = grid.variants.map((v, i) => [
@@ -232,7 +221,7 @@ export function renderResults(grid: Grid, results: readonly RunResult[], ctx: Re
       const row = r.rows?.get(c.key);
       return row === undefined || row.value === null ? "" : `${fmt(row.value)}${row.supervised ? " (s)" : ""}`;
     }),
-    r.minutes === null ? "" : r.minutes.toFixed(1),
+    r.entry === null ? "" : r.entry.minutes.toFixed(1),
     r.status,
   ]);
   const seeds = [...new Set(results.map((r) => r.seed))];

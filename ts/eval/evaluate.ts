@@ -15,7 +15,7 @@ import { writeReport } from "./report.js";
 import { RunModel } from "./runModel.js";
 import { metricRows } from "./summary.js";
 import { selectTasks, type EvalTask, type TaskContext, type TaskOutput } from "./tasks/index.js";
-import { checkpointLabel } from "./tasks/common.js";
+import { stageLabel } from "./tasks/common.js";
 import { describeTrainedOn, readTrainedOn } from "./trainedOn.js";
 import type { CurvePoint, Metrics, ReportData, TrainedSplit } from "./types.js";
 
@@ -108,7 +108,7 @@ async function evaluateLocked(opts: EvalOptions, tasks: readonly EvalTask[]): Pr
     const earlier = model.manifest.stages.filter((s) => s.completed && s.checkpoint !== null && s.checkpoint !== finalCheckpoint);
     for (const stage of restaged.length > 0 ? earlier : []) {
       await model.load(stage.checkpoint!);
-      const ref = { name: `${stage.index}-${stage.name}`, label: checkpointLabel(model, stage.checkpoint!), checkpoint: stage.checkpoint! };
+      const ref = { name: `${stage.index}-${stage.name}`, label: stageLabel(stage, model.manifest.stages.length), checkpoint: stage.checkpoint! };
       const parts: string[] = [];
       for (const o of restaged) parts.push(await o.atStage!(ref));
       log(`stage ${ref.name}: ${parts.join(", ")}`);

@@ -162,9 +162,14 @@ export async function pairVectors(model: RunModel, records: readonly PairRecord[
   return { u, v, dim, cosines: rowCosines(u, v, dim) };
 }
 
-/** The label of a checkpoint in the report: "after stage 2 of 2, siamese" for a stage's, else the file name. */
+/** A stage as the report names it: "after stage 2 of 2, siamese". */
+export function stageLabel(stage: { index: number; name: string }, stageCount: number): string {
+  return `after stage ${stage.index + 1} of ${stageCount}, ${stage.name}`;
+}
+
+/** The label of a checkpoint in the report: its stage's stageLabel, else the file name. */
 export function checkpointLabel(model: RunModel, checkpoint: string): string {
   const stages = model.manifest.stages;
   const s = stages.find((st) => st.checkpoint === checkpoint);
-  return s ? `after stage ${s.index + 1} of ${stages.length}, ${s.name}` : checkpoint;
+  return s ? stageLabel(s, stages.length) : checkpoint;
 }

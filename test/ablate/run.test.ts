@@ -72,6 +72,12 @@ testWithData(test, "a 2-variant x 1-seed grid on tiny.yaml, 2 runs at a time: bo
   const again = readFileSync(out, "utf8");
   assert.is(row(again, "siamese2"), row(md, "siamese2"));
   assert.is(row(again, "siamese1"), row(md, "siamese1"));
+
+  // --only one variant: the other's finished run is counted, not listed
+  const only = await cli([...args, "--only", "siamese1"], runsDir);
+  assert.match(only.stdout, "ablate-example-tiny-siamese1-s1: done already (same config), skipped");
+  assert.not.match(only.stdout, "ablate-example-tiny-siamese2-s1: done already");
+  assert.match(only.stdout, "1 finished run of other variants (not in --only): kept in the table");
 });
 
 test.run();

@@ -92,6 +92,7 @@ test("fetch wt103-fwd from a local server, then init: fastai:wt103-fwd converts 
     const events: Record<string, unknown>[] = [];
     const wrapped = withInit(backend, {
       init: { from: "fastai:wt103-fwd" },
+      seed: 0,
       firstStageFresh: true,
       vocab,
       runsDir,

@@ -120,11 +120,15 @@ export async function runGrid(grid: Grid, runs: PlannedRun[], opts: RunnerOption
 
 async function runLocked(grid: Grid, runs: PlannedRun[], opts: RunnerOptions): Promise<RunnerResult> {
   const counts = (p: PlannedRun) => p.status === "done" || (p.status === "recorded" && opts.skipRecorded === true);
-  const todo = runs.filter((p) => !counts(p) && (opts.only === undefined || opts.only.includes(p.variant.name)));
+  const selected = (p: PlannedRun) => opts.only === undefined || opts.only.includes(p.variant.name);
+  const todo = runs.filter((p) => !counts(p) && selected(p));
   const result: RunnerResult = { ran: [], skipped: runs.filter(counts).map((p) => p.run), failed: [], output: grid.output };
   const dataDir = opts.dataDir === undefined ? [] : ["--data-dir", opts.dataDir];
   const write = () => writeResults(grid, runs, opts.ledger, { ...opts.context, date: new Date() });
-  for (const p of runs.filter(counts)) opts.log(`${p.run}: ${p.status === "done" ? "done already (same config)" : "recorded in the ledger (same config)"}, skipped`);
+  // a line per finished run of the variants asked for; the others (not in --only) only counted
+  for (const p of runs.filter((r) => counts(r) && selected(r))) opts.log(`${p.run}: ${p.status === "done" ? "done already (same config)" : "recorded in the ledger (same config)"}, skipped`);
+  const others = runs.filter((r) => counts(r) && !selected(r)).length;
+  if (others > 0) opts.log(`${others} finished run${others === 1 ? "" : "s"} of other variants (not in --only): kept in the table`);
 
   // `jobs` workers take the next pending run in grid order; the results file is rewritten (atomically) as each ends
   let next = 0;

@@ -44,6 +44,7 @@
  *   import_fastai   weights, vocab, out, backwards? -> path, bytes, config, itos
  *   init_from       path, backward_path?; vocab_map?, backward_vocab_map? -> loaded, skipped, copied, new, source,
  *                   meta, backward? (dual_lm)
+ *   init_word_vectors seed?; vectors [vocab_sz, k] float32, known [vocab_sz] uint8 -> copied, dim, emb_sz, scale
  *   init_distributed rank, world_size, master_port, master_addr?, backend?, timeout_s? -> rank, world_size, backend
  *   fit_probe       name?, l2?, max_iter?, seed?; x [n, f], y [n] -> name, n, features, classes, train_accuracy,
  *                   iterations, loss
@@ -489,6 +490,19 @@ export interface InitFromResult extends InitFromSourceResult {
   backward?: InitFromSourceResult;
 }
 
+export interface InitWordVectorsArgs {
+  /** Seeds the map of k-wide vectors into the emb_sz-wide embedding. */
+  seed?: number;
+}
+export interface InitWordVectorsResult {
+  /** Embedding rows that took a pretrained vector. */
+  copied: number;
+  dim: number;
+  emb_sz: number;
+  /** The factor that brought the vectors to the random rows' mean norm. */
+  scale: number;
+}
+
 // ---- distributed (py: ops/distributed.py) ----
 
 export interface InitDistributedArgs {
@@ -556,6 +570,7 @@ export interface Ops {
   model_info: { args: NoArgs; result: ModelInfoResult };
   import_fastai: { args: ImportFastaiArgs; result: ImportFastaiResult };
   init_from: { args: InitFromArgs; result: InitFromResult };
+  init_word_vectors: { args: InitWordVectorsArgs; result: InitWordVectorsResult };
   init_distributed: { args: InitDistributedArgs; result: InitDistributedResult };
   fit_probe: { args: FitProbeArgs; result: FitProbeResult };
   probe_predict: { args: ProbePredictArgs; result: CountResult };
@@ -570,7 +585,7 @@ export const OP_NAMES: readonly OpName[] = fieldNames<Ops>({
   hello: true, ping: true, echo: true, introspect: true, describe: true, shutdown: true, sleep: true, emit: true, raise: true,
   build: true, train_step: true, flush: true, eval_step: true, encode: true, fit_pc: true, predict: true, generate: true,
   set_trainable: true, set_hparams: true, save: true, load: true, reset_state: true, model_info: true, import_fastai: true, init_from: true,
-  init_distributed: true, fit_probe: true, probe_predict: true,
+  init_word_vectors: true, init_distributed: true, fit_probe: true, probe_predict: true,
 });
 
 /** A reply: the op's result and the tensors that came with it. */

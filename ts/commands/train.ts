@@ -116,7 +116,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (opts.init) cfg = { ...cfg, init: { ...(cfg.init?.backward ? { backward: cfg.init.backward } : {}), from: opts.init } }; // keeps a config's init.backward
     assertShardable(cfg, 0, rankCount(opts));
     name = opts.run ?? defaultRunName(opts.config ?? DEFAULT_CONFIG);
-    if (cfg.init?.build) await buildInitRun(cfg.init.from, resolve(dirname(opts.config ?? DEFAULT_CONFIG), cfg.init.build), root, opts, progress);
+    if (cfg.init?.build !== undefined && cfg.init.from !== undefined) await buildInitRun(cfg.init.from, resolve(dirname(opts.config ?? DEFAULT_CONFIG), cfg.init.build), root, opts, progress);
   }
   const paths = runPaths(name, root);
   // Before anything reads or writes the folder: two commands in one run would interleave its log and state.
@@ -241,7 +241,7 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
   let stages: StageSummary[];
   try {
     stages = await runStages({
-      backend: withInit(client, { init: cfg.init, firstStageFresh: state.stage === 0 && state.checkpoint === null, vocab: data.vocab, runsDir: opts.runsDir ?? runsRoot(), dataDir: opts.dataDir, note: (l) => progress.note(l), record: (e) => log.write(e) }),
+      backend: withInit(client, { init: cfg.init, seed: cfg.seed, firstStageFresh: state.stage === 0 && state.checkpoint === null, vocab: data.vocab, runsDir: opts.runsDir ?? runsRoot(), dataDir: opts.dataDir, note: (l) => progress.note(l), record: (e) => log.write(e) }),
       cfg,
       data,
       paths,

@@ -264,15 +264,27 @@ export const ModelSchema = z
 export const InitSchema = z
   .object({
     /** A run name (runs/NAME), a bridge checkpoint file or `bridge import` folder, or fastai:wt103-fwd | fastai:wt103-bwd. */
-    from: z.string().min(1),
+    from: z.string().min(1).optional(),
     /** With model.dual_lm: the backward LM (a source as `from`) for the backward encoder; `from` is then the forward one. */
     backward: z.string().min(1).optional(),
     /** A training config (relative to this config's folder) that builds `from` as a run of that name when there is
      * none yet: a pretrained LM trained once, on first use, then reused by every run (fastai downloads WT103 once). */
     build: z.string().min(1).optional(),
+    /** Pretrained word vectors for the embedding rows of the words they know (the other weights stay random):
+     * a GloVe / word2vec / fastText text file or a JSON {word: [numbers]}, relative to the data dir. */
+    wordVectors: z.string().min(1).optional(),
   })
   .strict()
-  .refine((i) => i.build === undefined || /^[A-Za-z0-9._-]+$/.test(i.from), { message: "init.build trains init.from as a run: from must then be a run name", path: ["from"] });
+  .refine((i) => i.from !== undefined || i.wordVectors !== undefined, { message: "init needs from (pretrained weights) or wordVectors (pretrained word vectors)" })
+  .refine((i) => i.from === undefined || i.wordVectors === undefined, {
+    message: "init.from brings its own embedding (new words start from its mean row): drop init.wordVectors, or init.from",
+    path: ["wordVectors"],
+  })
+  .refine((i) => i.from !== undefined || (i.backward === undefined && i.build === undefined), {
+    message: "init.backward and init.build go with init.from",
+    path: ["from"],
+  })
+  .refine((i) => i.build === undefined || /^[A-Za-z0-9._-]+$/.test(i.from ?? ""), { message: "init.build trains init.from as a run: from must then be a run name", path: ["from"] });
 
 export const ConfigSchema = z
   .object({

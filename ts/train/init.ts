@@ -15,17 +15,23 @@
  * A model.dual_lm model (a forward and a backward LM's encoders) takes `init: { from: FORWARD, backward: BACKWARD }`:
  * each source is resolved as above and matched onto the run's vocabulary on its own; a source of the wrong
  * direction (a forward LM given as `backward`) is refused, naming it. A dual_lm run alone as `from` gives both.
+ *
+ * `init: { wordVectors: FILE }` starts only the embedding: each word of the run's vocabulary that the file knows
+ * (as it is, else lowercased) takes its vector (backend op init_word_vectors: mapped into the embedding's width,
+ * scaled to the random rows' norm); everything else keeps its random weights. FILE is relative to the data dir.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import type { Tensors } from "../backend/client.js";
 import type { InitFromResult, InitFromSourceResult, OpArgs, OpCaller, OpName, TypedBackend } from "../backend/ops.js";
 import type { JsonObject } from "../backend/protocol.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { tensor } from "../core/tensor.js";
 import { MODEL_DOWNLOADS, resolveDataDir } from "../data/datasets.js";
+import { readWordVectors } from "../data/readers/wordVectors.js";
 import { OOV_BUCKET_PREFIX, Vocab } from "../data/vocab.js";
+import { SPECIAL_TOKENS } from "../data/tokenize.js";
 import { readManifest, runPaths } from "../run/manifest.js";
 
 export const IMPORT_FILE = "import.json";
@@ -212,6 +218,45 @@ export async function applyInit(backend: OpCaller, source: InitSource, vocab: Vo
   return { ...report(source, r), ...(r.backward ? { backward: report(backward ?? source, r.backward) } : {}) };
 }
 
+/** What init.wordVectors gave the embedding. */
+export interface WordVectorsReport {
+  path: string;
+  /** Rows of the run's vocabulary that took a pretrained vector, of `of`. */
+  copied: number;
+  of: number;
+  dim: number;
+  embSz: number;
+  /** Words in the file. */
+  fileWords: number;
+}
+
+/** The word vectors file init.wordVectors names: absolute, or relative to the data dir. */
+export function wordVectorsPath(file: string, dataDir?: string): string {
+  const path = isAbsolute(file) ? file : join(resolveDataDir(dataDir), file);
+  if (!existsSync(path)) throw new InitError(`init.wordVectors ${file}: no such file (${path}; a relative path is read from the data dir)`);
+  return path;
+}
+
+/** Puts the file's vectors into the embedding rows of the words of `vocab` it knows (exact word, else lowercased). */
+export async function applyWordVectors(backend: OpCaller, path: string, vocab: Vocab, seed: number): Promise<WordVectorsReport> {
+  const special = new Set<string>(SPECIAL_TOKENS);
+  const words = vocab.itos.map((w, i) => (special.has(w) || vocab.isBucket(i) ? null : w));
+  const wanted = new Set<string>();
+  for (const w of words) if (w !== null) wanted.add(w).add(w.toLowerCase());
+  const wv = await readWordVectors(path, wanted);
+  const vectors = new Float32Array(vocab.size * wv.dim);
+  const known = new Uint8Array(vocab.size);
+  words.forEach((w, i) => {
+    const v = w === null ? undefined : (wv.vectors.get(w) ?? wv.vectors.get(w.toLowerCase()));
+    if (v === undefined) return;
+    vectors.set(v, i * wv.dim);
+    known[i] = 1;
+  });
+  const tensors: Tensors = { vectors: tensor("float32", [vocab.size, wv.dim], vectors), known: tensor("uint8", [vocab.size], known) };
+  const r = (await backend.call("init_word_vectors", { seed }, tensors)).result;
+  return { path, copied: r.copied, of: vocab.size, dim: r.dim, embSz: r.emb_sz, fileWords: wv.total };
+}
+
 /**
  * The backend, with `init` run right after its first `build` (the first stage's model) and before any
  * other call: the training loop stays as it is, and a resumed run, whose first stage already has a
@@ -238,12 +283,29 @@ export function initAfterFirstBuild(backend: TypedBackend, init: () => Promise<v
  */
 export function withInit(
   backend: TypedBackend,
-  ctx: { init: { from: string; backward?: string } | null; firstStageFresh: boolean; vocab: Vocab; note: (line: string) => void; record: (event: JsonObject) => void } & InitOptions,
+  ctx: {
+    init: { from?: string; backward?: string; wordVectors?: string } | null;
+    seed: number;
+    firstStageFresh: boolean;
+    vocab: Vocab;
+    note: (line: string) => void;
+    record: (event: JsonObject) => void;
+  } & InitOptions,
 ): TypedBackend {
   const { init } = ctx;
   if (init === null || !ctx.firstStageFresh) return backend;
+  if (init.wordVectors !== undefined) {
+    const path = wordVectorsPath(init.wordVectors, ctx.dataDir); // a missing file fails before the backend starts work
+    return initAfterFirstBuild(backend, async () => {
+      const r = await applyWordVectors(backend, path, ctx.vocab, ctx.seed);
+      ctx.note(`init: word vectors ${r.path}: ${r.copied} of ${r.of} embedding rows (${r.dim}-d vectors into the ${r.embSz}-d embedding; ${r.fileWords} words in the file)`);
+      ctx.record({ type: "init", wordVectors: r.path, copied: r.copied, of: r.of, dim: r.dim, emb_sz: r.embSz, file_words: r.fileWords });
+    });
+  }
+  const from = init.from;
+  if (from === undefined) return backend;
   return initAfterFirstBuild(backend, async () => {
-    const source = await resolveInitSource(init.from, backend, { ...ctx, log: ctx.note });
+    const source = await resolveInitSource(from, backend, { ...ctx, log: ctx.note });
     const backward = init.backward === undefined ? undefined : await resolveInitSource(init.backward, backend, { ...ctx, log: ctx.note });
     const r = await applyInit(backend, source, ctx.vocab, backward);
     const said = (h: InitSourceReport, role: string) =>

@@ -12,6 +12,12 @@ init_from      path, backward_path?; vocab_map? [vocab_sz], backward_vocab_map? 
                encoders) takes its forward encoder from `path` and its backward one from `backward_path` (with
                `backward_vocab_map`), each source's direction checked; or both halves from a dual_lm checkpoint
                at `path` alone.
+init_word_vectors  seed?; vectors [vocab_sz, k] float32, known [vocab_sz] (nonzero: the word has a vector)
+               -> copied, dim, emb_sz, scale
+               Pretrained word vectors (GloVe, word2vec, fastText) as the built model's embedding rows: each known
+               word's vector, mapped into the emb_sz-wide embedding by a seeded map with orthonormal columns (dot
+               products and cosines unchanged; the identity when k == emb_sz) and scaled so the rows' mean norm is the
+               random rows' (the other words keep their random rows); every encoder of a dual_lm model alike.
 """
 
 from __future__ import annotations
@@ -57,6 +63,47 @@ def size_diffs(src: dict[str, Any], own: Any) -> list[str]:
 
 def source_summary(src: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     return {**{k: src.get(k) for k in ("vocab_sz", "emb_sz", "n_hid", "n_layers")}, "direction": direction(config)}
+
+
+def place_word_vectors(weight: torch.Tensor, vectors: torch.Tensor, known: torch.Tensor, seed: int) -> float:
+    """Writes the known rows of `vectors` [vocab, k] into `weight` [vocab, emb_sz] in place (see init_word_vectors);
+    returns the scale applied to the vectors."""
+    emb_sz, k = weight.shape[1], vectors.shape[1]
+    if k == emb_sz:
+        basis = torch.eye(emb_sz)
+    else:
+        g = torch.Generator().manual_seed(seed)
+        basis, _ = torch.linalg.qr(torch.randn(emb_sz, k, generator=g))  # [emb_sz, k], orthonormal columns
+    placed = vectors[known] @ basis.to(vectors.device).T  # [n_known, emb_sz]
+    row_norms = weight[~known].detach().norm(dim=1)  # the random rows (the zero pad row left out below)
+    target = row_norms[row_norms > 0].mean() if bool((row_norms > 0).any()) else torch.tensor(1.0)
+    norms = placed.norm(dim=1)
+    scale = float(target / norms[norms > 0].mean()) if bool((norms > 0).any()) else 1.0
+    with torch.no_grad():
+        weight[known] = (placed * scale).to(weight.dtype)
+    return scale
+
+
+@op("init_word_vectors", every_rank=True)
+def init_word_vectors(session, args: Args, tensors: Tensors):
+    """Pretrained word vectors as the built model's embedding rows (see the module docstring)."""
+    t = trainer_of(session)
+    vectors = tensor_arg(tensors, "vectors", dtypes=(torch.float32,), ndim=2)
+    known = tensor_arg(tensors, "known", dtypes=(*INTS, torch.uint8, torch.bool), ndim=1) != 0
+    vocab_sz, emb_sz, k = t.model.cfg.vocab_sz, t.model.cfg.emb_sz, vectors.shape[1]
+    if vectors.shape[0] != vocab_sz or known.shape[0] != vocab_sz:
+        shapes = f"vectors {list(vectors.shape)}, known {list(known.shape)}"
+        raise BadArgs(f"init_word_vectors needs one row per word of the model's {vocab_sz}: {shapes}")
+    if not 1 <= k <= emb_sz:
+        raise BadArgs(f"word vectors of {k} dimensions do not fit the model's {emb_sz}-wide embedding (model.emb_sz >= {k})")
+    if not bool(torch.isfinite(vectors[known]).all()):
+        raise BadArgs("init_word_vectors: a known word's vector is not finite")
+    known[t.model.cfg.pad_id] = False  # the pad row stays zero
+    seed = arg(args, "seed", int, 0)
+    scale = 1.0
+    for enc in t.model.encoders():
+        scale = place_word_vectors(enc.emb.weight, vectors.to(enc.emb.weight.device), known.to(enc.emb.weight.device), seed)
+    return {"copied": int(known.sum()), "dim": k, "emb_sz": emb_sz, "scale": scale}
 
 
 @op("import_fastai")

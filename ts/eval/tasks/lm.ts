@@ -1,12 +1,14 @@
 /**
  * lm: the last language-model stage's checkpoint (fine-tuning later changes the encoder):
  * perplexity on held-out WikiText-2 (test when present, else valid), and samples. Without that
- * text the task is skipped (listed in `skipped`), never a placeholder entry.
+ * text the task is skipped (listed in `skipped`), never a placeholder entry. A backward LM (model.backwards)
+ * reads the text right to left, as it trained, and its samples, generated right to left, are shown in reading order.
  */
 import { parseSplitRef, splitTexts, type SplitRef } from "../../data/datasets.js";
 import { LmStream } from "../../data/lmStream.js";
 import { numericaliseTexts, type NumericalisedText, type Ragged } from "../../data/numericalised.js";
 import { prepareSplit } from "../../data/prepare.js";
+import { reverseRows } from "../../train/backwards.js";
 import type { EvalStepResult } from "../../backend/ops.js";
 import type { RunModel } from "../runModel.js";
 import type { LmResult, MetricRow, SamplingSettings } from "../types.js";
@@ -39,7 +41,7 @@ export function addNll(sum: NllSum, r: EvalStepResult, step: number, where: stri
 /** Perplexity of the loaded checkpoint on a split's text (ctx.lmMaxTokens: only its first tokens). */
 export async function perplexity(ctx: TaskContext, ref: SplitRef): Promise<{ perplexity: number; tokens: number; oovRate: number }> {
   const { lines, oovRate } = ctx.lmMaxTokens === undefined ? await wholeSplit(ctx, ref) : await splitPrefix(ctx, ref, ctx.lmMaxTokens);
-  const stream = new LmStream(lines, { bs: BS, bptt: BPTT, seed: 0, epoch: 0, train: false });
+  const stream = new LmStream(readsBackwards(ctx.model) ? reverseRows(lines) : lines, { bs: BS, bptt: BPTT, seed: 0, epoch: 0, train: false });
   const sum: NllSum = { nll: 0, tokens: 0 };
   const where = `lm perplexity on ${ref.id} (checkpoint ${ctx.model.checkpoint})`;
   for (let k = 0; k < stream.steps; k++) {
@@ -69,10 +71,23 @@ async function splitPrefix(ctx: TaskContext, ref: SplitRef, maxTokens: number): 
   return { lines: ragged, oovRate: counts.tokens === 0 ? 0 : counts.unknown / counts.tokens };
 }
 
+/** Whether the run's LM reads right to left (model.backwards: its build args say so). */
+export function readsBackwards(model: RunModel): boolean {
+  return model.manifest.model.backwards === true;
+}
+
+/** Generated texts, in reading order (a backward LM's are generated last word first). */
 export async function sampleTexts(model: RunModel, s: SamplingSettings = SAMPLING): Promise<string[]> {
   const { tensors } = await model.call("generate", { ...s });
   const tokens = tensors.tokens;
-  return model.detokenize(tokens.data as BigInt64Array, tokens.shape[1], Array.from(tensors.lengths.data as BigInt64Array | Int32Array, Number));
+  const width = tokens.shape[1];
+  const lengths = Array.from(tensors.lengths.data as BigInt64Array | Int32Array, Number);
+  let ids = tokens.data as BigInt64Array;
+  if (readsBackwards(model)) {
+    ids = ids.slice();
+    lengths.forEach((n, row) => ids.subarray(row * width, row * width + n).reverse());
+  }
+  return model.detokenize(ids, width, lengths);
 }
 
 export const lmTask: EvalTask = {

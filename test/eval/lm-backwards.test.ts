@@ -14,7 +14,7 @@ import { tempDir } from "../data/helpers.js";
 const WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"];
 const LINE = WORDS.join(" ");
 
-test("a backward LM's perplexity is on reversed text and its samples read forwards", async () => {
+test("an empty LM validation text is named; a backward LM's perplexity is on reversed text and its samples read forwards", async () => {
   const { dir, cleanup } = tempDir();
   try {
     const data = join(dir, "data");
@@ -45,6 +45,14 @@ test("a backward LM's perplexity is on reversed text and its samples read forwar
     const file = join(dir, "bwd.json");
     writeFileSync(file, JSON.stringify(cfg));
     const runsDir = join(dir, "runs");
+    // LM text whose every distinct line trains leaves nothing to validate: named before the stage trains
+    const same = join(dir, "same.json");
+    writeFileSync(join(data, "seq-same.jsonl"), JSON.stringify({ text: LINE }) + "\n");
+    const sameData = { ...cfg.data, datasets: [cfg.data.datasets[0], { ...cfg.data.datasets[1], name: "seqsame", files: { train: "seq-same.jsonl" } }], lmText: ["seqsame:train"] };
+    writeFileSync(same, JSON.stringify({ ...cfg, data: { ...sameData, lmHoldout: 0.01 } }));
+    const empty = await train({ config: same, run: "empty", runsDir, dataDir: data, quiet: true }).catch((e: unknown) => e);
+    assert.match(String(empty), /stage 1 \(lm\): the language-model validation text is empty/);
+
     await train({ config: file, run: "bwd", runsDir, dataDir: data, quiet: true });
 
     const { metrics } = await evaluateRun({ run: "bwd", runsDir, dataDir: data, tasks: ["lm"], log: () => undefined });

@@ -72,6 +72,14 @@ export function stageData(s: StageConfig, stageIndex: number, data: TrainingData
   const spec = OBJECTIVE_SPECS[objective];
   if (spec.data === "lm_stream") {
     const lm = lmReadingOrder(data.lm, data.backwards === true); // a backward LM reads every text reversed
+    if (lm.valid.ids.length < 2) {
+      // said before the stage trains: LmStream would only fail at the first validation, after an epoch's work
+      throw new DataError(
+        `stage ${stageIndex + 1} (${stageName(s)}): the language-model validation text is empty: data.lmHoldout held out none ` +
+          "of the LM text (each distinct text is held out or not as a whole; repeated texts count once) and the pair dataset's " +
+          "validation sentences all occur in training; add distinct text (data.lmText) or raise data.lmHoldout",
+      );
+    }
     const streams = new Map<number, LmStream>();
     const stream = (epoch: number) => {
       let st = streams.get(epoch);

@@ -95,6 +95,13 @@ test("withInit wordVectors: the real backend fills the known words' rows after t
       .catch((e: unknown) => e);
     assert.match(String(err), /9 dimensions do not fit the model's 8-wide embedding/);
 
+    // a file that knows none of the words is a mistake, not a silent no-op
+    writeText(dir, "other.json", JSON.stringify({ chat: [1, 0, 0, 0], chien: [0, 1, 0, 0] }));
+    const none = await withInit(backend, { ...ctx, init: { wordVectors: "other.json" } })
+      .call("build", build)
+      .catch((e: unknown) => e);
+    assert.match(String(none), /none of the run's 15 words has a vector among its 2/);
+
     // a missing file is named before any build
     assert.throws(() => withInit(backend, { ...ctx, init: { wordVectors: "nope.txt" } }), /init.wordVectors nope.txt: no such file .*read from the data dir/);
   } finally {

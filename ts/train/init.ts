@@ -252,6 +252,9 @@ export async function applyWordVectors(backend: OpCaller, path: string, vocab: V
     vectors.set(v, i * wv.dim);
     known[i] = 1;
   });
+  if (!known.includes(1)) {
+    throw new InitError(`init.wordVectors ${path}: none of the run's ${vocab.size} words has a vector among its ${wv.total} (a file for another language, or another tokenisation?)`);
+  }
   const tensors: Tensors = { vectors: tensor("float32", [vocab.size, wv.dim], vectors), known: tensor("uint8", [vocab.size], known) };
   const r = (await backend.call("init_word_vectors", { seed }, tensors)).result;
   return { path, copied: r.copied, of: vocab.size, dim: r.dim, embSz: r.emb_sz, fileWords: wv.total };

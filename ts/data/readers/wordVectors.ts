@@ -5,7 +5,7 @@
  * (or word). Only the `wanted` words are kept, so a 400k-word GloVe file costs the memory of the vocabulary's rows.
  */
 import { readFile } from "node:fs/promises";
-import { BadRowError, DataError } from "../errors.js";
+import { DataError } from "../errors.js";
 import { readLines } from "../lines.js";
 
 export interface WordVectors {
@@ -61,11 +61,7 @@ export async function readWordVectors(path: string, wanted?: ReadonlySet<string>
       const parts = text.trim().split(/[ \t]+/);
       if (parts.length === 1 && parts[0] === "") continue;
       if (no === 1 && parts.length === 2 && /^\d+$/.test(parts[0]) && /^\d+$/.test(parts[1])) continue; // word2vec / fastText header
-      try {
-        keep(parts[0], parts.slice(1), () => `line ${no}`);
-      } catch (err) {
-        throw new BadRowError(path, no, (err as Error).message.replace(/^line \d+: /, ""));
-      }
+      keep(parts[0], parts.slice(1), () => `${path}:${no}`);
     }
   }
   if (total === 0) throw new DataError(`${path}: no word vectors in it`);

@@ -78,6 +78,8 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
     const html = readFileSync(join(evaluation.dir, "report.html"), "utf8");
     assert.not.match(html, /https?:\/\/(?!www\.w3\.org)/, "report.html must not load anything from the network");
     for (const id of ["separation-histogram", "separation-roc", "snli-confusion", "sts-scatter", "training-curves"]) assert.match(html, `id="${id}"`);
+    // the run never trained on STS-B: the scatter's caption must not call it supervised
+    assert.match(html, "cosine vs gold similarity (transfer: the run never trained on STS-B)");
     // panels named for people: the final vectors by their stage's place in the run, an earlier stage by its name
     assert.match(html, "final (after stage 2 of 2, siamese)");
     assert.match(html, "after stage 1 of 2, lm");

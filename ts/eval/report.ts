@@ -53,7 +53,8 @@ export async function writeReport(dir: string, data: ReportData): Promise<string
   if (data.scatter) {
     const sts = m.sts;
     const svg = await renderSvg(scatterSpec(data.scatter.cosine, data.scatter.gold, `${data.scatter.split}: Spearman ${sts?.spearman.toFixed(3)}`));
-    sections.push(figure("sts-scatter", `STS Benchmark: cosine vs gold similarity (no training on STS)`, svg, `TF-IDF cosine baseline: Spearman ${sts?.baseline.tfidf.spearman.toFixed(3)}.`));
+    const how = sts?.supervised ? "supervised: the run trained on STS-B's training split" : "transfer: the run never trained on STS-B";
+    sections.push(figure("sts-scatter", `STS Benchmark: cosine vs gold similarity (${how})`, svg, `TF-IDF cosine baseline: Spearman ${sts?.baseline.tfidf.spearman.toFixed(3)}.`));
   }
   if (data.curves.length > 0) {
     const svg = await renderSvg(curvesSpec(data.curves));

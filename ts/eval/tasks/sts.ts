@@ -40,7 +40,7 @@ const STSB_SPLITS = ["stsb:test", "stsb:dev"] as const;
 
 export const stsTask: EvalTask = {
   name: "sts",
-  describe: "STS Benchmark: Spearman of cosine vs gold similarity (no training on STS)",
+  describe: "STS Benchmark: Spearman of cosine vs gold similarity (nothing fitted at eval; supervised when the run trained on stsb:train)",
   splits: STSB_SPLITS,
   lookFor: (dataDir) => lookForSplits(STSB_SPLITS, dataDir),
   async run(ctx: TaskContext): Promise<TaskOutput> {

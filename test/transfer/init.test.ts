@@ -109,6 +109,24 @@ test("fetch wt103-fwd from a local server, then init: fastai:wt103-fwd converts 
     await wrapped.call("build", build); // a later stage's build: no second init
     assert.is(events.length, 1);
 
+    // a vocabulary with out-of-vocabulary buckets the source lacks: they keep random rows and are counted apart
+    const bucketed = Vocab.fromCounts(new Map([["cat", 1], ["dog", 1]]), { minFreq: 1, oovBuckets: 3 });
+    const bucketNotes: string[] = [];
+    const bucketEvents: Record<string, unknown>[] = [];
+    const withBuckets = withInit(backend, {
+      init: { from: "fastai:wt103-fwd" },
+      seed: 0,
+      firstStageFresh: true,
+      vocab: bucketed,
+      runsDir,
+      dataDir,
+      note: (l) => bucketNotes.push(l),
+      record: (e) => bucketEvents.push(e),
+    });
+    await withBuckets.call("build", { ...build, vocab_sz: bucketed.size });
+    assert.equal([bucketEvents[0].copied, bucketEvents[0].new, bucketEvents[0].buckets], [SPECIAL_TOKENS.length + 1, 1, 3]); // cat; dog; xxoov0-2
+    assert.match(bucketNotes.join("\n"), `1 new words (the mean row), 3 out-of-vocabulary buckets (their own random rows)`);
+
     // a model of another size: the backend names what differs
     await backend.call("build", { ...build, emb_sz: EMB * 2 });
     const cached = await resolveInitSource("fastai:wt103-fwd", backend, { runsDir, dataDir });

@@ -68,9 +68,11 @@ export interface InitSource {
 export interface InitSourceReport {
   from: string;
   checkpoint: string;
-  /** Rows of the run's vocabulary taken from the source, and rows that started from the mean. */
+  /** Rows of the run's vocabulary taken from the source, words that started from the mean row, and out-of-vocabulary
+   * buckets the source lacks (each keeps its own random row, so that unseen words stay apart). */
   copied: number;
   new: number;
+  buckets: number;
   loaded: number;
   skipped: string[];
   source: InitFromResult["source"];
@@ -200,22 +202,16 @@ export async function resolveInitSource(from: string, backend: OpCaller, opts: I
  * (a model.dual_lm model), the source into its forward encoder and `backward` into its backward one. */
 export async function applyInit(backend: OpCaller, source: InitSource, vocab: Vocab, backward?: InitSource): Promise<InitReport> {
   const map = vocabMap(source.itos, vocab);
+  const bwdMap = backward ? vocabMap(backward.itos, vocab) : map; // a dual_lm source's backward half: the same vocabulary
   const tensors: Tensors = { vocab_map: tensor("int32", [map.length], map) };
-  if (backward) {
-    const bwdMap = vocabMap(backward.itos, vocab);
-    tensors.backward_vocab_map = tensor("int32", [bwdMap.length], bwdMap);
-  }
+  if (backward) tensors.backward_vocab_map = tensor("int32", [bwdMap.length], bwdMap);
   const r = (await backend.call("init_from", { path: source.checkpoint, ...(backward ? { backward_path: backward.checkpoint } : {}) }, tensors)).result;
-  const report = (s: InitSource, h: InitFromSourceResult): InitSourceReport => ({
-    from: s.from,
-    checkpoint: s.checkpoint,
-    copied: h.copied,
-    new: h.new,
-    loaded: h.loaded,
-    skipped: h.skipped,
-    source: h.source,
-  });
-  return { ...report(source, r), ...(r.backward ? { backward: report(backward ?? source, r.backward) } : {}) };
+  const report = (s: InitSource, h: InitFromSourceResult, m: Int32Array): InitSourceReport => {
+    // the backend counts every row it did not copy as new; a bucket (-2) kept its random row unless nothing was copied
+    const buckets = h.copied === 0 ? 0 : m.reduce((n, id) => n + (id === -2 ? 1 : 0), 0);
+    return { from: s.from, checkpoint: s.checkpoint, copied: h.copied, new: h.new - buckets, buckets, loaded: h.loaded, skipped: h.skipped, source: h.source };
+  };
+  return { ...report(source, r, map), ...(r.backward ? { backward: report(backward ?? source, r.backward, bwdMap) } : {}) };
 }
 
 /** What init.wordVectors gave the embedding. */
@@ -312,10 +308,10 @@ export function withInit(
     const backward = init.backward === undefined ? undefined : await resolveInitSource(init.backward, backend, { ...ctx, log: ctx.note });
     const r = await applyInit(backend, source, ctx.vocab, backward);
     const said = (h: InitSourceReport, role: string) =>
-      `init${role}: ${h.from}: ${h.copied} of ${ctx.vocab.size} embedding rows copied, ${h.new} new (the mean row); ${h.loaded} tensors loaded${h.skipped.length ? `, not loaded: ${h.skipped.join(", ")}` : ""}`;
+      `init${role}: ${h.from}: ${h.copied} of ${ctx.vocab.size} embedding rows copied, ${h.new} new words (the mean row)${h.buckets ? `, ${h.buckets} out-of-vocabulary buckets (their own random rows)` : ""}; ${h.loaded} tensors loaded${h.skipped.length ? `, not loaded: ${h.skipped.join(", ")}` : ""}`;
     ctx.note(said(r, r.backward ? " (forward encoder)" : ""));
     if (r.backward) ctx.note(said(r.backward, " (backward encoder)"));
-    const event = (h: InitSourceReport) => ({ from: h.from, checkpoint: h.checkpoint, copied: h.copied, new: h.new, loaded: h.loaded, skipped: h.skipped, source: h.source });
+    const event = (h: InitSourceReport) => ({ from: h.from, checkpoint: h.checkpoint, copied: h.copied, new: h.new, buckets: h.buckets, loaded: h.loaded, skipped: h.skipped, source: h.source });
     ctx.record({ type: "init", ...event(r), ...(r.backward ? { backward: event(r.backward) } : {}) });
   });
 }

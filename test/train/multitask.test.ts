@@ -228,4 +228,54 @@ testWithData(test, "a multi-task stage SIGKILLed mid-stage and resumed ends exac
   }
 });
 
+testWithData(test, "a stage of `steps: N` trains exactly as `epochs: E` when N is E epochs of the data (configs/default.yaml's steps)", async (dataDir) => {
+  const dir = mkdtempSync(join(tmpdir(), "bridge-steps-"));
+  try {
+    const write = (name: string, length: { epochs: number } | { steps: number }) => {
+      const file = join(dir, `${name}.yaml`);
+      writeFileSync(
+        file,
+        stringify({
+          seed: 5,
+          threads: 1,
+          data: { pairs: "snli", maxTrainPairs: 300, maxValidPairs: 60 },
+          vocab: { minFreq: 2, maxSize: 1000, oovBuckets: 16 },
+          model: { preset: "tiny", head_hidden: 16, pool: "mean", pool_layers: "all", pool_emb: true, pool_weighting: "idf" },
+          stages: [
+            {
+              name: "mt",
+              ...length,
+              batchSize: 32,
+              tasks: [
+                { dataset: "snli", objective: "contrastive" },
+                { dataset: "stsb:train", objective: "cosent", weight: 0.5 },
+                { dataset: "snli", objective: "siamese", weight: 2 },
+              ],
+            },
+          ],
+        }),
+      );
+      return file;
+    };
+    await train({ config: write("epochs", { epochs: 2 }), run: "epochs", quiet: true, dataDir, runsDir: dir });
+    const events = (run: string) =>
+      readFileSync(runPaths(run, dir).log, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const start = events("epochs").find((e) => e.type === "stage_start")!;
+    assert.is(start.total_steps, 2 * (start.steps_per_epoch as number));
+    await train({ config: write("steps", { steps: start.total_steps as number }), run: "steps", quiet: true, dataDir, runsDir: dir });
+    // every training step, evaluation and the final metrics alike (wall-clock fields aside)
+    const trace = (run: string) =>
+      events(run)
+        .filter((e) => e.type === "train" || e.type === "eval" || e.type === "stage_end")
+        .map(({ time: _t, seconds: _s, ...rest }) => rest);
+    assert.ok(trace("epochs").length > 10);
+    assert.equal(trace("steps"), trace("epochs"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

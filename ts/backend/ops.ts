@@ -478,9 +478,11 @@ export interface InitFromArgs {
 export interface InitFromSourceResult {
   loaded: number;
   skipped: string[];
-  /** Embedding rows taken from the source, and rows started from the mean. */
+  /** Embedding rows taken from the source, new words (started from the mean row), and out-of-vocabulary buckets the
+   * source lacks (kept their own random rows). */
   copied: number;
   new: number;
+  buckets: number;
   /** direction: forward | backward | bidirectional | forward+backward (a dual_lm model). */
   source: { vocab_sz: number | null; emb_sz: number | null; n_hid: number | null; n_layers: number | null; direction: string };
   meta: JsonObject;

@@ -65,7 +65,7 @@ export interface InitSource {
 }
 
 /** What one pretrained source gave the model. */
-export interface InitSourceReport {
+export type InitSourceReport = {
   from: string;
   checkpoint: string;
   /** Rows of the run's vocabulary taken from the source, words that started from the mean row, and out-of-vocabulary
@@ -76,12 +76,12 @@ export interface InitSourceReport {
   loaded: number;
   skipped: string[];
   source: InitFromResult["source"];
-}
+};
 
-export interface InitReport extends InitSourceReport {
+export type InitReport = InitSourceReport & {
   /** A model.dual_lm model: what its backward encoder took (from init.backward, or the dual_lm source's). */
   backward?: InitSourceReport;
-}
+};
 
 export interface InitOptions {
   runsDir: string;
@@ -202,16 +202,23 @@ export async function resolveInitSource(from: string, backend: OpCaller, opts: I
  * (a model.dual_lm model), the source into its forward encoder and `backward` into its backward one. */
 export async function applyInit(backend: OpCaller, source: InitSource, vocab: Vocab, backward?: InitSource): Promise<InitReport> {
   const map = vocabMap(source.itos, vocab);
-  const bwdMap = backward ? vocabMap(backward.itos, vocab) : map; // a dual_lm source's backward half: the same vocabulary
   const tensors: Tensors = { vocab_map: tensor("int32", [map.length], map) };
-  if (backward) tensors.backward_vocab_map = tensor("int32", [bwdMap.length], bwdMap);
+  if (backward) {
+    const bwdMap = vocabMap(backward.itos, vocab);
+    tensors.backward_vocab_map = tensor("int32", [bwdMap.length], bwdMap);
+  }
   const r = (await backend.call("init_from", { path: source.checkpoint, ...(backward ? { backward_path: backward.checkpoint } : {}) }, tensors)).result;
-  const report = (s: InitSource, h: InitFromSourceResult, m: Int32Array): InitSourceReport => {
-    // the backend counts every row it did not copy as new; a bucket (-2) kept its random row unless nothing was copied
-    const buckets = h.copied === 0 ? 0 : m.reduce((n, id) => n + (id === -2 ? 1 : 0), 0);
-    return { from: s.from, checkpoint: s.checkpoint, copied: h.copied, new: h.new - buckets, buckets, loaded: h.loaded, skipped: h.skipped, source: h.source };
-  };
-  return { ...report(source, r, map), ...(r.backward ? { backward: report(backward ?? source, r.backward, bwdMap) } : {}) };
+  const report = (s: InitSource, h: InitFromSourceResult): InitSourceReport => ({
+    from: s.from,
+    checkpoint: s.checkpoint,
+    copied: h.copied,
+    new: h.new,
+    buckets: h.buckets,
+    loaded: h.loaded,
+    skipped: h.skipped,
+    source: h.source,
+  });
+  return { ...report(source, r), ...(r.backward ? { backward: report(backward ?? source, r.backward) } : {}) };
 }
 
 /** What init.wordVectors gave the embedding. */
@@ -311,7 +318,6 @@ export function withInit(
       `init${role}: ${h.from}: ${h.copied} of ${ctx.vocab.size} embedding rows copied, ${h.new} new words (the mean row)${h.buckets ? `, ${h.buckets} out-of-vocabulary buckets (their own random rows)` : ""}; ${h.loaded} tensors loaded${h.skipped.length ? `, not loaded: ${h.skipped.join(", ")}` : ""}`;
     ctx.note(said(r, r.backward ? " (forward encoder)" : ""));
     if (r.backward) ctx.note(said(r.backward, " (backward encoder)"));
-    const event = (h: InitSourceReport) => ({ from: h.from, checkpoint: h.checkpoint, copied: h.copied, new: h.new, buckets: h.buckets, loaded: h.loaded, skipped: h.skipped, source: h.source });
-    ctx.record({ type: "init", ...event(r), ...(r.backward ? { backward: event(r.backward) } : {}) });
+    ctx.record({ type: "init", ...r });
   });
 }

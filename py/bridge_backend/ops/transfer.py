@@ -3,7 +3,7 @@
 import_fastai  weights, vocab, out, backwards? -> path, bytes, config, itos
                (a fastai .pth + itos .pkl converted into a bridge checkpoint at `out`; see fastai_import.py)
 init_from      path, backward_path?; vocab_map? [vocab_sz], backward_vocab_map? [vocab_sz]
-               -> loaded, skipped, copied, new, source {emb_sz, n_hid, n_layers, direction, vocab_sz}, meta,
+               -> loaded, skipped, copied, new, buckets, source {emb_sz, n_hid, n_layers, direction, vocab_sz}, meta,
                backward? (the same fields for the backward source)
                The built model's encoder (and LM head where it fits) from the checkpoint at `path`, its vocabulary
                mapped onto the model's as ULMFiT does (`vocab_map`: the checkpoint's id of each of the model's
@@ -134,7 +134,6 @@ def init_from(session, args: Args, tensors: Tensors):
     if diffs:
         raise InitMismatch(f"the pretrained model {path} does not fit this model (pretrained vs this): {'; '.join(diffs)}")
     res = load_checkpoint(t, path, "encoder", allow_partial=True, vocab_map=vocab_map)
-    new = res.get("new_words", 0)
     emb_skipped = "encoder.emb.weight" in res["skipped"]
     state = t.model.state_dict(keep_vars=True)
     if not emb_skipped:  # a tied decoder weight is the embedding, loaded already: not worth a warning
@@ -143,11 +142,21 @@ def init_from(session, args: Args, tensors: Tensors):
     return {
         "loaded": res["loaded"],
         "skipped": res["skipped"],
-        "copied": 0 if emb_skipped else own.vocab_sz - new,
-        "new": own.vocab_sz if emb_skipped else new,
+        **embedding_rows(vocab_map, own.vocab_sz, emb_skipped),
         "source": source_summary(src, config),
         "meta": res["meta"],
     }
+
+
+def embedding_rows(vocab_map: torch.Tensor | None, vocab_sz: int, emb_skipped: bool) -> dict[str, int]:
+    """The reply's count of embedding rows: copied from the source, new words (the mean row: vocab_map -1) and
+    out-of-vocabulary buckets the source lacks (their own random rows: vocab_map -2); all new when the embedding
+    was not loaded."""
+    if emb_skipped:
+        return {"copied": 0, "new": vocab_sz, "buckets": 0}
+    new = 0 if vocab_map is None else int((vocab_map == -1).sum())
+    buckets = 0 if vocab_map is None else int((vocab_map == -2).sum())
+    return {"copied": vocab_sz - new - buckets, "new": new, "buckets": buckets}
 
 
 def init_dual(t, path: str, vocab_map: torch.Tensor | None, args: Args, tensors: Tensors) -> dict[str, Any]:
@@ -169,10 +178,12 @@ def init_dual(t, path: str, vocab_map: torch.Tensor | None, args: Args, tensors:
     return {**load_half(t, "fwd", *fwd), "backward": load_half(t, "bwd", *bwd)}
 
 
-def half_source(t, half: str, path: str, vocab_map: torch.Tensor | None) -> tuple[dict[str, torch.Tensor], int, dict[str, Any]]:
+def half_source(
+    t, half: str, path: str, vocab_map: torch.Tensor | None
+) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, dict[str, Any]]:
     """The weights for one encoder of a dual_lm model (`half`: fwd | bwd), keyed as one encoder's (encoder.*), from a
     one-encoder checkpoint of that direction or from that half of a dual_lm checkpoint, the vocabulary mapped as
-    ULMFiT does; with the count of new words and the reply's source / meta. InitMismatch names what differs."""
+    ULMFiT does; with the checked vocab_map and the reply's source / meta. InitMismatch names what differs."""
     ck = read_checkpoint(path)
     config, own = ck["config"], t.model.cfg
     src = config["model"]
@@ -188,7 +199,6 @@ def half_source(t, half: str, path: str, vocab_map: torch.Tensor | None) -> tupl
         )
     prefix = f"encoder.{half}." if found == DUAL else "encoder."
     weights = {f"encoder.{k.removeprefix(prefix)}": v for k, v in ck["model"].items() if k.startswith(prefix)}
-    new = 0
     if vocab_map is not None:
         vocab_map = checked_vocab_map(vocab_map, src["vocab_sz"], own.vocab_sz)
         half_prefix = f"encoder.{half}."
@@ -196,13 +206,14 @@ def half_source(t, half: str, path: str, vocab_map: torch.Tensor | None) -> tupl
             f"encoder.{k.removeprefix(half_prefix)}": v for k, v in t.model.state_dict().items() if k.startswith(half_prefix)
         }
         weights = remap_vocab(weights, vocab_map, own=mine)
-        new = int((vocab_map < 0).sum())
     elif src["vocab_sz"] != own.vocab_sz:
         raise InitMismatch(f"{role}: {path} has {src['vocab_sz']} words, this model {own.vocab_sz}: send a vocab_map")
-    return weights, new, {"source": source_summary(src, config), "meta": ck.get("meta", {})}
+    return weights, vocab_map, {"source": source_summary(src, config), "meta": ck.get("meta", {})}
 
 
-def load_half(t, half: str, weights: dict[str, torch.Tensor], new: int, about: dict[str, Any]) -> dict[str, Any]:
+def load_half(
+    t, half: str, weights: dict[str, torch.Tensor], vocab_map: torch.Tensor | None, about: dict[str, Any]
+) -> dict[str, Any]:
     """Copies `weights` (keyed encoder.*) into the model's encoder.`half`.*; a tensor whose shape differs is skipped."""
     state = t.model.state_dict()
     loaded, skipped = [], []
@@ -218,11 +229,9 @@ def load_half(t, half: str, weights: dict[str, torch.Tensor], new: int, about: d
     t.model.load_state_dict(state)
     t.lm_state.clear()
     emb_skipped = f"encoder.{half}.emb.weight" in skipped
-    vocab_sz = t.model.cfg.vocab_sz
     return {
         "loaded": len(loaded),
         "skipped": skipped,
-        "copied": 0 if emb_skipped else vocab_sz - new,
-        "new": vocab_sz if emb_skipped else new,
+        **embedding_rows(vocab_map, t.model.cfg.vocab_sz, emb_skipped),
         **about,
     }

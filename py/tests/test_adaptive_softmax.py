@@ -10,7 +10,8 @@ from test_model_ops import call as reply
 from test_training import lm_batch
 
 from bridge_backend.errors import BadArgs
-from bridge_backend.models.awd_lstm import AdaptiveDecoder, AWDLSTMConfig
+from bridge_backend.models import fused_ce
+from bridge_backend.models.awd_lstm import AdaptiveDecoder, AWDLSTMConfig, adaptive_nll
 from bridge_backend.session import Session
 
 
@@ -33,6 +34,25 @@ def test_log_probs_are_a_distribution_and_nll_agrees_with_them() -> None:
     keep = y != -100
     expected = -logp[keep].gather(1, y[keep].unsqueeze(1)).mean()
     assert torch.allclose(head.nll(x, y)[0], expected, atol=1e-5)
+
+
+def test_adaptive_nll_equals_torchs_loss_and_gradients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunked loss (never the whole [n, head] matrix) is torch's AdaptiveLogSoftmaxWithLoss loss, value and grads,
+    whether the rows fit one chunk or span several (a last chunk shorter than the others included)."""
+    torch.manual_seed(0)
+    asm = torch.nn.AdaptiveLogSoftmaxWithLoss(32, 1000, [50, 300], div_value=4.0)
+    x = torch.randn(77, 32, requires_grad=True)
+    y = torch.randint(0, 1000, (77,))
+    y[:5] = torch.tensor([0, 49, 50, 299, 999])  # each cluster's edges
+    params = [x, *asm.parameters()]
+    expected = asm(x, y).loss
+    expected_grads = torch.autograd.grad(expected, params)
+    for chunk in (256, 10):
+        monkeypatch.setattr(fused_ce, "CHUNK_ROWS", chunk)
+        got = adaptive_nll(asm, x, y)
+        assert torch.allclose(got, expected, atol=1e-6)
+        for g, e in zip(torch.autograd.grad(got, params), expected_grads, strict=True):
+            assert torch.allclose(g, e, atol=1e-6)
 
 
 @torch.no_grad()

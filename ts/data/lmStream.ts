@@ -125,14 +125,14 @@ export function lmCorpus(train: Iterable<string>, opts: { valid?: Iterable<strin
   const trainOut: string[] = [];
   const validOut: string[] = [];
   const fraction = opts.valid === undefined ? (opts.validFraction ?? 0.1) : 0;
-  const seedWord = mixSeed(opts.seed);
+  const heldOut = lmHoldout(fraction, opts.seed);
   for (const s of train) {
     if (seen.has(s)) {
       duplicates++;
       continue;
     }
     seen.add(s);
-    (fraction > 0 && hashUnit(seedWord, s) < fraction ? validOut : trainOut).push(s);
+    (heldOut(s) ? validOut : trainOut).push(s);
   }
   let overlap = 0;
   if (opts.valid !== undefined) {
@@ -151,6 +151,12 @@ export function lmCorpus(train: Iterable<string>, opts: { valid?: Iterable<strin
     }
   }
   return { train: trainOut, valid: validOut, duplicates, overlap };
+}
+
+/** Whether a text is held out for validation: a seeded hash of the whole text below `fraction`, so a text (an article) always lands on the same side. */
+export function lmHoldout(fraction: number, seed: number): (text: string) => boolean {
+  const seedWord = mixSeed(seed);
+  return (text) => fraction > 0 && hashUnit(seedWord, text) < fraction;
 }
 
 function hashUnit(seedWord: number, s: string): number {

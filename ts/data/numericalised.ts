@@ -84,7 +84,7 @@ export const META_KEY = "bridge.cache_key";
 export const META_VOCAB = "bridge.vocab_fingerprint";
 
 /** A growable Int32 buffer, reused across record batches. */
-class IntBuffer {
+export class IntBuffer {
   data = new Int32Array(1 << 16);
   length = 0;
   push(v: number): void {

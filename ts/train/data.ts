@@ -14,7 +14,8 @@
 import { DataError, emptyReadStats, noUsableRows, type BadRowPolicy } from "../data/errors.js";
 import { missingSplitMessage, parseSplitRef, registerConfigDatasets, splitTexts, type SplitRef } from "../data/datasets.js";
 import { ensureSplit } from "../data/download.js";
-import { lmCorpus } from "../data/lmStream.js";
+import { lmCorpus, lmHoldout } from "../data/lmStream.js";
+import { concatRagged, LmTextCollector } from "../data/lmText.js";
 import { numericaliseTexts, rowLength, type NumericalisedPairs, type Ragged } from "../data/numericalised.js";
 import { prepareSplit, type SplitReport } from "../data/prepare.js";
 import { mixSeed, mulberry32, shuffleInPlace } from "../data/random.js";
@@ -213,20 +214,12 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   for (const i of validRows) validSentences.push(validRecords[i].s1, validRecords[i].s2);
   for (const s of trainSentences) counter.add(tokenizer.tokenize(s));
   for (const t of taskSplits) for (const i of t.trainRows) for (const x of [t.records[i].s1, t.records[i].s2]) counter.add(tokenizer.tokenize(x));
-  const extraTrain: string[] = [];
-  const extraValid: string[] = [];
   const validSet = new Set(validSentences);
+  const extra = new LmTextCollector(lmTokenizer, counter);
   for (const ref of lmRefs) {
     if (!(await ensure(ref))) throw new DataError(`data.lmText: ${missingSplitMessage(ref)}`);
-    const texts: string[] = [];
-    for await (const t of splitTexts(ref, { onBadRow })) if (t.trim() !== "") texts.push(t);
-    const c = lmCorpus(texts, { validFraction: d.lmHoldout, seed: HOLDOUT_SEED });
-    const train = c.train.filter((t) => !validSet.has(t)); // validation sentences never train
-    extraTrain.push(...train);
-    extraValid.push(...c.valid);
-    for (const t of train) counter.add(lmTokenizer.tokenize(t));
-    const dropped = c.train.length - train.length;
-    log(`lm text ${ref.id}: ${train.length} texts train, ${c.valid.length} validate${dropped ? ` (${dropped} dropped: validation sentences)` : ""}`);
+    const c = await extra.addCorpus(splitTexts(ref, { onBadRow }), lmHoldout(d.lmHoldout, HOLDOUT_SEED), validSet);
+    log(`lm text ${ref.id}: ${c.train} texts train (${c.trainTokens} tokens), ${c.valid} validate${c.dropped ? ` (${c.dropped} dropped: validation sentences)` : ""}`);
   }
   const vocab = Vocab.fromCounts(counter.counts, { minFreq: cfg.vocab.minFreq, maxSize: cfg.vocab.maxSize, oovBuckets: cfg.vocab.oovBuckets });
 
@@ -249,9 +242,10 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   const idf = cfg.model.pool_weighting === "idf" ? idfWeights([pairs.train, ...[...bySplit.values()].map((t) => t.train)], vocab.size) : null;
 
   const lmText = lmCorpus(trainSentences, { valid: validSentences, seed: HOLDOUT_SEED });
+  const extraLm = extra.finish(vocab);
   const lm = {
-    train: numericaliseTexts([...lmText.train, ...extraTrain], vocab, lmTokenizer).ragged,
-    valid: numericaliseTexts([...lmText.valid, ...extraValid], vocab, lmTokenizer).ragged,
+    train: concatRagged(numericaliseTexts(lmText.train, vocab, lmTokenizer).ragged, extraLm.train),
+    valid: concatRagged(numericaliseTexts(lmText.valid, vocab, lmTokenizer).ragged, extraLm.valid),
   };
   const plan: DataPlan = {
     train: { split: trainSource.id, rows: trainRows.length },

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from .fused_ce import linear_cross_entropy
+
 # (h, c) of one layer, each [n_dir, bs, n_out]
 Hidden = tuple[Tensor, Tensor]
 
@@ -341,12 +343,35 @@ class AdaptiveDecoder(nn.Module):
         flat = dropped.reshape(-1, dropped.size(-1))[keep].float()  # [n_valid, emb_sz]
         if flat.size(0) == 0:
             return dropped.float().sum() * 0.0, dropped  # no target: zero, still in the graph
-        return self.asm(flat, y.reshape(-1)[keep]).loss, dropped
+        return adaptive_nll(self.asm, flat, y.reshape(-1)[keep]), dropped
 
     @torch.no_grad()
     def predict(self, dropped: Tensor) -> Tensor:  # dropped [bs, sl, emb_sz] -> most likely ids [bs, sl]
         """argmax of the full distribution; torch scores the tail clusters only for rows whose head argmax is one."""
         return self.asm.predict(dropped.reshape(-1, dropped.size(-1)).float()).view(dropped.shape[:2])
+
+
+def adaptive_nll(asm: nn.AdaptiveLogSoftmaxWithLoss, x: Tensor, y: Tensor) -> Tensor:
+    """Mean NLL of targets y [n] given states x [n, d]: the loss `asm(x, y).loss` computes, with fused cross-entropies.
+
+    torch's forward takes a log-softmax of the whole head, then gathers one entry a row; the gather's backward fills
+    and copies a dense [n, head] matrix. Here each row's head target is its word (a frequent one) or its cluster's
+    entry, and the head's loss is linear_cross_entropy, which never makes the [n, head] matrix whole.
+    Same parameters, so checkpoints are unchanged.
+    """
+    cutoffs = [0, *asm.cutoffs]  # asm.cutoffs ends with the vocabulary size
+    head_target = y.clone()
+    total = x.new_zeros(())
+    for i in range(1, len(cutoffs) - 1):
+        in_cluster = (y >= cutoffs[i]) & (y < cutoffs[i + 1])  # [n]
+        rows = in_cluster.nonzero().squeeze(1)
+        if rows.numel() == 0:
+            continue
+        head_target[rows] = asm.shortlist_size + i - 1
+        project, out = asm.tail[i - 1]  # Linear(d, d / 4**i), Linear(d / 4**i, cluster size), no biases
+        total = total + linear_cross_entropy(project(x.index_select(0, rows)), out, y[rows] - cutoffs[i])
+    total = total + linear_cross_entropy(x, asm.head, head_target)
+    return total / y.numel()
 
 
 def lm_decoder(cfg: AWDLSTMConfig, emb: nn.Embedding) -> LinearDecoder | AdaptiveDecoder:

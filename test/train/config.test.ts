@@ -114,6 +114,26 @@ test("schedules: one_cycle rises to max and falls, momentum opposite; slanted tr
   assert.is(scheduleAt(LrSchema.parse({ max: 0.3, schedule: "constant" }), 57, total).lr, 0.3);
 });
 
+test("every number must be finite, named by its field path: --set, YAML .inf, 1e400", () => {
+  const base = join(projectRoot, "configs", "tiny.yaml");
+  assert.throws(() => loadConfig({ file: base, set: ["stages.0.lr.max=1e400"] }), /stages\.0\.lr\.max: got Infinity; every number must be finite/);
+  assert.throws(() => loadConfig({ file: base, set: ["stages.0.lr={max: .inf}"] }), /stages\.0\.lr\.max: got Infinity/);
+  // were saved as null and silently replaced by the defaults
+  assert.throws(() => loadConfig({ file: base, set: ["stages.0.wd=.inf", "stages.0.clip=-.inf"] }), /stages\.0\.wd: got Infinity[^]*stages\.0\.clip: got -Infinity/);
+  assert.throws(() => validateConfig({ stages: [{ objective: "siamese", temperature: Number.NaN }] }), /stages\.0\.temperature: got NaN/);
+});
+
+test("--set refuses __proto__ / constructor / prototype: nothing reaches Object.prototype", () => {
+  const base = join(projectRoot, "configs", "tiny.yaml");
+  for (const key of ["__proto__.polluted", "stages.0.__proto__.polluted", "constructor.prototype.polluted", "model.prototype"]) {
+    assert.throws(() => loadConfig({ file: base, set: [`${key}=1`] }), /is not a config field/, key);
+  }
+  assert.is(({} as Record<string, unknown>).polluted, undefined);
+  // as a value, a YAML mapping with such a key is data, not a path: the schema names it as an unknown field
+  assert.throws(() => loadConfig({ file: base, set: ["model={__proto__: {polluted: 1}}"] }), (e: unknown) => e instanceof ConfigError);
+  assert.is(({} as Record<string, unknown>).polluted, undefined);
+});
+
 test("gradual unfreezing: one more group every N steps, all when not gradual", () => {
   assert.equal([0, 9, 10, 25, 1000].map((s) => unfrozenGroups(s, 10, 4, true)), [1, 1, 2, 3, 4]);
   assert.is(unfrozenGroups(0, 10, 4, false), 4);

@@ -5,7 +5,7 @@
  * refused for in-batch-negative stages before anything starts, and --on-bad-row reaches the data loaders.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
@@ -133,6 +133,29 @@ test("--nproc 2 with an in-batch-negative stage is refused, naming the stage, be
     assert.not.ok(connected, "a backend was asked for");
     assert.not.ok(existsSync(join(runsDir, "np")), "a run folder was made");
   }
+});
+
+test("a train that fails in set-up (--init no-such-run) makes no run folder and leaves runs/latest where it was", async () => {
+  const runsDir = join(tmp, "runs-init");
+  mkdirSync(join(runsDir, "good"), { recursive: true });
+  symlinkSync("good", join(runsDir, "latest"));
+  let connected = false;
+  const err = await train({
+    config: tiny,
+    run: "x",
+    init: "no-such-run",
+    quiet: true,
+    runsDir,
+    connect: async () => {
+      connected = true;
+      throw new Error("no backend in this test");
+    },
+  }).catch((e: Error) => e);
+  assert.instance(err, Error);
+  assert.match((err as Error).message, /init\.from "no-such-run": not a run in/);
+  assert.not.ok(connected, "a backend was asked for");
+  assert.not.ok(existsSync(join(runsDir, "x")), "runs/x was made");
+  assert.is(readlinkSync(join(runsDir, "latest")), "good");
 });
 
 test("--run latest is reserved for the link", async () => {

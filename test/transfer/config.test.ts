@@ -11,7 +11,7 @@ test("pretrain.yaml and pretrain-bwd.yaml: an adaptive-softmax LM over general E
   const fwd = loadConfig({ file: join(projectRoot, "configs", "pretrain.yaml") });
   const bwd = loadConfig({ file: join(projectRoot, "configs", "pretrain-bwd.yaml") });
   assert.is(fwd.model.softmax, "adaptive");
-  assert.equal(fwd.data.lmText, ["wikitext-2:valid", "brown", "sotu"]);
+  assert.equal(fwd.data.lmText, ["wikipedia:excellent", "wikipedia:general", "wikitext-2:valid", "brown", "sotu"]);
   assert.is(fwd.model.backwards, undefined);
   assert.is(bwd.model.backwards, true);
   const { backwards: _direction, ...sameModel } = bwd.model;

@@ -22,7 +22,6 @@ import {
   resolveRunName,
   runPaths,
   runsRoot,
-  writeLatestLink,
   writeManifest,
   type RunManifest,
   type RunPaths,
@@ -30,7 +29,7 @@ import {
 import { formatTable } from "../ui/table.js";
 import { freshPosition, readState, truncateLog, writeState, type RunState } from "../train/checkpoints.js";
 import { loadTrainingData, tokenizerSettings } from "../train/data.js";
-import { withInit } from "../train/init.js";
+import { locateInitSource, withInit } from "../train/init.js";
 import { buildArgs, runStages, type StageSummary, type TrainBackend } from "../train/loop.js";
 import { formatDuration, Progress, RunLog } from "../train/progress.js";
 
@@ -117,6 +116,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     assertShardable(cfg, 0, rankCount(opts));
     name = opts.run ?? defaultRunName(opts.config ?? DEFAULT_CONFIG);
     if (cfg.init?.build !== undefined && cfg.init.from !== undefined) await buildInitRun(cfg.init.from, resolve(dirname(opts.config ?? DEFAULT_CONFIG), cfg.init.build), root, opts, progress);
+    // a source that is not there fails now, before the run's folder exists
+    for (const from of [cfg.init?.from, cfg.init?.backward]) if (from !== undefined) locateInitSource(from, { runsDir: root, dataDir: opts.dataDir });
   }
   const paths = runPaths(name, root);
   // Before anything reads or writes the folder: two commands in one run would interleave its log and state.
@@ -224,11 +225,6 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
     };
     await writeManifest(paths, manifest);
     await writeState(paths, state);
-    try {
-      writeLatestLink(name, dirname(paths.dir));
-    } catch (err) {
-      progress.note(`note: ${(err as Error).message}`);
-    }
     log.write({ type: "run_start", run: name, seed: cfg.seed, data: { ...data.plan, holdout: data.plan.holdout && { ...data.plan.holdout, validRows: data.plan.holdout.validRows.length } }, vocab_size: data.vocab.size });
   }
 

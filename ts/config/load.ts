@@ -52,6 +52,11 @@ export function readStructuredFile(file: string, what: string, fail: (message: s
 
 /** Validates a parsed config (defaults filled in); `source` names it in errors. */
 export function validateConfig(raw: unknown, source = "config"): Config {
+  const infinite = nonFiniteNumbers(raw);
+  if (infinite.length > 0) {
+    // checked before the schema: a YAML .inf or 1e400 would pass z.number() and fail deep in the backend, or be saved as null
+    throw new ConfigError(`${source}: invalid config\n${infinite.map(({ path, value }) => `  ${path}: got ${value}; every number must be finite`).join("\n")}`);
+  }
   const r = ConfigSchema.safeParse(raw);
   if (r.success) return r.data;
   const lines = r.error.issues.map((issue) => `  ${describeIssue(issue, raw)}`);
@@ -109,6 +114,16 @@ function keysAt(path: readonly (string | number)[]): string[] | null {
 }
 
 /** Applies one `a.b.c=value` override to a parsed config (returns the updated object). */
+/** Every number in a parsed config that is not finite (Infinity, -Infinity, NaN), with its field path. */
+export function nonFiniteNumbers(raw: unknown, path: (string | number)[] = []): { path: string; value: string }[] {
+  if (typeof raw === "number") return Number.isFinite(raw) ? [] : [{ path: path.length > 0 ? path.join(".") : "(top level)", value: String(raw) }];
+  if (raw === null || typeof raw !== "object") return [];
+  return Object.entries(raw).flatMap(([k, v]) => nonFiniteNumbers(v, [...path, Array.isArray(raw) ? Number(k) : k]));
+}
+
+/** Key segments that would reach Object.prototype instead of the config. */
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
 export function applySet(raw: unknown, assignment: string): unknown {
   const eq = assignment.indexOf("=");
   if (eq <= 0) throw new ConfigError(`--set ${JSON.stringify(assignment)}: expected key=value, e.g. --set stages.0.epochs=2`);
@@ -123,6 +138,7 @@ export function applySet(raw: unknown, assignment: string): unknown {
   let cur: Record<string | number, unknown> = root;
   keys.forEach((key, depth) => {
     if (key === "") throw new ConfigError(`--set ${JSON.stringify(assignment)}: empty key segment`);
+    if (FORBIDDEN_KEYS.has(key)) throw new ConfigError(`--set ${JSON.stringify(assignment)}: ${JSON.stringify(key)} is not a config field (refused: it would change every object)`);
     const where = keys.slice(0, depth + 1).join(".");
     let k: string | number = key;
     if (Array.isArray(cur)) {

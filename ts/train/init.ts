@@ -149,53 +149,73 @@ function onlyFile(dir: string, ext: string): string {
   return join(dir, found[0]);
 }
 
-/** fastai:wt103-fwd|bwd: the fetched files, converted on first use into runs/.pretrained/fastai-NAME. */
-async function fastaiSource(name: string, backend: OpCaller, opts: InitOptions): Promise<InitSource> {
-  if (!(FASTAI_MODELS as readonly string[]).includes(name)) {
-    throw new InitError(`init.from fastai:${name}: unknown fastai model; known: ${FASTAI_MODELS.map((m) => `fastai:${m}`).join(", ")}`);
-  }
-  const cache = join(opts.runsDir, ".pretrained", `fastai-${name}`);
-  if (!existsSync(join(cache, IMPORT_FILE))) {
+/** Where a source named by `from` is, found without a backend: so that a wrong name fails before a run is created. */
+type LocatedSource =
+  | { kind: "fastai"; name: string; cache: string; fetched: string }
+  | { kind: "import"; dir: string }
+  | { kind: "run"; dir: string }
+  | { kind: "file"; path: string };
+
+/** Finds `from` (see the top of this file) or throws an InitError naming what is missing. Reads no weights. */
+export function locateInitSource(from: string, opts: Pick<InitOptions, "runsDir" | "dataDir">): LocatedSource {
+  if (from.startsWith("fastai:")) {
+    const name = from.slice("fastai:".length);
+    if (!(FASTAI_MODELS as readonly string[]).includes(name)) {
+      throw new InitError(`init.from fastai:${name}: unknown fastai model; known: ${FASTAI_MODELS.map((m) => `fastai:${m}`).join(", ")}`);
+    }
+    const cache = join(opts.runsDir, ".pretrained", `fastai-${name}`);
     const fetched = join(resolveDataDir(opts.dataDir), MODEL_DOWNLOADS[name].dir);
-    if (!existsSync(fetched)) {
+    if (!existsSync(join(cache, IMPORT_FILE)) && !existsSync(fetched)) {
       throw new InitError(`init.from fastai:${name}: not in ${dirname(fetched)}; download it with \`npx bridge data fetch ${name}\` (or point --data-dir at a folder holding ${basename(fetched)}/)`);
     }
-    opts.log?.(`init: converting fastai ${name} from ${fetched} into ${cache}`);
-    await importFastai(backend, { weights: onlyFile(fetched, ".pth"), vocab: onlyFile(fetched, ".pkl"), out: cache, backwards: name.endsWith("-bwd") });
+    return { kind: "fastai", name, cache, fetched };
   }
-  const m = readImport(cache);
-  return { from: `fastai:${name}`, checkpoint: join(cache, m.checkpoint), itos: m.itos };
+  const path = resolve(from);
+  if (existsSync(join(path, IMPORT_FILE))) return { kind: "import", dir: path };
+  if (existsSync(join(path, "run.json"))) return finishedRun(path, from);
+  if (existsSync(path) && statSync(path).isFile()) return { kind: "file", path };
+  if (/^[A-Za-z0-9._-]+$/.test(from) && existsSync(join(opts.runsDir, from, "run.json"))) return finishedRun(join(opts.runsDir, from), from);
+  throw new InitError(
+    `init.from ${JSON.stringify(from)}: not a run in ${opts.runsDir}, a checkpoint file, an import folder or fastai:${FASTAI_MODELS.join("|fastai:")}`,
+  );
 }
 
-async function runSource(dir: string, from: string): Promise<InitSource> {
+function finishedRun(dir: string, from: string): LocatedSource {
   const name = basename(dir);
-  const paths = runPaths(name, dirname(dir));
-  const manifest = readManifest(paths);
-  if (manifest.finalCheckpoint === null) throw new InitError(`init.from ${from}: run ${name} has not finished a stage yet (no final checkpoint)`);
-  return { from, checkpoint: join(paths.dir, manifest.finalCheckpoint), itos: (await Vocab.load(paths.vocab)).itos };
+  if (readManifest(runPaths(name, dirname(dir))).finalCheckpoint === null) throw new InitError(`init.from ${from}: run ${name} has not finished a stage yet (no final checkpoint)`);
+  return { kind: "run", dir };
 }
 
 /** Resolves `from` (see the top of this file) to a checkpoint and its vocabulary; fastai sources are converted here. */
 export async function resolveInitSource(from: string, backend: OpCaller, opts: InitOptions): Promise<InitSource> {
-  if (from.startsWith("fastai:")) return fastaiSource(from.slice("fastai:".length), backend, opts);
-  const path = resolve(from);
-  if (existsSync(join(path, IMPORT_FILE))) {
-    const m = readImport(path);
-    return { from, checkpoint: join(path, m.checkpoint), itos: m.itos };
+  const at = locateInitSource(from, opts);
+  switch (at.kind) {
+    case "fastai": {
+      // converted on first use into runs/.pretrained/fastai-NAME
+      if (!existsSync(join(at.cache, IMPORT_FILE))) {
+        opts.log?.(`init: converting fastai ${at.name} from ${at.fetched} into ${at.cache}`);
+        await importFastai(backend, { weights: onlyFile(at.fetched, ".pth"), vocab: onlyFile(at.fetched, ".pkl"), out: at.cache, backwards: at.name.endsWith("-bwd") });
+      }
+      const m = readImport(at.cache);
+      return { from, checkpoint: join(at.cache, m.checkpoint), itos: m.itos };
+    }
+    case "import": {
+      const m = readImport(at.dir);
+      return { from, checkpoint: join(at.dir, m.checkpoint), itos: m.itos };
+    }
+    case "run": {
+      const paths = runPaths(basename(at.dir), dirname(at.dir));
+      return { from, checkpoint: join(paths.dir, readManifest(paths).finalCheckpoint!), itos: (await Vocab.load(paths.vocab)).itos };
+    }
+    case "file": {
+      // a checkpoint file: an import folder's, or one of a run's checkpoints/ (its vocab.json one level up)
+      const dir = dirname(at.path);
+      if (existsSync(join(dir, IMPORT_FILE))) return { from, checkpoint: at.path, itos: readImport(dir).itos };
+      const runVocab = join(dirname(dir), "vocab.json");
+      if (existsSync(runVocab)) return { from, checkpoint: at.path, itos: (await Vocab.load(runVocab)).itos };
+      throw new InitError(`init.from ${from}: no vocabulary for this checkpoint (neither ${join(dir, IMPORT_FILE)} nor ${runVocab})`);
+    }
   }
-  if (existsSync(join(path, "run.json"))) return runSource(path, from);
-  if (existsSync(path) && statSync(path).isFile()) {
-    // a checkpoint file: an import folder's, or one of a run's checkpoints/ (its vocab.json one level up)
-    const dir = dirname(path);
-    if (existsSync(join(dir, IMPORT_FILE))) return { from, checkpoint: path, itos: readImport(dir).itos };
-    const runVocab = join(dirname(dir), "vocab.json");
-    if (existsSync(runVocab)) return { from, checkpoint: path, itos: (await Vocab.load(runVocab)).itos };
-    throw new InitError(`init.from ${from}: no vocabulary for this checkpoint (neither ${join(dir, IMPORT_FILE)} nor ${runVocab})`);
-  }
-  if (/^[A-Za-z0-9._-]+$/.test(from) && existsSync(join(opts.runsDir, from, "run.json"))) return runSource(join(opts.runsDir, from), from);
-  throw new InitError(
-    `init.from ${JSON.stringify(from)}: not a run in ${opts.runsDir}, a checkpoint file, an import folder or fastai:${FASTAI_MODELS.join("|fastai:")}`,
-  );
 }
 
 /** Loads the source into the model the backend just built, its vocabulary matched onto `vocab`; with `backward`

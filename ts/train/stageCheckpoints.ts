@@ -5,8 +5,8 @@
  * Callers wait for the steps in flight first, so that a checkpoint holds exactly the model after
  * step N.
  */
-import { join } from "node:path";
-import { writeManifest } from "../run/manifest.js";
+import { basename, dirname, join } from "node:path";
+import { writeLatestLink, writeManifest } from "../run/manifest.js";
 import { checkpointName, freshPosition, removeCheckpoint, writeState } from "./checkpoints.js";
 import type { LoopContext } from "./loop.js";
 
@@ -51,6 +51,14 @@ export async function saveCheckpoint(ctx: LoopContext, stage: StageRef, kind: "e
   const previous = ctx.state.checkpoint;
   ctx.state.checkpoint = rel;
   await writeState(ctx.paths, ctx.state);
+  // runs/latest moves to a run once it has weights to evaluate: one that fails in set-up leaves it where it was
+  if (previous === null) {
+    try {
+      writeLatestLink(basename(ctx.paths.dir), dirname(ctx.paths.dir));
+    } catch (err) {
+      ctx.progress.note(`note: ${(err as Error).message}`);
+    }
+  }
   if (previous !== null && previous !== rel && previous.includes("-step")) removeCheckpoint(ctx.paths, previous);
   ctx.log.write({ type: "checkpoint", stage: stage.name, stage_index: stage.index, step: pos.step, path: rel });
   return rel;

@@ -113,7 +113,8 @@ export function buildCli(argv: string[]): Argv {
           .option("batch-size", { type: "number", default: 128, describe: "sentences per encode call (vectors do not depend on it)" })
           .option("max-len", { type: "number", describe: "tokens kept per sentence, xxbos included (longer ones are cut and counted)" })
           .option("checkpoint", { type: "string", describe: "checkpoint instead of the run's final one" })
-          .option("device", { type: "string", describe: "torch device (default: cuda if available, else cpu)" }),
+          .option("device", { type: "string", describe: "torch device (default: cuda if available, else cpu)" })
+          .option("force", { type: "boolean", default: false, describe: "write --output even inside a run folder (never over --input)" }),
       (a) =>
         run(async () => {
           const { embedCommand } = await import("./commands/embed.js");
@@ -126,6 +127,7 @@ export function buildCli(argv: string[]): Argv {
             maxLen: a.maxLen,
             checkpoint: a.checkpoint,
             device: a.device,
+            force: a.force,
           });
         }),
     )

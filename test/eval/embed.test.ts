@@ -3,7 +3,7 @@
  * size or chunking (the backend masks padding), JSONL fields, explicit truncation, and the CLI.
  */
 import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -88,11 +88,41 @@ function vectors(t: Table): Float32Array[] {
     const r = await embedFile({ run: name, runsDir: root, input, output, field: "sentence", maxLen: 6, device: "cpu" });
     assert.is(r.rows, SENTENCES.length);
     assert.ok(r.truncated >= 4, `${r.truncated} texts cut at 6 tokens`);
+    assert.is(r.maxLen, 6, "the cut is reported (was: 'cut at --max-len undefined' without the flag)");
     assert.ok(r.truncatedTokens > r.truncated);
     await embedFile({ run: name, runsDir: root, input, output: join(root, "bad.arrow"), field: "missing", device: "cpu" }).then(
       () => assert.unreachable("a missing field must fail"),
       (e: Error) => assert.match(e.message, 'no string field "missing"'),
     );
+  });
+
+  testWithData(test, "--output that is the input, or inside a run folder, is refused before anything is written", async (dataDir) => {
+    const { root, name } = await sharedRun(dataDir);
+    const input = join(root, "keep.txt");
+    writeFileSync(input, "A dog runs .\n");
+    const link = join(root, "keep-link.txt");
+    rmSync(link, { force: true });
+    symlinkSync(input, link);
+    for (const output of [input, link, join(root, ".", "keep.txt")]) {
+      await embedFile({ run: name, runsDir: root, input, output, device: "cpu" }).then(
+        () => assert.unreachable(`--output ${output} was accepted`),
+        (e: Error) => assert.match(e.message, "is the input file"),
+      );
+    }
+    assert.is(readFileSync(input, "utf8"), "A dog runs .\n");
+    const ckptDir = join(root, name, "checkpoints");
+    const ckpt = join(ckptDir, readdirSync(ckptDir)[0]);
+    const before = readFileSync(ckpt);
+    await embedFile({ run: name, runsDir: root, input, output: ckpt, device: "cpu" }).then(
+      () => assert.unreachable("a run's checkpoint was accepted as --output"),
+      (e: Error) => assert.match(e.message, `lies inside the run folder ${join(root, name)}`),
+    );
+    assert.ok(readFileSync(ckpt).equals(before), "the checkpoint changed");
+    // --force writes inside a run folder on purpose (never over the input)
+    const inside = join(root, name, "vectors-forced.arrow");
+    const r = await embedFile({ run: name, runsDir: root, input, output: inside, device: "cpu", force: true });
+    assert.is(r.rows, 1);
+    rmSync(inside);
   });
 
   testWithData(test, "a missing --input is a clear error naming the file, not a bare ENOENT", async (dataDir) => {

@@ -4,8 +4,8 @@
  * streams through in chunks (tokenise, encode, write a record batch), so files larger than memory
  * work; a vector depends only on its sentence (the backend masks padding), never on the batch.
  */
-import { existsSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { readLines } from "../data/lines.js";
 import { ArrowFileWriter } from "./arrowFile.js";
 import { RunModel } from "./runModel.js";
@@ -29,6 +29,8 @@ export interface EmbedOptions {
   progress?: boolean;
   /** An already open run (benchmarks reuse one); not closed here. */
   model?: RunModel;
+  /** Write the output even inside a run folder (never over the input). */
+  force?: boolean;
 }
 
 export interface EmbedResult {
@@ -37,6 +39,8 @@ export interface EmbedResult {
   dim: number;
   truncated: number;
   truncatedTokens: number;
+  /** The cut applied (tokens per text, xxbos included): --max-len, else the run's tokenizer's; null: none. */
+  maxLen: number | null;
   seconds: number;
 }
 
@@ -70,6 +74,7 @@ export async function embedFile(opts: EmbedOptions): Promise<EmbedResult> {
   // checked before a backend starts, and named: a bare ENOENT from deep in the reader says neither what nor which option
   if (!existsSync(opts.input)) throw new Error(`--input ${opts.input}: no such file (${resolve(opts.input)})`);
   if (statSync(opts.input).isDirectory()) throw new Error(`--input ${opts.input}: is a folder; give a text or JSONL file`);
+  assertSafeOutput(opts.input, opts.output, opts.force ?? false);
   const model =
     opts.model ??
     (await RunModel.open({
@@ -128,6 +133,36 @@ export async function embedFile(opts: EmbedOptions): Promise<EmbedResult> {
     dim,
     truncated: stats.truncated - start.truncated,
     truncatedTokens: stats.truncatedTokens - start.truncatedTokens,
+    maxLen: model.tokenizer.settings.maxLen,
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+/** The path with its folder's links resolved (the file itself may not exist yet). */
+function realPath(path: string): string {
+  const abs = resolve(path);
+  try {
+    return realpathSync(abs);
+  } catch {
+    let dir = dirname(abs);
+    while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+    return join(realpathSync(dir), abs.slice(dir.length));
+  }
+}
+
+/**
+ * Refuses an output that would destroy data: the input itself (by path, link or hard link), or a file inside a run
+ * folder (a folder holding run.json: its checkpoints, vocabulary and records) unless `force`.
+ */
+export function assertSafeOutput(input: string, output: string, force: boolean): void {
+  const out = realPath(output);
+  const same = out === realPath(input) || (existsSync(out) && statSync(out).ino === statSync(input).ino && statSync(out).dev === statSync(input).dev);
+  if (same) throw new Error(`--output ${output}: is the input file; the vectors would overwrite the sentences (give another path)`);
+  if (force) return;
+  for (let dir = dirname(out); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "run.json"))) {
+      throw new Error(`--output ${output}: lies inside the run folder ${dir} (run ${basename(dir)}: its checkpoints and records); write elsewhere, or pass --force`);
+    }
+    if (dirname(dir) === dir) break;
+  }
 }

@@ -15,6 +15,7 @@ pickled module or class ever enters or leaves. Parts that a load can take:
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import re
@@ -48,6 +49,19 @@ class CheckpointMismatch(BridgeError):
     code = "checkpoint_mismatch"
 
 
+class NoSpace(BridgeError):
+    """The disk refused a checkpoint's bytes; the file it would replace is untouched."""
+
+    code = "no_space"
+
+
+def disk_refused(e: BaseException) -> bool:
+    """A full disk, as the OS says it (ENOSPC, EDQUOT) or as torch's zip writer does after a short write."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(e, RuntimeError) and ("unexpected pos" in str(e) or "file write failed" in str(e))
+
+
 def atomic_save(obj: Any, path: str | os.PathLike) -> int:
     """torch.save to a temp file beside `path`, fsync, then rename over `path`. Returns the size in bytes."""
     path = Path(path)
@@ -59,6 +73,11 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> int:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        if disk_refused(e):
+            detail = str(e).strip().splitlines()[0][:200]
+            raise NoSpace(f"no space left on {path.parent} while writing {path.name} ({type(e).__name__}: {detail})") from e
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     try:  # make the rename itself durable

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
 import torch
 from test_training import lm_batch, make, pair_batch, sents
 
-from bridge_backend.checkpoints import CheckpointError, CheckpointMismatch, load_checkpoint, save_checkpoint
+from bridge_backend.checkpoints import (
+    CheckpointError,
+    CheckpointMismatch,
+    NoSpace,
+    atomic_save,
+    load_checkpoint,
+    save_checkpoint,
+)
 from bridge_backend.ops import OPS
 from bridge_backend.session import Session
 
@@ -156,3 +164,26 @@ def test_encoder_moves_onto_a_new_vocabulary_with_a_vocab_map(tmp_path: Path) ->
         load_checkpoint(new, tmp_path / "lm.pt", "encoder", vocab_map=vocab_map[:10])
     with pytest.raises(CheckpointError, match="only goes with parts='encoder'"):
         load_checkpoint(new, tmp_path / "lm.pt", "all", vocab_map=vocab_map)
+
+
+def test_a_full_disk_is_named_and_leaves_the_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch's zip writer reports a short write as 'unexpected pos'; the save says 'no space left on DIR' instead,
+    the checkpoint it would replace is untouched and no temp file is left."""
+    path = tmp_path / "0-lm.pt"
+    atomic_save({"step": 1}, path)
+    before = path.read_bytes()
+
+    def short_write(obj: object, f: object) -> None:
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 2368 vs 2256")
+
+    monkeypatch.setattr(torch, "save", short_write)
+    with pytest.raises(NoSpace, match=f"no space left on {tmp_path} while writing 0-lm.pt"):
+        atomic_save({"step": 2}, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0-lm.pt"]
+    monkeypatch.setattr(torch, "save", lambda obj, f: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    with pytest.raises(NoSpace):
+        atomic_save({"step": 2}, path)
+    monkeypatch.setattr(torch, "save", lambda obj, f: (_ for _ in ()).throw(OSError(errno.EACCES, "Permission denied")))
+    with pytest.raises(PermissionError):  # not every failure is a full disk
+        atomic_save({"step": 2}, path)

@@ -5,10 +5,13 @@
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { BackendError, startBackend } from "../../ts/backend/client.js";
 import { train, type TrainOptions } from "../../ts/commands/train.js";
+import type { Config } from "../../ts/config/schema.js";
+import type { TrainBackend } from "../../ts/train/loop.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
 import { killingBackend, sharedDataDir, testWithData } from "../helpers.js";
 import { projectRoot } from "../../ts/paths.js";
@@ -107,6 +110,38 @@ testWithData(test, "accumSteps: checkpoints, evals and unfreezing on whole optim
   assert.equal(stageMetrics("accum-killed"), stageMetrics("accum"));
   assert.equal(stageEnds("accum-killed"), stageEnds("accum"));
   assert.equal(read("accum-killed").filter((e) => e.type === "resume").map((e) => e.from_step), [21]);
+});
+
+/** The real backend, but its `failAt`-th save meets a full disk (the backend's NoSpace reply; py/tests/test_checkpoints.py checks it raises one). */
+function fullDiskAt(failAt: number): (cfg: Config) => Promise<TrainBackend> {
+  return async (cfg) => {
+    const client = await startBackend(cfg.threads ? { env: { OMP_NUM_THREADS: String(cfg.threads) } } : {});
+    let saves = 0;
+    return {
+      close: () => client.close(),
+      call(op, args, tensors) {
+        if (op === "save" && ++saves === failAt) {
+          const path = String((args as { path: string }).path);
+          const message = `no space left on ${dirname(path)} while writing ${basename(path)} (RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0)`;
+          return Promise.reject(new BackendError("save", { code: "no_space", type: "NoSpace", message, traceback: "", fatal: false }));
+        }
+        return client.call(op, args, tensors);
+      },
+    } as TrainBackend;
+  };
+}
+
+testWithData(test, "a full disk at a checkpoint: the error says so, names the last good checkpoint and the resume; resumed, the run ends as an uninterrupted one", async () => {
+  const name = "disk-full";
+  const err = await train({ ...base, run: name, connect: fullDiskAt(2) }).catch((e: Error) => e);
+  assert.instance(err, Error);
+  const msg = (err as Error).message;
+  assert.match(msg, /stage 1\/2 \(lm\) at step 60: no space left on /, msg);
+  assert.not.match(msg, /^save: NoSpace/, "the op's wire prefix is not the message");
+  assert.match(msg, `the last good checkpoint is ${join(runPaths(name, runsDir).dir, "checkpoints")}`);
+  assert.match(msg, `Free some space, then resume with: npx bridge train --run ${name} --resume`);
+  await train({ run: name, resume: true, quiet: true, dataDir: dataDir!, runsDir });
+  assert.equal(stageMetrics(name), stageMetrics("whole"));
 });
 
 testWithData(test, "--resume of a finished run does nothing; a fresh run refuses an existing folder", async (dataDir) => {

@@ -48,6 +48,8 @@ export class BackendError extends Error {
   readonly traceback: string;
   readonly fatal: boolean;
   readonly op: string;
+  /** The backend's message alone (no op, type or traceback). */
+  readonly detail: string;
 
   constructor(op: string, body: ErrorBody) {
     super(`${op}: ${body.type}: ${body.message}${body.traceback ? `\n--- Python traceback ---\n${body.traceback.trimEnd()}` : ""}`);
@@ -56,6 +58,7 @@ export class BackendError extends Error {
     this.pythonType = body.type;
     this.traceback = body.traceback;
     this.fatal = body.fatal;
+    this.detail = body.message;
   }
 }
 

@@ -48,7 +48,7 @@ export interface ReplyHeader {
 }
 
 export interface ErrorBody {
-  /** bad_message | bad_tensor | bad_args | unknown_op | op_failed | protocol_version */
+  /** bad_message | bad_tensor | bad_args | unknown_op | op_failed | protocol_version | bad_checkpoint | no_space (a full disk) */
   code: string;
   /** The Python exception's type name. */
   type: string;

@@ -11,7 +11,7 @@
  * state starts fresh after each checkpoint (it is not saved), in an uninterrupted run too.
  */
 import { join } from "node:path";
-import { BackendDiedError } from "../backend/client.js";
+import { BackendDiedError, BackendError } from "../backend/client.js";
 import type { BuildArgs, SetHparamsArgs, StepArgs, TypedBackend } from "../backend/ops.js";
 import type { JsonObject } from "../backend/protocol.js";
 import { BOS, EOS } from "../data/tokenize.js";
@@ -106,6 +106,9 @@ export async function runStages(ctx: LoopContext): Promise<StageSummary[]> {
       const kept = ctx.state.checkpoint ? `the last good checkpoint is ${join(ctx.paths.dir, ctx.state.checkpoint)}` : "no checkpoint of this stage yet";
       if (err instanceof BackendDiedError) throw new StageError(`the backend died during ${where}; ${kept}.\nResume with: ${ctx.resumeCommand}\n${err.message}`);
       if (err instanceof NonFiniteLossError) throw new StageError(`${where}: ${err.message}; ${kept}.`);
+      if (err instanceof BackendError && err.code === "no_space") {
+        throw new StageError(`${where}: ${err.detail}; ${kept}.\nFree some space, then resume with: ${ctx.resumeCommand}`);
+      }
       throw err;
     }
   }

@@ -14,9 +14,14 @@ async function run(fn: () => Promise<number | void>): Promise<void> {
     process.exitCode = (await fn()) ?? 0;
   } catch (err) {
     const e = err as Error;
-    console.error(process.env.BRIDGE_DEBUG ? e.stack : `bridge: ${e.message}`);
+    console.error(process.env.BRIDGE_DEBUG ? e.stack : errorLine(e));
     process.exitCode = 1;
   }
+}
+
+/** What the CLI prints for a failed command: one "bridge: " prefix, whether or not the message already has one. */
+export function errorLine(e: Error): string {
+  return `bridge: ${e.message.replace(/^(bridge: )+/, "")}`;
 }
 
 export function buildCli(argv: string[]): Argv {

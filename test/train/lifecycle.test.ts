@@ -158,6 +158,15 @@ test("a train that fails in set-up (--init no-such-run) makes no run folder and 
   assert.is(readlinkSync(join(runsDir, "latest")), "good");
 });
 
+testWithData(test, "a backend that cannot be reached: one 'bridge:' prefix, status 1, and no run folder left", async (dataDir) => {
+  const runsDir = join(tmp, "runs-nokeys");
+  const run = cli(["train", "--config", tiny, "--data-dir", dataDir, "--run", "x", "--backend", "tcp://127.0.0.1:9", "--quiet"], { BRIDGE_RUNS_DIR: runsDir });
+  assert.is(await run.exited, 1, run.output());
+  assert.match(run.output(), /^bridge: tcp:\/\/127\.0\.0\.1:9: tcp:\/\/ needs CURVE keys/m);
+  assert.not.match(run.output(), "bridge: bridge:");
+  assert.not.ok(existsSync(join(runsDir, "x")), "runs/x was left behind");
+});
+
 test("--run latest is reserved for the link", async () => {
   let err: Error | null = null;
   await train({ config: tiny, run: "latest", quiet: true, runsDir: join(tmp, "runs-reserved") }).catch((e: Error) => (err = e));

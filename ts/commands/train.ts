@@ -28,7 +28,7 @@ import {
 } from "../run/manifest.js";
 import { formatTable } from "../ui/table.js";
 import { freshPosition, readState, truncateLog, writeState, type RunState } from "../train/checkpoints.js";
-import { loadTrainingData, tokenizerSettings } from "../train/data.js";
+import { loadTrainingData, tokenizerSettings, type TrainingData } from "../train/data.js";
 import { locateInitSource, withInit } from "../train/init.js";
 import { buildArgs, runStages, type StageSummary, type TrainBackend } from "../train/loop.js";
 import { formatDuration, Progress, RunLog } from "../train/progress.js";
@@ -204,36 +204,20 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
       `LM text ${data.lm.train.offsets.length - 1} texts / ${data.lm.train.ids.length} tokens`,
   );
 
-  if (opts.resume) {
-    assertVocabMatches(data.vocab, manifest!.vocab.fingerprint, manifest!.vocab.size);
-  } else {
-    mkdirSync(paths.checkpoints, { recursive: true });
-    await writeFileAtomic(paths.config, JSON.stringify(cfg, null, 2) + "\n");
-    await data.vocab.save(paths.vocab);
-    const last = cfg.stages.length - 1;
-    manifest = {
-      version: MANIFEST_VERSION,
-      name,
-      created: new Date().toISOString(),
-      seed: cfg.seed,
-      model: buildArgs(cfg, cfg.stages[last], last, data.vocab),
-      tokenizer: tokenizerSettings(cfg),
-      vocab: { size: data.vocab.size, fingerprint: data.vocab.fingerprint },
-      stages: cfg.stages.map((s, index) => ({ index, name: stageName(s), objective: s.objective ?? "multitask", ...(s.tasks ? { tasks: s.tasks.map((t) => ({ name: taskName(t), dataset: t.dataset, objective: t.objective, weight: t.weight })) } : {}), checkpoint: null, completed: false, step: 0, metrics: {} })),
-      finalCheckpoint: null,
-      data: { train: data.plan.train, valid: data.plan.valid, holdout: data.plan.holdout, ...(data.plan.tasks.length ? { tasks: data.plan.tasks } : {}) },
-    };
-    await writeManifest(paths, manifest);
-    await writeState(paths, state);
-    log.write({ type: "run_start", run: name, seed: cfg.seed, data: { ...data.plan, holdout: data.plan.holdout && { ...data.plan.holdout, validRows: data.plan.holdout.validRows.length } }, vocab_size: data.vocab.size });
+  if (opts.resume) assertVocabMatches(data.vocab, manifest!.vocab.fingerprint, manifest!.vocab.size);
+  // The backend before the run's files: a backend that cannot be reached (no keys, wrong address) leaves no run behind.
+  const client = await (opts.connect ?? connectDefault(opts))(cfg);
+  if (!opts.resume) {
+    manifest = await writeRunFiles(name, paths, cfg, data, state, log).catch(async (e: unknown) => {
+      await client.close();
+      throw e;
+    });
   }
-
   const resumeCommand = resumeCommandOf(name, opts);
   // Ctrl-C: the CLI's handler kills the backend and exits; say first how to go on (state.json names the last checkpoint).
   const onInterrupt = () => process.stderr.write(`\nbridge train: interrupted; resume with: ${resumeCommand}\n`);
   process.prependListener("SIGINT", onInterrupt);
   process.prependListener("SIGTERM", onInterrupt);
-  const client = await (opts.connect ?? connectDefault(opts))(cfg);
   let stages: StageSummary[];
   try {
     stages = await runStages({
@@ -265,4 +249,28 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
     console.log(`run ${name}: ${paths.dir} (${formatDuration(seconds)})`);
   }
   return { run: name, dir: paths.dir, stages, seconds };
+}
+
+/** A fresh run's files: config.json, vocab.json, run.json (the manifest), state.json and the log's first line. */
+async function writeRunFiles(name: string, paths: RunPaths, cfg: Config, data: TrainingData, state: RunState, log: RunLog): Promise<RunManifest> {
+  mkdirSync(paths.checkpoints, { recursive: true });
+  await writeFileAtomic(paths.config, JSON.stringify(cfg, null, 2) + "\n");
+  await data.vocab.save(paths.vocab);
+  const last = cfg.stages.length - 1;
+  const manifest: RunManifest = {
+    version: MANIFEST_VERSION,
+    name,
+    created: new Date().toISOString(),
+    seed: cfg.seed,
+    model: buildArgs(cfg, cfg.stages[last], last, data.vocab),
+    tokenizer: tokenizerSettings(cfg),
+    vocab: { size: data.vocab.size, fingerprint: data.vocab.fingerprint },
+    stages: cfg.stages.map((s, index) => ({ index, name: stageName(s), objective: s.objective ?? "multitask", ...(s.tasks ? { tasks: s.tasks.map((t) => ({ name: taskName(t), dataset: t.dataset, objective: t.objective, weight: t.weight })) } : {}), checkpoint: null, completed: false, step: 0, metrics: {} })),
+    finalCheckpoint: null,
+    data: { train: data.plan.train, valid: data.plan.valid, holdout: data.plan.holdout, ...(data.plan.tasks.length ? { tasks: data.plan.tasks } : {}) },
+  };
+  await writeManifest(paths, manifest);
+  await writeState(paths, state);
+  log.write({ type: "run_start", run: name, seed: cfg.seed, data: { ...data.plan, holdout: data.plan.holdout && { ...data.plan.holdout, validRows: data.plan.holdout.validRows.length } }, vocab_size: data.vocab.size });
+  return manifest;
 }

@@ -192,6 +192,13 @@ test("tabular: CSV with quotes and newlines in fields, TSV by index, JSONL by ke
     const jl = writeText(dir, "t.jsonl", '{"body": "hello"}\n{"other": 1}\n');
     await rejects(all(readTabularText(jl, { format: "jsonl", columns: { text: "body" } })), /t\.jsonl:2: missing column "body"/);
     await rejects(all(readTabularPairs(csv, { format: "csv", columns: { s1: "nope", s2: "question2" } })), /header lacks column "nope"/);
+    // a row short of its label column is named by its width, as the built-in readers do (was: unknown label "")
+    const short = writeText(dir, "short.tsv", "premise\thypothesis\tlabel\nA dog runs .\tAn animal moves .\tentailment\nA cat sits .\tA cat rests .\n");
+    await rejects(all(readTabularPairs(short, { format: "tsv", columns: { s1: "premise", s2: "hypothesis", label: "label" } })), /short\.tsv:3: expected 3 columns, found 2/);
+    const noHeader = writeText(dir, "nh.tsv", "a\tb\n");
+    await rejects(all(readTabularPairs(noHeader, { format: "tsv", header: false, columns: { s1: 0, s2: 1, label: 2 } })), /nh\.tsv:1: expected at least 3 columns, found 2/);
+    const jlPairs = writeText(dir, "p.jsonl", '{"a": "x", "b": "y"}\n');
+    await rejects(all(readTabularPairs(jlPairs, { format: "jsonl", columns: { s1: "a", s2: "b", label: "gold" } })), /p\.jsonl:1: missing column "gold"/);
   } finally {
     cleanup();
   }

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { resolveRunName, writeLatestLink } from "../../ts/run/manifest.js";
+import { resolveRunName, runPaths, writeLatestLink } from "../../ts/run/manifest.js";
+import { readState } from "../../ts/train/checkpoints.js";
 
 const roots: string[] = [];
 function runsDir(): string {
@@ -58,6 +59,16 @@ test("without a name: runs/latest when it points at a run, else the newest manif
   // a link to a run that was deleted falls back to the newest manifest
   rmSync(join(root, "middle"), { recursive: true });
   assert.is(resolveRunName(undefined, root), "newer");
+});
+
+test("a truncated state.json is named, with where the checkpoints are", () => {
+  const root = runsDir();
+  fakeRun(root, "torn", "2026-01-01T00:00:00Z");
+  const paths = runPaths("torn", root);
+  writeFileSync(join(paths.dir, "state.json"), '{"version": 1, "stage": 0, "posit');
+  assert.throws(() => readState(paths), (e: Error) => e.message.startsWith(`${join(paths.dir, "state.json")}: not valid JSON`) && e.message.includes(join(paths.dir, "checkpoints")));
+  writeFileSync(join(paths.dir, "state.json"), "null");
+  assert.throws(() => readState(paths), /state\.json: not a run state/);
 });
 
 test.run();

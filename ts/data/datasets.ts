@@ -6,9 +6,9 @@
  * `bridge data fetch` downloads it from. Configs add their own TSV / CSV / JSONL datasets
  * (`data.datasets`, registered by registerConfigDatasets).
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { homedir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DataError } from "./errors.js";
 import { readBrown, readSotu } from "./readers/corpora.js";
 import { readNliJsonl, readXnliTsv } from "./readers/nli.js";
@@ -310,7 +310,31 @@ export function splitExists(ref: SplitRef): boolean {
 /** A clear message for a missing split, naming where it was looked for and how to get it. */
 export function missingSplitMessage(ref: SplitRef): string {
   const how = ref.dataset.download ? `run \`npx bridge data fetch ${ref.dataset.name} --data-dir DIR\`` : "put the file there";
-  return `${ref.id}: not found at ${ref.path} (${how}, or point --data-dir / BRIDGE_DATA_DIR at a folder in the official layout)`;
+  const why = ref.path === null ? "not found" : whyUnreadable(ref.path);
+  return `${ref.id}: ${why} at ${ref.path} (${how}, or point --data-dir / BRIDGE_DATA_DIR at a folder in the official layout)`;
+}
+
+/** Why a path cannot be read, in words: not found, a symbolic link loop, a file where a folder should be, no permission. */
+export function whyUnreadable(path: string): string {
+  try {
+    statSync(path);
+    return "unreadable";
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ELOOP") return "a symbolic link loop";
+    if (code === "EACCES") return "no permission to read";
+    if (code === "ENOTDIR") {
+      // some folder on the way is a file: name it (the data dir itself, typically)
+      for (let dir = dirname(path); dirname(dir) !== dir; dir = dirname(dir)) {
+        try {
+          if (statSync(dir).isFile()) return `not readable (${dir} is a file, not a folder)`;
+        } catch {
+          // not there either: keep walking up
+        }
+      }
+    }
+    return "not found";
+  }
 }
 
 /** The texts of one split's records, in order: a pair gives its two sentences, a text record its text. */

@@ -49,7 +49,16 @@ export function freshPosition(): StagePosition {
 export function readState(paths: RunPaths): RunState | null {
   const p = statePath(paths);
   if (!existsSync(p)) return null;
-  const s = JSON.parse(readFileSync(p, "utf8")) as RunState;
+  let s: RunState;
+  try {
+    s = JSON.parse(readFileSync(p, "utf8")) as RunState;
+  } catch (err) {
+    // written atomically by bridge, so a torn file means an outside copy or edit: say which file and what still holds
+    throw new Error(
+      `${p}: not valid JSON (${(err as Error).message}); the run's checkpoints are in ${join(paths.dir, "checkpoints")}: restore state.json from a copy, or train the run again`,
+    );
+  }
+  if (s === null || typeof s !== "object") throw new Error(`${p}: not a run state (expected a JSON object)`);
   if (s.version !== STATE_VERSION) throw new Error(`${p}: state version ${s.version}, this bridge reads ${STATE_VERSION}`);
   // state.json from before the running sums were saved: the stage's summary then covers only the steps from here
   return { ...s, position: { ...freshPosition(), ...s.position } };

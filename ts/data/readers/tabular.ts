@@ -43,6 +43,11 @@ export async function* readTabularPairs(path: string, mapping: TabularMapping, o
       continue;
     }
     const rec: PairRecord = { id: (id === undefined ? undefined : row.get(id)) ?? String(row.no), s1: a, s2: b, line: row.no };
+    const missing = [label, score].find((c) => c !== undefined && row.get(c) === undefined);
+    if (missing !== undefined) {
+      badRow(policy, stats, path, row.no, `missing column ${JSON.stringify(missing)}`);
+      continue;
+    }
     if (label !== undefined) {
       const raw = row.get(label) ?? "";
       const l = mapping.labels ? (Object.hasOwn(mapping.labels, raw) ? mapping.labels[raw] : undefined) : parseNliLabel(raw);
@@ -123,6 +128,12 @@ async function* tabularRows(path: string, mapping: TabularMapping, opts: ReadOpt
       continue;
     }
     if (rec.fields.length === 1 && rec.fields[0].trim() === "") continue;
+    // as the built-in readers do: a short row is named by its width, not by the first column it lacks
+    const width = names?.size ?? 1 + Math.max(-1, ...Object.values(mapping.columns).filter((c): c is number => typeof c === "number"));
+    if (rec.fields.length < width) {
+      badRow(policy, stats, path, rec.no, `expected ${names ? width : `at least ${width}`} columns, found ${rec.fields.length}`);
+      continue;
+    }
     const f = rec.fields;
     const idx = names;
     yield { no: rec.no, get: (c) => f[typeof c === "number" ? c : (idx?.get(c) ?? -1)] };

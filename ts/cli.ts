@@ -223,12 +223,13 @@ export function buildCli(argv: string[]): Argv {
       (y) =>
         y
           .option("endpoint", { type: "string", demandOption: true, describe: "tcp://0.0.0.0:5555 or ipc:///path" })
-          .option("keys", { type: "string", describe: "server.json from `bridge keys`" })
-          .option("device", { type: "string", describe: "torch device (default: cuda if available, else cpu)" }),
+          .option("keys", { type: "string", describe: "server.json from `bridge keys` (private to its owner: chmod 600)" })
+          .option("device", { type: "string", describe: "torch device (default: cuda if available, else cpu)" })
+          .option("root", { type: "string", describe: "clients' file paths (checkpoints, imports) must lie inside this folder (default: the current folder)" }),
       (a) =>
         run(async () => {
           const { serve } = await import("./commands/serve.js");
-          return serve({ endpoint: a.endpoint, keys: a.keys, device: a.device });
+          return serve({ endpoint: a.endpoint, keys: a.keys, device: a.device, root: a.root });
         }),
     )
     .command(

@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--curve-keys", help="JSON file with the server's key pair and allowed client keys (bridge keys)")
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes (the parent has gone)")
+    p.add_argument("--root", help="confine the file paths of requests to this folder (bridge serve; default: none)")
     a = p.parse_args(argv)
     if a.watch_stdin:  # before torch's import: a parent killed meanwhile must not leave an orphan
         watch_parent(a.endpoint)
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C in a terminal reaches the whole process group; the TypeScript parent decides
     # when the backend stops, so the backend ignores SIGINT instead of dying mid-reply.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    server = Server(a.endpoint, curve=curve, device=a.device)  # the parent watch runs already
+    server = Server(a.endpoint, curve=curve, device=a.device, root=a.root)  # the parent watch runs already
     print(f"bridge_backend: serving on {a.endpoint}", file=sys.stderr, flush=True)
     server.serve_forever()
     return 0

@@ -9,10 +9,12 @@ the tool that started it.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +30,7 @@ from .session import Session
 
 MAX_MESSAGE_BYTES = 4 << 30  # a bound on one frame: larger is refused by ZeroMQ itself
 HIGH_WATER_MARK = 1000
+MAX_SESSIONS = 8  # clients whose model state a served backend keeps at once
 
 
 class CurveServerKeys:
@@ -45,6 +48,7 @@ class Server:
         curve: CurveServerKeys | None = None,
         device: str | None = None,
         watch_stdin: bool = False,
+        root: str | None = None,
     ) -> None:
         if endpoint.startswith("tcp://") and curve is None:
             raise SystemExit("bridge_backend: a tcp:// endpoint needs CURVE keys (--curve-keys); see `npx bridge keys`")
@@ -68,7 +72,26 @@ class Server:
         self.endpoint = endpoint
         self.watch_stdin = watch_stdin
         self._peer: bytes | None = None
-        self.session = Session(self._emit, device=device)
+        self.device = device
+        self.root = os.path.realpath(root) if root is not None else None
+        # One session (model, optimizer, LM state) per client connection: nothing one client built or loaded is
+        # seen by the next. The least recently used are dropped beyond MAX_SESSIONS.
+        self.sessions: OrderedDict[bytes, Session] = OrderedDict()
+        self.session = self._new_session()
+
+    def _new_session(self) -> Session:
+        session = Session(self._emit, device=self.device)
+        session.root = self.root
+        return session
+
+    def _session_of(self, peer: bytes) -> Session:
+        session = self.sessions.pop(peer, None)
+        if session is None:
+            session = self._new_session()
+            if len(self.sessions) >= MAX_SESSIONS:
+                self.sessions.popitem(last=False)
+        self.sessions[peer] = session  # most recently used last
+        return session
 
     # -- events -------------------------------------------------------------------------------
 
@@ -118,6 +141,7 @@ class Server:
         frames = self.sock.recv_multipart(copy=False)
         peer, body = frames[0].bytes, frames[1:]
         self._peer = peer
+        self.session = self._session_of(peer)
         self.sock.send_multipart([peer, *self.handle(body)], copy=False)
 
     def close(self) -> None:

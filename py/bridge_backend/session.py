@@ -25,6 +25,7 @@ class Session:
         self.device = pick_device(device)
         self.shutdown_requested = False
         self.trainer: Any = None  # training.Trainer (model + optimizer) once `build` or `load` ran
+        self.root: str | None = None  # a served backend's root: file paths in ops stay inside it (ops/args.py path_arg)
 
     def model_summary(self) -> dict[str, Any] | None:
         """The model's module tree, parameter counts, device and config; None before `build`."""

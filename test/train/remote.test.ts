@@ -4,13 +4,15 @@
  * error and keeps the last good checkpoint.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { generateKeys } from "../../ts/backend/keys.js";
+import { BackendClient, BackendError } from "../../ts/backend/client.js";
+import { generateKeys, loadClientKeys } from "../../ts/backend/keys.js";
+import { serve } from "../../ts/commands/serve.js";
 import { train } from "../../ts/commands/train.js";
 import { backendPython, projectRoot, pythonSourceDir } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
@@ -45,6 +47,57 @@ testWithData(test, "train --backend tcp:// --keys client.json uses a served back
   } finally {
     server.stdin.end();
     server.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a served backend: paths confined to --root, one session per client, a server.json others can read refused", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "bridge-serve-"));
+  const root = join(dir, "root");
+  mkdirSync(root);
+  const keys = generateKeys(join(dir, "keys"));
+  const endpoint = `tcp://127.0.0.1:${await freePort()}`;
+  const server = spawn(backendPython(), ["-m", "bridge_backend", "--endpoint", endpoint, "--curve-keys", keys.serverFile, "--watch-stdin", "--root", root], {
+    env: { ...process.env, PYTHONPATH: pythonSourceDir, OMP_NUM_THREADS: "1" },
+    stdio: ["pipe", "ignore", "ignore"],
+  });
+  const curve = loadClientKeys(keys.clientFile);
+  const first = await BackendClient.connect(endpoint, { curve });
+  try {
+    await first.call("build", { preset: "tiny", vocab_sz: 40, seed: 0, head_hidden: 16 });
+    await first.call("save", { path: "inside.pt" }); // relative: under the root
+    assert.ok(existsSync(join(root, "inside.pt")));
+    for (const path of [join(dir, "outside.pt"), "../outside.pt", join(root, "..", "outside.pt")]) {
+      const err = await first.call("save", { path }).catch((e: Error) => e);
+      assert.instance(err, BackendError, path);
+      assert.match((err as Error).message, `is outside this backend's root ${root}`);
+    }
+    symlinkSync(dir, join(root, "escape"));
+    assert.match(((await first.call("load", { path: "escape/keys/server.json" }).catch((e: Error) => e)) as Error).message, "is outside this backend's root");
+    assert.not.ok(existsSync(join(dir, "outside.pt")));
+    // a second client starts from nothing: the first one's model is not there for it
+    const second = await BackendClient.connect(endpoint, { curve });
+    try {
+      const err = await second.call("save", { path: "theirs.pt" }).catch((e: Error) => e);
+      assert.instance(err, BackendError);
+      assert.match((err as Error).message, "no model in this backend");
+      await first.call("save", { path: "again.pt" }); // and the first client's model is still its own
+    } finally {
+      await second.close();
+    }
+  } finally {
+    await first.close();
+    server.stdin.end();
+    server.kill("SIGKILL");
+  }
+  try {
+    chmodSync(keys.serverFile, 0o644);
+    const err = await Promise.resolve()
+      .then(() => serve({ endpoint, keys: keys.serverFile }))
+      .catch((e: Error) => e);
+    assert.instance(err, Error);
+    assert.match((err as Error).message, /server\.json: holds a secret key but is readable by others \(mode 644\); chmod 600 it/);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

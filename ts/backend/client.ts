@@ -10,6 +10,7 @@
  *   other calls to a remote backend fail after their timeout.
  * - `close()` must be called when done: the open socket keeps Node's event loop alive.
  */
+import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { Dealer } from "zeromq";
 import { decodeTensor, encodeTensor } from "./codec.js";
@@ -128,6 +129,8 @@ export class BackendClient extends EventEmitter<BackendEvents> implements OpCall
       throw new Error(`bridge: ${endpoint}: tcp:// needs CURVE keys (generate them with \`npx bridge keys\`)`);
     }
     this.socket = new Dealer({
+      // this client's own id, kept across reconnects: a served backend keeps one session (model state) per id
+      routingId: randomUUID(),
       linger: 0,
       sendHighWaterMark: 1000,
       receiveHighWaterMark: 1000,

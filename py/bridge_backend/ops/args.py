@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, TypeVar
 
 import torch
@@ -42,3 +43,17 @@ def tensor_arg(
     if ndim is not None and t.dim() != ndim:
         raise BadArgs(f"tensor {name!r} must have {ndim} dimensions, got shape {list(t.shape)}")
     return t
+
+
+def path_arg(session: Any, args: dict[str, Any], name: str) -> str:
+    """A file path argument. A served backend (`bridge serve --root DIR`) confines it to its root: a relative path
+    is taken from the root, and one that resolves outside it (through `..` or a link) is refused. A backend the
+    command line started for itself has no root: its client is the user who started it."""
+    path = arg(args, name, str)
+    root = getattr(session, "root", None)
+    if root is None:
+        return path
+    full = os.path.realpath(os.path.join(root, path))
+    if os.path.commonpath([full, root]) != root:
+        raise BadArgs(f"argument {name!r}: {path} is outside this backend's root {root} (bridge serve --root)")
+    return full

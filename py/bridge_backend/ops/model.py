@@ -57,7 +57,7 @@ from ..models.heads import BridgeModel, HeadConfig
 from ..objectives import get_objective
 from ..objectives.base import LABELS, SCORES, SENTENCES, TARGETS, TensorSpec, lengths_name
 from ..training import TrainConfig, Trainer, seed_everything
-from .args import arg, tensor_arg
+from .args import arg, path_arg, tensor_arg
 from .registry import Args, OpFn, Reply, Tensors, op
 
 INTS = (torch.int32, torch.int64)
@@ -438,7 +438,7 @@ def save(session, args: Args, tensors: Tensors):
     meta = args.get("meta") or {}
     if not isinstance(meta, dict):
         raise BadArgs("argument 'meta' must be an object")
-    return save_checkpoint(t, arg(args, "path", str), meta)
+    return save_checkpoint(t, path_arg(session, args, "path"), meta)
 
 
 @op("load", every_rank=True)
@@ -449,7 +449,7 @@ def load(session, args: Args, tensors: Tensors):
     checkpoint's). Tensor `vocab_map` [vocab_sz] (with parts=encoder): the checkpoint's id of each of the model's
     words, -1 if new.
     """
-    path = arg(args, "path", str)
+    path = path_arg(session, args, "path")
     parts = arg(args, "parts", str, "all")
     built = False
     if arg(args, "rebuild", bool, False) or getattr(session, "trainer", None) is None:

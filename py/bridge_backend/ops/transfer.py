@@ -30,7 +30,7 @@ import torch
 from ..checkpoints import checked_vocab_map, load_checkpoint, read_checkpoint, remap_vocab
 from ..errors import BadArgs, BridgeError
 from ..fastai_import import import_fastai as convert_fastai
-from .args import arg, tensor_arg
+from .args import arg, path_arg, tensor_arg
 from .model import INTS, trainer_of
 from .registry import Args, Tensors, op
 
@@ -110,7 +110,10 @@ def init_word_vectors(session, args: Args, tensors: Tensors):
 def import_fastai(session, args: Args, tensors: Tensors):
     """Converts fastai weights + vocabulary into a bridge checkpoint (no model is built in the session)."""
     return convert_fastai(
-        arg(args, "weights", str), arg(args, "vocab", str), arg(args, "out", str), arg(args, "backwards", bool, False)
+        path_arg(session, args, "weights"),
+        path_arg(session, args, "vocab"),
+        path_arg(session, args, "out"),
+        arg(args, "backwards", bool, False)
     )
 
 
@@ -119,9 +122,11 @@ def init_from(session, args: Args, tensors: Tensors):
     """Loads the encoder (and LM head where shapes agree) of a pretrained checkpoint into the built model; a dual_lm
     model's forward encoder from `path`, its backward one from `backward_path`."""
     t = trainer_of(session)
-    path = arg(args, "path", str)
+    path = path_arg(session, args, "path")
     vocab_map = tensor_arg(tensors, "vocab_map", dtypes=INTS, ndim=1) if "vocab_map" in tensors else None
     if t.model.hc.dual_lm:
+        if args.get("backward_path") is not None:
+            args = {**args, "backward_path": path_arg(session, args, "backward_path")}
         return init_dual(t, path, vocab_map, args, tensors)
     if args.get("backward_path") is not None:
         raise BadArgs("backward_path starts the backward encoder of a dual_lm model; this model has one encoder (dual_lm false)")
@@ -171,7 +176,7 @@ def init_dual(t, path: str, vocab_map: torch.Tensor | None, args: Args, tensors:
             )
         bwd_path, bwd_map = path, vocab_map
     else:
-        bwd_path = arg(args, "backward_path", str)
+        bwd_path = arg(args, "backward_path", str)  # confined by init_from
         bwd_map = tensor_arg(tensors, "backward_vocab_map", dtypes=INTS, ndim=1) if "backward_vocab_map" in tensors else None
     fwd = half_source(t, "fwd", path, vocab_map)
     bwd = half_source(t, "bwd", bwd_path, bwd_map)

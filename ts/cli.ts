@@ -6,7 +6,7 @@ import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { installSignalHandlers } from "./backend/process.js";
 import type { JsonObject } from "./backend/protocol.js";
-import { fetchableDatasets } from "./data/datasets.js";
+import { downloadSources, fetchableDatasets } from "./data/datasets.js";
 
 /** Runs a command's function; its number is the exit status; errors print without a stack. */
 async function run(fn: () => Promise<number | void>): Promise<void> {
@@ -22,6 +22,21 @@ async function run(fn: () => Promise<number | void>): Promise<void> {
 /** What the CLI prints for a failed command: one "bridge: " prefix, whether or not the message already has one. */
 export function errorLine(e: Error): string {
   return `bridge: ${e.message.replace(/^(bridge: )+/, "")}`;
+}
+
+/** `data fetch --help`: which downloads are checked against a published checksum and which against their first download. */
+function checksumEpilogue(): string {
+  const published: string[] = [];
+  const firstUse: string[] = [];
+  for (const [name, source] of downloadSources()) {
+    const algos = [...new Set(source.archives.map((a) => a.checksum?.algorithm ?? null))];
+    if (algos.every((a) => a !== null)) published.push(`${name} (${algos.join(", ")})`);
+    else firstUse.push(name);
+  }
+  return (
+    `Verified against a published checksum: ${published.join(", ")}.\n` +
+    `No published checksum, so verified on first use (the first download's sha256 is recorded in ~/.cache/bridge/checksums.json and every later download must match): ${firstUse.join(", ")}.`
+  );
 }
 
 export function buildCli(argv: string[]): Argv {
@@ -179,7 +194,8 @@ export function buildCli(argv: string[]): Argv {
             y
               .positional("name", { type: "string", choices: fetchableDatasets(), demandOption: true })
               .option("data-dir", { type: "string", describe: "where to put it (default: $BRIDGE_DATA_DIR, else ~/.cache/bridge/data)" })
-              .option("force", { type: "boolean", default: false, describe: "fetch again even if the files are there" }),
+              .option("force", { type: "boolean", default: false, describe: "fetch again even if the files are there" })
+              .epilogue(checksumEpilogue()),
           (a) =>
             run(async () => {
               const { dataFetch } = await import("./commands/data.js");

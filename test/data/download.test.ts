@@ -1,10 +1,11 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { DATASETS, type Checksum } from "../../ts/data/datasets.js";
 import { fetchSource, type FetchSource } from "../../ts/data/download.js";
 import { makeTarGz, makeZip, tempDir } from "./helpers.js";
 
@@ -14,12 +15,14 @@ const zip = makeZip({
   "__MACOSX/snli_1.0/._snli_1.0_dev.jsonl": "junk",
   "snli_1.0/README.txt": "readme",
 });
+/** Another file in the same layout: what a server handing out a changed or tampered archive sends. */
+const otherZip = makeZip({ "snli_1.0/snli_1.0_train.jsonl": "tampered\n", "snli_1.0/snli_1.0_dev.jsonl": "dev?\n" });
 const tgz = makeTarGz({ "stsbenchmark/sts-train.csv": "train\n", "stsbenchmark/sts-dev.csv": "dev\n" });
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 interface Behaviour {
   /** Per request number (0-based): what to do. */
-  plan: ("ok" | "500" | "404" | "truncate")[];
+  plan: ("ok" | "500" | "404" | "truncate" | "other")[];
 }
 
 /** A loopback server: /snli.zip and /sts.tar.gz, misbehaving as planned; counts requests. */
@@ -28,7 +31,7 @@ async function serve(b: Behaviour): Promise<{ url: string; server: Server; hits:
   const server = createServer((req, res) => {
     const what = b.plan[Math.min(n, b.plan.length - 1)];
     n++;
-    const body = req.url === "/sts.tar.gz" ? tgz : zip;
+    const body = req.url === "/sts.tar.gz" ? tgz : what === "other" ? otherZip : zip;
     if (what === "500") return void res.writeHead(503).end("busy");
     if (what === "404") return void res.writeHead(404).end("gone");
     res.writeHead(200, { "content-length": String(body.length) });
@@ -44,17 +47,26 @@ async function serve(b: Behaviour): Promise<{ url: string; server: Server; hits:
   return { url: `http://127.0.0.1:${port}`, server, hits: () => n };
 }
 
-function snliSource(url: string, sha256: string | null): FetchSource {
+/** The snli download from `url`, with a published sha256 (or none: verified on first use). */
+function snliSource(url: string, sha256: string | null, algorithm: Checksum["algorithm"] = "sha256"): FetchSource {
   return {
     name: "snli",
     dir: "snli_1.0",
-    archives: [{ url: `${url}/snli.zip`, sha256, format: "zip", stripPrefix: "snli_1.0/" }],
+    archives: [{ url: `${url}/snli.zip`, checksum: sha256 === null ? null : { algorithm, hex: sha256 }, format: "zip", stripPrefix: "snli_1.0/" }],
     expect: ["snli_1.0_train.jsonl", "snli_1.0_dev.jsonl"],
     licence: "test",
   };
 }
 
-const fast = { attempts: 3, retryDelayMs: 5 };
+/** Fast retries, and first-use checksums in a store of the test's own (never the user's cache). */
+const stores = tempDir();
+let storeCount = 0;
+const fast = { attempts: 3, retryDelayMs: 5, get checksumStore() {
+  return join(stores.dir, `checksums-${storeCount}.json`);
+} };
+/** A fresh first-use record for the next fetches. */
+const freshStore = () => void storeCount++;
+test.after(() => stores.cleanup());
 
 /** Only the finished folder (or nothing) may be in the data dir: no temp folders or files. */
 function assertClean(dataDir: string, expected: string[]): void {
@@ -87,7 +99,7 @@ test("tar.gz archive extracts too", async () => {
     const src: FetchSource = {
       name: "stsb",
       dir: "stsbenchmark",
-      archives: [{ url: `${url}/sts.tar.gz`, sha256: sha(tgz), format: "tar.gz", stripPrefix: "stsbenchmark/" }],
+      archives: [{ url: `${url}/sts.tar.gz`, checksum: { algorithm: "sha256", hex: sha(tgz) }, format: "tar.gz", stripPrefix: "stsbenchmark/" }],
       expect: ["sts-train.csv", "sts-dev.csv"],
       licence: "test",
     };
@@ -99,18 +111,73 @@ test("tar.gz archive extracts too", async () => {
   }
 });
 
-test("unknown checksum: extracted, but reported as unverified", async () => {
-  const { url, server } = await serve({ plan: ["ok"] });
+test("no published checksum: the first download's sha256 is recorded; a later download of other bytes is refused", async () => {
+  freshStore();
+  const { url, server } = await serve({ plan: ["ok", "ok", "other"] });
   const { dir, cleanup } = tempDir();
   try {
     const logs: string[] = [];
-    const r = await fetchSource(snliSource(url, null), { dataDir: dir, log: (l) => logs.push(l), ...fast });
-    assert.equal(r.unverified, [`${url}/snli.zip`]);
-    assert.ok(logs.some((l) => /could not be verified/.test(l)));
+    const first = await fetchSource(snliSource(url, null), { dataDir: dir, log: (l) => logs.push(l), ...fast });
+    assert.equal(first.unverified, [`${url}/snli.zip`]);
+    assert.equal(first.verified, { [`${url}/snli.zip`]: "first download: sha256 recorded" });
+    assert.ok(logs.some((l) => l.includes(`its sha256 ${sha(zip)} is recorded`)));
+    assert.equal(JSON.parse(readFileSync(fast.checksumStore, "utf8")), { [`${url}/snli.zip`]: sha(zip) });
+    const second = await fetchSource(snliSource(url, null), { dataDir: dir, force: true, ...fast });
+    assert.equal(second.verified, { [`${url}/snli.zip`]: "sha256 recorded at its first download" });
+    assert.equal(second.unverified, []);
+    // the server now hands out another file under the same URL
+    const err = await fetchSource(snliSource(url, null), { dataDir: dir, force: true, ...fast }).catch((e: Error) => e);
+    assert.instance(err, Error);
+    assert.match((err as Error).message, `checksum mismatch for ${url}/snli.zip: expected sha256 (recorded at its first download, in ${fast.checksumStore}) ${sha(zip)}, got ${sha(otherZip)}`);
+    assert.is(readFileSync(join(dir, "snli_1.0", "snli_1.0_dev.jsonl"), "utf8"), "dev\n", "the good copy stays");
   } finally {
     server.close();
     cleanup();
   }
+});
+
+test("a published SHA-1 is checked: the right file passes, a wrong file is refused and nothing is written", async () => {
+  const sha1 = createHash("sha1").update(zip).digest("hex");
+  const { url, server } = await serve({ plan: ["ok", "other"] });
+  const { dir, cleanup } = tempDir();
+  try {
+    const r = await fetchSource(snliSource(url, sha1, "sha1"), { dataDir: dir, ...fast });
+    assert.equal(r.verified, { [`${url}/snli.zip`]: "published sha1" });
+    const other = tempDir();
+    try {
+      const err = await fetchSource(snliSource(url, sha1, "sha1"), { dataDir: other.dir, ...fast }).catch((e: Error) => e);
+      assert.match((err as Error).message, `expected sha1 (published) ${sha1}`);
+      assertClean(other.dir, []);
+    } finally {
+      other.cleanup();
+    }
+  } finally {
+    server.close();
+    cleanup();
+  }
+});
+
+test("a corrupt first-use record is named, not overwritten", async () => {
+  freshStore();
+  writeFileSync(fast.checksumStore, "{not json");
+  const { url, server } = await serve({ plan: ["ok"] });
+  const { dir, cleanup } = tempDir();
+  try {
+    const err = await fetchSource(snliSource(url, null), { dataDir: dir, ...fast }).catch((e: Error) => e);
+    assert.match((err as Error).message, `${fast.checksumStore}: not a checksum record`);
+    assert.is(readFileSync(fast.checksumStore, "utf8"), "{not json");
+    assertClean(dir, []);
+  } finally {
+    freshStore();
+    server.close();
+    cleanup();
+  }
+});
+
+test("the published checksums given for SNLI and WikiText are SHA-1s of the official archives", () => {
+  assert.equal(DATASETS.snli.download!.archives[0].checksum, { algorithm: "sha1", hex: "9fcde07509c7e87ec61c640c1b2753d9041758e4" });
+  assert.equal(DATASETS["wikitext-2"].download!.archives[0].checksum, { algorithm: "sha1", hex: "3c914d17d80b1459be871a5039ac23e752a53cbe" });
+  assert.equal(DATASETS["wikitext-103"].download!.archives[0].checksum, { algorithm: "sha1", hex: "0aec09a7537b58d4bb65362fee27650eeaba625a" });
 });
 
 test("wrong checksum: refused, nothing written, no retry", async () => {
@@ -121,7 +188,7 @@ test("wrong checksum: refused, nothing written, no retry", async () => {
       await fetchSource(snliSource(url, "0".repeat(64)), { dataDir: dir, ...fast });
       assert.unreachable("accepted a wrong checksum");
     } catch (e) {
-      assert.match((e as Error).message, /checksum mismatch .* expected sha256 0000/);
+      assert.match((e as Error).message, /checksum mismatch .* expected sha256 \(published\) 0000/);
     }
     assert.is(hits(), 1);
     assertClean(dir, []);
@@ -198,10 +265,10 @@ test("archives missing expected files or escaping the folder are refused", async
       await fetchSource(snliSource(url, null), { dataDir: dir, ...fast });
       assert.unreachable("escaping archive accepted");
     } catch (e) {
-      assert.match((e as Error).message, /outside the target folder/);
+      assert.match((e as Error).message, /outside the target folder/, (e as Error).message);
     }
     assertClean(dir, []);
-    const partial: FetchSource = { ...snliSource(url, null), archives: [{ url: `${url}/x.zip`, sha256: null, format: "zip", stripPrefix: "nothing/" }] };
+    const partial: FetchSource = { ...snliSource(url, null), archives: [{ url: `${url}/x.zip`, checksum: null, format: "zip", stripPrefix: "nothing/" }] };
     try {
       await fetchSource(partial, { dataDir: dir, ...fast });
       assert.unreachable("incomplete archive accepted");

@@ -123,7 +123,7 @@ test("first use downloads the missing dataset (into the cache by default; --no-d
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/snli.zip`;
   const real = DATASETS.snli.download!;
-  DATASETS.snli.download = { ...real, archives: [{ url, sha256: null, format: "zip", stripPrefix: "snli_1.0/" }] };
+  DATASETS.snli.download = { ...real, archives: [{ url, checksum: null, format: "zip", stripPrefix: "snli_1.0/" }] };
   const saved = { data: process.env.BRIDGE_DATA_DIR, xdg: process.env.XDG_CACHE_HOME };
   const tmp = mkdtempSync(join(tmpdir(), "bridge-firstuse-"));
   try {

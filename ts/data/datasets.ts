@@ -23,10 +23,20 @@ export type TextReader = (path: string | null, opts: ReadOptions) => AsyncGenera
 
 export type ArchiveFormat = "zip" | "tar.gz";
 
+/** A published digest of an archive (SHA-1 is what d2l's and GluonNLP's data hubs publish for some). */
+export interface Checksum {
+  algorithm: "sha1" | "sha256";
+  /** Lower-case hex. */
+  hex: string;
+}
+
 export interface ArchiveSource {
   url: string;
-  /** Lower-case hex sha256 of the archive, or null when none is known (the download is then reported as unverified; zip CRCs are still checked). */
-  sha256: string | null;
+  /**
+   * The published digest, or null when none is published: the first download's sha256 is then recorded in the
+   * user cache and every later download of the URL must match it (ts/data/download.ts). Zip CRCs are checked too.
+   */
+  checksum: Checksum | null;
   format: ArchiveFormat;
   /** Only members under this prefix are extracted, with the prefix removed ("" = all). */
   stripPrefix: string;
@@ -64,7 +74,9 @@ export interface TextDataset extends DatasetBase {
 }
 export type Dataset = PairDataset | TextDataset;
 
-const wikitext = (name: string, dir: string, url: string): TextDataset => ({
+const sha1 = (hex: string): Checksum => ({ algorithm: "sha1", hex });
+
+const wikitext = (name: string, dir: string, url: string, checksum: Checksum): TextDataset => ({
   name,
   kind: "text",
   splits: { train: `${dir}/wiki.train.tokens`, valid: `${dir}/wiki.valid.tokens`, test: `${dir}/wiki.test.tokens` },
@@ -72,7 +84,7 @@ const wikitext = (name: string, dir: string, url: string): TextDataset => ({
   trainSplit: "train",
   download: {
     dir,
-    archives: [{ url, sha256: null, format: "zip", stripPrefix: `${dir}/` }],
+    archives: [{ url, checksum, format: "zip", stripPrefix: `${dir}/` }],
     expect: ["wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"],
     licence: "CC BY-SA 3.0",
   },
@@ -88,7 +100,7 @@ export const DATASETS: Record<string, Dataset> = {
     trainSplit: "train",
     download: {
       dir: "snli_1.0",
-      archives: [{ url: "https://nlp.stanford.edu/projects/snli/snli_1.0.zip", sha256: null, format: "zip", stripPrefix: "snli_1.0/" }],
+      archives: [{ url: "https://nlp.stanford.edu/projects/snli/snli_1.0.zip", checksum: sha1("9fcde07509c7e87ec61c640c1b2753d9041758e4"), format: "zip", stripPrefix: "snli_1.0/" }],
       expect: ["snli_1.0_train.jsonl", "snli_1.0_dev.jsonl", "snli_1.0_test.jsonl"],
       licence: "CC BY-SA 4.0",
     },
@@ -106,7 +118,7 @@ export const DATASETS: Record<string, Dataset> = {
     trainSplit: "train",
     download: {
       dir: "multinli_1.0",
-      archives: [{ url: "https://cims.nyu.edu/~sbowman/multinli/multinli_1.0.zip", sha256: null, format: "zip", stripPrefix: "multinli_1.0/" }],
+      archives: [{ url: "https://cims.nyu.edu/~sbowman/multinli/multinli_1.0.zip", checksum: null, format: "zip", stripPrefix: "multinli_1.0/" }],
       expect: ["multinli_1.0_train.jsonl", "multinli_1.0_dev_matched.jsonl", "multinli_1.0_dev_mismatched.jsonl"],
       licence: "mostly OANC / CC BY-SA 3.0 (see the corpus paper)",
     },
@@ -122,7 +134,7 @@ export const DATASETS: Record<string, Dataset> = {
       dir: "sick",
       archives: ["sick_train", "sick_trial", "sick_test_annotated"].map((a) => ({
         url: `https://alt.qcri.org/semeval2014/task1/data/uploads/${a}.zip`,
-        sha256: null,
+        checksum: null,
         format: "zip" as const,
         stripPrefix: "",
       })),
@@ -139,7 +151,7 @@ export const DATASETS: Record<string, Dataset> = {
     trainSplit: "train",
     download: {
       dir: "stsbenchmark",
-      archives: [{ url: "https://ixa2.si.ehu.eus/stswiki/images/4/48/Stsbenchmark.tar.gz", sha256: null, format: "tar.gz", stripPrefix: "stsbenchmark/" }],
+      archives: [{ url: "https://ixa2.si.ehu.eus/stswiki/images/4/48/Stsbenchmark.tar.gz", checksum: null, format: "tar.gz", stripPrefix: "stsbenchmark/" }],
       expect: ["sts-train.csv", "sts-dev.csv", "sts-test.csv"],
       licence: "see stsbenchmark/LICENSE.txt (per-source licences)",
     },
@@ -153,8 +165,8 @@ export const DATASETS: Record<string, Dataset> = {
     trainSplit: "dev",
     read: readXnliTsv,
   },
-  "wikitext-2": wikitext("wikitext-2", "wikitext-2", "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip"),
-  "wikitext-103": wikitext("wikitext-103", "wikitext-103", "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip"),
+  "wikitext-2": wikitext("wikitext-2", "wikitext-2", "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip", sha1("3c914d17d80b1459be871a5039ac23e752a53cbe")),
+  "wikitext-103": wikitext("wikitext-103", "wikitext-103", "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip", sha1("0aec09a7537b58d4bb65362fee27650eeaba625a")),
   // WikiExtractor output (ts/data/readers/wikiextractor.ts): each split is a folder tree of wiki_NN files.
   wikipedia: {
     name: "wikipedia",
@@ -171,7 +183,7 @@ export const DATASETS: Record<string, Dataset> = {
  * `wt103-fwd/lstm_fwd.pth` (weights) and `wt103-fwd/itos_wt103.pkl` (vocabulary), likewise for bwd. */
 const fastaiWt103 = (dir: "fwd" | "bwd"): DownloadSource => ({
   dir: `wt103-${dir}`,
-  archives: [{ url: `https://s3.amazonaws.com/fast-ai-modelzoo/wt103-${dir}.tgz`, sha256: null, format: "tar.gz", stripPrefix: `wt103-${dir}/` }],
+  archives: [{ url: `https://s3.amazonaws.com/fast-ai-modelzoo/wt103-${dir}.tgz`, checksum: null, format: "tar.gz", stripPrefix: `wt103-${dir}/` }],
   expect: [`lstm_${dir}.pth`, "itos_wt103.pkl"],
   licence: "Apache 2.0 (fastai model zoo); trained on WikiText-103, CC BY-SA 3.0",
 });
@@ -181,6 +193,11 @@ export const MODEL_DOWNLOADS: Record<string, DownloadSource> = {
   "wt103-fwd": fastaiWt103("fwd"),
   "wt103-bwd": fastaiWt103("bwd"),
 };
+
+/** Every download by name: built-in datasets with one, then models. */
+export function downloadSources(): [string, DownloadSource][] {
+  return [...Object.values(DATASETS).flatMap((d) => (d.download ? [[d.name, d.download] as [string, DownloadSource]] : [])), ...Object.entries(MODEL_DOWNLOADS)];
+}
 
 /** Everything `bridge data fetch` can download (the CLI's choices): built-in datasets with a download, then models. */
 export function fetchableDatasets(): string[] {

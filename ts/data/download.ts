@@ -1,18 +1,20 @@
 /**
- * `bridge data fetch`: download each archive of a dataset to a temp name, verify its sha256,
- * extract it into a staging folder, check the expected files are there, and only then rename the
+ * `bridge data fetch`: download each archive of a dataset to a temp name, verify it (against its
+ * published SHA-1 or SHA-256; where none is published, against the sha256 recorded at its first
+ * download, in the user cache's checksums.json), extract it into a staging folder, check the expected files are there, and only then rename the
  * staging folder into the data dir. Any failure removes the temp folder: nothing half-written
  * is left, and an earlier good copy stays as it was until the new one is complete.
  */
 import { createHash } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
-import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { extractArchive, stripPrefixMap } from "./archive.js";
 import { DATASETS, defaultDataDir, fetchableDatasets, MODEL_DOWNLOADS, splitExists, type ArchiveSource, type DownloadSource, type SplitRef } from "./datasets.js";
 import { DataError } from "./errors.js";
+import { writeFileAtomic } from "../core/atomic.js";
 
 /** A dataset's download, with the name it is fetched under. */
 export type FetchSource = DownloadSource & { name: string };
@@ -28,7 +30,17 @@ export interface FetchOptions {
   attempts?: number;
   /** First retry delay in ms, doubled each time. Default 2000. */
   retryDelayMs?: number;
+  /** The sha256 of archives without a published checksum, recorded at first download (default: checksumStorePath()). */
+  checksumStore?: string;
 }
+
+/** Where first-use checksums are kept: beside the default data dir, in the user cache (~/.cache/bridge/checksums.json). */
+export function checksumStorePath(): string {
+  return join(dirname(defaultDataDir()), "checksums.json");
+}
+
+/** How an archive was verified. */
+export type Verification = "published sha1" | "published sha256" | "sha256 recorded at its first download" | "first download: sha256 recorded";
 
 export interface FetchResult {
   name: string;
@@ -36,8 +48,10 @@ export interface FetchResult {
   /** False when the files were already there and force was not given. */
   fetched: boolean;
   files: string[];
-  /** Archives whose checksum could not be checked (none known). */
+  /** Archives checked against nothing yet: no published checksum and this was their first download (their sha256 is now recorded). */
   unverified: string[];
+  /** How each archive downloaded now was verified, by URL. */
+  verified: Record<string, Verification>;
 }
 
 export async function fetchDataset(opts: FetchOptions & { name: string }): Promise<FetchResult> {
@@ -86,23 +100,24 @@ export async function fetchSource(source: FetchSource, opts: FetchOptions): Prom
   const target = join(opts.dataDir, source.dir);
   if (!opts.force && source.expect.every((f) => existsSync(join(target, f)))) {
     log(`${source.name}: already in ${target} (use --force to fetch again)`);
-    return { name: source.name, dir: target, fetched: false, files: source.expect, unverified: [] };
+    return { name: source.name, dir: target, fetched: false, files: source.expect, unverified: [], verified: {} };
   }
   await mkdir(opts.dataDir, { recursive: true });
   const work = await mkdtemp(join(opts.dataDir, `.fetch-${source.name}-`));
   const staging = join(work, "out");
   const unverified: string[] = [];
+  const verified: Record<string, Verification> = {};
   const files: string[] = [];
   try {
     for (const [i, a] of source.archives.entries()) {
       const archive = join(work, `archive-${i}.${a.format}`);
       log(`${source.name}: downloading ${a.url}`);
-      const sha = await downloadWithRetries(a, archive, opts, log);
-      if (a.sha256 === null) {
+      const digests = await downloadWithRetries(a, archive, opts, log);
+      const how = await verifyArchive(source.name, a, digests, opts.checksumStore ?? checksumStorePath());
+      verified[a.url] = how;
+      if (how === "first download: sha256 recorded") {
         unverified.push(a.url);
-        log(`${source.name}: WARNING: no known checksum for ${a.url}, so the archive could not be verified (sha256 ${sha})`);
-      } else if (sha !== a.sha256.toLowerCase()) {
-        throw new DataError(`${source.name}: checksum mismatch for ${a.url}: expected sha256 ${a.sha256}, got ${sha}; nothing was written`);
+        log(`${source.name}: no published checksum for ${a.url}; its sha256 ${digests.sha256} is recorded, and later downloads must match it`);
       }
       files.push(...(await extractArchive(archive, a.format, staging, stripPrefixMap(a.stripPrefix))));
       await rm(archive, { force: true });
@@ -112,7 +127,7 @@ export async function fetchSource(source: FetchSource, opts: FetchOptions): Prom
     if (existsSync(target)) await rename(target, join(work, "previous"));
     await rename(staging, target);
     log(`${source.name}: ${files.length} file(s) in ${target} (licence: ${source.licence})`);
-    return { name: source.name, dir: target, fetched: true, files: files.sort(), unverified };
+    return { name: source.name, dir: target, fetched: true, files: files.sort(), unverified, verified };
   } catch (e) {
     // A failed swap must not lose the earlier copy.
     if (!existsSync(target) && existsSync(join(work, "previous"))) await rename(join(work, "previous"), target);
@@ -122,10 +137,56 @@ export async function fetchSource(source: FetchSource, opts: FetchOptions): Prom
   }
 }
 
+/**
+ * Checks an archive's digests against its published checksum, else against the sha256 recorded at its first
+ * download (recording it now if this is the first). A mismatch is a DataError: nothing is written.
+ */
+async function verifyArchive(name: string, a: ArchiveSource, digests: Digests, storePath: string): Promise<Verification> {
+  const mismatch = (what: string, expected: string, got: string) =>
+    new DataError(`${name}: checksum mismatch for ${a.url}: expected ${what} ${expected}, got ${got}; nothing was written`);
+  if (a.checksum !== null) {
+    const got = digests[a.checksum.algorithm];
+    if (got !== a.checksum.hex.toLowerCase()) throw mismatch(`${a.checksum.algorithm} (published)`, a.checksum.hex, got);
+    return a.checksum.algorithm === "sha1" ? "published sha1" : "published sha256";
+  }
+  const store = await readChecksumStore(storePath);
+  const recorded = store[a.url];
+  if (recorded !== undefined) {
+    if (recorded !== digests.sha256) throw mismatch(`sha256 (recorded at its first download, in ${storePath})`, recorded, digests.sha256);
+    return "sha256 recorded at its first download";
+  }
+  await mkdir(dirname(storePath), { recursive: true });
+  await writeFileAtomic(storePath, JSON.stringify({ ...store, [a.url]: digests.sha256 }, null, 2) + "\n");
+  return "first download: sha256 recorded";
+}
+
+async function readChecksumStore(path: string): Promise<Record<string, string>> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch {
+    return {};
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) && Object.values(parsed).every((v) => typeof v === "string" && /^[0-9a-f]{64}$/.test(v))) {
+      return parsed as Record<string, string>;
+    }
+  } catch {
+    // named below
+  }
+  throw new DataError(`${path}: not a checksum record (a JSON object of URL -> sha256); fix or delete it (it holds the first-download checksums of unpublished archives)`);
+}
+
+interface Digests {
+  sha1: string;
+  sha256: string;
+}
+
 /** Thrown for failures worth another attempt. */
 class TransientError extends Error {}
 
-async function downloadWithRetries(a: ArchiveSource, dest: string, opts: FetchOptions, log: (line: string) => void): Promise<string> {
+async function downloadWithRetries(a: ArchiveSource, dest: string, opts: FetchOptions, log: (line: string) => void): Promise<Digests> {
   const attempts = opts.attempts ?? 4;
   let delay = opts.retryDelayMs ?? 2000;
   for (let attempt = 1; ; attempt++) {
@@ -141,8 +202,8 @@ async function downloadWithRetries(a: ArchiveSource, dest: string, opts: FetchOp
   }
 }
 
-/** Streams the body to dest, hashing as it goes; returns the sha256. */
-async function downloadOnce(url: string, dest: string, progress: boolean): Promise<string> {
+/** Streams the body to dest, hashing as it goes; returns its digests. */
+async function downloadOnce(url: string, dest: string, progress: boolean): Promise<Digests> {
   let res: Response;
   try {
     res = await fetch(url, { redirect: "follow" });
@@ -159,11 +220,13 @@ async function downloadOnce(url: string, dest: string, progress: boolean): Promi
   const header = res.headers.get("content-length");
   const total = header === null ? null : Number(header);
   const hash = createHash("sha256");
+  const hash1 = createHash("sha1");
   const bar = progress ? new ProgressBar(total) : null;
   let bytes = 0;
   const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
   body.on("data", (chunk: Buffer) => {
     hash.update(chunk);
+    hash1.update(chunk);
     bytes += chunk.length;
     bar?.update(bytes);
   });
@@ -175,7 +238,7 @@ async function downloadOnce(url: string, dest: string, progress: boolean): Promi
     bar?.done();
   }
   if (total !== null && bytes !== total) throw new TransientError(`truncated: got ${bytes} of ${total} bytes`);
-  return hash.digest("hex");
+  return { sha1: hash1.digest("hex"), sha256: hash.digest("hex") };
 }
 
 function causeOf(e: unknown): string {

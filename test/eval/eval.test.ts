@@ -21,6 +21,8 @@ import { tfidfCosines } from "../../ts/eval/tfidf.js";
 import { readStsBenchmark } from "../../ts/data/readers/similarity.js";
 import type { PairRecord } from "../../ts/data/records.js";
 import type { RunManifest } from "../../ts/run/manifest.js";
+import { HOLDOUT_SEED, premiseHoldout } from "../../ts/data/holdout.js";
+import { pairKey } from "../../ts/eval/trainedPairs.js";
 import { bridgeBin, testWithData } from "../helpers.js";
 import { makeFixtureRun, sharedRun } from "./fixtures.js";
 
@@ -200,6 +202,50 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
     for (const y of ["sts14", "sts15", "sts16"]) assert.match(metrics.skipped.find((s) => s.split === `${y}:all`)!.reason, join(data, "sts", y.toUpperCase()));
     const summary = formatSummary(metrics);
     for (const key of ["sts12.spearman", "sts13.spearman", "sts12_16.mean", "sick.spearman"]) assert.match(summary, key);
+  });
+
+  testWithData(test, "sts16 in STS2016.* naming; pairs the run trained on (stsb:train) mark a year partly supervised, with the unseen pairs' Spearman", async (dataDir) => {
+    const { root, dir } = await sharedRun(dataDir);
+    // A copy of the run whose manifest says a multi-task stage also trained on stsb:train (10% held out).
+    const name = "t1-stsb";
+    cpSync(dir, join(root, name), { recursive: true });
+    const manifestPath = join(root, name, "run.json");
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as RunManifest;
+    const train: PairRecord[] = [];
+    for await (const r of readStsBenchmark(join(dataDir, "stsbenchmark", "sts-train.csv"))) train.push(r);
+    const held = new Set(premiseHoldout(train.map((r) => r.s1), 0.1, HOLDOUT_SEED).validRows);
+    manifest.data = { ...manifest.data!, tasks: [{ split: "stsb:train", rows: train.length - held.size, heldOut: held.size }] };
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    const config = JSON.parse(readFileSync(join(root, name, "config.json"), "utf8")) as { data: { holdout: number } };
+    assert.is(config.data.holdout, 0.1);
+    // STS16 as SentEval ships it: 30 pairs the run trained on, 10 it held out, 30 from STS-B dev
+    const trainedKeys = new Set(train.filter((_, i) => !held.has(i)).map((r) => pairKey(r.s1, r.s2)));
+    const dev: PairRecord[] = [];
+    for await (const r of readStsBenchmark(join(dataDir, "stsbenchmark", "sts-dev.csv"))) if (!trainedKeys.has(pairKey(r.s1, r.s2))) dev.push(r);
+    const seenRows = train.filter((_, i) => !held.has(i)).slice(0, 30);
+    const heldRows = train.filter((_, i) => held.has(i)).slice(0, 10);
+    const rows = [...seenRows, ...heldRows, ...dev.slice(0, 30)];
+    const data = join(root, "sts16-data");
+    mkdirSync(join(data, "sts", "STS16"), { recursive: true });
+    for (const d of ["snli_1.0", "stsbenchmark"]) symlinkSync(join(dataDir, d), join(data, d));
+    writeFileSync(join(data, "sts", "STS16", "STS2016.input.headlines.txt"), rows.map((r) => `${r.s1}\t${r.s2}`).join("\n") + "\n");
+    writeFileSync(join(data, "sts", "STS16", "STS2016.gs.headlines.txt"), rows.map((r) => String(r.score)).join("\n") + "\n");
+    const { metrics } = await evaluateRun({ run: name, runsDir: root, dataDir: data, tasks: ["sts12-16"], log: () => undefined });
+    const y = metrics.sts16!;
+    assert.ok(y, "STS2016.input / STS2016.gs were read");
+    assert.is(y.items, 70);
+    assert.is(y.seen.pairs, 30, "the trained pairs, not the held-out ones");
+    assert.ok(Math.abs(y.seen.share - 30 / 70) < 1e-12);
+    assert.is(y.supervised, true);
+    assert.is(y.seen.unseen.items, 40);
+    const summary = formatSummary(metrics);
+    assert.match(summary, /sts16\.spearman .*partly \(43% of the items\)/);
+    assert.match(summary, /sts16\.spearman_unseen/);
+    // the same folder for (a copy of) the run it was copied from, which never trained on STS-B: nothing seen, not supervised
+    cpSync(dir, join(root, "t1-plain"), { recursive: true });
+    const plain = await evaluateRun({ run: "t1-plain", runsDir: root, dataDir: data, tasks: ["sts12-16"], log: () => undefined });
+    assert.is(plain.metrics.sts16!.seen.pairs, 0);
+    assert.is(plain.metrics.sts16!.supervised, false);
   });
 
   testWithData(test, "--compare tables every metric of two runs side by side", async (dataDir) => {

@@ -16,7 +16,8 @@ import { DATASETS, parseSplitRef } from "../../ts/data/datasets.js";
 import { DataError } from "../../ts/data/errors.js";
 import { makeZip } from "../data/helpers.js";
 import { truncateLog } from "../../ts/train/checkpoints.js";
-import { HOLDOUT_SEED, loadTrainingData, premiseHoldout } from "../../ts/train/data.js";
+import { HOLDOUT_SEED, premiseHoldout } from "../../ts/data/holdout.js";
+import { loadTrainingData } from "../../ts/train/data.js";
 import { projectRoot } from "../../ts/paths.js";
 import { testWithData } from "../helpers.js";
 

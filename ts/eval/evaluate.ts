@@ -17,6 +17,8 @@ import { metricRows } from "./summary.js";
 import { selectTasks, type EvalTask, type TaskContext, type TaskOutput } from "./tasks/index.js";
 import { stageLabel } from "./tasks/common.js";
 import { describeTrainedOn, readTrainedOn } from "./trainedOn.js";
+import { trainedPairs } from "./trainedPairs.js";
+import { DataSchema } from "../config/schema.js";
 import type { CurvePoint, Metrics, ReportData, TrainedSplit } from "./types.js";
 
 export interface EvalOptions {
@@ -56,6 +58,22 @@ function assertSomethingToEvaluate(tasks: readonly EvalTask[], dataDir: string |
   );
 }
 
+/** config.json's data.holdout (the share each task split held out to validate); the schema's default if absent. */
+function configHoldout(path: string): number {
+  try {
+    const h = (JSON.parse(readFileSync(path, "utf8")) as { data?: { holdout?: unknown } }).data?.holdout;
+    return typeof h === "number" ? h : DataSchema.parse({}).holdout;
+  } catch {
+    return DataSchema.parse({}).holdout;
+  }
+}
+
+/** fn's promise, made on the first call and shared by every later one. */
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= fn());
+}
+
 export async function evaluateRun(opts: EvalOptions): Promise<EvalResult> {
   const tasks = selectTasks(opts.tasks);
   assertSomethingToEvaluate(tasks, opts.dataDir);
@@ -85,6 +103,7 @@ async function evaluateLocked(opts: EvalOptions, tasks: readonly EvalTask[]): Pr
     trainedOn,
     checkpoint: finalCheckpoint,
     predictions: new Map(),
+    trainedPairs: once(() => trainedPairs(model.manifest, configHoldout(model.paths.config), opts.dataDir)),
   };
   const metrics: Metrics = {
     run: opts.run,

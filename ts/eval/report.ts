@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import { confusionSpec, curvesSpec, histogramSpec, renderSvg, rocSpec, scatterSpec, svgToPng } from "./charts.js";
-import { metricRows } from "./summary.js";
+import { metricRows, supervisionLabel } from "./summary.js";
 import { describeTrainedOn } from "./trainedOn.js";
 import type { MetricRow, ReportData } from "./types.js";
 
@@ -89,7 +89,7 @@ function metricsTable(rows: readonly MetricRow[]): string {
   const body = rows
     .map((r) => {
       const better = r.baseline === null || r.value === null ? "" : (r.higherIsBetter ? r.value > r.baseline : r.value < r.baseline) ? "better" : "worse";
-      return `<tr><td>${escape(r.key)}</td><td>${escape(r.split)}</td><td class="n">${r.items}</td><td class="n ${better}">${fmt(r.value)}</td><td class="n">${fmt(r.baseline)}</td><td>${r.supervised ? "supervised" : ""}</td></tr>`;
+      return `<tr><td>${escape(r.key)}</td><td>${escape(r.split)}</td><td class="n">${r.items}</td><td class="n ${better}">${fmt(r.value)}</td><td class="n">${fmt(r.baseline)}</td><td>${r.supervised ? (supervisionLabel(r) === "yes" ? "supervised" : supervisionLabel(r)) : ""}</td></tr>`;
     })
     .join("");
   return `<table class="metrics"><thead><tr><th>metric</th><th>split</th><th>items</th><th>value</th><th>TF-IDF baseline</th><th>trained on it</th></tr></thead><tbody>${body}</tbody></table>`;

@@ -15,6 +15,12 @@ export function metricRows(m: Metrics): MetricRow[] {
 
 /** The terminal summary of one run. */
 export function formatSummary(m: Metrics): string {
-  const rows = metricRows(m).map((r) => [r.key, r.split, r.items, r.value, r.baseline, r.supervised ? "yes" : "no"]);
+  const rows = metricRows(m).map((r) => [r.key, r.split, r.items, r.value, r.baseline, supervisionLabel(r)]);
   return formatTable(["metric", "split", "items", "value", "tf-idf", "supervised"], rows);
+}
+
+/** A row's supervision in words: "yes", "no", or "partly (32% of the items)". */
+export function supervisionLabel(r: Pick<MetricRow, "supervised" | "supervisedShare">): string {
+  if (!r.supervised) return "no";
+  return r.supervisedShare !== undefined && r.supervisedShare < 1 ? `partly (${Math.round(r.supervisedShare * 100)}% of the items)` : "yes";
 }

@@ -111,6 +111,11 @@ export interface LmResult extends EntryBase {
 export interface StsYearResult extends SimilarityResult {
   baseline: { tfidf: Correlation };
   subsets: Record<string, { items: number } & Correlation>;
+  /**
+   * The pairs the run trained on (by content: STS-B train holds many STS12-16 pairs), their share of `items`, and
+   * the correlation over the rest; `unread`: training splits not found, whose overlap is not counted.
+   */
+  seen: { pairs: number; share: number; unseen: { items: number } & Correlation; unread?: string[] };
 }
 
 /** The mean over the STS12-16 years present. */
@@ -194,4 +199,6 @@ export interface MetricRow {
   higherIsBetter: boolean;
   /** The run trained on this dataset (see EntryBase.supervised). */
   supervised: boolean;
+  /** Where known by content (STS12-16): the share of the items the run trained on; under 1: partly supervised. */
+  supervisedShare?: number;
 }

@@ -9,6 +9,7 @@ import type { PairRecord } from "../../data/records.js";
 import { rowCosines } from "../metrics.js";
 import type { RunModel } from "../runModel.js";
 import { isSupervised } from "../trainedOn.js";
+import type { TrainedPairs } from "../trainedPairs.js";
 import type { EntryBase, MetricEntries, MetricRow, Metrics, ReportFigures, Skipped, TrainedSplit } from "../types.js";
 
 /** One SNLI prediction, keyed by its row (split and line) so that other tasks join by identity. */
@@ -34,6 +35,8 @@ export interface TaskContext {
   checkpoint: string;
   /** SNLI predictions by rowKey(split, line), left by the snli task for the vectors file separation writes. */
   predictions: Map<string, RowPrediction>;
+  /** The pairs the run trained on, by content (read once, on first use): for sets that share pairs with training splits. */
+  trainedPairs: () => Promise<TrainedPairs>;
 }
 
 /** An earlier stage whose vectors are compared with the final ones (the before / after of fine-tuning). */
@@ -91,13 +94,25 @@ export function entryBase(ctx: TaskContext, split: string, items: number): Entry
   return { split, items, supervised: isSupervised(ctx.trainedOn, split) };
 }
 
-/** A row builder for a task's rows(): `add(key, entry, value, baseline?, higherIsBetter?)`. */
+/** A row builder for a task's rows(): `add(key, entry, value, baseline?, higherIsBetter?, supervisedShare?)`. */
 export function rowAdder(rows: MetricRow[]) {
-  return (key: string, entry: EntryBase, value: number | null | undefined, baseline: number | null = null, higherIsBetter = true): void => {
+  return (key: string, entry: EntryBase, value: number | null | undefined, baseline: number | null = null, higherIsBetter = true, supervisedShare?: number): void => {
     const [task, metric] = key.split(".", 2);
-    rows.push({ key, task, metric, split: entry.split, items: entry.items, value: value ?? null, baseline, higherIsBetter, supervised: entry.supervised === true });
+    rows.push({
+      key,
+      task,
+      metric,
+      split: entry.split,
+      items: entry.items,
+      value: value ?? null,
+      baseline,
+      higherIsBetter,
+      supervised: entry.supervised === true,
+      ...(supervisedShare !== undefined ? { supervisedShare } : {}),
+    });
   };
 }
+
 
 /** Records a skipped split (with the reason) in the context and the log. */
 export function skip(ctx: TaskContext, task: string, split: string, reason: string): void {

@@ -1,9 +1,14 @@
 /**
  * sts12-16: SentEval's STS tasks of 2012-2016, in SentEval's layout under the data dir:
  * `sts/STS12/STS.input.NAME.txt` (s1 TAB s2) with `STS.gs.NAME.txt` (gold 0-5; blank = unscored,
- * skipped as SentEval does), one pair of files per subset. Per year: Spearman / Pearson of cosine
+ * skipped as SentEval does), one pair of files per subset; STS16 names them `STS2016.input.NAME.txt`
+ * and `STS2016.gs.NAME.txt`, and both namings are read. Per year: Spearman / Pearson of cosine
  * with all its subsets pooled (SentEval's "all"), each subset's own; then the mean over the years
  * present (`sts12_16.mean`). Absent years are skipped with a message.
+ *
+ * STS-B was assembled from these years, so a run trained on stsb:train has seen some of their pairs:
+ * each year counts the pairs the run trained on (by content, ts/eval/trainedPairs.ts), is marked
+ * supervised when there are any, and gives the Spearman on the pairs it never saw (`unseen`).
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -14,6 +19,7 @@ import { correlations } from "../metrics.js";
 import type { MetricRow, StsYearResult } from "../types.js";
 import { entryBase, rowAdder, skip, type EvalTask, type TaskContext, type TaskOutput } from "./common.js";
 import { similarity } from "./sts.js";
+import { pairKey } from "../trainedPairs.js";
 
 export const STS_YEARS = ["sts12", "sts13", "sts14", "sts15", "sts16"] as const;
 export type StsYear = (typeof STS_YEARS)[number];
@@ -23,15 +29,18 @@ export function stsYearDir(year: StsYear, dataDir: string | undefined): string {
   return join(resolveDataDir(dataDir), "sts", year.toUpperCase());
 }
 
-/** The subsets of a year's folder: every STS.input.NAME.txt that has its STS.gs.NAME.txt, sorted by name. */
+/**
+ * The subsets of a year's folder: every STS.input.NAME.txt (or STSYYYY.input.NAME.txt, as STS16 ships) that
+ * has its gold file of the same prefix, sorted by name.
+ */
 export function stsSubsets(dir: string): { name: string; input: string; gs: string }[] {
   if (!existsSync(dir)) return [];
   const out: { name: string; input: string; gs: string }[] = [];
   for (const f of readdirSync(dir).sort()) {
-    const m = /^STS\.input\.(.+)\.txt$/.exec(f);
+    const m = /^(STS(?:\d{4})?)\.input\.(.+)\.txt$/.exec(f);
     if (!m) continue;
-    const gs = join(dir, `STS.gs.${m[1]}.txt`);
-    if (existsSync(gs)) out.push({ name: m[1], input: join(dir, f), gs });
+    const gs = join(dir, `${m[1]}.gs.${m[2]}.txt`);
+    if (existsSync(gs)) out.push({ name: m[2], input: join(dir, f), gs });
   }
   return out;
 }
@@ -43,7 +52,7 @@ async function evaluateYear(ctx: TaskContext, year: StsYear): Promise<StsYearRes
   const dir = stsYearDir(year, ctx.dataDir);
   const subsets = stsSubsets(dir);
   if (subsets.length === 0) {
-    skip(ctx, "sts12-16", yearSplit(year), `${year}: no STS.input.NAME.txt with its STS.gs.NAME.txt in ${dir} (SentEval's layout: sts/${year.toUpperCase()}/)`);
+    skip(ctx, "sts12-16", yearSplit(year), `${year}: no STS.input.NAME.txt with its STS.gs.NAME.txt (nor STS2016.input / STS2016.gs) in ${dir} (SentEval's layout: sts/${year.toUpperCase()}/)`);
     return null;
   }
   const records: PairRecord[] = [];
@@ -66,8 +75,34 @@ async function evaluateYear(ctx: TaskContext, year: StsYear): Promise<StsYearRes
     const n = r.end - r.start;
     subsetScores[r.name] = n < 2 ? { items: n, spearman: Number.NaN, pearson: Number.NaN } : { items: n, ...correlations(all.cosines.subarray(r.start, r.end), all.gold.slice(r.start, r.end)) };
   }
-  ctx.log(`${year} (${subsets.length} subsets pooled): spearman ${all.spearman.toFixed(4)} (tf-idf ${all.baseline.spearman.toFixed(4)}) on ${records.length} pairs`);
-  return { ...entryBase(ctx, yearSplit(year), records.length), spearman: all.spearman, pearson: all.pearson, baseline: { tfidf: all.baseline }, subsets: subsetScores };
+  const seen = await seenPairs(ctx, records, all.cosines, all.gold);
+  const base = entryBase(ctx, yearSplit(year), records.length);
+  const share = seen.pairs > 0 ? ` (${Math.round(seen.share * 100)}% of the pairs trained on; unseen: ${seen.unseen.spearman.toFixed(4)} on ${seen.unseen.items})` : "";
+  ctx.log(`${year} (${subsets.length} subsets pooled): spearman ${all.spearman.toFixed(4)} (tf-idf ${all.baseline.spearman.toFixed(4)}) on ${records.length} pairs${share}`);
+  return {
+    ...base,
+    supervised: base.supervised || seen.pairs > 0,
+    spearman: all.spearman,
+    pearson: all.pearson,
+    baseline: { tfidf: all.baseline },
+    subsets: subsetScores,
+    seen,
+  };
+}
+
+/** How many of the pairs the run trained on, and the correlation over the others. */
+async function seenPairs(ctx: TaskContext, records: readonly PairRecord[], cosines: Float32Array | Float64Array, gold: readonly number[]): Promise<StsYearResult["seen"]> {
+  const trained = await ctx.trainedPairs();
+  const unseen = records.flatMap((r, i) => (trained.keys.has(pairKey(r.s1, r.s2)) ? [] : [i]));
+  const pairs = records.length - unseen.length;
+  const corr =
+    unseen.length >= 2
+      ? correlations(
+          Float64Array.from(unseen, (i) => cosines[i]),
+          unseen.map((i) => gold[i]),
+        )
+      : { spearman: Number.NaN, pearson: Number.NaN };
+  return { pairs, share: pairs / records.length, unseen: { items: unseen.length, ...corr }, ...(trained.unread.length > 0 ? { unread: trained.unread } : {}) };
 }
 
 export const sts12to16Task: EvalTask = {
@@ -101,7 +136,10 @@ export const sts12to16Task: EvalTask = {
     const add = rowAdder(rows);
     for (const year of STS_YEARS) {
       const r = m[year];
-      if (r) add(`${year}.spearman`, r, r.spearman, r.baseline.tfidf.spearman);
+      if (!r) continue;
+      // older metrics.json files have no `seen`
+      add(`${year}.spearman`, r, r.spearman, r.baseline.tfidf.spearman, true, r.seen?.share);
+      if (r.seen && r.seen.pairs > 0) add(`${year}.spearman_unseen`, { ...r, items: r.seen.unseen.items, supervised: false }, r.seen.unseen.spearman);
     }
     if (m.sts12_16) add("sts12_16.mean", m.sts12_16, m.sts12_16.mean);
     return rows;

@@ -7,7 +7,7 @@ import { ConfigError, validateConfig } from "../ts/config/load.js";
 import { startBackend, type BackendClient } from "../ts/backend/client.js";
 import { projectRoot } from "../ts/paths.js";
 import type { Config } from "../ts/config/schema.js";
-import type { TrainBackend } from "../ts/train/loop.js";
+import type { TrainBackend } from "../ts/train/context.js";
 
 export function pidAlive(pid: number): boolean {
   try {

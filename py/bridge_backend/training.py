@@ -24,7 +24,7 @@ from .losses import DISTANCES
 from .models.heads import BridgeModel
 from .models.pooling import principal_component
 from .objectives import get_objective
-from .objectives.pairs import Sentences
+from .objectives.base import Sentences
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 FIT_PC_CHUNK = 256  # sentences per encoder call when fitting SIF's component

@@ -15,7 +15,7 @@ import { evalCommand } from "../../ts/commands/eval.js";
 import { compareMetrics, formatComparison, readMetrics } from "../../ts/eval/compare.js";
 import { evaluateRun } from "../../ts/eval/evaluate.js";
 import type { Metrics } from "../../ts/eval/types.js";
-import { correlations } from "../../ts/eval/metrics.js";
+import { correlations } from "../../ts/core/stats.js";
 import { formatSummary } from "../../ts/eval/summary.js";
 import { tfidfCosines } from "../../ts/eval/tfidf.js";
 import { readStsBenchmark } from "../../ts/data/readers/similarity.js";

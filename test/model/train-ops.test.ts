@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { BackendError, startBackend, type BackendClient, type Tensors } from "../../ts/backend/client.js";
+import { BackendError, startBackend, type BackendClient } from "../../ts/backend/client.js";
+import type { Tensors } from "../../ts/core/tensor.js";
 import { tensor, type Tensor } from "../../ts/core/tensor.js";
 
 const V = 40;

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import type { TrainBackend } from "../../ts/train/loop.js";
+import type { TrainBackend } from "../../ts/train/context.js";
 import { generateKeys, loadClientKeys } from "../../ts/backend/keys.js";
 import { train, type TrainOptions } from "../../ts/commands/train.js";
 import { backendPython, projectRoot, pythonSourceDir } from "../../ts/paths.js";

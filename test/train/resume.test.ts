@@ -11,7 +11,7 @@ import * as assert from "uvu/assert";
 import { BackendError, startBackend } from "../../ts/backend/client.js";
 import { train, type TrainOptions } from "../../ts/commands/train.js";
 import type { Config } from "../../ts/config/schema.js";
-import type { TrainBackend } from "../../ts/train/loop.js";
+import type { TrainBackend } from "../../ts/train/context.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
 import { killingBackend, sharedDataDir, testWithData } from "../helpers.js";
 import { projectRoot } from "../../ts/paths.js";

@@ -17,7 +17,7 @@ import { fetchSource } from "../../ts/data/download.js";
 import { SPECIAL_TOKENS } from "../../ts/data/tokenize.js";
 import { Vocab } from "../../ts/data/vocab.js";
 import { backendEnv, backendPython } from "../../ts/paths.js";
-import { reverseRows } from "../../ts/train/backwards.js";
+import { reverseRows } from "../../ts/data/backwards.js";
 import { applyInit, IMPORT_FILE, resolveInitSource, vocabMap, withInit } from "../../ts/train/init.js";
 import { makeTarGz, tempDir } from "../data/helpers.js";
 

@@ -26,9 +26,8 @@ import {
   type JsonObject,
   type TensorMeta,
 } from "./protocol.js";
-import type { Tensor } from "../core/tensor.js";
+import type { Tensor, Tensors } from "../core/tensor.js";
 
-export type Tensors = Record<string, Tensor>;
 
 /** A reply of any op: `OpReply` is the typed one. */
 export interface CallResult<R = JsonObject> {

@@ -50,7 +50,7 @@
  *                   iterations, loss
  *   probe_predict   name?; x [n, f] -> count; probs [n, classes], pred [n]
  */
-import type { Tensors } from "./client.js";
+import type { Tensors } from "../core/tensor.js";
 import type { JsonObject, JsonValue } from "./protocol.js";
 
 // ---- configs (py: AWDLSTMConfig, HeadConfig, TrainConfig), as `build` takes and `model_info` reports them ----

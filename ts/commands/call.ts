@@ -5,13 +5,13 @@
 import { startBackend } from "../backend/client.js";
 import type { JsonObject } from "../backend/protocol.js";
 
-export interface CallOptions {
+export interface CallCommandOptions {
   op: string;
   args: JsonObject;
   print?: (line: string) => void;
 }
 
-export async function call(opts: CallOptions): Promise<number> {
+export async function call(opts: CallCommandOptions): Promise<number> {
   const print = opts.print ?? ((line: string) => console.log(line));
   const backend = await startBackend();
   try {

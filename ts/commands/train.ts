@@ -30,7 +30,8 @@ import { formatTable } from "../ui/table.js";
 import { freshPosition, readState, truncateLog, writeState, type RunState } from "../train/checkpoints.js";
 import { loadTrainingData, tokenizerSettings, type TrainingData } from "../train/data.js";
 import { locateInitSource, withInit } from "../train/init.js";
-import { buildArgs, runStages, type StageSummary, type TrainBackend } from "../train/loop.js";
+import type { TrainBackend } from "../train/context.js";
+import { buildArgs, runStages, type StageSummary } from "../train/loop.js";
 import { formatDuration, Progress, RunLog } from "../train/progress.js";
 
 export interface TrainOptions {

@@ -79,3 +79,6 @@ export function tensor<D extends DType>(dtype: D, shape: readonly number[], data
 export function tensorBytes(t: Tensor): Uint8Array {
   return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
 }
+
+/** Named tensors, as a request or a reply carries them beside its JSON. */
+export type Tensors = Record<string, Tensor>;

@@ -1,23 +1,9 @@
 /**
- * The metrics of `bridge eval`, as pure functions of predictions and gold values. Correlations
- * and rank sums come from simple-statistics (Spearman on midranks, so ties share their average
- * rank; ROC AUC from the Wilcoxon rank sum, i.e. exact Mann-Whitney U with ties counted half).
+ * The metrics of `bridge eval`, as pure functions of predictions and gold values (correlations: ts/core/stats.ts).
+ * Rank sums come from simple-statistics (ROC AUC from the Wilcoxon rank sum, i.e. exact Mann-Whitney U with ties
+ * counted half).
  */
-import { sampleCorrelation, sampleRankCorrelation, wilcoxonRankSum } from "simple-statistics";
-
-export interface Correlations {
-  spearman: number;
-  pearson: number;
-}
-
-/** Spearman (ties: midranks) and Pearson correlation of predicted vs gold scores. */
-export function correlations(pred: ArrayLike<number>, gold: ArrayLike<number>): Correlations {
-  if (pred.length !== gold.length) throw new RangeError(`correlations: ${pred.length} predictions for ${gold.length} gold scores`);
-  if (pred.length < 2) throw new RangeError("correlations: need at least 2 items");
-  const p = Array.from(pred);
-  const g = Array.from(gold);
-  return { spearman: sampleRankCorrelation(p, g), pearson: sampleCorrelation(p, g) };
-}
+import { wilcoxonRankSum } from "simple-statistics";
 
 /** ROC AUC of scores, positives vs negatives: P(score_pos > score_neg) + P(tie) / 2, exactly. */
 export function rocAuc(positives: readonly number[], negatives: readonly number[]): number {

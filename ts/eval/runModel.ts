@@ -8,7 +8,8 @@
  * over real tokens only, so a vector does not depend on its batch-mates.
  */
 import { isAbsolute, join } from "node:path";
-import { startBackend, type BackendClient, type Tensors } from "../backend/client.js";
+import { startBackend, type BackendClient } from "../backend/client.js";
+import type { Tensors } from "../core/tensor.js";
 import type { LoadResult, OpArgs, OpCaller, OpName, OpReply } from "../backend/ops.js";
 import { withPipeline } from "../core/pipeline.js";
 import { collateSentences, evalBatchPlan, lengthsOf, restoreOrder, restoreRows } from "../data/batches.js";

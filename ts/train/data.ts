@@ -62,7 +62,7 @@ export interface TrainingData {
   /** LM text, one row per sentence / paragraph, each starting with xxbos. */
   lm: { train: Ragged; valid: Ragged };
   plan: DataPlan;
-  /** The model reads right to left (model.backwards): LM streams run over each text reversed (ts/train/backwards.ts). */
+  /** The model reads right to left (model.backwards): LM streams run over each text reversed (ts/data/backwards.ts). */
   backwards?: boolean;
 }
 

@@ -26,10 +26,10 @@
  */
 import { createServer } from "node:net";
 import { Dealer } from "zeromq";
-import { BackendClient, BackendDiedError, startBackend, type CallResult, type Tensors } from "../backend/client.js";
+import { BackendClient, BackendDiedError, startBackend, type CallResult } from "../backend/client.js";
 import type { CurveClientKeys } from "../backend/keys.js";
 import type { DescribeResult, InitDistributedArgs, OpArgs, OpName, OpReply, StepArgs, TrainStepResult, TypedBackend, WireArgs } from "../backend/ops.js";
-import { ARRAY_TYPE, numel, tensor, type Tensor, type TypedArrayFor } from "../core/tensor.js";
+import { ARRAY_TYPE, numel, tensor, type Tensor, type Tensors, type TypedArrayFor } from "../core/tensor.js";
 
 /**
  * The ops that go to every rank, as the backend's `describe` marks them. init_distributed is among them, though

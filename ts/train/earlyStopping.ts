@@ -7,8 +7,7 @@
 import { join } from "node:path";
 import type { StageConfig } from "../config/schema.js";
 import { checkpointName } from "./checkpoints.js";
-import type { LoopContext } from "./loop.js";
-import type { StageRef } from "./stageCheckpoints.js";
+import type { LoopContext, StageRef } from "./context.js";
 import { formatMetrics } from "./validation.js";
 
 export type EarlyStoppingConfig = NonNullable<StageConfig["earlyStopping"]>;

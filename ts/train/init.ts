@@ -23,11 +23,10 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
-import type { Tensors } from "../backend/client.js";
 import type { InitFromResult, InitFromSourceResult, OpArgs, OpCaller, OpName, TypedBackend } from "../backend/ops.js";
 import type { JsonObject } from "../backend/protocol.js";
 import { writeFileAtomic } from "../core/atomic.js";
-import { tensor } from "../core/tensor.js";
+import { tensor, type Tensors } from "../core/tensor.js";
 import { MODEL_DOWNLOADS, resolveDataDir } from "../data/datasets.js";
 import { readWordVectors } from "../data/readers/wordVectors.js";
 import { OOV_BUCKET_PREFIX, Vocab } from "../data/vocab.js";

@@ -12,26 +12,24 @@
  */
 import { join } from "node:path";
 import { BackendDiedError, BackendError } from "../backend/client.js";
-import type { BuildArgs, SetHparamsArgs, StepArgs, TypedBackend } from "../backend/ops.js";
+import type { BuildArgs, SetHparamsArgs, StepArgs } from "../backend/ops.js";
 import type { JsonObject } from "../backend/protocol.js";
 import { BOS, EOS } from "../data/tokenize.js";
 import type { Vocab } from "../data/vocab.js";
 import { stageName, stageObjectives, stageSpec, taskName, type Config, type StageConfig } from "../config/schema.js";
 import { withPipeline, type Pipeline } from "../core/pipeline.js";
-import type { RunManifest, RunPaths } from "../run/manifest.js";
-import { writeState, type RunState } from "./checkpoints.js";
-import { trainingSentences, type TrainingData } from "./data.js";
+import { writeState } from "./checkpoints.js";
+import { trainingSentences } from "./data.js";
 import { collateSentences } from "../data/batches.js";
 import { recordEvaluation, restoreBestWeights } from "./earlyStopping.js";
-import { formatDuration, type Progress, type RunLog } from "./progress.js";
+import { formatDuration } from "./progress.js";
 import { scheduleAt, unfrozenGroups, type StepHparams } from "./schedules.js";
-import { completeStage, enterStage, loadStageStart, saveCheckpoint, type StageRef } from "./stageCheckpoints.js";
+import type { LoopContext, StageRef, TrainBackend } from "./context.js";
+import { completeStage, enterStage, loadStageStart, saveCheckpoint } from "./stageCheckpoints.js";
 import { stageData, type EpochBatches, type StageData } from "./stages.js";
 import { NonFiniteLossError, StepResults } from "./stepResults.js";
 import { formatMetrics, validate } from "./validation.js";
 
-/** The backend calls the loop makes (one process, or every rank of a distributed run); BackendClient is one. */
-export type TrainBackend = TypedBackend;
 
 /** A failure inside a stage, with where it happened and how to go on. */
 export class StageError extends Error {
@@ -80,18 +78,6 @@ export interface StageSummary {
   stoppedEarly: boolean;
 }
 
-export interface LoopContext {
-  backend: TrainBackend;
-  cfg: Config;
-  data: TrainingData;
-  paths: RunPaths;
-  manifest: RunManifest;
-  state: RunState;
-  log: RunLog;
-  progress: Progress;
-  /** For messages: how to resume this run. */
-  resumeCommand: string;
-}
 
 /** Runs the stages from ctx.state onwards; returns a summary per stage run now. */
 export async function runStages(ctx: LoopContext): Promise<StageSummary[]> {

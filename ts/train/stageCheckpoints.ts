@@ -8,13 +8,8 @@
 import { basename, dirname, join } from "node:path";
 import { writeLatestLink, writeManifest } from "../run/manifest.js";
 import { checkpointName, freshPosition, removeCheckpoint, writeState } from "./checkpoints.js";
-import type { LoopContext } from "./loop.js";
+import type { LoopContext, StageRef } from "./context.js";
 
-/** The stage a checkpoint belongs to: its index in the config and its name (file names, log lines). */
-export interface StageRef {
-  index: number;
-  name: string;
-}
 
 /**
  * Whether stage `index` resumes from a checkpoint of its own (the run stopped inside it); if not,

@@ -7,14 +7,14 @@
  *   contrastive           triplets / in-batch negatives from them)
  *   simcse                x, lengths: single sentences of the training text (two dropout masks)
  */
-import type { Tensors } from "../backend/client.js";
+import type { Tensors } from "../core/tensor.js";
 import { collatePairs, collateSentences, evalBatchPlan, lengthsOf, pairLengths, trainBatchPlan } from "../data/batches.js";
 import { LmStream } from "../data/lmStream.js";
 import type { NumericalisedPairs, Ragged } from "../data/numericalised.js";
 import { mixSeed } from "../data/random.js";
 import { DataError } from "../data/errors.js";
 import { OBJECTIVE_SPECS, stageName, taskName, type Objective, type StageConfig, type TaskConfig } from "../config/schema.js";
-import { lmReadingOrder } from "./backwards.js";
+import { lmReadingOrder } from "../data/backwards.js";
 import { selectPairs, selectRagged, truncatePairs, type TrainingData } from "./data.js";
 import { taskSchedule } from "./multitask.js";
 

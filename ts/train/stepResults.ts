@@ -6,9 +6,8 @@
 import type { TrainStepResult } from "../backend/ops.js";
 import type { StageConfig } from "../config/schema.js";
 import type { StagePosition } from "./checkpoints.js";
-import type { LoopContext } from "./loop.js";
+import type { LoopContext, StageRef } from "./context.js";
 import type { StepHparams } from "./schedules.js";
-import type { StageRef } from "./stageCheckpoints.js";
 import type { Batch } from "./stages.js";
 
 export class NonFiniteLossError extends Error {

@@ -8,8 +8,8 @@
 import type { StepArgs } from "../backend/ops.js";
 import { stageSpec, type StageConfig } from "../config/schema.js";
 import type { Pipeline } from "../core/pipeline.js";
-import { correlations } from "../eval/metrics.js";
-import type { TrainBackend } from "./loop.js";
+import { correlations } from "../core/stats.js";
+import type { TrainBackend } from "./context.js";
 import type { StageData, ValidationSet } from "./stages.js";
 
 /**

@@ -8,14 +8,15 @@ against its tensor sets and step options, and the `describe` op tells the TypeSc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from ..training import Trainer
+    from ..models.heads import BridgeModel
 
 Batch = dict[str, Tensor]
+Sentences = tuple[Tensor, Tensor]  # token ids [bs, sl] int64 right-padded, lengths [bs] int64
 Metrics = dict[str, Any]  # tensors or numbers; training._floats turns them into JSON numbers
 Outputs = dict[str, Tensor]
 
@@ -81,6 +82,28 @@ class StepOption:
         return d
 
 
+class Encoder(Protocol):
+    """What an objective may use of the model it trains (the Trainer is one): the model, its training settings, the
+    LM's carried hidden states, and batched encoding. Objectives see nothing else of the training machinery."""
+
+    @property
+    def model(self) -> BridgeModel: ...
+
+    @property
+    def tc(self) -> Any: ...  # training.TrainConfig: margin, distance, temperature, alpha, beta
+
+    @property
+    def lm_state(self) -> dict[str, list[tuple[Tensor, Tensor]]]: ...
+
+    def encode_batches(self, sents: list[Sentences]) -> list[Tensor]:
+        """Sentence vectors of several batches, one encoder call."""
+        ...
+
+    def head_batches(self, sents: list[Sentences]) -> list[Tensor]:
+        """The NLI classifier's inputs of several batches, one encoder call."""
+        ...
+
+
 VAL_METRICS = ("val_loss", "val_accuracy")  # what the TS evaluation derives from an objective's loss / correct
 SIMILARITY_METRICS = ("val_loss", "val_spearman")  # the TS evaluation's Spearman over the validation set's `sim`
 
@@ -96,7 +119,7 @@ class Objective:
     uses_head: ClassVar[bool] = False  # trains parameters of the "head" group (so unfreezing starts there)
     shardable: ClassVar[bool] = True  # N data-parallel shards of B/N rows step like one batch of B rows
 
-    def forward(self, trainer: Trainer, batch: Batch, opts: dict[str, Any], train: bool) -> tuple[Tensor, Metrics, Outputs]:
+    def forward(self, trainer: Encoder, batch: Batch, opts: dict[str, Any], train: bool) -> tuple[Tensor, Metrics, Outputs]:
         """(loss to back-propagate, metrics with at least loss / count / correct, output tensors)."""
         raise NotImplementedError
 

@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from ..losses import info_nce
-from .base import SENTENCES, Batch, Objective, StepOption, TensorSet, TensorSpec
+from .base import SENTENCES, Batch, Encoder, Objective, StepOption, TensorSet, TensorSpec
 from .pairs import CONTRADICTION, PAIRS, entailments, sentences_of, triplets_of
-
-if TYPE_CHECKING:
-    from ..training import Trainer
 
 TEMPERATURE = StepOption("temperature", float, "the InfoNCE temperature (default: the session's)", positive=True)
 SENTENCES_ONLY = TensorSet("sentences", (TensorSpec("x", SENTENCES),))
@@ -26,7 +23,7 @@ ANCHORS = TensorSet(
 )
 
 
-def simcse_forward(trainer: Trainer, batch: Batch, temperature: float):
+def simcse_forward(trainer: Encoder, batch: Batch, temperature: float):
     """The same sentences through two separate passes, so every dropout mask differs (weight drop too)."""
     sents = sentences_of(batch, "x")
     (z1,), (z2,) = trainer.encode_batches([sents]), trainer.encode_batches([sents])
@@ -47,7 +44,7 @@ class Contrastive(Objective):
     step_options = (TEMPERATURE,)
     shardable = False  # in-batch negatives: a rank's B/N rows see fewer negatives than one batch of B
 
-    def forward(self, trainer: Trainer, batch: Batch, opts: dict[str, Any], train: bool):
+    def forward(self, trainer: Encoder, batch: Batch, opts: dict[str, Any], train: bool):
         t = float(opts.get("temperature", trainer.tc.temperature))
         if "x" in batch:
             loss, sim = simcse_forward(trainer, batch, t)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..losses import cosent_loss
-from .base import SIMILARITY_METRICS, Batch, Objective, StepOption
+from .base import SIMILARITY_METRICS, Batch, Encoder, Objective, StepOption
 from .scored import SCORED_PAIRS, pair_cosines, similarity_result
-
-if TYPE_CHECKING:
-    from ..training import Trainer
 
 SCALE = 20.0  # CoSENT's: cosines times 20 before the pairwise softplus
 
@@ -22,7 +19,7 @@ class CoSENT(Objective):
     metrics = SIMILARITY_METRICS
     shardable = False  # it ranks every pair of the batch against the others: a shard sees fewer pairs
 
-    def forward(self, trainer: Trainer, batch: Batch, opts: dict[str, Any], train: bool):
+    def forward(self, trainer: Encoder, batch: Batch, opts: dict[str, Any], train: bool):
         cos = pair_cosines(trainer, batch)
         return similarity_result(cosent_loss(cos, batch["scores"], float(opts.get("scale", SCALE))), cos, opts)
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..losses import cosine_mse_loss
-from .base import SIMILARITY_METRICS, Batch, Objective
+from .base import SIMILARITY_METRICS, Batch, Encoder, Objective
 from .scored import SCORED_PAIRS, pair_cosines, similarity_result
-
-if TYPE_CHECKING:
-    from ..training import Trainer
 
 
 class CosineMSE(Objective):
@@ -18,7 +15,7 @@ class CosineMSE(Objective):
     tensor_sets = (SCORED_PAIRS,)
     metrics = SIMILARITY_METRICS
 
-    def forward(self, trainer: Trainer, batch: Batch, opts: dict[str, Any], train: bool):
+    def forward(self, trainer: Encoder, batch: Batch, opts: dict[str, Any], train: bool):
         cos = pair_cosines(trainer, batch)
         return similarity_result(cosine_mse_loss(cos, batch["scores"]), cos, opts)
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import Tensor
 
 from ..losses import ar_tar, lm_loss
 from ..models.awd_lstm import AdaptiveDecoder
-from .base import TARGETS, TOKENS, VAL_METRICS, Batch, Objective, StepOption, TensorSet, TensorSpec
-
-if TYPE_CHECKING:
-    from ..training import Trainer
+from .base import TARGETS, TOKENS, VAL_METRICS, Batch, Encoder, Objective, StepOption, TensorSet, TensorSpec
 
 
 class LanguageModel(Objective):
@@ -25,7 +22,7 @@ class LanguageModel(Objective):
     metrics = (*VAL_METRICS, "val_perplexity")
     uses_head = True  # the decoder's bias (and an untied decoder) are in the head group
 
-    def forward(self, trainer: Trainer, batch: Batch, opts: dict[str, Any], train: bool):
+    def forward(self, trainer: Encoder, batch: Batch, opts: dict[str, Any], train: bool):
         x, y = batch["x"], batch["y"]  # [bs, bptt] each
         key = opts.get("stream") or ("train" if train else "eval")
         h = None if opts.get("reset") else trainer.lm_state.get(key)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import LABELS, SENTENCES, Batch, TensorSet, TensorSpec, lengths_name
+from .base import LABELS, SENTENCES, Batch, Sentences, TensorSet, TensorSpec, lengths_name
 
 ENTAILMENT, NEUTRAL, CONTRADICTION = 0, 1, 2
 
-Sentences = tuple[Tensor, Tensor]  # token ids [bs, sl] int64 right-padded, lengths [bs] int64
 
 PAIRS = TensorSet(
     "pairs",

@@ -3,16 +3,13 @@ cosines, and their metrics and outputs."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import SCORES, SENTENCES, Batch, Metrics, Outputs, TensorSet, TensorSpec
+from .base import SCORES, SENTENCES, Batch, Encoder, Metrics, Outputs, TensorSet, TensorSpec
 from .pairs import sentences_of
-
-if TYPE_CHECKING:
-    from ..training import Trainer
 
 SCORED_PAIRS = TensorSet(
     "scored_pairs",
@@ -20,7 +17,7 @@ SCORED_PAIRS = TensorSet(
 )
 
 
-def pair_cosines(trainer: Trainer, batch: Batch) -> Tensor:
+def pair_cosines(trainer: Encoder, batch: Batch) -> Tensor:
     """cos(u_i, v_i) [bs] float32 of each premise's and hypothesis's vectors, both sides in one encoder call."""
     u, v = trainer.encode_batches([sentences_of(batch, "premise"), sentences_of(batch, "hypothesis")])
     return F.cosine_similarity(u.float(), v.float(), dim=-1)

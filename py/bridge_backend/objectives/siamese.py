@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch.nn.functional as F
 
-from .base import Batch, Objective
+from .base import Batch, Encoder, Objective
 from .pairs import PAIRS, sentences_of
-
-if TYPE_CHECKING:
-    from ..training import Trainer
 
 
 class Siamese(Objective):
@@ -19,7 +16,7 @@ class Siamese(Objective):
     tensor_sets = (PAIRS,)
     uses_head = True  # the NLI classifier
 
-    def forward(self, trainer: Trainer, batch: Batch, opts: dict[str, Any], train: bool):
+    def forward(self, trainer: Encoder, batch: Batch, opts: dict[str, Any], train: bool):
         u, v = trainer.head_batches([sentences_of(batch, "premise"), sentences_of(batch, "hypothesis")])
         logits = trainer.model.classify(u, v)  # [bs, n_classes]
         labels = batch["labels"]

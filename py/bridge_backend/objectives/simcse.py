@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .base import Batch, Objective
+from .base import Batch, Encoder, Objective
 from .contrastive import SENTENCES_ONLY, TEMPERATURE, contrastive_metrics, simcse_forward
-
-if TYPE_CHECKING:
-    from ..training import Trainer
 
 
 class SimCSE(Objective):
@@ -18,7 +15,7 @@ class SimCSE(Objective):
     step_options = (TEMPERATURE,)
     shardable = False  # in-batch negatives
 
-    def forward(self, trainer: Trainer, batch: Batch, opts: dict[str, Any], train: bool):
+    def forward(self, trainer: Encoder, batch: Batch, opts: dict[str, Any], train: bool):
         t = float(opts.get("temperature", trainer.tc.temperature))
         loss, sim = simcse_forward(trainer, batch, t)
         return contrastive_metrics(loss, sim, opts)

@@ -3,16 +3,13 @@ premise, the positive its hypothesis, the negative a contradiction (of the same 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from ..losses import DISTANCES, triplet_loss
-from .base import SENTENCES, Batch, Objective, StepOption, TensorSet, TensorSpec
+from .base import SENTENCES, Batch, Encoder, Objective, StepOption, TensorSet, TensorSpec
 from .pairs import CONTRADICTION, PAIRS, entailments, triplets_of
-
-if TYPE_CHECKING:
-    from ..training import Trainer
 
 TRIPLETS = TensorSet(
     "triplets", (TensorSpec("anchor", SENTENCES), TensorSpec("positive", SENTENCES), TensorSpec("negative", SENTENCES))
@@ -28,7 +25,7 @@ class Triplet(Objective):
         StepOption("distance", str, "the distance (default: the session's)", choices=DISTANCES),
     )
 
-    def forward(self, trainer: Trainer, batch: Batch, opts: dict[str, Any], train: bool):
+    def forward(self, trainer: Encoder, batch: Batch, opts: dict[str, Any], train: bool):
         a, p, n, same = triplets_of(batch)
         if n is None:
             raise ValueError("triplet needs a negative: a contradiction pair or a second entailment pair")

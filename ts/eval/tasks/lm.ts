@@ -8,7 +8,7 @@ import { parseSplitRef, splitTexts, type SplitRef } from "../../data/datasets.js
 import { LmStream } from "../../data/lmStream.js";
 import { numericaliseTexts, type NumericalisedText, type Ragged } from "../../data/numericalised.js";
 import { prepareSplit } from "../../data/prepare.js";
-import { reverseRows } from "../../train/backwards.js";
+import { reverseRows } from "../../data/backwards.js";
 import type { EvalStepResult } from "../../backend/ops.js";
 import type { RunModel } from "../runModel.js";
 import type { LmResult, MetricRow, SamplingSettings } from "../types.js";

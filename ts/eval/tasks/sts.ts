@@ -4,7 +4,7 @@
  * `similarity()` is the scoring the other similarity tasks (sick, sts12-16) share.
  */
 import type { PairRecord } from "../../data/records.js";
-import { correlations } from "../metrics.js";
+import { correlations } from "../../core/stats.js";
 import { tfidfCosines } from "../tfidf.js";
 import type { Correlation, MetricRow, StsResult } from "../types.js";
 import { entryBase, firstPresent, lookForSplits, pairVectors, readPairs, rowAdder, type EvalTask, type TaskContext, type TaskOutput } from "./common.js";

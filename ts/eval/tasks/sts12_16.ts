@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { resolveDataDir } from "../../data/datasets.js";
 import { readStsInputGs } from "../../data/readers/similarity.js";
 import type { PairRecord } from "../../data/records.js";
-import { correlations } from "../metrics.js";
+import { correlations } from "../../core/stats.js";
 import type { MetricRow, StsYearResult } from "../types.js";
 import { entryBase, rowAdder, skip, type EvalTask, type TaskContext, type TaskOutput } from "./common.js";
 import { similarity } from "./sts.js";

@@ -4,7 +4,7 @@
  * fastai's backwards data loaders); the backend reverses single sentences itself (within their lengths),
  * so only the LM stream is reversed here.
  */
-import type { Ragged } from "../data/numericalised.js";
+import type { Ragged } from "./numericalised.js";
 
 /** Each row of `r` reversed in place of itself: row i holds r's row i back to front. */
 export function reverseRows(r: Ragged): Ragged {

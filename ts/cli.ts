@@ -234,6 +234,16 @@ export function buildCli(argv: string[]): Argv {
         }),
     )
     .command(
+      "models",
+      "list the pretrained-model cache (init: { from: pretrained:NAME } builds an entry on first use)",
+      (y) => y.option("json", { type: "boolean", default: false, describe: "print one JSON object" }),
+      (a) =>
+        run(async () => {
+          const { modelsCommand } = await import("./commands/models.js");
+          return modelsCommand({ json: a.json });
+        }),
+    )
+    .command(
       "serve",
       "run a backend in the foreground for remote clients (tcp:// needs --keys)",
       (y) =>

@@ -1,5 +1,6 @@
 /** The config: presets validate, bad values are refused with field, value and what is allowed; --set; schedules. */
-import { readdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -132,6 +133,45 @@ test("--set refuses __proto__ / constructor / prototype: nothing reaches Object.
   // as a value, a YAML mapping with such a key is data, not a path: the schema names it as an unknown field
   assert.throws(() => loadConfig({ file: base, set: ["model={__proto__: {polluted: 1}}"] }), (e: unknown) => e instanceof ConfigError);
   assert.is(({} as Record<string, unknown>).polluted, undefined);
+});
+
+test("extends: a config starts from another; mappings merge, lists replace, a mapping edits list items by name", () => {
+  const dir = mkdtempSync(join(tmpdir(), "bridge-extends-"));
+  try {
+    const base = join(dir, "base.yaml");
+    writeFileSync(base, "seed: 7\nmodel: { preset: tiny, pool: mean }\nstages:\n  - { name: lm, objective: lm, epochs: 1 }\n  - { name: siamese, objective: siamese, epochs: 2, lr: { max: 0.002 } }\n");
+    mkdirSync(join(dir, "sub"));
+    const child = join(dir, "sub", "child.yaml");
+    writeFileSync(child, "extends: ../base.yaml\nmodel: { pool: max }\nstages: { siamese: { epochs: 5 } }\n");
+    const c = loadConfig({ file: child });
+    assert.is(c.seed, 7);
+    assert.equal([c.model.preset, c.model.pool], ["tiny", "max"]);
+    assert.equal(c.stages.map((st) => st.epochs), [1, 5]);
+    assert.is(c.stages[1].lr.max, 0.002, "the stage's other fields stay");
+    const replaced = join(dir, "replace.yaml");
+    writeFileSync(replaced, "extends: base.yaml\nstages: [{ objective: contrastive }]\n");
+    assert.equal(loadConfig({ file: replaced }).stages.map((st) => st.objective), ["contrastive"]);
+    // --set applies after the chain
+    assert.is(loadConfig({ file: child, set: ["stages.siamese.epochs=3"] }).stages[1].epochs, 3);
+    const loop = join(dir, "loop.yaml");
+    writeFileSync(loop, "extends: loop.yaml\n");
+    assert.throws(() => loadConfig({ file: loop }), /extends loops back to itself/);
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(bad, "extends: base.yaml\nstages: { nosuch: { epochs: 1 } }\n");
+    assert.throws(() => loadConfig({ file: bad }), /stages\.nosuch: the base config has no list item of that name/);
+    const missing = join(dir, "missing.yaml");
+    writeFileSync(missing, "extends: nowhere.yaml\n");
+    assert.throws(() => loadConfig({ file: missing }), /nowhere\.yaml: cannot read the config/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("best-cpu.yaml is default.yaml with twice the steps", () => {
+  const best = loadConfig({ file: join(projectRoot, "configs", "best-cpu.yaml") });
+  const def = loadConfig({ file: join(projectRoot, "configs", "default.yaml") });
+  assert.is(best.stages[0].steps, 2 * def.stages[0].steps!);
+  assert.equal({ ...best, stages: [{ ...best.stages[0], steps: def.stages[0].steps }] }, def);
 });
 
 test("gradual unfreezing: one more group every N steps, all when not gradual", () => {

@@ -19,6 +19,7 @@ import { Vocab } from "../../ts/data/vocab.js";
 import { backendEnv, backendPython } from "../../ts/paths.js";
 import { reverseRows } from "../../ts/data/backwards.js";
 import { applyInit, IMPORT_FILE, resolveInitSource, vocabMap, withInit } from "../../ts/train/init.js";
+import { modelCacheDir } from "../../ts/run/modelCache.js";
 import { makeTarGz, tempDir } from "../data/helpers.js";
 
 const EMB = 8;
@@ -78,11 +79,13 @@ test("fetch wt103-fwd from a local server, then init: fastai:wt103-fwd converts 
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/wt103-fwd.tgz`;
   const backend = await startBackend({ device: "cpu" });
+  const savedCache = process.env.BRIDGE_CACHE_DIR;
+  process.env.BRIDGE_CACHE_DIR = join(dir, "cache"); // the model cache of this test, not the user's
   try {
     const source = MODEL_DOWNLOADS["wt103-fwd"];
     assert.is(source.archives[0].url, "https://s3.amazonaws.com/fast-ai-modelzoo/wt103-fwd.tgz");
     const dataDir = join(dir, "data");
-    const fetched = await fetchSource({ name: "wt103-fwd", ...source, archives: [{ ...source.archives[0], url }] }, { dataDir, attempts: 1 });
+    const fetched = await fetchSource({ name: "wt103-fwd", ...source, archives: [{ ...source.archives[0], url }] }, { dataDir, attempts: 1, checksumStore: join(dir, "checksums.json") });
     assert.equal([...fetched.files].sort(), ["itos_wt103.pkl", "lstm_fwd.pth"]);
 
     const runsDir = join(dir, "runs");
@@ -104,7 +107,7 @@ test("fetch wt103-fwd from a local server, then init: fastai:wt103-fwd converts 
     assert.is(events.length, 1, "init ran right after the first build");
     assert.is(events[0].copied, SPECIAL_TOKENS.length + 2); // the specials, cat, the
     assert.is(events[0].new, 2); // dog, zebra
-    assert.ok(existsSync(join(runsDir, ".pretrained", "fastai-wt103-fwd", IMPORT_FILE)), "converted once into the cache");
+    assert.ok(existsSync(join(modelCacheDir(), "fastai-wt103-fwd", IMPORT_FILE)), "converted once into the model cache");
     assert.match(notes.join("\n"), /11 of 13 embedding rows copied, 2 new/);
     await wrapped.call("build", build); // a later stage's build: no second init
     assert.is(events.length, 1);
@@ -135,6 +138,8 @@ test("fetch wt103-fwd from a local server, then init: fastai:wt103-fwd converts 
     assert.is((err as BackendError).code, "init_mismatch");
     assert.match((err as BackendError).message, /emb_sz 8 vs 16/);
   } finally {
+    if (savedCache === undefined) delete process.env.BRIDGE_CACHE_DIR;
+    else process.env.BRIDGE_CACHE_DIR = savedCache;
     await backend.close();
     server.close();
     cleanup();

@@ -4,7 +4,7 @@
  * the client keys listed in server.json, and logs each client it refuses (address and key, or why
  * its handshake failed) on stderr. Ends on Ctrl-C.
  *
- * Trust model (README, "Serving a backend"): an admitted client may train, save and load, so file paths in its
+ * Trust model (README, "What a served backend trusts"): an admitted client may train, save and load, so file paths in its
  * requests are confined to --root (default: the folder serve runs in); each client connection has a session of
  * its own, so no model state passes from one client to the next; server.json must be private to its owner.
  */

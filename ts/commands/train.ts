@@ -6,7 +6,7 @@
  * reads the run's own config.json and state.json and goes on from its last checkpoint.
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { basename, dirname, extname, resolve } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { BackendClient, startBackend } from "../backend/client.js";
 import { loadClientKeys } from "../backend/keys.js";
 import { writeFileAtomic } from "../core/atomic.js";
@@ -30,6 +30,7 @@ import { formatTable } from "../ui/table.js";
 import { freshPosition, readState, truncateLog, writeState, type RunState } from "../train/checkpoints.js";
 import { loadTrainingData, tokenizerSettings, type TrainingData } from "../train/data.js";
 import { locateInitSource, withInit } from "../train/init.js";
+import { cacheKey, ENTRY_FILE, entryProblem, modelCacheDir, PRETRAINED, PRETRAINED_PREFIX, pretrainedConfig, setAside, type CacheEntryRecord } from "../run/modelCache.js";
 import type { TrainBackend } from "../train/context.js";
 import { buildArgs, runStages, type StageSummary } from "../train/loop.js";
 import { formatDuration, Progress, RunLog } from "../train/progress.js";
@@ -63,6 +64,8 @@ export interface TrainOptions {
   init?: string;
   /** Where runs/ is (default: BRIDGE_RUNS_DIR or ./runs). */
   runsDir?: string;
+  /** Point runs/latest at this run (default true; builds into the model cache do not). */
+  linkLatest?: boolean;
   /** Supplies the backend instead of starting one (tests wrap the real client with this). */
   connect?: (cfg: Config) => Promise<TrainBackend>;
 }
@@ -117,6 +120,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     assertShardable(cfg, 0, rankCount(opts));
     name = opts.run ?? defaultRunName(opts.config ?? DEFAULT_CONFIG);
     if (cfg.init?.build !== undefined && cfg.init.from !== undefined) await buildInitRun(cfg.init.from, resolve(dirname(opts.config ?? DEFAULT_CONFIG), cfg.init.build), root, opts, progress);
+    if (cfg.init?.from?.startsWith(PRETRAINED_PREFIX) || cfg.init?.backward?.startsWith(PRETRAINED_PREFIX)) {
+      const cached = async (from: string | undefined) => (from?.startsWith(PRETRAINED_PREFIX) ? await ensurePretrained(from, opts, progress) : from);
+      cfg = { ...cfg, init: { ...cfg.init, from: await cached(cfg.init.from), ...(cfg.init.backward ? { backward: await cached(cfg.init.backward) } : {}) } };
+    }
     // a source that is not there fails now, before the run's folder exists
     for (const from of [cfg.init?.from, cfg.init?.backward]) if (from !== undefined) locateInitSource(from, { runsDir: root, dataDir: opts.dataDir });
   }
@@ -140,6 +147,67 @@ async function buildInitRun(from: string, config: string, root: string, opts: Tr
   );
   const base = { runsDir: root, dataDir: opts.dataDir, quiet: opts.quiet, onBadRow: opts.onBadRow, download: opts.download, connect: opts.connect };
   await train(resume ? { ...base, run: from, resume: true } : { ...base, config, run: from });
+}
+
+/**
+ * `init.from: pretrained:NAME`: the cache entry of that pretraining config (ts/run/modelCache.ts), built now if it is
+ * not there (after saying how long it takes), finished if a build was interrupted, rebuilt if it cannot be read.
+ * Returns the entry's folder, a run that init.from then names.
+ */
+export async function ensurePretrained(from: string, opts: TrainOptions, progress: Progress): Promise<string> {
+  const { name, config } = pretrainedConfig(from);
+  const pretrainCfg = loadConfig({ file: config });
+  const cacheDir = modelCacheDir();
+  const entry = `${name}-${await cacheKey(pretrainCfg, opts.dataDir)}`;
+  const dir = join(cacheDir, entry);
+  const base = { runsDir: cacheDir, dataDir: opts.dataDir, quiet: opts.quiet, onBadRow: opts.onBadRow, download: opts.download, connect: opts.connect, linkLatest: false };
+  let result: TrainResult | null = null;
+  const t0 = Date.now();
+  if (existsSync(dir)) {
+    const problem = entryProblem(dir);
+    if (problem === null) {
+      progress.note(`init.from ${from}: the cached model ${dir}`);
+      return dir;
+    }
+    const state = existsSync(join(dir, "run.json")) ? safely(() => readState(runPaths(entry, cacheDir))) : null;
+    if (state !== null && !state.done) {
+      progress.note(`init.from ${from}: finishing the interrupted build in ${dir} (${problem})`);
+      result = await train({ ...base, run: entry, resume: true });
+    } else if (state === null || entryProblem(dir) !== `${join(dir, ENTRY_FILE)}: missing (the build did not finish)`) {
+      const aside = setAside(dir);
+      progress.note(`init.from ${from}: the cached model cannot be used (${problem}); moved it to ${aside} and building it again`);
+    }
+  }
+  if (!existsSync(join(dir, "run.json"))) {
+    const cost = Object.hasOwn(PRETRAINED, name) ? `; ${PRETRAINED[name].buildTime}` : "";
+    progress.note(`init.from ${from}: not built yet; building it once into ${dir} from ${config}${cost}. Later runs reuse it (\`npx bridge models\` lists the cache)`);
+    result = await train({ ...base, config, run: entry });
+  }
+  const manifest = readManifest(runPaths(entry, cacheDir));
+  const last = manifest.stages[manifest.stages.length - 1];
+  const record: CacheEntryRecord = {
+    format: "bridge-model-cache",
+    version: 1,
+    name,
+    config,
+    key: entry.slice(name.length + 1),
+    built: new Date().toISOString(),
+    seconds: result ? Math.round((Date.now() - t0) / 1000) : 0,
+    vocab: manifest.vocab.size,
+    perplexity: last?.metrics.val_perplexity ?? null,
+  };
+  await writeFileAtomic(join(dir, ENTRY_FILE), JSON.stringify(record, null, 2) + "\n");
+  const problem = entryProblem(dir);
+  if (problem !== null) throw new Error(`init.from ${from}: built ${dir}, but it cannot be used: ${problem}`);
+  return dir;
+}
+
+function safely<T>(fn: () => T): T | null {
+  try {
+    return fn();
+  } catch {
+    return null;
+  }
 }
 
 /** The command that continues this run: the same data dir and the same backends (--backend / --hosts, keys, master). */
@@ -231,6 +299,7 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
       log,
       progress,
       resumeCommand,
+      linkLatest: opts.linkLatest,
     });
   } finally {
     process.removeListener("SIGINT", onInterrupt);

@@ -5,9 +5,13 @@
  * `--set` paths are dotted; a list is indexed by position or, for stages, by name
  * (`stages.1.epochs=3` or `stages.siamese.epochs=3`); values are parsed as YAML scalars/flow
  * collections (`3`, `1e-3`, `true`, `null`, `[0.9, 0.8]`, `text`).
+ *
+ * `extends: OTHER.yaml` (relative to the file) starts from another config: mappings merge key by key, a list
+ * given as a list replaces the base's, and a mapping given for a list edits its items by position or by name,
+ * as --set does (`stages: { sentence: { steps: 3896 } }`). Chains are followed; a loop is an error.
  */
 import { readFileSync } from "node:fs";
-import { extname, join } from "node:path";
+import { dirname, extname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { projectRoot } from "../paths.js";
@@ -28,9 +32,43 @@ export interface LoadConfigOptions {
 
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const file = opts.file ?? DEFAULT_CONFIG;
-  let raw = readStructuredFile(file, "config", (m) => new ConfigError(m));
+  let raw = readExtended(file, []);
   for (const s of opts.set ?? []) raw = applySet(raw, s);
   return validateConfig(raw, file);
+}
+
+/** A config file with its `extends:` chain resolved (the base first, this file's fields on top). */
+function readExtended(file: string, chain: string[]): unknown {
+  const abs = resolve(file);
+  if (chain.includes(abs)) throw new ConfigError(`${file}: extends loops back to itself (${[...chain, abs].join(" -> ")})`);
+  const raw = readStructuredFile(file, "config", (m) => new ConfigError(m));
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw) || !Object.hasOwn(raw, "extends")) return raw;
+  const { extends: base, ...own } = raw as Record<string, unknown>;
+  if (typeof base !== "string" || base.trim() === "") throw new ConfigError(`${file}: extends: expected the path of another config file, got ${JSON.stringify(base)}`);
+  return mergeConfig(readExtended(resolve(dirname(abs), base), [...chain, abs]), own, "");
+}
+
+/** `over` merged onto `base` (see the top of this file); `where` is the field path, for messages. */
+function mergeConfig(base: unknown, over: unknown, where: string): unknown {
+  const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+  if (Array.isArray(base) && isMap(over)) {
+    const out = [...base];
+    for (const [key, value] of Object.entries(over)) {
+      if (FORBIDDEN_KEYS.has(key)) throw new ConfigError(`${where}.${key}: not a config field`);
+      const byName = out.findIndex((e) => isMap(e) && (e.name ?? e.objective) === key);
+      const k = /^\d+$/.test(key) ? Number(key) : byName;
+      if (k < 0 || k >= out.length) throw new ConfigError(`${where}.${key}: the base config has no list item ${/^\d+$/.test(key) ? "at that position" : "of that name"}`);
+      out[k] = mergeConfig(out[k], value, `${where}.${key}`);
+    }
+    return out;
+  }
+  if (!isMap(base) || !isMap(over)) return over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    if (FORBIDDEN_KEYS.has(key)) throw new ConfigError(`${where ? `${where}.` : ""}${key}: not a config field`);
+    out[key] = Object.hasOwn(base, key) ? mergeConfig(base[key], value, where ? `${where}.${key}` : key) : value;
+  }
+  return out;
 }
 
 /** A YAML (or, by its extension, JSON) file's parsed content; an unreadable or unparsable file is `fail(message)`,

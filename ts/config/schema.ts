@@ -269,7 +269,8 @@ export const ModelSchema = z
 /** Where the first stage's encoder (and its LM decoder) starts instead of random weights (ts/train/init.ts). */
 export const InitSchema = z
   .object({
-    /** A run name (runs/NAME), a bridge checkpoint file or `bridge import` folder, or fastai:wt103-fwd | fastai:wt103-bwd. */
+    /** A run name (runs/NAME), a bridge checkpoint file or `bridge import` folder, fastai:wt103-fwd | fastai:wt103-bwd, or
+     * pretrained:NAME (wiki-fwd, wiki-bwd, or a pretraining config's path): built once into the model cache, then reused. */
     from: z.string().min(1).optional(),
     /** With model.dual_lm: the backward LM (a source as `from`) for the backward encoder; `from` is then the forward one. */
     backward: z.string().min(1).optional(),

@@ -5,9 +5,9 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { projectRoot } from "../paths.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { missingSplitMessage, splitExists, splitTexts, type SplitRef } from "./datasets.js";
@@ -166,7 +166,23 @@ export async function inputFingerprint(ref: SplitRef): Promise<string> {
     const { version } = JSON.parse(await readFile(require.resolve(`${pkg}/package.json`), "utf8")) as { version: string };
     return `npm:${pkg}@${version}`;
   }
+  if ((await stat(ref.path)).isDirectory()) return `sha256-tree:${await sha256Tree(ref.path)}`;
   return `sha256:${await sha256File(ref.path)}`;
+}
+
+/** One digest of a folder tree (a WikiExtractor output): every file's relative path and bytes, in path order. */
+export async function sha256Tree(dir: string): Promise<string> {
+  const h = createHash("sha256");
+  const walk = async (at: string): Promise<void> => {
+    const entries = (await readdir(at, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const path = join(at, e.name);
+      if (e.isDirectory()) await walk(path);
+      else if (e.isFile()) h.update(`${relative(dir, path)}\0${await sha256File(path)}\0`);
+    }
+  };
+  await walk(dir);
+  return h.digest("hex");
 }
 
 export async function sha256File(path: string): Promise<string> {

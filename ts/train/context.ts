@@ -24,6 +24,8 @@ export interface LoopContext {
   progress: Progress;
   /** For messages: how to resume this run. */
   resumeCommand: string;
+  /** Point runs/latest at this run at its first checkpoint (default true; false for builds into the model cache). */
+  linkLatest?: boolean;
 }
 
 /** The stage a checkpoint belongs to: its index in the config and its name (file names, log lines). */

@@ -6,7 +6,8 @@
  *   FILE                   a bridge checkpoint (vocabulary: import.json beside it, or its run's vocab.json)
  *   DIR                    a `bridge import fastai --out DIR` folder (import.json + model.pt) or a run folder
  *   fastai:wt103-fwd|bwd   fastai's WikiText-103 LMs, fetched by `bridge data fetch wt103-fwd` into the data
- *                          dir and converted once into runs/.pretrained/ (a cache no command lists as a run)
+ *                          dir and converted once into the pretrained-model cache (ts/run/modelCache.ts)
+ *   pretrained:NAME        a pretraining config's LM from that cache (ts/commands/train.ts builds it first)
  *
  * Vocabulary matching is ULMFiT's: a word of the run's vocabulary that the source knows keeps its
  * embedding row (and LM decoder bias); a new word starts from the mean row. The backend's `init_from`
@@ -32,6 +33,7 @@ import { readWordVectors } from "../data/readers/wordVectors.js";
 import { OOV_BUCKET_PREFIX, Vocab } from "../data/vocab.js";
 import { SPECIAL_TOKENS } from "../data/tokenize.js";
 import { readManifest, runPaths } from "../run/manifest.js";
+import { modelCacheDir } from "../run/modelCache.js";
 
 export const IMPORT_FILE = "import.json";
 export const IMPORT_CHECKPOINT = "model.pt";
@@ -162,7 +164,7 @@ export function locateInitSource(from: string, opts: Pick<InitOptions, "runsDir"
     if (!(FASTAI_MODELS as readonly string[]).includes(name)) {
       throw new InitError(`init.from fastai:${name}: unknown fastai model; known: ${FASTAI_MODELS.map((m) => `fastai:${m}`).join(", ")}`);
     }
-    const cache = join(opts.runsDir, ".pretrained", `fastai-${name}`);
+    const cache = join(modelCacheDir(), `fastai-${name}`);
     const fetched = join(resolveDataDir(opts.dataDir), MODEL_DOWNLOADS[name].dir);
     if (!existsSync(join(cache, IMPORT_FILE)) && !existsSync(fetched)) {
       throw new InitError(`init.from fastai:${name}: not in ${dirname(fetched)}; download it with \`npx bridge data fetch ${name}\` (or point --data-dir at a folder holding ${basename(fetched)}/)`);
@@ -190,7 +192,7 @@ export async function resolveInitSource(from: string, backend: OpCaller, opts: I
   const at = locateInitSource(from, opts);
   switch (at.kind) {
     case "fastai": {
-      // converted on first use into runs/.pretrained/fastai-NAME
+      // converted on first use into the model cache, as fastai-NAME
       if (!existsSync(join(at.cache, IMPORT_FILE))) {
         opts.log?.(`init: converting fastai ${at.name} from ${at.fetched} into ${at.cache}`);
         await importFastai(backend, { weights: onlyFile(at.fetched, ".pth"), vocab: onlyFile(at.fetched, ".pkl"), out: at.cache, backwards: at.name.endsWith("-bwd") });

@@ -47,7 +47,7 @@ export async function saveCheckpoint(ctx: LoopContext, stage: StageRef, kind: "e
   ctx.state.checkpoint = rel;
   await writeState(ctx.paths, ctx.state);
   // runs/latest moves to a run once it has weights to evaluate: one that fails in set-up leaves it where it was
-  if (previous === null) {
+  if (previous === null && ctx.linkLatest !== false) {
     try {
       writeLatestLink(basename(ctx.paths.dir), dirname(ctx.paths.dir));
     } catch (err) {

@@ -1,0 +1,108 @@
+/**
+ * The pretrained-model cache with the real backend on a tiny corpus: `init: { from: pretrained:CONFIG }` builds the
+ * LM into the cache once and later runs reuse it without training it again; a changed config builds a new entry;
+ * an entry that cannot be read is named, set aside and built again; an interrupted build is finished.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { modelsCommand } from "../../ts/commands/models.js";
+import { ensurePretrained, train } from "../../ts/commands/train.js";
+import { projectRoot } from "../../ts/paths.js";
+import { ENTRY_FILE, listCache, modelCacheDir } from "../../ts/run/modelCache.js";
+import { readManifest, runPaths } from "../../ts/run/manifest.js";
+import { Progress } from "../../ts/train/progress.js";
+import { testWithData } from "../helpers.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "bridge-cache-"));
+const saved = process.env.BRIDGE_CACHE_DIR;
+process.env.BRIDGE_CACHE_DIR = join(tmp, "cache");
+test.after(() => {
+  if (saved === undefined) delete process.env.BRIDGE_CACHE_DIR;
+  else process.env.BRIDGE_CACHE_DIR = saved;
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** A pretraining config of a few LM steps on the tiny preset. */
+function pretrainConfig(name: string, steps: number): string {
+  const path = join(tmp, `${name}.yaml`);
+  writeFileSync(path, `extends: ${join(projectRoot, "configs", "tiny.yaml")}\nstages: [{ name: lm, objective: lm, steps: ${steps}, batchSize: 8, bptt: 12, checkpointEvery: 2 }]\n`);
+  return path;
+}
+
+/** A recipe that starts its siamese stage from `from`. */
+function recipe(from: string): string {
+  const path = join(tmp, "recipe.yaml");
+  writeFileSync(path, `extends: ${join(projectRoot, "configs", "tiny.yaml")}\ninit: { from: "${from}" }\nstages: [{ objective: siamese, steps: 3, batchSize: 16 }]\n`);
+  return path;
+}
+
+const lmStarts = () =>
+  listCache()
+    .filter((e) => !e.problem)
+    .map((e) => e.entry);
+
+testWithData(test, "pretrained:CONFIG is built once into the cache, reused after, rebuilt when changed or unreadable", async (dataDir) => {
+  const runsDir = join(tmp, "runs");
+  const lmA = pretrainConfig("lm-a", 4);
+  const notes: string[] = [];
+  const progress = new Progress(true);
+  progress.note = (l: string) => void notes.push(l);
+
+  // first use: built, said so, listed
+  await train({ config: recipe(`pretrained:${lmA}`), run: "r1", quiet: true, dataDir, runsDir });
+  const [entry] = readdirSync(modelCacheDir());
+  assert.match(entry, /^lm-a-[0-9a-f]{16}$/, readdirSync(modelCacheDir()).join(", "));
+  const dir = join(modelCacheDir(), entry);
+  const record = JSON.parse(readFileSync(join(dir, ENTRY_FILE), "utf8")) as { name: string; vocab: number; perplexity: number };
+  assert.is(record.name, "lm-a");
+  assert.ok(record.perplexity > 1 && record.vocab > 100);
+  assert.equal(lmStarts(), [entry]);
+  const listed: string[] = [];
+  modelsCommand({ print: (l) => listed.push(l) });
+  assert.match(listed.join("\n"), new RegExp(`${entry}\\s+lm-a\\s+[\\d.]+\\s+${record.vocab}\\s+.*ok`));
+  const built = readFileSync(join(dir, "checkpoints", "0-lm.pt"));
+  const r1 = readManifest(runPaths("r1", runsDir));
+  assert.ok(r1.stages[0].completed);
+
+  // later use: the same entry, nothing trained again
+  assert.is(await ensurePretrained(`pretrained:${lmA}`, { dataDir, quiet: true }, progress), dir);
+  assert.match(notes.join("\n"), /the cached model/);
+  assert.ok(readFileSync(join(dir, "checkpoints", "0-lm.pt")).equals(built), "the cached LM was trained again");
+  await train({ config: recipe(`pretrained:${lmA}`), run: "r2", quiet: true, dataDir, runsDir });
+  assert.equal(readdirSync(modelCacheDir()), [entry]);
+
+  // a changed config: a new entry beside the old
+  const lmB = pretrainConfig("lm-a", 6); // same file name, other steps
+  const dirB = await ensurePretrained(`pretrained:${lmB}`, { dataDir, quiet: true }, progress);
+  assert.is.not(dirB, dir);
+  assert.is(readdirSync(modelCacheDir()).length, 2);
+
+  // a corrupt entry: named, set aside, built again (never loaded)
+  writeFileSync(join(dirB, "checkpoints", "0-lm.pt"), "garbage");
+  notes.length = 0;
+  assert.is(await ensurePretrained(`pretrained:${lmB}`, { dataDir, quiet: true }, progress), dirB);
+  assert.match(notes.join("\n"), /cannot be used \(.*0-lm\.pt: truncated \(7 bytes\)\); moved it to .*\.broken-/);
+  assert.ok(readFileSync(join(dirB, "checkpoints", "0-lm.pt")).length > 1024);
+  assert.ok(listCache().some((e) => e.entry.includes(".broken-") && e.problem !== null));
+
+  // an interrupted build (no entry record yet, state not done): finished, not started over
+  const lmC = pretrainConfig("lm-c", 6);
+  const dirC = await ensurePretrained(`pretrained:${lmC}`, { dataDir, quiet: true }, progress);
+  rmSync(join(dirC, ENTRY_FILE));
+  const statePath = join(dirC, "state.json");
+  const state = JSON.parse(readFileSync(statePath, "utf8")) as { done: boolean };
+  assert.is(state.done, true);
+  notes.length = 0;
+  assert.is(await ensurePretrained(`pretrained:${lmC}`, { dataDir, quiet: true }, progress), dirC);
+  assert.ok(existsSync(join(dirC, ENTRY_FILE)), "a finished build missing only its record gets it back, untrained");
+});
+
+test("an unknown pretrained name lists the known ones", async () => {
+  const err = await ensurePretrained("pretrained:nope", { quiet: true }, new Progress(true)).catch((e: Error) => e);
+  assert.match((err as Error).message, /unknown pretrained model; known: pretrained:wiki-fwd, pretrained:wiki-bwd/);
+});
+
+test.run();

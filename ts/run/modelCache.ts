@@ -1,0 +1,158 @@
+/**
+ * The pretrained-model cache: language models a recipe starts from by name (`init: { from: pretrained:wiki-fwd }`),
+ * built once per machine and reused by every later run, as fastai keeps its downloads in ~/.fastai. It lives in
+ * $BRIDGE_CACHE_DIR/models, else ~/.cache/bridge/models ($XDG_CACHE_HOME honoured). Each entry is a bridge run
+ * folder named NAME-KEY, KEY a digest of the pretraining config (as validated) and of every input it reads, so a
+ * changed config or changed data builds a new entry beside the old one; `entry.json` records what was built.
+ *
+ * The build itself is `bridge train` of the pretraining config (ts/commands/train.ts does it when a run starts
+ * from a name not yet built); an unfinished build resumes from its checkpoints; an entry that cannot be read is
+ * named and moved aside, then built again. fastai's converted WT103 models are kept here too (fastai-wt103-*).
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { homedir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import { ConfigError } from "../config/load.js";
+import type { Config } from "../config/schema.js";
+import { parseSplitRef, registerConfigDatasets, splitExists } from "../data/datasets.js";
+import { inputFingerprint } from "../data/prepare.js";
+import { projectRoot } from "../paths.js";
+import { readManifest, runPaths } from "./manifest.js";
+
+/** The names a recipe may use after `pretrained:`: each a pretraining config of the project, with its cost here. */
+export const PRETRAINED: Record<string, { config: string; about: string; buildTime: string }> = {
+  "wiki-fwd": { config: "configs/pretrain.yaml", about: "forward AWD-LSTM LM on English Wikipedia + general text", buildTime: "about 1 h 10 min on 2 CPU cores (docs/pretraining.md)" },
+  "wiki-bwd": { config: "configs/pretrain-bwd.yaml", about: "its backward twin", buildTime: "about 1 h 10 min on 2 CPU cores (docs/pretraining.md)" },
+};
+
+export const PRETRAINED_PREFIX = "pretrained:";
+export const ENTRY_FILE = "entry.json";
+
+export interface CacheEntryRecord {
+  format: "bridge-model-cache";
+  version: 1;
+  name: string;
+  /** The pretraining config file it was built from. */
+  config: string;
+  key: string;
+  built: string;
+  seconds: number;
+  vocab: number;
+  /** The last stage's validation perplexity, where it has one. */
+  perplexity: number | null;
+}
+
+/** The cache's folder: $BRIDGE_CACHE_DIR/models, else ~/.cache/bridge/models. */
+export function modelCacheDir(): string {
+  const root = process.env.BRIDGE_CACHE_DIR;
+  if (root !== undefined && root.trim() !== "") return join(isAbsolute(root) ? root : resolve(root), "models");
+  const xdg = process.env.XDG_CACHE_HOME;
+  return join(xdg !== undefined && isAbsolute(xdg) ? xdg : join(homedir(), ".cache"), "bridge", "models");
+}
+
+/** `pretrained:wiki-fwd` -> the pretraining config; `pretrained:path/to/config.yaml` names a config of the user's. */
+export function pretrainedConfig(from: string): { name: string; config: string } {
+  const name = from.slice(PRETRAINED_PREFIX.length);
+  if (Object.hasOwn(PRETRAINED, name)) return { name, config: join(projectRoot, PRETRAINED[name].config) };
+  if (/\.(ya?ml|json)$/i.test(name)) return { name: name.replace(/^.*\//, "").replace(/\.(ya?ml|json)$/i, ""), config: resolve(name) };
+  throw new ConfigError(`init.from ${from}: unknown pretrained model; known: ${Object.keys(PRETRAINED).map((n) => PRETRAINED_PREFIX + n).join(", ")} (or pretrained:PATH.yaml, a pretraining config)`);
+}
+
+/**
+ * The cache key of a pretraining config: its validated fields and a fingerprint of every split it would read
+ * (absent ones as absent: fetching one later changes what a build reads, so the key).
+ */
+export async function cacheKey(cfg: Config, dataDir: string | undefined): Promise<string> {
+  registerConfigDatasets(cfg.data.datasets);
+  const d = cfg.data;
+  const ids = [`${d.pairs}:${d.trainSplit}`, `${d.pairs}:${d.validSplit}`, ...d.lmText, ...cfg.stages.flatMap((s) => (s.tasks ?? []).map((t) => t.dataset))];
+  const inputs: Record<string, string> = {};
+  for (const id of ids) {
+    const ref = parseSplitRef(id, dataDir);
+    inputs[ref.id] = splitExists(ref) ? await inputFingerprint(ref) : "absent";
+  }
+  return createHash("sha256").update(JSON.stringify({ config: cfg, inputs })).digest("hex").slice(0, 16);
+}
+
+/** Why an entry cannot be used, or null when it is complete and readable. */
+export function entryProblem(dir: string): string | null {
+  let record: CacheEntryRecord;
+  try {
+    record = JSON.parse(readFileSync(join(dir, ENTRY_FILE), "utf8")) as CacheEntryRecord;
+  } catch (e) {
+    return `${join(dir, ENTRY_FILE)}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "missing (the build did not finish)" : `unreadable (${(e as Error).message})`}`;
+  }
+  if (record.format !== "bridge-model-cache") return `${join(dir, ENTRY_FILE)}: not a cache entry record`;
+  try {
+    const name = dir.replace(/^.*\//, "");
+    const manifest = readManifest(runPaths(name, join(dir, "..")));
+    if (manifest.finalCheckpoint === null) return `${dir}: no final checkpoint`;
+    const ckpt = join(dir, manifest.finalCheckpoint);
+    if (!existsSync(ckpt)) return `${ckpt}: missing`;
+    if (statSync(ckpt).size < 1024) return `${ckpt}: truncated (${statSync(ckpt).size} bytes)`;
+    const head = readFileSync(ckpt).subarray(0, 4);
+    if (!head.equals(Buffer.from("PK\x03\x04", "latin1"))) return `${ckpt}: not a checkpoint (torch's zip archive)`;
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return null;
+}
+
+/** Moves a broken entry aside (kept for inspection, never loaded) and says where. */
+export function setAside(dir: string): string {
+  const to = `${dir}.broken-${new Date().toISOString().replace(/[-:.]/g, "").slice(0, 15)}`;
+  renameSync(dir, to);
+  return to;
+}
+
+/** One line of `bridge models`: a cache entry as found. */
+export interface CacheListing {
+  entry: string;
+  name: string;
+  config: string | null;
+  sizeMb: number;
+  vocab: number | null;
+  perplexity: number | null;
+  built: string | null;
+  /** null: usable; else why not. */
+  problem: string | null;
+}
+
+function folderBytes(dir: string): number {
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    total += e.isDirectory() ? folderBytes(p) : e.isFile() ? statSync(p).size : 0;
+  }
+  return total;
+}
+
+/** Every entry of the cache, sorted by name. */
+export function listCache(dir = modelCacheDir()): CacheListing[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort()
+    .map((entry) => {
+      const path = join(dir, entry);
+      let record: Partial<CacheEntryRecord> = {};
+      try {
+        record = JSON.parse(readFileSync(join(path, ENTRY_FILE), "utf8")) as CacheEntryRecord;
+      } catch {
+        // named by entryProblem
+      }
+      const fastai = entry.startsWith("fastai-") && existsSync(join(path, "import.json"));
+      return {
+        entry,
+        name: record.name ?? entry,
+        config: record.config ?? (fastai ? "fastai import" : null),
+        sizeMb: Math.round(folderBytes(path) / 1e5) / 10,
+        vocab: record.vocab ?? null,
+        perplexity: record.perplexity ?? null,
+        built: record.built ?? null,
+        problem: fastai ? null : entry.includes(".broken-") ? "set aside (was unreadable)" : entryProblem(path),
+      };
+    });
+}

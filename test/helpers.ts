@@ -1,5 +1,6 @@
 /** Small helpers shared by the tests. */
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Test } from "uvu";
 import * as assert from "uvu/assert";
@@ -8,6 +9,18 @@ import { startBackend, type BackendClient } from "../ts/backend/client.js";
 import { projectRoot } from "../ts/paths.js";
 import type { Config } from "../ts/config/schema.js";
 import type { TrainBackend } from "../ts/train/context.js";
+
+const tempFolders: string[] = [];
+process.on("exit", () => {
+  for (const dir of tempFolders) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh folder under the system's temp dir, named `prefix` + a random suffix; removed when the test process exits (a test may remove it sooner). */
+export function tempFolder(prefix = "bridge-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempFolders.push(dir);
+  return dir;
+}
 
 export function pidAlive(pid: number): boolean {
   try {

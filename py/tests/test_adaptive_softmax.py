@@ -6,18 +6,13 @@ import math
 
 import pytest
 import torch
-from test_model_ops import call as reply
+from conftest import result as call
 from test_training import lm_batch
 
 from bridge_backend.errors import BadArgs
 from bridge_backend.models import fused_ce
 from bridge_backend.models.awd_lstm import AdaptiveDecoder, AWDLSTMConfig, adaptive_nll
 from bridge_backend.session import Session
-
-
-def call(s: Session, name: str, args: dict, tensors: dict | None = None) -> dict:
-    return reply(s, name, args, tensors).result
-
 
 ADAPTIVE = {"preset": "tiny", "vocab_sz": 40, "seed": 0, "head_hidden": 16, "softmax": "adaptive", "cutoffs": [6, 20]}
 

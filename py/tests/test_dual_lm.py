@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY, built_session, call
 from test_awd_lstm import assert_batch_invariant
-from test_model_ops import TINY, call
 from test_training import V, batch_for, make, pair_batch, sents
 
 from bridge_backend.errors import BadArgs, BridgeError
@@ -25,9 +25,7 @@ SENTENCE_OBJECTIVES = ["siamese", "triplet", "contrastive", "simcse"]
 
 
 def session(**build) -> Session:
-    s = Session(lambda *_: None, "cpu")
-    call(s, "build", build)
-    return s
+    return built_session(**build)
 
 
 def one_encoder_like(dual: BridgeModel, half: str, backwards: bool | None = None) -> BridgeModel:

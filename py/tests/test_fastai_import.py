@@ -3,30 +3,23 @@ unpickler, and `init_from` (vocabulary matching, size / direction mismatches).""
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import result as call
 from torch import Tensor, nn
 
 from bridge_backend.errors import BridgeError
 from bridge_backend.fastai_import import FastaiImportError, import_fastai, load_itos
-from bridge_backend.ops import OPS
-from bridge_backend.ops.registry import Reply
 from bridge_backend.session import Session
 
 SPECIALS = ["xxunk", "xxpad", "xxbos", "xxeos", "xxfld", "xxrep", "xxwrep", "xxup", "xxmaj"]
 V, EMB, HID, LAYERS = 40, 12, 20, 3
 
 
-def call(s: Session, name: str, args: dict | None = None, tensors: dict | None = None) -> dict:
-    out = OPS[name](s, args or {}, tensors or {})
-    reply = out if isinstance(out, Reply) else Reply(out or {})
-    json.dumps(reply.result, allow_nan=False)
-    return reply.result
 
 
 def itos(n: int = V) -> list[str]:

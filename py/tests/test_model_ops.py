@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY, call
 from test_training import lm_batch, pair_batch, sents
 
 from bridge_backend.errors import BadArgs, BridgeError
-from bridge_backend.ops import OPS
-from bridge_backend.ops.registry import Reply
 from bridge_backend.session import Session
-
-TINY = {"preset": "tiny", "vocab_sz": 40, "seed": 0, "head_hidden": 16, "vocab_fingerprint": "fp1"}
-
-
-def call(s: Session, name: str, args: dict | None = None, tensors: dict | None = None) -> Reply:
-    out = OPS[name](s, args or {}, tensors or {})
-    reply = out if isinstance(out, Reply) else Reply(out or {})
-    json.dumps(reply.result, allow_nan=False)  # what crosses the wire is strict JSON
-    return reply
-
-
-@pytest.fixture
-def s() -> Session:
-    session = Session(lambda *_: None, "cpu")
-    call(session, "build", TINY)
-    return session
 
 
 def test_build_reports_groups_and_sizes() -> None:

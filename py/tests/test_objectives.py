@@ -6,20 +6,13 @@ from typing import Any
 
 import pytest
 import torch
-from test_model_ops import TINY, call
+from conftest import call
 from test_training import lm_batch, pair_batch, sents
 
 from bridge_backend.errors import BadArgs
 from bridge_backend.objectives import OBJECTIVES, Objective, get_objective
 from bridge_backend.objectives.base import SENTENCES, StepOption, TensorSet, TensorSpec
 from bridge_backend.session import Session
-
-
-@pytest.fixture
-def s() -> Session:
-    session = Session(lambda *_: None, "cpu")
-    call(session, "build", TINY)
-    return session
 
 
 def test_every_objective_module_is_registered_with_its_declarations() -> None:

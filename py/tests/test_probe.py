@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import call
 
 from bridge_backend.errors import BadArgs
-from bridge_backend.ops import OPS
-from bridge_backend.ops.registry import Reply
 from bridge_backend.session import Session
-
-
-def call(s: Session, name: str, args: dict | None = None, tensors: dict | None = None) -> Reply:
-    out = OPS[name](s, args or {}, tensors or {})
-    return out if isinstance(out, Reply) else Reply(out or {})
 
 
 def blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

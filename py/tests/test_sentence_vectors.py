@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_model_ops import TINY, call
+from conftest import TINY, built_session, call
 from test_training import V, pair_batch, sents
 
 from bridge_backend.checkpoints import read_checkpoint
@@ -18,9 +18,7 @@ from bridge_backend.session import Session
 
 
 def session(**build) -> Session:
-    s = Session(lambda *_: None, "cpu")
-    call(s, "build", {**TINY, **build})
-    return s
+    return built_session(**{**TINY, **build})
 
 
 def idf(seed: int = 0) -> list[float]:

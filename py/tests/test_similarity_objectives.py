@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from test_model_ops import TINY, call
+from conftest import TINY, built_session, call
 from test_training import sents
 
 from bridge_backend.errors import BadArgs
@@ -27,9 +27,7 @@ def scored_batch(rows: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def session(**build) -> Session:
-    s = Session(lambda *_: None, "cpu")
-    call(s, "build", build)
-    return s
+    return built_session(**build)
 
 
 @pytest.mark.parametrize("objective", SIMILARITY)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_model_ops import TINY, call
+from conftest import TINY, call
 
 from bridge_backend.errors import BadArgs
 from bridge_backend.session import Session

@@ -3,8 +3,7 @@
  * config files, a --set the config loader refuses (found before anything trains), seeds; and a run
  * folder the grid cannot take over is refused naming it.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -13,8 +12,9 @@ import { configHash, planRuns, RECORD_FILE, RECORD_VERSION, runName, type Ablate
 import { ablate } from "../../ts/commands/ablate.js";
 import { loadConfig } from "../../ts/config/load.js";
 import { projectRoot } from "../../ts/paths.js";
+import { tempFolder } from "../helpers.js";
 
-const tmp = mkdtempSync(join(tmpdir(), "bridge-ablate-grid-"));
+const tmp = tempFolder("bridge-ablate-grid-");
 const tiny = join(projectRoot, "configs", "tiny.yaml");
 let n = 0;
 

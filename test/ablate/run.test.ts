@@ -4,8 +4,7 @@
  * with both rows, and a second invocation skips both runs (no retraining, the table rewritten alike).
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { test } from "uvu";
@@ -14,9 +13,9 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import type { AblateRecord } from "../../ts/ablate/plan.js";
 import { displayPath } from "../../ts/ablate/table.js";
 import { projectRoot } from "../../ts/paths.js";
-import { bridgeBin, testWithData } from "../helpers.js";
+import { bridgeBin, testWithData, tempFolder } from "../helpers.js";
 
-const tmp = mkdtempSync(join(tmpdir(), "bridge-ablate-run-"));
+const tmp = tempFolder("bridge-ablate-run-");
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** The example grid with its base config made absolute and its table written into the temp folder. */

@@ -4,8 +4,7 @@
  * cells, supervised marks, the best mean in bold, the TF-IDF row from the runs' baselines, the
  * per-run detail table; written by `ablate --table-only`, which trains nothing.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -17,8 +16,9 @@ import { loadConfig } from "../../ts/config/load.js";
 import type { Metrics } from "../../ts/eval/types.js";
 import { projectRoot } from "../../ts/paths.js";
 import { acquireRunLock } from "../../ts/run/lock.js";
+import { tempFolder } from "../helpers.js";
 
-const tmp = mkdtempSync(join(tmpdir(), "bridge-ablate-table-"));
+const tmp = tempFolder("bridge-ablate-table-");
 const runsDir = join(tmp, "runs");
 const tiny = join(projectRoot, "configs", "tiny.yaml");
 const gridPath = join(tmp, "grid.yaml");

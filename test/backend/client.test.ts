@@ -1,8 +1,7 @@
 /** Integration: the real Python backend over real ZeroMQ sockets. */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -12,7 +11,7 @@ import { generateKeys, loadClientKeys } from "../../ts/backend/keys.js";
 import { decodeHeader, encodeRequestHeader, PROTOCOL_VERSION } from "../../ts/backend/protocol.js";
 import { tensor } from "../../ts/core/tensor.js";
 import { backendPython, pythonSourceDir } from "../../ts/paths.js";
-import { pidAlive, waitFor } from "../helpers.js";
+import { pidAlive, waitFor, tempFolder } from "../helpers.js";
 
 let backend: BackendClient;
 
@@ -238,8 +237,8 @@ async function freePort(): Promise<number> {
 }
 
 test("tcp:// needs CURVE keys: the right client key is admitted; a wrong client or server key is refused at once, and logged", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-keys-"));
-  const other = mkdtempSync(join(tmpdir(), "bridge-keys-"));
+  const dir = tempFolder("bridge-keys-");
+  const other = tempFolder("bridge-keys-");
   const { serverFile, clientFile } = generateKeys(dir);
   const stranger = generateKeys(other).clientFile;
   assert.is(statSync(serverFile).mode & 0o777, 0o600);

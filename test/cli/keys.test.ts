@@ -1,11 +1,10 @@
 /** `bridge keys`: writes a server and a client key file, and never replaces them without --force. */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { bridgeBin } from "../helpers.js";
+import { bridgeBin, tempFolder } from "../helpers.js";
 
 function keysCli(args: string[]) {
   const r = spawnSync(process.execPath, [bridgeBin, "keys", ...args], { encoding: "utf8" });
@@ -13,7 +12,7 @@ function keysCli(args: string[]) {
 }
 
 test("keys refuses to overwrite existing keys without --force, naming the files; --force replaces them", () => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-keys-cli-"));
+  const dir = tempFolder("bridge-keys-cli-");
   try {
     const first = keysCli(["--dir", dir]);
     assert.is(first.code, 0, first.out);

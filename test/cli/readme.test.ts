@@ -5,15 +5,14 @@
  * If the README's commands stop working (a renamed flag, a run name it cannot find), this fails.
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { tableFromIPC } from "apache-arrow";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { projectRoot } from "../../ts/paths.js";
-import { bridgeBin, testWithData } from "../helpers.js";
+import { bridgeBin, testWithData, tempFolder } from "../helpers.js";
 
 /** The lines of the README's block marked `readme-flow`, comments dropped. */
 export function readmeFlow(readme: string): string[] {
@@ -34,7 +33,7 @@ testWithData(test, "the README's commands work as written, in order (tiny config
     ["npx bridge train", "npx bridge eval", "printf 'A man", "npx bridge embed"],
     "the README's flow changed: update this test's expectations with it",
   );
-  const cwd = mkdtempSync(join(tmpdir(), "bridge-readme-"));
+  const cwd = tempFolder("bridge-readme-");
   const { BRIDGE_RUNS_DIR: _runsDir, ...env } = process.env; // runs/ in the fresh folder, as a user's would be
   try {
     for (const line of lines) {

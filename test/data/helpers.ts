@@ -1,11 +1,11 @@
 /** Shared helpers for the data tests: temp dirs, tiny archives (the shared data dir: ../helpers.ts). */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deflateRawSync, gzipSync, crc32 } from "node:zlib";
+import { tempFolder } from "../helpers.js";
 
 export function tempDir(): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-data-test-"));
+  const dir = tempFolder("bridge-data-test-");
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

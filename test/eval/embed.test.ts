@@ -3,15 +3,14 @@
  * size or chunking (the backend masks padding), JSONL fields, explicit truncation, and the CLI.
  */
 import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { tableFromIPC, type Table } from "apache-arrow";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { embedFile } from "../../ts/eval/embed.js";
-import { bridgeBin, testWithData } from "../helpers.js";
+import { bridgeBin, testWithData, tempFolder } from "../helpers.js";
 import { sharedRun } from "./fixtures.js";
 
 
@@ -140,7 +139,7 @@ function vectors(t: Table): Float32Array[] {
 
   testWithData(test, "the CLI without --run embeds with the latest run", async (dataDir) => {
     const { dir } = await sharedRun(dataDir);
-    const only = mkdtempSync(join(tmpdir(), "bridge-embed-latest-"));
+    const only = tempFolder("bridge-embed-latest-");
     try {
       cpSync(dir, join(only, "solo"), { recursive: true });
       const input = join(only, "in.txt");

@@ -4,8 +4,7 @@
  * with a message, `--compare` tables two runs, and the CLI is wired.
  */
 import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { tableFromIPC } from "apache-arrow";
@@ -23,7 +22,7 @@ import type { PairRecord } from "../../ts/data/records.js";
 import type { RunManifest } from "../../ts/run/manifest.js";
 import { HOLDOUT_SEED, premiseHoldout } from "../../ts/data/holdout.js";
 import { pairKey } from "../../ts/eval/trainedPairs.js";
-import { bridgeBin, testWithData } from "../helpers.js";
+import { bridgeBin, testWithData, tempFolder } from "../helpers.js";
 import { makeFixtureRun, sharedRun } from "./fixtures.js";
 
 
@@ -296,7 +295,7 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
 
   testWithData(test, "the CLI without --run evaluates the latest run", async (dataDir) => {
     const { dir } = await sharedRun(dataDir);
-    const only = mkdtempSync(join(tmpdir(), "bridge-latest-"));
+    const only = tempFolder("bridge-latest-");
     try {
       cpSync(dir, join(only, "solo"), { recursive: true });
       const { stdout } = await promisify(execFile)(process.execPath, [bridgeBin, "eval", "--tasks", "separation", "--data-dir", dataDir], { env: { ...process.env, BRIDGE_RUNS_DIR: only } });

@@ -4,8 +4,7 @@
  * language-model steps then a few siamese steps (a checkpoint at each stage's end), and the run
  * folder written through ts/run/manifest.ts exactly as train writes it. Takes a few seconds.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { train } from "../../ts/commands/train.js";
 import { evaluateRun, type EvalResult } from "../../ts/eval/evaluate.js";
@@ -19,6 +18,7 @@ import { NLI_LABELS, type PairRecord } from "../../ts/data/records.js";
 import { Tokenizer } from "../../ts/data/tokenize.js";
 import { TokenCounter, Vocab } from "../../ts/data/vocab.js";
 import { MANIFEST_VERSION, runPaths, writeManifest, type RunManifest, type StageRecord } from "../../ts/run/manifest.js";
+import { tempFolder } from "../helpers.js";
 
 export interface FixtureOptions {
   root: string;
@@ -162,7 +162,7 @@ let shared: Promise<SharedRun> | null = null;
  */
 export function sharedRun(dataDir: string): Promise<SharedRun> {
   shared ??= (async () => {
-    const root = mkdtempSync(join(tmpdir(), "bridge-eval-"));
+    const root = tempFolder("bridge-eval-");
     process.on("exit", () => rmSync(root, { recursive: true, force: true }));
     const name = "t1";
     const { dir } = await train({ config: join(projectRoot, "configs", "tiny.yaml"), run: name, runsDir: root, dataDir, quiet: true });

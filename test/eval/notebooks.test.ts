@@ -4,13 +4,12 @@
  * finds the run to open. Skipped, visibly, where the shared data or nbclient is missing.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { backendPython, projectRoot } from "../../ts/paths.js";
-import { testWithData } from "../helpers.js";
+import { testWithData, tempFolder } from "../helpers.js";
 import { sharedRun } from "./fixtures.js";
 
 const NOTEBOOKS = ["language-model", "sentence-vectors", "nli-errors"];
@@ -26,7 +25,7 @@ function findRun(runsDir: string, env: Record<string, string> = {}) {
 }
 
 test("the notebooks open BRIDGE_RUN_DIR, else BRIDGE_RUN, else runs/latest, else the newest run", () => {
-  const runs = mkdtempSync(join(tmpdir(), "bridge-nb-runs-"));
+  const runs = tempFolder("bridge-nb-runs-");
   try {
     const none = findRun(runs);
     assert.is.not(none.status, 0);

@@ -1,15 +1,15 @@
 /** Training curves from log.jsonl and the --compare table, on hand-made inputs. */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { compareMetrics, formatComparison } from "../../ts/eval/compare.js";
 import { readLog } from "../../ts/eval/evaluate.js";
 import type { Metrics } from "../../ts/eval/types.js";
+import { tempFolder } from "../helpers.js";
 
 test("readLog: numeric loss / accuracy series per stage; a stage counting from 0 again follows the one before", () => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-log-"));
+  const dir = tempFolder("bridge-log-");
   try {
     const path = join(dir, "log.jsonl");
     const lines = [

@@ -3,8 +3,7 @@
  * on (and so which entries are supervised), the held-out rows, the join of SNLI predictions by row,
  * refusing to evaluate nothing, and keeping a metrics.json with more results than the new one.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -17,6 +16,7 @@ import { evalRows, isSupervised, trainedOn } from "../../ts/eval/trainedOn.js";
 import type { Metrics } from "../../ts/eval/types.js";
 import type { PairRecord } from "../../ts/data/records.js";
 import type { RunManifest, StageRecord } from "../../ts/run/manifest.js";
+import { tempFolder } from "../helpers.js";
 
 const stage = (index: number, objective: StageRecord["objective"]): StageRecord => ({ index, name: objective, objective, checkpoint: `checkpoints/${index}-${objective}.pt`, completed: true, step: 1, metrics: {} });
 
@@ -134,7 +134,7 @@ function fullMetrics(): Metrics {
 }
 
 test("a metrics.json with results the new one lacks is kept as metrics.prev.json; one with no more is replaced", () => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-metrics-"));
+  const dir = tempFolder("bridge-metrics-");
   try {
     const path = join(dir, "metrics.json");
     writeFileSync(path, JSON.stringify(fullMetrics()));
@@ -152,7 +152,7 @@ test("a metrics.json with results the new one lacks is kept as metrics.prev.json
 });
 
 test("evaluating nothing is an error naming the data dir and what was looked for; metrics.json stays as it was", async () => {
-  const root = mkdtempSync(join(tmpdir(), "bridge-nothing-"));
+  const root = tempFolder("bridge-nothing-");
   try {
     const empty = join(root, "empty-data");
     mkdirSync(empty);

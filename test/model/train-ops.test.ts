@@ -2,14 +2,14 @@
  * The model ops through the real bridge: a backend process, ZeroMQ, Arrow tensors. Builds a tiny
  * AWD-LSTM and trains a few steps of every objective from TypeScript; the loss must fall.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { BackendError, startBackend, type BackendClient } from "../../ts/backend/client.js";
 import type { Tensors } from "../../ts/core/tensor.js";
 import { tensor, type Tensor } from "../../ts/core/tensor.js";
+import { tempFolder } from "../helpers.js";
 
 const V = 40;
 const PAD = 1;
@@ -77,7 +77,7 @@ async function losses(objective: string, batch: Tensors, steps: number): Promise
 }
 
 test.before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "bridge-model-"));
+  dir = tempFolder("bridge-model-");
   client = await startBackend({ device: "cpu" });
   const { result } = await client.call("build", {
     preset: "tiny",

@@ -4,17 +4,17 @@
  * on error and on SIGINT; a folder the lock created is removed again if nothing else was written.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { projectRoot } from "../../ts/paths.js";
 import { acquireRunLock, withRunLock } from "../../ts/run/lock.js";
-import { waitFor } from "../helpers.js";
+import { waitFor, tempFolder } from "../helpers.js";
 
-const root = mkdtempSync(join(tmpdir(), "bridge-lock-"));
+const root = tempFolder("bridge-lock-");
 let n = 0;
 const freshDir = () => join(root, `run${n++}`);
 

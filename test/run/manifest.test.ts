@@ -1,15 +1,15 @@
 /** Finding a run: by name, or the latest (runs/latest, else the newest manifest), with clear errors. */
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { resolveRunName, runPaths, writeLatestLink } from "../../ts/run/manifest.js";
 import { readState } from "../../ts/train/checkpoints.js";
+import { tempFolder } from "../helpers.js";
 
 const roots: string[] = [];
 function runsDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "bridge-runs-"));
+  const d = tempFolder("bridge-runs-");
   roots.push(d);
   return d;
 }

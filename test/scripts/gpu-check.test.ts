@@ -4,12 +4,12 @@
  * summary.json naming every skipped step, and exit 0, quickly.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { projectRoot } from "../../ts/paths.js";
+import { tempFolder } from "../helpers.js";
 
 interface Summary {
   gpu: string | null;
@@ -21,7 +21,7 @@ interface Summary {
 }
 
 test("gpu-check.sh without a GPU: says so, runs the cuda tests (skipped), records what it skipped, exits 0", () => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-gpu-check-"));
+  const dir = tempFolder("bridge-gpu-check-");
   try {
     const bin = join(dir, "bin");
     const fake = join(bin, "nvidia-smi");

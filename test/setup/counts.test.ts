@@ -1,17 +1,17 @@
 /** `npm test`'s closing counts (test/counts.ts) on the real output of uvu and pytest: skipped tests are
  * counted apart, and never hide a failure or count as passed. */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { backendPython, projectRoot } from "../../ts/paths.js";
 import { pytestCounts, uvuCounts } from "../counts.js";
+import { tempFolder } from "../helpers.js";
 
 function inTempDir(fn: (dir: string) => void): void {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-counts-"));
+  const dir = tempFolder("bridge-counts-");
   try {
     fn(dir);
   } finally {

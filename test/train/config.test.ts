@@ -1,6 +1,5 @@
 /** The config: presets validate, bad values are refused with field, value and what is allowed; --set; schedules. */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -8,7 +7,7 @@ import { applySet, ConfigError, loadConfig, validateConfig } from "../../ts/conf
 import { projectRoot } from "../../ts/paths.js";
 import { scheduleAt, unfrozenGroups } from "../../ts/train/schedules.js";
 import { alignToAccum } from "../../ts/train/loop.js";
-import { refused } from "../helpers.js";
+import { refused, tempFolder } from "../helpers.js";
 import { LrSchema, OBJECTIVE_SPECS, OBJECTIVES } from "../../ts/config/schema.js";
 
 const minimal = () => ({ stages: [{ objective: "siamese" }] });
@@ -136,7 +135,7 @@ test("--set refuses __proto__ / constructor / prototype: nothing reaches Object.
 });
 
 test("extends: a config starts from another; mappings merge, lists replace, a mapping edits list items by name", () => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-extends-"));
+  const dir = tempFolder("bridge-extends-");
   try {
     const base = join(dir, "base.yaml");
     writeFileSync(base, "seed: 7\nmodel: { preset: tiny, pool: mean }\nstages:\n  - { name: lm, objective: lm, epochs: 1 }\n  - { name: siamese, objective: siamese, epochs: 2, lr: { max: 0.002 } }\n");

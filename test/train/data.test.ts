@@ -2,8 +2,7 @@
  * The training data plan: the seeded holdout keeps whole premise groups out of training, extra LM
  * text may not be a validation or test split, and resume's log truncation is exact and atomic.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -19,7 +18,7 @@ import { truncateLog } from "../../ts/train/checkpoints.js";
 import { HOLDOUT_SEED, premiseHoldout } from "../../ts/data/holdout.js";
 import { loadTrainingData } from "../../ts/train/data.js";
 import { projectRoot } from "../../ts/paths.js";
-import { testWithData } from "../helpers.js";
+import { testWithData, tempFolder } from "../helpers.js";
 
 const tiny = loadConfig({ file: join(projectRoot, "configs", "tiny.yaml") });
 
@@ -53,7 +52,7 @@ testWithData(test, "premiseHoldout on SNLI dev: no held-out premise among the tr
 test("data.lmText may not be the validation split or a dev/test split of the pairs", async () => {
   for (const ref of ["snli:dev", "snli:validation", "snli:test"]) {
     const cfg = { ...tiny, data: { ...tiny.data, lmText: ["wikitext-2:train", ref] } };
-    const err = await loadTrainingData(cfg, { dataDir: mkdtempSync(join(tmpdir(), "bridge-nodata-")) }).then(
+    const err = await loadTrainingData(cfg, { dataDir: tempFolder("bridge-nodata-") }).then(
       () => null,
       (e: Error) => e,
     );
@@ -74,7 +73,7 @@ async function loadError(cfg: typeof tiny, opts: Parameters<typeof loadTrainingD
 }
 
 test("an empty training split fails early in the data layer, naming the file (no LmStream error later)", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-empty-"));
+  const dir = tempFolder("bridge-empty-");
   try {
     mkdirSync(join(dir, "snli_1.0"));
     writeFileSync(join(dir, "snli_1.0", "snli_1.0_train.jsonl"), "");
@@ -91,7 +90,7 @@ test("an empty training split fails early in the data layer, naming the file (no
 });
 
 test("data.datasets: the user's own TSV pairs, registered from the config, train as data.pairs", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-userdata-"));
+  const dir = tempFolder("bridge-userdata-");
   try {
     const tsv = (n: number) => "premise\thypothesis\tlabel\n" + Array.from({ length: n }, (_, i) => `The cat ${i} sits .\tA cat ${i % 5} rests .\t${["entailment", "neutral", "contradiction"][i % 3]}`).join("\n") + "\n";
     writeFileSync(join(dir, "train.tsv"), tsv(40));
@@ -126,7 +125,7 @@ test("first use downloads the missing dataset (into the cache by default; --no-d
   const real = DATASETS.snli.download!;
   DATASETS.snli.download = { ...real, archives: [{ url, checksum: null, format: "zip", stripPrefix: "snli_1.0/" }] };
   const saved = { data: process.env.BRIDGE_DATA_DIR, xdg: process.env.XDG_CACHE_HOME };
-  const tmp = mkdtempSync(join(tmpdir(), "bridge-firstuse-"));
+  const tmp = tempFolder("bridge-firstuse-");
   try {
     const named = join(tmp, "named");
     const refused = await loadError(tiny, { dataDir: named, download: false });
@@ -161,7 +160,7 @@ test("first use downloads the missing dataset (into the cache by default; --no-d
 });
 
 test("truncateLog: drops what follows the checkpoint and a restarting stage's stage_start, atomically", () => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-log-"));
+  const dir = tempFolder("bridge-log-");
   const path = join(dir, "log.jsonl");
   const lines = [
     { type: "run_start" },

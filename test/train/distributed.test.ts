@@ -3,8 +3,7 @@
  * one rank on the whole batch. Integration: 2 CPU ranks (gloo) against 1 rank, same seed and global
  * batch, dropout off (each rank draws its own masks), same metrics within a small tolerance.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -13,7 +12,7 @@ import { train, type TrainOptions } from "../../ts/commands/train.js";
 import { projectRoot } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
 import { DistributedBackend, mergeStepResults, rankPlacement, shardRows } from "../../ts/train/distributed.js";
-import { testWithData } from "../helpers.js";
+import { testWithData, tempFolder } from "../helpers.js";
 
 test("shardRows cuts every tensor by rows into near-equal contiguous shards (views)", () => {
   const x = tensor("int64", [5, 2], BigInt64Array.from([0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n]));
@@ -58,7 +57,7 @@ test("mergeStepResults: a null loss (non-finite) on any rank makes the merged lo
 });
 
 test("ops the backend's describe marks every_rank reach every rank: init_from loads the pretrained encoder on rank 1 too", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-ddp-init-"));
+  const dir = tempFolder("bridge-ddp-init-");
   const group = await DistributedBackend.start(2, "cpu");
   try {
     assert.ok(group.everyRank.has("init_from") && group.everyRank.has("build") && !group.everyRank.has("save"), [...group.everyRank].join(", "));
@@ -82,7 +81,7 @@ test("ops the backend's describe marks every_rank reach every rank: init_from lo
 });
 
 testWithData(test, "2 CPU ranks with gloo match 1 rank with the same global batch", async (dataDir) => {
-  const runsDir = mkdtempSync(join(tmpdir(), "bridge-ddp-"));
+  const runsDir = tempFolder("bridge-ddp-");
   try {
     const base: TrainOptions = {
       config: join(projectRoot, "configs", "tiny.yaml"),

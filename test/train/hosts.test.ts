@@ -6,9 +6,8 @@
  * once the host serves again (rank 0's backend, still serving, leaves the broken group and joins the new one).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -19,7 +18,7 @@ import { backendPython, projectRoot, pythonSourceDir } from "../../ts/paths.js";
 import { runPaths } from "../../ts/run/manifest.js";
 import { readState } from "../../ts/train/checkpoints.js";
 import { DistributedBackend, masterAddress } from "../../ts/train/distributed.js";
-import { testWithData } from "../helpers.js";
+import { testWithData, tempFolder } from "../helpers.js";
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -85,7 +84,7 @@ test("connectHosts refuses a single endpoint and a repeated one", async () => {
 });
 
 testWithData(test, "train refuses --hosts with --nproc, and --master without --hosts, naming the flags", async (dataDir) => {
-  const runsDir = mkdtempSync(join(tmpdir(), "bridge-hosts-args-"));
+  const runsDir = tempFolder("bridge-hosts-args-");
   try {
     const opts: TrainOptions = { config: join(projectRoot, "configs", "tiny.yaml"), quiet: true, runsDir, dataDir };
     const message = (extra: Partial<TrainOptions>, run: string) => train({ ...opts, ...extra, run }).then(() => "", (e: Error) => e.message);
@@ -97,7 +96,7 @@ testWithData(test, "train refuses --hosts with --nproc, and --master without --h
 });
 
 testWithData(test, "two served hosts train like --nproc 2; a killed host fails the run at once, named, and it resumes", async (dataDir) => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-hosts-"));
+  const dir = tempFolder("bridge-hosts-");
   const keys = generateKeys(join(dir, "keys"));
   const hosts = [`tcp://127.0.0.1:${await freePort()}`, `tcp://127.0.0.1:${await freePort()}`];
   const served = await Promise.all(hosts.map((h) => serveHost(h, keys.serverFile)));

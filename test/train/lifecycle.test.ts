@@ -5,17 +5,16 @@
  * refused for in-batch-negative stages before anything starts, and --on-bad-row reaches the data loaders.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { resumeCommandOf, train } from "../../ts/commands/train.js";
 import { projectRoot } from "../../ts/paths.js";
 import { resolveRunName, runPaths } from "../../ts/run/manifest.js";
-import { bridgeBin, testWithData, waitFor } from "../helpers.js";
+import { bridgeBin, testWithData, waitFor, tempFolder } from "../helpers.js";
 
-const tmp = mkdtempSync(join(tmpdir(), "bridge-lifecycle-"));
+const tmp = tempFolder("bridge-lifecycle-");
 const tiny = join(projectRoot, "configs", "tiny.yaml");
 
 interface CliRun {

@@ -12,9 +12,8 @@ import { projectRoot } from "../../ts/paths.js";
 import { idfWeights, loadTrainingData, trainingSentences } from "../../ts/train/data.js";
 import { apportion, taskSchedule } from "../../ts/train/multitask.js";
 import { stageData } from "../../ts/train/stages.js";
-import { killingBackend, refused, testWithData } from "../helpers.js";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { killingBackend, refused, testWithData, tempFolder } from "../helpers.js";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { stringify } from "yaml";
 import { train } from "../../ts/commands/train.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
@@ -157,7 +156,7 @@ testWithData(test, "a task whose dataset cannot feed its objective is a named er
 });
 
 testWithData(test, "a multi-task stage SIGKILLed mid-stage and resumed ends exactly as the uninterrupted run (idf, SIF, projection too)", async (dataDir) => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-multitask-"));
+  const dir = tempFolder("bridge-multitask-");
   try {
     const config = join(dir, "mt.yaml");
     writeFileSync(
@@ -229,7 +228,7 @@ testWithData(test, "a multi-task stage SIGKILLed mid-stage and resumed ends exac
 });
 
 testWithData(test, "a stage of `steps: N` trains exactly as `epochs: E` when N is E epochs of the data (configs/default.yaml's steps)", async (dataDir) => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-steps-"));
+  const dir = tempFolder("bridge-steps-");
   try {
     const write = (name: string, length: { epochs: number } | { steps: number }) => {
       const file = join(dir, `${name}.yaml`);

@@ -4,17 +4,16 @@
  * weights of an uninterrupted run (the final checkpoints are the same bytes).
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { train } from "../../ts/commands/train.js";
 import { backendEnv, backendPython, projectRoot } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
-import { killingBackend, testWithData } from "../helpers.js";
+import { killingBackend, testWithData, tempFolder } from "../helpers.js";
 
-const tmp = mkdtempSync(join(tmpdir(), "bridge-pretrain-"));
+const tmp = tempFolder("bridge-pretrain-");
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** 40 articles over two wiki_NN files, as WikiExtractor writes them. */

@@ -4,9 +4,8 @@
  * error and keeps the last good checkpoint.
  */
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -16,7 +15,7 @@ import { serve } from "../../ts/commands/serve.js";
 import { train } from "../../ts/commands/train.js";
 import { backendPython, projectRoot, pythonSourceDir } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
-import { testWithData } from "../helpers.js";
+import { testWithData, tempFolder } from "../helpers.js";
 
 const tiny = join(projectRoot, "configs", "tiny.yaml");
 
@@ -30,7 +29,7 @@ async function freePort(): Promise<number> {
 }
 
 testWithData(test, "train --backend tcp:// --keys client.json uses a served backend", async (dataDir) => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-remote-"));
+  const dir = tempFolder("bridge-remote-");
   const keys = generateKeys(join(dir, "keys"));
   const endpoint = `tcp://127.0.0.1:${await freePort()}`;
   const server = spawn(backendPython(), ["-m", "bridge_backend", "--endpoint", endpoint, "--curve-keys", keys.serverFile, "--watch-stdin"], {
@@ -52,7 +51,7 @@ testWithData(test, "train --backend tcp:// --keys client.json uses a served back
 });
 
 test("a served backend: paths confined to --root, one session per client, a server.json others can read refused", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-serve-"));
+  const dir = tempFolder("bridge-serve-");
   const root = join(dir, "root");
   mkdirSync(root);
   const keys = generateKeys(join(dir, "keys"));
@@ -103,7 +102,7 @@ test("a served backend: paths confined to --root, one session per client, a serv
 });
 
 testWithData(test, "a non-finite loss stops the stage with a clear error and keeps the last good checkpoint", async (dataDir) => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-nan-"));
+  const dir = tempFolder("bridge-nan-");
   try {
     let err: Error | null = null;
     // an absurd learning rate blows the siamese stage up within a few steps

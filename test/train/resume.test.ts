@@ -3,8 +3,7 @@
  * run whose backend is SIGKILLed mid-epoch (once in the LM stage, once in the siamese stage) and
  * resumed with --resume ends with exactly the metrics (and stage summaries) of an uninterrupted run with the same seed.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -13,11 +12,11 @@ import { train, type TrainOptions } from "../../ts/commands/train.js";
 import type { Config } from "../../ts/config/schema.js";
 import type { TrainBackend } from "../../ts/train/context.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
-import { killingBackend, sharedDataDir, testWithData } from "../helpers.js";
+import { killingBackend, sharedDataDir, testWithData, tempFolder } from "../helpers.js";
 import { projectRoot } from "../../ts/paths.js";
 
 const dataDir = sharedDataDir("train: resume");
-const runsDir = mkdtempSync(join(tmpdir(), "bridge-train-"));
+const runsDir = tempFolder("bridge-train-");
 // Checkpoints inside epochs: the LM stage has ~80 steps an epoch, the siamese stage 32.
 const base: TrainOptions = {
   config: join(projectRoot, "configs", "tiny.yaml"),
@@ -153,7 +152,7 @@ testWithData(test, "--resume of a finished run does nothing; a fresh run refuses
 });
 
 test("without SNLI the error offers the download command", async () => {
-  const empty = mkdtempSync(join(tmpdir(), "bridge-nodata-"));
+  const empty = tempFolder("bridge-nodata-");
   let err: Error | null = null;
   await train({ run: "nodata", quiet: true, dataDir: empty, runsDir }).catch((e: Error) => (err = e));
   rmSync(empty, { recursive: true, force: true });

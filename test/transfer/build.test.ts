@@ -2,15 +2,14 @@
  * init.build: a recipe whose pretrained LM (init.from, a run name) does not exist yet trains it first with the named
  * config, then starts from it; a second recipe reuses it without training it again (real backend, tiny sizes).
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { stringify } from "yaml";
 import { train } from "../../ts/commands/train.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
-import { refused, testWithData } from "../helpers.js";
+import { refused, testWithData, tempFolder } from "../helpers.js";
 
 const data = { pairs: "snli", maxTrainPairs: 300, maxValidPairs: 60 };
 const model = { preset: "tiny", head_hidden: 16 };
@@ -20,7 +19,7 @@ test("init.build needs init.from to be a run name", () => {
 });
 
 testWithData(test, "init.build trains the pretrained LM once, on first use; the recipe starts from it; a second recipe reuses it", async (dataDir) => {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-init-build-"));
+  const dir = tempFolder("bridge-init-build-");
   try {
     writeFileSync(join(dir, "lm.yaml"), stringify({ seed: 1, threads: 1, data, vocab: { minFreq: 1, maxSize: 3000 }, model, stages: [{ objective: "lm", steps: 6, batchSize: 8, bptt: 16 }] }));
     writeFileSync(

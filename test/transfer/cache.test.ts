@@ -3,8 +3,7 @@
  * LM into the cache once and later runs reuse it without training it again; a changed config builds a new entry;
  * an entry that cannot be read is named, set aside and built again; an interrupted build is finished.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -14,9 +13,9 @@ import { projectRoot } from "../../ts/paths.js";
 import { ENTRY_FILE, listCache, modelCacheDir } from "../../ts/run/modelCache.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
 import { Progress } from "../../ts/train/progress.js";
-import { testWithData } from "../helpers.js";
+import { testWithData, tempFolder } from "../helpers.js";
 
-const tmp = mkdtempSync(join(tmpdir(), "bridge-cache-"));
+const tmp = tempFolder("bridge-cache-");
 const saved = process.env.BRIDGE_CACHE_DIR;
 process.env.BRIDGE_CACHE_DIR = join(tmp, "cache");
 test.after(() => {

@@ -40,7 +40,7 @@ export interface TaskContext {
 }
 
 /** An earlier stage whose vectors are compared with the final ones (the before / after of fine-tuning). */
-export interface StageRef {
+export interface EarlierStage {
   /** "INDEX-NAME", e.g. "0-lm" (metric keys and file names). */
   name: string;
   /** For people: "after stage 1 of 2, lm" (report panels). */
@@ -58,7 +58,7 @@ export interface TaskOutput {
    * The same items through an earlier stage's vectors (the model holds that stage's checkpoint):
    * adds to the entries' `stages` and the figures; returns a fragment for the log line.
    */
-  atStage?: (stage: StageRef) => Promise<string>;
+  atStage?: (stage: EarlierStage) => Promise<string>;
 }
 
 /** One evaluation task: a module under tasks/, listed in the registry (tasks/index.ts). */

@@ -60,8 +60,8 @@ export function pretrainedConfig(from: string): { name: string; config: string }
 }
 
 /**
- * The cache key of a pretraining config: its validated fields and a fingerprint of every split it would read
- * (absent ones as absent: fetching one later changes what a build reads, so the key).
+ * The cache key of a pretraining config: its validated fields (but threads and device) and a fingerprint of every
+ * split it would read (absent ones as absent: fetching one later changes what a build reads, so the key).
  */
 export async function cacheKey(cfg: Config, dataDir: string | undefined): Promise<string> {
   registerConfigDatasets(cfg.data.datasets);
@@ -72,7 +72,9 @@ export async function cacheKey(cfg: Config, dataDir: string | undefined): Promis
     const ref = parseSplitRef(id, dataDir);
     inputs[ref.id] = splitExists(ref) ? await inputFingerprint(ref) : "absent";
   }
-  return createHash("sha256").update(JSON.stringify({ config: cfg, inputs })).digest("hex").slice(0, 16);
+  // what is trained, not where or on how many threads: those change no more than float rounding
+  const { threads: _threads, device: _device, ...trained } = cfg;
+  return createHash("sha256").update(JSON.stringify({ config: trained, inputs })).digest("hex").slice(0, 16);
 }
 
 /** Why an entry cannot be used, or null when it is complete and readable. */

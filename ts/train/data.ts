@@ -82,43 +82,43 @@ export function tokenizerSettings(cfg: Config): TokenizerSettings {
   return { caseMarkers: cfg.tokenizer.caseMarkers, addBos: true, addEos: cfg.tokenizer.addEos, maxLen: cfg.tokenizer.maxLen };
 }
 
-export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}): Promise<TrainingData> {
-  const d = cfg.data;
-  const log = opts.log ?? (() => {});
-  const onBadRow = opts.onBadRow ?? "error";
-  const notes: string[] = [];
-  registerConfigDatasets(d.datasets);
-  const ensure = (ref: SplitRef) => ensureSplit(ref, { download: opts.download, log, progress: process.stderr.isTTY === true });
-  const trainRef = parseSplitRef(`${d.pairs}:${d.trainSplit}`, opts.dataDir);
-  const validRef = parseSplitRef(`${d.pairs}:${d.validSplit}`, opts.dataDir);
-  if (trainRef.dataset.kind !== "pairs") throw new DataError(`data.pairs: ${d.pairs} is a text dataset; the sentence stages need a pair dataset (e.g. snli)`);
-  const lmRefs = d.lmText.map((name) => parseSplitRef(name, opts.dataDir));
-  for (const [k, ref] of lmRefs.entries()) {
-    if (ref.id === validRef.id || (ref.dataset.name === trainRef.dataset.name && ref.split !== trainRef.split)) {
-      throw new ConfigError(
-        `data.lmText[${k}]: ${JSON.stringify(d.lmText[k])} (${ref.id}) is ${ref.id === validRef.id ? "the validation split" : `a non-training split of ${d.pairs}`}; ` +
-          `LM text may not include validation or test sentences (use ${trainRef.id} or another dataset's training text)`,
-      );
-    }
-  }
+/** A pair split's usable rows, as read (bad rows skipped or fatal, by the policy); none is an error naming the file and why. */
+interface PairRow {
+  s1: string;
+  s2: string;
+  labelled: boolean;
+}
 
-  // Which rows of which split train and which validate.
+type Ensure = (ref: SplitRef) => Promise<boolean>;
+
+async function readPairRows(ref: SplitRef, onBadRow: BadRowPolicy): Promise<PairRow[]> {
+  const out: PairRow[] = [];
+  const stats = emptyReadStats();
+  for await (const r of (ref.dataset as Extract<SplitRef["dataset"], { kind: "pairs" }>).read(ref.path!, { onBadRow, stats })) {
+    out.push({ s1: r.s1, s2: r.s2, labelled: r.label !== undefined || (r.score !== undefined && Number.isFinite(r.score)) });
+  }
+  if (out.length === 0) throw noUsableRows(ref.path!, stats, "pairs");
+  if (!out.some((r) => r.labelled)) throw new DataError(`${ref.path}: none of its ${out.length} pairs has an NLI label or a similarity score; the sentence stages need one or the other`);
+  return out;
+}
+
+const labelledRows = (recs: readonly PairRow[]) => Int32Array.from(recs.flatMap((r, i) => (r.labelled ? [i] : [])));
+
+/** data.pairs's rows: which split trains and which validates, and which of their rows (holdout, subsamples). */
+interface PairRows {
+  trainSource: SplitRef;
+  validSource: SplitRef;
+  trainRecords: PairRow[];
+  validRecords: PairRow[];
+  trainRows: Int32Array;
+  validRows: Int32Array;
+  holdout: DataPlan["holdout"];
+}
+
+async function choosePairRows(cfg: Config, trainRef: SplitRef, validRef: SplitRef, ensure: Ensure, onBadRow: BadRowPolicy, notes: string[]): Promise<PairRows> {
+  const d = cfg.data;
   let trainSource: SplitRef;
-  let trainRows: Int32Array | null = null; // null: every row
   let validSource: SplitRef;
-  let validRows: Int32Array | null = null;
-  let holdout: DataPlan["holdout"] = null;
-  // Every usable row of a split (bad rows skipped or fatal, by the policy); none is an error naming the file and why.
-  const records = async (ref: SplitRef) => {
-    const out: { s1: string; s2: string; labelled: boolean }[] = [];
-    const stats = emptyReadStats();
-    for await (const r of (ref.dataset as Extract<SplitRef["dataset"], { kind: "pairs" }>).read(ref.path!, { onBadRow, stats })) {
-      out.push({ s1: r.s1, s2: r.s2, labelled: r.label !== undefined || (r.score !== undefined && Number.isFinite(r.score)) });
-    }
-    if (out.length === 0) throw noUsableRows(ref.path!, stats, "pairs");
-    if (!out.some((r) => r.labelled)) throw new DataError(`${ref.path}: none of its ${out.length} pairs has an NLI label or a similarity score; the sentence stages need one or the other`);
-    return out;
-  };
   if (await ensure(trainRef)) {
     trainSource = trainRef;
     if (validRef.id !== trainRef.id && (await ensure(validRef))) validSource = validRef;
@@ -132,8 +132,10 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   } else {
     throw new DataError(`${missingSplitMessage(trainRef)}; ${validRef.id} is not there either`);
   }
-  const trainRecords = await records(trainSource);
-  const labelledRows = (recs: { labelled: boolean }[]) => Int32Array.from(recs.flatMap((r, i) => (r.labelled ? [i] : [])));
+  const trainRecords = await readPairRows(trainSource, onBadRow);
+  let trainRows: Int32Array | null = null; // null: every row
+  let validRows: Int32Array | null = null;
+  let holdout: DataPlan["holdout"] = null;
   if (trainSource === validSource) {
     ({ validRows, trainRows } = premiseHoldout(trainRecords.map((r) => r.s1), d.holdout, HOLDOUT_SEED));
     holdout = { split: validRef.id, fraction: d.holdout, seed: HOLDOUT_SEED, validRows: Array.from(validRows) };
@@ -141,33 +143,78 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   trainRows = (trainRows ?? labelledRows(trainRecords)).filter((i) => trainRecords[i].labelled);
   if (trainRows.length === 0) throw new DataError(`${trainSource.path}: no labelled pair is left to train on after holding out ${validRef.id}'s validation rows`);
   if (d.maxTrainPairs !== null && trainRows.length > d.maxTrainPairs) {
-    const pick = permutation(trainRows.length, mixSeed(cfg.seed, 1)).slice(0, d.maxTrainPairs);
-    trainRows = Int32Array.from(pick, (k) => trainRows![k]).sort();
+    const all = trainRows;
+    trainRows = Int32Array.from(permutation(all.length, mixSeed(cfg.seed, 1)).slice(0, d.maxTrainPairs), (k) => all[k]).sort();
     notes.push(`training on a seeded subsample of ${trainRows.length} pairs (data.maxTrainPairs)`);
   }
-  const validRecords = validSource === trainSource ? trainRecords : await records(validSource);
+  const validRecords = validSource === trainSource ? trainRecords : await readPairRows(validSource, onBadRow);
   validRows = (validRows ?? labelledRows(validRecords)).filter((i) => validRecords[i].labelled);
   if (d.maxValidPairs !== null && validRows.length > d.maxValidPairs) {
-    validRows = permutation(validRows.length, HOLDOUT_SEED + 1)
+    const all = validRows;
+    validRows = permutation(all.length, HOLDOUT_SEED + 1)
       .slice(0, d.maxValidPairs)
-      .map((k) => validRows![k])
+      .map((k) => all[k])
       .sort();
   }
+  return { trainSource, validSource, trainRecords, validRecords, trainRows, validRows, holdout };
+}
 
-  // The multi-task stages' other pair datasets: each one's training split less a premise-held-out share.
-  const taskSplits: { ref: SplitRef; records: { s1: string; s2: string }[]; trainRows: Int32Array; validRows: Int32Array }[] = [];
-  const taskRefs = taskDatasetRefs(cfg, opts.dataDir);
+/** A multi-task stage's other pair dataset: its rows, less a premise-held-out share that validates. */
+interface TaskSplit {
+  ref: SplitRef;
+  records: PairRow[];
+  trainRows: Int32Array;
+  validRows: Int32Array;
+}
+
+async function loadTaskSplits(cfg: Config, validRef: SplitRef, taskRefs: ReturnType<typeof taskDatasetRefs>, ensure: Ensure, onBadRow: BadRowPolicy): Promise<TaskSplit[]> {
+  const d = cfg.data;
+  const out: TaskSplit[] = [];
   for (const { ref, where } of taskRefs) {
     if (ref.id === validRef.id) {
       throw new ConfigError(`${where}: ${ref.id} is data.pairs's validation split; name the dataset as ${d.pairs} to train on the rows the run does not hold out`);
     }
-    if (taskSplits.some((t) => t.ref.id === ref.id)) continue;
+    if (out.some((t) => t.ref.id === ref.id)) continue;
     if (ref.dataset.kind !== "pairs") throw new ConfigError(`${where}: ${ref.id} is a text dataset; a task needs a pair dataset (e.g. sick:train, stsb:train)`);
     if (!(await ensure(ref))) throw new DataError(`${where}: ${missingSplitMessage(ref)}`);
-    const recs = await records(ref);
+    const recs = await readPairRows(ref, onBadRow);
     const h = premiseHoldout(recs.map((r) => r.s1), d.holdout, HOLDOUT_SEED);
-    taskSplits.push({ ref, records: recs, trainRows: h.trainRows.filter((i) => recs[i].labelled), validRows: h.validRows.filter((i) => recs[i].labelled) });
+    out.push({ ref, records: recs, trainRows: h.trainRows.filter((i) => recs[i].labelled), validRows: h.validRows.filter((i) => recs[i].labelled) });
   }
+  return out;
+}
+
+/** data.lmText's splits, refused when one is the validation split or another non-training split of data.pairs. */
+function lmTextRefs(cfg: Config, trainRef: SplitRef, validRef: SplitRef, dataDir: string | undefined): SplitRef[] {
+  const d = cfg.data;
+  const refs = d.lmText.map((name) => parseSplitRef(name, dataDir));
+  for (const [k, ref] of refs.entries()) {
+    if (ref.id === validRef.id || (ref.dataset.name === trainRef.dataset.name && ref.split !== trainRef.split)) {
+      throw new ConfigError(
+        `data.lmText[${k}]: ${JSON.stringify(d.lmText[k])} (${ref.id}) is ${ref.id === validRef.id ? "the validation split" : `a non-training split of ${d.pairs}`}; ` +
+          `LM text may not include validation or test sentences (use ${trainRef.id} or another dataset's training text)`,
+      );
+    }
+  }
+  return refs;
+}
+
+export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}): Promise<TrainingData> {
+  const d = cfg.data;
+  const log = opts.log ?? (() => {});
+  const onBadRow = opts.onBadRow ?? "error";
+  const notes: string[] = [];
+  registerConfigDatasets(d.datasets);
+  const ensure: Ensure = (ref) => ensureSplit(ref, { download: opts.download, log, progress: process.stderr.isTTY === true });
+  const trainRef = parseSplitRef(`${d.pairs}:${d.trainSplit}`, opts.dataDir);
+  const validRef = parseSplitRef(`${d.pairs}:${d.validSplit}`, opts.dataDir);
+  if (trainRef.dataset.kind !== "pairs") throw new DataError(`data.pairs: ${d.pairs} is a text dataset; the sentence stages need a pair dataset (e.g. snli)`);
+  const lmRefs = lmTextRefs(cfg, trainRef, validRef, opts.dataDir);
+
+  // Which rows of which split train and which validate; the multi-task stages' other pair datasets.
+  const { trainSource, validSource, trainRecords, validRecords, trainRows, validRows, holdout } = await choosePairRows(cfg, trainRef, validRef, ensure, onBadRow, notes);
+  const taskRefs = taskDatasetRefs(cfg, opts.dataDir);
+  const taskSplits = await loadTaskSplits(cfg, validRef, taskRefs, ensure, onBadRow);
 
   // Vocabulary: the training pairs' sentences (data.pairs's and the tasks') and the extra LM text's training splits.
   const tokenizer = new Tokenizer(tokenizerSettings(cfg));
@@ -189,6 +236,7 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   }
   const vocab = Vocab.fromCounts(counter.counts, { minFreq: cfg.vocab.minFreq, maxSize: cfg.vocab.maxSize, oovBuckets: cfg.vocab.oovBuckets });
 
+  // Numericalised: the pairs (cached per split), the tasks', the idf weights and the LM streams' text.
   const prepared = async (ref: SplitRef) => {
     const { data, report } = await prepareSplit({ ref, vocab, tokenizer, cacheDir: opts.cacheDir, onBadRow });
     notes.push(...rowNotes(ref, report));

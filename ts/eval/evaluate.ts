@@ -9,7 +9,7 @@ import { existsSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import { resolveDataDir } from "../data/datasets.js";
-import { runPaths } from "../run/manifest.js";
+import { runPaths, type RunPaths } from "../run/manifest.js";
 import { withRunLock } from "../run/lock.js";
 import { writeReport } from "./report.js";
 import { RunModel } from "./runModel.js";
@@ -19,7 +19,7 @@ import { stageLabel } from "./tasks/common.js";
 import { describeTrainedOn, readTrainedOn } from "./trainedOn.js";
 import { trainedPairs } from "./trainedPairs.js";
 import { DataSchema } from "../config/schema.js";
-import type { CurvePoint, Metrics, ReportData, TrainedSplit } from "./types.js";
+import type { CurvePoint, Metrics, ReportData, Skipped, TrainedSplit } from "./types.js";
 
 export interface EvalOptions {
   run: string;
@@ -114,46 +114,58 @@ async function evaluateLocked(opts: EvalOptions, tasks: readonly EvalTask[]): Pr
     trained_on: trainedOn,
     skipped: ctx.skipped,
   };
-  const outputs: TaskOutput[] = [];
+  let outputs: TaskOutput[];
   try {
-    for (const task of tasks) {
-      if (model.checkpoint !== finalCheckpoint) await model.load(finalCheckpoint);
-      const out = await task.run(ctx);
-      outputs.push(out);
-      Object.assign(metrics, out.entries);
-    }
-    // The vectors at the end of each earlier stage, on the same items (the before / after of fine-tuning).
-    const restaged = outputs.filter((o) => o.atStage !== undefined);
-    const earlier = model.manifest.stages.filter((s) => s.completed && s.checkpoint !== null && s.checkpoint !== finalCheckpoint);
-    for (const stage of restaged.length > 0 ? earlier : []) {
-      await model.load(stage.checkpoint!);
-      const ref = { name: `${stage.index}-${stage.name}`, label: stageLabel(stage, model.manifest.stages.length), checkpoint: stage.checkpoint! };
-      const parts: string[] = [];
-      for (const o of restaged) parts.push(await o.atStage!(ref));
-      log(`stage ${ref.name}: ${parts.join(", ")}`);
-    }
+    outputs = await runTasks(ctx, tasks, metrics, finalCheckpoint);
   } finally {
     await model.close();
   }
+  return writeResults(opts, model.paths, metrics, outputs, ctx.skipped, log);
+}
 
+/** Every task on the final checkpoint, then the tasks that compare stages on each earlier stage's checkpoint. */
+async function runTasks(ctx: TaskContext, tasks: readonly EvalTask[], metrics: Metrics, finalCheckpoint: string): Promise<TaskOutput[]> {
+  const { model, log } = ctx;
+  const outputs: TaskOutput[] = [];
+  for (const task of tasks) {
+    if (model.checkpoint !== finalCheckpoint) await model.load(finalCheckpoint);
+    const out = await task.run(ctx);
+    outputs.push(out);
+    Object.assign(metrics, out.entries);
+  }
+  // The vectors at the end of each earlier stage, on the same items (the before / after of fine-tuning).
+  const restaged = outputs.filter((o) => o.atStage !== undefined);
+  const earlier = model.manifest.stages.filter((s) => s.completed && s.checkpoint !== null && s.checkpoint !== finalCheckpoint);
+  for (const stage of restaged.length > 0 ? earlier : []) {
+    await model.load(stage.checkpoint!);
+    const ref = { name: `${stage.index}-${stage.name}`, label: stageLabel(stage, model.manifest.stages.length), checkpoint: stage.checkpoint! };
+    const parts: string[] = [];
+    for (const o of restaged) parts.push(await o.atStage!(ref));
+    log(`stage ${ref.name}: ${parts.join(", ")}`);
+  }
+  return outputs;
+}
+
+/** metrics.json (the previous one kept when it held more), the task's files and the report; refused when nothing was evaluated. */
+async function writeResults(opts: EvalOptions, paths: RunPaths, metrics: Metrics, outputs: readonly TaskOutput[], skipped: readonly Skipped[], log: (l: string) => void): Promise<EvalResult> {
   const files = outputs.flatMap((o) => o.files ?? []);
   if (metricRows(metrics).length === 0) {
     throw new Error(
       `nothing evaluated for run ${opts.run} with data dir ${metrics.data_dir}; every task was skipped: ` +
-        ctx.skipped.map((s) => `${s.task} ${s.split}: ${s.reason}`).join("; ") +
-        (existsSync(join(model.paths.eval, METRICS_FILE)) ? ` (${join(model.paths.eval, METRICS_FILE)} left as it was)` : ""),
+        skipped.map((s) => `${s.task} ${s.split}: ${s.reason}`).join("; ") +
+        (existsSync(join(paths.eval, METRICS_FILE)) ? ` (${join(paths.eval, METRICS_FILE)} left as it was)` : ""),
     );
   }
-  const previous = keepPreviousMetrics(model.paths.eval, metrics, log);
-  const metricsPath = join(model.paths.eval, METRICS_FILE);
+  const previous = keepPreviousMetrics(paths.eval, metrics, log);
+  const metricsPath = join(paths.eval, METRICS_FILE);
   await writeFileAtomic(metricsPath, JSON.stringify(metrics, jsonNumbers, 2) + "\n");
-  const report: ReportData = { metrics, histograms: [], roc: [], scatter: null, curves: readLog(model.paths.log) };
+  const report: ReportData = { metrics, histograms: [], roc: [], scatter: null, curves: readLog(paths.log) };
   for (const o of outputs) {
     report.histograms.push(...(o.figures?.histograms ?? []));
     report.roc.push(...(o.figures?.roc ?? []));
     report.scatter = o.figures?.scatter ?? report.scatter;
   }
-  return { metrics, dir: model.paths.eval, files: [metricsPath, ...files, ...(await writeReport(model.paths.eval, report))], previous };
+  return { metrics, dir: paths.eval, files: [metricsPath, ...files, ...(await writeReport(paths.eval, report))], previous };
 }
 
 /**

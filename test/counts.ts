@@ -9,6 +9,7 @@ export interface Counts {
   skipped: number;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes start with ESC
 const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
 /** uvu's summary. Its Total holds the tests that ran (skipped ones are not in it); uvu stops counting
@@ -23,7 +24,11 @@ export function uvuCounts(output: string, status: number): Counts {
 /** pytest -q's closing line ("3 failed, 40 passed, 2 skipped, 1 error in 9.1s"). A failing exit
  * status with no failure counted (a collection crash) is one failure. */
 export function pytestCounts(output: string, status: number): Counts {
-  const summary = strip(output).split("\n").filter((l) => /\d+ (passed|failed|errors?|skipped)\b/.test(l)).pop() ?? "";
+  const summary =
+    strip(output)
+      .split("\n")
+      .filter((l) => /\d+ (passed|failed|errors?|skipped)\b/.test(l))
+      .pop() ?? "";
   const count = (word: string) => Number(new RegExp(`(\\d+) ${word}\\b`).exec(summary)?.[1] ?? 0);
   const failed = count("failed") + count("errors?");
   return { passed: count("passed"), failed: failed === 0 && status !== 0 ? 1 : failed, skipped: count("skipped") };

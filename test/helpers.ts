@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Test } from "uvu";
 import * as assert from "uvu/assert";
+import { type BackendClient, startBackend } from "../ts/backend/client.js";
 import { ConfigError, validateConfig } from "../ts/config/load.js";
-import { startBackend, type BackendClient } from "../ts/backend/client.js";
-import { projectRoot } from "../ts/paths.js";
 import type { Config } from "../ts/config/schema.js";
+import { projectRoot } from "../ts/paths.js";
 import type { TrainBackend } from "../ts/train/context.js";
 
 const tempFolders: string[] = [];
@@ -92,7 +92,6 @@ export function killingBackend(stage: number, killAt: number): (cfg: Config) => 
     };
   };
 }
-
 
 /** Asserts that validateConfig refuses `raw` with a ConfigError whose message holds every fragment. */
 export function refused(raw: unknown, ...fragments: string[]): void {

@@ -287,9 +287,7 @@ class Trainer:
     # ---- inference ----
 
     @torch.no_grad()
-    def encode(
-        self, x: Tensor, lengths: Tensor, pool: str | None = None, layers: str | None = None, sif: bool = True
-    ) -> Tensor:
+    def encode(self, x: Tensor, lengths: Tensor, pool: str | None = None, layers: str | None = None, sif: bool = True) -> Tensor:
         """Sentence vectors [bs, d] float32 in input order, eval mode, full precision."""
         self.model.eval()
         x = x[:, : int(lengths.max())]  # [bs, longest real length]: columns of padding only are skipped

@@ -20,8 +20,6 @@ SPECIALS = ["xxunk", "xxpad", "xxbos", "xxeos", "xxfld", "xxrep", "xxwrep", "xxu
 V, EMB, HID, LAYERS = 40, 12, 20, 3
 
 
-
-
 def itos(n: int = V) -> list[str]:
     return SPECIALS + [f"w{i}" for i in range(n - len(SPECIALS))]
 

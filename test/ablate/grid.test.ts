@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { loadGrid, parseSeeds } from "../../ts/ablate/grid.js";
-import { configHash, planRuns, RECORD_FILE, RECORD_VERSION, runName, type AblateRecord } from "../../ts/ablate/plan.js";
+import { type AblateRecord, configHash, planRuns, RECORD_FILE, RECORD_VERSION, runName } from "../../ts/ablate/plan.js";
 import { ablate } from "../../ts/commands/ablate.js";
 import { loadConfig } from "../../ts/config/load.js";
 import { projectRoot } from "../../ts/paths.js";
@@ -103,7 +103,11 @@ test("--seeds and --only are checked", async () => {
   assert.match(errorOf(() => parseSeeds("1,x")).message, '--seeds "1,x": expected comma-separated non-negative integers');
   assert.match(errorOf(() => parseSeeds("2,2")).message, "a seed is repeated");
   const file = gridFile(`${head}variants:\n  - name: a\n  - name: base\n    baseline: tfidf\n`);
-  const err = (only: string[]) => ablate({ grid: file, only, runsDir: join(tmp, "runs-only"), dryRun: true, log: () => {} }).then(() => null, (e: Error) => e);
+  const err = (only: string[]) =>
+    ablate({ grid: file, only, runsDir: join(tmp, "runs-only"), dryRun: true, log: () => {} }).then(
+      () => null,
+      (e: Error) => e,
+    );
   assert.match((await err(["zz"]))!.message, "--only zz: no such variant");
   assert.match((await err(["base"]))!.message, "--only base: a baseline row, nothing to train");
 });
@@ -129,7 +133,18 @@ test("a run folder not made by ablate, or trained with another config, is refuse
 
   // a finished training whose config differs from what the grid now resolves: the differing field is named
   const previous = loadConfig({ file: tiny, set: ["seed=1"] }); // the variant before its set was added
-  const record: AblateRecord = { version: RECORD_VERSION, grid: "t", gridFile: grid.file, variant: "a", seed: 1, configHash: configHash(previous), trainSeconds: 5, evalSeconds: null, started: "", finished: null };
+  const record: AblateRecord = {
+    version: RECORD_VERSION,
+    grid: "t",
+    gridFile: grid.file,
+    variant: "a",
+    seed: 1,
+    configHash: configHash(previous),
+    trainSeconds: 5,
+    evalSeconds: null,
+    started: "",
+    finished: null,
+  };
   writeFileSync(join(dir, RECORD_FILE), JSON.stringify(record));
   writeFileSync(join(dir, "run.json"), JSON.stringify({ version: 1, finalCheckpoint: "checkpoints/1-siamese.pt", stages: [] }));
   writeFileSync(join(dir, "config.json"), JSON.stringify(previous));

@@ -13,7 +13,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import type { AblateRecord } from "../../ts/ablate/plan.js";
 import { displayPath } from "../../ts/ablate/table.js";
 import { projectRoot } from "../../ts/paths.js";
-import { bridgeBin, testWithData, tempFolder } from "../helpers.js";
+import { bridgeBin, tempFolder, testWithData } from "../helpers.js";
 
 const tmp = tempFolder("bridge-ablate-run-");
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -39,7 +39,10 @@ testWithData(test, "a 2-variant x 1-seed grid on tiny.yaml, 2 runs at a time: bo
   const args = ["ablate", grid, "--data-dir", dataDir, "--seeds", "1"];
   const first = await cli([...args, "--jobs", "2"], runsDir);
   assert.match(first.stdout, "[1/2] ablate-example-tiny-siamese2-s1: training");
-  assert.match(first.stdout, /\[2\/2\] ablate-example-tiny-siamese1-s1: done in \d+\.\d min: separation\.roc_auc 0\.\d{3}, sts\.spearman -?0\.\d{3}, snli\.accuracy 0\.\d{3}/);
+  assert.match(
+    first.stdout,
+    /\[2\/2\] ablate-example-tiny-siamese1-s1: done in \d+\.\d min: separation\.roc_auc 0\.\d{3}, sts\.spearman -?0\.\d{3}, snli\.accuracy 0\.\d{3}/,
+  );
   assert.match(first.stdout, "2 runs finished now, 0 done before, 0 failed");
 
   const out = join(tmp, "results.md");
@@ -51,9 +54,14 @@ testWithData(test, "a 2-variant x 1-seed grid on tiny.yaml, 2 runs at a time: bo
     const r = row(md, v);
     assert.ok(r, `no ${v} row:\n${md}`);
     // seeds done, then separation (supervised: tiny trains on snli:dev less its held-out rows), STS, SNLI, minutes
-    assert.match(r, new RegExp(`^\\| ${v} \\| [^|]+ \\| 1/1 \\| (\\*\\*)?0\\.\\d{3}(\\*\\*)? \\(s\\) \\| (\\*\\*)?-?0\\.\\d{3}(\\*\\*)? \\| (\\*\\*)?0\\.\\d{3}(\\*\\*)? \\(s\\) \\| \\d+\\.\\d \\|$`));
+    assert.match(
+      r,
+      new RegExp(
+        `^\\| ${v} \\| [^|]+ \\| 1/1 \\| (\\*\\*)?0\\.\\d{3}(\\*\\*)? \\(s\\) \\| (\\*\\*)?-?0\\.\\d{3}(\\*\\*)? \\| (\\*\\*)?0\\.\\d{3}(\\*\\*)? \\(s\\) \\| \\d+\\.\\d \\|$`,
+      ),
+    );
   }
-  assert.match(row(md, "tfidf")!, /^\| tfidf \| [^|]+ \| - \| (\*\*)?0\.\d{3}(\*\*)? \| (\*\*)?-?0\.\d{3}(\*\*)? \|  \| - \|$/);
+  assert.match(row(md, "tfidf")!, /^\| tfidf \| [^|]+ \| - \| (\*\*)?0\.\d{3}(\*\*)? \| (\*\*)?-?0\.\d{3}(\*\*)? \| {2}\| - \|$/);
   assert.match(md, /\| ablate-example-tiny-siamese1-s1 \| siamese1 \| 1 \| .* \| done \|/);
   const record = JSON.parse(readFileSync(join(runsDir, "ablate-example-tiny-siamese1-s1", "ablate.json"), "utf8")) as AblateRecord;
   assert.ok(record.trainSeconds! > 0 && record.evalSeconds! > 0);

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { loadGrid } from "../../ts/ablate/grid.js";
-import { configHash, planRuns, RECORD_FILE, RECORD_VERSION, runName, type AblateRecord } from "../../ts/ablate/plan.js";
+import { type AblateRecord, configHash, planRuns, RECORD_FILE, RECORD_VERSION, runName } from "../../ts/ablate/plan.js";
 import { displayPath } from "../../ts/ablate/table.js";
 import { ablate } from "../../ts/commands/ablate.js";
 import { loadConfig } from "../../ts/config/load.js";
@@ -81,7 +81,18 @@ function metricsOf(run: string, f: Fake): Metrics {
     sts: { ...base, split: "stsb:dev", supervised: false, spearman: f.sts, pearson: f.sts, baseline: { tfidf: { spearman: 0.5, pearson: 0.5 } } },
     ...(f.acc === undefined
       ? {}
-      : { snli: { items: 100, split: "snli:dev", supervised: true, subset: "held out", accuracy: f.acc, macro_f1: f.acc, confusion: { labels: [], matrix: [] }, per_class: {} } }),
+      : {
+          snli: {
+            items: 100,
+            split: "snli:dev",
+            supervised: true,
+            subset: "held out",
+            accuracy: f.acc,
+            macro_f1: f.acc,
+            confusion: { labels: [], matrix: [] },
+            per_class: {},
+          },
+        }),
   };
 }
 
@@ -243,14 +254,21 @@ test("the ledger: runs recorded elsewhere fill the table where runs/ lacks them;
   assert.equal(row(md, "ablate-t-c-s1").slice(3), ["0.950 (s)", "0.600", "", "7.0", "done (recorded 2026-11-30; not in runs/)"]);
   assert.equal(row(md, "ablate-t-c-s2").slice(3), ["", "", "", "", "pending"]);
   // rewritten: the runs done in runs/ with their values, the valid entry; not the stale one nor the removed variant's
-  const ledger = JSON.parse(readFileSync(join(tmp, "ledger", "results.runs.json"), "utf8")) as { runs: { run: string; values: Record<string, { value: number }> }[] };
+  const ledger = JSON.parse(readFileSync(join(tmp, "ledger", "results.runs.json"), "utf8")) as {
+    runs: { run: string; values: Record<string, { value: number }> }[];
+  };
   assert.equal(
     ledger.runs.map((e) => e.run),
     ["ablate-t-a-s1", "ablate-t-a-s2", "ablate-t-b-s1", "ablate-t-c-s1"],
   );
   assert.is(ledger.runs[1].values["separation.roc_auc"].value, 0.82);
   // one run a line: a commit's diff names the runs it adds
-  assert.is(readFileSync(join(tmp, "ledger", "results.runs.json"), "utf8").split("\n").filter((l) => l.includes('"run":')).length, 4);
+  assert.is(
+    readFileSync(join(tmp, "ledger", "results.runs.json"), "utf8")
+      .split("\n")
+      .filter((l) => l.includes('"run":')).length,
+    4,
+  );
 });
 
 test("--skip-recorded: a run the ledger records is not trained again; without it, the plan trains it", async () => {
@@ -271,7 +289,11 @@ test("a ledger that is not JSON, or another grid's, is refused naming the file",
   for (const [dir, text, msg] of [
     ["bad-json", "{ not json", "results.runs.json: not valid JSON"],
     ["other-grid", JSON.stringify({ version: 1, grid: "other", runs: [] }), "results.runs.json: the ledger of grid other, not of t"],
-    ["bad-entry", JSON.stringify({ version: 1, grid: "t", runs: [{ run: "x" }] }), "results.runs.json: runs.0 lacks run, variant, seed, configHash, minutes or values"],
+    [
+      "bad-entry",
+      JSON.stringify({ version: 1, grid: "t", runs: [{ run: "x" }] }),
+      "results.runs.json: runs.0 lacks run, variant, seed, configHash, minutes or values",
+    ],
   ]) {
     const grid = ledgerGrid(dir, text);
     const e = await ablate({ grid, tableOnly: true, runsDir, log: () => {} }).then(

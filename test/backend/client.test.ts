@@ -2,7 +2,7 @@
 import { spawn } from "node:child_process";
 import { rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Dealer } from "zeromq";
@@ -11,7 +11,7 @@ import { generateKeys, loadClientKeys } from "../../ts/backend/keys.js";
 import { decodeHeader, encodeRequestHeader, PROTOCOL_VERSION } from "../../ts/backend/protocol.js";
 import { tensor } from "../../ts/core/tensor.js";
 import { backendPython, pythonSourceDir } from "../../ts/paths.js";
-import { pidAlive, waitFor, tempFolder } from "../helpers.js";
+import { pidAlive, tempFolder, waitFor } from "../helpers.js";
 
 let backend: BackendClient;
 
@@ -36,13 +36,21 @@ test("echo returns every dtype, empty dimensions and a raw 8 MiB tensor intact",
     bf16: tensor("bfloat16", [2], new Uint16Array([0x3f80, 0x4049])),
     i8: tensor("int8", [2], new Int8Array([-128, 127])),
     i16: tensor("int16", [1], new Int16Array([-30000])),
-    i32: tensor("int32", [64, 2, 32], Int32Array.from({ length: 4096 }, (_, i) => i - 2048)),
+    i32: tensor(
+      "int32",
+      [64, 2, 32],
+      Int32Array.from({ length: 4096 }, (_, i) => i - 2048),
+    ),
     i64: tensor("int64", [3], new BigInt64Array([2n ** 62n, -1n, 0n])),
     u8: tensor("uint8", [2], new Uint8Array([0, 255])),
     b: tensor("bool", [3], new Uint8Array([1, 0, 1])),
     empty: tensor("float32", [0, 7], new Float32Array(0)),
     scalar: tensor("int64", [], new BigInt64Array([42n])),
-    big: tensor("float32", [2048, 1024], Float32Array.from({ length: 2048 * 1024 }, (_, i) => i * 0.5)),
+    big: tensor(
+      "float32",
+      [2048, 1024],
+      Float32Array.from({ length: 2048 * 1024 }, (_, i) => i * 0.5),
+    ),
   };
   const { result, tensors } = await backend.call("echo", { tag: "x" }, sent);
   assert.equal(result.args, { tag: "x" });
@@ -57,7 +65,17 @@ test("echo returns every dtype, empty dimensions and a raw 8 MiB tensor intact",
 
 test("many calls in flight at once get their own replies", async () => {
   const calls = Array.from({ length: 64 }, (_, i) =>
-    backend.call("echo", { i }, { x: tensor("int32", [i + 1], Int32Array.from({ length: i + 1 }, () => i)) }),
+    backend.call(
+      "echo",
+      { i },
+      {
+        x: tensor(
+          "int32",
+          [i + 1],
+          Int32Array.from({ length: i + 1 }, () => i),
+        ),
+      },
+    ),
   );
   const replies = await Promise.all(calls);
   replies.forEach((r, i) => {
@@ -96,7 +114,11 @@ test("a Python exception arrives as a BackendError with type, message and traceb
 });
 
 test("unknown ops, bad args, and tensors that disagree with their metadata get error replies", async () => {
-  const codeOf = async (p: Promise<unknown>) => p.then(() => "ok", (e: BackendError) => e.code);
+  const codeOf = async (p: Promise<unknown>) =>
+    p.then(
+      () => "ok",
+      (e: BackendError) => e.code,
+    );
   assert.is(await codeOf(backend.callUntyped("no_such_op")), "unknown_op");
   assert.is(await codeOf(backend.callUntyped("sleep", { seconds: "soon" })), "bad_args");
   assert.is(await codeOf(backend.call("sleep", { seconds: 1000 })), "bad_args");
@@ -109,14 +131,14 @@ test("unknown ops, bad args, and tensors that disagree with their metadata get e
     const [header] = await raw.receive();
     return decodeHeader(header);
   };
-  const short = await ask([
-    encodeRequestHeader(1, "echo", {}, [{ name: "x", dtype: "int32", shape: [4], encoding: "raw" }]),
-    new Uint8Array(12),
-  ]);
+  const short = await ask([encodeRequestHeader(1, "echo", {}, [{ name: "x", dtype: "int32", shape: [4], encoding: "raw" }]), new Uint8Array(12)]);
   assert.ok("ok" in short && !short.ok && short.error.code === "bad_tensor");
   const missing = await ask([encodeRequestHeader(2, "echo", {}, [{ name: "x", dtype: "int32", shape: [1], encoding: "raw" }])]);
   assert.ok("ok" in missing && !missing.ok && missing.error.code === "bad_message" && /1 tensors but 0 frames/.test(missing.error.message));
-  const dtype = await ask([new TextEncoder().encode(JSON.stringify({ v: 1, id: 3, op: "echo", tensors: [{ name: "x", dtype: "complex64", shape: [1] }] })), new Uint8Array(8)]);
+  const dtype = await ask([
+    new TextEncoder().encode(JSON.stringify({ v: 1, id: 3, op: "echo", tensors: [{ name: "x", dtype: "complex64", shape: [1] }] })),
+    new Uint8Array(8),
+  ]);
   assert.ok("ok" in dtype && !dtype.ok && /unknown dtype/.test(dtype.error.message));
   raw.close();
   assert.equal((await backend.call("ping")).result, { pong: true });
@@ -124,11 +146,8 @@ test("unknown ops, bad args, and tensors that disagree with their metadata get e
 
 test("fuzz: thousands of random and truncated messages each get an error reply; the backend still serves", async () => {
   let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const good = [
-    encodeRequestHeader(7, "echo", {}, [{ name: "x", dtype: "float32", shape: [8], encoding: "arrow" }]),
-    new Uint8Array(0),
-  ];
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const good = [encodeRequestHeader(7, "echo", {}, [{ name: "x", dtype: "float32", shape: [8], encoding: "arrow" }]), new Uint8Array(0)];
   const raw = new Dealer({ linger: 0, receiveHighWaterMark: 10000, sendHighWaterMark: 10000 });
   raw.connect(backend.endpoint);
   const N = 3000;
@@ -144,7 +163,13 @@ test("fuzz: thousands of random and truncated messages each get an error reply; 
       // a valid header with a random or truncated Arrow body
       frames = [good[0], Uint8Array.from({ length: Math.floor(rand() * 400) }, () => Math.floor(rand() * 256))];
     } else {
-      const json = JSON.stringify({ v: 1, id: i, op: ["echo", "ping", "sleep", "hello", ""][i % 5], args: rand() < 0.5 ? [] : { seconds: -1, protocol: "x" }, tensors: rand() < 0.5 ? {} : [{ name: "", dtype: "int32", shape: [-1] }] });
+      const json = JSON.stringify({
+        v: 1,
+        id: i,
+        op: ["echo", "ping", "sleep", "hello", ""][i % 5],
+        args: rand() < 0.5 ? [] : { seconds: -1, protocol: "x" },
+        tensors: rand() < 0.5 ? {} : [{ name: "", dtype: "int32", shape: [-1] }],
+      });
       frames = [new TextEncoder().encode(json)];
     }
     await raw.send(frames.length ? frames : [new Uint8Array(0)]);

@@ -2,7 +2,7 @@ import { RecordBatchReader, tableFromIPC } from "apache-arrow";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { decodeTensor, encodeTensor, TensorDecodeError } from "../../ts/backend/codec.js";
-import { DTYPES, ARRAY_TYPE, numel, tensor, type DType, type Tensor } from "../../ts/core/tensor.js";
+import { ARRAY_TYPE, DTYPES, type DType, numel, type Tensor, tensor } from "../../ts/core/tensor.js";
 
 function sample(dtype: DType, shape: number[]): Tensor {
   const n = numel(shape);
@@ -67,15 +67,24 @@ test("a frame whose metadata differs from a cached layout is parsed, not misread
   decodeTensor(a.meta, a.frame); // caches the layout of int32 x16
   // same size, but the frame claims float32: must be refused, not read through the cache
   const f = encodeTensor("x", sample("float32", [16]), "arrow");
-  assert.throws(() => decodeTensor({ ...f.meta, dtype: "int32" }, f.frame), (e: Error) => e instanceof TensorDecodeError && /travels as Arrow/.test(e.message));
+  assert.throws(
+    () => decodeTensor({ ...f.meta, dtype: "int32" }, f.frame),
+    (e: Error) => e instanceof TensorDecodeError && /travels as Arrow/.test(e.message),
+  );
 });
 
 test("bad frames are refused with errors that name the tensor", () => {
   const { meta, frame } = encodeTensor("tokens", sample("int32", [10]), "arrow");
-  assert.throws(() => decodeTensor(meta, frame.subarray(0, frame.length - 20)), (e: Error) => e instanceof TensorDecodeError && e.message.includes("tokens"));
+  assert.throws(
+    () => decodeTensor(meta, frame.subarray(0, frame.length - 20)),
+    (e: Error) => e instanceof TensorDecodeError && e.message.includes("tokens"),
+  );
   assert.throws(() => decodeTensor({ ...meta, shape: [11] }, frame), /needs 11 values/);
   assert.throws(() => decodeTensor({ ...meta, encoding: "raw", shape: [3] }, new Uint8Array(10)), /need 12 bytes/);
-  assert.throws(() => decodeTensor(meta, new Uint8Array([1, 2, 3])), (e: Error) => e instanceof TensorDecodeError);
+  assert.throws(
+    () => decodeTensor(meta, new Uint8Array([1, 2, 3])),
+    (e: Error) => e instanceof TensorDecodeError,
+  );
 });
 
 test("tensor() checks its data against dtype and shape", () => {

@@ -7,7 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { z } from "zod";
-import { BackendClient, startBackend } from "../../ts/backend/client.js";
+import { type BackendClient, startBackend } from "../../ts/backend/client.js";
 import { CONFIG_FIELDS, OP_NAMES } from "../../ts/backend/ops.js";
 import { ModelSchema, OBJECTIVE_SPECS, OBJECTIVES, StageSchema } from "../../ts/config/schema.js";
 import { everyRankOps } from "../../ts/train/distributed.js";
@@ -44,7 +44,13 @@ function enumValues(schema: z.ZodTypeAny, where: string): string[] {
 /** Every cross-language difference between the backend's catalogue and the TypeScript side. */
 function differences(d: Described): string[] {
   const out: string[] = [];
-  out.push(listDifference("ops (ts/backend/ops.ts Ops and OP_NAMES)", d.ops.map((o) => o.name), OP_NAMES));
+  out.push(
+    listDifference(
+      "ops (ts/backend/ops.ts Ops and OP_NAMES)",
+      d.ops.map((o) => o.name),
+      OP_NAMES,
+    ),
+  );
   for (const part of ["model", "head", "train"] as const) {
     out.push(listDifference(`${part} config fields (ts/backend/ops.ts CONFIG_FIELDS.${part})`, Object.keys(d.defaults[part]), CONFIG_FIELDS[part]));
   }
@@ -81,7 +87,12 @@ function differences(d: Described): string[] {
   for (const key of ["pool", "pool_layers", "features", "head_hidden", "head_p"] as const) {
     out.push(valueDifference(`default ModelSchema.${key} (backend HeadConfig.${key})`, d.defaults.head[key], model[key]));
   }
-  const train: [string, unknown][] = [["opt", stage.opt], ["wd", stage.wd], ["clip", stage.clip], ["accum_steps", stage.accumSteps]];
+  const train: [string, unknown][] = [
+    ["opt", stage.opt],
+    ["wd", stage.wd],
+    ["clip", stage.clip],
+    ["accum_steps", stage.accumSteps],
+  ];
   for (const [key, value] of train) out.push(valueDifference(`default StageSchema ${key} (backend TrainConfig.${key})`, d.defaults.train[key], value));
   out.push(valueDifference("default StageSchema dropMult (backend AWDLSTMConfig.drop_mult)", d.defaults.model.drop_mult, stage.dropMult));
   return out.filter((m) => m !== "");
@@ -100,7 +111,8 @@ test.after(async () => {
 
 test("describe lists every op with a one-line doc", () => {
   const names = described.ops.map((o) => o.name);
-  for (const op of ["hello", "describe", "build", "train_step", "eval_step", "save", "load", "init_distributed"]) assert.ok(names.includes(op), `describe lacks op ${op}`);
+  for (const op of ["hello", "describe", "build", "train_step", "eval_step", "save", "load", "init_distributed"])
+    assert.ok(names.includes(op), `describe lacks op ${op}`);
   for (const o of described.ops) assert.ok(o.doc.length > 0 && !o.doc.includes("\n"), `op ${o.name}: doc ${JSON.stringify(o.doc)}`);
 });
 
@@ -122,7 +134,10 @@ test("a difference is reported naming the list and what differs", () => {
   assert.ok(found.includes("objective contrastive: shardable (OBJECTIVE_SPECS): backend true, TypeScript false"), found.join("\n"));
   assert.ok(found.includes("ModelSchema.pool (backend enum pool): only in the backend [attention], only in TypeScript []"), found.join("\n"));
   assert.ok(found.includes("ops (ts/backend/ops.ts Ops and OP_NAMES): only in the backend [frobnicate], only in TypeScript [flush]"), found.join("\n"));
-  assert.ok(found.includes("head config fields (ts/backend/ops.ts CONFIG_FIELDS.head): only in the backend [attention_heads], only in TypeScript []"), found.join("\n"));
+  assert.ok(
+    found.includes("head config fields (ts/backend/ops.ts CONFIG_FIELDS.head): only in the backend [attention_heads], only in TypeScript []"),
+    found.join("\n"),
+  );
 });
 
 test("the every-rank ops come from describe: the state-changing ops, init_from among them; inference and save stay on rank 0", () => {

@@ -18,13 +18,15 @@ function pythonFrame(header: string): Uint8Array {
 }
 
 test("a log message saying NaN arrives unchanged; a NaN float arrives as null", () => {
-  const frame = pythonFrame(`{"event": "log", "data": {"level": "warning", "message": "NaN", "note": "loss NaN, lr Infinity", "loss": float("nan"), "xs": [float("inf"), -float("inf"), 0.5]}}`);
+  const frame = pythonFrame(
+    `{"event": "log", "data": {"level": "warning", "message": "NaN", "note": "loss NaN, lr Infinity", "loss": float("nan"), "xs": [float("inf"), -float("inf"), 0.5]}}`,
+  );
   const h = decodeHeader(frame);
   assert.ok("event" in h);
   assert.equal(h.data, { level: "warning", message: "NaN", note: "loss NaN, lr Infinity", loss: null, xs: [null, null, 0.5] });
 });
 
-test("a reply's non-finite result is null; the string \"Infinity\" stays a string", () => {
+test('a reply\'s non-finite result is null; the string "Infinity" stays a string', () => {
   const h = decodeHeader(pythonFrame(`{"id": 7, "ok": True, "result": {"loss": float("nan"), "grad_norm": float("inf"), "label": "Infinity"}, "tensors": []}`));
   assert.ok("ok" in h && h.ok);
   assert.equal(h.result, { loss: null, grad_norm: null, label: "Infinity" });

@@ -12,7 +12,7 @@ import { tableFromIPC } from "apache-arrow";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { projectRoot } from "../../ts/paths.js";
-import { bridgeBin, testWithData, tempFolder } from "../helpers.js";
+import { bridgeBin, tempFolder, testWithData } from "../helpers.js";
 
 /** The lines of the README's block marked `readme-flow`, comments dropped. */
 export function readmeFlow(readme: string): string[] {

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { collatePairs, evalBatchPlan, restoreOrder, restoreRows, trainBatchPlan } from "../../ts/data/batches.js";
-import { lmCorpus, LmStream, lmWindows } from "../../ts/data/lmStream.js";
+import { LmStream, lmCorpus, lmWindows } from "../../ts/data/lmStream.js";
 import type { NumericalisedPairs, Ragged } from "../../ts/data/numericalised.js";
 import { mulberry32 } from "../../ts/data/random.js";
 
@@ -56,7 +56,10 @@ test("eval batches: fixed order, longest first, and results restored to input or
   assert.equal(evalBatchPlan([lenA], { batchSize: 50 }), plan);
   assert.ok(lenA[plan[0][0]] >= lenA[plan[plan.length - 1][0]]);
   const results = plan.map((b) => [...b].map((i) => `row${i}`));
-  assert.equal(restoreOrder(plan, results), Array.from({ length: N }, (_, i) => `row${i}`));
+  assert.equal(
+    restoreOrder(plan, results),
+    Array.from({ length: N }, (_, i) => `row${i}`),
+  );
   const dense = plan.map((b) => Float32Array.from([...b].flatMap((i) => [i, -i])));
   const back = restoreRows(plan, dense, 2);
   assert.equal([back[0], back[1], back[2 * 500], back[2 * 500 + 1]], [0, -0, 500, -500]);
@@ -86,7 +89,10 @@ test("LM stream: contiguous rows, targets shifted by one, windows cover each row
   assert.equal(b0.x.shape, [2, 3]);
   assert.equal([...b0.x.data], [100, 101, 102, 108, 109, 110]);
   assert.equal([...b0.y.data], [101, 102, 103, 109, 110, 111]);
-  assert.equal(s.windows.map((w) => w.len), [3, 3, 1]);
+  assert.equal(
+    s.windows.map((w) => w.len),
+    [3, 3, 1],
+  );
   const train = new LmStream(texts, { bs: 2, bptt: 3, seed: 4, epoch: 1, train: true });
   assert.equal([...train.rows].sort(), [...s.rows].sort()); // same tokens, texts reordered
 });
@@ -95,11 +101,17 @@ test("LM windows: variable bptt, reproducible from (seed, epoch), cover the row"
   const w = lmWindows(100_000, 70, { seed: 3, epoch: 2, train: true });
   assert.equal(lmWindows(100_000, 70, { seed: 3, epoch: 2, train: true }), w);
   assert.not.equal(lmWindows(100_000, 70, { seed: 3, epoch: 3, train: true }), w);
-  assert.is(w.reduce((a, x) => a + x.len, 0), 100_000 - 1);
+  assert.is(
+    w.reduce((a, x) => a + x.len, 0),
+    100_000 - 1,
+  );
   w.forEach((x, i) => i > 0 && assert.is(x.start, w[i - 1].start + w[i - 1].len));
   const lens = w.slice(0, -1).map((x) => x.len);
   assert.ok(new Set(lens).size > 10 && Math.min(...lens) >= 5);
-  assert.ok(lens.some((l) => l < 50), "some halved windows");
+  assert.ok(
+    lens.some((l) => l < 50),
+    "some halved windows",
+  );
 });
 
 test("LM corpus: premises de-duplicated, no sentence on both sides", () => {

@@ -11,7 +11,10 @@ test("a missing split says why: not found, a data dir that is a file, a symbolic
   try {
     assert.match(missingSplitMessage(parseSplitRef("snli:dev", dir)), /^snli:dev: not found at /);
     const file = writeText(dir, "data.txt", "not a folder\n");
-    assert.match(missingSplitMessage(parseSplitRef("snli:dev", file)), `snli:dev: not readable (${file} is a file, not a folder) at ${file}/snli_1.0/snli_1.0_dev.jsonl`);
+    assert.match(
+      missingSplitMessage(parseSplitRef("snli:dev", file)),
+      `snli:dev: not readable (${file} is a file, not a folder) at ${file}/snli_1.0/snli_1.0_dev.jsonl`,
+    );
     mkdirSync(join(dir, "loop"));
     symlinkSync(join(dir, "loop", "snli_1.0"), join(dir, "loop", "snli_1.0"));
     assert.match(missingSplitMessage(parseSplitRef("snli:dev", join(dir, "loop"))), /^snli:dev: a symbolic link loop at /);

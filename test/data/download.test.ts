@@ -1,12 +1,12 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { DATASETS, type Checksum } from "../../ts/data/datasets.js";
-import { fetchSource, type FetchSource } from "../../ts/data/download.js";
+import { type Checksum, DATASETS } from "../../ts/data/datasets.js";
+import { type FetchSource, fetchSource } from "../../ts/data/download.js";
 import { makeTarGz, makeZip, tempDir } from "./helpers.js";
 
 const zip = makeZip({
@@ -61,9 +61,13 @@ function snliSource(url: string, sha256: string | null, algorithm: Checksum["alg
 /** Fast retries, and first-use checksums in a store of the test's own (never the user's cache). */
 const stores = tempDir();
 let storeCount = 0;
-const fast = { attempts: 3, retryDelayMs: 5, get checksumStore() {
-  return join(stores.dir, `checksums-${storeCount}.json`);
-} };
+const fast = {
+  attempts: 3,
+  retryDelayMs: 5,
+  get checksumStore() {
+    return join(stores.dir, `checksums-${storeCount}.json`);
+  },
+};
 /** A fresh first-use record for the next fetches. */
 const freshStore = () => void storeCount++;
 test.after(() => stores.cleanup());
@@ -128,7 +132,10 @@ test("no published checksum: the first download's sha256 is recorded; a later do
     // the server now hands out another file under the same URL
     const err = await fetchSource(snliSource(url, null), { dataDir: dir, force: true, ...fast }).catch((e: Error) => e);
     assert.instance(err, Error);
-    assert.match((err as Error).message, `checksum mismatch for ${url}/snli.zip: expected sha256 (recorded at its first download, in ${fast.checksumStore}) ${sha(zip)}, got ${sha(otherZip)}`);
+    assert.match(
+      (err as Error).message,
+      `checksum mismatch for ${url}/snli.zip: expected sha256 (recorded at its first download, in ${fast.checksumStore}) ${sha(zip)}, got ${sha(otherZip)}`,
+    );
     assert.is(readFileSync(join(dir, "snli_1.0", "snli_1.0_dev.jsonl"), "utf8"), "dev\n", "the good copy stays");
   } finally {
     server.close();

@@ -1,7 +1,7 @@
 /** Shared helpers for the data tests: temp dirs, tiny archives (the shared data dir: ../helpers.ts). */
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { deflateRawSync, gzipSync, crc32 } from "node:zlib";
+import { crc32, deflateRawSync, gzipSync } from "node:zlib";
 import { tempFolder } from "../helpers.js";
 
 export function tempDir(): { dir: string; cleanup: () => void } {
@@ -67,7 +67,7 @@ export function makeTarGz(files: Record<string, string | Buffer>): Buffer {
     h.write("0000644\0", 100);
     h.write("0000000\0", 108);
     h.write("0000000\0", 116);
-    h.write(data.length.toString(8).padStart(11, "0") + "\0", 124);
+    h.write(`${data.length.toString(8).padStart(11, "0")}\0`, 124);
     h.write("00000000000\0", 136);
     h.write("        ", 148);
     h.write("0", 156);
@@ -75,7 +75,7 @@ export function makeTarGz(files: Record<string, string | Buffer>): Buffer {
     h.write("00", 263);
     let sum = 0;
     for (const b of h) sum += b;
-    h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148);
+    h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
     parts.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
   }
   parts.push(Buffer.alloc(1024));

@@ -1,13 +1,13 @@
-import { Writable } from "node:stream";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { dataInspect } from "../../ts/commands/data.js";
 import { DATASETS, defaultDataDir, fetchableDatasets, parseSplitRef, registerConfigDatasets, resolveDataDir } from "../../ts/data/datasets.js";
 import { summarise } from "../../ts/data/inspect.js";
-import { tempDir, writeText } from "./helpers.js";
 import { testWithData } from "../helpers.js";
+import { tempDir, writeText } from "./helpers.js";
 
 function sink(): { out: Writable; text: () => string } {
   let buf = "";
@@ -100,7 +100,13 @@ test("config-defined tabular datasets inspect like the built-in ones; registerin
   try {
     mkdirSync(join(dir, "quora"));
     writeText(dir, "quora/train.csv", 'q1,q2,dup\n"How, really?",Why?,1\nA,B,0\n');
-    const spec = { name: "quora-test", format: "csv" as const, files: { train: "quora/train.csv" }, columns: { s1: "q1", s2: "q2", label: "dup" }, labels: { "1": "entailment" as const, "0": "contradiction" as const } };
+    const spec = {
+      name: "quora-test",
+      format: "csv" as const,
+      files: { train: "quora/train.csv" },
+      columns: { s1: "q1", s2: "q2", label: "dup" },
+      labels: { "1": "entailment" as const, "0": "contradiction" as const },
+    };
     registerConfigDatasets([spec]);
     registerConfigDatasets([spec]);
     const r = await dataInspect({ name: "quora-test:train", dataDir: dir, out: sink().out });
@@ -156,7 +162,7 @@ test("an over-long sentence: error names file:line; skip cuts it at max_len (def
       { gold_label: "neutral", sentence1: "A b .", sentence2: "C ." },
       { gold_label: "entailment", sentence1: long, sentence2: "C ." },
     ];
-    writeText(dir, "snli_1.0/snli_1.0_test.jsonl", rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    writeText(dir, "snli_1.0/snli_1.0_test.jsonl", `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`);
     try {
       await dataInspect({ name: "snli:test", dataDir: dir, out: sink().out });
       assert.unreachable("a 5,000-word sentence passed silently");
@@ -169,7 +175,10 @@ test("an over-long sentence: error names file:line; skip cuts it at max_len (def
     assert.is(r.max_len, 512);
     assert.is(r.truncated, 1);
     assert.is(r.token_lengths.max, 512);
-    assert.equal(r.truncated_examples.map((t) => t.line), [2]);
+    assert.equal(
+      r.truncated_examples.map((t) => t.line),
+      [2],
+    );
     assert.match(s.text(), /max_len\s+512; 1 texts cut to it\n\s+line 2: a sentence is 5001 tokens long/);
   } finally {
     cleanup();
@@ -200,7 +209,9 @@ test("an empty split is an error naming the file, not 0 pairs", async () => {
 });
 
 test("one descriptor per dataset: fetch choices are the datasets with a download; default data dir is the user cache", () => {
-  const withDownload = Object.values(DATASETS).filter((d) => d.download !== undefined).map((d) => d.name);
+  const withDownload = Object.values(DATASETS)
+    .filter((d) => d.download !== undefined)
+    .map((d) => d.name);
   assert.equal(withDownload, ["snli", "multinli", "sick", "stsb", "wikitext-2", "wikitext-103"]);
   assert.equal(fetchableDatasets().slice(0, withDownload.length), withDownload);
   const saved = { data: process.env.BRIDGE_DATA_DIR, xdg: process.env.XDG_CACHE_HOME };
@@ -213,7 +224,10 @@ test("one descriptor per dataset: fetch choices are the datasets with a download
     process.env.BRIDGE_DATA_DIR = "/elsewhere";
     assert.is(resolveDataDir(), "/elsewhere");
   } finally {
-    for (const [k, v] of [["BRIDGE_DATA_DIR", saved.data], ["XDG_CACHE_HOME", saved.xdg]] as const) {
+    for (const [k, v] of [
+      ["BRIDGE_DATA_DIR", saved.data],
+      ["XDG_CACHE_HOME", saved.xdg],
+    ] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }

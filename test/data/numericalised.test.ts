@@ -3,16 +3,16 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { parseSplitRef } from "../../ts/data/datasets.js";
-import { loadNumericalised, numericaliseTexts, NumericalisedWriter, row } from "../../ts/data/numericalised.js";
+import { loadNumericalised, NumericalisedWriter, numericaliseTexts, row } from "../../ts/data/numericalised.js";
 import { buildVocab, prepareSplit } from "../../ts/data/prepare.js";
 import { Tokenizer } from "../../ts/data/tokenize.js";
 import { Vocab } from "../../ts/data/vocab.js";
-import { tempDir } from "./helpers.js";
 import { testWithData } from "../helpers.js";
+import { tempDir } from "./helpers.js";
 
 function miniSnli(dir: string, rows: [string, string, string][]): void {
   const lines = rows.map(([g, a, b]) => JSON.stringify({ gold_label: g, sentence1: a, sentence2: b }));
-  writeFileSync(join(dir, "snli_1.0", "snli_1.0_train.jsonl"), lines.join("\n") + "\n");
+  writeFileSync(join(dir, "snli_1.0", "snli_1.0_train.jsonl"), `${lines.join("\n")}\n`);
 }
 
 test("prepareSplit: ids match the tokenizer and vocabulary; a second run is a cache hit; changed inputs miss", async () => {
@@ -34,7 +34,10 @@ test("prepareSplit: ids match the tokenizer and vocabulary; a second run is a ca
     assert.is(first.data.kind, "pairs");
     if (first.data.kind !== "pairs") return;
     assert.is(first.data.size, 2);
-    assert.equal([...row(first.data.s1, 0)], tokenizer.tokenize("A man plays .").map((t) => vocab.id(t)));
+    assert.equal(
+      [...row(first.data.s1, 0)],
+      tokenizer.tokenize("A man plays .").map((t) => vocab.id(t)),
+    );
     assert.equal([...first.data.labels], [0, 2]);
     assert.ok(Number.isNaN(first.data.scores[0]));
     assert.equal(first.report.dropped, { "gold_label -": 1 });
@@ -98,7 +101,13 @@ test("text files spanning several record batches load back row for row", async (
   const { dir, cleanup } = tempDir();
   try {
     const tokenizer = new Tokenizer();
-    const vocab = Vocab.fromCounts(new Map([["w1", 9], ["w2", 9]]), { minFreq: 1 });
+    const vocab = Vocab.fromCounts(
+      new Map([
+        ["w1", 9],
+        ["w2", 9],
+      ]),
+      { minFreq: 1 },
+    );
     const path = join(dir, "t.arrow");
     const w = await NumericalisedWriter.open(path, "text", vocab, tokenizer);
     const n = 70_000; // more than one record batch (65,536 rows)

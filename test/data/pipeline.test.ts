@@ -2,13 +2,13 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { collatePairs, pairLengths, trainBatchPlan } from "../../ts/data/batches.js";
 import { parseSplitRef } from "../../ts/data/datasets.js";
-import { lmCorpus, LmStream } from "../../ts/data/lmStream.js";
+import { LmStream, lmCorpus } from "../../ts/data/lmStream.js";
 import { numericaliseTexts } from "../../ts/data/numericalised.js";
 import { buildVocab, prepareSplit } from "../../ts/data/prepare.js";
 import { Tokenizer } from "../../ts/data/tokenize.js";
 import { TokenCounter, Vocab } from "../../ts/data/vocab.js";
-import { tempDir } from "./helpers.js";
 import { testWithData } from "../helpers.js";
+import { tempDir } from "./helpers.js";
 
 testWithData(test, "SNLI dev: file -> vocabulary -> cached Arrow -> bucketed pair batches -> tensors", async (shared) => {
   const { dir, cleanup } = tempDir();
@@ -19,7 +19,10 @@ testWithData(test, "SNLI dev: file -> vocabulary -> cached Arrow -> bucketed pai
     const { data } = await prepareSplit({ ref, vocab, tokenizer, cacheDir: dir });
     if (data.kind !== "pairs") throw new Error("kind");
     const plan = trainBatchPlan(pairLengths(data), { batchSize: 64, seed: 0, epoch: 0 });
-    assert.is(plan.reduce((n, b) => n + b.length, 0), 9842);
+    assert.is(
+      plan.reduce((n, b) => n + b.length, 0),
+      9842,
+    );
     let padded = 0;
     let real = 0;
     for (const rows of plan) {

@@ -8,9 +8,9 @@ import { readNliJsonl, readXnliTsv } from "../../ts/data/readers/nli.js";
 import { readSick, readStsBenchmark, readStsInputGs } from "../../ts/data/readers/similarity.js";
 import { readTabularPairs, readTabularText } from "../../ts/data/readers/tabular.js";
 import { readPlainText, readWikiText } from "../../ts/data/readers/text.js";
-import type { PairRecord, TextRecord } from "../../ts/data/records.js";
-import { tempDir, writeText } from "./helpers.js";
+import type { TextRecord } from "../../ts/data/records.js";
 import { testWithData } from "../helpers.js";
+import { tempDir, writeText } from "./helpers.js";
 
 async function all<T>(gen: AsyncGenerator<T>): Promise<T[]> {
   const out: T[] = [];
@@ -80,11 +80,17 @@ test("NLI jsonl: gold label '-' dropped and counted; bad JSON names file and lin
     assert.is((err as BadRowError).line, 3);
     const stats = emptyReadStats();
     const rows = await all(readNliJsonl(p, { onBadRow: "skip", stats }));
-    assert.equal(rows.map((r) => r.id), ["p1", "6"]);
+    assert.equal(
+      rows.map((r) => r.id),
+      ["p1", "6"],
+    );
     assert.is(rows[1].genre, "fiction");
     assert.is(stats.badRows, 3);
     assert.equal(stats.dropped, { "gold_label -": 1 });
-    assert.equal(stats.badExamples.map((b) => b.line), [3, 4, 5]);
+    assert.equal(
+      stats.badExamples.map((b) => b.line),
+      [3, 4, 5],
+    );
     assert.match(stats.badExamples[1].reason, /unknown gold_label "maybe"/);
   } finally {
     cleanup();
@@ -131,7 +137,10 @@ test("STS-B: 7 or 9 columns, bare quotes kept, short rows and bad scores reporte
     assert.is(rows[0].s1, 'He said "hi.');
     assert.is(rows[0].s2, 'She said "bye".');
     assert.is(rows[1].s2, "B");
-    assert.equal(stats.badExamples.map((b) => b.line), [3, 4]);
+    assert.equal(
+      stats.badExamples.map((b) => b.line),
+      [3, 4],
+    );
   } finally {
     cleanup();
   }
@@ -144,7 +153,13 @@ test("STS12-16: blank gold scores are unscored and skipped; line counts must mat
     const gs = writeText(dir, "STS.gs.x.txt", "4.2\n\n1\n");
     const stats = emptyReadStats();
     const rows = await all(readStsInputGs(input, gs, { stats }));
-    assert.equal(rows.map((r) => [r.s1, r.score]), [["A b", 4.2], ["G", 1]]);
+    assert.equal(
+      rows.map((r) => [r.s1, r.score]),
+      [
+        ["A b", 4.2],
+        ["G", 1],
+      ],
+    );
     assert.is(stats.dropped.unscored, 1);
     const short = writeText(dir, "STS.gs.y.txt", "1\n");
     await rejects(all(readStsInputGs(input, short)), /has 1 lines but .* has 3/);
@@ -170,7 +185,14 @@ test("plain text: one record per non-blank line, with line numbers", async () =>
   try {
     const p = writeText(dir, "t.txt", "first\n\n  \nsecond\r\nthird");
     const rows = await all(readPlainText(p));
-    assert.equal(rows.map((r: TextRecord) => [r.text, r.line]), [["first", 1], ["second", 4], ["third", 5]]);
+    assert.equal(
+      rows.map((r: TextRecord) => [r.text, r.line]),
+      [
+        ["first", 1],
+        ["second", 4],
+        ["third", 5],
+      ],
+    );
   } finally {
     cleanup();
   }
@@ -180,11 +202,21 @@ test("tabular: CSV with quotes and newlines in fields, TSV by index, JSONL by ke
   const { dir, cleanup } = tempDir();
   try {
     const csv = writeText(dir, "q.csv", 'id,question1,question2,is_duplicate\n1,"Is it ""ok""?","Line one\nline two",1\n2,a,b,0\n3,"x"y,z,1\n4,c,d,7\n');
-    const mapping = { format: "csv" as const, columns: { id: "id", s1: "question1", s2: "question2", label: "is_duplicate" }, labels: { "1": "entailment" as const, "0": "neutral" as const } };
+    const mapping = {
+      format: "csv" as const,
+      columns: { id: "id", s1: "question1", s2: "question2", label: "is_duplicate" },
+      labels: { "1": "entailment" as const, "0": "neutral" as const },
+    };
     await rejects(all(readTabularPairs(csv, mapping)), /q\.csv:5: unexpected "y" after a closing quote/);
     const stats = emptyReadStats();
     const rows = await all(readTabularPairs(csv, mapping, { onBadRow: "skip", stats }));
-    assert.equal(rows.map((r) => [r.id, r.s1, r.s2, r.label]), [["1", 'Is it "ok"?', "Line one\nline two", "entailment"], ["2", "a", "b", "neutral"]]);
+    assert.equal(
+      rows.map((r) => [r.id, r.s1, r.s2, r.label]),
+      [
+        ["1", 'Is it "ok"?', "Line one\nline two", "entailment"],
+        ["2", "a", "b", "neutral"],
+      ],
+    );
     assert.is(stats.badRows, 2);
     const tsv = writeText(dir, "t.tsv", "x\t0.5\ty\n");
     const t = await all(readTabularPairs(tsv, { format: "tsv", header: false, columns: { s1: 0, s2: 2, score: 1 } }));
@@ -194,9 +226,15 @@ test("tabular: CSV with quotes and newlines in fields, TSV by index, JSONL by ke
     await rejects(all(readTabularPairs(csv, { format: "csv", columns: { s1: "nope", s2: "question2" } })), /header lacks column "nope"/);
     // a row short of its label column is named by its width, as the built-in readers do (was: unknown label "")
     const short = writeText(dir, "short.tsv", "premise\thypothesis\tlabel\nA dog runs .\tAn animal moves .\tentailment\nA cat sits .\tA cat rests .\n");
-    await rejects(all(readTabularPairs(short, { format: "tsv", columns: { s1: "premise", s2: "hypothesis", label: "label" } })), /short\.tsv:3: expected 3 columns, found 2/);
+    await rejects(
+      all(readTabularPairs(short, { format: "tsv", columns: { s1: "premise", s2: "hypothesis", label: "label" } })),
+      /short\.tsv:3: expected 3 columns, found 2/,
+    );
     const noHeader = writeText(dir, "nh.tsv", "a\tb\n");
-    await rejects(all(readTabularPairs(noHeader, { format: "tsv", header: false, columns: { s1: 0, s2: 1, label: 2 } })), /nh\.tsv:1: expected at least 3 columns, found 2/);
+    await rejects(
+      all(readTabularPairs(noHeader, { format: "tsv", header: false, columns: { s1: 0, s2: 1, label: 2 } })),
+      /nh\.tsv:1: expected at least 3 columns, found 2/,
+    );
     const jlPairs = writeText(dir, "p.jsonl", '{"a": "x", "b": "y"}\n');
     await rejects(all(readTabularPairs(jlPairs, { format: "jsonl", columns: { s1: "a", s2: "b", label: "gold" } })), /p\.jsonl:1: missing column "gold"/);
   } finally {
@@ -217,7 +255,10 @@ test("lines: invalid UTF-8 is a bad row with its line, never U+FFFD; chunk bound
     const rows = await all(readPlainText(p, { onBadRow: "skip", stats }));
     assert.is(rows.length, 2999);
     assert.is(stats.badRows, 1);
-    assert.ok(rows.every((r: TextRecord) => r.text === `${r.line} ${filler} é`), "a line was split, merged, mis-numbered or kept its CR/BOM");
+    assert.ok(
+      rows.every((r: TextRecord) => r.text === `${r.line} ${filler} é`),
+      "a line was split, merged, mis-numbered or kept its CR/BOM",
+    );
     assert.not.ok(rows.some((r: TextRecord) => r.text.includes("\ufffd")));
   } finally {
     cleanup();

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { detokenize, Tokenizer, splitChunk } from "../../ts/data/tokenize.js";
+import { detokenize, splitChunk, Tokenizer } from "../../ts/data/tokenize.js";
 
 const tok = (s: string, settings: ConstructorParameters<typeof Tokenizer>[0] = {}) => new Tokenizer(settings).tokenize(s).join(" ");
 
@@ -40,7 +40,11 @@ test("punctuation: prefixes, suffixes, infixes, abbreviations", () => {
 });
 
 test("spaCy's splits for hyphens after digits, state abbreviations, dropped g, missing apostrophes", () => {
-  const split = (s: string) => s.split(" ").flatMap((c) => splitChunk(c)).join(" ");
+  const split = (s: string) =>
+    s
+      .split(" ")
+      .flatMap((c) => splitChunk(c))
+      .join(" ");
   assert.is(split("a 10-year-old boy"), "a 10 - year - old boy");
   assert.is(split("Austin, Tex. and Sacramento, Calif."), "Austin , Tex . and Sacramento , Calif.");
   assert.is(split("goin' home"), "goin' home");

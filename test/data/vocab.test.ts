@@ -66,7 +66,14 @@ test("out-of-vocabulary buckets: unknown words hash to rows after the words, not
 test("save / load round trip is exact; fingerprint is sha256 of the tokens joined by newlines", async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const v = Vocab.fromCounts(new Map([["héllo", 5], ["😀", 4], ["東京", 3]]), { minFreq: 1 });
+    const v = Vocab.fromCounts(
+      new Map([
+        ["héllo", 5],
+        ["😀", 4],
+        ["東京", 3],
+      ]),
+      { minFreq: 1 },
+    );
     const p = join(dir, "vocab.json");
     await v.save(p);
     const back = await Vocab.load(p);

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { registerConfigDatasets, parseSplitRef, splitTexts } from "../../ts/data/datasets.js";
+import { parseSplitRef, registerConfigDatasets, splitTexts } from "../../ts/data/datasets.js";
 import { BadRowError, emptyReadStats } from "../../ts/data/errors.js";
 import { lmCorpus, lmHoldout } from "../../ts/data/lmStream.js";
 import { concatRagged, LmTextCollector } from "../../ts/data/lmText.js";
@@ -22,7 +22,9 @@ async function all<T>(gen: AsyncIterable<T>): Promise<T[]> {
 }
 
 const doc = (id: number, title: string, ...paragraphs: string[]) =>
-  [`<doc id="${id}" url="https://en.wikipedia.org/wiki?curid=${id}" title="${title}">`, title.replaceAll("&amp;", "&"), "", ...paragraphs, "</doc>", ""].join("\n");
+  [`<doc id="${id}" url="https://en.wikipedia.org/wiki?curid=${id}" title="${title}">`, title.replaceAll("&amp;", "&"), "", ...paragraphs, "</doc>", ""].join(
+    "\n",
+  );
 
 /** A WikiExtractor output tree: AA/wiki_00, AA/wiki_01, AB/wiki_00, plus files it never reads. */
 function tree(dir: string): void {
@@ -60,7 +62,7 @@ test("WikiExtractor: one record an article (title line, paragraphs), in path ord
 test("WikiExtractor: a malformed or unbalanced tag is named by file:line; --on-bad-row skip reads on", async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const bad = writeText(dir, "wiki_00", doc(1, "Good", "Fine text.") + '<doc id="2" title=Broken>\nBroken\nLost.\n</doc>\n' + doc(3, "Later", "More text."));
+    const bad = writeText(dir, "wiki_00", `${doc(1, "Good", "Fine text.")}<doc id="2" title=Broken>\nBroken\nLost.\n</doc>\n${doc(3, "Later", "More text.")}`);
     const err = await all(readWikiExtractor(bad)).then(
       () => assert.unreachable("a malformed tag must fail"),
       (e: unknown) => e,
@@ -78,7 +80,8 @@ test("WikiExtractor: a malformed or unbalanced tag is named by file:line; --on-b
     const unclosed = writeText(dir, "wiki_01", '<doc id="5" url="u" title="Open">\nOpen\nNo end.\n');
     await all(readWikiExtractor(unclosed)).then(
       () => assert.unreachable("an unclosed article must fail"),
-      (e: unknown) => assert.match((e as Error).message, new RegExp(`^${unclosed}:1: article "Open" \\(id 5\\) is not closed by </doc> before the end of the file`)),
+      (e: unknown) =>
+        assert.match((e as Error).message, new RegExp(`^${unclosed}:1: article "Open" \\(id 5\\) is not closed by </doc> before the end of the file`)),
     );
   } finally {
     cleanup();
@@ -92,7 +95,11 @@ test("WikiExtractor: a folder with only compressed output, or none, says so", as
     writeText(dir, "AA/wiki_00.bz2", "BZh9");
     await wikiExtractorFiles(dir).then(
       () => assert.unreachable("no readable file"),
-      (e: unknown) => assert.match((e as Error).message, /no WikiExtractor files \(wiki_NN\).*1 compressed file\(s\) such as AA\/wiki_00\.bz2: run WikiExtractor without --compress/),
+      (e: unknown) =>
+        assert.match(
+          (e as Error).message,
+          /no WikiExtractor files \(wiki_NN\).*1 compressed file\(s\) such as AA\/wiki_00\.bz2: run WikiExtractor without --compress/,
+        ),
     );
     await wikiExtractorFiles(join(dir, "missing")).then(
       () => assert.unreachable("missing"),
@@ -111,7 +118,10 @@ test("format: wikiextractor in data.datasets makes a text dataset of the user's 
     registerConfigDatasets([{ name: "mywiki", format: "wikiextractor", files: { train: "dump" } }]);
     const texts = await all(splitTexts(parseSplitRef("mywiki", dir), {}));
     assert.is(texts.length, 3);
-    assert.throws(() => registerConfigDatasets([{ name: "mywiki2", format: "wikiextractor", files: { train: "dump" }, columns: { text: 0 } }]), /drop its columns/);
+    assert.throws(
+      () => registerConfigDatasets([{ name: "mywiki2", format: "wikiextractor", files: { train: "dump" }, columns: { text: 0 } }]),
+      /drop its columns/,
+    );
   } finally {
     cleanup();
   }

@@ -6,13 +6,12 @@ import { execFile } from "node:child_process";
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { tableFromIPC, type Table } from "apache-arrow";
+import { type Table, tableFromIPC } from "apache-arrow";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { embedFile } from "../../ts/eval/embed.js";
-import { bridgeBin, testWithData, tempFolder } from "../helpers.js";
+import { bridgeBin, tempFolder, testWithData } from "../helpers.js";
 import { sharedRun } from "./fixtures.js";
-
 
 /** Sentences of very different lengths, in an order unlike their length order, one repeated. */
 const SENTENCES = [
@@ -49,7 +48,7 @@ function vectors(t: Table): Float32Array[] {
   testWithData(test, "one vector per line, in input order, identical whatever the batch size", async (dataDir) => {
     const { root, name } = await sharedRun(dataDir);
     const input = join(root, "sentences.txt");
-    writeFileSync(input, SENTENCES.join("\n") + "\n");
+    writeFileSync(input, `${SENTENCES.join("\n")}\n`);
     const outs: Table[] = [];
     for (const [batchSize, chunkRows] of [
       [1, 100],
@@ -82,7 +81,7 @@ function vectors(t: Table): Float32Array[] {
   testWithData(test, "JSONL --field, --max-len truncation counted", async (dataDir) => {
     const { root, name } = await sharedRun(dataDir);
     const input = join(root, "sentences.jsonl");
-    writeFileSync(input, SENTENCES.map((s, i) => JSON.stringify({ id: i, sentence: s })).join("\n") + "\n");
+    writeFileSync(input, `${SENTENCES.map((s, i) => JSON.stringify({ id: i, sentence: s })).join("\n")}\n`);
     const output = join(root, "emb-jsonl.arrow");
     const r = await embedFile({ run: name, runsDir: root, input, output, field: "sentence", maxLen: 6, device: "cpu" });
     assert.is(r.rows, SENTENCES.length);
@@ -145,7 +144,9 @@ function vectors(t: Table): Float32Array[] {
       const input = join(only, "in.txt");
       writeFileSync(input, "A dog runs .\n");
       const output = join(only, "out.arrow");
-      await promisify(execFile)(process.execPath, [bridgeBin, "embed", "--input", input, "--output", output], { env: { ...process.env, BRIDGE_RUNS_DIR: only } });
+      await promisify(execFile)(process.execPath, [bridgeBin, "embed", "--input", input, "--output", output], {
+        env: { ...process.env, BRIDGE_RUNS_DIR: only },
+      });
       const t = tableFromIPC(readFileSync(output));
       assert.is(t.numRows, 1);
       assert.is(t.schema.metadata.get("bridge.run"), "solo");

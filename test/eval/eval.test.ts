@@ -11,20 +11,19 @@ import { tableFromIPC } from "apache-arrow";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { evalCommand } from "../../ts/commands/eval.js";
-import { compareMetrics, formatComparison, readMetrics } from "../../ts/eval/compare.js";
-import { evaluateRun } from "../../ts/eval/evaluate.js";
-import type { Metrics } from "../../ts/eval/types.js";
 import { correlations } from "../../ts/core/stats.js";
-import { formatSummary } from "../../ts/eval/summary.js";
-import { tfidfCosines } from "../../ts/eval/tfidf.js";
+import { HOLDOUT_SEED, premiseHoldout } from "../../ts/data/holdout.js";
 import { readStsBenchmark } from "../../ts/data/readers/similarity.js";
 import type { PairRecord } from "../../ts/data/records.js";
-import type { RunManifest } from "../../ts/run/manifest.js";
-import { HOLDOUT_SEED, premiseHoldout } from "../../ts/data/holdout.js";
+import { compareMetrics, formatComparison, readMetrics } from "../../ts/eval/compare.js";
+import { evaluateRun } from "../../ts/eval/evaluate.js";
+import { formatSummary } from "../../ts/eval/summary.js";
+import { tfidfCosines } from "../../ts/eval/tfidf.js";
 import { pairKey } from "../../ts/eval/trainedPairs.js";
-import { bridgeBin, testWithData, tempFolder } from "../helpers.js";
+import type { Metrics } from "../../ts/eval/types.js";
+import type { RunManifest } from "../../ts/run/manifest.js";
+import { bridgeBin, tempFolder, testWithData } from "../helpers.js";
 import { makeFixtureRun, sharedRun } from "./fixtures.js";
-
 
 {
   testWithData(test, "metrics.json has every contract key, each naming its split and item count", async (dataDir) => {
@@ -45,7 +44,10 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
     }
     assert.is(m.snli!.split, "snli:dev");
     assert.equal(m.snli!.confusion.labels, ["entailment", "neutral", "contradiction"]);
-    assert.is(m.snli!.confusion.matrix.flat().reduce((a, b) => a + b, 0), m.snli!.items);
+    assert.is(
+      m.snli!.confusion.matrix.flat().reduce((a, b) => a + b, 0),
+      m.snli!.items,
+    );
     assert.ok(m.separation!.roc_auc >= 0 && m.separation!.roc_auc <= 1);
     assert.ok(m.separation!.overlap >= 0 && m.separation!.overlap <= 1);
     assert.ok(m.separation!.baseline.tfidf.roc_auc > 0.6, "TF-IDF separates SNLI entailments from contradictions somewhat");
@@ -58,7 +60,10 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
     assert.ok(Number.isFinite(m.lm!.perplexity) && m.lm!.perplexity > 1);
     assert.is(m.lm!.samples.length, m.lm!.sampling.n);
     assert.is(m.lm!.checkpoint, "checkpoints/0-lm.pt");
-    assert.ok(m.skipped.some((s) => s.split === "snli:test"), "missing SNLI test is listed as skipped");
+    assert.ok(
+      m.skipped.some((s) => s.split === "snli:test"),
+      "missing SNLI test is listed as skipped",
+    );
     // tiny.yaml with only snli:dev at hand: trains on snli:dev less its held-out rows, so SNLI figures are supervised
     const pairs = m.trained_on.find((t) => t.use === "pairs")!;
     assert.is(pairs.split, "snli:dev");
@@ -71,7 +76,10 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
   testWithData(test, "the vectors are written as Arrow for the notebooks; report and PNGs exist", async (dataDir) => {
     const { evaluation } = await sharedRun(dataDir);
     const t = tableFromIPC(readFileSync(join(evaluation.dir, "snli.arrow")));
-    assert.equal(t.schema.fields.map((f) => f.name), ["line", "premise", "hypothesis", "label", "cosine", "pred", "p_entailment", "p_neutral", "p_contradiction", "u", "v"]);
+    assert.equal(
+      t.schema.fields.map((f) => f.name),
+      ["line", "premise", "hypothesis", "label", "cosine", "pred", "p_entailment", "p_neutral", "p_contradiction", "u", "v"],
+    );
     assert.is(t.numRows, evaluation.metrics.separation!.items);
     const u = t.getChild("u")!.get(0) as { length: number };
     assert.ok(u.length > 0);
@@ -98,7 +106,14 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
     const partial = join(root, "partial-data");
     mkdirSync(partial, { recursive: true });
     symlinkSync(join(dataDir, "snli_1.0"), join(partial, "snli_1.0"));
-    const { metrics } = await evaluateRun({ run: name, runsDir: root, dataDir: partial, tasks: ["separation", "sts", "sick", "lm"], limit: 100, log: () => undefined });
+    const { metrics } = await evaluateRun({
+      run: name,
+      runsDir: root,
+      dataDir: partial,
+      tasks: ["separation", "sts", "sick", "lm"],
+      limit: 100,
+      log: () => undefined,
+    });
     assert.ok(metrics.separation);
     assert.is(metrics.sts, undefined);
     assert.is(metrics.sick, undefined);
@@ -118,7 +133,9 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
     const before = readFileSync(metricsFile, "utf8");
     const empty = join(root, "no-data");
     mkdirSync(empty, { recursive: true });
-    const r = await promisify(execFile)(process.execPath, [bridgeBin, "eval", "--run", name, "--data-dir", empty], { env: { ...process.env, BRIDGE_RUNS_DIR: root } }).then(
+    const r = await promisify(execFile)(process.execPath, [bridgeBin, "eval", "--run", name, "--data-dir", empty], {
+      env: { ...process.env, BRIDGE_RUNS_DIR: root },
+    }).then(
       () => null,
       (e: { code: number; stderr: string }) => e,
     );
@@ -148,104 +165,122 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
     assert.not.ok(existsSync(join(root, never, "eval", "metrics.json")), "nothing was evaluated");
   });
 
-  testWithData(test, "sts12-16 in SentEval's layout: per-year Spearman with subsets pooled, their mean; absent years skipped; sick supervised after sick:train", async (dataDir) => {
-    const { root, dir } = await sharedRun(dataDir);
-    // A copy of the run whose manifest says it trained on sick:train (as a run with data.pairs: sick records it).
-    const name = "t1-sick";
-    cpSync(dir, join(root, name), { recursive: true });
-    const manifestPath = join(root, name, "run.json");
-    const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as RunManifest;
-    manifest.data = { train: { split: "sick:train", rows: 4500 }, valid: { split: "sick:trial", rows: 500 }, holdout: null };
-    writeFileSync(manifestPath, JSON.stringify(manifest));
-    // STS12 and STS13 from STS-B dev pairs, two subsets each, some gold lines blank (unscored); no STS14-16.
-    const data = join(root, "sts-data");
-    mkdirSync(data, { recursive: true });
-    symlinkSync(join(dataDir, "sick"), join(data, "sick"));
-    const stsb: PairRecord[] = [];
-    for await (const r of readStsBenchmark(join(dataDir, "stsbenchmark", "sts-dev.csv"))) stsb.push(r);
-    const blank = (i: number) => i % 7 === 3;
-    const years = { STS12: { MSRpar: stsb.slice(0, 40), headlines: stsb.slice(40, 70) }, STS13: { FNWN: stsb.slice(70, 120), OnWN: stsb.slice(120, 150) } };
-    for (const [year, subsets] of Object.entries(years)) {
-      mkdirSync(join(data, "sts", year), { recursive: true });
-      for (const [subset, rows] of Object.entries(subsets)) {
-        writeFileSync(join(data, "sts", year, `STS.input.${subset}.txt`), rows.map((r) => `${r.s1}\t${r.s2}`).join("\n") + "\n");
-        writeFileSync(join(data, "sts", year, `STS.gs.${subset}.txt`), rows.map((r, i) => (blank(i) ? "" : String(r.score))).join("\n") + "\n");
+  testWithData(
+    test,
+    "sts12-16 in SentEval's layout: per-year Spearman with subsets pooled, their mean; absent years skipped; sick supervised after sick:train",
+    async (dataDir) => {
+      const { root, dir } = await sharedRun(dataDir);
+      // A copy of the run whose manifest says it trained on sick:train (as a run with data.pairs: sick records it).
+      const name = "t1-sick";
+      cpSync(dir, join(root, name), { recursive: true });
+      const manifestPath = join(root, name, "run.json");
+      const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as RunManifest;
+      manifest.data = { train: { split: "sick:train", rows: 4500 }, valid: { split: "sick:trial", rows: 500 }, holdout: null };
+      writeFileSync(manifestPath, JSON.stringify(manifest));
+      // STS12 and STS13 from STS-B dev pairs, two subsets each, some gold lines blank (unscored); no STS14-16.
+      const data = join(root, "sts-data");
+      mkdirSync(data, { recursive: true });
+      symlinkSync(join(dataDir, "sick"), join(data, "sick"));
+      const stsb: PairRecord[] = [];
+      for await (const r of readStsBenchmark(join(dataDir, "stsbenchmark", "sts-dev.csv"))) stsb.push(r);
+      const blank = (i: number) => i % 7 === 3;
+      const years = { STS12: { MSRpar: stsb.slice(0, 40), headlines: stsb.slice(40, 70) }, STS13: { FNWN: stsb.slice(70, 120), OnWN: stsb.slice(120, 150) } };
+      for (const [year, subsets] of Object.entries(years)) {
+        mkdirSync(join(data, "sts", year), { recursive: true });
+        for (const [subset, rows] of Object.entries(subsets)) {
+          writeFileSync(join(data, "sts", year, `STS.input.${subset}.txt`), `${rows.map((r) => `${r.s1}\t${r.s2}`).join("\n")}\n`);
+          writeFileSync(join(data, "sts", year, `STS.gs.${subset}.txt`), `${rows.map((r, i) => (blank(i) ? "" : String(r.score))).join("\n")}\n`);
+        }
       }
-    }
-    const { metrics } = await evaluateRun({ run: name, runsDir: root, dataDir: data, tasks: ["sick", "sts12-16"], limit: 100, log: () => undefined });
-    assert.is(metrics.sick!.supervised, true, "the run trained on sick:train");
-    assert.ok(metrics.trained_on.some((t) => t.split === "sick:train" && t.use === "pairs"));
-    for (const [key, subsets] of [
-      ["sts12", years.STS12],
-      ["sts13", years.STS13],
-    ] as const) {
-      const y = metrics[key]!;
-      const scored = Object.values(subsets).flatMap((rows) => rows.filter((_, i) => !blank(i)));
-      assert.is(y.items, scored.length, `${key}: unscored pairs are skipped`);
-      assert.equal(Object.keys(y.subsets).sort(), Object.keys(subsets).sort());
-      assert.is(Object.values(y.subsets).reduce((a, s) => a + s.items, 0), y.items);
-      assert.is(y.supervised, false);
-      // pooled ("all"): the TF-IDF baseline over every subset's pairs at once
-      const pooled = correlations(
-        tfidfCosines(
-          scored.map((r) => r.s1),
-          scored.map((r) => r.s2),
-        ),
-        scored.map((r) => r.score!),
-      );
-      assert.ok(Math.abs(y.baseline.tfidf.spearman - pooled.spearman) < 1e-12, `${key}: baseline ${y.baseline.tfidf.spearman} vs pooled ${pooled.spearman}`);
-      assert.ok(y.spearman >= -1 && y.spearman <= 1);
-    }
-    assert.equal(metrics.sts12_16!.years, ["sts12", "sts13"]);
-    assert.ok(Math.abs(metrics.sts12_16!.mean - (metrics.sts12!.spearman + metrics.sts13!.spearman) / 2) < 1e-12);
-    for (const y of ["sts14", "sts15", "sts16"]) assert.match(metrics.skipped.find((s) => s.split === `${y}:all`)!.reason, join(data, "sts", y.toUpperCase()));
-    const summary = formatSummary(metrics);
-    for (const key of ["sts12.spearman", "sts13.spearman", "sts12_16.mean", "sick.spearman"]) assert.match(summary, key);
-  });
+      const { metrics } = await evaluateRun({ run: name, runsDir: root, dataDir: data, tasks: ["sick", "sts12-16"], limit: 100, log: () => undefined });
+      assert.is(metrics.sick!.supervised, true, "the run trained on sick:train");
+      assert.ok(metrics.trained_on.some((t) => t.split === "sick:train" && t.use === "pairs"));
+      for (const [key, subsets] of [
+        ["sts12", years.STS12],
+        ["sts13", years.STS13],
+      ] as const) {
+        const y = metrics[key]!;
+        const scored = Object.values(subsets).flatMap((rows) => rows.filter((_, i) => !blank(i)));
+        assert.is(y.items, scored.length, `${key}: unscored pairs are skipped`);
+        assert.equal(Object.keys(y.subsets).sort(), Object.keys(subsets).sort());
+        assert.is(
+          Object.values(y.subsets).reduce((a, s) => a + s.items, 0),
+          y.items,
+        );
+        assert.is(y.supervised, false);
+        // pooled ("all"): the TF-IDF baseline over every subset's pairs at once
+        const pooled = correlations(
+          tfidfCosines(
+            scored.map((r) => r.s1),
+            scored.map((r) => r.s2),
+          ),
+          scored.map((r) => r.score!),
+        );
+        assert.ok(Math.abs(y.baseline.tfidf.spearman - pooled.spearman) < 1e-12, `${key}: baseline ${y.baseline.tfidf.spearman} vs pooled ${pooled.spearman}`);
+        assert.ok(y.spearman >= -1 && y.spearman <= 1);
+      }
+      assert.equal(metrics.sts12_16!.years, ["sts12", "sts13"]);
+      assert.ok(Math.abs(metrics.sts12_16!.mean - (metrics.sts12!.spearman + metrics.sts13!.spearman) / 2) < 1e-12);
+      for (const y of ["sts14", "sts15", "sts16"])
+        assert.match(metrics.skipped.find((s) => s.split === `${y}:all`)!.reason, join(data, "sts", y.toUpperCase()));
+      const summary = formatSummary(metrics);
+      for (const key of ["sts12.spearman", "sts13.spearman", "sts12_16.mean", "sick.spearman"]) assert.match(summary, key);
+    },
+  );
 
-  testWithData(test, "sts16 in STS2016.* naming; pairs the run trained on (stsb:train) mark a year partly supervised, with the unseen pairs' Spearman", async (dataDir) => {
-    const { root, dir } = await sharedRun(dataDir);
-    // A copy of the run whose manifest says a multi-task stage also trained on stsb:train (10% held out).
-    const name = "t1-stsb";
-    cpSync(dir, join(root, name), { recursive: true });
-    const manifestPath = join(root, name, "run.json");
-    const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as RunManifest;
-    const train: PairRecord[] = [];
-    for await (const r of readStsBenchmark(join(dataDir, "stsbenchmark", "sts-train.csv"))) train.push(r);
-    const held = new Set(premiseHoldout(train.map((r) => r.s1), 0.1, HOLDOUT_SEED).validRows);
-    manifest.data = { ...manifest.data!, tasks: [{ split: "stsb:train", rows: train.length - held.size, heldOut: held.size }] };
-    writeFileSync(manifestPath, JSON.stringify(manifest));
-    const config = JSON.parse(readFileSync(join(root, name, "config.json"), "utf8")) as { data: { holdout: number } };
-    assert.is(config.data.holdout, 0.1);
-    // STS16 as SentEval ships it: 30 pairs the run trained on, 10 it held out, 30 from STS-B dev
-    const trainedKeys = new Set(train.filter((_, i) => !held.has(i)).map((r) => pairKey(r.s1, r.s2)));
-    const dev: PairRecord[] = [];
-    for await (const r of readStsBenchmark(join(dataDir, "stsbenchmark", "sts-dev.csv"))) if (!trainedKeys.has(pairKey(r.s1, r.s2))) dev.push(r);
-    const seenRows = train.filter((_, i) => !held.has(i)).slice(0, 30);
-    const heldRows = train.filter((_, i) => held.has(i)).slice(0, 10);
-    const rows = [...seenRows, ...heldRows, ...dev.slice(0, 30)];
-    const data = join(root, "sts16-data");
-    mkdirSync(join(data, "sts", "STS16"), { recursive: true });
-    for (const d of ["snli_1.0", "stsbenchmark"]) symlinkSync(join(dataDir, d), join(data, d));
-    writeFileSync(join(data, "sts", "STS16", "STS2016.input.headlines.txt"), rows.map((r) => `${r.s1}\t${r.s2}`).join("\n") + "\n");
-    writeFileSync(join(data, "sts", "STS16", "STS2016.gs.headlines.txt"), rows.map((r) => String(r.score)).join("\n") + "\n");
-    const { metrics } = await evaluateRun({ run: name, runsDir: root, dataDir: data, tasks: ["sts12-16"], log: () => undefined });
-    const y = metrics.sts16!;
-    assert.ok(y, "STS2016.input / STS2016.gs were read");
-    assert.is(y.items, 70);
-    assert.is(y.seen.pairs, 30, "the trained pairs, not the held-out ones");
-    assert.ok(Math.abs(y.seen.share - 30 / 70) < 1e-12);
-    assert.is(y.supervised, true);
-    assert.is(y.seen.unseen.items, 40);
-    const summary = formatSummary(metrics);
-    assert.match(summary, /sts16\.spearman .*partly \(43% of the items\)/);
-    assert.match(summary, /sts16\.spearman_unseen/);
-    // the same folder for (a copy of) the run it was copied from, which never trained on STS-B: nothing seen, not supervised
-    cpSync(dir, join(root, "t1-plain"), { recursive: true });
-    const plain = await evaluateRun({ run: "t1-plain", runsDir: root, dataDir: data, tasks: ["sts12-16"], log: () => undefined });
-    assert.is(plain.metrics.sts16!.seen.pairs, 0);
-    assert.is(plain.metrics.sts16!.supervised, false);
-  });
+  testWithData(
+    test,
+    "sts16 in STS2016.* naming; pairs the run trained on (stsb:train) mark a year partly supervised, with the unseen pairs' Spearman",
+    async (dataDir) => {
+      const { root, dir } = await sharedRun(dataDir);
+      // A copy of the run whose manifest says a multi-task stage also trained on stsb:train (10% held out).
+      const name = "t1-stsb";
+      cpSync(dir, join(root, name), { recursive: true });
+      const manifestPath = join(root, name, "run.json");
+      const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as RunManifest;
+      const train: PairRecord[] = [];
+      for await (const r of readStsBenchmark(join(dataDir, "stsbenchmark", "sts-train.csv"))) train.push(r);
+      const held = new Set(
+        premiseHoldout(
+          train.map((r) => r.s1),
+          0.1,
+          HOLDOUT_SEED,
+        ).validRows,
+      );
+      manifest.data = { ...manifest.data!, tasks: [{ split: "stsb:train", rows: train.length - held.size, heldOut: held.size }] };
+      writeFileSync(manifestPath, JSON.stringify(manifest));
+      const config = JSON.parse(readFileSync(join(root, name, "config.json"), "utf8")) as { data: { holdout: number } };
+      assert.is(config.data.holdout, 0.1);
+      // STS16 as SentEval ships it: 30 pairs the run trained on, 10 it held out, 30 from STS-B dev
+      const trainedKeys = new Set(train.filter((_, i) => !held.has(i)).map((r) => pairKey(r.s1, r.s2)));
+      const dev: PairRecord[] = [];
+      for await (const r of readStsBenchmark(join(dataDir, "stsbenchmark", "sts-dev.csv"))) if (!trainedKeys.has(pairKey(r.s1, r.s2))) dev.push(r);
+      const seenRows = train.filter((_, i) => !held.has(i)).slice(0, 30);
+      const heldRows = train.filter((_, i) => held.has(i)).slice(0, 10);
+      const rows = [...seenRows, ...heldRows, ...dev.slice(0, 30)];
+      const data = join(root, "sts16-data");
+      mkdirSync(join(data, "sts", "STS16"), { recursive: true });
+      for (const d of ["snli_1.0", "stsbenchmark"]) symlinkSync(join(dataDir, d), join(data, d));
+      writeFileSync(join(data, "sts", "STS16", "STS2016.input.headlines.txt"), `${rows.map((r) => `${r.s1}\t${r.s2}`).join("\n")}\n`);
+      writeFileSync(join(data, "sts", "STS16", "STS2016.gs.headlines.txt"), `${rows.map((r) => String(r.score)).join("\n")}\n`);
+      const { metrics } = await evaluateRun({ run: name, runsDir: root, dataDir: data, tasks: ["sts12-16"], log: () => undefined });
+      const y = metrics.sts16!;
+      assert.ok(y, "STS2016.input / STS2016.gs were read");
+      assert.is(y.items, 70);
+      assert.is(y.seen.pairs, 30, "the trained pairs, not the held-out ones");
+      assert.ok(Math.abs(y.seen.share - 30 / 70) < 1e-12);
+      assert.is(y.supervised, true);
+      assert.is(y.seen.unseen.items, 40);
+      const summary = formatSummary(metrics);
+      assert.match(summary, /sts16\.spearman .*partly \(43% of the items\)/);
+      assert.match(summary, /sts16\.spearman_unseen/);
+      // the same folder for (a copy of) the run it was copied from, which never trained on STS-B: nothing seen, not supervised
+      cpSync(dir, join(root, "t1-plain"), { recursive: true });
+      const plain = await evaluateRun({ run: "t1-plain", runsDir: root, dataDir: data, tasks: ["sts12-16"], log: () => undefined });
+      assert.is(plain.metrics.sts16!.seen.pairs, 0);
+      assert.is(plain.metrics.sts16!.supervised, false);
+    },
+  );
 
   testWithData(test, "--compare tables every metric of two runs side by side", async (dataDir) => {
     const { root, name } = await sharedRun(dataDir);
@@ -298,7 +333,9 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
     const only = tempFolder("bridge-latest-");
     try {
       cpSync(dir, join(only, "solo"), { recursive: true });
-      const { stdout } = await promisify(execFile)(process.execPath, [bridgeBin, "eval", "--tasks", "separation", "--data-dir", dataDir], { env: { ...process.env, BRIDGE_RUNS_DIR: only } });
+      const { stdout } = await promisify(execFile)(process.execPath, [bridgeBin, "eval", "--tasks", "separation", "--data-dir", dataDir], {
+        env: { ...process.env, BRIDGE_RUNS_DIR: only },
+      });
       assert.match(stdout, "run solo trained on");
       assert.match(stdout, join(only, "solo", "eval", "metrics.json"));
     } finally {

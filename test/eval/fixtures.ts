@@ -6,18 +6,18 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { train } from "../../ts/commands/train.js";
-import { evaluateRun, type EvalResult } from "../../ts/eval/evaluate.js";
-import { projectRoot } from "../../ts/paths.js";
 import { startBackend } from "../../ts/backend/client.js";
+import { train } from "../../ts/commands/train.js";
 import { collatePairs, pairLengths, trainBatchPlan } from "../../ts/data/batches.js";
 import { parseSplitRef } from "../../ts/data/datasets.js";
 import { LmStream } from "../../ts/data/lmStream.js";
-import { numericaliseTexts, type NumericalisedPairs } from "../../ts/data/numericalised.js";
+import { type NumericalisedPairs, numericaliseTexts } from "../../ts/data/numericalised.js";
 import { NLI_LABELS, type PairRecord } from "../../ts/data/records.js";
 import { Tokenizer } from "../../ts/data/tokenize.js";
 import { TokenCounter, Vocab } from "../../ts/data/vocab.js";
-import { MANIFEST_VERSION, runPaths, writeManifest, type RunManifest, type StageRecord } from "../../ts/run/manifest.js";
+import { type EvalResult, evaluateRun } from "../../ts/eval/evaluate.js";
+import { projectRoot } from "../../ts/paths.js";
+import { MANIFEST_VERSION, type RunManifest, runPaths, type StageRecord, writeManifest } from "../../ts/run/manifest.js";
 import { tempFolder } from "../helpers.js";
 
 export interface FixtureOptions {
@@ -55,7 +55,7 @@ export async function makeFixtureRun(opts: FixtureOptions): Promise<string> {
   await vocab.save(paths.vocab);
   const model = { preset: "tiny", vocab_sz: vocab.size, vocab_fingerprint: vocab.fingerprint, seed, head_hidden: 32, drop_mult: 0.1, lr: 0.01 };
   const config = { name, seed, model, data: { pairs: "snli", trainSplit: "dev", lmText: [] }, note: "test fixture (test/eval/fixtures.ts)" };
-  writeFileSync(paths.config, JSON.stringify(config, null, 2) + "\n");
+  writeFileSync(paths.config, `${JSON.stringify(config, null, 2)}\n`);
   const log: object[] = [];
   const stages: StageRecord[] = [];
   const client = await startBackend({ device: "cpu" });
@@ -111,7 +111,7 @@ export async function makeFixtureRun(opts: FixtureOptions): Promise<string> {
   } finally {
     await client.close();
   }
-  writeFileSync(paths.log, log.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  writeFileSync(paths.log, `${log.map((l) => JSON.stringify(l)).join("\n")}\n`);
   const manifest: RunManifest = {
     version: MANIFEST_VERSION,
     name,

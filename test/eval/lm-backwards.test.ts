@@ -22,9 +22,12 @@ test("an empty LM validation text is named; a backward LM's perplexity is on rev
     writeFileSync(join(data, "wikitext-2", "wiki.test.tokens"), Array.from({ length: 40 }, () => ` ${LINE} \n`).join(""));
     // distinct texts (the LM holdout hashes each text): runs of 4-9 words of the cycle, each from its own start
     const cycle = (start: number, n: number) => Array.from({ length: n }, (_, k) => WORDS[(start + k) % WORDS.length]).join(" ");
-    writeFileSync(join(data, "seq.jsonl"), Array.from({ length: 60 }, (_, i) => JSON.stringify({ text: cycle(i % 10, 4 + Math.floor(i / 10)) }) + "\n").join(""));
+    writeFileSync(
+      join(data, "seq.jsonl"),
+      Array.from({ length: 60 }, (_, i) => `${JSON.stringify({ text: cycle(i % 10, 4 + Math.floor(i / 10)) })}\n`).join(""),
+    );
     const labels = ["entailment", "neutral", "contradiction"];
-    const pairs = Array.from({ length: 60 }, (_, i) => JSON.stringify({ s1: LINE, s2: WORDS.slice(i % 5).join(" "), label: labels[i % 3] }) + "\n");
+    const pairs = Array.from({ length: 60 }, (_, i) => `${JSON.stringify({ s1: LINE, s2: WORDS.slice(i % 5).join(" "), label: labels[i % 3] })}\n`);
     writeFileSync(join(data, "toy.jsonl"), pairs.join(""));
     const cfg = {
       seed: 1,
@@ -47,8 +50,12 @@ test("an empty LM validation text is named; a backward LM's perplexity is on rev
     const runsDir = join(dir, "runs");
     // LM text whose every distinct line trains leaves nothing to validate: named before the stage trains
     const same = join(dir, "same.json");
-    writeFileSync(join(data, "seq-same.jsonl"), JSON.stringify({ text: LINE }) + "\n");
-    const sameData = { ...cfg.data, datasets: [cfg.data.datasets[0], { ...cfg.data.datasets[1], name: "seqsame", files: { train: "seq-same.jsonl" } }], lmText: ["seqsame:train"] };
+    writeFileSync(join(data, "seq-same.jsonl"), `${JSON.stringify({ text: LINE })}\n`);
+    const sameData = {
+      ...cfg.data,
+      datasets: [cfg.data.datasets[0], { ...cfg.data.datasets[1], name: "seqsame", files: { train: "seq-same.jsonl" } }],
+      lmText: ["seqsame:train"],
+    };
     writeFileSync(same, JSON.stringify({ ...cfg, data: { ...sameData, lmHoldout: 0.01 } }));
     const empty = await train({ config: same, run: "empty", runsDir, dataDir: data, quiet: true }).catch((e: unknown) => e);
     assert.match(String(empty), /stage 1 \(lm\): the language-model validation text is empty/);
@@ -61,7 +68,10 @@ test("an empty LM validation text is named; a backward LM's perplexity is on rev
     assert.ok(lm.perplexity < 3, `perplexity ${lm.perplexity}: the text was not read right to left`);
     const inOrder = lm.samples.filter((s) => /bravo charlie delta/.test(s.toLowerCase()));
     assert.ok(inOrder.length > 0, `no sample in reading order:\n${lm.samples.join("\n")}`);
-    assert.not.ok(lm.samples.some((s) => /delta charlie bravo/.test(s.toLowerCase())), `a sample reads backwards:\n${lm.samples.join("\n")}`);
+    assert.not.ok(
+      lm.samples.some((s) => /delta charlie bravo/.test(s.toLowerCase())),
+      `a sample reads backwards:\n${lm.samples.join("\n")}`,
+    );
   } finally {
     cleanup();
   }

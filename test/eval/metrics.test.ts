@@ -37,7 +37,10 @@ test("histogram overlap: 1 for identical, 0 for separated", () => {
   const apart = histograms({ a: [0, 0.1, 0.2], b: [0.8, 0.9, 1] }, 10);
   close(histogramOverlap(apart.fractions.a, apart.fractions.b), 0);
   assert.is(apart.edges.length, 11);
-  close(apart.fractions.a.reduce((s, x) => s + x, 0), 1);
+  close(
+    apart.fractions.a.reduce((s, x) => s + x, 0),
+    1,
+  );
 });
 
 test("histograms of 300k values: no spread of the values into Math.min / Math.max (RangeError)", () => {
@@ -46,7 +49,10 @@ test("histograms of 300k values: no spread of the values into Math.min / Math.ma
   assert.is(h.edges[0], -1);
   assert.is(h.edges[4], 400);
   assert.is(h.counts.a, 300_000);
-  close(h.fractions.a.reduce((s, x) => s + x, 0), 1);
+  close(
+    h.fractions.a.reduce((s, x) => s + x, 0),
+    1,
+  );
   assert.throws(() => histograms({ a: [], b: [] }), /no values/);
 });
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { backendPython, projectRoot } from "../../ts/paths.js";
-import { testWithData, tempFolder } from "../helpers.js";
+import { tempFolder, testWithData } from "../helpers.js";
 import { sharedRun } from "./fixtures.js";
 
 const NOTEBOOKS = ["language-model", "sentence-vectors", "nli-errors"];
@@ -50,8 +50,11 @@ test("the notebooks open BRIDGE_RUN_DIR, else BRIDGE_RUN, else runs/latest, else
 
 test("committed notebooks carry no outputs, and share their first code cell through bridge_notebook", () => {
   for (const nb of NOTEBOOKS) {
-    const book = JSON.parse(readFileSync(join(projectRoot, "notebooks", `${nb}.ipynb`), "utf8")) as { cells: { cell_type: string; source: string[]; outputs?: unknown[]; execution_count?: unknown }[] };
-    for (const c of book.cells) if (c.cell_type === "code") assert.ok((c.outputs ?? []).length === 0 && c.execution_count === null, `${nb}: a cell has outputs`);
+    const book = JSON.parse(readFileSync(join(projectRoot, "notebooks", `${nb}.ipynb`), "utf8")) as {
+      cells: { cell_type: string; source: string[]; outputs?: unknown[]; execution_count?: unknown }[];
+    };
+    for (const c of book.cells)
+      if (c.cell_type === "code") assert.ok((c.outputs ?? []).length === 0 && c.execution_count === null, `${nb}: a cell has outputs`);
     const first = book.cells.find((c) => c.cell_type === "code")!.source.join("");
     assert.match(first, "from bridge_notebook import open_run", nb);
     assert.ok(first.split("\n").length <= 8, `${nb}: the first cell should stay short`);

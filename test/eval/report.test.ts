@@ -13,7 +13,15 @@ import { testWithData } from "../helpers.js";
 import { sharedRun } from "./fixtures.js";
 
 const CHROMIUM = process.env.BRIDGE_CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
 const NAME = "report.html renders every chart in headless Chromium, offline";
 
 if (!existsSync(CHROMIUM)) {

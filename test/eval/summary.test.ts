@@ -18,7 +18,7 @@ test("readLog: numeric loss / accuracy series per stage; a stage counting from 0
       { type: "train", stage: "lm", step: 2, loss: 4 },
       { type: "train", stage: "siamese", step: 1, loss: 1.1, accuracy: 0.3 },
     ];
-    writeFileSync(path, lines.map((l) => JSON.stringify(l)).join("\n") + '\n{"cut by a cr');
+    writeFileSync(path, `${lines.map((l) => JSON.stringify(l)).join("\n")}\n{"cut by a cr`);
     assert.equal(readLog(path), [
       { step: 1, value: 5, series: "lm loss" },
       { step: 2, value: 4, series: "lm loss" },
@@ -41,8 +41,30 @@ function metrics(run: string, auc: number, ppl: number): Metrics {
     tasks: [],
     trained_on: [{ split: "snli:train", use: "pairs" }],
     skipped: [],
-    separation: { split: "snli:dev", items: 10, supervised: true, subset: "", positive: "entailment", negative: "contradiction", bins: 40, ...sep, baseline: { tfidf: sep }, stages: [] },
-    lm: { split: "wikitext-2:test", items: 100, supervised: false, perplexity: ppl, oov_rate: 0, checkpoint: "c", bptt: 70, note: "", samples: [], sampling: { n: 0, max_len: 1, temperature: 1, top_k: 0, seed: 0 } },
+    separation: {
+      split: "snli:dev",
+      items: 10,
+      supervised: true,
+      subset: "",
+      positive: "entailment",
+      negative: "contradiction",
+      bins: 40,
+      ...sep,
+      baseline: { tfidf: sep },
+      stages: [],
+    },
+    lm: {
+      split: "wikitext-2:test",
+      items: 100,
+      supervised: false,
+      perplexity: ppl,
+      oov_rate: 0,
+      checkpoint: "c",
+      bptt: 70,
+      note: "",
+      samples: [],
+      sampling: { n: 0, max_len: 1, temperature: 1, top_k: 0, seed: 0 },
+    },
   };
 }
 

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import type { PairRecord } from "../../ts/data/records.js";
 import { evaluateRun, keepPreviousMetrics } from "../../ts/eval/evaluate.js";
 import { metricRows } from "../../ts/eval/summary.js";
 import { rowKey } from "../../ts/eval/tasks/common.js";
@@ -14,11 +15,18 @@ import { EVAL_TASKS, parseTasks, tasksHelp } from "../../ts/eval/tasks/index.js"
 import { joinPredictions } from "../../ts/eval/tasks/separation.js";
 import { evalRows, isSupervised, trainedOn } from "../../ts/eval/trainedOn.js";
 import type { Metrics } from "../../ts/eval/types.js";
-import type { PairRecord } from "../../ts/data/records.js";
 import type { RunManifest, StageRecord } from "../../ts/run/manifest.js";
 import { tempFolder } from "../helpers.js";
 
-const stage = (index: number, objective: StageRecord["objective"]): StageRecord => ({ index, name: objective, objective, checkpoint: `checkpoints/${index}-${objective}.pt`, completed: true, step: 1, metrics: {} });
+const stage = (index: number, objective: StageRecord["objective"]): StageRecord => ({
+  index,
+  name: objective,
+  objective,
+  checkpoint: `checkpoints/${index}-${objective}.pt`,
+  completed: true,
+  step: 1,
+  metrics: {},
+});
 
 function manifest(data: RunManifest["data"], objectives: StageRecord["objective"][] = ["lm", "siamese"]): RunManifest {
   return {
@@ -60,7 +68,11 @@ test("trainedOn: a run whose manifest says it trained on sick:train marks sick e
 });
 
 test("trainedOn: snli:dev with a holdout: snli supervised, evaluation on the held-out rows only", () => {
-  const m = manifest({ train: { split: "snli:dev", rows: 8 }, valid: { split: "snli:dev", rows: 2 }, holdout: { split: "snli:dev", fraction: 0.2, seed: 1, validRows: [3, 7] } });
+  const m = manifest({
+    train: { split: "snli:dev", rows: 8 },
+    valid: { split: "snli:dev", rows: 2 },
+    holdout: { split: "snli:dev", fraction: 0.2, seed: 1, validRows: [3, 7] },
+  });
   const t = trainedOn(m, {});
   assert.equal(t[0], { split: "snli:dev", use: "pairs", rows: 8, heldOut: 2 });
   assert.ok(isSupervised(t, "snli:dev"));
@@ -98,7 +110,9 @@ test("trainedOn: a multi-task stage's other datasets count as trained on (STS-B 
 });
 
 test("trainedOn: an LM-only run used its text, not its labels; an old run without a data plan falls back to config.json", () => {
-  assert.equal(trainedOn(manifest({ train: { split: "snli:train", rows: 5 }, valid: { split: "snli:dev", rows: 5 }, holdout: null }, ["lm"]), {}), [{ split: "snli:train", use: "lm text" }]);
+  assert.equal(trainedOn(manifest({ train: { split: "snli:train", rows: 5 }, valid: { split: "snli:dev", rows: 5 }, holdout: null }, ["lm"]), {}), [
+    { split: "snli:train", use: "lm text" },
+  ]);
   assert.equal(trainedOn(manifest(undefined, ["siamese"]), { data: { pairs: "sick", trainSplit: "dev" } }), [{ split: "sick:trial", use: "pairs" }]);
 });
 
@@ -128,8 +142,30 @@ function fullMetrics(): Metrics {
     tasks: ["separation", "lm"],
     trained_on: [],
     skipped: [],
-    separation: { split: "snli:dev", items: 10, supervised: false, subset: "", positive: "entailment", negative: "contradiction", bins: 40, ...sep, baseline: { tfidf: sep }, stages: [] },
-    lm: { split: "wikitext-2:test", items: 100, supervised: false, perplexity: 50, oov_rate: 0, checkpoint: "c", bptt: 70, note: "", samples: [], sampling: { n: 0, max_len: 1, temperature: 1, top_k: 0, seed: 0 } },
+    separation: {
+      split: "snli:dev",
+      items: 10,
+      supervised: false,
+      subset: "",
+      positive: "entailment",
+      negative: "contradiction",
+      bins: 40,
+      ...sep,
+      baseline: { tfidf: sep },
+      stages: [],
+    },
+    lm: {
+      split: "wikitext-2:test",
+      items: 100,
+      supervised: false,
+      perplexity: 50,
+      oov_rate: 0,
+      checkpoint: "c",
+      bptt: 70,
+      note: "",
+      samples: [],
+      sampling: { n: 0, max_len: 1, temperature: 1, top_k: 0, seed: 0 },
+    },
   };
 }
 
@@ -142,10 +178,17 @@ test("a metrics.json with results the new one lacks is kept as metrics.prev.json
     const notes: string[] = [];
     const kept = keepPreviousMetrics(dir, fewer, (l) => notes.push(l));
     assert.is(kept, join(dir, "metrics.prev.json"));
-    assert.equal(metricRows(JSON.parse(readFileSync(kept!, "utf8")) as Metrics).map((r) => r.key), ["separation.roc_auc", "separation.overlap", "lm.perplexity"]);
+    assert.equal(
+      metricRows(JSON.parse(readFileSync(kept!, "utf8")) as Metrics).map((r) => r.key),
+      ["separation.roc_auc", "separation.overlap", "lm.perplexity"],
+    );
     assert.match(notes.join("\n"), "lm.perplexity");
     writeFileSync(path, JSON.stringify(fewer));
-    assert.is(keepPreviousMetrics(dir, fullMetrics(), () => undefined), null, "the new one has every result of the old");
+    assert.is(
+      keepPreviousMetrics(dir, fullMetrics(), () => undefined),
+      null,
+      "the new one has every result of the old",
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

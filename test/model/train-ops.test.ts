@@ -6,9 +6,9 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { BackendError, startBackend, type BackendClient } from "../../ts/backend/client.js";
+import { type BackendClient, BackendError, startBackend } from "../../ts/backend/client.js";
 import type { Tensors } from "../../ts/core/tensor.js";
-import { tensor, type Tensor } from "../../ts/core/tensor.js";
+import { type Tensor, tensor } from "../../ts/core/tensor.js";
 import { tempFolder } from "../helpers.js";
 
 const V = 40;

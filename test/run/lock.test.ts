@@ -12,7 +12,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { projectRoot } from "../../ts/paths.js";
 import { acquireRunLock, withRunLock } from "../../ts/run/lock.js";
-import { waitFor, tempFolder } from "../helpers.js";
+import { tempFolder, waitFor } from "../helpers.js";
 
 const root = tempFolder("bridge-lock-");
 let n = 0;
@@ -70,8 +70,14 @@ test("a lock held by another live process is refused", async () => {
   mkdirSync(dir);
   const holder = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
   try {
-    writeFileSync(join(dir, ".lock"), JSON.stringify({ pid: holder.pid, host: hostname(), command: "npx bridge eval --run b", started: "2024-01-02T03:04:05.000Z" }));
-    assert.throws(() => acquireRunLock(dir, "npx bridge train --run b --resume"), (e: Error) => e.message.includes(`pid ${holder.pid} is running \`npx bridge eval --run b\` there since 2024-01-02T03:04:05.000Z`));
+    writeFileSync(
+      join(dir, ".lock"),
+      JSON.stringify({ pid: holder.pid, host: hostname(), command: "npx bridge eval --run b", started: "2024-01-02T03:04:05.000Z" }),
+    );
+    assert.throws(
+      () => acquireRunLock(dir, "npx bridge train --run b --resume"),
+      (e: Error) => e.message.includes(`pid ${holder.pid} is running \`npx bridge eval --run b\` there since 2024-01-02T03:04:05.000Z`),
+    );
     // and it is left in place
     assert.match(readFileSync(join(dir, ".lock"), "utf8"), String(holder.pid));
   } finally {
@@ -98,8 +104,14 @@ test("a lock whose pid is dead on this host is stale: taken over with a note nam
 test("a lock from another host cannot be checked: refused, naming the host and the file to delete", () => {
   const dir = freshDir();
   mkdirSync(dir);
-  writeFileSync(join(dir, ".lock"), JSON.stringify({ pid: 1, host: "elsewhere.example", command: "npx bridge train --run d", started: "2024-01-01T00:00:00.000Z" }));
-  assert.throws(() => acquireRunLock(dir, "x"), (e: Error) => e.message.includes("on host elsewhere.example") && e.message.includes(join(dir, ".lock")));
+  writeFileSync(
+    join(dir, ".lock"),
+    JSON.stringify({ pid: 1, host: "elsewhere.example", command: "npx bridge train --run d", started: "2024-01-01T00:00:00.000Z" }),
+  );
+  assert.throws(
+    () => acquireRunLock(dir, "x"),
+    (e: Error) => e.message.includes("on host elsewhere.example") && e.message.includes(join(dir, ".lock")),
+  );
 });
 
 test("a folder the lock created is removed on release when nothing else was written; one with files stays", () => {

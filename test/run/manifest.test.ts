@@ -24,7 +24,10 @@ test.after(() => roots.forEach((d) => rmSync(d, { recursive: true, force: true }
 
 test("no runs: a clear error saying how to make one", () => {
   const root = runsDir();
-  assert.throws(() => resolveRunName(undefined, root), (e: Error) => e.message.includes(`no runs in ${root}`) && e.message.includes("npx bridge train"));
+  assert.throws(
+    () => resolveRunName(undefined, root),
+    (e: Error) => e.message.includes(`no runs in ${root}`) && e.message.includes("npx bridge train"),
+  );
   assert.throws(() => resolveRunName(undefined, join(root, "missing")), /no runs in/);
 });
 
@@ -66,7 +69,10 @@ test("a truncated state.json is named, with where the checkpoints are", () => {
   fakeRun(root, "torn", "2026-01-01T00:00:00Z");
   const paths = runPaths("torn", root);
   writeFileSync(join(paths.dir, "state.json"), '{"version": 1, "stage": 0, "posit');
-  assert.throws(() => readState(paths), (e: Error) => e.message.startsWith(`${join(paths.dir, "state.json")}: not valid JSON`) && e.message.includes(join(paths.dir, "checkpoints")));
+  assert.throws(
+    () => readState(paths),
+    (e: Error) => e.message.startsWith(`${join(paths.dir, "state.json")}: not valid JSON`) && e.message.includes(join(paths.dir, "checkpoints")),
+  );
   writeFileSync(join(paths.dir, "state.json"), "null");
   assert.throws(() => readState(paths), /state\.json: not a run state/);
 });

@@ -52,7 +52,11 @@ test("gpu-check.sh without a GPU: says so, runs the cuda tests (skipped), record
     const tests = s.cuda_tests!;
     assert.is(tests.failed + tests.errors, 0);
     assert.ok(tests.passed + tests.skipped >= 5, `cuda tests: ${JSON.stringify(tests)}`);
-    if (tests.skipped > 0) assert.ok(tests.skip_reasons.some((m) => /no CUDA device/.test(m)), `skip reasons: ${tests.skip_reasons}`);
+    if (tests.skipped > 0)
+      assert.ok(
+        tests.skip_reasons.some((m) => /no CUDA device/.test(m)),
+        `skip reasons: ${tests.skip_reasons}`,
+      );
     assert.ok(readFileSync(join(out, "cuda-tests.log"), "utf8").length > 0, "the cuda tests' log is beside the summary");
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -38,8 +38,7 @@ test.run();
     );
     const r = spawnSync(process.execPath, [join(projectRoot, "node_modules", "uvu", "bin.js"), dir, "\\.test\\.mjs$"], { encoding: "utf8" });
     assert.equal(uvuCounts(r.stdout + r.stderr, r.status ?? 1), { passed: 2, failed: 2, skipped: 2 });
-  }),
-);
+  }));
 
 test("uvu: a crashing file with nothing counted is still a failure", () => {
   assert.equal(uvuCounts("", 1), { passed: 0, failed: 1, skipped: 0 });
@@ -71,7 +70,6 @@ def test_errors(broken: None) -> None:
     );
     const r = spawnSync(backendPython(), ["-m", "pytest", dir, "-q", "-p", "no:cacheprovider"], { encoding: "utf8", cwd: dir });
     assert.equal(pytestCounts(r.stdout + r.stderr, r.status ?? 1), { passed: 1, failed: 2, skipped: 1 });
-  }),
-);
+  }));
 
 test.run();

@@ -13,7 +13,10 @@ interface LockEntry {
   engines?: { node?: string } | string[];
   hasInstallScript?: boolean;
 }
-const pkg = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")) as { engines: { node: string }; allowScripts?: Record<string, boolean | string> };
+const pkg = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")) as {
+  engines: { node: string };
+  allowScripts?: Record<string, boolean | string>;
+};
 const lock = JSON.parse(readFileSync(join(projectRoot, "package-lock.json"), "utf8")) as { packages: Record<string, LockEntry> };
 
 type Version = [number, number, number];

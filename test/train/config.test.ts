@@ -4,14 +4,13 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { applySet, ConfigError, loadConfig, validateConfig } from "../../ts/config/load.js";
-import { projectRoot } from "../../ts/paths.js";
-import { scheduleAt, unfrozenGroups } from "../../ts/train/schedules.js";
-import { alignToAccum } from "../../ts/train/loop.js";
-import { refused, tempFolder } from "../helpers.js";
 import { LrSchema, OBJECTIVE_SPECS, OBJECTIVES } from "../../ts/config/schema.js";
+import { projectRoot } from "../../ts/paths.js";
+import { alignToAccum } from "../../ts/train/loop.js";
+import { scheduleAt, unfrozenGroups } from "../../ts/train/schedules.js";
+import { refused, tempFolder } from "../helpers.js";
 
 const minimal = () => ({ stages: [{ objective: "siamese" }] });
-
 
 test("every preset in configs/ validates", () => {
   const files = readdirSync(join(projectRoot, "configs")).filter((f) => f.endsWith(".yaml"));
@@ -31,7 +30,14 @@ test("defaults fill in", () => {
 });
 
 test("a bad enum names the field, the value and the choices", () => {
-  refused({ stages: [{ objective: "siamese", lr: { schedule: "linear" } }] }, "test.yaml", "stages.0.lr.schedule", '"linear"', '"one_cycle"', '"slanted_triangular"');
+  refused(
+    { stages: [{ objective: "siamese", lr: { schedule: "linear" } }] },
+    "test.yaml",
+    "stages.0.lr.schedule",
+    '"linear"',
+    '"one_cycle"',
+    '"slanted_triangular"',
+  );
   refused({ stages: [{ objective: "ranking" }] }, "stages.0.objective", '"ranking"', '"contrastive"');
 });
 
@@ -119,7 +125,10 @@ test("every number must be finite, named by its field path: --set, YAML .inf, 1e
   assert.throws(() => loadConfig({ file: base, set: ["stages.0.lr.max=1e400"] }), /stages\.0\.lr\.max: got Infinity; every number must be finite/);
   assert.throws(() => loadConfig({ file: base, set: ["stages.0.lr={max: .inf}"] }), /stages\.0\.lr\.max: got Infinity/);
   // were saved as null and silently replaced by the defaults
-  assert.throws(() => loadConfig({ file: base, set: ["stages.0.wd=.inf", "stages.0.clip=-.inf"] }), /stages\.0\.wd: got Infinity[^]*stages\.0\.clip: got -Infinity/);
+  assert.throws(
+    () => loadConfig({ file: base, set: ["stages.0.wd=.inf", "stages.0.clip=-.inf"] }),
+    /stages\.0\.wd: got Infinity[\s\S]*stages\.0\.clip: got -Infinity/,
+  );
   assert.throws(() => validateConfig({ stages: [{ objective: "siamese", temperature: Number.NaN }] }), /stages\.0\.temperature: got NaN/);
 });
 
@@ -130,7 +139,10 @@ test("--set refuses __proto__ / constructor / prototype: nothing reaches Object.
   }
   assert.is(({} as Record<string, unknown>).polluted, undefined);
   // as a value, a YAML mapping with such a key is data, not a path: the schema names it as an unknown field
-  assert.throws(() => loadConfig({ file: base, set: ["model={__proto__: {polluted: 1}}"] }), (e: unknown) => e instanceof ConfigError);
+  assert.throws(
+    () => loadConfig({ file: base, set: ["model={__proto__: {polluted: 1}}"] }),
+    (e: unknown) => e instanceof ConfigError,
+  );
   assert.is(({} as Record<string, unknown>).polluted, undefined);
 });
 
@@ -138,18 +150,27 @@ test("extends: a config starts from another; mappings merge, lists replace, a ma
   const dir = tempFolder("bridge-extends-");
   try {
     const base = join(dir, "base.yaml");
-    writeFileSync(base, "seed: 7\nmodel: { preset: tiny, pool: mean }\nstages:\n  - { name: lm, objective: lm, epochs: 1 }\n  - { name: siamese, objective: siamese, epochs: 2, lr: { max: 0.002 } }\n");
+    writeFileSync(
+      base,
+      "seed: 7\nmodel: { preset: tiny, pool: mean }\nstages:\n  - { name: lm, objective: lm, epochs: 1 }\n  - { name: siamese, objective: siamese, epochs: 2, lr: { max: 0.002 } }\n",
+    );
     mkdirSync(join(dir, "sub"));
     const child = join(dir, "sub", "child.yaml");
     writeFileSync(child, "extends: ../base.yaml\nmodel: { pool: max }\nstages: { siamese: { epochs: 5 } }\n");
     const c = loadConfig({ file: child });
     assert.is(c.seed, 7);
     assert.equal([c.model.preset, c.model.pool], ["tiny", "max"]);
-    assert.equal(c.stages.map((st) => st.epochs), [1, 5]);
+    assert.equal(
+      c.stages.map((st) => st.epochs),
+      [1, 5],
+    );
     assert.is(c.stages[1].lr.max, 0.002, "the stage's other fields stay");
     const replaced = join(dir, "replace.yaml");
     writeFileSync(replaced, "extends: base.yaml\nstages: [{ objective: contrastive }]\n");
-    assert.equal(loadConfig({ file: replaced }).stages.map((st) => st.objective), ["contrastive"]);
+    assert.equal(
+      loadConfig({ file: replaced }).stages.map((st) => st.objective),
+      ["contrastive"],
+    );
     // --set applies after the chain
     assert.is(loadConfig({ file: child, set: ["stages.siamese.epochs=3"] }).stages[1].epochs, 3);
     const loop = join(dir, "loop.yaml");
@@ -174,7 +195,10 @@ test("best-cpu.yaml is default.yaml with twice the steps", () => {
 });
 
 test("gradual unfreezing: one more group every N steps, all when not gradual", () => {
-  assert.equal([0, 9, 10, 25, 1000].map((s) => unfrozenGroups(s, 10, 4, true)), [1, 1, 2, 3, 4]);
+  assert.equal(
+    [0, 9, 10, 25, 1000].map((s) => unfrozenGroups(s, 10, 4, true)),
+    [1, 1, 2, 3, 4],
+  );
   assert.is(unfrozenGroups(0, 10, 4, false), 4);
 });
 

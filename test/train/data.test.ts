@@ -2,23 +2,22 @@
  * The training data plan: the seeded holdout keeps whole premise groups out of training, extra LM
  * text may not be a validation or test split, and resume's log truncation is exact and atomic.
  */
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { existsSync, mkdirSync } from "node:fs";
 import { ConfigError, loadConfig } from "../../ts/config/load.js";
 import { ConfigSchema } from "../../ts/config/schema.js";
 import { DATASETS, parseSplitRef } from "../../ts/data/datasets.js";
 import { DataError } from "../../ts/data/errors.js";
-import { makeZip } from "../data/helpers.js";
-import { truncateLog } from "../../ts/train/checkpoints.js";
 import { HOLDOUT_SEED, premiseHoldout } from "../../ts/data/holdout.js";
-import { loadTrainingData } from "../../ts/train/data.js";
 import { projectRoot } from "../../ts/paths.js";
-import { testWithData, tempFolder } from "../helpers.js";
+import { truncateLog } from "../../ts/train/checkpoints.js";
+import { loadTrainingData } from "../../ts/train/data.js";
+import { makeZip } from "../data/helpers.js";
+import { tempFolder, testWithData } from "../helpers.js";
 
 const tiny = loadConfig({ file: join(projectRoot, "configs", "tiny.yaml") });
 
@@ -63,7 +62,13 @@ test("data.lmText may not be the validation split or a dev/test split of the pai
 });
 
 const pairRows = (n: number, tag: string) =>
-  Array.from({ length: n }, (_, i) => JSON.stringify({ gold_label: ["entailment", "neutral", "contradiction"][i % 3], sentence1: `A ${tag} premise number ${i} .`, sentence2: `Some hypothesis ${i % 7} .` })).join("\n") + "\n";
+  `${Array.from({ length: n }, (_, i) =>
+    JSON.stringify({
+      gold_label: ["entailment", "neutral", "contradiction"][i % 3],
+      sentence1: `A ${tag} premise number ${i} .`,
+      sentence2: `Some hypothesis ${i % 7} .`,
+    }),
+  ).join("\n")}\n`;
 
 async function loadError(cfg: typeof tiny, opts: Parameters<typeof loadTrainingData>[1]): Promise<Error | null> {
   return loadTrainingData(cfg, opts).then(
@@ -92,14 +97,24 @@ test("an empty training split fails early in the data layer, naming the file (no
 test("data.datasets: the user's own TSV pairs, registered from the config, train as data.pairs", async () => {
   const dir = tempFolder("bridge-userdata-");
   try {
-    const tsv = (n: number) => "premise\thypothesis\tlabel\n" + Array.from({ length: n }, (_, i) => `The cat ${i} sits .\tA cat ${i % 5} rests .\t${["entailment", "neutral", "contradiction"][i % 3]}`).join("\n") + "\n";
+    const tsv = (n: number) =>
+      "premise\thypothesis\tlabel\n" +
+      Array.from({ length: n }, (_, i) => `The cat ${i} sits .\tA cat ${i % 5} rests .\t${["entailment", "neutral", "contradiction"][i % 3]}`).join("\n") +
+      "\n";
     writeFileSync(join(dir, "train.tsv"), tsv(40));
     writeFileSync(join(dir, "dev.tsv"), tsv(9));
     const cfg = ConfigSchema.parse({
       ...tiny,
       data: {
         pairs: "my-pairs",
-        datasets: [{ name: "my-pairs", format: "tsv", files: { train: join(dir, "train.tsv"), dev: "dev.tsv" }, columns: { s1: "premise", s2: "hypothesis", label: "label" } }],
+        datasets: [
+          {
+            name: "my-pairs",
+            format: "tsv",
+            files: { train: join(dir, "train.tsv"), dev: "dev.tsv" },
+            columns: { s1: "premise", s2: "hypothesis", label: "label" },
+          },
+        ],
       },
     });
     const data = await loadTrainingData(cfg, { dataDir: dir, cacheDir: join(dir, "cache") });
@@ -114,7 +129,11 @@ test("data.datasets: the user's own TSV pairs, registered from the config, train
 });
 
 test("first use downloads the missing dataset (into the cache by default; --no-download refuses; a named folder is left alone)", async () => {
-  const zip = makeZip({ "snli_1.0/snli_1.0_train.jsonl": pairRows(60, "train"), "snli_1.0/snli_1.0_dev.jsonl": pairRows(15, "dev"), "snli_1.0/snli_1.0_test.jsonl": pairRows(3, "test") });
+  const zip = makeZip({
+    "snli_1.0/snli_1.0_train.jsonl": pairRows(60, "train"),
+    "snli_1.0/snli_1.0_dev.jsonl": pairRows(15, "dev"),
+    "snli_1.0/snli_1.0_test.jsonl": pairRows(3, "test"),
+  });
   let hits = 0;
   const server = createServer((_req, res) => {
     hits++;
@@ -138,7 +157,10 @@ test("first use downloads the missing dataset (into the cache by default; --no-d
     const fetched = await loadTrainingData(tiny, { dataDir: named, download: true, cacheDir: join(tmp, "cache"), log: (l) => logs.push(l) });
     assert.is(fetched.plan.train.split, "snli:train");
     assert.is(hits, 1);
-    assert.ok(logs.some((l) => /snli:train: not in .*named; downloading snli \(first use; --no-download to refuse\)/.test(l)), logs.join("\n"));
+    assert.ok(
+      logs.some((l) => /snli:train: not in .*named; downloading snli \(first use; --no-download to refuse\)/.test(l)),
+      logs.join("\n"),
+    );
 
     delete process.env.BRIDGE_DATA_DIR;
     process.env.XDG_CACHE_HOME = join(tmp, "xdg");
@@ -150,7 +172,10 @@ test("first use downloads the missing dataset (into the cache by default; --no-d
     assert.is(hits, 2, "downloaded again although cached");
   } finally {
     DATASETS.snli.download = real;
-    for (const [k, v] of [["BRIDGE_DATA_DIR", saved.data], ["XDG_CACHE_HOME", saved.xdg]] as const) {
+    for (const [k, v] of [
+      ["BRIDGE_DATA_DIR", saved.data],
+      ["XDG_CACHE_HOME", saved.xdg],
+    ] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
@@ -170,8 +195,12 @@ test("truncateLog: drops what follows the checkpoint and a restarting stage's st
     { type: "stage_start", stage_index: 1 },
     ...[1, 2, 3, 4].map((step) => ({ type: "train", stage_index: 1, step })),
   ];
-  const write = () => writeFileSync(path, lines.map((l) => JSON.stringify(l) + "\n").join("") + '{"type":"tr');
-  const read = () => readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { type: string; stage_index?: number; step?: number });
+  const write = () => writeFileSync(path, `${lines.map((l) => `${JSON.stringify(l)}\n`).join("")}{"type":"tr`);
+  const read = () =>
+    readFileSync(path, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; stage_index?: number; step?: number });
   write();
   truncateLog(path, 1, 2); // resuming stage 1 from its step-2 checkpoint: stage_start stays
   assert.equal(read(), lines.slice(0, 7));

@@ -7,12 +7,12 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { type TrainOptions, train } from "../../ts/commands/train.js";
 import { tensor } from "../../ts/core/tensor.js";
-import { train, type TrainOptions } from "../../ts/commands/train.js";
 import { projectRoot } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
 import { DistributedBackend, mergeStepResults, rankPlacement, shardRows } from "../../ts/train/distributed.js";
-import { testWithData, tempFolder } from "../helpers.js";
+import { tempFolder, testWithData } from "../helpers.js";
 
 test("shardRows cuts every tensor by rows into near-equal contiguous shards (views)", () => {
   const x = tensor("int64", [5, 2], BigInt64Array.from([0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n]));

@@ -5,20 +5,20 @@
  * the run at once with a message naming that host, and the run resumes from its last checkpoint and completes
  * once the host serves again (rank 0's backend, still serving, leaves the broken group and joins the new one).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import type { TrainBackend } from "../../ts/train/context.js";
 import { generateKeys, loadClientKeys } from "../../ts/backend/keys.js";
-import { train, type TrainOptions } from "../../ts/commands/train.js";
+import { type TrainOptions, train } from "../../ts/commands/train.js";
 import { backendPython, projectRoot, pythonSourceDir } from "../../ts/paths.js";
 import { runPaths } from "../../ts/run/manifest.js";
 import { readState } from "../../ts/train/checkpoints.js";
+import type { TrainBackend } from "../../ts/train/context.js";
 import { DistributedBackend, masterAddress } from "../../ts/train/distributed.js";
-import { testWithData, tempFolder } from "../helpers.js";
+import { tempFolder, testWithData } from "../helpers.js";
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -78,7 +78,11 @@ test("masterAddress: --master HOST:PORT, else the first endpoint's host on port 
 });
 
 test("connectHosts refuses a single endpoint and a repeated one", async () => {
-  const message = (hosts: string[]) => DistributedBackend.connectHosts(hosts).then(() => "", (e: Error) => e.message);
+  const message = (hosts: string[]) =>
+    DistributedBackend.connectHosts(hosts).then(
+      () => "",
+      (e: Error) => e.message,
+    );
   assert.match(await message(["tcp://127.0.0.1:1"]), /at least 2 endpoints.*--backend/);
   assert.match(await message(["tcp://127.0.0.1:1", "tcp://127.0.0.1:1"]), /lists tcp:\/\/127\.0\.0\.1:1 twice/);
 });
@@ -87,7 +91,11 @@ testWithData(test, "train refuses --hosts with --nproc, and --master without --h
   const runsDir = tempFolder("bridge-hosts-args-");
   try {
     const opts: TrainOptions = { config: join(projectRoot, "configs", "tiny.yaml"), quiet: true, runsDir, dataDir };
-    const message = (extra: Partial<TrainOptions>, run: string) => train({ ...opts, ...extra, run }).then(() => "", (e: Error) => e.message);
+    const message = (extra: Partial<TrainOptions>, run: string) =>
+      train({ ...opts, ...extra, run }).then(
+        () => "",
+        (e: Error) => e.message,
+      );
     assert.match(await message({ hosts: ["tcp://127.0.0.1:1", "tcp://127.0.0.1:2"], nproc: 2 }, "a"), /--hosts runs one rank per endpoint/);
     assert.match(await message({ master: "h:1" }, "b"), /--master goes with --hosts/);
   } finally {
@@ -142,7 +150,16 @@ testWithData(test, "two served hosts train like --nproc 2; a killed host fails t
     assert.match(failure, /Resume with: npx bridge train --run killed --resume/);
 
     served[1] = await serveHost(hosts[1], keys.serverFile);
-    await train({ ...base, config: undefined, set: undefined, run: "killed", resume: true, hosts, keys: keys.clientFile, master: `127.0.0.1:${await freePort()}` });
+    await train({
+      ...base,
+      config: undefined,
+      set: undefined,
+      run: "killed",
+      resume: true,
+      hosts,
+      keys: keys.clientFile,
+      master: `127.0.0.1:${await freePort()}`,
+    });
     assert.ok(readState(runPaths("killed", dir))?.done, "the resumed run did not complete");
     // Up to the checkpoint the log is the killed run's; after it, rank 1 draws dropout masks from a generator
     // reseeded at the resumed step (bridge_backend.ops.model.reseed_rank), so only the count must match.

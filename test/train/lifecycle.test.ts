@@ -12,7 +12,7 @@ import * as assert from "uvu/assert";
 import { resumeCommandOf, train } from "../../ts/commands/train.js";
 import { projectRoot } from "../../ts/paths.js";
 import { resolveRunName, runPaths } from "../../ts/run/manifest.js";
-import { bridgeBin, testWithData, waitFor, tempFolder } from "../helpers.js";
+import { bridgeBin, tempFolder, testWithData, waitFor } from "../helpers.js";
 
 const tmp = tempFolder("bridge-lifecycle-");
 const tiny = join(projectRoot, "configs", "tiny.yaml");
@@ -176,10 +176,12 @@ testWithData(test, "--on-bad-row: a malformed row stops training by default, nam
   // 400 real SNLI dev rows with one broken line (line 201)
   const badData = join(tmp, "bad-data");
   mkdirSync(join(badData, "snli_1.0"), { recursive: true });
-  const rows = readFileSync(join(dataDir, "snli_1.0", "snli_1.0_dev.jsonl"), "utf8").split("\n").slice(0, 400);
+  const rows = readFileSync(join(dataDir, "snli_1.0", "snli_1.0_dev.jsonl"), "utf8")
+    .split("\n")
+    .slice(0, 400);
   rows.splice(200, 0, '{"gold_label": "entailment", "sentence1": ');
   const file = join(badData, "snli_1.0", "snli_1.0_dev.jsonl");
-  writeFileSync(file, rows.join("\n") + "\n");
+  writeFileSync(file, `${rows.join("\n")}\n`);
   const env = { BRIDGE_RUNS_DIR: join(tmp, "runs-bad"), BRIDGE_CACHE_DIR: join(tmp, "cache") };
   const base = ["train", "--config", tiny, "--data-dir", badData, "--quiet"];
 

@@ -2,27 +2,30 @@
  * Multi-task stages: the step sampler (weights respected, deterministic per seed, each task's batches in order),
  * the config's validation of tasks, and the data a multi-task stage trains on (real SNLI, SICK and STS-B files).
  */
-import { test } from "uvu";
-import { RunModel } from "../../ts/eval/runModel.js";
-import * as assert from "uvu/assert";
+
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { stringify } from "yaml";
+import { train } from "../../ts/commands/train.js";
 import { loadConfig, validateConfig } from "../../ts/config/load.js";
 import { stageMetrics, stageSpec } from "../../ts/config/schema.js";
+import { RunModel } from "../../ts/eval/runModel.js";
 import { projectRoot } from "../../ts/paths.js";
+import { readManifest, runPaths } from "../../ts/run/manifest.js";
 import { idfWeights, loadTrainingData, trainingSentences } from "../../ts/train/data.js";
 import { apportion, taskSchedule } from "../../ts/train/multitask.js";
 import { stageData } from "../../ts/train/stages.js";
-import { killingBackend, refused, testWithData, tempFolder } from "../helpers.js";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { stringify } from "yaml";
-import { train } from "../../ts/commands/train.js";
-import { readManifest, runPaths } from "../../ts/run/manifest.js";
-
+import { killingBackend, refused, tempFolder, testWithData } from "../helpers.js";
 
 test("apportion: shares proportional to the weights, summing to the total, every task at least one", () => {
   assert.equal(apportion(10, [1, 1]), [5, 5]);
   assert.equal(apportion(9, [2, 1]), [6, 3]);
-  assert.equal(apportion(10, [1, 1, 1]).reduce((a, b) => a + b), 10);
+  assert.equal(
+    apportion(10, [1, 1, 1]).reduce((a, b) => a + b),
+    10,
+  );
   assert.equal(apportion(3, [1000, 1, 1]), [1, 1, 1]);
   assert.equal(apportion(100, [3, 1]), [75, 25]);
 });
@@ -51,9 +54,34 @@ test("config: a stage gives objective or tasks; task objectives train on pairs; 
   refused({ stages: [{ name: "x" }] }, "needs either objective", "got neither");
   refused({ stages: [{ objective: "siamese", tasks: [{ dataset: "snli", objective: "siamese" }] }] }, "not both");
   refused({ stages: [{ tasks: [{ dataset: "snli", objective: "lm" }] }] }, "stages.0.tasks.0.objective", "a task trains on sentence pairs; lm does not");
-  refused({ stages: [{ tasks: [{ dataset: "stsb:train", objective: "cosent" }, { dataset: "stsb", objective: "cosent" }] }] }, "named \"stsb-cosent\"");
-  refused({ stages: [{ tasks: [{ dataset: "snli", objective: "contrastive" }], earlyStopping: { metric: "val_perplexity" } }] }, "never reports val_perplexity");
-  const c = validateConfig({ stages: [{ tasks: [{ dataset: "snli", objective: "contrastive" }, { dataset: "stsb:train", objective: "cosent", weight: 0.5 }], earlyStopping: { metric: "val_spearman" } }] });
+  refused(
+    {
+      stages: [
+        {
+          tasks: [
+            { dataset: "stsb:train", objective: "cosent" },
+            { dataset: "stsb", objective: "cosent" },
+          ],
+        },
+      ],
+    },
+    'named "stsb-cosent"',
+  );
+  refused(
+    { stages: [{ tasks: [{ dataset: "snli", objective: "contrastive" }], earlyStopping: { metric: "val_perplexity" } }] },
+    "never reports val_perplexity",
+  );
+  const c = validateConfig({
+    stages: [
+      {
+        tasks: [
+          { dataset: "snli", objective: "contrastive" },
+          { dataset: "stsb:train", objective: "cosent", weight: 0.5 },
+        ],
+        earlyStopping: { metric: "val_spearman" },
+      },
+    ],
+  });
   const s = c.stages[0];
   assert.is(s.tasks?.[1].weight, 0.5);
   assert.is(s.tasks?.[0].weight, 1);
@@ -99,7 +127,8 @@ testWithData(test, "multi-task data: each task's training split less a premise h
   assert.is(Math.min(...scores), 0);
   assert.is(Math.max(...scores), 1);
   // no sentence pair is both trained on and held out
-  const key = (p: typeof stsb.train, i: number) => `${p.s1.ids.subarray(p.s1.offsets[i], p.s1.offsets[i + 1])}|${p.s2.ids.subarray(p.s2.offsets[i], p.s2.offsets[i + 1])}`;
+  const key = (p: typeof stsb.train, i: number) =>
+    `${p.s1.ids.subarray(p.s1.offsets[i], p.s1.offsets[i + 1])}|${p.s2.ids.subarray(p.s2.offsets[i], p.s2.offsets[i + 1])}`;
   const trainKeys = new Set(Array.from({ length: stsb.train.size }, (_, i) => key(stsb.train, i)));
   const leaked = Array.from({ length: stsb.valid.size }, (_, i) => key(stsb.valid, i)).filter((k) => trainKeys.has(k)).length;
   assert.ok(leaked <= 2, `held-out STS-B pairs also in training: ${leaked}`); // STS-B repeats a few pairs verbatim
@@ -129,8 +158,14 @@ testWithData(test, "multi-task data: each task's training split less a premise h
   const again = stageData(cfg.stages[0], 0, data, cfg.seed).epoch(0);
   for (const b of [0, 7, total - 1]) assert.equal([...again.batch(b).tensors.premise.data], [...epoch.batch(b).tensors.premise.data]);
   const valid = sd.valid();
-  assert.equal(valid.map((v) => v.name), ["snli-contrastive", "sick-contrastive", "stsb-cosent"]);
-  assert.ok(valid[2].gold && valid[2].gold.flatMap((g) => Array.from(g)).length === stsb.valid.size, "every held-out STS-B pair validates, gold scores alongside");
+  assert.equal(
+    valid.map((v) => v.name),
+    ["snli-contrastive", "sick-contrastive", "stsb-cosent"],
+  );
+  assert.ok(
+    valid[2].gold && valid[2].gold.flatMap((g) => Array.from(g)).length === stsb.valid.size,
+    "every held-out STS-B pair validates, gold scores alongside",
+  );
   // SIF's sentences: distinct training sentences, a bounded sample
   const sents = trainingSentences(data, 1000);
   assert.is(sents.offsets.length - 1, 1000);
@@ -196,14 +231,25 @@ testWithData(test, "a multi-task stage SIGKILLed mid-stage and resumed ends exac
         .trim()
         .split("\n")
         .map((l) => JSON.parse(l) as { type: string; stage_index: number; step: number; task?: string; loss: number; from_step?: number });
-    assert.equal(log("killed").filter((e) => e.type === "resume").map((e) => [e.stage_index, e.from_step]), [[1, 15]]);
+    assert.equal(
+      log("killed")
+        .filter((e) => e.type === "resume")
+        .map((e) => [e.stage_index, e.from_step]),
+      [[1, 15]],
+    );
     // the same task at every step, with the same loss, as the uninterrupted run
-    const steps = (run: string) => log(run).filter((e) => e.type === "train" && e.stage_index === 1).map((e) => [e.step, e.task, e.loss]);
+    const steps = (run: string) =>
+      log(run)
+        .filter((e) => e.type === "train" && e.stage_index === 1)
+        .map((e) => [e.step, e.task, e.loss]);
     const [k, w] = [steps("killed"), steps("whole")];
     const first = w.findIndex((x, i) => JSON.stringify(x) !== JSON.stringify(k[i]));
     assert.is(first, -1, `first differing step: ${JSON.stringify(w[first])} (whole) vs ${JSON.stringify(k[first])} (resumed)`);
     assert.equal(new Set(steps("whole").map((s) => s[1])), new Set(["snli-contrastive", "sick-cosent", "snli-siamese"]));
-    assert.ok(log("whole").some((e) => e.type === "sif"), "SIF fitted at the stage's end");
+    assert.ok(
+      log("whole").some((e) => e.type === "sif"),
+      "SIF fitted at the stage's end",
+    );
     assert.equal(metrics("killed"), metrics("whole"));
 
     // the run's vocabulary keeps its out-of-vocabulary buckets: two unseen words get different vectors, the same
@@ -221,7 +267,6 @@ testWithData(test, "a multi-task stage SIGKILLed mid-stage and resumed ends exac
     } finally {
       await model.close();
     }
-
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

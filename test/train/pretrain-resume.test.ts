@@ -11,7 +11,7 @@ import * as assert from "uvu/assert";
 import { train } from "../../ts/commands/train.js";
 import { backendEnv, backendPython, projectRoot } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
-import { killingBackend, testWithData, tempFolder } from "../helpers.js";
+import { killingBackend, tempFolder, testWithData } from "../helpers.js";
 
 const tmp = tempFolder("bridge-pretrain-");
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -25,7 +25,10 @@ function wikiTree(): string {
     let text = "";
     for (let a = 0; a < 20; a++) {
       const id = f * 20 + a;
-      const paragraphs = Array.from({ length: 4 }, (_, p) => Array.from({ length: 25 }, (_, w) => words[(id * 7 + p * 3 + w * 5) % words.length]).join(" ") + ".");
+      const paragraphs = Array.from(
+        { length: 4 },
+        (_, p) => `${Array.from({ length: 25 }, (_, w) => words[(id * 7 + p * 3 + w * 5) % words.length]).join(" ")}.`,
+      );
       text += `<doc id="${id}" url="https://en.wikipedia.org/wiki?curid=${id}" title="Article ${id}">\nArticle ${id}\n\n${paragraphs.join("\n")}\n</doc>\n`;
     }
     writeFileSync(join(root, "AA", `wiki_0${f}`), text);
@@ -47,7 +50,8 @@ def same(x, y):
     return x == y
 print("same" if same(a, b) else "different")
 `;
-const sameCheckpoint = (a: string, b: string) => spawnSync(backendPython(), ["-c", SAME_CHECKPOINT, a, b], { encoding: "utf8", env: backendEnv() }).stdout.trim();
+const sameCheckpoint = (a: string, b: string) =>
+  spawnSync(backendPython(), ["-c", SAME_CHECKPOINT, a, b], { encoding: "utf8", env: backendEnv() }).stdout.trim();
 
 testWithData(test, "a pretraining run killed mid-stage resumes to the same weights as an uninterrupted one", async (dataDir) => {
   const config = join(tmp, "pretrain-tiny.yaml");

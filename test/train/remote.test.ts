@@ -15,7 +15,7 @@ import { serve } from "../../ts/commands/serve.js";
 import { train } from "../../ts/commands/train.js";
 import { backendPython, projectRoot, pythonSourceDir } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
-import { testWithData, tempFolder } from "../helpers.js";
+import { tempFolder, testWithData } from "../helpers.js";
 
 const tiny = join(projectRoot, "configs", "tiny.yaml");
 
@@ -37,7 +37,16 @@ testWithData(test, "train --backend tcp:// --keys client.json uses a served back
     stdio: ["pipe", "ignore", "ignore"],
   });
   try {
-    const r = await train({ config: tiny, set: ["stages.lm.steps=5", "stages.siamese.steps=5"], run: "remote", quiet: true, dataDir, runsDir: dir, backend: endpoint, keys: keys.clientFile });
+    const r = await train({
+      config: tiny,
+      set: ["stages.lm.steps=5", "stages.siamese.steps=5"],
+      run: "remote",
+      quiet: true,
+      dataDir,
+      runsDir: dir,
+      backend: endpoint,
+      keys: keys.clientFile,
+    });
     assert.is(r.stages.length, 2);
     assert.ok(existsSync(join(dir, "remote", "checkpoints", "1-siamese.pt")));
     let err: Error | null = null;
@@ -108,7 +117,14 @@ testWithData(test, "a non-finite loss stops the stage with a clear error and kee
     // an absurd learning rate blows the siamese stage up within a few steps
     await train({
       config: tiny,
-      set: ["stages.lm.steps=5", "stages.siamese.lr.max=1e12", "stages.siamese.lr.schedule=constant", "stages.siamese.gradualUnfreeze=false", "stages.siamese.checkpointEvery=1", "model.head_p=0"],
+      set: [
+        "stages.lm.steps=5",
+        "stages.siamese.lr.max=1e12",
+        "stages.siamese.lr.schedule=constant",
+        "stages.siamese.gradualUnfreeze=false",
+        "stages.siamese.checkpointEvery=1",
+        "model.head_p=0",
+      ],
       run: "nan",
       quiet: true,
       dataDir,

@@ -8,12 +8,12 @@ import { basename, dirname, join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { BackendError, startBackend } from "../../ts/backend/client.js";
-import { train, type TrainOptions } from "../../ts/commands/train.js";
+import { type TrainOptions, train } from "../../ts/commands/train.js";
 import type { Config } from "../../ts/config/schema.js";
-import type { TrainBackend } from "../../ts/train/context.js";
-import { readManifest, runPaths } from "../../ts/run/manifest.js";
-import { killingBackend, sharedDataDir, testWithData, tempFolder } from "../helpers.js";
 import { projectRoot } from "../../ts/paths.js";
+import { readManifest, runPaths } from "../../ts/run/manifest.js";
+import type { TrainBackend } from "../../ts/train/context.js";
+import { killingBackend, sharedDataDir, tempFolder, testWithData } from "../helpers.js";
 
 const dataDir = sharedDataDir("train: resume");
 const runsDir = tempFolder("bridge-train-");
@@ -38,7 +38,7 @@ const stageEnds = (run: string) =>
 
 test.after(() => rmSync(runsDir, { recursive: true, force: true }));
 
-testWithData(test, "a tiny run leaves config, vocabulary, manifest, checkpoints and log", async (dataDir) => {
+testWithData(test, "a tiny run leaves config, vocabulary, manifest, checkpoints and log", async (_dataDir) => {
   const r = await train({ ...base, run: "whole" });
   const p = runPaths("whole", runsDir);
   for (const f of [p.config, p.vocab, p.manifest, p.log]) assert.ok(existsSync(f), f);
@@ -51,7 +51,10 @@ testWithData(test, "a tiny run leaves config, vocabulary, manifest, checkpoints 
   if (m.data!.holdout) assert.ok(Math.abs(m.data!.holdout.validRows.length - Math.round(9842 * 0.1)) < 10, `${m.data!.holdout.validRows.length}`);
   assert.is(r.stages.length, 2);
   assert.ok(r.stages[0].metrics.val_perplexity > 1);
-  const log = readFileSync(p.log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { type: string });
+  const log = readFileSync(p.log, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { type: string });
   assert.ok(log.filter((e) => e.type === "train").length === r.stages[0].steps + r.stages[1].steps);
   assert.ok(log.some((e) => e.type === "eval"));
 });
@@ -79,7 +82,13 @@ testWithData(test, "SIGKILL mid-epoch, --resume: same final metrics as the unint
     .split("\n")
     .map((l) => JSON.parse(l) as { type: string; stage_index: number; step: number; from_step?: number });
   // resumed from the mid-epoch checkpoints, not from the stages' starts
-  assert.equal(log.filter((e) => e.type === "resume").map((e) => [e.stage_index, e.from_step]), [[0, 30], [1, 20]]);
+  assert.equal(
+    log.filter((e) => e.type === "resume").map((e) => [e.stage_index, e.from_step]),
+    [
+      [0, 30],
+      [1, 20],
+    ],
+  );
   // the log reads as one run: each step once
   const steps = log.filter((e) => e.type === "train").map((e) => `${e.stage_index}:${e.step}`);
   assert.is(new Set(steps).size, steps.length);
@@ -98,9 +107,18 @@ testWithData(test, "accumSteps: checkpoints, evals and unfreezing on whole optim
       .map((l) => JSON.parse(l) as Rec)
       .filter((e) => e.stage_index === 1);
   const log = read("accum");
-  assert.equal(log.filter((e) => e.type === "checkpoint").map((e) => e.step), [21, 42, 63, 64]);
-  assert.equal(log.filter((e) => e.type === "eval").map((e) => e.step), [33, 64]);
-  assert.equal(log.filter((e) => e.type === "flush").map((e) => [e.step, e.micro_batches, e.reason]), [[64, 1, "stage end"]]);
+  assert.equal(
+    log.filter((e) => e.type === "checkpoint").map((e) => e.step),
+    [21, 42, 63, 64],
+  );
+  assert.equal(
+    log.filter((e) => e.type === "eval").map((e) => e.step),
+    [33, 64],
+  );
+  assert.equal(
+    log.filter((e) => e.type === "flush").map((e) => [e.step, e.micro_batches, e.reason]),
+    [[64, 1, "stage end"]],
+  );
   // killed at siamese micro-batch 30 (checkpoint at 21), resumed: the same model as the uninterrupted run
   let err: Error | null = null;
   await train({ ...base, set, run: "accum-killed", connect: killingBackend(1, 30) }).catch((e: Error) => (err = e));
@@ -108,7 +126,12 @@ testWithData(test, "accumSteps: checkpoints, evals and unfreezing on whole optim
   await train({ run: "accum-killed", resume: true, quiet: true, dataDir, runsDir });
   assert.equal(stageMetrics("accum-killed"), stageMetrics("accum"));
   assert.equal(stageEnds("accum-killed"), stageEnds("accum"));
-  assert.equal(read("accum-killed").filter((e) => e.type === "resume").map((e) => e.from_step), [21]);
+  assert.equal(
+    read("accum-killed")
+      .filter((e) => e.type === "resume")
+      .map((e) => e.from_step),
+    [21],
+  );
 });
 
 /** The real backend, but its `failAt`-th save meets a full disk (the backend's NoSpace reply; py/tests/test_checkpoints.py checks it raises one). */
@@ -130,18 +153,22 @@ function fullDiskAt(failAt: number): (cfg: Config) => Promise<TrainBackend> {
   };
 }
 
-testWithData(test, "a full disk at a checkpoint: the error says so, names the last good checkpoint and the resume; resumed, the run ends as an uninterrupted one", async () => {
-  const name = "disk-full";
-  const err = await train({ ...base, run: name, connect: fullDiskAt(2) }).catch((e: Error) => e);
-  assert.instance(err, Error);
-  const msg = (err as Error).message;
-  assert.match(msg, /stage 1\/2 \(lm\) at step 60: no space left on /, msg);
-  assert.not.match(msg, /^save: NoSpace/, "the op's wire prefix is not the message");
-  assert.match(msg, `the last good checkpoint is ${join(runPaths(name, runsDir).dir, "checkpoints")}`);
-  assert.match(msg, `Free some space, then resume with: npx bridge train --run ${name} --resume`);
-  await train({ run: name, resume: true, quiet: true, dataDir: dataDir!, runsDir });
-  assert.equal(stageMetrics(name), stageMetrics("whole"));
-});
+testWithData(
+  test,
+  "a full disk at a checkpoint: the error says so, names the last good checkpoint and the resume; resumed, the run ends as an uninterrupted one",
+  async () => {
+    const name = "disk-full";
+    const err = await train({ ...base, run: name, connect: fullDiskAt(2) }).catch((e: Error) => e);
+    assert.instance(err, Error);
+    const msg = (err as Error).message;
+    assert.match(msg, /stage 1\/2 \(lm\) at step 60: no space left on /, msg);
+    assert.not.match(msg, /^save: NoSpace/, "the op's wire prefix is not the message");
+    assert.match(msg, `the last good checkpoint is ${join(runPaths(name, runsDir).dir, "checkpoints")}`);
+    assert.match(msg, `Free some space, then resume with: npx bridge train --run ${name} --resume`);
+    await train({ run: name, resume: true, quiet: true, dataDir: dataDir!, runsDir });
+    assert.equal(stageMetrics(name), stageMetrics("whole"));
+  },
+);
 
 testWithData(test, "--resume of a finished run does nothing; a fresh run refuses an existing folder", async (dataDir) => {
   const r = await train({ run: "whole", resume: true, quiet: true, dataDir, runsDir });

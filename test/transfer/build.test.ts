@@ -9,7 +9,7 @@ import * as assert from "uvu/assert";
 import { stringify } from "yaml";
 import { train } from "../../ts/commands/train.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
-import { refused, testWithData, tempFolder } from "../helpers.js";
+import { refused, tempFolder, testWithData } from "../helpers.js";
 
 const data = { pairs: "snli", maxTrainPairs: 300, maxValidPairs: 60 };
 const model = { preset: "tiny", head_hidden: 16 };
@@ -21,16 +21,30 @@ test("init.build needs init.from to be a run name", () => {
 testWithData(test, "init.build trains the pretrained LM once, on first use; the recipe starts from it; a second recipe reuses it", async (dataDir) => {
   const dir = tempFolder("bridge-init-build-");
   try {
-    writeFileSync(join(dir, "lm.yaml"), stringify({ seed: 1, threads: 1, data, vocab: { minFreq: 1, maxSize: 3000 }, model, stages: [{ objective: "lm", steps: 6, batchSize: 8, bptt: 16 }] }));
+    writeFileSync(
+      join(dir, "lm.yaml"),
+      stringify({ seed: 1, threads: 1, data, vocab: { minFreq: 1, maxSize: 3000 }, model, stages: [{ objective: "lm", steps: 6, batchSize: 8, bptt: 16 }] }),
+    );
     writeFileSync(
       join(dir, "recipe.yaml"),
-      stringify({ seed: 2, threads: 1, data, vocab: { minFreq: 2, maxSize: 1000 }, model, init: { from: "tiny-lm", build: "lm.yaml" }, stages: [{ objective: "siamese", steps: 4, batchSize: 16 }] }),
+      stringify({
+        seed: 2,
+        threads: 1,
+        data,
+        vocab: { minFreq: 2, maxSize: 1000 },
+        model,
+        init: { from: "tiny-lm", build: "lm.yaml" },
+        stages: [{ objective: "siamese", steps: 4, batchSize: 16 }],
+      }),
     );
     const runsDir = join(dir, "runs");
     const opts = { config: join(dir, "recipe.yaml"), quiet: true, dataDir, runsDir };
     await train({ ...opts, run: "first" });
     const lm = runPaths("tiny-lm", runsDir);
-    assert.ok(readManifest(lm).stages.every((s) => s.completed), "the pretrained LM was trained to the end");
+    assert.ok(
+      readManifest(lm).stages.every((s) => s.completed),
+      "the pretrained LM was trained to the end",
+    );
     const builtAt = statSync(lm.manifest).mtimeMs;
     const inits = (run: string) =>
       readFileSync(runPaths(run, runsDir).log, "utf8")

@@ -10,10 +10,10 @@ import * as assert from "uvu/assert";
 import { modelsCommand } from "../../ts/commands/models.js";
 import { ensurePretrained, train } from "../../ts/commands/train.js";
 import { projectRoot } from "../../ts/paths.js";
-import { ENTRY_FILE, listCache, modelCacheDir } from "../../ts/run/modelCache.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
+import { ENTRY_FILE, listCache, modelCacheDir } from "../../ts/run/modelCache.js";
 import { Progress } from "../../ts/train/progress.js";
-import { testWithData, tempFolder } from "../helpers.js";
+import { tempFolder, testWithData } from "../helpers.js";
 
 const tmp = tempFolder("bridge-cache-");
 const saved = process.env.BRIDGE_CACHE_DIR;
@@ -27,14 +27,20 @@ test.after(() => {
 /** A pretraining config of a few LM steps on the tiny preset. */
 function pretrainConfig(name: string, steps: number): string {
   const path = join(tmp, `${name}.yaml`);
-  writeFileSync(path, `extends: ${join(projectRoot, "configs", "tiny.yaml")}\nstages: [{ name: lm, objective: lm, steps: ${steps}, batchSize: 8, bptt: 12, checkpointEvery: 2 }]\n`);
+  writeFileSync(
+    path,
+    `extends: ${join(projectRoot, "configs", "tiny.yaml")}\nstages: [{ name: lm, objective: lm, steps: ${steps}, batchSize: 8, bptt: 12, checkpointEvery: 2 }]\n`,
+  );
   return path;
 }
 
 /** A recipe that starts its siamese stage from `from`. */
 function recipe(from: string): string {
   const path = join(tmp, "recipe.yaml");
-  writeFileSync(path, `extends: ${join(projectRoot, "configs", "tiny.yaml")}\ninit: { from: "${from}" }\nstages: [{ objective: siamese, steps: 3, batchSize: 16 }]\n`);
+  writeFileSync(
+    path,
+    `extends: ${join(projectRoot, "configs", "tiny.yaml")}\ninit: { from: "${from}" }\nstages: [{ objective: siamese, steps: 3, batchSize: 16 }]\n`,
+  );
   return path;
 }
 

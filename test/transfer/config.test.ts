@@ -25,7 +25,10 @@ test("init defaults to none and takes { from }", () => {
 });
 
 test("bad model settings are refused with their path", () => {
-  assert.throws(() => validateConfig({ stages: [{ objective: "siamese" }], model: { bidir: true, backwards: true } }), /model\.backwards.*bidir encoder already reads both ways/s);
+  assert.throws(
+    () => validateConfig({ stages: [{ objective: "siamese" }], model: { bidir: true, backwards: true } }),
+    /model\.backwards.*bidir encoder already reads both ways/s,
+  );
   assert.throws(() => validateConfig({ stages, model: { softmax: "adaptive", cutoffs: [500, 200] } }), /model\.cutoffs.*must increase, got \[500, 200\]/s);
   assert.throws(() => validateConfig({ stages, model: { softmax: "hierarchical" } }), /model\.softmax/);
 });

@@ -23,7 +23,10 @@ const siamese = [{ objective: "siamese" }];
 test("config: dual_lm refuses an lm stage, bidir / backwards, and init.backward needs dual_lm", () => {
   const ok = validateConfig({ stages: siamese, model: { dual_lm: true }, init: { from: "fwd", backward: "bwd" } });
   assert.equal(ok.init, { from: "fwd", backward: "bwd" });
-  assert.throws(() => validateConfig({ stages: [{ objective: "lm" }], model: { dual_lm: true } }), /stages\.0\.objective.*dual_lm model trains sentence objectives only.*init: \{ from: FORWARD_RUN, backward: BACKWARD_RUN \}/s);
+  assert.throws(
+    () => validateConfig({ stages: [{ objective: "lm" }], model: { dual_lm: true } }),
+    /stages\.0\.objective.*dual_lm model trains sentence objectives only.*init: \{ from: FORWARD_RUN, backward: BACKWARD_RUN \}/s,
+  );
   assert.throws(() => validateConfig({ stages: siamese, model: { dual_lm: true, bidir: true } }), /model\.bidir.*drop bidir/s);
   assert.throws(() => validateConfig({ stages: siamese, model: { dual_lm: true, backwards: true } }), /model\.backwards.*drop backwards/s);
   assert.throws(() => validateConfig({ stages: siamese, init: { from: "fwd", backward: "bwd" } }), /init\.backward.*set model\.dual_lm: true/s);
@@ -75,7 +78,10 @@ testWithData(test, "a forward and a backward LM run start a dual_lm siamese run,
 
     const paths = runPaths("dual", runsDir);
     const vocab = await Vocab.load(paths.vocab);
-    const events = readFileSync(paths.log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as InitEvent);
+    const events = readFileSync(paths.log, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as InitEvent);
     const init = events.find((e) => e.type === "init");
     assert.ok(init?.backward, "the init event names both sources");
     assert.is(init.source.direction, "forward");
@@ -100,9 +106,15 @@ testWithData(test, "a forward and a backward LM run start a dual_lm siamese run,
       assert.is(v.length, 2 * perEncoder);
       assert.ok(v.every(Number.isFinite));
       const [f, b] = [v.subarray(0, perEncoder), v.subarray(perEncoder)];
-      assert.ok(f.some((x, i) => Math.abs(x - b[i]) > 1e-3), "the two encoders give different halves");
+      assert.ok(
+        f.some((x, i) => Math.abs(x - b[i]) > 1e-3),
+        "the two encoders give different halves",
+      );
     }
-    assert.ok(vecs[0].some((x, i) => Math.abs(x - vecs[1][i]) > 1e-3), "two sentences, two vectors");
+    assert.ok(
+      vecs[0].some((x, i) => Math.abs(x - vecs[1][i]) > 1e-3),
+      "two sentences, two vectors",
+    );
 
     // a forward LM given as the backward one is refused by name, before any training
     const wrong = await run("wrong", tinyConfig("siamese", 400, { dual_lm: true }, { from: both.from, backward: both.from })).catch((e: unknown) => e);

@@ -12,14 +12,14 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { BackendError, startBackend } from "../../ts/backend/client.js";
+import { reverseRows } from "../../ts/data/backwards.js";
 import { MODEL_DOWNLOADS } from "../../ts/data/datasets.js";
 import { fetchSource } from "../../ts/data/download.js";
 import { SPECIAL_TOKENS } from "../../ts/data/tokenize.js";
 import { Vocab } from "../../ts/data/vocab.js";
 import { backendEnv, backendPython } from "../../ts/paths.js";
-import { reverseRows } from "../../ts/data/backwards.js";
-import { applyInit, IMPORT_FILE, resolveInitSource, vocabMap, withInit } from "../../ts/train/init.js";
 import { modelCacheDir } from "../../ts/run/modelCache.js";
+import { applyInit, IMPORT_FILE, resolveInitSource, vocabMap, withInit } from "../../ts/train/init.js";
 import { makeTarGz, tempDir } from "../data/helpers.js";
 
 const EMB = 8;
@@ -54,7 +54,13 @@ test("vocabMap: the source's id of each word, -1 for new ones", () => {
   const n = SPECIAL_TOKENS.length;
   assert.equal([...map], [...SPECIAL_TOKENS.map((_, i) => i), n + 1, -1, n]);
   // out-of-vocabulary buckets the source lacks keep the new model's own random rows (-2), so they stay apart
-  const withBuckets = Vocab.fromCounts(new Map([["cat", 1], ["dog", 1]]), { minFreq: 1, oovBuckets: 2 });
+  const withBuckets = Vocab.fromCounts(
+    new Map([
+      ["cat", 1],
+      ["dog", 1],
+    ]),
+    { minFreq: 1, oovBuckets: 2 },
+  );
   assert.equal([...vocabMap([...SPECIAL_TOKENS, ...OLD_WORDS], withBuckets)].slice(n), [n + 1, -1, -2, -2]);
   // a source with the same buckets passes them on; one with another count (xxoovK: hash mod N is K) does not
   const m = OLD_WORDS.length;
@@ -85,7 +91,10 @@ test("fetch wt103-fwd from a local server, then init: fastai:wt103-fwd converts 
     const source = MODEL_DOWNLOADS["wt103-fwd"];
     assert.is(source.archives[0].url, "https://s3.amazonaws.com/fast-ai-modelzoo/wt103-fwd.tgz");
     const dataDir = join(dir, "data");
-    const fetched = await fetchSource({ name: "wt103-fwd", ...source, archives: [{ ...source.archives[0], url }] }, { dataDir, attempts: 1, checksumStore: join(dir, "checksums.json") });
+    const fetched = await fetchSource(
+      { name: "wt103-fwd", ...source, archives: [{ ...source.archives[0], url }] },
+      { dataDir, attempts: 1, checksumStore: join(dir, "checksums.json") },
+    );
     assert.equal([...fetched.files].sort(), ["itos_wt103.pkl", "lstm_fwd.pth"]);
 
     const runsDir = join(dir, "runs");
@@ -113,7 +122,13 @@ test("fetch wt103-fwd from a local server, then init: fastai:wt103-fwd converts 
     assert.is(events.length, 1);
 
     // a vocabulary with out-of-vocabulary buckets the source lacks: they keep random rows and are counted apart
-    const bucketed = Vocab.fromCounts(new Map([["cat", 1], ["dog", 1]]), { minFreq: 1, oovBuckets: 3 });
+    const bucketed = Vocab.fromCounts(
+      new Map([
+        ["cat", 1],
+        ["dog", 1],
+      ]),
+      { minFreq: 1, oovBuckets: 3 },
+    );
     const bucketNotes: string[] = [];
     const bucketEvents: Record<string, unknown>[] = [];
     const withBuckets = withInit(backend, {

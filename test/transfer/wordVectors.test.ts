@@ -76,7 +76,16 @@ test("withInit wordVectors: the real backend fills the known words' rows after t
     const vocab = new Vocab([...SPECIAL_TOKENS, "the", "cat", "Paris", "zebra", "xxoov0", "xxoov1"], { minFreq: 1, maxSize: 100, oovBuckets: 2 });
     const notes: string[] = [];
     const events: Record<string, unknown>[] = [];
-    const ctx = { init: { wordVectors: "vectors.json" }, seed: 3, firstStageFresh: true, vocab, runsDir: dir, dataDir: dir, note: (l: string) => notes.push(l), record: (e: Record<string, unknown>) => events.push(e) };
+    const ctx = {
+      init: { wordVectors: "vectors.json" },
+      seed: 3,
+      firstStageFresh: true,
+      vocab,
+      runsDir: dir,
+      dataDir: dir,
+      note: (l: string) => notes.push(l),
+      record: (e: Record<string, unknown>) => events.push(e),
+    };
     const wrapped = withInit(backend, ctx);
     const build = { preset: "tiny", vocab_sz: vocab.size, emb_sz: 8, seed: 0, head_hidden: 8 };
     await wrapped.call("build", build);

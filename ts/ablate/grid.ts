@@ -46,10 +46,19 @@ const GridSchema = z
     /** The training config every variant starts from, relative to the grid file (default: configs/default.yaml). */
     base: z.string().min(1).optional(),
     seeds: z
-      .array(z.number().int().min(0).max(2 ** 31 - 1))
+      .array(
+        z
+          .number()
+          .int()
+          .min(0)
+          .max(2 ** 31 - 1),
+      )
       .min(1)
       .refine((s) => new Set(s).size === s.length, "seeds must be distinct"),
-    eval: z.object({ tasks: z.array(z.string()).min(1).optional() }).strict().default({}),
+    eval: z
+      .object({ tasks: z.array(z.string()).min(1).optional() })
+      .strict()
+      .default({}),
     /** The results file, relative to the grid file (default: docs/results.md of the project). */
     output: z.string().min(1).optional(),
     variants: z.array(VariantSchema).min(1),
@@ -122,7 +131,6 @@ function labelPath(path: readonly (string | number)[], raw: unknown): string {
   return path.length ? path.join(".") : "(top level)";
 }
 
-
 /** Reads and validates a grid file; paths come back absolute. Config files are checked to exist, not yet loaded (see plan.ts). */
 export function loadGrid(file: string): Grid {
   const path = resolve(file);
@@ -135,7 +143,8 @@ export function loadGrid(file: string): Grid {
 
   const base = g.base === undefined ? DEFAULT_CONFIG : resolve(dir, g.base);
   if (!existsSync(base)) problems.push(`base: ${g.base}: no such file (resolved to ${base})`);
-  for (const t of g.eval.tasks ?? []) if (!TASK_NAMES.includes(t)) problems.push(`eval.tasks: unknown task ${JSON.stringify(t)}; known: ${TASK_NAMES.join(", ")}`);
+  for (const t of g.eval.tasks ?? [])
+    if (!TASK_NAMES.includes(t)) problems.push(`eval.tasks: unknown task ${JSON.stringify(t)}; known: ${TASK_NAMES.join(", ")}`);
 
   const seen = new Map<string, number>();
   const variants: Variant[] = g.variants.map((v, i) => {
@@ -181,7 +190,10 @@ export function parseSeeds(list: string): number[] {
   const parts = list.split(",").map((s) => s.trim());
   const seeds = parts.map((s) => (/^\d+$/.test(s) ? Number(s) : Number.NaN));
   const bad = parts.filter((_, i) => !Number.isSafeInteger(seeds[i]) || seeds[i] > 2 ** 31 - 1);
-  if (parts.length === 0 || bad.length > 0) throw new GridError(`--seeds ${JSON.stringify(list)}: expected comma-separated non-negative integers, e.g. --seeds 1,2 (bad: ${bad.map((b) => JSON.stringify(b)).join(", ")})`);
+  if (parts.length === 0 || bad.length > 0)
+    throw new GridError(
+      `--seeds ${JSON.stringify(list)}: expected comma-separated non-negative integers, e.g. --seeds 1,2 (bad: ${bad.map((b) => JSON.stringify(b)).join(", ")})`,
+    );
   if (new Set(seeds).size !== seeds.length) throw new GridError(`--seeds ${JSON.stringify(list)}: a seed is repeated`);
   return seeds;
 }

@@ -7,10 +7,10 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "../core/atomic.js";
+import { metricRows } from "../eval/summary.js";
 import { describeTrainedOn } from "../eval/trainedOn.js";
 import type { Metrics } from "../eval/types.js";
-import { metricRows } from "../eval/summary.js";
-import { GridError, type Grid } from "./grid.js";
+import { type Grid, GridError } from "./grid.js";
 
 export const LEDGER_VERSION = 1;
 
@@ -49,7 +49,7 @@ export interface Ledger {
 
 /** docs/results.md -> docs/results.runs.json. */
 export function ledgerPath(grid: Grid): string {
-  return grid.output.replace(/\.md$/i, "") + ".runs.json";
+  return `${grid.output.replace(/\.md$/i, "")}.runs.json`;
 }
 
 /** The grid's ledger; an empty one when the file is absent. */
@@ -66,7 +66,14 @@ export function readLedger(grid: Grid): Ledger {
   if (l.grid !== grid.name) throw new GridError(`${file}: the ledger of grid ${l.grid}, not of ${grid.name} (${grid.file}); give the grid its own output`);
   if (!Array.isArray(l.runs)) throw new GridError(`${file}: "runs" must be a list`);
   l.runs.forEach((e, i) => {
-    const ok = typeof e?.run === "string" && typeof e.variant === "string" && Number.isInteger(e.seed) && typeof e.configHash === "string" && typeof e.minutes === "number" && e.values !== null && typeof e.values === "object";
+    const ok =
+      typeof e?.run === "string" &&
+      typeof e.variant === "string" &&
+      Number.isInteger(e.seed) &&
+      typeof e.configHash === "string" &&
+      typeof e.minutes === "number" &&
+      e.values !== null &&
+      typeof e.values === "object";
     if (!ok) throw new GridError(`${file}: runs.${i} lacks run, variant, seed, configHash, minutes or values`);
   });
   return l;
@@ -94,7 +101,13 @@ export function tableValues(metrics: Metrics, keys: readonly string[]): Record<s
   return out;
 }
 
-export function entryOf(run: { run: string; variant: string; seed: number; configHash: string }, metrics: Metrics, minutes: number, finished: string | null, keys: readonly string[]): LedgerEntry {
+export function entryOf(
+  run: { run: string; variant: string; seed: number; configHash: string },
+  metrics: Metrics,
+  minutes: number,
+  finished: string | null,
+  keys: readonly string[],
+): LedgerEntry {
   return {
     run: run.run,
     variant: run.variant,

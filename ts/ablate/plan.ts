@@ -10,15 +10,15 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../core/atomic.js";
 import { ConfigError, loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
+import { writeFileAtomic } from "../core/atomic.js";
 import { METRICS_FILE } from "../eval/evaluate.js";
 import { TASK_NAMES } from "../eval/tasks/index.js";
 import type { Metrics } from "../eval/types.js";
-import { readManifest, runPaths, type RunPaths } from "../run/manifest.js";
-import { GridError, type Grid, type TrainedVariant } from "./grid.js";
-import { recordedEntry, type Ledger } from "./ledger.js";
+import { type RunPaths, readManifest, runPaths } from "../run/manifest.js";
+import { type Grid, GridError, type TrainedVariant } from "./grid.js";
+import { type Ledger, recordedEntry } from "./ledger.js";
 
 export const RECORD_FILE = "ablate.json";
 export const LOG_FILE = "ablate.log";
@@ -119,7 +119,7 @@ export function readRecord(paths: RunPaths): AblateRecord | null {
 }
 
 export async function writeRecord(paths: RunPaths, r: AblateRecord): Promise<void> {
-  await writeFileAtomic(join(paths.dir, RECORD_FILE), JSON.stringify(r, null, 2) + "\n");
+  await writeFileAtomic(join(paths.dir, RECORD_FILE), `${JSON.stringify(r, null, 2)}\n`);
 }
 
 /** The run's eval/metrics.json, or null when it has none. */
@@ -185,7 +185,9 @@ function statusOf(grid: Grid, paths: RunPaths, record: AblateRecord | null, hash
     throw new GridError(`${paths.dir} exists but was not made by \`bridge ablate\` (no ${RECORD_FILE}); move it away or rename the grid (name: ${grid.name})`);
   }
   if (record.grid !== grid.name || record.variant !== variant || record.seed !== seed) {
-    throw new GridError(`${paths.dir} belongs to grid ${record.grid}, variant ${record.variant}, seed ${record.seed} (${record.gridFile}), not to this one; move it away`);
+    throw new GridError(
+      `${paths.dir} belongs to grid ${record.grid}, variant ${record.variant}, seed ${record.seed} (${record.gridFile}), not to this one; move it away`,
+    );
   }
   const trained = record.trainSeconds !== null && trainingFinished(paths);
   if (!trained) return "restart"; // never finished training: nothing worth keeping

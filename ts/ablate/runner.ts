@@ -8,16 +8,16 @@
  * resumed: its minutes must be one uninterrupted run's wall time, which a resumed run cannot
  * report, and at most one run's training is lost. A run trained but not evaluated is only evaluated.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { metricRows } from "../eval/summary.js";
 import { acquireRunLock, withRunLock } from "../run/lock.js";
 import type { Grid } from "./grid.js";
-import { LOG_FILE, RECORD_VERSION, readRunMetrics, writeRecord, type AblateRecord, type PlannedRun } from "./plan.js";
 import type { Ledger } from "./ledger.js";
-import { COLUMNS, writeResults, type ResultsContext } from "./table.js";
-import { metricRows } from "../eval/summary.js";
+import { type AblateRecord, LOG_FILE, type PlannedRun, RECORD_VERSION, readRunMetrics, writeRecord } from "./plan.js";
+import { COLUMNS, type ResultsContext, writeResults } from "./table.js";
 
 /** The compiled CLI entry (dist/ts/cli.js): what bin/bridge.js imports. */
 export const CLI_ENTRY = fileURLToPath(new URL("../cli.js", import.meta.url));
@@ -75,7 +75,11 @@ function bridge(args: string[], logFile: string, runsDir: string): Promise<{ cod
       closeSync(fd);
       const status = code ?? 128;
       const why = status === 0 ? "" : errorLine(logFile, from);
-      resolve({ code: status, seconds: (Date.now() - t0) / 1000, error: `bridge ${args[0]} ${signal ? `was killed by ${signal}` : `exited with ${status}`}${why ? `: ${why}` : ""}` });
+      resolve({
+        code: status,
+        seconds: (Date.now() - t0) / 1000,
+        error: `bridge ${args[0]} ${signal ? `was killed by ${signal}` : `exited with ${status}`}${why ? `: ${why}` : ""}`,
+      });
     });
   });
 }
@@ -126,7 +130,8 @@ async function runLocked(grid: Grid, runs: PlannedRun[], opts: RunnerOptions): P
   const dataDir = opts.dataDir === undefined ? [] : ["--data-dir", opts.dataDir];
   const write = () => writeResults(grid, runs, opts.ledger, { ...opts.context, date: new Date() });
   // a line per finished run of the variants asked for; the others (not in --only) only counted
-  for (const p of runs.filter((r) => counts(r) && selected(r))) opts.log(`${p.run}: ${p.status === "done" ? "done already (same config)" : "recorded in the ledger (same config)"}, skipped`);
+  for (const p of runs.filter((r) => counts(r) && selected(r)))
+    opts.log(`${p.run}: ${p.status === "done" ? "done already (same config)" : "recorded in the ledger (same config)"}, skipped`);
   const others = runs.filter((r) => counts(r) && !selected(r)).length;
   if (others > 0) opts.log(`${others} finished run${others === 1 ? "" : "s"} of other variants (not in --only): kept in the table`);
 

@@ -13,8 +13,8 @@ import { TASK_NAMES } from "../eval/tasks/index.js";
 import { STS_YEARS } from "../eval/tasks/sts12_16.js";
 import { projectRoot } from "../paths.js";
 import type { Grid, Variant } from "./grid.js";
-import { entryOf, ledgerPath, recordedEntry, writeLedger, type Ledger, type LedgerEntry, type TableValue } from "./ledger.js";
-import { LOG_FILE, readRunMetrics, type PlannedRun } from "./plan.js";
+import { entryOf, type Ledger, type LedgerEntry, ledgerPath, recordedEntry, type TableValue, writeLedger } from "./ledger.js";
+import { LOG_FILE, type PlannedRun, readRunMetrics } from "./plan.js";
 
 /** A table column: a metric key of metricRows() and the eval task that writes it. */
 interface Column {
@@ -89,7 +89,16 @@ export function collectResults(runs: readonly PlannedRun[], ledger: Ledger | nul
           : p.status === "eval"
             ? "needs eval"
             : "pending";
-    const fresh = metrics === null ? null : entryOf({ ...p, variant: p.variant.name }, metrics, ((p.record!.trainSeconds ?? 0) + (p.record!.evalSeconds ?? 0)) / 60, p.record!.finished, COLUMN_KEYS);
+    const fresh =
+      metrics === null
+        ? null
+        : entryOf(
+            { ...p, variant: p.variant.name },
+            metrics,
+            ((p.record!.trainSeconds ?? 0) + (p.record!.evalSeconds ?? 0)) / 60,
+            p.record!.finished,
+            COLUMN_KEYS,
+          );
     const shown = fresh ?? entry;
     return {
       run: p.run,
@@ -197,10 +206,16 @@ export function renderResults(grid: Grid, results: readonly RunResult[], ctx: Re
   const cells = grid.variants.map((v) => variantCells(v, cols, results));
   // the best mean of each column in bold (ties: all of them); higher is better for every column shown
   const best = cols.map((_, j) => {
-    const means = cells.map((row) => row[j]).filter((c): c is Cell => c !== null && c !== "pending").map((c) => c.mean);
+    const means = cells
+      .map((row) => row[j])
+      .filter((c): c is Cell => c !== null && c !== "pending")
+      .map((c) => c.mean);
     return means.length > 1 ? Math.max(...means) : null;
   });
-  const seedsOf = (v: Variant) => (v.kind === "baseline" ? "-" : `${results.filter((r) => r.variant === v.name && r.rows !== null).length}/${results.filter((r) => r.variant === v.name).length}`);
+  const seedsOf = (v: Variant) =>
+    v.kind === "baseline"
+      ? "-"
+      : `${results.filter((r) => r.variant === v.name && r.rows !== null).length}/${results.filter((r) => r.variant === v.name).length}`;
   const minutesOf = (v: Variant) => {
     if (v.kind === "baseline") return "-";
     const m = results.filter((r) => r.variant === v.name && r.entry !== null).map((r) => r.entry!.minutes);
@@ -235,7 +250,9 @@ export function renderResults(grid: Grid, results: readonly RunResult[], ctx: Re
     `- Grid: ${displayPath(grid.file)}; base config: ${displayPath(grid.base)}; seeds: ${seeds.join(", ")}; eval tasks: ${(grid.tasks ?? TASK_NAMES).join(", ")}`,
     ...trainedOnLines(results),
     `- Runs: ${done.length} of ${results.length} done${done.length < results.length ? `, ${results.length - done.length} not yet (see the per-run table)` : ""}` +
-      (recorded > 0 ? `; ${recorded} of the done ones are from the ledger ${displayPath(ctx.ledger ?? "")} (trained on an earlier machine or session; their folders are not in runs/)` : ""),
+      (recorded > 0
+        ? `; ${recorded} of the done ones are from the ledger ${displayPath(ctx.ledger ?? "")} (trained on an earlier machine or session; their folders are not in runs/)`
+        : ""),
     "",
     ...tableLines(["variant", "about", "seeds", ...cols.map((c) => header(c, results)), "min/run"], mainRows),
     "",

@@ -13,21 +13,12 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { Dealer } from "zeromq";
+import type { Tensors } from "../core/tensor.js";
 import { decodeTensor, encodeTensor } from "./codec.js";
 import type { CurveClientKeys } from "./keys.js";
-import { BackendProcess, type SpawnOptions } from "./process.js";
 import type { HelloResult, OpArgs, OpCaller, OpName, OpReply, WireArgs } from "./ops.js";
-import {
-  PROTOCOL_VERSION,
-  ProtocolError,
-  decodeHeader,
-  encodeRequestHeader,
-  type ErrorBody,
-  type JsonObject,
-  type TensorMeta,
-} from "./protocol.js";
-import type { Tensor, Tensors } from "../core/tensor.js";
-
+import { BackendProcess, type SpawnOptions } from "./process.js";
+import { decodeHeader, type ErrorBody, encodeRequestHeader, type JsonObject, PROTOCOL_VERSION, ProtocolError, type TensorMeta } from "./protocol.js";
 
 /** A reply of any op: `OpReply` is the typed one. */
 export interface CallResult<R = JsonObject> {
@@ -134,9 +125,7 @@ export class BackendClient extends EventEmitter<BackendEvents> implements OpCall
       sendHighWaterMark: 1000,
       receiveHighWaterMark: 1000,
       maxMessageSize: MAX_MESSAGE_BYTES,
-      ...(opts.curve
-        ? { curveServerKey: opts.curve.serverPublic, curvePublicKey: opts.curve.public, curveSecretKey: opts.curve.secret }
-        : {}),
+      ...(opts.curve ? { curveServerKey: opts.curve.serverPublic, curvePublicKey: opts.curve.public, curveSecretKey: opts.curve.secret } : {}),
     });
     if (opts.curve) this.watchCurveRefusals(opts.curve);
     this.socket.connect(endpoint);
@@ -285,7 +274,7 @@ export class BackendClient extends EventEmitter<BackendEvents> implements OpCall
   }
 
   private dispatch(frames: Buffer[]): void {
-    let header;
+    let header: ReturnType<typeof decodeHeader>;
     try {
       header = decodeHeader(frames[0]);
     } catch (err) {

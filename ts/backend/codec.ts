@@ -7,27 +7,27 @@
  * RAW_THRESHOLD_BYTES go raw.
  */
 import {
-  DataType,
+  type DataType,
+  Field,
   Float16,
   Float32,
   Float64,
+  Int8,
   Int16,
   Int32,
   Int64,
-  Int8,
+  makeData,
   RecordBatch,
   RecordBatchReader,
   RecordBatchStreamWriter,
   Schema,
-  Field,
   Struct,
-  Uint16,
   Uint8,
-  makeData,
+  Uint16,
 } from "apache-arrow";
+import { ARRAY_TYPE, type DType, itemSize, numel, type Tensor, type TensorData, tensorBytes } from "../core/tensor.js";
 import type { Encoding, TensorMeta } from "./protocol.js";
 import { ProtocolError } from "./protocol.js";
-import { ARRAY_TYPE, itemSize, numel, tensorBytes, type DType, type Tensor, type TensorData } from "../core/tensor.js";
 
 export const RAW_THRESHOLD_BYTES = 1 << 20;
 
@@ -71,7 +71,7 @@ function parseArrow(meta: TensorMeta, frame: Uint8Array): Uint8Array {
   } catch (err) {
     throw new TensorDecodeError(`tensor ${meta.name}: not an Arrow IPC stream (${(err as Error).message})`);
   }
-  if (!batch || batch.numCols !== 1) throw new TensorDecodeError(`tensor ${meta.name}: expected one record batch of one column`);
+  if (batch?.numCols !== 1) throw new TensorDecodeError(`tensor ${meta.name}: expected one record batch of one column`);
   const data = batch.getChildAt(0)!.data[0];
   const expected = ARROW_TYPE[meta.dtype]();
   if (String(data.type) !== String(expected)) {
@@ -157,7 +157,7 @@ function arrowTemplate(dtype: DType, n: number): Layout {
   if (hit) return hit;
   const type = ARROW_TYPE[dtype]();
   // bool and bfloat16 travel as the integer type of their width
-  const values = new (ARRAY_TYPE[dtype === "bool" ? "uint8" : dtype])(n);
+  const values = new ARRAY_TYPE[dtype === "bool" ? "uint8" : dtype](n);
   const column = makeData({ type, length: n, nullCount: 0, data: values } as Parameters<typeof makeData>[0]);
   const field = new Field("values", type, false);
   const struct = makeData({ type: new Struct([field]), length: n, nullCount: 0, children: [column] });

@@ -28,7 +28,7 @@ export interface CurveClientFile {
 }
 
 function writePrivate(path: string, value: unknown): void {
-  writeFileAtomicSync(path, JSON.stringify(value, null, 2) + "\n", { mode: 0o600 });
+  writeFileAtomicSync(path, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
 }
 
 export interface GeneratedKeys {
@@ -50,7 +50,9 @@ export function generateKeys(dir: string, opts: GenerateKeysOptions = {}): Gener
   const clientFile = join(dir, "client.json");
   const existing = [serverFile, clientFile].filter((f) => existsSync(f));
   if (existing.length > 0 && !opts.force) {
-    throw new Error(`${existing.join(" and ")} already exist${existing.length === 1 ? "s" : ""}; new keys would lock out every host that uses the old ones. Pass --force to replace them`);
+    throw new Error(
+      `${existing.join(" and ")} already exist${existing.length === 1 ? "s" : ""}; new keys would lock out every host that uses the old ones. Pass --force to replace them`,
+    );
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);

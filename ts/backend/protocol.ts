@@ -16,7 +16,7 @@
  *   never reinterpreted: a log message saying "NaN" arrives as written.
  * - Headers are decoded strictly: anything else is a protocol error, never a guess.
  */
-import { isDType, type DType } from "../core/tensor.js";
+import { type DType, isDType } from "../core/tensor.js";
 
 export const PROTOCOL_VERSION = 1;
 

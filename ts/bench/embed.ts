@@ -16,8 +16,8 @@ import { parseSplitRef, splitExists, splitTexts } from "../data/datasets.js";
 import { Tokenizer } from "../data/tokenize.js";
 import { TokenCounter, Vocab } from "../data/vocab.js";
 import { RunModel } from "../eval/runModel.js";
-import { runPythonJson } from "./python.js";
 import { MANIFEST_VERSION, runPaths, writeManifest } from "../run/manifest.js";
+import { runPythonJson } from "./python.js";
 
 export interface EmbedBenchOptions {
   /** A trained run to time; default: a fresh model of `preset`. */

@@ -109,7 +109,10 @@ export async function benchPrepare(opts: BenchPrepareOptions = {}): Promise<Benc
   const synthetic = (opts.syntheticSentences ?? 1_000_000) > 0 ? await runSyntheticChild(opts.syntheticSentences ?? 1_000_000) : null;
   const wiki = ["wikipedia:general", "wikipedia:excellent"].map((r) => parseSplitRef(r, opts.dataDir));
   const wikipedia = wiki.every(splitExists)
-    ? { general: await runChild<WikipediaReadResult>(["--wikipedia", wiki[0].path!]), all: await runChild<WikipediaReadResult>(["--wikipedia", ...wiki.map((r) => r.path!)]) }
+    ? {
+        general: await runChild<WikipediaReadResult>(["--wikipedia", wiki[0].path!]),
+        all: await runChild<WikipediaReadResult>(["--wikipedia", ...wiki.map((r) => r.path!)]),
+      }
     : null;
   const spacyRate = "seconds" in spacy ? sentences.length / spacy.seconds : null;
   return {
@@ -140,7 +143,10 @@ async function benchSentences(opts: BenchPrepareOptions): Promise<{ sentences: s
 
 /** Our splitter alone (no fastai rules, no case markers), to compare with spaCy's tokens. */
 function spacyStyleSplit(sentence: string): string[] {
-  return sentence.split(" ").filter((c) => c !== "").flatMap((c) => splitChunk(c));
+  return sentence
+    .split(" ")
+    .filter((c) => c !== "")
+    .flatMap((c) => splitChunk(c));
 }
 
 function countAll(texts: Iterable<string>, tok: Tokenizer): TokenCounter {
@@ -269,7 +275,7 @@ export function syntheticSentence(rng: () => number): string {
     if (u < 0.03) words.push(`w${Math.floor(rng() * 200_000)}`);
     else if (u < 0.05) words.push(String(Math.floor(rng() * 1000)));
     else if (u < 0.06) words.push(rng() < 0.5 ? "don't" : "it's");
-    else words.push(WORDS[Math.floor(WORDS.length * Math.pow(rng(), 2))]);
+    else words.push(WORDS[Math.floor(WORDS.length * rng() ** 2)]);
   }
   words[0] = words[0][0].toUpperCase() + words[0].slice(1);
   if (rng() < 0.05) words[1] = words[1].toUpperCase();
@@ -283,7 +289,7 @@ export async function runSynthetic(n: number): Promise<SyntheticResult> {
     const rng = mulberry32(12345);
     const ws = createWriteStream(textPath);
     for (let i = 0; i < n; i++) {
-      if (!ws.write(syntheticSentence(rng) + "\n")) await once(ws, "drain");
+      if (!ws.write(`${syntheticSentence(rng)}\n`)) await once(ws, "drain");
     }
     ws.end();
     await once(ws, "finish");

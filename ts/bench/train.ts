@@ -14,16 +14,16 @@ import { join } from "node:path";
 import { startBackend } from "../backend/client.js";
 import type { BuildArgs, SetHparamsArgs, StepArgs } from "../backend/ops.js";
 import type { JsonObject, JsonValue } from "../backend/protocol.js";
-import { withPipeline } from "../core/pipeline.js";
-import { tensorBytes } from "../core/tensor.js";
 import { loadConfig } from "../config/load.js";
 import { stageName } from "../config/schema.js";
+import { withPipeline } from "../core/pipeline.js";
+import { tensorBytes } from "../core/tensor.js";
 import { projectRoot } from "../paths.js";
-import { runPythonJson } from "./python.js";
 import { loadTrainingData } from "../train/data.js";
 import { buildArgs, hparamsArgs } from "../train/loop.js";
 import { scheduleAt } from "../train/schedules.js";
-import { stageData, type Batch } from "../train/stages.js";
+import { type Batch, stageData } from "../train/stages.js";
+import { runPythonJson } from "./python.js";
 
 export interface TrainBenchOptions {
   /** Config file; default configs/tiny.yaml. */
@@ -56,11 +56,15 @@ interface Step {
 export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBenchResult> {
   const configFile = opts.config ?? join(projectRoot, "configs", "tiny.yaml");
   const cfg = loadConfig({ file: configFile, set: opts.set });
-  const idx = opts.stage === undefined ? cfg.stages.length - 1 : /^\d+$/.test(opts.stage) ? Number(opts.stage) : cfg.stages.findIndex((s) => stageName(s) === opts.stage);
+  const idx =
+    opts.stage === undefined ? cfg.stages.length - 1 : /^\d+$/.test(opts.stage) ? Number(opts.stage) : cfg.stages.findIndex((s) => stageName(s) === opts.stage);
   const s = cfg.stages[idx];
   if (s === undefined) throw new Error(`bench train: no stage ${opts.stage} in ${configFile}`);
   const objective = s.objective;
-  if (objective === undefined) throw new Error(`bench train: stage ${stageName(s)} of ${configFile} is multi-task; bench train measures one objective's steps (pick another stage with --stage)`);
+  if (objective === undefined)
+    throw new Error(
+      `bench train: stage ${stageName(s)} of ${configFile} is multi-task; bench train measures one objective's steps (pick another stage with --stage)`,
+    );
   const data = await loadTrainingData(cfg, { dataDir: opts.dataDir });
   const sd = stageData(s, idx, data, cfg.seed);
   const warmup = opts.warmup ?? 5;
@@ -173,7 +177,11 @@ async function bridgePass(
         const changed = b === 0 || JSON.stringify(steps[b].hparams) !== JSON.stringify(steps[b - 1].hparams);
         const hp = changed ? client.call("set_hparams", steps[b].hparams) : Promise.resolve(null);
         const st = client.call("train_step", steps[b].opts, tensors);
-        pipeline.add(Promise.all([hp, st]).then(([, r]) => void (losses[b] = r.result.loss)));
+        pipeline.add(
+          Promise.all([hp, st]).then(([, r]) => {
+            losses[b] = r.result.loss;
+          }),
+        );
         await pipeline.waitForRoom();
       }
     });
@@ -207,7 +215,12 @@ function writeBatches(file: string, build: JsonObject, objective: string, steps:
   writeFileSync(file, Buffer.concat([len, head, ...chunks]));
 }
 
-function nativePass(file: string, warmup: number, device: string | null, env: NodeJS.ProcessEnv): Promise<{ seconds: number; losses: (number | null)[]; device: string }> {
+function nativePass(
+  file: string,
+  warmup: number,
+  device: string | null,
+  env: NodeJS.ProcessEnv,
+): Promise<{ seconds: number; losses: (number | null)[]; device: string }> {
   const args = ["-m", "bridge_backend.bench_train", file, "--warmup", String(warmup), ...(device ? ["--device", device] : [])];
   return runPythonJson("bench train: the native loop", args, env);
 }

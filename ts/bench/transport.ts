@@ -13,8 +13,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Dealer } from "zeromq";
-import { startBackend, type BackendClient } from "../backend/client.js";
-import { tensor, type Tensor } from "../core/tensor.js";
+import { type BackendClient, startBackend } from "../backend/client.js";
+import { type Tensor, tensor } from "../core/tensor.js";
 import { backendEnv, backendPython } from "../paths.js";
 
 export interface TransportBenchOptions {
@@ -77,7 +77,11 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
   const largeN = opts.largeIterations ?? 6;
   const largeBytes = opts.largeBytes ?? 64 * 1024 * 1024;
 
-  const small = tensor("int32", [64, 2, 32], Int32Array.from({ length: 64 * 2 * 32 }, (_, i) => i % 20000));
+  const small = tensor(
+    "int32",
+    [64, 2, 32],
+    Int32Array.from({ length: 64 * 2 * 32 }, (_, i) => i % 20000),
+  );
   const large = tensor("float32", [largeBytes / 4], new Float32Array(largeBytes / 4).fill(1.5));
   const smallBytes = small.data.byteLength;
   const smallRaw = new Uint8Array(small.data.buffer);

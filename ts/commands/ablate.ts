@@ -5,9 +5,9 @@
  * ts/ablate/runner.ts; the table: ts/ablate/table.ts.
  */
 import { resolve } from "node:path";
-import { loadGrid, parseSeeds, GridError } from "../ablate/grid.js";
+import { GridError, loadGrid, parseSeeds } from "../ablate/grid.js";
 import { ledgerPath, readLedger } from "../ablate/ledger.js";
-import { markRecorded, planRuns, type PlannedRun } from "../ablate/plan.js";
+import { markRecorded, type PlannedRun, planRuns } from "../ablate/plan.js";
 import { displayPath, machineDescription, writeResults } from "../ablate/table.js";
 import { runsRoot } from "../run/manifest.js";
 import { formatTable } from "../ui/table.js";
@@ -56,7 +56,8 @@ export async function ablate(opts: AblateOptions): Promise<number> {
   const grid = loadGrid(opts.grid);
   const trainedNames = grid.variants.filter((v) => v.kind === "trained").map((v) => v.name);
   for (const o of opts.only ?? []) {
-    if (!grid.variants.some((v) => v.name === o)) throw new GridError(`--only ${o}: no such variant in ${opts.grid}; variants: ${grid.variants.map((v) => v.name).join(", ")}`);
+    if (!grid.variants.some((v) => v.name === o))
+      throw new GridError(`--only ${o}: no such variant in ${opts.grid}; variants: ${grid.variants.map((v) => v.name).join(", ")}`);
     if (!trainedNames.includes(o)) throw new GridError(`--only ${o}: a baseline row, nothing to train; trained variants: ${trainedNames.join(", ")}`);
   }
   const runsDir = opts.runsDir ?? runsRoot();
@@ -70,24 +71,45 @@ export async function ablate(opts: AblateOptions): Promise<number> {
   if (opts.dryRun) {
     const chosen = (v: string) => opts.only === undefined || opts.only.length === 0 || opts.only.includes(v);
     const statusText = (p: PlannedRun) => (p.status === "recorded" && opts.skipRecorded ? "in the ledger: skipped" : STATUS_TEXT[p.status]);
-    log(formatTable(["run", "variant", "seed", "status"], runs.map((p) => [p.run, p.variant.name, p.seed, chosen(p.variant.name) || p.status === "done" ? statusText(p) : `${statusText(p)} (not with --only)`])));
+    log(
+      formatTable(
+        ["run", "variant", "seed", "status"],
+        runs.map((p) => [p.run, p.variant.name, p.seed, chosen(p.variant.name) || p.status === "done" ? statusText(p) : `${statusText(p)} (not with --only)`]),
+      ),
+    );
     const done = runs.filter((p) => p.status === "done").length;
     const recorded = runs.filter((p) => p.status === "recorded").length;
-    log(`\n${runs.length} runs: ${done} done, ${recorded > 0 ? `${recorded} in the ledger ${displayPath(ledgerPath(grid))}, ` : ""}${runs.length - done - recorded} pending; results go to ${displayPath(grid.output)}`);
+    log(
+      `\n${runs.length} runs: ${done} done, ${recorded > 0 ? `${recorded} in the ledger ${displayPath(ledgerPath(grid))}, ` : ""}${runs.length - done - recorded} pending; results go to ${displayPath(grid.output)}`,
+    );
     return 0;
   }
   if (opts.tableOnly) {
     const recorded = runs.filter((p) => p.status === "recorded").length;
-    log(`wrote ${await writeResults(grid, runs, ledger, { ...context, date: new Date() })} (${runs.filter((p) => p.status === "done").length} of ${runs.length} runs done${recorded > 0 ? `, ${recorded} more from the ledger` : ""})`);
+    log(
+      `wrote ${await writeResults(grid, runs, ledger, { ...context, date: new Date() })} (${runs.filter((p) => p.status === "done").length} of ${runs.length} runs done${recorded > 0 ? `, ${recorded} more from the ledger` : ""})`,
+    );
     return 0;
   }
   const { runGrid } = await import("../ablate/runner.js");
-  if (opts.jobs !== undefined && (!Number.isInteger(opts.jobs) || opts.jobs < 1)) throw new GridError(`--jobs ${opts.jobs}: a whole number of runs at a time, 1 or more`);
-  const r = await runGrid(grid, runs, { runsDir, dataDir: opts.dataDir, jobs: opts.jobs, only: opts.only?.length ? opts.only : undefined, skipRecorded: opts.skipRecorded, ledger, log, context });
+  if (opts.jobs !== undefined && (!Number.isInteger(opts.jobs) || opts.jobs < 1))
+    throw new GridError(`--jobs ${opts.jobs}: a whole number of runs at a time, 1 or more`);
+  const r = await runGrid(grid, runs, {
+    runsDir,
+    dataDir: opts.dataDir,
+    jobs: opts.jobs,
+    only: opts.only?.length ? opts.only : undefined,
+    skipRecorded: opts.skipRecorded,
+    ledger,
+    log,
+    context,
+  });
   const runsN = (n: number) => `${n} run${n === 1 ? "" : "s"}`;
   log(`wrote ${r.output}: ${runsN(r.ran.length)} finished now, ${r.skipped.length} done before, ${r.failed.length} failed`);
   if (r.failed.length > 0) {
-    throw new Error(`${r.failed.length} run${r.failed.length > 1 ? "s" : ""} failed: ${r.failed.map((f) => `${f.run} (${f.error})`).join("; ")}; each one's output is in runs/RUN/ablate.log; run the same command again to retry them`);
+    throw new Error(
+      `${r.failed.length} run${r.failed.length > 1 ? "s" : ""} failed: ${r.failed.map((f) => `${f.run} (${f.error})`).join("; ")}; each one's output is in runs/RUN/ablate.log; run the same command again to retry them`,
+    );
   }
   return 0;
 }

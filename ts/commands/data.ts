@@ -1,9 +1,9 @@
 /** `bridge data inspect NAME:SPLIT` and `bridge data fetch NAME`. */
 import type { Writable } from "node:stream";
-import type { BadRowPolicy } from "../data/errors.js";
-import { formatInspectReport, inspectSplit, type InspectReport } from "../data/inspect.js";
-import { fetchDataset, type FetchResult } from "../data/download.js";
 import { resolveDataDir } from "../data/datasets.js";
+import { type FetchResult, fetchDataset } from "../data/download.js";
+import type { BadRowPolicy } from "../data/errors.js";
+import { formatInspectReport, type InspectReport, inspectSplit } from "../data/inspect.js";
 
 export interface DataInspectOptions {
   /** NAME:SPLIT, e.g. snli:dev. */
@@ -29,7 +29,7 @@ export async function dataInspect(opts: DataInspectOptions): Promise<InspectRepo
     tokenizer: opts.maxLen === undefined ? {} : { maxLen: opts.maxLen },
   });
   const out = opts.out ?? process.stdout;
-  out.write(opts.json ? JSON.stringify(report) + "\n" : formatInspectReport(report) + "\n");
+  out.write(opts.json ? `${JSON.stringify(report)}\n` : `${formatInspectReport(report)}\n`);
   return report;
 }
 
@@ -49,6 +49,6 @@ export async function dataFetch(opts: DataFetchOptions): Promise<FetchResult> {
     dataDir: resolveDataDir(opts.dataDir),
     force: opts.force ?? false,
     progress: opts.progress ?? process.stderr.isTTY === true,
-    log: (line) => process.stderr.write(line + "\n"),
+    log: (line) => process.stderr.write(`${line}\n`),
   });
 }

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { startBackend } from "../backend/client.js";
 import { tensor } from "../core/tensor.js";
 import { backendPython } from "../paths.js";
-import { formatTable, type Cell } from "../ui/table.js";
+import { type Cell, formatTable } from "../ui/table.js";
 
 export interface DoctorOptions {
   /** Skip the pythonia part (for environments where it cannot run). */
@@ -68,11 +68,15 @@ interface PythoniaImport {
 }
 // pythonia's proxies: every attribute is awaitable and callable, which TypeScript cannot
 // type; confined to this file.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: pythonia's proxies cannot be typed (see above)
 type PyProxy = any;
 
 function firstLine(err: unknown): string {
-  return String(err instanceof Error ? err.message : err).split("\n").find((l) => l.trim()) ?? "error";
+  return (
+    String(err instanceof Error ? err.message : err)
+      .split("\n")
+      .find((l) => l.trim()) ?? "error"
+  );
 }
 
 /** Starts the real backend, shakes hands, times pings and checks an echo of a tensor. */
@@ -82,7 +86,11 @@ async function roundTrip(): Promise<Check[]> {
   const backend = await startBackend();
   try {
     const start = performance.now() - t0;
-    checks.push({ what: "backend", value: `protocol ${backend.hello!.protocol}, pid ${backend.hello!.pid}, device ${backend.hello!.device}, started in ${start.toFixed(0)} ms`, ok: true });
+    checks.push({
+      what: "backend",
+      value: `protocol ${backend.hello!.protocol}, pid ${backend.hello!.pid}, device ${backend.hello!.device}, started in ${start.toFixed(0)} ms`,
+      ok: true,
+    });
     const times: number[] = [];
     for (let i = 0; i < 50; i++) {
       const s = performance.now();
@@ -91,11 +99,20 @@ async function roundTrip(): Promise<Check[]> {
     }
     times.sort((a, b) => a - b);
     checks.push({ what: "zeromq round trip", value: `p50 ${times[25].toFixed(3)} ms over 50 pings`, ok: true });
-    const sent = tensor("int32", [64, 2, 32], Int32Array.from({ length: 64 * 2 * 32 }, (_, i) => i));
+    const sent = tensor(
+      "int32",
+      [64, 2, 32],
+      Int32Array.from({ length: 64 * 2 * 32 }, (_, i) => i),
+    );
     const { tensors } = await backend.call("echo", {}, { x: sent });
     const back = tensors.x;
     const same = back.dtype === "int32" && back.shape.join() === "64,2,32" && back.data.every((v, i) => v === sent.data[i]);
-    checks.push({ what: "arrow echo", value: same ? "int32 [64, 2, 32] came back intact" : "the echoed tensor differs", ok: same, advice: same ? undefined : "protocol bug: report it with `npx bridge doctor` output" });
+    checks.push({
+      what: "arrow echo",
+      value: same ? "int32 [64, 2, 32] came back intact" : "the echoed tensor differs",
+      ok: same,
+      advice: same ? undefined : "protocol bug: report it with `npx bridge doctor` output",
+    });
     const { result } = await backend.call("introspect");
     checks.push({ what: "backend torch", value: `${result.torch} on ${result.device}, ${result.threads} threads`, ok: true });
   } finally {
@@ -115,14 +132,22 @@ export async function doctor(opts: DoctorOptions = {}): Promise<number> {
       try {
         checks.push(...(await inspectWithPythonia(python)));
       } catch (err) {
-        checks.push({ what: "pythonia", value: `failed: ${firstLine(err)}`, ok: false, advice: "check that the interpreter runs: " + python });
+        checks.push({ what: "pythonia", value: `failed: ${firstLine(err)}`, ok: false, advice: `check that the interpreter runs: ${python}` });
       }
     }
     if (checks.every((c) => c.ok)) {
       try {
         checks.push(...(await roundTrip()));
       } catch (err) {
-        checks.push({ what: "backend", value: `failed: ${String((err as Error).message).split("\n").slice(0, 6).join(" | ")}`, ok: false, advice: "run `npm install`; if it persists, run the backend by hand: .venv/bin/python -m bridge_backend --endpoint ipc:///tmp/b.sock" });
+        checks.push({
+          what: "backend",
+          value: `failed: ${String((err as Error).message)
+            .split("\n")
+            .slice(0, 6)
+            .join(" | ")}`,
+          ok: false,
+          advice: "run `npm install`; if it persists, run the backend by hand: .venv/bin/python -m bridge_backend --endpoint ipc:///tmp/b.sock",
+        });
       }
     }
   }

@@ -3,12 +3,17 @@ import type { EmbedOptions } from "../eval/embed.js";
 import { resolveRunName } from "../run/manifest.js";
 
 /** The options a user gives on the command line (the rest of EmbedOptions is for library use); no run: the latest. */
-export type EmbedCommandOptions = Pick<EmbedOptions, "input" | "output" | "field" | "batchSize" | "maxLen" | "checkpoint" | "device" | "force"> & { run?: string };
+export type EmbedCommandOptions = Pick<EmbedOptions, "input" | "output" | "field" | "batchSize" | "maxLen" | "checkpoint" | "device" | "force"> & {
+  run?: string;
+};
 
 export async function embedCommand(opts: EmbedCommandOptions): Promise<number> {
   const { embedFile } = await import("../eval/embed.js");
   const r = await embedFile({ ...opts, run: resolveRunName(opts.run) });
-  const cut = r.truncated > 0 ? `; ${r.truncated} texts cut at ${r.maxLen} tokens (${opts.maxLen !== undefined ? "--max-len" : "the run's tokenizer.maxLen"}; ${r.truncatedTokens} tokens dropped)` : "";
+  const cut =
+    r.truncated > 0
+      ? `; ${r.truncated} texts cut at ${r.maxLen} tokens (${opts.maxLen !== undefined ? "--max-len" : "the run's tokenizer.maxLen"}; ${r.truncatedTokens} tokens dropped)`
+      : "";
   console.error(`wrote ${r.rows} vectors of ${r.dim} floats to ${r.output} in ${r.seconds.toFixed(1)} s${cut}`);
   return 0;
 }

@@ -6,7 +6,7 @@
  * with an unpickler that admits lists of strings only (py/bridge_backend/fastai_import.py).
  */
 import { startBackend } from "../backend/client.js";
-import { importFastai, type ImportManifest } from "../train/init.js";
+import { type ImportManifest, importFastai } from "../train/init.js";
 
 export const IMPORT_FORMATS = ["fastai"] as const;
 

@@ -19,8 +19,10 @@ export function modelsCommand(opts: { json?: boolean; print?: (line: string) => 
       ),
     );
   }
-  print(`\nBuilt on first use by a recipe's init: { from: ${PRETRAINED_PREFIX}NAME }, NAME one of: ${Object.entries(PRETRAINED)
-    .map(([n, p]) => `${n} (${p.about}; ${p.config})`)
-    .join(", ")}`);
+  print(
+    `\nBuilt on first use by a recipe's init: { from: ${PRETRAINED_PREFIX}NAME }, NAME one of: ${Object.entries(PRETRAINED)
+      .map(([n, p]) => `${n} (${p.about}; ${p.config})`)
+      .join(", ")}`,
+  );
   return 0;
 }

@@ -9,31 +9,41 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { BackendClient, startBackend } from "../backend/client.js";
 import { loadClientKeys } from "../backend/keys.js";
-import { writeFileAtomic } from "../core/atomic.js";
-import { assertVocabMatches } from "../data/vocab.js";
 import { ConfigError, DEFAULT_CONFIG, loadConfig, validateConfig } from "../config/load.js";
-import { stageName, stageObjectives, stageSpec, taskName, type Config } from "../config/schema.js";
+import { type Config, stageName, stageObjectives, stageSpec, taskName } from "../config/schema.js";
+import { writeFileAtomic } from "../core/atomic.js";
 import type { BadRowPolicy } from "../data/errors.js";
+import { assertVocabMatches } from "../data/vocab.js";
 import { withRunLock } from "../run/lock.js";
 import {
   LATEST_RUN,
   MANIFEST_VERSION,
+  type RunManifest,
+  type RunPaths,
   readManifest,
   resolveRunName,
   runPaths,
   runsRoot,
   writeManifest,
-  type RunManifest,
-  type RunPaths,
 } from "../run/manifest.js";
-import { formatTable } from "../ui/table.js";
-import { freshPosition, readState, truncateLog, writeState, type RunState } from "../train/checkpoints.js";
-import { loadTrainingData, tokenizerSettings, type TrainingData } from "../train/data.js";
-import { locateInitSource, withInit } from "../train/init.js";
-import { cacheKey, ENTRY_FILE, entryProblem, modelCacheDir, PRETRAINED, PRETRAINED_PREFIX, pretrainedConfig, setAside, type CacheEntryRecord } from "../run/modelCache.js";
+import {
+  type CacheEntryRecord,
+  cacheKey,
+  ENTRY_FILE,
+  entryProblem,
+  modelCacheDir,
+  PRETRAINED,
+  PRETRAINED_PREFIX,
+  pretrainedConfig,
+  setAside,
+} from "../run/modelCache.js";
+import { freshPosition, type RunState, readState, truncateLog, writeState } from "../train/checkpoints.js";
 import type { TrainBackend } from "../train/context.js";
+import { loadTrainingData, type TrainingData, tokenizerSettings } from "../train/data.js";
+import { locateInitSource, withInit } from "../train/init.js";
 import { buildArgs, runStages, type StageSummary } from "../train/loop.js";
 import { formatDuration, Progress, RunLog } from "../train/progress.js";
+import { formatTable } from "../ui/table.js";
 
 export interface TrainOptions {
   /** Config file (YAML or JSON); default configs/default.yaml. */
@@ -88,7 +98,8 @@ function connectDefault(opts: TrainOptions): (cfg: Config) => Promise<TrainBacke
     if (opts.master !== undefined && opts.hosts === undefined) throw new ConfigError("--master goes with --hosts");
     if (opts.hosts !== undefined) {
       if (opts.backend) throw new ConfigError("--hosts lists every rank's backend; drop --backend");
-      if ((opts.nproc ?? 1) > 1) throw new ConfigError("--hosts runs one rank per endpoint; for several ranks on a host, serve one endpoint per GPU and list each (drop --nproc)");
+      if ((opts.nproc ?? 1) > 1)
+        throw new ConfigError("--hosts runs one rank per endpoint; for several ranks on a host, serve one endpoint per GPU and list each (drop --nproc)");
       const { DistributedBackend } = await import("../train/distributed.js");
       return DistributedBackend.connectHosts(opts.hosts, { ...(opts.keys ? { curve: loadClientKeys(opts.keys) } : {}), master: opts.master });
     }
@@ -111,15 +122,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let name: string;
   if (opts.resume) {
     if (!opts.run) throw new ConfigError("--resume needs --run NAME (the run to continue)");
-    if (opts.config || (opts.set?.length ?? 0) > 0 || opts.init) throw new ConfigError("--resume continues a run with its own config.json; drop --config / --set / --init");
+    if (opts.config || (opts.set?.length ?? 0) > 0 || opts.init)
+      throw new ConfigError("--resume continues a run with its own config.json; drop --config / --set / --init");
     name = opts.run === LATEST_RUN ? resolveRunName(undefined, root) : opts.run;
   } else {
-    if (opts.run === LATEST_RUN) throw new ConfigError(`--run ${LATEST_RUN}: reserved for the link to the run trained last (runs/${LATEST_RUN}); pick another name`);
+    if (opts.run === LATEST_RUN)
+      throw new ConfigError(`--run ${LATEST_RUN}: reserved for the link to the run trained last (runs/${LATEST_RUN}); pick another name`);
     cfg = loadConfig({ file: opts.config, set: opts.set });
     if (opts.init) cfg = { ...cfg, init: { ...(cfg.init?.backward ? { backward: cfg.init.backward } : {}), from: opts.init } }; // keeps a config's init.backward
     assertShardable(cfg, 0, rankCount(opts));
     name = opts.run ?? defaultRunName(opts.config ?? DEFAULT_CONFIG);
-    if (cfg.init?.build !== undefined && cfg.init.from !== undefined) await buildInitRun(cfg.init.from, resolve(dirname(opts.config ?? DEFAULT_CONFIG), cfg.init.build), root, opts, progress);
+    if (cfg.init?.build !== undefined && cfg.init.from !== undefined)
+      await buildInitRun(cfg.init.from, resolve(dirname(opts.config ?? DEFAULT_CONFIG), cfg.init.build), root, opts, progress);
     if (cfg.init?.from?.startsWith(PRETRAINED_PREFIX) || cfg.init?.backward?.startsWith(PRETRAINED_PREFIX)) {
       const cached = async (from: string | undefined) => (from?.startsWith(PRETRAINED_PREFIX) ? await ensurePretrained(from, opts, progress) : from);
       cfg = { ...cfg, init: { ...cfg.init, from: await cached(cfg.init.from), ...(cfg.init.backward ? { backward: await cached(cfg.init.backward) } : {}) } };
@@ -160,7 +174,15 @@ export async function ensurePretrained(from: string, opts: TrainOptions, progres
   const cacheDir = modelCacheDir();
   const entry = `${name}-${await cacheKey(pretrainCfg, opts.dataDir)}`;
   const dir = join(cacheDir, entry);
-  const base = { runsDir: cacheDir, dataDir: opts.dataDir, quiet: opts.quiet, onBadRow: opts.onBadRow, download: opts.download, connect: opts.connect, linkLatest: false };
+  const base = {
+    runsDir: cacheDir,
+    dataDir: opts.dataDir,
+    quiet: opts.quiet,
+    onBadRow: opts.onBadRow,
+    download: opts.download,
+    connect: opts.connect,
+    linkLatest: false,
+  };
   let result: TrainResult | null = null;
   const t0 = Date.now();
   if (existsSync(dir)) {
@@ -180,7 +202,9 @@ export async function ensurePretrained(from: string, opts: TrainOptions, progres
   }
   if (!existsSync(join(dir, "run.json"))) {
     const cost = Object.hasOwn(PRETRAINED, name) ? `; ${PRETRAINED[name].buildTime}` : "";
-    progress.note(`init.from ${from}: not built yet; building it once into ${dir} from ${config}${cost}. Later runs reuse it (\`npx bridge models\` lists the cache)`);
+    progress.note(
+      `init.from ${from}: not built yet; building it once into ${dir} from ${config}${cost}. Later runs reuse it (\`npx bridge models\` lists the cache)`,
+    );
     result = await train({ ...base, config, run: entry });
   }
   const manifest = readManifest(runPaths(entry, cacheDir));
@@ -196,7 +220,7 @@ export async function ensurePretrained(from: string, opts: TrainOptions, progres
     vocab: manifest.vocab.size,
     perplexity: last?.metrics.val_perplexity ?? null,
   };
-  await writeFileAtomic(join(dir, ENTRY_FILE), JSON.stringify(record, null, 2) + "\n");
+  await writeFileAtomic(join(dir, ENTRY_FILE), `${JSON.stringify(record, null, 2)}\n`);
   const problem = entryProblem(dir);
   if (problem !== null) throw new Error(`init.from ${from}: built ${dir}, but it cannot be used: ${problem}`);
   return dir;
@@ -290,7 +314,16 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
   let stages: StageSummary[];
   try {
     stages = await runStages({
-      backend: withInit(client, { init: cfg.init, seed: cfg.seed, firstStageFresh: state.stage === 0 && state.checkpoint === null, vocab: data.vocab, runsDir: opts.runsDir ?? runsRoot(), dataDir: opts.dataDir, note: (l) => progress.note(l), record: (e) => log.write(e) }),
+      backend: withInit(client, {
+        init: cfg.init,
+        seed: cfg.seed,
+        firstStageFresh: state.stage === 0 && state.checkpoint === null,
+        vocab: data.vocab,
+        runsDir: opts.runsDir ?? runsRoot(),
+        dataDir: opts.dataDir,
+        note: (l) => progress.note(l),
+        record: (e) => log.write(e),
+      }),
       cfg,
       data,
       paths,
@@ -313,7 +346,16 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
     console.log(
       formatTable(
         ["stage", "objective", "steps", "time", "train loss", "val loss", "val acc", "val ppl"],
-        stages.map((s) => [s.name, s.objective, s.steps, formatDuration(s.seconds), s.trainLoss, metric(s.metrics, "val_loss"), metric(s.metrics, "val_accuracy"), metric(s.metrics, "val_perplexity")]),
+        stages.map((s) => [
+          s.name,
+          s.objective,
+          s.steps,
+          formatDuration(s.seconds),
+          s.trainLoss,
+          metric(s.metrics, "val_loss"),
+          metric(s.metrics, "val_accuracy"),
+          metric(s.metrics, "val_perplexity"),
+        ]),
       ),
     );
     console.log(`run ${name}: ${paths.dir} (${formatDuration(seconds)})`);
@@ -324,7 +366,7 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
 /** A fresh run's files: config.json, vocab.json, run.json (the manifest), state.json and the log's first line. */
 async function writeRunFiles(name: string, paths: RunPaths, cfg: Config, data: TrainingData, state: RunState, log: RunLog): Promise<RunManifest> {
   mkdirSync(paths.checkpoints, { recursive: true });
-  await writeFileAtomic(paths.config, JSON.stringify(cfg, null, 2) + "\n");
+  await writeFileAtomic(paths.config, `${JSON.stringify(cfg, null, 2)}\n`);
   await data.vocab.save(paths.vocab);
   const last = cfg.stages.length - 1;
   const manifest: RunManifest = {
@@ -335,12 +377,27 @@ async function writeRunFiles(name: string, paths: RunPaths, cfg: Config, data: T
     model: buildArgs(cfg, cfg.stages[last], last, data.vocab),
     tokenizer: tokenizerSettings(cfg),
     vocab: { size: data.vocab.size, fingerprint: data.vocab.fingerprint },
-    stages: cfg.stages.map((s, index) => ({ index, name: stageName(s), objective: s.objective ?? "multitask", ...(s.tasks ? { tasks: s.tasks.map((t) => ({ name: taskName(t), dataset: t.dataset, objective: t.objective, weight: t.weight })) } : {}), checkpoint: null, completed: false, step: 0, metrics: {} })),
+    stages: cfg.stages.map((s, index) => ({
+      index,
+      name: stageName(s),
+      objective: s.objective ?? "multitask",
+      ...(s.tasks ? { tasks: s.tasks.map((t) => ({ name: taskName(t), dataset: t.dataset, objective: t.objective, weight: t.weight })) } : {}),
+      checkpoint: null,
+      completed: false,
+      step: 0,
+      metrics: {},
+    })),
     finalCheckpoint: null,
     data: { train: data.plan.train, valid: data.plan.valid, holdout: data.plan.holdout, ...(data.plan.tasks.length ? { tasks: data.plan.tasks } : {}) },
   };
   await writeManifest(paths, manifest);
   await writeState(paths, state);
-  log.write({ type: "run_start", run: name, seed: cfg.seed, data: { ...data.plan, holdout: data.plan.holdout && { ...data.plan.holdout, validRows: data.plan.holdout.validRows.length } }, vocab_size: data.vocab.size });
+  log.write({
+    type: "run_start",
+    run: name,
+    seed: cfg.seed,
+    data: { ...data.plan, holdout: data.plan.holdout && { ...data.plan.holdout, validRows: data.plan.holdout.validRows.length } },
+    vocab_size: data.vocab.size,
+  });
   return manifest;
 }

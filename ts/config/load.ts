@@ -15,7 +15,7 @@ import { dirname, extname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { projectRoot } from "../paths.js";
-import { ConfigSchema, type Config } from "./schema.js";
+import { type Config, ConfigSchema } from "./schema.js";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -44,7 +44,8 @@ function readExtended(file: string, chain: string[]): unknown {
   const raw = readStructuredFile(file, "config", (m) => new ConfigError(m));
   if (raw === null || typeof raw !== "object" || Array.isArray(raw) || !Object.hasOwn(raw, "extends")) return raw;
   const { extends: base, ...own } = raw as Record<string, unknown>;
-  if (typeof base !== "string" || base.trim() === "") throw new ConfigError(`${file}: extends: expected the path of another config file, got ${JSON.stringify(base)}`);
+  if (typeof base !== "string" || base.trim() === "")
+    throw new ConfigError(`${file}: extends: expected the path of another config file, got ${JSON.stringify(base)}`);
   return mergeConfig(readExtended(resolve(dirname(abs), base), [...chain, abs]), own, "");
 }
 
@@ -57,7 +58,8 @@ function mergeConfig(base: unknown, over: unknown, where: string): unknown {
       if (FORBIDDEN_KEYS.has(key)) throw new ConfigError(`${where}.${key}: not a config field`);
       const byName = out.findIndex((e) => isMap(e) && (e.name ?? e.objective) === key);
       const k = /^\d+$/.test(key) ? Number(key) : byName;
-      if (k < 0 || k >= out.length) throw new ConfigError(`${where}.${key}: the base config has no list item ${/^\d+$/.test(key) ? "at that position" : "of that name"}`);
+      if (k < 0 || k >= out.length)
+        throw new ConfigError(`${where}.${key}: the base config has no list item ${/^\d+$/.test(key) ? "at that position" : "of that name"}`);
       out[k] = mergeConfig(out[k], value, `${where}.${key}`);
     }
     return out;
@@ -176,11 +178,14 @@ export function applySet(raw: unknown, assignment: string): unknown {
   let cur: Record<string | number, unknown> = root;
   keys.forEach((key, depth) => {
     if (key === "") throw new ConfigError(`--set ${JSON.stringify(assignment)}: empty key segment`);
-    if (FORBIDDEN_KEYS.has(key)) throw new ConfigError(`--set ${JSON.stringify(assignment)}: ${JSON.stringify(key)} is not a config field (refused: it would change every object)`);
+    if (FORBIDDEN_KEYS.has(key))
+      throw new ConfigError(`--set ${JSON.stringify(assignment)}: ${JSON.stringify(key)} is not a config field (refused: it would change every object)`);
     const where = keys.slice(0, depth + 1).join(".");
     let k: string | number = key;
     if (Array.isArray(cur)) {
-      const byName = cur.findIndex((e) => e !== null && typeof e === "object" && ((e as Record<string, unknown>).name ?? (e as Record<string, unknown>).objective) === key);
+      const byName = cur.findIndex(
+        (e) => e !== null && typeof e === "object" && ((e as Record<string, unknown>).name ?? (e as Record<string, unknown>).objective) === key,
+      );
       if (/^\d+$/.test(key)) k = Number(key);
       else if (byName >= 0) k = byName;
       else throw new ConfigError(`--set ${assignment}: ${where}: no list item named ${JSON.stringify(key)} (index by position or by stage name)`);

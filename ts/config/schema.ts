@@ -167,7 +167,14 @@ export const UserDatasetSchema = z
     files: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "a split name"), z.string().min(1)),
     /** Pairs: s1, s2 and label and/or score (id optional); text: text. */
     columns: z
-      .object({ s1: columnRef.optional(), s2: columnRef.optional(), label: columnRef.optional(), score: columnRef.optional(), id: columnRef.optional(), text: columnRef.optional() })
+      .object({
+        s1: columnRef.optional(),
+        s2: columnRef.optional(),
+        label: columnRef.optional(),
+        score: columnRef.optional(),
+        id: columnRef.optional(),
+        text: columnRef.optional(),
+      })
       .strict()
       .refine((c) => c.text !== undefined || (c.s1 !== undefined && c.s2 !== undefined), "give s1 and s2 (pairs) or text (text)")
       .optional(),
@@ -282,7 +289,9 @@ export const InitSchema = z
     wordVectors: z.string().min(1).optional(),
   })
   .strict()
-  .refine((i) => i.from !== undefined || i.wordVectors !== undefined, { message: "init needs from (pretrained weights) or wordVectors (pretrained word vectors)" })
+  .refine((i) => i.from !== undefined || i.wordVectors !== undefined, {
+    message: "init needs from (pretrained weights) or wordVectors (pretrained word vectors)",
+  })
   .refine((i) => i.from === undefined || i.wordVectors === undefined, {
     message: "init.from brings its own embedding (new words start from its mean row): drop init.wordVectors, or init.from",
     path: ["wordVectors"],
@@ -291,11 +300,19 @@ export const InitSchema = z
     message: "init.backward and init.build go with init.from",
     path: ["from"],
   })
-  .refine((i) => i.build === undefined || /^[A-Za-z0-9._-]+$/.test(i.from ?? ""), { message: "init.build trains init.from as a run: from must then be a run name", path: ["from"] });
+  .refine((i) => i.build === undefined || /^[A-Za-z0-9._-]+$/.test(i.from ?? ""), {
+    message: "init.build trains init.from as a run: from must then be a run name",
+    path: ["from"],
+  });
 
 export const ConfigSchema = z
   .object({
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(42),
     /** torch device for the backend; null: cuda when there is one, else cpu. */
     device: z.string().nullable().default(null),
     /** torch's CPU threads in the backend (OMP_NUM_THREADS); null: torch's default (one per core).
@@ -314,21 +331,39 @@ export const ConfigSchema = z
   .strict()
   .superRefine((c, ctx) => {
     if (c.model.backwards && c.model.bidir) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["model", "backwards"], message: "backwards reverses a one-directional encoder; a bidir encoder already reads both ways" });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["model", "backwards"],
+        message: "backwards reverses a one-directional encoder; a bidir encoder already reads both ways",
+      });
     }
     if (c.model.dual_lm && (c.model.bidir || c.model.backwards)) {
       const key = c.model.bidir ? "bidir" : "backwards";
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["model", key], message: `dual_lm holds a forward and a backward one-directional encoder of its own; drop ${key}` });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["model", key],
+        message: `dual_lm holds a forward and a backward one-directional encoder of its own; drop ${key}`,
+      });
     }
     if (c.init?.backward !== undefined && !c.model.dual_lm) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["init", "backward"], message: "a backward LM starts the backward encoder of a model.dual_lm model; set model.dual_lm: true (or drop init.backward)" });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["init", "backward"],
+        message: "a backward LM starts the backward encoder of a model.dual_lm model; set model.dual_lm: true (or drop init.backward)",
+      });
     }
     const cuts = c.model.cutoffs ?? [];
-    if (cuts.some((v, i) => i > 0 && v <= cuts[i - 1])) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["model", "cutoffs"], message: `cutoffs must increase, got [${cuts.join(", ")}]` });
+    if (cuts.some((v, i) => i > 0 && v <= cuts[i - 1]))
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["model", "cutoffs"], message: `cutoffs must increase, got [${cuts.join(", ")}]` });
     const names = new Set<string>();
     c.stages.forEach((s, i) => {
       const name = stageName(s);
-      if (names.has(name)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["stages", i, "name"], message: `two stages are named ${JSON.stringify(name)}; give each a distinct name` });
+      if (names.has(name))
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["stages", i, "name"],
+          message: `two stages are named ${JSON.stringify(name)}; give each a distinct name`,
+        });
       names.add(name);
       if ((s.objective === undefined) === (s.tasks === undefined)) {
         ctx.addIssue({
@@ -348,17 +383,27 @@ export const ConfigSchema = z
           });
         }
         const tn = taskName(t);
-        if (taskNames.has(tn)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["stages", i, "tasks", k, "name"], message: `two tasks of stage ${JSON.stringify(name)} are named ${JSON.stringify(tn)}; give each a distinct name` });
+        if (taskNames.has(tn))
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ["stages", i, "tasks", k, "name"],
+            message: `two tasks of stage ${JSON.stringify(name)} are named ${JSON.stringify(tn)}; give each a distinct name`,
+          });
         taskNames.add(tn);
       });
       if (s.objective === "lm" && c.model.bidir) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["stages", i, "objective"], message: "a bidirectional encoder cannot be trained as a language model (model.bidir is true)" });
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["stages", i, "objective"],
+          message: "a bidirectional encoder cannot be trained as a language model (model.bidir is true)",
+        });
       }
       if (s.objective === "lm" && c.model.dual_lm) {
         ctx.addIssue({
           code: z.ZodIssueCode.custom,
           path: ["stages", i, "objective"],
-          message: "a model.dual_lm model trains sentence objectives only: train each LM in a run of its own (configs/pretrain.yaml, pretrain-bwd.yaml) and start from both with init: { from: FORWARD_RUN, backward: BACKWARD_RUN }",
+          message:
+            "a model.dual_lm model trains sentence objectives only: train each LM in a run of its own (configs/pretrain.yaml, pretrain-bwd.yaml) and start from both with init: { from: FORWARD_RUN, backward: BACKWARD_RUN }",
         });
       }
       const metrics = stageMetrics(s);

@@ -8,9 +8,9 @@ import { mkdir, open } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip, createInflateRaw, crc32 } from "node:zlib";
-import { DataError } from "./errors.js";
+import { crc32, createGunzip, createInflateRaw } from "node:zlib";
 import type { ArchiveFormat } from "./datasets.js";
+import { DataError } from "./errors.js";
 
 /** Maps a member path to its path under the destination, or null to skip it. */
 export type MemberMap = (member: string) => string | null;
@@ -100,7 +100,8 @@ export async function extractZip(archive: string, dest: string, map: MemberMap):
       await fh.read(local, 0, 30, e.localOffset);
       if (local.readUInt32LE(0) !== LOCAL_SIG) throw new DataError(`${archive}: damaged local header for ${e.name}`);
       const start = e.localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
-      if (e.method !== 0 && e.method !== 8) throw new DataError(`${archive}: ${e.name} uses compression method ${e.method} (only stored and deflate are supported)`);
+      if (e.method !== 0 && e.method !== 8)
+        throw new DataError(`${archive}: ${e.name} uses compression method ${e.method} (only stored and deflate are supported)`);
       await mkdir(dirname(out), { recursive: true });
       let crc = 0;
       let bytes = 0;

@@ -7,7 +7,7 @@
  * every epoch's order differs. Evaluation: one fixed order (longest first), original order
  * restorable from the indices each batch carries.
  */
-import { tensor, type Tensor } from "../core/tensor.js";
+import { type Tensor, tensor } from "../core/tensor.js";
 import type { NumericalisedPairs, Ragged } from "./numericalised.js";
 import { rowLength } from "./numericalised.js";
 import { epochRng, shuffleInPlace } from "./random.js";
@@ -47,7 +47,10 @@ export function trainBatchPlan(lengths: FieldLengths, opts: TrainPlanOptions): I
   const n = rowCount(lengths);
   checkSizing(opts);
   const rng = epochRng(opts.seed, opts.epoch, 1);
-  const perm = shuffleInPlace(Int32Array.from({ length: n }, (_, i) => i), rng);
+  const perm = shuffleInPlace(
+    Int32Array.from({ length: n }, (_, i) => i),
+    rng,
+  );
   const pool = opts.poolSize ?? Math.max(1, 50 * (opts.batchSize ?? Math.ceil(opts.maxTokens! / 32)));
   const key = sortKey(lengths);
   const batches: Int32Array[] = [];
@@ -100,8 +103,10 @@ function rowCount(lengths: FieldLengths): number {
 function checkSizing(s: BatchSizing): void {
   const { batchSize, maxTokens } = s;
   if ((batchSize === undefined) === (maxTokens === undefined)) throw new RangeError("batch plan: give exactly one of batchSize and maxTokens");
-  if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1)) throw new RangeError(`batch plan: batchSize must be a positive integer, got ${batchSize}`);
-  if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || maxTokens < 1)) throw new RangeError(`batch plan: maxTokens must be a positive integer, got ${maxTokens}`);
+  if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1))
+    throw new RangeError(`batch plan: batchSize must be a positive integer, got ${batchSize}`);
+  if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || maxTokens < 1))
+    throw new RangeError(`batch plan: maxTokens must be a positive integer, got ${maxTokens}`);
 }
 
 function sortKey(lengths: FieldLengths): Float64Array {

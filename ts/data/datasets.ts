@@ -13,7 +13,7 @@ import { DataError } from "./errors.js";
 import { readBrown, readSotu } from "./readers/corpora.js";
 import { readNliJsonl, readXnliTsv } from "./readers/nli.js";
 import { readSick, readStsBenchmark } from "./readers/similarity.js";
-import { readTabularPairs, readTabularText, type ColumnRef, type TabularFormat } from "./readers/tabular.js";
+import { type ColumnRef, readTabularPairs, readTabularText, type TabularFormat } from "./readers/tabular.js";
 import { readWikiText } from "./readers/text.js";
 import { readWikiExtractor } from "./readers/wikiextractor.js";
 import type { NliLabel, PairRecord, ReadOptions, TextRecord } from "./records.js";
@@ -100,7 +100,14 @@ export const DATASETS: Record<string, Dataset> = {
     trainSplit: "train",
     download: {
       dir: "snli_1.0",
-      archives: [{ url: "https://nlp.stanford.edu/projects/snli/snli_1.0.zip", checksum: sha1("9fcde07509c7e87ec61c640c1b2753d9041758e4"), format: "zip", stripPrefix: "snli_1.0/" }],
+      archives: [
+        {
+          url: "https://nlp.stanford.edu/projects/snli/snli_1.0.zip",
+          checksum: sha1("9fcde07509c7e87ec61c640c1b2753d9041758e4"),
+          format: "zip",
+          stripPrefix: "snli_1.0/",
+        },
+      ],
       expect: ["snli_1.0_train.jsonl", "snli_1.0_dev.jsonl", "snli_1.0_test.jsonl"],
       licence: "CC BY-SA 4.0",
     },
@@ -165,8 +172,18 @@ export const DATASETS: Record<string, Dataset> = {
     trainSplit: "dev",
     read: readXnliTsv,
   },
-  "wikitext-2": wikitext("wikitext-2", "wikitext-2", "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip", sha1("3c914d17d80b1459be871a5039ac23e752a53cbe")),
-  "wikitext-103": wikitext("wikitext-103", "wikitext-103", "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip", sha1("0aec09a7537b58d4bb65362fee27650eeaba625a")),
+  "wikitext-2": wikitext(
+    "wikitext-2",
+    "wikitext-2",
+    "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip",
+    sha1("3c914d17d80b1459be871a5039ac23e752a53cbe"),
+  ),
+  "wikitext-103": wikitext(
+    "wikitext-103",
+    "wikitext-103",
+    "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip",
+    sha1("0aec09a7537b58d4bb65362fee27650eeaba625a"),
+  ),
   // WikiExtractor output (ts/data/readers/wikiextractor.ts): each split is a folder tree of wiki_NN files.
   wikipedia: {
     name: "wikipedia",
@@ -196,7 +213,10 @@ export const MODEL_DOWNLOADS: Record<string, DownloadSource> = {
 
 /** Every download by name: built-in datasets with one, then models. */
 export function downloadSources(): [string, DownloadSource][] {
-  return [...Object.values(DATASETS).flatMap((d) => (d.download ? [[d.name, d.download] as [string, DownloadSource]] : [])), ...Object.entries(MODEL_DOWNLOADS)];
+  return [
+    ...Object.values(DATASETS).flatMap((d) => (d.download ? [[d.name, d.download] as [string, DownloadSource]] : [])),
+    ...Object.entries(MODEL_DOWNLOADS),
+  ];
 }
 
 /** Everything `bridge data fetch` can download (the CLI's choices): built-in datasets with a download, then models. */

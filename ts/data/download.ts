@@ -11,10 +11,19 @@ import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { extractArchive, stripPrefixMap } from "./archive.js";
-import { DATASETS, defaultDataDir, fetchableDatasets, MODEL_DOWNLOADS, splitExists, type ArchiveSource, type DownloadSource, type SplitRef } from "./datasets.js";
-import { DataError } from "./errors.js";
 import { writeFileAtomic } from "../core/atomic.js";
+import { extractArchive, stripPrefixMap } from "./archive.js";
+import {
+  type ArchiveSource,
+  DATASETS,
+  type DownloadSource,
+  defaultDataDir,
+  fetchableDatasets,
+  MODEL_DOWNLOADS,
+  type SplitRef,
+  splitExists,
+} from "./datasets.js";
+import { DataError } from "./errors.js";
 
 /** A dataset's download, with the name it is fetched under. */
 export type FetchSource = DownloadSource & { name: string };
@@ -55,7 +64,11 @@ export interface FetchResult {
 }
 
 export async function fetchDataset(opts: FetchOptions & { name: string }): Promise<FetchResult> {
-  const download = Object.hasOwn(DATASETS, opts.name) ? DATASETS[opts.name].download : Object.hasOwn(MODEL_DOWNLOADS, opts.name) ? MODEL_DOWNLOADS[opts.name] : undefined;
+  const download = Object.hasOwn(DATASETS, opts.name)
+    ? DATASETS[opts.name].download
+    : Object.hasOwn(MODEL_DOWNLOADS, opts.name)
+      ? MODEL_DOWNLOADS[opts.name]
+      : undefined;
   if (download === undefined) {
     throw new DataError(`no download for ${JSON.stringify(opts.name)}; fetchable: ${fetchableDatasets().join(", ")}`);
   }
@@ -156,7 +169,7 @@ async function verifyArchive(name: string, a: ArchiveSource, digests: Digests, s
     return "sha256 recorded at its first download";
   }
   await mkdir(dirname(storePath), { recursive: true });
-  await writeFileAtomic(storePath, JSON.stringify({ ...store, [a.url]: digests.sha256 }, null, 2) + "\n");
+  await writeFileAtomic(storePath, `${JSON.stringify({ ...store, [a.url]: digests.sha256 }, null, 2)}\n`);
   return "first download: sha256 recorded";
 }
 
@@ -169,13 +182,20 @@ async function readChecksumStore(path: string): Promise<Record<string, string>> 
   }
   try {
     const parsed = JSON.parse(text) as unknown;
-    if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) && Object.values(parsed).every((v) => typeof v === "string" && /^[0-9a-f]{64}$/.test(v))) {
+    if (
+      parsed !== null &&
+      typeof parsed === "object" &&
+      !Array.isArray(parsed) &&
+      Object.values(parsed).every((v) => typeof v === "string" && /^[0-9a-f]{64}$/.test(v))
+    ) {
       return parsed as Record<string, string>;
     }
   } catch {
     // named below
   }
-  throw new DataError(`${path}: not a checksum record (a JSON object of URL -> sha256); fix or delete it (it holds the first-download checksums of unpublished archives)`);
+  throw new DataError(
+    `${path}: not a checksum record (a JSON object of URL -> sha256); fix or delete it (it holds the first-download checksums of unpublished archives)`,
+  );
 }
 
 interface Digests {

@@ -59,7 +59,10 @@ export function overLongRow(policy: BadRowPolicy, stats: ReadStats, file: string
 /** A split that yielded no usable row: a DataError naming the file and why (empty, or every row bad / dropped). */
 export function noUsableRows(file: string, stats: ReadStats, what = "rows"): DataError {
   const dropped = Object.entries(stats.dropped).map(([reason, n]) => `${n} dropped (${reason})`);
-  const bad = stats.badRows > 0 ? [`${stats.badRows} bad row(s) skipped${stats.badExamples.length > 0 ? `, e.g. line ${stats.badExamples[0].line}: ${stats.badExamples[0].reason}` : ""}`] : [];
+  const bad =
+    stats.badRows > 0
+      ? [`${stats.badRows} bad row(s) skipped${stats.badExamples.length > 0 ? `, e.g. line ${stats.badExamples[0].line}: ${stats.badExamples[0].reason}` : ""}`]
+      : [];
   const why = [...bad, ...dropped];
   return new DataError(`${file}: no usable ${what} (${why.length > 0 ? why.join("; ") : "the file has no data rows"})`);
 }

@@ -9,7 +9,10 @@ export const HOLDOUT_SEED = 20180118;
 
 /** A seeded permutation of 0..n-1 (the same for the same seed). */
 export function permutation(n: number, seed: number): Int32Array {
-  return shuffleInPlace(Int32Array.from({ length: n }, (_, i) => i), mulberry32(mixSeed(seed, n)));
+  return shuffleInPlace(
+    Int32Array.from({ length: n }, (_, i) => i),
+    mulberry32(mixSeed(seed, n)),
+  );
 }
 
 /**
@@ -38,4 +41,3 @@ export function premiseHoldout(premises: readonly string[], fraction: number, se
   for (let i = 0, v = 0, t = 0; i < premises.length; i++) (held[i] ? validRows : trainRows)[held[i] ? v++ : t++] = i;
   return { validRows, trainRows };
 }
-

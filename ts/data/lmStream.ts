@@ -6,7 +6,7 @@
  * The epoch's texts order and window lengths are pure functions of (seed, epoch).
  */
 import { createHash } from "node:crypto";
-import { tensor, type Tensor } from "../core/tensor.js";
+import { type Tensor, tensor } from "../core/tensor.js";
 import type { IdDType } from "./batches.js";
 import type { Ragged } from "./numericalised.js";
 import { epochRng, mixSeed, normal, shuffleInPlace } from "./random.js";

@@ -11,10 +11,11 @@ import { createWriteStream } from "node:fs";
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
+  type Data,
   Field,
   Float32,
-  Int32,
   Int8,
+  Int32,
   List,
   makeData,
   RecordBatch,
@@ -22,7 +23,6 @@ import {
   Schema,
   Struct,
   tableFromIPC,
-  type Data,
   type Vector,
 } from "apache-arrow";
 import { tempPathFor } from "../core/atomic.js";
@@ -176,7 +176,13 @@ export class NumericalisedWriter {
   }
 
   /** Opens the writer (creating the directory). */
-  static async open(path: string, kind: "pairs" | "text", vocab: Vocab, tokenizer: Tokenizer, metadata: Record<string, string> = {}): Promise<NumericalisedWriter> {
+  static async open(
+    path: string,
+    kind: "pairs" | "text",
+    vocab: Vocab,
+    tokenizer: Tokenizer,
+    metadata: Record<string, string> = {},
+  ): Promise<NumericalisedWriter> {
     await mkdir(dirname(path), { recursive: true });
     return new NumericalisedWriter(path, kind, vocab, tokenizer, metadata);
   }
@@ -262,7 +268,7 @@ export interface LoadedNumericalised {
 /** Reads a numericalised file: one read, Arrow buffers viewed in place (a copy only to join record batches). */
 export async function loadNumericalised(path: string): Promise<LoadedNumericalised> {
   const buf = await readFile(path);
-  let table;
+  let table: ReturnType<typeof tableFromIPC>;
   try {
     table = tableFromIPC(buf);
   } catch (e) {

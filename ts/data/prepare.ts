@@ -8,12 +8,12 @@ import { createReadStream, existsSync } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, relative } from "node:path";
-import { projectRoot } from "../paths.js";
 import { writeFileAtomic } from "../core/atomic.js";
-import { missingSplitMessage, splitExists, splitTexts, type SplitRef } from "./datasets.js";
-import { DataError, emptyReadStats, overLongRow, type BadRowPolicy, type ReadStats } from "./errors.js";
-import { loadNumericalised, META_KEY, NumericalisedWriter, type Numericalised } from "./numericalised.js";
-import { Tokenizer } from "./tokenize.js";
+import { projectRoot } from "../paths.js";
+import { missingSplitMessage, type SplitRef, splitExists, splitTexts } from "./datasets.js";
+import { type BadRowPolicy, DataError, emptyReadStats, overLongRow, type ReadStats } from "./errors.js";
+import { loadNumericalised, META_KEY, type Numericalised, NumericalisedWriter } from "./numericalised.js";
+import type { Tokenizer } from "./tokenize.js";
 import { TokenCounter, Vocab, type VocabOptions } from "./vocab.js";
 
 /** Bumped when the file layout or what the readers keep changes. 2: empty / invalid UTF-8 rows are bad rows. */
@@ -78,9 +78,10 @@ export async function prepareSplit(opts: PrepareSplitOptions): Promise<PreparedS
   const sidecar = `${path}.json`;
   if (existsSync(path) && existsSync(sidecar)) {
     // A damaged cache entry is rebuilt, not an error.
-    const hit = await Promise.all([readFile(sidecar, "utf8").then((t) => JSON.parse(t) as { key: string; report: SplitReport }), loadNumericalised(path)]).catch(
-      () => null,
-    );
+    const hit = await Promise.all([
+      readFile(sidecar, "utf8").then((t) => JSON.parse(t) as { key: string; report: SplitReport }),
+      loadNumericalised(path),
+    ]).catch(() => null);
     if (hit && hit[0].key === key && hit[1].metadata.get(META_KEY) === key) return { data: hit[1].data, report: hit[0].report, path, cached: true };
   }
   const stats = emptyReadStats();
@@ -101,7 +102,7 @@ export async function prepareSplit(opts: PrepareSplitOptions): Promise<PreparedS
   }
   const counts = await writer.close();
   const report = splitReport(ref.id, stats, counts);
-  await writeFileAtomic(sidecar, JSON.stringify({ key, report }) + "\n");
+  await writeFileAtomic(sidecar, `${JSON.stringify({ key, report })}\n`);
   const loaded = await loadNumericalised(path);
   return { data: loaded.data, report, path, cached: false };
 }

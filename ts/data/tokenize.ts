@@ -129,6 +129,7 @@ function isSpaceCode(c: number): boolean {
 // ---------------------------------------------------------------------------------------------
 // Text-level rules (fastai text_proc_rules, applied before splitting)
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: every code point outside ASCII, control characters included
 const NON_ASCII = /[^\x00-\x7f]/;
 /** Zero-width space, word joiner, BOM, soft hyphen: invisible, removed. ZWJ (200D) / ZWNJ (200C) stay. */
 const INVISIBLE = /[\u200b\u2060\ufeff\u00ad]/g;
@@ -156,7 +157,14 @@ function countCodePoints(s: string): number {
   return n;
 }
 
-const ENTITIES = new Map([["amp", "&"], ["lt", "<"], ["gt", ">"], ["quot", '"'], ["apos", "'"], ["nbsp", " "]]);
+const ENTITIES = new Map([
+  ["amp", "&"],
+  ["lt", "<"],
+  ["gt", ">"],
+  ["quot", '"'],
+  ["apos", "'"],
+  ["nbsp", " "],
+]);
 
 /** fastai's fix_html: HTML debris and WikiText's @-@ / @,@ / @.@ / <unk> markers. */
 export function fixHtml(text: string): string {
@@ -212,23 +220,129 @@ export function markCase(tokens: readonly string[]): string[] {
 
 /** Kept whole, as spaCy's English tokenizer exceptions do (abbreviations, emoticons, clitics alone). */
 const SPECIAL_CASES = new Set([
-  "'s", "'S", "’s", "’S", "'m", "'M", "’m", "'re", "’re", "'ve", "’ve", "'ll", "’ll", "'d", "’d", "n't", "N'T", "n’t",
-  "Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "St.", "Jr.", "vs.", "Inc.", "Ltd.", "Co.", "Corp.", "Gov.", "Sen.", "Rep.", "Rev.",
-  "Gen.", "Mt.", "a.m.", "p.m.", "e.g.", "i.e.", "Jan.", "Feb.", "Mar.", "Apr.", "Aug.", "Sep.", "Sept.", "Oct.", "Nov.", "Dec.",
-  "Ala.", "Ariz.", "Ark.", "Calif.", "Colo.", "Conn.", "Del.", "Fla.", "Ga.", "Ill.", "Ind.", "Kan.", "Ky.", "La.", "Md.",
-  "Mass.", "Mich.", "Minn.", "Miss.", "Mo.", "Neb.", "Nev.", "Okla.", "Ore.", "Pa.", "Tenn.", "Va.", "Vt.", "Wash.", "Wis.",
-  "'em", "'n'", "o'clock", "ma'am", "y'all", "''", "``", "and/or",
-  ":)", ":-)", ":(", ":-(", ";)", ";-)", ":D", ":P", ":p", ":o", ":/", "<3", "=)", "(:", "):", ":')", "xD", "XD", "^_^", "-_-",
+  "'s",
+  "'S",
+  "’s",
+  "’S",
+  "'m",
+  "'M",
+  "’m",
+  "'re",
+  "’re",
+  "'ve",
+  "’ve",
+  "'ll",
+  "’ll",
+  "'d",
+  "’d",
+  "n't",
+  "N'T",
+  "n’t",
+  "Mr.",
+  "Mrs.",
+  "Ms.",
+  "Dr.",
+  "Prof.",
+  "St.",
+  "Jr.",
+  "vs.",
+  "Inc.",
+  "Ltd.",
+  "Co.",
+  "Corp.",
+  "Gov.",
+  "Sen.",
+  "Rep.",
+  "Rev.",
+  "Gen.",
+  "Mt.",
+  "a.m.",
+  "p.m.",
+  "e.g.",
+  "i.e.",
+  "Jan.",
+  "Feb.",
+  "Mar.",
+  "Apr.",
+  "Aug.",
+  "Sep.",
+  "Sept.",
+  "Oct.",
+  "Nov.",
+  "Dec.",
+  "Ala.",
+  "Ariz.",
+  "Ark.",
+  "Calif.",
+  "Colo.",
+  "Conn.",
+  "Del.",
+  "Fla.",
+  "Ga.",
+  "Ill.",
+  "Ind.",
+  "Kan.",
+  "Ky.",
+  "La.",
+  "Md.",
+  "Mass.",
+  "Mich.",
+  "Minn.",
+  "Miss.",
+  "Mo.",
+  "Neb.",
+  "Nev.",
+  "Okla.",
+  "Ore.",
+  "Pa.",
+  "Tenn.",
+  "Va.",
+  "Vt.",
+  "Wash.",
+  "Wis.",
+  "'em",
+  "'n'",
+  "o'clock",
+  "ma'am",
+  "y'all",
+  "''",
+  "``",
+  "and/or",
+  ":)",
+  ":-)",
+  ":(",
+  ":-(",
+  ";)",
+  ";-)",
+  ":D",
+  ":P",
+  ":p",
+  ":o",
+  ":/",
+  "<3",
+  "=)",
+  "(:",
+  "):",
+  ":')",
+  "xD",
+  "XD",
+  "^_^",
+  "-_-",
 ]);
 /** Whole-chunk splits from spaCy's exceptions. */
 const SPLIT_CASES = new Map<string, readonly string[]>([
-  ["cannot", ["can", "not"]], ["Cannot", ["Can", "not"]], ["gonna", ["gon", "na"]], ["Gonna", ["Gon", "na"]],
-  ["gotta", ["got", "ta"]], ["Gotta", ["Got", "ta"]],
+  ["cannot", ["can", "not"]],
+  ["Cannot", ["Can", "not"]],
+  ["gonna", ["gon", "na"]],
+  ["Gonna", ["Gon", "na"]],
+  ["gotta", ["got", "ta"]],
+  ["Gotta", ["Got", "ta"]],
 ]);
 
 const PLAIN_WORD = /^[\p{L}\p{M}\p{N}]+$/u;
 const URL_LIKE = /^(?:(?:https?|ftp):\/\/|www\.)[^\s]+$|^[\w.+-]+@[\w-]+\.[\w.-]+$/u;
-const EMOJI_SEQ = /\p{Extended_Pictographic}(?:\p{Emoji_Modifier}|\ufe0f|\u20e3|\u200d\p{Extended_Pictographic}(?:\p{Emoji_Modifier}|\ufe0f)?)*|\p{Regional_Indicator}{2}/gu;
+const EMOJI_SEQ =
+  /\p{Extended_Pictographic}(?:\p{Emoji_Modifier}|\ufe0f|\u20e3|\u200d\p{Extended_Pictographic}(?:\p{Emoji_Modifier}|\ufe0f)?)*|\p{Regional_Indicator}{2}/gu;
 const HAS_EMOJI = /\p{Extended_Pictographic}|\p{Regional_Indicator}/u;
 /** Prefix / suffix punctuation: all punctuation and symbols except those that belong to words or numbers. */
 const AFFIX = /^[\p{P}\p{S}]$/u;
@@ -246,8 +360,7 @@ const CLITIC = /^(.*?[\p{L}\p{N}.])((?:['’](?:[sSdDmM]|ll|LL|re|RE|ve|VE))|(?:
 /** A period stays on abbreviations and initials: U.S., e.g., J. */
 const DOTTED = /^(?:\p{L}\.)+$/u;
 /** Infixes: hyphens/dashes between letters, ellipses, a comma between letters, :<>= between alphanumerics and a letter, +-*^ between digits. */
-const INFIX =
-  /(?<=[\p{L}\p{N}])(?:--+|[-–—~])(?=[\p{L}])|\.{2,}|…|(?<=\p{L}),(?=\p{L})|(?<=[\p{L}\p{N}])[:<>=/](?=\p{L})|(?<=\p{N})[-+*^](?=[\p{N}-])/gu;
+const INFIX = /(?<=[\p{L}\p{N}])(?:--+|[-–—~])(?=[\p{L}])|\.{2,}|…|(?<=\p{L}),(?=\p{L})|(?<=[\p{L}\p{N}])[:<>=/](?=\p{L})|(?<=\p{N})[-+*^](?=[\p{N}-])/gu;
 
 export function splitChunk(chunk: string): string[] {
   if (PLAIN_WORD.test(chunk)) {

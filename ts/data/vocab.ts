@@ -6,8 +6,8 @@
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { DataError } from "./errors.js";
 import { writeFileAtomic } from "../core/atomic.js";
+import { DataError } from "./errors.js";
 import { PAD, SPECIAL_TOKENS, UNK } from "./tokenize.js";
 
 export interface VocabOptions {
@@ -83,7 +83,9 @@ export class Vocab {
     this.firstBucketId = itos.length - buckets;
     for (let b = 0; b < buckets; b++) {
       if (itos[this.firstBucketId + b] !== OOV_BUCKET_PREFIX + b) {
-        throw new DataError(`vocabulary: ${buckets} out-of-vocabulary buckets must end the tokens as ${OOV_BUCKET_PREFIX}0..${OOV_BUCKET_PREFIX}${buckets - 1}; token ${this.firstBucketId + b} is ${JSON.stringify(itos[this.firstBucketId + b])}`);
+        throw new DataError(
+          `vocabulary: ${buckets} out-of-vocabulary buckets must end the tokens as ${OOV_BUCKET_PREFIX}0..${OOV_BUCKET_PREFIX}${buckets - 1}; token ${this.firstBucketId + b} is ${JSON.stringify(itos[this.firstBucketId + b])}`,
+        );
       }
     }
     this.fingerprint = vocabFingerprint(this.itos);
@@ -139,7 +141,7 @@ export class Vocab {
   }
 
   async save(path: string): Promise<void> {
-    await writeFileAtomic(path, JSON.stringify(this.toJSON()) + "\n");
+    await writeFileAtomic(path, `${JSON.stringify(this.toJSON())}\n`);
   }
 
   /** Loads a saved vocabulary; a file whose tokens do not hash to its recorded fingerprint is refused. */
@@ -155,7 +157,8 @@ export class Vocab {
       throw new DataError(`${path}: not a bridge vocabulary file (format "bridge-vocab", version 1, itos: string[])`);
     }
     const oovBuckets = f.oov_buckets ?? 0;
-    if (!Number.isInteger(oovBuckets) || oovBuckets < 0) throw new DataError(`${path}: oov_buckets must be a whole number >= 0, got ${JSON.stringify(f.oov_buckets)}`);
+    if (!Number.isInteger(oovBuckets) || oovBuckets < 0)
+      throw new DataError(`${path}: oov_buckets must be a whole number >= 0, got ${JSON.stringify(f.oov_buckets)}`);
     const options =
       typeof f.min_freq === "number" && typeof f.max_size === "number"
         ? { minFreq: f.min_freq, maxSize: f.max_size, oovBuckets }

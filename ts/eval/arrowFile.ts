@@ -9,6 +9,8 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
+  type Data,
+  type DataType,
   Field,
   FixedSizeList,
   Float32,
@@ -21,8 +23,6 @@ import {
   Struct,
   Utf8,
   vectorFromArray,
-  type Data,
-  type DataType,
 } from "apache-arrow";
 import { tempPathFor } from "../core/atomic.js";
 
@@ -92,7 +92,8 @@ export class ArrowFileWriter {
   async write(columns: Columns): Promise<void> {
     const names = Object.keys(columns);
     const n = rowsOf(columns[names[0]]);
-    for (const name of names) if (rowsOf(columns[name]) !== n) throw new RangeError(`arrow file: column ${name} has ${rowsOf(columns[name])} rows, ${names[0]} has ${n}`);
+    for (const name of names)
+      if (rowsOf(columns[name]) !== n) throw new RangeError(`arrow file: column ${name} has ${rowsOf(columns[name])} rows, ${names[0]} has ${n}`);
     if (this.writer === null) {
       await mkdir(dirname(this.path), { recursive: true });
       this.schema = new Schema(

@@ -28,7 +28,14 @@ export function histogramSpec(panels: readonly HistogramPanel[]): TopLevelSpec {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     config: CONFIG,
     data: { values: rows },
-    facet: { row: { field: "panel", type: "nominal", header: { title: null, labelFontSize: 12, labelAngle: 0, labelAlign: "left", labelAnchor: "start", labelOrient: "top" }, sort: panels.map((p) => `${p.name}: overlap ${p.overlap.toFixed(3)}`) } },
+    facet: {
+      row: {
+        field: "panel",
+        type: "nominal",
+        header: { title: null, labelFontSize: 12, labelAngle: 0, labelAlign: "left", labelAnchor: "start", labelOrient: "top" },
+        sort: panels.map((p) => `${p.name}: overlap ${p.overlap.toFixed(3)}`),
+      },
+    },
     spec: {
       width: 560,
       height: 170,
@@ -72,7 +79,12 @@ export function rocSpec(series: readonly RocSeries[]): TopLevelSpec {
     height: 360,
     layer: [
       {
-        data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+        data: {
+          values: [
+            { x: 0, y: 0 },
+            { x: 1, y: 1 },
+          ],
+        },
         mark: { type: "line", strokeDash: [4, 4], color: "#999" },
         encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" } },
       },
@@ -98,7 +110,19 @@ function thin(points: readonly RocPoint[]): RocPoint[] {
 
 /** Confusion-matrix heatmap, gold on rows, prediction on columns, counts written in the cells. */
 export function confusionSpec(labels: readonly string[], matrix: readonly number[][], title: string): TopLevelSpec {
-  const rows = matrix.flatMap((r, g) => r.map((count, p) => ({ gold: labels[g], pred: labels[p], count, share: count / Math.max(1, r.reduce((a, b) => a + b, 0)) })));
+  const rows = matrix.flatMap((r, g) =>
+    r.map((count, p) => ({
+      gold: labels[g],
+      pred: labels[p],
+      count,
+      share:
+        count /
+        Math.max(
+          1,
+          r.reduce((a, b) => a + b, 0),
+        ),
+    })),
+  );
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     config: CONFIG,
@@ -112,7 +136,10 @@ export function confusionSpec(labels: readonly string[], matrix: readonly number
     },
     layer: [
       { mark: "rect", encoding: { color: { field: "share", type: "quantitative", title: "share of gold row", scale: { scheme: "blues", domain: [0, 1] } } } },
-      { mark: { type: "text", fontSize: 13 }, encoding: { text: { field: "count", type: "quantitative" }, color: { condition: { test: "datum.share > 0.5", value: "white" }, value: "black" } } },
+      {
+        mark: { type: "text", fontSize: 13 },
+        encoding: { text: { field: "count", type: "quantitative" }, color: { condition: { test: "datum.share > 0.5", value: "white" }, value: "black" } },
+      },
     ],
   } as TopLevelSpec;
 }

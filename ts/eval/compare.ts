@@ -6,8 +6,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import { runPaths, runsRoot } from "../run/manifest.js";
-import { formatTable, type Cell } from "../ui/table.js";
-import { escape, fmt, page } from "./report.js";
+import { type Cell, formatTable } from "../ui/table.js";
+import { escapeHtml, fmt, page } from "./report.js";
 import { metricRows } from "./summary.js";
 import type { MetricRow, Metrics } from "./types.js";
 
@@ -24,7 +24,8 @@ export function metricsPath(run: string, runsDir?: string): string {
 export function readMetrics(run: string, runsDir?: string): Metrics {
   const path = metricsPath(run, runsDir);
   // --compare only reads: evaluating here would use whatever data dir is the default and hide that
-  if (!existsSync(path)) throw new Error(`run ${run} has not been evaluated: no ${path}; evaluate it first with \`npx bridge eval --run ${run} --data-dir DIR\``);
+  if (!existsSync(path))
+    throw new Error(`run ${run} has not been evaluated: no ${path}; evaluate it first with \`npx bridge eval --run ${run} --data-dir DIR\``);
   return JSON.parse(readFileSync(path, "utf8")) as Metrics;
 }
 
@@ -47,25 +48,42 @@ export function compareMetrics(runs: readonly string[], metrics: readonly Metric
       if (v === null || !Number.isFinite(v)) return;
       if (best === null || (k.higherIsBetter ? v > values[best]! : v < values[best]!)) best = i;
     });
-    return { key: k.key, split: [...splits].join(" / "), higherIsBetter: k.higherIsBetter, values, best: values.filter((v) => v !== null).length > 1 ? best : null, supervised };
+    return {
+      key: k.key,
+      split: [...splits].join(" / "),
+      higherIsBetter: k.higherIsBetter,
+      values,
+      best: values.filter((v) => v !== null).length > 1 ? best : null,
+      supervised,
+    };
   });
   return { runs: [...runs], rows };
 }
 
 export function formatComparison(c: Comparison): string {
-  const rows: Cell[][] = c.rows.map((r) => [r.key, r.split, ...r.values.map((v, i) => (v === null ? null : `${fmt(v)}${r.supervised[i] ? " (s)" : ""}${r.best === i ? " *" : ""}`))]);
-  return formatTable(["metric", "split", ...c.runs], rows) + "\n(* best of the runs on that row; (s) supervised: that run trained on the dataset)";
+  const rows: Cell[][] = c.rows.map((r) => [
+    r.key,
+    r.split,
+    ...r.values.map((v, i) => (v === null ? null : `${fmt(v)}${r.supervised[i] ? " (s)" : ""}${r.best === i ? " *" : ""}`)),
+  ]);
+  return `${formatTable(["metric", "split", ...c.runs], rows)}\n(* best of the runs on that row; (s) supervised: that run trained on the dataset)`;
 }
 
 /** Writes the comparison page; returns its path. */
 export async function writeComparison(c: Comparison, path = join(runsRoot(), `compare-${c.runs.join("-")}.html`)): Promise<string> {
-  const head = `<tr><th>metric</th><th>split</th>${c.runs.map((r) => `<th>${escape(r)}</th>`).join("")}</tr>`;
+  const head = `<tr><th>metric</th><th>split</th>${c.runs.map((r) => `<th>${escapeHtml(r)}</th>`).join("")}</tr>`;
   const body = c.rows
-    .map((r) => `<tr><td>${escape(r.key)}</td><td>${escape(r.split)}</td>${r.values.map((v, i) => `<td class="n${r.best === i ? " better" : ""}">${fmt(v)}${r.supervised[i] ? " (s)" : ""}</td>`).join("")}</tr>`)
+    .map(
+      (r) =>
+        `<tr><td>${escapeHtml(r.key)}</td><td>${escapeHtml(r.split)}</td>${r.values.map((v, i) => `<td class="n${r.best === i ? " better" : ""}">${fmt(v)}${r.supervised[i] ? " (s)" : ""}</td>`).join("")}</tr>`,
+    )
     .join("");
   const note = `<p class="meta">Green: the best run on each row (lower is better for perplexity and overlap); (s): supervised, that run trained on the dataset. Each run's own report: ${c.runs
-    .map((r) => `<a href="${escape(r)}/eval/report.html">${escape(r)}</a>`)
+    .map((r) => `<a href="${escapeHtml(r)}/eval/report.html">${escapeHtml(r)}</a>`)
     .join(", ")}.</p>`;
-  await writeFileAtomic(path, page(`bridge eval --compare ${c.runs.join(" ")}`, `${note}<table class="metrics"><thead>${head}</thead><tbody>${body}</tbody></table>`));
+  await writeFileAtomic(
+    path,
+    page(`bridge eval --compare ${c.runs.join(" ")}`, `${note}<table class="metrics"><thead>${head}</thead><tbody>${body}</tbody></table>`),
+  );
   return path;
 }

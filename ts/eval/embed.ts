@@ -161,7 +161,9 @@ export function assertSafeOutput(input: string, output: string, force: boolean):
   if (force) return;
   for (let dir = dirname(out); ; dir = dirname(dir)) {
     if (existsSync(join(dir, "run.json"))) {
-      throw new Error(`--output ${output}: lies inside the run folder ${dir} (run ${basename(dir)}: its checkpoints and records); write elsewhere, or pass --force`);
+      throw new Error(
+        `--output ${output}: lies inside the run folder ${dir} (run ${basename(dir)}: its checkpoints and records); write elsewhere, or pass --force`,
+      );
     }
     if (dirname(dir) === dir) break;
   }

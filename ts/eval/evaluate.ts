@@ -7,18 +7,18 @@
  */
 import { existsSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import { DataSchema } from "../config/schema.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { resolveDataDir } from "../data/datasets.js";
-import { runPaths, type RunPaths } from "../run/manifest.js";
 import { withRunLock } from "../run/lock.js";
+import { type RunPaths, runPaths } from "../run/manifest.js";
 import { writeReport } from "./report.js";
 import { RunModel } from "./runModel.js";
 import { metricRows } from "./summary.js";
-import { selectTasks, type EvalTask, type TaskContext, type TaskOutput } from "./tasks/index.js";
 import { stageLabel } from "./tasks/common.js";
+import { type EvalTask, selectTasks, type TaskContext, type TaskOutput } from "./tasks/index.js";
 import { describeTrainedOn, readTrainedOn } from "./trainedOn.js";
 import { trainedPairs } from "./trainedPairs.js";
-import { DataSchema } from "../config/schema.js";
 import type { CurvePoint, Metrics, ReportData, Skipped, TrainedSplit } from "./types.js";
 
 export interface EvalOptions {
@@ -147,7 +147,14 @@ async function runTasks(ctx: TaskContext, tasks: readonly EvalTask[], metrics: M
 }
 
 /** metrics.json (the previous one kept when it held more), the task's files and the report; refused when nothing was evaluated. */
-async function writeResults(opts: EvalOptions, paths: RunPaths, metrics: Metrics, outputs: readonly TaskOutput[], skipped: readonly Skipped[], log: (l: string) => void): Promise<EvalResult> {
+async function writeResults(
+  opts: EvalOptions,
+  paths: RunPaths,
+  metrics: Metrics,
+  outputs: readonly TaskOutput[],
+  skipped: readonly Skipped[],
+  log: (l: string) => void,
+): Promise<EvalResult> {
   const files = outputs.flatMap((o) => o.files ?? []);
   if (metricRows(metrics).length === 0) {
     throw new Error(
@@ -158,7 +165,7 @@ async function writeResults(opts: EvalOptions, paths: RunPaths, metrics: Metrics
   }
   const previous = keepPreviousMetrics(paths.eval, metrics, log);
   const metricsPath = join(paths.eval, METRICS_FILE);
-  await writeFileAtomic(metricsPath, JSON.stringify(metrics, jsonNumbers, 2) + "\n");
+  await writeFileAtomic(metricsPath, `${JSON.stringify(metrics, jsonNumbers, 2)}\n`);
   const report: ReportData = { metrics, histograms: [], roc: [], scatter: null, curves: readLog(paths.log) };
   for (const o of outputs) {
     report.histograms.push(...(o.figures?.histograms ?? []));

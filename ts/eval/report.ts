@@ -22,7 +22,7 @@ export async function writeReport(dir: string, data: ReportData): Promise<string
   const sections: string[] = [];
   const files: string[] = [];
   // older metrics.json files have no trained_on
-  const trained = `<p class="meta">Trained on: ${escape(describeTrainedOn(m.trained_on ?? []))}. Metrics marked <b>supervised</b> are on a dataset the run trained on; the others are transfer results.</p>`;
+  const trained = `<p class="meta">Trained on: ${escapeHtml(describeTrainedOn(m.trained_on ?? []))}. Metrics marked <b>supervised</b> are on a dataset the run trained on; the others are transfer results.</p>`;
   sections.push(`<h2>Metrics</h2>${trained}${metricsTable(metricRows(m))}`);
   if (data.histograms.length > 0) {
     const svg = await renderSvg(histogramSpec(data.histograms));
@@ -40,7 +40,14 @@ export async function writeReport(dir: string, data: ReportData): Promise<string
   }
   if (data.roc.length > 0) {
     const svg = await renderSvg(rocSpec(data.roc));
-    sections.push(figure("separation-roc", "ROC: entailment vs contradiction, scored by cosine", svg, "AUC 0.5 = no separation; 1.0 = every entailment closer than every contradiction."));
+    sections.push(
+      figure(
+        "separation-roc",
+        "ROC: entailment vs contradiction, scored by cosine",
+        svg,
+        "AUC 0.5 = no separation; 1.0 = every entailment closer than every contradiction.",
+      ),
+    );
     await writeFileAtomic(join(dir, REPORT_FILES.rocPng), svgToPng(svg));
     files.push(join(dir, REPORT_FILES.rocPng));
   }
@@ -48,36 +55,53 @@ export async function writeReport(dir: string, data: ReportData): Promise<string
     const r = m[task];
     if (!r) continue;
     const svg = await renderSvg(confusionSpec(r.confusion.labels, r.confusion.matrix, `${r.split}: accuracy ${r.accuracy.toFixed(3)}`));
-    sections.push(figure(`${task}-confusion`, `${task.toUpperCase()} confusion matrix (${r.split}, ${r.items} pairs; ${escape(r.subset)})`, svg, perClassTable(r.per_class)));
+    sections.push(
+      figure(
+        `${task}-confusion`,
+        `${task.toUpperCase()} confusion matrix (${r.split}, ${r.items} pairs; ${escapeHtml(r.subset)})`,
+        svg,
+        perClassTable(r.per_class),
+      ),
+    );
   }
   if (data.scatter) {
     const sts = m.sts;
     const svg = await renderSvg(scatterSpec(data.scatter.cosine, data.scatter.gold, `${data.scatter.split}: Spearman ${sts?.spearman.toFixed(3)}`));
     const how = sts?.supervised ? "supervised: the run trained on STS-B's training split" : "transfer: the run never trained on STS-B";
-    sections.push(figure("sts-scatter", `STS Benchmark: cosine vs gold similarity (${how})`, svg, `TF-IDF cosine baseline: Spearman ${sts?.baseline.tfidf.spearman.toFixed(3)}.`));
+    sections.push(
+      figure(
+        "sts-scatter",
+        `STS Benchmark: cosine vs gold similarity (${how})`,
+        svg,
+        `TF-IDF cosine baseline: Spearman ${sts?.baseline.tfidf.spearman.toFixed(3)}.`,
+      ),
+    );
   }
   if (data.curves.length > 0) {
     const svg = await renderSvg(curvesSpec(data.curves));
     sections.push(figure("training-curves", "Training curves (log.jsonl)", svg, ""));
   }
   if (m.lm) {
-    const samples = m.lm.samples.map((s) => `<li>${escape(s)}</li>`).join("");
+    const samples = m.lm.samples.map((s) => `<li>${escapeHtml(s)}</li>`).join("");
     const ppl = Number.isFinite(m.lm.perplexity) ? m.lm.perplexity.toFixed(2) : "n/a";
     sections.push(
-      `<h2>Language model</h2><p>Perplexity ${ppl} on ${escape(m.lm.split)} (${m.lm.items} tokens, ${(m.lm.oov_rate * 100).toFixed(1)}% out of vocabulary), checkpoint ${escape(m.lm.checkpoint)}. ${escape(m.lm.note)}.</p>` +
+      `<h2>Language model</h2><p>Perplexity ${ppl} on ${escapeHtml(m.lm.split)} (${m.lm.items} tokens, ${(m.lm.oov_rate * 100).toFixed(1)}% out of vocabulary), checkpoint ${escapeHtml(m.lm.checkpoint)}. ${escapeHtml(m.lm.note)}.</p>` +
         `<p>Samples (temperature ${m.lm.sampling.temperature}, top-k ${m.lm.sampling.top_k || "off"}, seed ${m.lm.sampling.seed}):</p><ol class="samples">${samples}</ol>`,
     );
   }
   if (m.skipped.length > 0) {
-    sections.push(`<h2>Skipped</h2><ul>${m.skipped.map((s) => `<li><b>${escape(s.task)}</b> ${escape(s.reason)}</li>`).join("")}</ul>`);
+    sections.push(`<h2>Skipped</h2><ul>${m.skipped.map((s) => `<li><b>${escapeHtml(s.task)}</b> ${escapeHtml(s.reason)}</li>`).join("")}</ul>`);
   }
-  const html = page(`bridge eval: ${m.run}`, `<p class="meta">run <b>${escape(m.run)}</b>, checkpoint ${escape(m.checkpoint)}, data ${escape(m.data_dir)}, ${escape(m.created)}</p>${sections.join("\n")}`);
+  const html = page(
+    `bridge eval: ${m.run}`,
+    `<p class="meta">run <b>${escapeHtml(m.run)}</b>, checkpoint ${escapeHtml(m.checkpoint)}, data ${escapeHtml(m.data_dir)}, ${escapeHtml(m.created)}</p>${sections.join("\n")}`,
+  );
   await writeFileAtomic(join(dir, REPORT_FILES.html), html);
   return [join(dir, REPORT_FILES.html), ...files];
 }
 
 function figure(id: string, title: string, svg: string, caption: string): string {
-  return `<section class="chart" id="${id}"><h2>${escape(title)}</h2>${svg}<div class="caption">${caption}</div></section>`;
+  return `<section class="chart" id="${id}"><h2>${escapeHtml(title)}</h2>${svg}<div class="caption">${caption}</div></section>`;
 }
 
 export function fmt(v: number | null | undefined): string {
@@ -89,7 +113,7 @@ function metricsTable(rows: readonly MetricRow[]): string {
   const body = rows
     .map((r) => {
       const better = r.baseline === null || r.value === null ? "" : (r.higherIsBetter ? r.value > r.baseline : r.value < r.baseline) ? "better" : "worse";
-      return `<tr><td>${escape(r.key)}</td><td>${escape(r.split)}</td><td class="n">${r.items}</td><td class="n ${better}">${fmt(r.value)}</td><td class="n">${fmt(r.baseline)}</td><td>${r.supervised ? (supervisionLabel(r) === "yes" ? "supervised" : supervisionLabel(r)) : ""}</td></tr>`;
+      return `<tr><td>${escapeHtml(r.key)}</td><td>${escapeHtml(r.split)}</td><td class="n">${r.items}</td><td class="n ${better}">${fmt(r.value)}</td><td class="n">${fmt(r.baseline)}</td><td>${r.supervised ? (supervisionLabel(r) === "yes" ? "supervised" : supervisionLabel(r)) : ""}</td></tr>`;
     })
     .join("");
   return `<table class="metrics"><thead><tr><th>metric</th><th>split</th><th>items</th><th>value</th><th>TF-IDF baseline</th><th>trained on it</th></tr></thead><tbody>${body}</tbody></table>`;
@@ -97,19 +121,22 @@ function metricsTable(rows: readonly MetricRow[]): string {
 
 function perClassTable(perClass: Record<string, { precision: number; recall: number; f1: number; support: number }>): string {
   const rows = Object.entries(perClass)
-    .map(([k, c]) => `<tr><td>${escape(k)}</td><td class="n">${fmt(c.precision)}</td><td class="n">${fmt(c.recall)}</td><td class="n">${fmt(c.f1)}</td><td class="n">${c.support}</td></tr>`)
+    .map(
+      ([k, c]) =>
+        `<tr><td>${escapeHtml(k)}</td><td class="n">${fmt(c.precision)}</td><td class="n">${fmt(c.recall)}</td><td class="n">${fmt(c.f1)}</td><td class="n">${c.support}</td></tr>`,
+    )
     .join("");
   return `<table class="metrics"><thead><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
-export function escape(s: string): string {
+export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 }
 
 /** A complete HTML page with the report's inline style. */
 export function page(title: string, body: string): string {
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>
 body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; margin: 2em auto; max-width: 1000px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
@@ -117,7 +144,7 @@ table.metrics { border-collapse: collapse; margin: .5em 0; } table.metrics td, t
 td.n { text-align: right; font-variant-numeric: tabular-nums; } td.better { color: #1b7a3d; } td.worse { color: #b23a1b; }
 .meta, .caption { color: #555; font-size: .9em; } .chart svg { max-width: 100%; height: auto; } ol.samples li { font-family: monospace; margin: .2em 0; }
 </style></head>
-<body><h1>${escape(title)}</h1>
+<body><h1>${escapeHtml(title)}</h1>
 ${body}
 </body></html>
 `;

@@ -8,15 +8,15 @@
  * over real tokens only, so a vector does not depend on its batch-mates.
  */
 import { isAbsolute, join } from "node:path";
-import { startBackend, type BackendClient } from "../backend/client.js";
-import type { Tensors } from "../core/tensor.js";
+import { type BackendClient, startBackend } from "../backend/client.js";
 import type { LoadResult, OpArgs, OpCaller, OpName, OpReply } from "../backend/ops.js";
 import { withPipeline } from "../core/pipeline.js";
+import type { Tensors } from "../core/tensor.js";
 import { collateSentences, evalBatchPlan, lengthsOf, restoreOrder, restoreRows } from "../data/batches.js";
 import { numericaliseTexts, type Ragged } from "../data/numericalised.js";
 import { detokenize, Tokenizer, type TokenizerSettings } from "../data/tokenize.js";
 import { assertVocabMatches, Vocab } from "../data/vocab.js";
-import { readManifest, runPaths, type RunManifest, type RunPaths } from "../run/manifest.js";
+import { type RunManifest, type RunPaths, readManifest, runPaths } from "../run/manifest.js";
 
 export interface OpenRunOptions {
   run: string;
@@ -70,7 +70,8 @@ export class RunModel implements OpCaller {
     const vocab = await Vocab.load(paths.vocab);
     assertVocabMatches(vocab, manifest.vocab.fingerprint, manifest.vocab.size);
     const checkpoint = opts.checkpoint ?? manifest.finalCheckpoint;
-    if (checkpoint === null || checkpoint === undefined) throw new Error(`run ${opts.run}: no finished checkpoint yet (run.json has no finalCheckpoint); pass --checkpoint FILE`);
+    if (checkpoint === null || checkpoint === undefined)
+      throw new Error(`run ${opts.run}: no finished checkpoint yet (run.json has no finalCheckpoint); pass --checkpoint FILE`);
     const tokenizer = new Tokenizer({ ...manifest.tokenizer, ...opts.tokenizer });
     const client = opts.client ?? (await startBackend({ device: opts.device }));
     const model = new RunModel(paths, manifest, vocab, tokenizer, client, opts.client === undefined, "");

@@ -5,7 +5,7 @@
  */
 import { formatTable } from "../ui/table.js";
 import { EVAL_TASKS } from "./tasks/index.js";
-import type { Metrics, MetricRow } from "./types.js";
+import type { MetricRow, Metrics } from "./types.js";
 
 export type { MetricRow } from "./types.js";
 

@@ -51,7 +51,8 @@ export function trainedOn(manifest: RunManifest, config: unknown): TrainedSplit[
     pairSplit = canonicalSplit(`${data.pairs}:${typeof data.trainSplit === "string" ? data.trainSplit : "train"}`);
   }
   const out: TrainedSplit[] = [];
-  if (pairSplit !== null && hasSentenceStage) out.push({ split: pairSplit, use: "pairs", ...(rows !== undefined ? { rows } : {}), ...(heldOut !== undefined ? { heldOut } : {}) });
+  if (pairSplit !== null && hasSentenceStage)
+    out.push({ split: pairSplit, use: "pairs", ...(rows !== undefined ? { rows } : {}), ...(heldOut !== undefined ? { heldOut } : {}) });
   for (const t of manifest.data?.tasks ?? []) out.push({ split: canonicalSplit(t.split), use: "pairs", rows: t.rows, heldOut: t.heldOut });
   if (hasLm) {
     if (pairSplit !== null) out.push({ split: pairSplit, use: "lm text", ...(heldOut !== undefined ? { heldOut } : {}) });
@@ -95,7 +96,10 @@ export function describeTrainedOn(trained: readonly TrainedSplit[]): string {
 export function evalRows(manifest: RunManifest, trained: readonly TrainedSplit[], splitId: string, n: number): { rows: number[]; subset: string } {
   const holdout = manifest.data?.holdout;
   if (holdout && canonicalSplit(holdout.split) === splitId) {
-    return { rows: holdout.validRows.filter((r) => r < n), subset: `the ${holdout.validRows.length} rows held out of ${splitId} by training (the rest trained the model)` };
+    return {
+      rows: holdout.validRows.filter((r) => r < n),
+      subset: `the ${holdout.validRows.length} rows held out of ${splitId} by training (the rest trained the model)`,
+    };
   }
   const trainedHere = trained.some((t) => t.split === splitId);
   const note = trainedHere ? ` (WARNING: the run trained on ${splitId} and records no held-out rows; these numbers are not held-out results)` : "";

@@ -7,8 +7,9 @@
  * validate, recomputed as training made them (ts/data/holdout.ts). A data.maxTrainPairs subsample counts whole:
  * the set can only over-count what the run saw, never miss a pair it trained on.
  */
-import { emptyReadStats } from "../data/errors.js";
+
 import { parseSplitRef, splitExists } from "../data/datasets.js";
+import { emptyReadStats } from "../data/errors.js";
 import { HOLDOUT_SEED, premiseHoldout } from "../data/holdout.js";
 import type { RunManifest } from "../run/manifest.js";
 
@@ -45,7 +46,7 @@ export async function trainedPairs(manifest: RunManifest, holdout: number, dataD
     })),
   ];
   for (const { split, heldOut } of splits) {
-    let ref;
+    let ref: ReturnType<typeof parseSplitRef>;
     try {
       ref = parseSplitRef(split, dataDir);
     } catch {

@@ -46,7 +46,7 @@ export function acquireRunLock(runDir: string, command: string): { release(): vo
   mkdirSync(runDir, { recursive: true });
   const path = join(runDir, LOCK_FILE);
   const mine: LockHolder = { pid: process.pid, host: hostname(), command, started: new Date().toISOString() };
-  const text = JSON.stringify(mine) + "\n";
+  const text = `${JSON.stringify(mine)}\n`;
   try {
     // A stale lock is moved aside and the create tried again.
     for (let attempt = 0; ; attempt++) {

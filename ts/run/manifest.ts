@@ -15,9 +15,9 @@
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { tempPathFor, writeFileAtomic } from "../core/atomic.js";
 import type { JsonObject } from "../backend/protocol.js";
 import type { Objective } from "../config/schema.js";
+import { tempPathFor, writeFileAtomic } from "../core/atomic.js";
 import type { TokenizerSettings } from "../data/tokenize.js";
 
 export const MANIFEST_VERSION = 1;
@@ -114,7 +114,7 @@ export function readManifest(paths: RunPaths): RunManifest {
 }
 
 export async function writeManifest(paths: RunPaths, m: RunManifest): Promise<void> {
-  await writeFileAtomic(paths.manifest, JSON.stringify(m, null, 2) + "\n");
+  await writeFileAtomic(paths.manifest, `${JSON.stringify(m, null, 2)}\n`);
 }
 
 /**

@@ -22,7 +22,11 @@ import { readManifest, runPaths } from "./manifest.js";
 
 /** The names a recipe may use after `pretrained:`: each a pretraining config of the project, with its cost here. */
 export const PRETRAINED: Record<string, { config: string; about: string; buildTime: string }> = {
-  "wiki-fwd": { config: "configs/pretrain.yaml", about: "forward AWD-LSTM LM on English Wikipedia + general text", buildTime: "about 1 h 10 min on 2 CPU cores (docs/pretraining.md)" },
+  "wiki-fwd": {
+    config: "configs/pretrain.yaml",
+    about: "forward AWD-LSTM LM on English Wikipedia + general text",
+    buildTime: "about 1 h 10 min on 2 CPU cores (docs/pretraining.md)",
+  },
   "wiki-bwd": { config: "configs/pretrain-bwd.yaml", about: "its backward twin", buildTime: "about 1 h 10 min on 2 CPU cores (docs/pretraining.md)" },
 };
 
@@ -56,7 +60,11 @@ export function pretrainedConfig(from: string): { name: string; config: string }
   const name = from.slice(PRETRAINED_PREFIX.length);
   if (Object.hasOwn(PRETRAINED, name)) return { name, config: join(projectRoot, PRETRAINED[name].config) };
   if (/\.(ya?ml|json)$/i.test(name)) return { name: name.replace(/^.*\//, "").replace(/\.(ya?ml|json)$/i, ""), config: resolve(name) };
-  throw new ConfigError(`init.from ${from}: unknown pretrained model; known: ${Object.keys(PRETRAINED).map((n) => PRETRAINED_PREFIX + n).join(", ")} (or pretrained:PATH.yaml, a pretraining config)`);
+  throw new ConfigError(
+    `init.from ${from}: unknown pretrained model; known: ${Object.keys(PRETRAINED)
+      .map((n) => PRETRAINED_PREFIX + n)
+      .join(", ")} (or pretrained:PATH.yaml, a pretraining config)`,
+  );
 }
 
 /**
@@ -74,7 +82,10 @@ export async function cacheKey(cfg: Config, dataDir: string | undefined): Promis
   }
   // what is trained, not where or on how many threads: those change no more than float rounding
   const { threads: _threads, device: _device, ...trained } = cfg;
-  return createHash("sha256").update(JSON.stringify({ config: trained, inputs })).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(JSON.stringify({ config: trained, inputs }))
+    .digest("hex")
+    .slice(0, 16);
 }
 
 /** Why an entry cannot be used, or null when it is complete and readable. */

@@ -65,7 +65,7 @@ export function readState(paths: RunPaths): RunState | null {
 }
 
 export async function writeState(paths: RunPaths, s: RunState): Promise<void> {
-  await writeFileAtomic(statePath(paths), JSON.stringify(s, null, 2) + "\n");
+  await writeFileAtomic(statePath(paths), `${JSON.stringify(s, null, 2)}\n`);
 }
 
 export function checkpointName(stageIndex: number, stage: string, kind: "end" | "best" | number): string {
@@ -98,5 +98,5 @@ export function truncateLog(logPath: string, stage: number, step: number): void 
         return false; // a line cut by the kill
       }
     });
-  writeFileAtomicSync(logPath, kept.map((l) => l + "\n").join(""));
+  writeFileAtomicSync(logPath, kept.map((l) => `${l}\n`).join(""));
 }

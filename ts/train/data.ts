@@ -11,19 +11,20 @@
  * Extra LM text may not be the validation split or a non-training split of the pair dataset, and its
  * texts that are also validation sentences are dropped from LM training.
  */
-import { DataError, emptyReadStats, noUsableRows, type BadRowPolicy } from "../data/errors.js";
-import { missingSplitMessage, parseSplitRef, registerConfigDatasets, splitTexts, type SplitRef } from "../data/datasets.js";
+
+import { ConfigError } from "../config/load.js";
+import type { Config } from "../config/schema.js";
+import { missingSplitMessage, parseSplitRef, registerConfigDatasets, type SplitRef, splitTexts } from "../data/datasets.js";
 import { ensureSplit } from "../data/download.js";
+import { type BadRowPolicy, DataError, emptyReadStats, noUsableRows } from "../data/errors.js";
+import { HOLDOUT_SEED, permutation, premiseHoldout } from "../data/holdout.js";
 import { lmCorpus, lmHoldout } from "../data/lmStream.js";
 import { concatRagged, LmTextCollector } from "../data/lmText.js";
-import { numericaliseTexts, rowLength, type NumericalisedPairs, type Ragged } from "../data/numericalised.js";
+import { type NumericalisedPairs, numericaliseTexts, type Ragged, rowLength } from "../data/numericalised.js";
 import { prepareSplit, type SplitReport } from "../data/prepare.js";
-import { HOLDOUT_SEED, permutation, premiseHoldout } from "../data/holdout.js";
 import { mixSeed } from "../data/random.js";
 import { Tokenizer, type TokenizerSettings } from "../data/tokenize.js";
 import { TokenCounter, Vocab } from "../data/vocab.js";
-import { ConfigError } from "../config/load.js";
-import type { Config } from "../config/schema.js";
 
 export interface PairSplitInfo {
   /** e.g. "snli:train", or "snli:dev" when the validation split trains too. */
@@ -98,7 +99,8 @@ async function readPairRows(ref: SplitRef, onBadRow: BadRowPolicy): Promise<Pair
     out.push({ s1: r.s1, s2: r.s2, labelled: r.label !== undefined || (r.score !== undefined && Number.isFinite(r.score)) });
   }
   if (out.length === 0) throw noUsableRows(ref.path!, stats, "pairs");
-  if (!out.some((r) => r.labelled)) throw new DataError(`${ref.path}: none of its ${out.length} pairs has an NLI label or a similarity score; the sentence stages need one or the other`);
+  if (!out.some((r) => r.labelled))
+    throw new DataError(`${ref.path}: none of its ${out.length} pairs has an NLI label or a similarity score; the sentence stages need one or the other`);
   return out;
 }
 
@@ -137,11 +139,16 @@ async function choosePairRows(cfg: Config, trainRef: SplitRef, validRef: SplitRe
   let validRows: Int32Array | null = null;
   let holdout: DataPlan["holdout"] = null;
   if (trainSource === validSource) {
-    ({ validRows, trainRows } = premiseHoldout(trainRecords.map((r) => r.s1), d.holdout, HOLDOUT_SEED));
+    ({ validRows, trainRows } = premiseHoldout(
+      trainRecords.map((r) => r.s1),
+      d.holdout,
+      HOLDOUT_SEED,
+    ));
     holdout = { split: validRef.id, fraction: d.holdout, seed: HOLDOUT_SEED, validRows: Array.from(validRows) };
   }
   trainRows = (trainRows ?? labelledRows(trainRecords)).filter((i) => trainRecords[i].labelled);
-  if (trainRows.length === 0) throw new DataError(`${trainSource.path}: no labelled pair is left to train on after holding out ${validRef.id}'s validation rows`);
+  if (trainRows.length === 0)
+    throw new DataError(`${trainSource.path}: no labelled pair is left to train on after holding out ${validRef.id}'s validation rows`);
   if (d.maxTrainPairs !== null && trainRows.length > d.maxTrainPairs) {
     const all = trainRows;
     trainRows = Int32Array.from(permutation(all.length, mixSeed(cfg.seed, 1)).slice(0, d.maxTrainPairs), (k) => all[k]).sort();
@@ -167,18 +174,30 @@ interface TaskSplit {
   validRows: Int32Array;
 }
 
-async function loadTaskSplits(cfg: Config, validRef: SplitRef, taskRefs: ReturnType<typeof taskDatasetRefs>, ensure: Ensure, onBadRow: BadRowPolicy): Promise<TaskSplit[]> {
+async function loadTaskSplits(
+  cfg: Config,
+  validRef: SplitRef,
+  taskRefs: ReturnType<typeof taskDatasetRefs>,
+  ensure: Ensure,
+  onBadRow: BadRowPolicy,
+): Promise<TaskSplit[]> {
   const d = cfg.data;
   const out: TaskSplit[] = [];
   for (const { ref, where } of taskRefs) {
     if (ref.id === validRef.id) {
-      throw new ConfigError(`${where}: ${ref.id} is data.pairs's validation split; name the dataset as ${d.pairs} to train on the rows the run does not hold out`);
+      throw new ConfigError(
+        `${where}: ${ref.id} is data.pairs's validation split; name the dataset as ${d.pairs} to train on the rows the run does not hold out`,
+      );
     }
     if (out.some((t) => t.ref.id === ref.id)) continue;
     if (ref.dataset.kind !== "pairs") throw new ConfigError(`${where}: ${ref.id} is a text dataset; a task needs a pair dataset (e.g. sick:train, stsb:train)`);
     if (!(await ensure(ref))) throw new DataError(`${where}: ${missingSplitMessage(ref)}`);
     const recs = await readPairRows(ref, onBadRow);
-    const h = premiseHoldout(recs.map((r) => r.s1), d.holdout, HOLDOUT_SEED);
+    const h = premiseHoldout(
+      recs.map((r) => r.s1),
+      d.holdout,
+      HOLDOUT_SEED,
+    );
     out.push({ ref, records: recs, trainRows: h.trainRows.filter((i) => recs[i].labelled), validRows: h.validRows.filter((i) => recs[i].labelled) });
   }
   return out;
@@ -212,7 +231,14 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   const lmRefs = lmTextRefs(cfg, trainRef, validRef, opts.dataDir);
 
   // Which rows of which split train and which validate; the multi-task stages' other pair datasets.
-  const { trainSource, validSource, trainRecords, validRecords, trainRows, validRows, holdout } = await choosePairRows(cfg, trainRef, validRef, ensure, onBadRow, notes);
+  const { trainSource, validSource, trainRecords, validRecords, trainRows, validRows, holdout } = await choosePairRows(
+    cfg,
+    trainRef,
+    validRef,
+    ensure,
+    onBadRow,
+    notes,
+  );
   const taskRefs = taskDatasetRefs(cfg, opts.dataDir);
   const taskSplits = await loadTaskSplits(cfg, validRef, taskRefs, ensure, onBadRow);
 
@@ -232,7 +258,9 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   for (const ref of lmRefs) {
     if (!(await ensure(ref))) throw new DataError(`data.lmText: ${missingSplitMessage(ref)}`);
     const c = await extra.addCorpus(splitTexts(ref, { onBadRow }), lmHoldout(d.lmHoldout, HOLDOUT_SEED), validSet);
-    log(`lm text ${ref.id}: ${c.train} texts train (${c.trainTokens} tokens), ${c.valid} validate${c.dropped ? ` (${c.dropped} dropped: validation sentences)` : ""}`);
+    log(
+      `lm text ${ref.id}: ${c.train} texts train (${c.trainTokens} tokens), ${c.valid} validate${c.dropped ? ` (${c.dropped} dropped: validation sentences)` : ""}`,
+    );
   }
   const vocab = Vocab.fromCounts(counter.counts, { minFreq: cfg.vocab.minFreq, maxSize: cfg.vocab.maxSize, oovBuckets: cfg.vocab.oovBuckets });
 
@@ -335,7 +363,8 @@ function rowNotes(ref: SplitRef, r: SplitReport): string[] {
   const where = (ex: { line: number; reason: string }[]) => ex.map((e) => `${ref.path}:${e.line}: ${e.reason}`).join("; ");
   const out: string[] = [];
   if (r.badRows > 0) out.push(`${ref.id}: ${r.badRows} bad row(s) skipped (--on-bad-row skip), e.g. ${where(r.badExamples)}`);
-  if (r.truncated > 0) out.push(`${ref.id}: ${r.truncated} sentence(s) cut at tokenizer.maxLen ${r.truncatedExamples.length > 0 ? `, e.g. ${where(r.truncatedExamples)}` : ""}`);
+  if (r.truncated > 0)
+    out.push(`${ref.id}: ${r.truncated} sentence(s) cut at tokenizer.maxLen ${r.truncatedExamples.length > 0 ? `, e.g. ${where(r.truncatedExamples)}` : ""}`);
   return out;
 }
 
@@ -362,7 +391,13 @@ export function selectRagged(r: Ragged, rows: ArrayLike<number>, maxLen: number 
 
 /** Every row of a pair set, cut to maxLen (the stage's view). */
 export function truncatePairs(data: NumericalisedPairs, maxLen: number | null): NumericalisedPairs {
-  return maxLen === null ? data : selectPairs(data, Int32Array.from({ length: data.size }, (_, i) => i), maxLen);
+  return maxLen === null
+    ? data
+    : selectPairs(
+        data,
+        Int32Array.from({ length: data.size }, (_, i) => i),
+        maxLen,
+      );
 }
 
 /** At most this many sentences fit SIF's common component (a seeded sample beyond it: ~10 s of encoding on one core). */
@@ -386,7 +421,12 @@ export function trainingSentences(data: TrainingData, max = SIF_SENTENCES): Ragg
       }
     }
   }
-  const keep = picked.length <= max ? picked : Array.from(permutation(picked.length, HOLDOUT_SEED).subarray(0, max)).sort((a, b) => a - b).map((k) => picked[k]);
+  const keep =
+    picked.length <= max
+      ? picked
+      : Array.from(permutation(picked.length, HOLDOUT_SEED).subarray(0, max))
+          .sort((a, b) => a - b)
+          .map((k) => picked[k]);
   const offsets = new Int32Array(keep.length + 1);
   keep.forEach(({ r, i }, k) => (offsets[k + 1] = offsets[k] + rowLength(r, i)));
   const ids = new Int32Array(offsets[keep.length]);

@@ -26,10 +26,10 @@
  */
 import { createServer } from "node:net";
 import { Dealer } from "zeromq";
-import { BackendClient, BackendDiedError, startBackend, type CallResult } from "../backend/client.js";
+import { BackendClient, BackendDiedError, type CallResult, startBackend } from "../backend/client.js";
 import type { CurveClientKeys } from "../backend/keys.js";
 import type { DescribeResult, InitDistributedArgs, OpArgs, OpName, OpReply, StepArgs, TrainStepResult, TypedBackend, WireArgs } from "../backend/ops.js";
-import { ARRAY_TYPE, numel, tensor, type Tensor, type Tensors, type TypedArrayFor } from "../core/tensor.js";
+import { ARRAY_TYPE, numel, type Tensor, type Tensors, type TypedArrayFor, tensor } from "../core/tensor.js";
 
 /**
  * The ops that go to every rank, as the backend's `describe` marks them. init_distributed is among them, though
@@ -204,15 +204,19 @@ export class DistributedBackend implements TypedBackend {
     const group = () => new DistributedBackend(ranks, everyRank, watches);
     try {
       for (const [r, endpoint] of hosts.entries()) {
-        ranks.push(await BackendClient.connect(endpoint, opts.curve ? { curve: opts.curve } : {}).catch((err: Error) => {
-          throw new Error(`--hosts: rank ${r} at ${endpoint}: ${err.message}`);
-        }));
+        ranks.push(
+          await BackendClient.connect(endpoint, opts.curve ? { curve: opts.curve } : {}).catch((err: Error) => {
+            throw new Error(`--hosts: rank ${r} at ${endpoint}: ${err.message}`);
+          }),
+        );
         watches.push(new HostWatch(endpoint, r, hosts.length, opts.curve));
       }
       // gloo ranks and NCCL ranks cannot join one group: refuse before init_distributed would hang
       const devices = ranks.map((c) => (String(c.hello?.device ?? "").startsWith("cuda") ? "cuda" : "cpu"));
       if (new Set(devices).size > 1) {
-        throw new Error(`--hosts: the backends mix devices (${hosts.map((h, r) => `${h}: ${devices[r]}`).join(", ")}); serve all on cuda or all on cpu (--device)`);
+        throw new Error(
+          `--hosts: the backends mix devices (${hosts.map((h, r) => `${h}: ${devices[r]}`).join(", ")}); serve all on cuda or all on cpu (--device)`,
+        );
       }
       everyRank = await DistributedBackend.everyRankOf(ranks[0]);
       await group().initDistributed({ world_size: hosts.length, master_addr: master.host, master_port: master.port });
@@ -289,7 +293,8 @@ export class DistributedBackend implements TypedBackend {
         new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), LOSS_GRACE_MS))),
       ]);
       clearTimeout(timer);
-      if (lost instanceof BackendDiedError) throw new BackendDiedError(`${lost.message}\n(the first error from the other ranks: ${(err as Error).message.split("\n")[0]})`, "");
+      if (lost instanceof BackendDiedError)
+        throw new BackendDiedError(`${lost.message}\n(the first error from the other ranks: ${(err as Error).message.split("\n")[0]})`, "");
       throw err;
     }
   }

@@ -41,7 +41,14 @@ export async function restoreBestWeights(ctx: LoopContext, stage: StageRef, late
   const r = (await ctx.backend.call("load", { path: join(ctx.paths.dir, best), parts: "weights" })).result;
   const meta = r.meta as { metrics?: Record<string, number>; step?: number } | undefined;
   const metrics = meta?.metrics ?? latest;
-  ctx.log.write({ type: "restore_best", stage: stage.name, stage_index: stage.index, step: ctx.state.position.step, best_step: meta?.step ?? null, ...metrics });
+  ctx.log.write({
+    type: "restore_best",
+    stage: stage.name,
+    stage_index: stage.index,
+    step: ctx.state.position.step,
+    best_step: meta?.step ?? null,
+    ...metrics,
+  });
   ctx.progress.note(`  kept the best weights (step ${meta?.step}): ${formatMetrics(metrics)}`);
   return metrics;
 }

@@ -27,11 +27,11 @@ import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import type { InitFromResult, InitFromSourceResult, OpArgs, OpCaller, OpName, TypedBackend } from "../backend/ops.js";
 import type { JsonObject } from "../backend/protocol.js";
 import { writeFileAtomic } from "../core/atomic.js";
-import { tensor, type Tensors } from "../core/tensor.js";
+import { type Tensors, tensor } from "../core/tensor.js";
 import { MODEL_DOWNLOADS, resolveDataDir } from "../data/datasets.js";
 import { readWordVectors } from "../data/readers/wordVectors.js";
-import { OOV_BUCKET_PREFIX, Vocab } from "../data/vocab.js";
 import { SPECIAL_TOKENS } from "../data/tokenize.js";
+import { OOV_BUCKET_PREFIX, Vocab } from "../data/vocab.js";
 import { readManifest, runPaths } from "../run/manifest.js";
 import { modelCacheDir } from "../run/modelCache.js";
 
@@ -119,10 +119,7 @@ function readImport(dir: string): ImportManifest {
 }
 
 /** Converts fastai weights + vocabulary (backend op import_fastai) into `out`: model.pt and import.json. */
-export async function importFastai(
-  backend: OpCaller,
-  opts: { weights: string; vocab: string; out: string; backwards: boolean },
-): Promise<ImportManifest> {
+export async function importFastai(backend: OpCaller, opts: { weights: string; vocab: string; out: string; backwards: boolean }): Promise<ImportManifest> {
   const out = resolve(opts.out);
   await mkdir(out, { recursive: true });
   const weights = resolve(opts.weights);
@@ -139,7 +136,7 @@ export async function importFastai(
     config: r.config,
     itos: r.itos,
   };
-  await writeFileAtomic(join(out, IMPORT_FILE), JSON.stringify(manifest) + "\n");
+  await writeFileAtomic(join(out, IMPORT_FILE), `${JSON.stringify(manifest)}\n`);
   return manifest;
 }
 
@@ -167,7 +164,9 @@ export function locateInitSource(from: string, opts: Pick<InitOptions, "runsDir"
     const cache = join(modelCacheDir(), `fastai-${name}`);
     const fetched = join(resolveDataDir(opts.dataDir), MODEL_DOWNLOADS[name].dir);
     if (!existsSync(join(cache, IMPORT_FILE)) && !existsSync(fetched)) {
-      throw new InitError(`init.from fastai:${name}: not in ${dirname(fetched)}; download it with \`npx bridge data fetch ${name}\` (or point --data-dir at a folder holding ${basename(fetched)}/)`);
+      throw new InitError(
+        `init.from fastai:${name}: not in ${dirname(fetched)}; download it with \`npx bridge data fetch ${name}\` (or point --data-dir at a folder holding ${basename(fetched)}/)`,
+      );
     }
     return { kind: "fastai", name, cache, fetched };
   }
@@ -183,7 +182,8 @@ export function locateInitSource(from: string, opts: Pick<InitOptions, "runsDir"
 
 function finishedRun(dir: string, from: string): LocatedSource {
   const name = basename(dir);
-  if (readManifest(runPaths(name, dirname(dir))).finalCheckpoint === null) throw new InitError(`init.from ${from}: run ${name} has not finished a stage yet (no final checkpoint)`);
+  if (readManifest(runPaths(name, dirname(dir))).finalCheckpoint === null)
+    throw new InitError(`init.from ${from}: run ${name} has not finished a stage yet (no final checkpoint)`);
   return { kind: "run", dir };
 }
 
@@ -195,7 +195,12 @@ export async function resolveInitSource(from: string, backend: OpCaller, opts: I
       // converted on first use into the model cache, as fastai-NAME
       if (!existsSync(join(at.cache, IMPORT_FILE))) {
         opts.log?.(`init: converting fastai ${at.name} from ${at.fetched} into ${at.cache}`);
-        await importFastai(backend, { weights: onlyFile(at.fetched, ".pth"), vocab: onlyFile(at.fetched, ".pkl"), out: at.cache, backwards: at.name.endsWith("-bwd") });
+        await importFastai(backend, {
+          weights: onlyFile(at.fetched, ".pth"),
+          vocab: onlyFile(at.fetched, ".pkl"),
+          out: at.cache,
+          backwards: at.name.endsWith("-bwd"),
+        });
       }
       const m = readImport(at.cache);
       return { from, checkpoint: join(at.cache, m.checkpoint), itos: m.itos };
@@ -277,7 +282,9 @@ export async function applyWordVectors(backend: OpCaller, path: string, vocab: V
     known[i] = 1;
   });
   if (!known.includes(1)) {
-    throw new InitError(`init.wordVectors ${path}: none of the run's ${vocab.size} words has a vector among its ${wv.total} (a file for another language, or another tokenisation?)`);
+    throw new InitError(
+      `init.wordVectors ${path}: none of the run's ${vocab.size} words has a vector among its ${wv.total} (a file for another language, or another tokenisation?)`,
+    );
   }
   const tensors: Tensors = { vectors: tensor("float32", [vocab.size, wv.dim], vectors), known: tensor("uint8", [vocab.size], known) };
   const r = (await backend.call("init_word_vectors", { seed }, tensors)).result;
@@ -325,7 +332,9 @@ export function withInit(
     const path = wordVectorsPath(init.wordVectors, ctx.dataDir); // a missing file fails before the backend starts work
     return initAfterFirstBuild(backend, async () => {
       const r = await applyWordVectors(backend, path, ctx.vocab, ctx.seed);
-      ctx.note(`init: word vectors ${r.path}: ${r.copied} of ${r.of} embedding rows (${r.dim}-d vectors into the ${r.embSz}-d embedding; ${r.fileWords} words in the file)`);
+      ctx.note(
+        `init: word vectors ${r.path}: ${r.copied} of ${r.of} embedding rows (${r.dim}-d vectors into the ${r.embSz}-d embedding; ${r.fileWords} words in the file)`,
+      );
       ctx.record({ type: "init", wordVectors: r.path, copied: r.copied, of: r.of, dim: r.dim, emb_sz: r.embSz, file_words: r.fileWords });
     });
   }

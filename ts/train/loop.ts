@@ -14,22 +14,21 @@ import { join } from "node:path";
 import { BackendDiedError, BackendError } from "../backend/client.js";
 import type { BuildArgs, SetHparamsArgs, StepArgs } from "../backend/ops.js";
 import type { JsonObject } from "../backend/protocol.js";
+import { type Config, type StageConfig, stageName, stageObjectives, stageSpec, taskName } from "../config/schema.js";
+import { type Pipeline, withPipeline } from "../core/pipeline.js";
+import { collateSentences } from "../data/batches.js";
 import { BOS, EOS } from "../data/tokenize.js";
 import type { Vocab } from "../data/vocab.js";
-import { stageName, stageObjectives, stageSpec, taskName, type Config, type StageConfig } from "../config/schema.js";
-import { withPipeline, type Pipeline } from "../core/pipeline.js";
 import { writeState } from "./checkpoints.js";
+import type { LoopContext, StageRef } from "./context.js";
 import { trainingSentences } from "./data.js";
-import { collateSentences } from "../data/batches.js";
 import { recordEvaluation, restoreBestWeights } from "./earlyStopping.js";
 import { formatDuration } from "./progress.js";
-import { scheduleAt, unfrozenGroups, type StepHparams } from "./schedules.js";
-import type { LoopContext, StageRef, TrainBackend } from "./context.js";
+import { type StepHparams, scheduleAt, unfrozenGroups } from "./schedules.js";
 import { completeStage, enterStage, loadStageStart, saveCheckpoint } from "./stageCheckpoints.js";
-import { stageData, type EpochBatches, type StageData } from "./stages.js";
+import { type EpochBatches, type StageData, stageData } from "./stages.js";
 import { NonFiniteLossError, StepResults } from "./stepResults.js";
 import { formatMetrics, validate } from "./validation.js";
-
 
 /** A failure inside a stage, with where it happened and how to go on. */
 export class StageError extends Error {
@@ -78,7 +77,6 @@ export interface StageSummary {
   stoppedEarly: boolean;
 }
 
-
 /** Runs the stages from ctx.state onwards; returns a summary per stage run now. */
 export async function runStages(ctx: LoopContext): Promise<StageSummary[]> {
   const out: StageSummary[] = [];
@@ -90,7 +88,8 @@ export async function runStages(ctx: LoopContext): Promise<StageSummary[]> {
       const step = ctx.state.stage === i ? ctx.state.position.step : 0;
       const where = `stage ${i + 1}/${ctx.cfg.stages.length} (${stageName(s)}) at step ${step}`;
       const kept = ctx.state.checkpoint ? `the last good checkpoint is ${join(ctx.paths.dir, ctx.state.checkpoint)}` : "no checkpoint of this stage yet";
-      if (err instanceof BackendDiedError) throw new StageError(`the backend died during ${where}; ${kept}.\nResume with: ${ctx.resumeCommand}\n${err.message}`);
+      if (err instanceof BackendDiedError)
+        throw new StageError(`the backend died during ${where}; ${kept}.\nResume with: ${ctx.resumeCommand}\n${err.message}`);
       if (err instanceof NonFiniteLossError) throw new StageError(`${where}: ${err.message}; ${kept}.`);
       if (err instanceof BackendError && err.code === "no_space") {
         throw new StageError(`${where}: ${err.detail}; ${kept}.\nFree some space, then resume with: ${ctx.resumeCommand}`);
@@ -110,10 +109,16 @@ export async function runStages(ctx: LoopContext): Promise<StageSummary[]> {
 async function fitSif(ctx: LoopContext, stage: StageRef): Promise<void> {
   const sentences = trainingSentences(ctx.data);
   const n = sentences.offsets.length - 1;
-  const c = collateSentences(sentences, Int32Array.from({ length: n }, (_, i) => i), ctx.data.vocab.padId);
+  const c = collateSentences(
+    sentences,
+    Int32Array.from({ length: n }, (_, i) => i),
+    ctx.data.vocab.padId,
+  );
   const r = (await ctx.backend.call("fit_pc", {}, { x: c.ids, lengths: c.lengths })).result;
   ctx.log.write({ type: "sif", stage: stage.name, stage_index: stage.index, sentences: r.count, dim: r.dim, explained: r.explained });
-  ctx.progress.note(`  sif: removed the first principal component of ${r.count} training sentences' vectors (${(100 * r.explained).toFixed(1)}% of their squared norm)`);
+  ctx.progress.note(
+    `  sif: removed the first principal component of ${r.count} training sentences' vectors (${(100 * r.explained).toFixed(1)}% of their squared norm)`,
+  );
 }
 
 /** "siamese", or for a multi-task stage its tasks with their shares: "snli-contrastive 1 + stsb-cosent 0.5". */
@@ -151,7 +156,16 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
       `stage ${i + 1}/${cfg.stages.length} ${stage.name}: ${stageDescription(s)}, ${plan.total} steps (${plan.perEpoch} per epoch, batch ${s.batchSize}), ` +
         `lr ${s.lr.max} ${s.lr.schedule}${lrDiv ? ` /${lrDiv} per group` : ""}${s.gradualUnfreeze ? `, unfreezing a group every ${plan.unfreezeEvery} steps` : ""}`,
     );
-    log.write({ type: "stage_start", stage: stage.name, stage_index: i, objective: s.objective ?? "multitask", ...(s.tasks ? { tasks: s.tasks } : {}), total_steps: plan.total, steps_per_epoch: plan.perEpoch, build: built });
+    log.write({
+      type: "stage_start",
+      stage: stage.name,
+      stage_index: i,
+      objective: s.objective ?? "multitask",
+      ...(s.tasks ? { tasks: s.tasks } : {}),
+      total_steps: plan.total,
+      steps_per_epoch: plan.perEpoch,
+      build: built,
+    });
   }
 
   const started = Date.now();
@@ -170,7 +184,16 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
   const seconds = (Date.now() - started) / 1000;
   await completeStage(ctx, stage, end, metrics);
   const trainLoss = pos.trainLossN ? pos.trainLossSum / pos.trainLossN : null;
-  log.write({ type: "stage_end", stage: stage.name, stage_index: i, step: pos.step, seconds, train_loss: trainLoss, non_finite_skipped: pos.nonFiniteSkipped, ...metrics });
+  log.write({
+    type: "stage_end",
+    stage: stage.name,
+    stage_index: i,
+    step: pos.step,
+    seconds,
+    train_loss: trainLoss,
+    non_finite_skipped: pos.nonFiniteSkipped,
+    ...metrics,
+  });
   progress.note(`stage ${stage.name} done in ${formatDuration(seconds)}: ${formatMetrics(metrics)}`);
   return { index: i, name: stage.name, objective: s.objective ?? "multitask", steps: pos.step, seconds, trainLoss, metrics, stoppedEarly };
 }
@@ -279,7 +302,16 @@ async function flushPending(ctx: LoopContext, stage: StageRef, reason: string): 
   if (accum <= 1) return;
   const f = (await ctx.backend.call("flush")).result;
   if (f.flushed > 0) {
-    ctx.log.write({ type: "flush", stage: stage.name, stage_index: stage.index, step: ctx.state.position.step, reason, micro_batches: f.flushed, stepped: f.stepped, grad_norm: f.grad_norm ?? null });
+    ctx.log.write({
+      type: "flush",
+      stage: stage.name,
+      stage_index: stage.index,
+      step: ctx.state.position.step,
+      reason,
+      micro_batches: f.flushed,
+      stepped: f.stepped,
+      grad_norm: f.grad_norm ?? null,
+    });
     ctx.progress.note(`  ${reason}: applied ${f.flushed} of ${accum} accumulated micro-batches as one optimizer step`);
   }
 }

@@ -47,13 +47,13 @@ export class Progress {
       if (!force && now - this.lastDraw < 100) return; // a redraw per 100 ms is plenty
       this.lastDraw = now;
       const width = this.width();
-      this.out.write(`\r${bar(p.step / Math.max(1, p.total))} ${line}`.slice(0, width).padEnd(width) + "\r");
+      this.out.write(`${`\r${bar(p.step / Math.max(1, p.total))} ${line}`.slice(0, width).padEnd(width)}\r`);
       this.drawn = true;
       return;
     }
     if (force || now - this.lastPlain >= this.plainEveryMs) {
       this.lastPlain = now;
-      this.out.write(line + "\n");
+      this.out.write(`${line}\n`);
     }
   }
 
@@ -61,7 +61,7 @@ export class Progress {
   note(message: string): void {
     if (this.quiet) return;
     this.clear();
-    this.out.write(message + "\n");
+    this.out.write(`${message}\n`);
   }
 
   /** Usable columns (a terminal may report 0 columns: assume 120). */
@@ -94,6 +94,6 @@ export function formatDuration(sec: number): string {
 export class RunLog {
   constructor(readonly path: string) {}
   write(entry: Record<string, unknown>): void {
-    appendFileSync(this.path, JSON.stringify({ time: new Date().toISOString(), ...entry }) + "\n");
+    appendFileSync(this.path, `${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
   }
 }

@@ -10,7 +10,6 @@ import { writeLatestLink, writeManifest } from "../run/manifest.js";
 import { checkpointName, freshPosition, removeCheckpoint, writeState } from "./checkpoints.js";
 import type { LoopContext, StageRef } from "./context.js";
 
-
 /**
  * Whether stage `index` resumes from a checkpoint of its own (the run stopped inside it); if not,
  * ctx.state is moved to the stage's start.
@@ -42,7 +41,10 @@ export async function loadStageStart(ctx: LoopContext, stage: StageRef, resuming
 export async function saveCheckpoint(ctx: LoopContext, stage: StageRef, kind: "end" | number): Promise<string> {
   const pos = ctx.state.position;
   const rel = checkpointName(stage.index, stage.name, kind);
-  await ctx.backend.call("save", { path: join(ctx.paths.dir, rel), meta: { stage: stage.name, stage_index: stage.index, step: pos.step, epoch: pos.epoch, batch: pos.batch } });
+  await ctx.backend.call("save", {
+    path: join(ctx.paths.dir, rel),
+    meta: { stage: stage.name, stage_index: stage.index, step: pos.step, epoch: pos.epoch, batch: pos.batch },
+  });
   const previous = ctx.state.checkpoint;
   ctx.state.checkpoint = rel;
   await writeState(ctx.paths, ctx.state);

@@ -7,15 +7,16 @@
  *   contrastive           triplets / in-batch negatives from them)
  *   simcse                x, lengths: single sentences of the training text (two dropout masks)
  */
+
+import { OBJECTIVE_SPECS, type Objective, type StageConfig, stageName, type TaskConfig, taskName } from "../config/schema.js";
 import type { Tensors } from "../core/tensor.js";
+import { lmReadingOrder } from "../data/backwards.js";
 import { collatePairs, collateSentences, evalBatchPlan, lengthsOf, pairLengths, trainBatchPlan } from "../data/batches.js";
+import { DataError } from "../data/errors.js";
 import { LmStream } from "../data/lmStream.js";
 import type { NumericalisedPairs, Ragged } from "../data/numericalised.js";
 import { mixSeed } from "../data/random.js";
-import { DataError } from "../data/errors.js";
-import { OBJECTIVE_SPECS, stageName, taskName, type Objective, type StageConfig, type TaskConfig } from "../config/schema.js";
-import { lmReadingOrder } from "../data/backwards.js";
-import { selectPairs, selectRagged, truncatePairs, type TrainingData } from "./data.js";
+import { selectPairs, selectRagged, type TrainingData, truncatePairs } from "./data.js";
 import { taskSchedule } from "./multitask.js";
 
 export interface Batch {
@@ -66,7 +67,7 @@ export function pairTensors(data: NumericalisedPairs, rows: Int32Array, padId: n
 export function stageData(s: StageConfig, stageIndex: number, data: TrainingData, seed: number): StageData {
   const padId = data.vocab.padId;
   const stageSeed = mixSeed(seed, stageIndex);
-  const evalBs = Math.max(s.batchSize, 64);
+  const _evalBs = Math.max(s.batchSize, 64);
   if (s.tasks) return multiTaskData(s, s.tasks, stageIndex, data, seed);
   const objective = s.objective!;
   const spec = OBJECTIVE_SPECS[objective];
@@ -117,7 +118,12 @@ export function stageData(s: StageConfig, stageIndex: number, data: TrainingData
     };
   }
   if (spec.data === "sentences") {
-    const cut = (r: Ragged) => selectRagged(r, Int32Array.from({ length: r.offsets.length - 1 }, (_, i) => i), s.maxLen);
+    const cut = (r: Ragged) =>
+      selectRagged(
+        r,
+        Int32Array.from({ length: r.offsets.length - 1 }, (_, i) => i),
+        s.maxLen,
+      );
     const train = cut(data.lm.train);
     const valid = cut(data.lm.valid);
     const sentences = (r: Ragged, plan: Int32Array[]): EpochBatches => ({
@@ -145,7 +151,14 @@ interface PairTask {
   valid(): ValidationSet;
 }
 
-function pairTask(s: StageConfig, t: TaskConfig, name: string, pairs: { train: NumericalisedPairs; valid: NumericalisedPairs }, seed: number, padId: number): PairTask {
+function pairTask(
+  s: StageConfig,
+  t: TaskConfig,
+  name: string,
+  pairs: { train: NumericalisedPairs; valid: NumericalisedPairs },
+  seed: number,
+  padId: number,
+): PairTask {
   const { objective } = t;
   const spec = OBJECTIVE_SPECS[objective];
   const scored = spec.data === "scored_pairs";
@@ -157,7 +170,10 @@ function pairTask(s: StageConfig, t: TaskConfig, name: string, pairs: { train: N
   const train = usable(pairs.train);
   const valid = usable(pairs.valid);
   const what = `stage ${stageName(s)}${name ? `, task ${name}` : ""} (${objective})`;
-  if (train.size === 0) throw new DataError(`${what}: none of its training pairs has ${scored ? "a similarity score" : "an NLI label"}; ${objective} needs ${scored ? "scored pairs (e.g. stsb:train, sick:train)" : "NLI-labelled pairs (e.g. snli, sick:train)"}`);
+  if (train.size === 0)
+    throw new DataError(
+      `${what}: none of its training pairs has ${scored ? "a similarity score" : "an NLI label"}; ${objective} needs ${scored ? "scored pairs (e.g. stsb:train, sick:train)" : "NLI-labelled pairs (e.g. snli, sick:train)"}`,
+    );
   if (valid.size === 0) throw new DataError(`${what}: none of its validation pairs has ${scored ? "a similarity score" : "an NLI label"}`);
   const batchesOf = (d: NumericalisedPairs, plan: Int32Array[]): EpochBatches => ({
     count: plan.length,
@@ -172,7 +188,13 @@ function pairTask(s: StageConfig, t: TaskConfig, name: string, pairs: { train: N
     epoch: (epoch) => batchesOf(train, trainBatchPlan(trainLengths, { batchSize: s.batchSize, seed, epoch })),
     valid: () => {
       const plan = evalBatchPlan(pairLengths(valid), { batchSize: validBs });
-      return { name, objective, weight: t.weight, batches: batchesOf(valid, plan), ...(scored ? { gold: plan.map((rows) => Float32Array.from(rows, (r) => valid.scores[r])) } : {}) };
+      return {
+        name,
+        objective,
+        weight: t.weight,
+        batches: batchesOf(valid, plan),
+        ...(scored ? { gold: plan.map((rows) => Float32Array.from(rows, (r) => valid.scores[r])) } : {}),
+      };
     },
   };
 }
@@ -200,7 +222,10 @@ function multiTaskData(s: StageConfig, tasks: readonly TaskConfig[], stageIndex:
           const d = draws[b];
           const key = `${d.task}:${d.taskEpoch}`;
           let e = taskEpochs.get(key);
-          if (!e) taskEpochs.set(key, (e = built[d.task].epoch(d.taskEpoch)));
+          if (!e) {
+            e = built[d.task].epoch(d.taskEpoch);
+            taskEpochs.set(key, e);
+          }
           return e.batch(d.batch);
         },
       };

@@ -6,7 +6,7 @@
  * the plain names are the tasks' weighted means (over the tasks that report each metric).
  */
 import type { StepArgs } from "../backend/ops.js";
-import { stageSpec, type StageConfig } from "../config/schema.js";
+import { type StageConfig, stageSpec } from "../config/schema.js";
 import type { Pipeline } from "../core/pipeline.js";
 import { correlations } from "../core/stats.js";
 import type { TrainBackend } from "./context.js";
@@ -46,7 +46,11 @@ async function validateSet(backend: TrainBackend, set: ValidationSet, pipeline: 
   const sims: Float32Array[] = new Array<Float32Array>(batches.count);
   for (let b = 0; b < batches.count; b++) {
     const batch = batches.batch(b);
-    const args: StepArgs = { objective, ...(objective === "lm" ? { stream: "eval", reset: batch.reset ?? false } : {}), ...(set.gold ? { return_logits: true } : {}) };
+    const args: StepArgs = {
+      objective,
+      ...(objective === "lm" ? { stream: "eval", reset: batch.reset ?? false } : {}),
+      ...(set.gold ? { return_logits: true } : {}),
+    };
     pipeline.add(
       backend.call("eval_step", args, batch.tensors).then(({ result: r, tensors }) => {
         const n = Number(r.count);

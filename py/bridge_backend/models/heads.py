@@ -59,7 +59,16 @@ class HeadConfig:
 
 # Head keys that change parameter (or buffer) shapes.
 HEAD_ARCH_KEYS = (
-    "pool", "pool_layers", "features", "head_hidden", "n_classes", "dual_lm", "pool_emb", "pool_weighting", "sif", "proj_dim",
+    "pool",
+    "pool_layers",
+    "features",
+    "head_hidden",
+    "n_classes",
+    "dual_lm",
+    "pool_emb",
+    "pool_weighting",
+    "sif",
+    "proj_dim",
     "head_pool",
 )
 
@@ -138,9 +147,7 @@ class BridgeModel(nn.Module):
         extra = 0 if self.hc.head_pool == "none" else self.pooled_width(self.hc.head_pool)
         return self.vec_dim() + extra
 
-    def encode(
-        self, x: Tensor, lengths: Tensor, pool: str | None = None, layers: str | None = None, sif: bool = False
-    ) -> Tensor:
+    def encode(self, x: Tensor, lengths: Tensor, pool: str | None = None, layers: str | None = None, sif: bool = False) -> Tensor:
         """Sentence vectors [bs, vec_dim] of right-padded token ids x [bs, sl] with `lengths` [bs]: each encoder's
         pooled vector (dual_lm: forward's then backward's), projected (proj_dim), and with `sif` less the common
         component (when fitted). SIF is a post-processing of the vectors users get (the `encode` op: eval, embed);

@@ -35,6 +35,7 @@ class Reply:
 
 OpFn: TypeAlias = Callable[["Session", Args, Tensors], "Reply | dict[str, Any] | None"]
 
+
 @dataclass(frozen=True)
 class OpInfo:
     name: str

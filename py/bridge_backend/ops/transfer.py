@@ -113,7 +113,7 @@ def import_fastai(session, args: Args, tensors: Tensors):
         path_arg(session, args, "weights"),
         path_arg(session, args, "vocab"),
         path_arg(session, args, "out"),
-        arg(args, "backwards", bool, False)
+        arg(args, "backwards", bool, False),
     )
 
 
@@ -207,9 +207,7 @@ def half_source(
     if vocab_map is not None:
         vocab_map = checked_vocab_map(vocab_map, src["vocab_sz"], own.vocab_sz)
         half_prefix = f"encoder.{half}."
-        mine = {
-            f"encoder.{k.removeprefix(half_prefix)}": v for k, v in t.model.state_dict().items() if k.startswith(half_prefix)
-        }
+        mine = {f"encoder.{k.removeprefix(half_prefix)}": v for k, v in t.model.state_dict().items() if k.startswith(half_prefix)}
         weights = remap_vocab(weights, vocab_map, own=mine)
     elif src["vocab_sz"] != own.vocab_sz:
         raise InitMismatch(f"{role}: {path} has {src['vocab_sz']} words, this model {own.vocab_sz}: send a vocab_map")

@@ -1,7 +1,7 @@
 /** SNLI 1.0 and MultiNLI (.jsonl) and XNLI English (.tsv) readers. */
 import { badRow, countDropped, DataError, emptyReadStats } from "../errors.js";
 import { readLines } from "../lines.js";
-import { emptySentence, parseNliLabel, type PairRecord, type ReadOptions } from "../records.js";
+import { emptySentence, type PairRecord, parseNliLabel, type ReadOptions } from "../records.js";
 import { headerIndex, requireColumns } from "./tsv.js";
 
 /** Pairs whose annotators did not agree carry gold label "-": dropped and counted. */

@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { badRow, countDropped, DataError, emptyReadStats } from "../errors.js";
 import { readLines } from "../lines.js";
-import { emptySentence, parseNliLabel, type PairRecord, type ReadOptions } from "../records.js";
+import { emptySentence, type PairRecord, parseNliLabel, type ReadOptions } from "../records.js";
 import { headerIndex, requireColumns } from "./tsv.js";
 
 /** SICK TSV with header: pair_ID, sentence_A, sentence_B, relatedness_score, entailment_judgment (CRLF tolerated). */

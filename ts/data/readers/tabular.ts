@@ -5,7 +5,7 @@
  */
 import { badRow, DataError, emptyReadStats, type ReadStats } from "../errors.js";
 import { readLines } from "../lines.js";
-import { emptySentence, parseNliLabel, type NliLabel, type PairRecord, type ReadOptions, type TextRecord } from "../records.js";
+import { emptySentence, type NliLabel, type PairRecord, parseNliLabel, type ReadOptions, type TextRecord } from "../records.js";
 
 export type TabularFormat = "jsonl" | "csv" | "tsv";
 /** A header name / JSON key, or a 0-based column index (files without a header). */

@@ -11,7 +11,7 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { DataError, badRow, countDropped, emptyReadStats } from "../errors.js";
+import { badRow, countDropped, DataError, emptyReadStats } from "../errors.js";
 import { readLines } from "../lines.js";
 import type { ReadOptions, TextRecord } from "../records.js";
 
@@ -33,11 +33,13 @@ interface OpenDoc {
  * `root` itself when it is a file. Compressed output is named, not skipped silently.
  */
 export async function wikiExtractorFiles(root: string): Promise<string[]> {
-  let info;
+  let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(root);
   } catch (e) {
-    throw new DataError(`${root}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "not found" : (e as Error).message} (a WikiExtractor output folder or file)`);
+    throw new DataError(
+      `${root}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "not found" : (e as Error).message} (a WikiExtractor output folder or file)`,
+    );
   }
   if (info.isFile()) return [root];
   const files: string[] = [];
@@ -53,7 +55,10 @@ export async function wikiExtractorFiles(root: string): Promise<string[]> {
   };
   await walk(root);
   if (files.length === 0) {
-    const hint = compressed.length > 0 ? `; it holds ${compressed.length} compressed file(s) such as ${relative(root, compressed[0])}: run WikiExtractor without --compress, or bunzip2 them` : "";
+    const hint =
+      compressed.length > 0
+        ? `; it holds ${compressed.length} compressed file(s) such as ${relative(root, compressed[0])}: run WikiExtractor without --compress, or bunzip2 them`
+        : "";
     throw new DataError(`${root}: no WikiExtractor files (wiki_NN) in this folder tree${hint}`);
   }
   return files;
@@ -70,7 +75,8 @@ export async function* readWikiExtractor(root: string, opts: ReadOptions = {}): 
   for (const file of await wikiExtractorFiles(root)) {
     let doc: OpenDoc | null = null;
     // An article cut short (a new <doc> or the end of the file before </doc>) is a bad row at its <doc>.
-    const unclosed = (d: OpenDoc, why: string) => badRow(policy, stats, file, d.line, `article ${JSON.stringify(d.title)} (id ${d.id}) is not closed by </doc> before ${why}`);
+    const unclosed = (d: OpenDoc, why: string) =>
+      badRow(policy, stats, file, d.line, `article ${JSON.stringify(d.title)} (id ${d.id}) is not closed by </doc> before ${why}`);
     for await (const { text, no } of readLines(file, { onBadRow: opts.onBadRow, stats })) {
       if (text.startsWith("<doc")) {
         if (doc !== null) unclosed(doc, `the <doc> at line ${no}`);

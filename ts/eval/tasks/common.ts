@@ -4,7 +4,7 @@
  * skipped, pair vectors). The backend returns vectors, predictions and losses; every number is
  * computed on this side (metrics.ts).
  */
-import { missingSplitMessage, parseSplitRef, splitExists, type SplitRef } from "../../data/datasets.js";
+import { missingSplitMessage, parseSplitRef, type SplitRef, splitExists } from "../../data/datasets.js";
 import type { PairRecord } from "../../data/records.js";
 import { rowCosines } from "../metrics.js";
 import type { RunModel } from "../runModel.js";
@@ -96,7 +96,14 @@ export function entryBase(ctx: TaskContext, split: string, items: number): Entry
 
 /** A row builder for a task's rows(): `add(key, entry, value, baseline?, higherIsBetter?, supervisedShare?)`. */
 export function rowAdder(rows: MetricRow[]) {
-  return (key: string, entry: EntryBase, value: number | null | undefined, baseline: number | null = null, higherIsBetter = true, supervisedShare?: number): void => {
+  return (
+    key: string,
+    entry: EntryBase,
+    value: number | null | undefined,
+    baseline: number | null = null,
+    higherIsBetter = true,
+    supervisedShare?: number,
+  ): void => {
     const [task, metric] = key.split(".", 2);
     rows.push({
       key,
@@ -112,7 +119,6 @@ export function rowAdder(rows: MetricRow[]) {
     });
   };
 }
-
 
 /** Records a skipped split (with the reason) in the context and the log. */
 export function skip(ctx: TaskContext, task: string, split: string, reason: string): void {

@@ -4,15 +4,16 @@
  * text the task is skipped (listed in `skipped`), never a placeholder entry. A backward LM (model.backwards)
  * reads the text right to left, as it trained, and its samples, generated right to left, are shown in reading order.
  */
-import { parseSplitRef, splitTexts, type SplitRef } from "../../data/datasets.js";
-import { LmStream } from "../../data/lmStream.js";
-import { numericaliseTexts, type NumericalisedText, type Ragged } from "../../data/numericalised.js";
-import { prepareSplit } from "../../data/prepare.js";
-import { reverseRows } from "../../data/backwards.js";
+
 import type { EvalStepResult } from "../../backend/ops.js";
+import { reverseRows } from "../../data/backwards.js";
+import { parseSplitRef, type SplitRef, splitTexts } from "../../data/datasets.js";
+import { LmStream } from "../../data/lmStream.js";
+import { type NumericalisedText, numericaliseTexts, type Ragged } from "../../data/numericalised.js";
+import { prepareSplit } from "../../data/prepare.js";
 import type { RunModel } from "../runModel.js";
 import type { LmResult, MetricRow, SamplingSettings } from "../types.js";
-import { entryBase, firstPresent, lookForSplits, rowAdder, skip, type EvalTask, type TaskContext, type TaskOutput } from "./common.js";
+import { type EvalTask, entryBase, firstPresent, lookForSplits, rowAdder, skip, type TaskContext, type TaskOutput } from "./common.js";
 
 export const SAMPLING: SamplingSettings = { n: 5, max_len: 30, temperature: 0.8, top_k: 0, seed: 0 };
 const LM_SPLITS = ["wikitext-2:test", "wikitext-2:valid"] as const;
@@ -32,7 +33,9 @@ export interface NllSum {
 export function addNll(sum: NllSum, r: EvalStepResult, step: number, where: string): void {
   if (r.count === 0) return;
   if (r.loss === null) {
-    throw new Error(`${where}: eval_step ${step + 1} scored ${r.count} tokens with a non-finite loss (NaN or infinite), so the perplexity is undefined; has the model diverged?`);
+    throw new Error(
+      `${where}: eval_step ${step + 1} scored ${r.count} tokens with a non-finite loss (NaN or infinite), so the perplexity is undefined; has the model diverged?`,
+    );
   }
   sum.nll += r.loss * r.count;
   sum.tokens += r.count;

@@ -7,11 +7,25 @@
 import { join } from "node:path";
 import { NLI_LABELS, type PairRecord } from "../../data/records.js";
 import { writeArrowFile } from "../arrowFile.js";
-import { histogramOverlap, histograms, rocAuc, rocCurve, type Histogram, type RocPoint } from "../metrics.js";
+import { type Histogram, histogramOverlap, histograms, type RocPoint, rocAuc, rocCurve } from "../metrics.js";
 import { tfidfCosines } from "../tfidf.js";
 import { evalRows } from "../trainedOn.js";
 import type { HistogramPanel, MetricRow, RocSeries, SeparationResult, SeparationScores } from "../types.js";
-import { checkpointLabel, entryBase, firstPresent, lookForSplits, pairVectors, readPairs, rowAdder, rowKey, type EvalTask, type PairVectors, type RowPrediction, type TaskContext, type TaskOutput } from "./common.js";
+import {
+  checkpointLabel,
+  type EvalTask,
+  entryBase,
+  firstPresent,
+  lookForSplits,
+  type PairVectors,
+  pairVectors,
+  type RowPrediction,
+  readPairs,
+  rowAdder,
+  rowKey,
+  type TaskContext,
+  type TaskOutput,
+} from "./common.js";
 import { NLI_SPLITS } from "./snli.js";
 
 export const HISTOGRAM_BINS = 40;
@@ -110,9 +124,15 @@ export const separationTask: EvalTask = {
       { name: final, points: s.roc, auc: s.roc_auc },
       { name: "TF-IDF baseline", points: lex.roc, auc: lex.roc_auc },
     ];
-    ctx.log(`separation ${split}: roc_auc ${s.roc_auc.toFixed(4)}, overlap ${s.overlap.toFixed(4)} (tf-idf ${lex.roc_auc.toFixed(4)} / ${lex.overlap.toFixed(4)})`);
+    ctx.log(
+      `separation ${split}: roc_auc ${s.roc_auc.toFixed(4)}, overlap ${s.overlap.toFixed(4)} (tf-idf ${lex.roc_auc.toFixed(4)} / ${lex.overlap.toFixed(4)})`,
+    );
     const path = join(model.paths.eval, "snli.arrow");
-    await writeArrowFile(path, snliColumns(records, pv, joinPredictions(split, records, ctx.predictions)), { "bridge.run": ctx.run, "bridge.checkpoint": ctx.checkpoint, "bridge.split": split });
+    await writeArrowFile(path, snliColumns(records, pv, joinPredictions(split, records, ctx.predictions)), {
+      "bridge.run": ctx.run,
+      "bridge.checkpoint": ctx.checkpoint,
+      "bridge.split": split,
+    });
     const files = [path];
     const out: TaskOutput = {
       entries: { separation: entry },
@@ -127,7 +147,15 @@ export const separationTask: EvalTask = {
         histograms.splice(1, histograms.length - 1, ...stagePanels, tfidfPanel);
         roc.push({ name: stage.label, points: st.roc, auc: st.roc_auc });
         const stagePath = join(model.paths.eval, `snli-stage-${stage.name}.arrow`);
-        await writeArrowFile(stagePath, snliColumns(records, spv, records.map(() => null)), { "bridge.run": ctx.run, "bridge.checkpoint": stage.checkpoint, "bridge.stage": stage.name });
+        await writeArrowFile(
+          stagePath,
+          snliColumns(
+            records,
+            spv,
+            records.map(() => null),
+          ),
+          { "bridge.run": ctx.run, "bridge.checkpoint": stage.checkpoint, "bridge.stage": stage.name },
+        );
         files.push(stagePath);
         return `roc_auc ${st.roc_auc.toFixed(4)}, overlap ${st.overlap.toFixed(4)}`;
       },

@@ -6,7 +6,18 @@ import { tensor } from "../../core/tensor.js";
 import { NLI_LABELS, type PairRecord } from "../../data/records.js";
 import { classification } from "../metrics.js";
 import type { MetricRow, ProbeResult, SickResult } from "../types.js";
-import { entryBase, firstPresent, lookForSplits, pairVectors, readPairs, rowAdder, type EvalTask, type PairVectors, type TaskContext, type TaskOutput } from "./common.js";
+import {
+  type EvalTask,
+  entryBase,
+  firstPresent,
+  lookForSplits,
+  type PairVectors,
+  pairVectors,
+  readPairs,
+  rowAdder,
+  type TaskContext,
+  type TaskOutput,
+} from "./common.js";
 import { scoredPairs, similarity } from "./sts.js";
 
 /** SentEval's pair features [u, v, |u - v|, u * v], [n, 4 dim]. */
@@ -43,7 +54,11 @@ export async function sickProbeTask(ctx: TaskContext, trainId: string, testId: s
     const p = await pairVectors(ctx.model, rs);
     return tensor("float32", [rs.length, 4 * p.dim], pairFeatures(p));
   };
-  const y = tensor("int64", [trainRecs.length], BigInt64Array.from(trainRecs, (r) => BigInt(NLI_LABELS.indexOf(r.label!))));
+  const y = tensor(
+    "int64",
+    [trainRecs.length],
+    BigInt64Array.from(trainRecs, (r) => BigInt(NLI_LABELS.indexOf(r.label!))),
+  );
   const fit = await ctx.model.call("fit_probe", { name: "sick-e", l2: PROBE_L2, seed: 0 }, { x: await features(trainRecs), y });
   const { tensors } = await ctx.model.call("probe_predict", { name: "sick-e" }, { x: await features(testRecs) });
   const pred = Array.from(tensors.pred.data as BigInt64Array, Number);
@@ -76,7 +91,8 @@ export const sickTask: EvalTask = {
     if (id === null) return { entries: {} };
     const data = await scoredPairs(ctx, "sick", id);
     const rel = data === null ? null : { records: data.records, scores: await similarity(ctx, data.records) };
-    if (rel) ctx.log(`sick ${id}: spearman ${rel.scores.spearman.toFixed(4)} (tf-idf ${rel.scores.baseline.spearman.toFixed(4)}) on ${rel.records.length} pairs`);
+    if (rel)
+      ctx.log(`sick ${id}: spearman ${rel.scores.spearman.toFixed(4)} (tf-idf ${rel.scores.baseline.spearman.toFixed(4)}) on ${rel.records.length} pairs`);
     const ent = await sickProbeTask(ctx, PROBE_TRAIN, id);
     if (!rel && !ent) return { entries: {} };
     const base = entryBase(ctx, id, rel?.records.length ?? ent!.items);

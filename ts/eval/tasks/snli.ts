@@ -4,11 +4,11 @@
  * Leaves its predictions by row for the vectors file the separation task writes.
  */
 import { NLI_LABELS, type PairRecord } from "../../data/records.js";
+import { stageTrains } from "../../run/manifest.js";
 import { classification } from "../metrics.js";
 import { evalRows } from "../trainedOn.js";
-import { stageTrains } from "../../run/manifest.js";
 import type { MetricRow, NliResult } from "../types.js";
-import { entryBase, lookForSplits, readPairs, rowAdder, rowKey, firstPresent, skip, type EvalTask, type TaskContext, type TaskOutput } from "./common.js";
+import { type EvalTask, entryBase, firstPresent, lookForSplits, readPairs, rowAdder, rowKey, skip, type TaskContext, type TaskOutput } from "./common.js";
 
 /** Each NLI dataset's splits, most preferred first. */
 export const NLI_SPLITS = { snli: ["snli:test", "snli:dev"], xnli: ["xnli:test", "xnli:dev"] } as const;
@@ -66,7 +66,8 @@ export const snliTask: EvalTask = {
       const r = id === null ? null : await nliTask(ctx, task, id);
       if (!r) continue;
       out.entries[task] = r.metrics;
-      if (task === "snli") r.records.forEach((rec, i) => ctx.predictions.set(rowKey(r.metrics.split, rec.line), { probs: r.probs.subarray(i * 3, i * 3 + 3), pred: r.pred[i] }));
+      if (task === "snli")
+        r.records.forEach((rec, i) => ctx.predictions.set(rowKey(r.metrics.split, rec.line), { probs: r.probs.subarray(i * 3, i * 3 + 3), pred: r.pred[i] }));
     }
     return out;
   },

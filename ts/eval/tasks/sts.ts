@@ -3,11 +3,12 @@
  * sentence vectors against the gold similarity, beside TF-IDF and each earlier stage's vectors.
  * `similarity()` is the scoring the other similarity tasks (sick, sts12-16) share.
  */
-import type { PairRecord } from "../../data/records.js";
+
 import { correlations } from "../../core/stats.js";
+import type { PairRecord } from "../../data/records.js";
 import { tfidfCosines } from "../tfidf.js";
 import type { Correlation, MetricRow, StsResult } from "../types.js";
-import { entryBase, firstPresent, lookForSplits, pairVectors, readPairs, rowAdder, type EvalTask, type TaskContext, type TaskOutput } from "./common.js";
+import { type EvalTask, entryBase, firstPresent, lookForSplits, pairVectors, readPairs, rowAdder, type TaskContext, type TaskOutput } from "./common.js";
 
 export interface SimilarityScores extends Correlation {
   cosines: Float64Array;
@@ -49,7 +50,13 @@ export const stsTask: EvalTask = {
     if (!data) return { entries: {} };
     const s = await similarity(ctx, data.records);
     ctx.log(`sts ${data.split}: spearman ${s.spearman.toFixed(4)} (tf-idf ${s.baseline.spearman.toFixed(4)}) on ${data.records.length} pairs`);
-    const entry: StsResult = { ...entryBase(ctx, data.split, data.records.length), spearman: s.spearman, pearson: s.pearson, baseline: { tfidf: s.baseline }, stages: [] };
+    const entry: StsResult = {
+      ...entryBase(ctx, data.split, data.records.length),
+      spearman: s.spearman,
+      pearson: s.pearson,
+      baseline: { tfidf: s.baseline },
+      stages: [],
+    };
     return {
       entries: { sts: entry },
       figures: { scatter: { split: data.split, cosine: Array.from(s.cosines), gold: s.gold } },

@@ -12,14 +12,14 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { correlations } from "../../core/stats.js";
 import { resolveDataDir } from "../../data/datasets.js";
 import { readStsInputGs } from "../../data/readers/similarity.js";
 import type { PairRecord } from "../../data/records.js";
-import { correlations } from "../../core/stats.js";
-import type { MetricRow, StsYearResult } from "../types.js";
-import { entryBase, rowAdder, skip, type EvalTask, type TaskContext, type TaskOutput } from "./common.js";
-import { similarity } from "./sts.js";
 import { pairKey } from "../trainedPairs.js";
+import type { MetricRow, StsYearResult } from "../types.js";
+import { type EvalTask, entryBase, rowAdder, skip, type TaskContext, type TaskOutput } from "./common.js";
+import { similarity } from "./sts.js";
 
 export const STS_YEARS = ["sts12", "sts13", "sts14", "sts15", "sts16"] as const;
 export type StsYear = (typeof STS_YEARS)[number];
@@ -52,7 +52,12 @@ async function evaluateYear(ctx: TaskContext, year: StsYear): Promise<StsYearRes
   const dir = stsYearDir(year, ctx.dataDir);
   const subsets = stsSubsets(dir);
   if (subsets.length === 0) {
-    skip(ctx, "sts12-16", yearSplit(year), `${year}: no STS.input.NAME.txt with its STS.gs.NAME.txt (nor STS2016.input / STS2016.gs) in ${dir} (SentEval's layout: sts/${year.toUpperCase()}/)`);
+    skip(
+      ctx,
+      "sts12-16",
+      yearSplit(year),
+      `${year}: no STS.input.NAME.txt with its STS.gs.NAME.txt (nor STS2016.input / STS2016.gs) in ${dir} (SentEval's layout: sts/${year.toUpperCase()}/)`,
+    );
     return null;
   }
   const records: PairRecord[] = [];
@@ -73,12 +78,18 @@ async function evaluateYear(ctx: TaskContext, year: StsYear): Promise<StsYearRes
   const subsetScores: StsYearResult["subsets"] = {};
   for (const r of ranges) {
     const n = r.end - r.start;
-    subsetScores[r.name] = n < 2 ? { items: n, spearman: Number.NaN, pearson: Number.NaN } : { items: n, ...correlations(all.cosines.subarray(r.start, r.end), all.gold.slice(r.start, r.end)) };
+    subsetScores[r.name] =
+      n < 2
+        ? { items: n, spearman: Number.NaN, pearson: Number.NaN }
+        : { items: n, ...correlations(all.cosines.subarray(r.start, r.end), all.gold.slice(r.start, r.end)) };
   }
   const seen = await seenPairs(ctx, records, all.cosines, all.gold);
   const base = entryBase(ctx, yearSplit(year), records.length);
-  const share = seen.pairs > 0 ? ` (${Math.round(seen.share * 100)}% of the pairs trained on; unseen: ${seen.unseen.spearman.toFixed(4)} on ${seen.unseen.items})` : "";
-  ctx.log(`${year} (${subsets.length} subsets pooled): spearman ${all.spearman.toFixed(4)} (tf-idf ${all.baseline.spearman.toFixed(4)}) on ${records.length} pairs${share}`);
+  const share =
+    seen.pairs > 0 ? ` (${Math.round(seen.share * 100)}% of the pairs trained on; unseen: ${seen.unseen.spearman.toFixed(4)} on ${seen.unseen.items})` : "";
+  ctx.log(
+    `${year} (${subsets.length} subsets pooled): spearman ${all.spearman.toFixed(4)} (tf-idf ${all.baseline.spearman.toFixed(4)}) on ${records.length} pairs${share}`,
+  );
   return {
     ...base,
     supervised: base.supervised || seen.pairs > 0,
@@ -91,7 +102,12 @@ async function evaluateYear(ctx: TaskContext, year: StsYear): Promise<StsYearRes
 }
 
 /** How many of the pairs the run trained on, and the correlation over the others. */
-async function seenPairs(ctx: TaskContext, records: readonly PairRecord[], cosines: Float32Array | Float64Array, gold: readonly number[]): Promise<StsYearResult["seen"]> {
+async function seenPairs(
+  ctx: TaskContext,
+  records: readonly PairRecord[],
+  cosines: Float32Array | Float64Array,
+  gold: readonly number[],
+): Promise<StsYearResult["seen"]> {
   const trained = await ctx.trainedPairs();
   const unseen = records.flatMap((r, i) => (trained.keys.has(pairKey(r.s1, r.s2)) ? [] : [i]));
   const pairs = records.length - unseen.length;
@@ -109,7 +125,8 @@ export const sts12to16Task: EvalTask = {
   name: "sts12-16",
   describe: "SentEval's STS12-STS16: Spearman of cosine per year (subsets pooled) and their mean",
   splits: STS_YEARS.map(yearSplit),
-  lookFor: (dataDir) => STS_YEARS.map((y) => ({ what: `${yearSplit(y)} (${stsYearDir(y, dataDir)}/STS.input.*.txt)`, present: stsSubsets(stsYearDir(y, dataDir)).length > 0 })),
+  lookFor: (dataDir) =>
+    STS_YEARS.map((y) => ({ what: `${yearSplit(y)} (${stsYearDir(y, dataDir)}/STS.input.*.txt)`, present: stsSubsets(stsYearDir(y, dataDir)).length > 0 })),
   async run(ctx: TaskContext): Promise<TaskOutput> {
     const out: TaskOutput = { entries: {} };
     const years: StsYear[] = [];

@@ -1,0 +1,22 @@
+/** `bridge bench <what>`. */
+import { defineCommand } from "./command.js";
+import { dataDirOption, runOption } from "./options.js";
+
+export const benchCommand = defineCommand({
+  command: "bench <what>",
+  describe: "run a benchmark and print one JSON object",
+  // async: the benchmark list is commands/bench.ts's, which loads only when `bench` is the command
+  builder: async (y) => {
+    const { BENCHMARKS } = await import("../commands/bench.js");
+    return y.positional("what", { choices: BENCHMARKS, demandOption: true }).options({
+      quick: { type: "boolean", default: false, describe: "fewer iterations (a look, not a measurement)" },
+      ...dataDirOption,
+      config: { type: "string", describe: "`bench train`: the config to time (default: configs/tiny.yaml)" },
+      ...runOption("`bench embed`: the run whose model is timed (default: a fresh cpu_small model)"),
+    });
+  },
+  handler: async (a) => {
+    const { bench } = await import("../commands/bench.js");
+    console.log(JSON.stringify(await bench({ what: a.what, quick: a.quick, dataDir: a.dataDir, config: a.config, run: a.run }), null, 2));
+  },
+});

@@ -65,83 +65,85 @@ export function pairTensors(data: NumericalisedPairs, rows: Int32Array, padId: n
 }
 
 export function stageData(s: StageConfig, stageIndex: number, data: TrainingData, seed: number): StageData {
-  const padId = data.vocab.padId;
-  const stageSeed = mixSeed(seed, stageIndex);
-  const _evalBs = Math.max(s.batchSize, 64);
   if (s.tasks) return multiTaskData(s, s.tasks, stageIndex, data, seed);
+  const stageSeed = mixSeed(seed, stageIndex);
   const objective = s.objective!;
-  const spec = OBJECTIVE_SPECS[objective];
-  if (spec.data === "lm_stream") {
-    const lm = lmReadingOrder(data.lm, data.backwards === true); // a backward LM reads every text reversed
-    if (lm.valid.ids.length < 2) {
-      // said before the stage trains: LmStream would only fail at the first validation, after an epoch's work
-      throw new DataError(
-        `stage ${stageIndex + 1} (${stageName(s)}): the language-model validation text is empty: data.lmHoldout held out none ` +
-          "of the LM text (each distinct text is held out or not as a whole; repeated texts count once) and the pair dataset's " +
-          "validation sentences all occur in training; add distinct text (data.lmText) or raise data.lmHoldout",
-      );
+  switch (OBJECTIVE_SPECS[objective].data) {
+    case "lm_stream":
+      return lmStageData(s, stageIndex, data, stageSeed);
+    case "sentences":
+      return sentenceStageData(s, objective, data, stageSeed);
+    default: {
+      const task = pairTask(s, { dataset: "", objective, weight: 1 }, "", data.pairs, stageSeed, data.vocab.padId);
+      return { unit: "pairs", epoch: task.epoch, valid: () => [task.valid()] };
     }
-    const streams = new Map<number, LmStream>();
-    const stream = (epoch: number) => {
-      let st = streams.get(epoch);
-      if (!st) {
-        streams.clear(); // one epoch at a time
-        st = new LmStream(lm.train, { bs: s.batchSize, bptt: s.bptt, seed: stageSeed, epoch, train: true });
-        streams.set(epoch, st);
-      }
-      return st;
-    };
-    return {
-      unit: "tokens",
-      epoch: (epoch) => {
-        const st = stream(epoch);
-        return {
-          count: st.steps,
-          batch: (b) => {
-            const { x, y } = st.batch(b);
-            return { tensors: { x, y }, items: x.shape[0] * x.shape[1], reset: b === 0, objective: "lm" };
-          },
-        };
-      },
-      valid: () => {
-        const bs = Math.min(s.batchSize, Math.max(1, Math.floor((lm.valid.ids.length - 1) / 2)));
-        const st = new LmStream(lm.valid, { bs, bptt: s.bptt, seed: stageSeed, epoch: 0, train: false });
-        const batches: EpochBatches = {
-          count: st.steps,
-          batch: (b) => {
-            const { x, y } = st.batch(b);
-            return { tensors: { x, y }, items: x.shape[0] * x.shape[1], reset: b === 0, objective: "lm" };
-          },
-        };
-        return [{ name: "", objective: "lm", weight: 1, batches }];
-      },
-    };
   }
-  if (spec.data === "sentences") {
-    const cut = (r: Ragged) =>
-      selectRagged(
-        r,
-        Int32Array.from({ length: r.offsets.length - 1 }, (_, i) => i),
-        s.maxLen,
-      );
-    const train = cut(data.lm.train);
-    const valid = cut(data.lm.valid);
-    const sentences = (r: Ragged, plan: Int32Array[]): EpochBatches => ({
-      count: plan.length,
-      batch: (b) => {
-        const c = collateSentences(r, plan[b], padId);
-        return { tensors: { x: c.ids, lengths: c.lengths }, items: plan[b].length, objective };
-      },
-    });
-    const trainLengths = [lengthsOf(train)];
-    return {
-      unit: "sentences",
-      epoch: (epoch) => sentences(train, trainBatchPlan(trainLengths, { batchSize: s.batchSize, seed: stageSeed, epoch })),
-      valid: () => [{ name: "", objective, weight: 1, batches: sentences(valid, evalBatchPlan([lengthsOf(valid)], { batchSize: s.batchSize })) }],
-    };
+}
+
+/** An LM stage: contiguous streams of the LM text (every text reversed for a backward LM), one epoch's stream at a time. */
+function lmStageData(s: StageConfig, stageIndex: number, data: TrainingData, stageSeed: number): StageData {
+  const lm = lmReadingOrder(data.lm, data.backwards === true);
+  if (lm.valid.ids.length < 2) {
+    // said before the stage trains: LmStream would only fail at the first validation, after an epoch's work
+    throw new DataError(
+      `stage ${stageIndex + 1} (${stageName(s)}): the language-model validation text is empty: data.lmHoldout held out none ` +
+        "of the LM text (each distinct text is held out or not as a whole; repeated texts count once) and the pair dataset's " +
+        "validation sentences all occur in training; add distinct text (data.lmText) or raise data.lmHoldout",
+    );
   }
-  const task = pairTask(s, { dataset: "", objective, weight: 1 }, "", data.pairs, stageSeed, padId);
-  return { unit: "pairs", epoch: task.epoch, valid: () => [task.valid()] };
+  const batches = (st: LmStream): EpochBatches => ({
+    count: st.steps,
+    batch: (b) => {
+      const { x, y } = st.batch(b);
+      return { tensors: { x, y }, items: x.shape[0] * x.shape[1], reset: b === 0, objective: "lm" };
+    },
+  });
+  const streams = new Map<number, LmStream>();
+  const stream = (epoch: number) => {
+    let st = streams.get(epoch);
+    if (!st) {
+      streams.clear(); // one epoch at a time
+      st = new LmStream(lm.train, { bs: s.batchSize, bptt: s.bptt, seed: stageSeed, epoch, train: true });
+      streams.set(epoch, st);
+    }
+    return st;
+  };
+  return {
+    unit: "tokens",
+    epoch: (epoch) => batches(stream(epoch)),
+    valid: () => {
+      const bs = Math.min(s.batchSize, Math.max(1, Math.floor((lm.valid.ids.length - 1) / 2)));
+      return [
+        { name: "", objective: "lm", weight: 1, batches: batches(new LmStream(lm.valid, { bs, bptt: s.bptt, seed: stageSeed, epoch: 0, train: false })) },
+      ];
+    },
+  };
+}
+
+/** A stage on single sentences (simcse): the LM text's texts, cut to maxLen, in length-bucketed batches. */
+function sentenceStageData(s: StageConfig, objective: Objective, data: TrainingData, stageSeed: number): StageData {
+  const padId = data.vocab.padId;
+  const cut = (r: Ragged) =>
+    selectRagged(
+      r,
+      Int32Array.from({ length: r.offsets.length - 1 }, (_, i) => i),
+      s.maxLen,
+    );
+  const train = cut(data.lm.train);
+  const valid = cut(data.lm.valid);
+  const sentences = (r: Ragged, plan: Int32Array[]): EpochBatches => ({
+    count: plan.length,
+    batch: (b) => {
+      const c = collateSentences(r, plan[b], padId);
+      return { tensors: { x: c.ids, lengths: c.lengths }, items: plan[b].length, objective };
+    },
+  });
+  const trainLengths = [lengthsOf(train)];
+  return {
+    unit: "sentences",
+    epoch: (epoch) => sentences(train, trainBatchPlan(trainLengths, { batchSize: s.batchSize, seed: stageSeed, epoch })),
+    valid: () => [{ name: "", objective, weight: 1, batches: sentences(valid, evalBatchPlan([lengthsOf(valid)], { batchSize: s.batchSize })) }],
+  };
 }
 
 /** One pair dataset under one objective: its usable rows (labelled for NLI objectives, scored for similarity ones) in batches. */

@@ -1,7 +1,7 @@
 /** Counts, label balance, token-length percentiles and OOV rate of one split. */
 
 import { missingSplitMessage, parseSplitRef, type SplitRef, splitExists } from "./datasets.js";
-import { type BadRowPolicy, DataError, emptyReadStats, noUsableRows } from "./errors.js";
+import { type BadRowPolicy, DataError, emptyReadStats, noUsableRows, type ReadStats } from "./errors.js";
 import { buildVocab, LengthGuard } from "./prepare.js";
 import { DROPPED_NO_GOLD } from "./readers/nli.js";
 import { NLI_LABELS } from "./records.js";
@@ -97,31 +97,8 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
     truncated: 0,
     truncated_examples: [],
   };
-  if (ref.dataset.kind === "pairs") {
-    const labels: Record<string, number> = Object.fromEntries(NLI_LABELS.map((l) => [l, 0]));
-    let unlabelled = 0;
-    let scored = 0;
-    let sum = 0;
-    let min = Infinity;
-    let max = -Infinity;
-    const guard = new LengthGuard(tokenizer, onBadRow, stats, ref.path!);
-    for await (const r of ref.dataset.read(ref.path!, { onBadRow, stats })) {
-      if (r.label === undefined) unlabelled++;
-      else labels[r.label]++;
-      if (r.score !== undefined) {
-        scored++;
-        sum += r.score;
-        min = Math.min(min, r.score);
-        max = Math.max(max, r.score);
-      }
-      count(r.s1);
-      count(r.s2);
-      guard.check(r.line);
-    }
-    report.pairs = stats.records;
-    report.labels = unlabelled === stats.records ? {} : unlabelled > 0 ? { ...labels, none: unlabelled } : labels;
-    report.scores = scored > 0 ? { min, max, mean: sum / scored } : null;
-  } else {
+  if (ref.dataset.kind === "pairs") Object.assign(report, await pairCounts(ref, onBadRow, stats, tokenizer, count));
+  else {
     for await (const r of ref.dataset.read(ref.path, { onBadRow, stats })) count(r.text);
     report.lines = stats.records;
   }
@@ -139,6 +116,42 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
   // Counts first, details after, for people reading the JSON.
   const { dataset, split, file, pairs, labels, scores, lines, ...rest } = report;
   return { dataset, split, file, ...(pairs === undefined ? { lines } : { pairs, labels, scores }), ...rest };
+}
+
+/** A pair split's rows, labels and scores; `count` sees each sentence (token lengths, OOV), cut as training cuts it. */
+async function pairCounts(
+  ref: SplitRef,
+  onBadRow: BadRowPolicy,
+  stats: ReadStats,
+  tokenizer: Tokenizer,
+  count: (text: string) => void,
+): Promise<Pick<InspectReport, "pairs" | "labels" | "scores">> {
+  const labels: Record<string, number> = Object.fromEntries(NLI_LABELS.map((l) => [l, 0]));
+  let unlabelled = 0;
+  let scored = 0;
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  const guard = new LengthGuard(tokenizer, onBadRow, stats, ref.path!);
+  const dataset = ref.dataset as Extract<SplitRef["dataset"], { kind: "pairs" }>;
+  for await (const r of dataset.read(ref.path!, { onBadRow, stats })) {
+    if (r.label === undefined) unlabelled++;
+    else labels[r.label]++;
+    if (r.score !== undefined) {
+      scored++;
+      sum += r.score;
+      min = Math.min(min, r.score);
+      max = Math.max(max, r.score);
+    }
+    count(r.s1);
+    count(r.s2);
+    guard.check(r.line);
+  }
+  return {
+    pairs: stats.records,
+    labels: unlabelled === stats.records ? {} : unlabelled > 0 ? { ...labels, none: unlabelled } : labels,
+    scores: scored > 0 ? { min, max, mean: sum / scored } : null,
+  };
 }
 
 async function oovVocab(ref: SplitRef, opts: InspectOptions, tokenizer: Tokenizer): Promise<{ vocab: Vocab | null; source: string }> {

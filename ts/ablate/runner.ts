@@ -122,6 +122,37 @@ export async function runGrid(grid: Grid, runs: PlannedRun[], opts: RunnerOption
   return withRunLock(join(opts.runsDir, `.ablate-${grid.name}`), `bridge ablate ${grid.file}`, () => runLocked(grid, runs, opts));
 }
 
+/**
+ * The run's record as it starts: a fresh one (its folder made, or remade after an unfinished attempt), or, for a
+ * run trained but not evaluated, its record with the evaluation cleared. Written before training starts: the folder
+ * is then known to be this grid entry's.
+ */
+async function startRecord(grid: Grid, p: PlannedRun): Promise<AblateRecord> {
+  let record: AblateRecord;
+  if (p.status === "eval") {
+    record = { ...p.record!, evalSeconds: null, finished: null };
+    delete record.error;
+  } else {
+    if (p.status === "restart") removeUnfinished(p);
+    mkdirSync(p.paths.dir, { recursive: true });
+    record = {
+      version: RECORD_VERSION,
+      grid: grid.name,
+      gridFile: grid.file,
+      variant: p.variant.name,
+      seed: p.seed,
+      configHash: p.configHash,
+      trainSeconds: null,
+      evalSeconds: null,
+      started: new Date().toISOString(),
+      finished: null,
+    };
+  }
+  await writeRecord(p.paths, record);
+  p.record = record;
+  return record;
+}
+
 async function runLocked(grid: Grid, runs: PlannedRun[], opts: RunnerOptions): Promise<RunnerResult> {
   const counts = (p: PlannedRun) => p.status === "done" || (p.status === "recorded" && opts.skipRecorded === true);
   const selected = (p: PlannedRun) => opts.only === undefined || opts.only.includes(p.variant.name);
@@ -143,29 +174,7 @@ async function runLocked(grid: Grid, runs: PlannedRun[], opts: RunnerOptions): P
   const runOne = async (k: number, p: PlannedRun): Promise<void> => {
     const tag = `[${k + 1}/${todo.length}] ${p.run}`;
     const logFile = join(p.paths.dir, LOG_FILE);
-    let record: AblateRecord;
-    if (p.status === "eval") {
-      record = { ...p.record!, evalSeconds: null, finished: null };
-      delete record.error;
-    } else {
-      if (p.status === "restart") removeUnfinished(p);
-      mkdirSync(p.paths.dir, { recursive: true });
-      record = {
-        version: RECORD_VERSION,
-        grid: grid.name,
-        gridFile: grid.file,
-        variant: p.variant.name,
-        seed: p.seed,
-        configHash: p.configHash,
-        trainSeconds: null,
-        evalSeconds: null,
-        started: new Date().toISOString(),
-        finished: null,
-      };
-    }
-    // written before training starts: the folder is then known to be this grid entry's
-    await writeRecord(p.paths, record);
-    p.record = record;
+    const record = await startRecord(grid, p);
 
     const fail = async (error: string) => {
       record.error = error;

@@ -264,29 +264,34 @@ function assertShardable(cfg: Config, fromStage: number, ranks: number): void {
   });
 }
 
-async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, loaded: Config | null, progress: Progress, t0: number): Promise<TrainResult> {
-  let cfg: Config;
-  let state: RunState;
-  let manifest: RunManifest;
-  const log = new RunLog(paths.log);
-
-  if (opts.resume) {
-    manifest = readManifest(paths);
-    cfg = validateConfig(JSON.parse(readFileSync(paths.config, "utf8")), paths.config);
-    const s = readState(paths);
-    if (s === null) throw new Error(`${paths.dir}: no state.json, nothing to resume; start it again without --resume`);
-    if (s.done) {
-      progress.note(`run ${name} is already complete (${manifest.finalCheckpoint})`);
-      return { run: name, dir: paths.dir, stages: [], seconds: 0 };
-    }
-    assertShardable(cfg, s.stage, rankCount(opts));
-    state = s;
-    truncateLog(paths.log, state.stage, state.checkpoint && state.position.step > 0 ? state.position.step : 0);
-  } else {
+/**
+ * The run to train: a resumed one's own config, state and manifest (its log cut back to the last checkpoint), or a
+ * fresh one's config and start state (manifest null: written once the data has loaded). "complete": nothing to do.
+ */
+function openRun(opts: TrainOptions, paths: RunPaths, loaded: Config | null): { cfg: Config; state: RunState; manifest: RunManifest | null } | "complete" {
+  if (!opts.resume) {
     if (existsSync(paths.manifest)) throw new Error(`${paths.dir} already holds a run; continue it with --resume, or pick another --run NAME`);
-    cfg = loaded!;
-    state = { version: 1, stage: 0, position: freshPosition(), checkpoint: null, done: false };
+    return { cfg: loaded!, state: { version: 1, stage: 0, position: freshPosition(), checkpoint: null, done: false }, manifest: null };
   }
+  const manifest = readManifest(paths);
+  const cfg = validateConfig(JSON.parse(readFileSync(paths.config, "utf8")), paths.config);
+  const state = readState(paths);
+  if (state === null) throw new Error(`${paths.dir}: no state.json, nothing to resume; start it again without --resume`);
+  if (state.done) return "complete";
+  assertShardable(cfg, state.stage, rankCount(opts));
+  truncateLog(paths.log, state.stage, state.checkpoint && state.position.step > 0 ? state.position.step : 0);
+  return { cfg, state, manifest };
+}
+
+async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, loaded: Config | null, progress: Progress, t0: number): Promise<TrainResult> {
+  const opened = openRun(opts, paths, loaded);
+  if (opened === "complete") {
+    progress.note(`run ${name} is already complete (${readManifest(paths).finalCheckpoint})`);
+    return { run: name, dir: paths.dir, stages: [], seconds: 0 };
+  }
+  const { cfg, state } = opened;
+  let manifest = opened.manifest;
+  const log = new RunLog(paths.log);
 
   // A fresh run writes nothing before its data loaded: if loading fails, the lock's release removes the empty folder.
   const data = await loadTrainingData(cfg, { dataDir: opts.dataDir, onBadRow: opts.onBadRow, download: opts.download, log: (l) => progress.note(l) });
@@ -297,7 +302,7 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
       `LM text ${data.lm.train.offsets.length - 1} texts / ${data.lm.train.ids.length} tokens`,
   );
 
-  if (opts.resume) assertVocabMatches(data.vocab, manifest!.vocab.fingerprint, manifest!.vocab.size);
+  if (manifest !== null) assertVocabMatches(data.vocab, manifest.vocab.fingerprint, manifest.vocab.size);
   // The backend before the run's files: a backend that cannot be reached (no keys, wrong address) leaves no run behind.
   const client = await (opts.connect ?? connectDefault(opts))(cfg);
   if (!opts.resume) {

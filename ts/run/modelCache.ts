@@ -25,9 +25,9 @@ export const PRETRAINED: Record<string, { config: string; about: string; buildTi
   "wiki-fwd": {
     config: "configs/pretrain.yaml",
     about: "forward AWD-LSTM LM on English Wikipedia + general text",
-    buildTime: "about 1 h 10 min on 2 CPU cores (docs/pretraining.md)",
+    buildTime: "1-2 h on 2 CPU cores (docs/pretraining.md)",
   },
-  "wiki-bwd": { config: "configs/pretrain-bwd.yaml", about: "its backward twin", buildTime: "about 1 h 10 min on 2 CPU cores (docs/pretraining.md)" },
+  "wiki-bwd": { config: "configs/pretrain-bwd.yaml", about: "its backward twin", buildTime: "1-2 h on 2 CPU cores (docs/pretraining.md)" },
 };
 
 export const PRETRAINED_PREFIX = "pretrained:";

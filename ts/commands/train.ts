@@ -195,7 +195,7 @@ export async function ensurePretrained(from: string, opts: TrainOptions, progres
     if (state !== null && !state.done) {
       progress.note(`init.from ${from}: finishing the interrupted build in ${dir} (${problem})`);
       result = await train({ ...base, run: entry, resume: true });
-    } else if (state === null || entryProblem(dir) !== `${join(dir, ENTRY_FILE)}: missing (the build did not finish)`) {
+    } else if (state === null || problem !== `${join(dir, ENTRY_FILE)}: missing (the build did not finish)`) {
       const aside = setAside(dir);
       progress.note(`init.from ${from}: the cached model cannot be used (${problem}); moved it to ${aside} and building it again`);
     }

@@ -10,7 +10,7 @@
  * named and moved aside, then built again. fastai's converted WT103 models are kept here too (fastai-wt103-*).
  */
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { ConfigError } from "../config/load.js";
@@ -104,7 +104,14 @@ export function entryProblem(dir: string): string | null {
     const ckpt = join(dir, manifest.finalCheckpoint);
     if (!existsSync(ckpt)) return `${ckpt}: missing`;
     if (statSync(ckpt).size < 1024) return `${ckpt}: truncated (${statSync(ckpt).size} bytes)`;
-    const head = readFileSync(ckpt).subarray(0, 4);
+    // the first 4 bytes only: a checkpoint is hundreds of MB, and `bridge models` asks of every entry
+    const head = Buffer.alloc(4);
+    const fd = openSync(ckpt, "r");
+    try {
+      readSync(fd, head, 0, 4, 0);
+    } finally {
+      closeSync(fd);
+    }
     if (!head.equals(Buffer.from("PK\x03\x04", "latin1"))) return `${ckpt}: not a checkpoint (torch's zip archive)`;
   } catch (e) {
     return (e as Error).message;

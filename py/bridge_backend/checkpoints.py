@@ -150,7 +150,15 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not a bridge checkpoint (no format={FORMAT!r} field); {HOW_MADE}")
     if ck.get("version") != VERSION:
         raise CheckpointError(f"{path} is checkpoint version {ck.get('version')}, this backend reads {VERSION}")
+    train = ck.get("config", {}).get("train")
+    if isinstance(train, dict):
+        for key in LEGACY_TRAIN_FIELDS:
+            train.pop(key, None)
     return ck
+
+
+# Loss settings older checkpoints stored with the optimizer's; they are objectives' step options now (objectives/).
+LEGACY_TRAIN_FIELDS = ("alpha", "beta", "margin", "distance", "temperature")
 
 
 VOCAB_KEYS = ("encoder.emb.weight", "lm_head.decoder.weight", "lm_head.decoder.bias")  # rows indexed by word id

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import distributed
-from .losses import DISTANCES
 from .models.heads import BridgeModel
 from .models.pooling import principal_component
 from .objectives import get_objective
@@ -41,11 +40,6 @@ class TrainConfig:
     eps: float = 1e-8
     clip: float = 0.0  # max global grad norm; 0 = no clipping (fastai's LM learner uses 0.1)
     accum_steps: int = 1  # micro-batches per optimizer step
-    alpha: float = 2.0  # AR: activation regularisation on the dropped top LM states
-    beta: float = 1.0  # TAR: temporal activation regularisation on the raw top LM states
-    margin: float = 0.5  # triplet margin (0.5 suits cosine distance; ~1 for Euclidean)
-    distance: str = "cosine"  # triplet distance: cosine | euclidean
-    temperature: float = 0.05  # InfoNCE / SimCSE temperature (SimCSE's 0.05)
     autocast: str = "auto"  # auto|bf16: bf16 on a CUDA GPU that has it (the LSTM recurrence stays fp32) | off
     seed: int = 42
 
@@ -54,14 +48,13 @@ class TrainConfig:
         for name, value, allowed in (
             ("opt", self.opt, OPTIMIZERS),
             ("autocast", self.autocast, AUTOCAST_MODES),
-            ("distance", self.distance, DISTANCES),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if self.accum_steps < 1:
             raise ValueError(f"accum_steps must be >= 1, got {self.accum_steps}")
-        if self.temperature <= 0 or self.lr < 0 or self.clip < 0:
-            raise ValueError("temperature must be > 0, lr and clip >= 0")
+        if self.lr < 0 or self.clip < 0:
+            raise ValueError("lr and clip must be >= 0")
 
 
 def seed_everything(seed: int) -> None:

@@ -187,3 +187,13 @@ def test_a_full_disk_is_named_and_leaves_the_previous_checkpoint(tmp_path: Path,
     monkeypatch.setattr(torch, "save", lambda obj, f: (_ for _ in ()).throw(OSError(errno.EACCES, "Permission denied")))
     with pytest.raises(PermissionError):  # not every failure is a full disk
         atomic_save({"step": 2}, path)
+
+
+def test_a_checkpoint_with_the_older_loss_settings_in_its_train_config_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "old.pt"
+    save_checkpoint(make(seed=2), path)
+    ck = torch.load(path, weights_only=True)
+    ck["config"]["train"].update(alpha=2.0, beta=1.0, margin=0.5, distance="cosine", temperature=0.05)
+    torch.save(ck, path)  # as checkpoints written before these became objectives' step options
+    res = OPS["load"](Session(lambda *_: None, "cpu"), {"path": str(path)}, {})
+    assert res["built"] is True and "temperature" not in res["config"]["train"]

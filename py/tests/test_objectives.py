@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import torch
 from conftest import call
-from test_training import lm_batch, pair_batch, sents
+from test_training import lm_batch, make, pair_batch, sents
 
 from bridge_backend.errors import BadArgs
 from bridge_backend.objectives import OBJECTIVES, Objective, get_objective
@@ -25,7 +25,7 @@ def test_every_objective_module_is_registered_with_its_declarations() -> None:
     assert all(o.metrics == ("val_loss", "val_spearman") for n, o in OBJECTIVES.items() if n in similarity)
     assert all(o.metrics[:2] == ("val_loss", "val_accuracy") for n, o in OBJECTIVES.items() if n not in similarity)
     assert [ts.name for ts in OBJECTIVES["contrastive"].tensor_sets] == ["sentences", "pairs", "anchors"]
-    unknown = "unknown objective 'mlm' \\(one of contrastive, cosent, cosine_mse, lm, siamese, simcse, triplet\\)"
+    unknown = "unknown objective 'mlm' \\(one of lm, siamese, triplet, contrastive, simcse, cosent, cosine_mse\\)"
     with pytest.raises(ValueError, match=unknown):
         get_objective("mlm")
 
@@ -36,11 +36,11 @@ class _MeanNorm(Objective):
     name = "mean_norm"
     doc = "test objective"
     tensor_sets = (TensorSet("sentences", (TensorSpec("x", SENTENCES),)),)
-    step_options = (StepOption("target", float, "the norm aimed at", positive=True),)
+    step_options = (StepOption("target", float, "the norm aimed at", default=1.0, positive=True),)
 
     def forward(self, trainer: Any, batch: dict[str, torch.Tensor], opts: dict[str, Any], train: bool):
         (v,) = trainer.encode_batches([(batch["x"], batch["lengths"])])
-        loss = (v.norm(dim=-1).mean() - float(opts.get("target", 1.0))) ** 2
+        loss = (v.norm(dim=-1).mean() - float(self.option(opts, "target"))) ** 2
         return loss, {"loss": loss, "count": v.size(0), "correct": 0}, {}
 
 
@@ -54,7 +54,7 @@ def test_a_new_objective_is_one_registration(s: Session, monkeypatch: pytest.Mon
     with pytest.raises(BadArgs, match="missing tensor 'lengths'"):
         call(s, "eval_step", {"objective": "mean_norm"}, {"x": x})
     described = {o["name"]: o for o in call(s, "describe").result["objectives"]}
-    target = {"name": "target", "type": "float", "doc": "the norm aimed at", "positive": True}
+    target = {"name": "target", "type": "float", "doc": "the norm aimed at", "default": 1.0, "positive": True}
     assert described["mean_norm"]["step_options"] == [target]
 
 
@@ -99,3 +99,18 @@ def test_describe_lists_ops_objectives_enums_and_defaults(s: Session) -> None:
     assert d["enums"]["pool"] == ["last", "mean", "max", "concat"] and d["enums"]["opt"] == ["adam", "adamw", "sgd"]
     assert "tiny" in d["enums"]["preset"] and d["presets"]["tiny"]["n_layers"] == 2
     assert d["defaults"]["head"]["pool"] == "concat" and d["defaults"]["train"]["opt"] == "adamw"
+
+
+def test_an_absent_step_option_is_its_declared_default_and_a_given_one_changes_the_loss() -> None:
+    t = make(seed=3)
+    b = pair_batch()
+    default, _ = t.eval_step("contrastive", b, {})
+    same, _ = t.eval_step("contrastive", b, {"temperature": 0.05})
+    warmer, _ = t.eval_step("contrastive", b, {"temperature": 0.5})
+    assert default["loss"] == same["loss"] != warmer["loss"]
+    # AR / TAR are the lm objective's options now: the regulariser follows them
+    ar_tar, _ = make(seed=3).train_step("lm", lm_batch(), {"reset": True})
+    none, _ = make(seed=3).train_step("lm", lm_batch(), {"reset": True, "alpha": 0.0, "beta": 0.0})
+    assert ar_tar["reg"] > 0 and none["reg"] == 0
+    with pytest.raises(KeyError, match="declares no step option 'margin'"):
+        get_objective("contrastive").option({}, "margin")

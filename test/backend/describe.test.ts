@@ -9,17 +9,57 @@ import * as assert from "uvu/assert";
 import { z } from "zod";
 import { type BackendClient, startBackend } from "../../ts/backend/client.js";
 import { CONFIG_FIELDS, OP_NAMES } from "../../ts/backend/ops.js";
-import { ModelSchema, OBJECTIVE_SPECS, OBJECTIVES, StageSchema } from "../../ts/config/schema.js";
+import { OBJECTIVE_SPECS, OBJECTIVES, type OptionSpec } from "../../ts/config/objectives.js";
+import { ModelSchema, StageSchema } from "../../ts/config/schema.js";
 import { everyRankOps } from "../../ts/train/distributed.js";
 
 /** What `describe` replies with (the parts compared here); checked with zod, so a changed reply fails clearly. */
 const DescribeSchema = z.object({
   ops: z.array(z.object({ name: z.string(), doc: z.string(), every_rank: z.boolean() })),
-  objectives: z.array(z.object({ name: z.string(), uses_head: z.boolean(), shardable: z.boolean(), metrics: z.array(z.string()) })),
+  objectives: z.array(
+    z.object({
+      name: z.string(),
+      uses_head: z.boolean(),
+      shardable: z.boolean(),
+      metrics: z.array(z.string()),
+      step_options: z.array(
+        z.object({
+          name: z.string(),
+          type: z.string(),
+          default: z.union([z.number(), z.string(), z.boolean()]).optional(),
+          choices: z.array(z.string()).optional(),
+          positive: z.boolean().optional(),
+          non_negative: z.boolean().optional(),
+        }),
+      ),
+    }),
+  ),
   enums: z.record(z.array(z.string())),
   defaults: z.object({ model: z.record(z.unknown()), head: z.record(z.unknown()), train: z.record(z.unknown()) }),
 });
 type Described = z.infer<typeof DescribeSchema>;
+type StepOption = Described["objectives"][number]["step_options"][number];
+
+/** An option as compared: what both sides declare of it (the doc aside). */
+interface ComparedOption {
+  type: string;
+  default: unknown;
+  choices?: readonly string[];
+  bound?: string;
+}
+
+/** A backend step option as ts/config/objectives.ts would declare it (per-call controls, with no default, are none). */
+function asOptionSpec(o: StepOption): ComparedOption | null {
+  if (o.default === undefined) return null;
+  if (o.choices) return { type: "choice", default: o.default, choices: o.choices };
+  const bound = o.positive ? "positive" : o.non_negative ? "non_negative" : undefined;
+  return { type: o.type === "float" ? "number" : `backend type ${o.type}`, default: o.default, ...(bound ? { bound } : {}) };
+}
+
+function withoutDoc(spec: OptionSpec): ComparedOption {
+  const { doc: _, ...rest } = spec;
+  return rest;
+}
 
 /** "" when the two lists hold the same values (order aside), else what each side has that the other lacks. */
 function listDifference(what: string, backend: readonly string[], typescript: readonly string[]): string {
@@ -55,7 +95,7 @@ function differences(d: Described): string[] {
     out.push(listDifference(`${part} config fields (ts/backend/ops.ts CONFIG_FIELDS.${part})`, Object.keys(d.defaults[part]), CONFIG_FIELDS[part]));
   }
   const objectives = new Map(d.objectives.map((o) => [o.name, o]));
-  out.push(listDifference("objectives (ts/config/schema.ts OBJECTIVES)", [...objectives.keys()], OBJECTIVES));
+  out.push(listDifference("objectives (ts/config/objectives.ts OBJECTIVES)", [...objectives.keys()], OBJECTIVES));
   for (const name of OBJECTIVES) {
     const py = objectives.get(name);
     if (!py) continue;
@@ -63,6 +103,12 @@ function differences(d: Described): string[] {
     out.push(listDifference(`objective ${name}: metrics (OBJECTIVE_SPECS)`, py.metrics, spec.metrics));
     out.push(valueDifference(`objective ${name}: uses_head / usesHead (OBJECTIVE_SPECS)`, py.uses_head, spec.usesHead));
     out.push(valueDifference(`objective ${name}: shardable (OBJECTIVE_SPECS)`, py.shardable, spec.shardable));
+    const pyOptions = new Map(py.step_options.flatMap((o) => (asOptionSpec(o) ? [[o.name, asOptionSpec(o)] as const] : [])));
+    const tsOptions: Record<string, OptionSpec> = spec.options;
+    out.push(listDifference(`objective ${name}: options (OBJECTIVE_SPECS)`, [...pyOptions.keys()], Object.keys(tsOptions)));
+    for (const [key, option] of pyOptions) {
+      if (tsOptions[key]) out.push(valueDifference(`objective ${name}: option ${key} (OBJECTIVE_SPECS)`, option, withoutDoc(tsOptions[key])));
+    }
   }
   const enums: [string, z.ZodTypeAny, string][] = [
     ["preset", ModelSchema.shape.preset, "ModelSchema.preset"],
@@ -72,7 +118,6 @@ function differences(d: Described): string[] {
     ["features", ModelSchema.shape.features, "ModelSchema.features"],
     ["softmax", ModelSchema.shape.softmax, "ModelSchema.softmax"],
     ["opt", StageSchema.shape.opt, "StageSchema.opt"],
-    ["distance", StageSchema.shape.distance, "StageSchema.distance"],
     ["pool", StageSchema.shape.pool, "StageSchema.pool"],
     ["pool_layers", StageSchema.shape.poolLayers, "StageSchema.poolLayers"],
     ["features", StageSchema.shape.features, "StageSchema.features"],
@@ -124,14 +169,21 @@ test("the backend and the TypeScript side agree on the op catalogue, config fiel
 test("a difference is reported naming the list and what differs", () => {
   const doctored: Described = {
     ...described,
-    objectives: described.objectives.filter((o) => o.name !== "simcse").map((o) => (o.name === "contrastive" ? { ...o, shardable: true } : o)),
+    objectives: described.objectives
+      .filter((o) => o.name !== "simcse")
+      .map((o) => (o.name === "contrastive" ? { ...o, shardable: true, step_options: o.step_options.map((so) => ({ ...so, default: 0.1 })) } : o)),
     enums: { ...described.enums, pool: [...described.enums.pool, "attention"] },
     ops: [...described.ops.filter((o) => o.name !== "flush"), { name: "frobnicate", doc: "a new op", every_rank: false }],
     defaults: { ...described.defaults, head: { ...described.defaults.head, attention_heads: 4 } },
   };
   const found = differences(doctored);
-  assert.ok(found.includes("objectives (ts/config/schema.ts OBJECTIVES): only in the backend [], only in TypeScript [simcse]"), found.join("\n"));
+  assert.ok(found.includes("objectives (ts/config/objectives.ts OBJECTIVES): only in the backend [], only in TypeScript [simcse]"), found.join("\n"));
   assert.ok(found.includes("objective contrastive: shardable (OBJECTIVE_SPECS): backend true, TypeScript false"), found.join("\n"));
+  const temperature = 'objective contrastive: option temperature (OBJECTIVE_SPECS): backend {"type":"number","default":0.1,"bound":"positive"}';
+  assert.ok(
+    found.some((m) => m.startsWith(temperature)),
+    found.join("\n"),
+  );
   assert.ok(found.includes("ModelSchema.pool (backend enum pool): only in the backend [attention], only in TypeScript []"), found.join("\n"));
   assert.ok(found.includes("ops (ts/backend/ops.ts Ops and OP_NAMES): only in the backend [frobnicate], only in TypeScript [flush]"), found.join("\n"));
   assert.ok(

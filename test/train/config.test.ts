@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { applySet, ConfigError, loadConfig, validateConfig } from "../../ts/config/load.js";
-import { LrSchema, OBJECTIVE_SPECS, OBJECTIVES } from "../../ts/config/schema.js";
+import { OBJECTIVE_SPECS, OBJECTIVES, resolveOptions } from "../../ts/config/objectives.js";
+import { LrSchema } from "../../ts/config/schema.js";
 import { projectRoot } from "../../ts/paths.js";
 import { alignToAccum } from "../../ts/train/loop.js";
 import { scheduleAt, unfrozenGroups } from "../../ts/train/schedules.js";
@@ -75,6 +76,46 @@ test("every objective is described once: the schema's objectives are OBJECTIVE_S
   for (const objective of OBJECTIVES) assert.is(validateConfig({ stages: [{ objective }] }).stages[0].objective, objective);
   // in-batch negatives cannot be split across ranks
   assert.equal(OBJECTIVES.filter((o) => !OBJECTIVE_SPECS[o].shardable).sort(), ["contrastive", "cosent", "simcse"]);
+});
+
+test("objective options: checked against what the stage's objectives declare, by path; a task's own win; defaults fill the rest", () => {
+  const multi = (options: Record<string, unknown>, taskOptions?: Record<string, unknown>) => ({
+    stages: [
+      {
+        options,
+        tasks: [
+          { dataset: "snli", objective: "contrastive", ...(taskOptions ? { options: taskOptions } : {}) },
+          { dataset: "stsb:train", objective: "cosent" },
+        ],
+      },
+    ],
+  });
+  const ok = validateConfig(multi({ temperature: 0.1, scale: 10 }, { temperature: 0.2 })).stages[0];
+  assert.equal(resolveOptions("contrastive", ok.options, ok.tasks?.[0].options), { temperature: 0.2 });
+  assert.equal(resolveOptions("cosent", ok.options, ok.tasks?.[1].options), { scale: 10 });
+  assert.equal(resolveOptions("triplet", undefined), { margin: 0.5, distance: "cosine" });
+  assert.throws(
+    () => validateConfig(multi({ temprature: 0.1 })),
+    /stages\.0\.options\.temprature: got 0\.1; contrastive \+ cosent take no option "temprature"; options: temperature \(contrastive\), scale \(cosent\)/,
+  );
+  assert.throws(
+    () => validateConfig(multi({}, { scale: 3 })),
+    /stages\.0\.tasks\.0\.options\.scale: got 3; contrastive takes no option "scale"; options: temperature \(contrastive\)/,
+  );
+  assert.throws(() => validateConfig(multi({ temperature: 0 })), /stages\.0\.options\.temperature: got 0; contrastive's temperature must be > 0, got 0/);
+  assert.throws(
+    () => validateConfig({ stages: [{ objective: "triplet", options: { distance: "manhattan" } }] }),
+    /stages\.0\.options\.distance: got "manhattan"; triplet's distance must be one of cosine, euclidean, got "manhattan"/,
+  );
+  assert.throws(() => validateConfig({ stages: [{ objective: "lm", options: { alpha: -1 } }] }), /lm's alpha must be >= 0, got -1/);
+  assert.throws(() => validateConfig({ stages: [{ objective: "siamese", options: { margin: 1 } }] }), /siamese takes no option "margin"; options: none/);
+});
+
+test("an older config's stage-level loss settings are read as its options (runs saved before options still load)", () => {
+  const s = validateConfig({ stages: [{ objective: "triplet", margin: 1, distance: "euclidean", options: { margin: 2 } }] }).stages[0];
+  assert.equal(s.options, { margin: 2, distance: "euclidean" });
+  assert.not.ok("margin" in s);
+  assert.throws(() => validateConfig({ stages: [{ objective: "siamese", temperature: 0.1 }] }), /stages\.0\.options\.temperature: siamese takes no option/);
 });
 
 test("--set parses values and indexes stages by position or name", () => {

@@ -110,11 +110,6 @@ export interface TrainConfigFields {
   eps: number;
   clip: number;
   accum_steps: number;
-  alpha: number;
-  beta: number;
-  margin: number;
-  distance: string;
-  temperature: number;
   autocast: string;
   seed: number;
 }
@@ -170,11 +165,6 @@ export const CONFIG_FIELDS = {
     eps: true,
     clip: true,
     accum_steps: true,
-    alpha: true,
-    beta: true,
-    margin: true,
-    distance: true,
-    temperature: true,
     autocast: true,
     seed: true,
   }),
@@ -323,7 +313,8 @@ export interface BuildResult {
   vec_dim: number;
 }
 
-/** train_step / eval_step arguments: `objective` and the step options it declares (describe's step_options). */
+/** train_step / eval_step arguments: `objective`, per-call controls, and the loss settings (step options) it
+ * declares (describe's step_options; ts/config/objectives.ts lists them with their defaults). */
 export interface StepArgs {
   objective: string;
   return_logits?: boolean;
@@ -331,14 +322,8 @@ export interface StepArgs {
   reset?: boolean;
   /** lm: names the hidden state carried between calls (default: train / eval). */
   stream?: string;
-  /** triplet. */
-  margin?: number;
-  /** triplet: cosine | euclidean. */
-  distance?: string;
-  /** contrastive / simcse. */
-  temperature?: number;
-  /** cosent: the factor on the cosines (default 20). */
-  scale?: number;
+  /** The objective's options, e.g. temperature (contrastive), margin / distance (triplet), alpha / beta (lm). */
+  [option: string]: string | number | boolean | undefined;
 }
 
 /** An objective's metrics for one batch (train_step and eval_step). */

@@ -76,7 +76,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
   // Batches collated up front for the native loop; the bridge pass collates its own as it goes.
   const steps: Step[] = Array.from({ length: n }, (_, b) => {
     const batch = batchAt(b);
-    const opts = { objective, ...(objective === "lm" ? { reset: b === 0 } : {}) };
+    const opts = { objective, ...batch.options, ...(objective === "lm" ? { reset: b === 0 } : {}) };
     return { batch, hparams: hparamsArgs(s, scheduleAt(s.lr, b, n)), opts };
   });
   const items = steps.slice(warmup).reduce((a, st) => a + st.batch.items, 0);

@@ -1,5 +1,5 @@
 /** `bridge train`. */
-import { OBJECTIVES } from "../config/schema.js";
+import { OBJECTIVES } from "../config/objectives.js";
 import { defineCommand } from "./command.js";
 import { dataDirOption, onBadRowOption, remoteBackendOptions, runOption } from "./options.js";
 

@@ -116,6 +116,9 @@ function describeIssue(issue: z.ZodIssue, raw: unknown): string {
       return `${path}: ${got}; allowed: ${issue.options.map((o) => JSON.stringify(o)).join(", ")}`;
     case z.ZodIssueCode.invalid_type:
       return `${path}: ${got}; expected ${issue.expected}`;
+    case z.ZodIssueCode.custom:
+      // a cross-field check says what it found itself; a value it names may sit at a path the file does not have
+      return value === undefined ? `${path}: ${issue.message}` : `${path}: ${got}; ${issue.message}`;
     default:
       return `${path}: ${got}; ${issue.message.replace(/^Number must be/, "must be").replace(/^Array must contain/, "must contain")}`;
   }

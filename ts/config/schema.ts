@@ -9,42 +9,11 @@
 import { z } from "zod";
 import { NLI_LABELS } from "../data/records.js";
 import { DEFAULT_MAX_LEN } from "../data/tokenize.js";
+import { METRICS, type Metric, OBJECTIVE_SPECS, OBJECTIVES, type Objective, type ObjectiveSpec, optionsProblems, PAIR_OBJECTIVES } from "./objectives.js";
 
 const positiveInt = z.number().int().positive();
 const unit = z.number().min(0).lt(1);
 
-/** A stage's validation metrics (ts/train/validation.ts computes them from the backend's eval_step replies). */
-export const METRICS = ["val_loss", "val_accuracy", "val_perplexity", "val_spearman"] as const;
-export type Metric = (typeof METRICS)[number];
-
-export interface ObjectiveSpec {
-  /** What a stage trains on (ts/train/stages.ts): LM streams of the training text, NLI-labelled sentence pairs,
-   * pairs with a similarity score (STS-B, SICK relatedness), or single sentences. */
-  data: "lm_stream" | "pairs" | "scored_pairs" | "sentences";
-  /** The validation metrics a stage of this objective produces (what earlyStopping may watch). */
-  metrics: readonly Metric[];
-  /** Trains the model's top parameter group (the LM decoder, the classifier head); false: that group has no
-   * gradients (triplet / contrastive losses work on the pooled vectors), so unfreezing starts below it. */
-  usesHead: boolean;
-  /** Whether --nproc N can split a batch across ranks: false where the loss scores each row against the rest
-   * of its batch (in-batch negatives), as N shards of B/N rows are then not one batch of B rows. */
-  shardable: boolean;
-}
-
-/** Every objective, described once: a new objective is one entry here (and its loss in the backend). */
-export const OBJECTIVE_SPECS = {
-  lm: { data: "lm_stream", metrics: ["val_loss", "val_accuracy", "val_perplexity"], usesHead: true, shardable: true },
-  siamese: { data: "pairs", metrics: ["val_loss", "val_accuracy"], usesHead: true, shardable: true },
-  triplet: { data: "pairs", metrics: ["val_loss", "val_accuracy"], usesHead: false, shardable: true },
-  contrastive: { data: "pairs", metrics: ["val_loss", "val_accuracy"], usesHead: false, shardable: false },
-  simcse: { data: "sentences", metrics: ["val_loss", "val_accuracy"], usesHead: false, shardable: false },
-  // similarity objectives: cosine of the two pooled vectors against the gold score (scaled to 0..1)
-  cosent: { data: "scored_pairs", metrics: ["val_loss", "val_spearman"], usesHead: false, shardable: false },
-  cosine_mse: { data: "scored_pairs", metrics: ["val_loss", "val_spearman"], usesHead: false, shardable: true },
-} as const satisfies Record<string, ObjectiveSpec>;
-
-export type Objective = keyof typeof OBJECTIVE_SPECS;
-export const OBJECTIVES = Object.keys(OBJECTIVE_SPECS) as [Objective, ...Objective[]];
 export const SCHEDULES = ["one_cycle", "slanted_triangular", "cosine", "constant"] as const;
 
 /** Learning-rate (and momentum) schedule of one stage, computed in TypeScript and sent every step. */
@@ -82,8 +51,8 @@ export const EarlyStoppingSchema = z
 /** A dataset split as NAME:SPLIT (ts/data/datasets.ts), e.g. snli:train, wikitext-2:train, brown. */
 const splitRef = z.string().regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, "NAME or NAME:SPLIT, e.g. snli:train");
 
-/** Objectives a multi-task stage can mix: those that train on sentence pairs (NLI-labelled or scored). */
-export const PAIR_OBJECTIVES = OBJECTIVES.filter((o) => OBJECTIVE_SPECS[o].data === "pairs" || OBJECTIVE_SPECS[o].data === "scored_pairs");
+/** An objective's loss settings by name (ts/config/objectives.ts lists each objective's, with defaults). */
+const OptionsSchema = z.record(z.union([z.number(), z.string()]));
 
 /** One task of a multi-task stage: a pair dataset's training split, the objective it trains, and how often. */
 export const TaskSchema = z
@@ -93,6 +62,8 @@ export const TaskSchema = z
     objective: z.enum(OBJECTIVES),
     /** Share of the stage's steps drawn from this task: weight / sum of weights. */
     weight: z.number().positive().default(1),
+    /** This task's loss settings, over the stage's (e.g. { temperature: 0.1 }). */
+    options: OptionsSchema.optional(),
     /** Names the task in metrics (val_loss/NAME) and logs; default DATASET-OBJECTIVE, e.g. stsb-cosent. */
     name: z
       .string()
@@ -132,12 +103,9 @@ export const StageSchema = z
      * (default: every epoch); false trains every group from the start. */
     gradualUnfreeze: z.boolean().default(false),
     unfreezeEvery: positiveInt.nullable().default(null),
-    /** Loss settings: triplet margin / distance, InfoNCE temperature; AR / TAR for the LM. */
-    margin: z.number().positive().optional(),
-    distance: z.enum(["cosine", "euclidean"]).optional(),
-    temperature: z.number().positive().optional(),
-    alpha: z.number().min(0).optional(),
-    beta: z.number().min(0).optional(),
+    /** Loss settings of the stage's objectives (ts/config/objectives.ts): e.g. { temperature: 0.05 } for contrastive,
+     * { margin: 1, distance: euclidean } for triplet, { alpha: 2, beta: 1 } (AR / TAR) for lm; a task's own win. */
+    options: OptionsSchema.optional(),
     /** Head settings of this stage's model (the encoder carries over by name). */
     pool: z.enum(["last", "mean", "max", "concat"]).optional(),
     poolLayers: z.enum(["top", "all"]).optional(),
@@ -305,6 +273,22 @@ export const InitSchema = z
     path: ["from"],
   });
 
+/** Stage keys that older configs (and the runs they made) used for what are objectives' options now. */
+const LEGACY_OPTION_KEYS = ["margin", "distance", "temperature", "alpha", "beta"];
+
+/** An older stage's `temperature: 0.05` (etc.) read as `options: { temperature: 0.05 }`; a value in options wins. */
+function liftLegacyOptions(stage: unknown): unknown {
+  if (stage === null || typeof stage !== "object" || Array.isArray(stage)) return stage;
+  const raw = stage as Record<string, unknown>;
+  const legacy = LEGACY_OPTION_KEYS.filter((k) => Object.hasOwn(raw, k));
+  if (legacy.length === 0) return stage;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) if (!legacy.includes(k)) out[k] = v;
+  const given = raw.options !== null && typeof raw.options === "object" ? (raw.options as Record<string, unknown>) : {};
+  out.options = { ...Object.fromEntries(legacy.map((k) => [k, raw[k]])), ...given };
+  return out;
+}
+
 export const ConfigSchema = z
   .object({
     seed: z
@@ -326,7 +310,7 @@ export const ConfigSchema = z
     model: ModelSchema.default({}),
     /** Pretrained weights for the first stage (vocabulary matched as ULMFiT does); null: random. */
     init: InitSchema.nullable().default(null),
-    stages: z.array(StageSchema).min(1, "a config needs at least one stage"),
+    stages: z.array(z.preprocess(liftLegacyOptions, StageSchema)).min(1, "a config needs at least one stage"),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -390,7 +374,11 @@ export const ConfigSchema = z
             message: `two tasks of stage ${JSON.stringify(name)} are named ${JSON.stringify(tn)}; give each a distinct name`,
           });
         taskNames.add(tn);
+        for (const [key, message] of optionsProblems(t.options ?? {}, [t.objective]))
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["stages", i, "tasks", k, "options", key], message });
       });
+      for (const [key, message] of optionsProblems(s.options ?? {}, stageObjectives(s)))
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["stages", i, "options", key], message });
       if (s.objective === "lm" && c.model.bidir) {
         ctx.addIssue({
           code: z.ZodIssueCode.custom,

@@ -16,7 +16,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { JsonObject } from "../backend/protocol.js";
-import type { Objective } from "../config/schema.js";
+import type { Objective } from "../config/objectives.js";
 import { tempPathFor, writeFileAtomic } from "../core/atomic.js";
 import type { TokenizerSettings } from "../data/tokenize.js";
 

@@ -61,9 +61,7 @@ export function buildArgs(cfg: Config, s: StageConfig, stageIndex: number, vocab
     accum_steps: s.accumSteps,
     drop_mult: s.dropMult,
   };
-  const objectiveArgs: JsonObject = {};
-  for (const k of ["margin", "distance", "temperature", "alpha", "beta"] as const) if (s[k] !== undefined) objectiveArgs[k] = s[k];
-  return { ...args, ...objectiveArgs };
+  return args;
 }
 
 export interface StageSummary {
@@ -248,7 +246,7 @@ async function trainStage(ctx: LoopContext, stage: StageRef, sd: StageData, plan
       }
       const hp = scheduleAt(s.lr, pos.step, plan.total);
       const batch = batches.batch(pos.batch);
-      const stepArgs: StepArgs = { objective: batch.objective };
+      const stepArgs: StepArgs = { objective: batch.objective, ...batch.options };
       if (batch.objective === "lm") stepArgs.reset = resetNext || (batch.reset ?? false);
       resetNext = false;
       const sent = { step: pos.step + 1, epoch, batch, hparams: hp };

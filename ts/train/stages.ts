@@ -8,7 +8,8 @@
  *   simcse                x, lengths: single sentences of the training text (two dropout masks)
  */
 
-import { OBJECTIVE_SPECS, type Objective, type StageConfig, stageName, type TaskConfig, taskName } from "../config/schema.js";
+import { OBJECTIVE_SPECS, type Objective, type ObjectiveOptions, resolveOptions } from "../config/objectives.js";
+import { type StageConfig, stageName, type TaskConfig, taskName } from "../config/schema.js";
 import type { Tensors } from "../core/tensor.js";
 import { lmReadingOrder } from "../data/backwards.js";
 import { collatePairs, collateSentences, evalBatchPlan, lengthsOf, pairLengths, trainBatchPlan } from "../data/batches.js";
@@ -25,8 +26,10 @@ export interface Batch {
   items: number;
   /** LM: start a fresh hidden state with this batch. */
   reset?: boolean;
-  /** The objective this batch trains (a multi-task stage's steps differ) and its task's name. */
+  /** The objective this batch trains (a multi-task stage's steps differ), its options (every one it declares,
+   * resolved for its task) and its task's name. */
   objective: Objective;
+  options: ObjectiveOptions;
   task?: string;
 }
 
@@ -35,6 +38,7 @@ export interface ValidationSet {
   /** The task's name ("" for a single-objective stage: its metrics keep their plain names). */
   name: string;
   objective: Objective;
+  options: ObjectiveOptions;
   weight: number;
   batches: EpochBatches;
   /** Scored pairs: the gold scores of every batch's rows, batch by batch (val_spearman correlates the cosines with them). */
@@ -91,11 +95,12 @@ function lmStageData(s: StageConfig, stageIndex: number, data: TrainingData, sta
         "validation sentences all occur in training; add distinct text (data.lmText) or raise data.lmHoldout",
     );
   }
+  const options = resolveOptions("lm", s.options);
   const batches = (st: LmStream): EpochBatches => ({
     count: st.steps,
     batch: (b) => {
       const { x, y } = st.batch(b);
-      return { tensors: { x, y }, items: x.shape[0] * x.shape[1], reset: b === 0, objective: "lm" };
+      return { tensors: { x, y }, items: x.shape[0] * x.shape[1], reset: b === 0, objective: "lm", options };
     },
   });
   const streams = new Map<number, LmStream>();
@@ -114,7 +119,13 @@ function lmStageData(s: StageConfig, stageIndex: number, data: TrainingData, sta
     valid: () => {
       const bs = Math.min(s.batchSize, Math.max(1, Math.floor((lm.valid.ids.length - 1) / 2)));
       return [
-        { name: "", objective: "lm", weight: 1, batches: batches(new LmStream(lm.valid, { bs, bptt: s.bptt, seed: stageSeed, epoch: 0, train: false })) },
+        {
+          name: "",
+          objective: "lm",
+          options,
+          weight: 1,
+          batches: batches(new LmStream(lm.valid, { bs, bptt: s.bptt, seed: stageSeed, epoch: 0, train: false })),
+        },
       ];
     },
   };
@@ -135,14 +146,15 @@ function sentenceStageData(s: StageConfig, objective: Objective, data: TrainingD
     count: plan.length,
     batch: (b) => {
       const c = collateSentences(r, plan[b], padId);
-      return { tensors: { x: c.ids, lengths: c.lengths }, items: plan[b].length, objective };
+      return { tensors: { x: c.ids, lengths: c.lengths }, items: plan[b].length, objective, options };
     },
   });
   const trainLengths = [lengthsOf(train)];
+  const options = resolveOptions(objective, s.options);
   return {
     unit: "sentences",
     epoch: (epoch) => sentences(train, trainBatchPlan(trainLengths, { batchSize: s.batchSize, seed: stageSeed, epoch })),
-    valid: () => [{ name: "", objective, weight: 1, batches: sentences(valid, evalBatchPlan([lengthsOf(valid)], { batchSize: s.batchSize })) }],
+    valid: () => [{ name: "", objective, options, weight: 1, batches: sentences(valid, evalBatchPlan([lengthsOf(valid)], { batchSize: s.batchSize })) }],
   };
 }
 
@@ -162,6 +174,7 @@ function pairTask(
   padId: number,
 ): PairTask {
   const { objective } = t;
+  const options = resolveOptions(objective, s.options, t.options);
   const spec = OBJECTIVE_SPECS[objective];
   const scored = spec.data === "scored_pairs";
   const usable = (d: NumericalisedPairs) => {
@@ -179,7 +192,7 @@ function pairTask(
   if (valid.size === 0) throw new DataError(`${what}: none of its validation pairs has ${scored ? "a similarity score" : "an NLI label"}`);
   const batchesOf = (d: NumericalisedPairs, plan: Int32Array[]): EpochBatches => ({
     count: plan.length,
-    batch: (b) => ({ tensors: pairTensors(d, plan[b], padId, objective), items: plan[b].length, objective, ...(name ? { task: name } : {}) }),
+    batch: (b) => ({ tensors: pairTensors(d, plan[b], padId, objective), items: plan[b].length, objective, options, ...(name ? { task: name } : {}) }),
   });
   const trainLengths = pairLengths(train);
   // in-batch negatives (not shardable): each anchor is scored against the whole batch, so validate with the training batch size
@@ -193,6 +206,7 @@ function pairTask(
       return {
         name,
         objective,
+        options,
         weight: t.weight,
         batches: batchesOf(valid, plan),
         ...(scored ? { gold: plan.map((rows) => Float32Array.from(rows, (r) => valid.scores[r])) } : {}),

@@ -39,7 +39,7 @@ export async function validate(backend: TrainBackend, s: StageConfig, sd: StageD
 }
 
 async function validateSet(backend: TrainBackend, set: ValidationSet, pipeline: Pipeline): Promise<Record<string, number>> {
-  const { batches, objective } = set;
+  const { batches, objective, options } = set;
   let loss = 0;
   let correct = 0;
   let count = 0;
@@ -48,6 +48,7 @@ async function validateSet(backend: TrainBackend, set: ValidationSet, pipeline: 
     const batch = batches.batch(b);
     const args: StepArgs = {
       objective,
+      ...options,
       ...(objective === "lm" ? { stream: "eval", reset: batch.reset ?? false } : {}),
       ...(set.gold ? { return_logits: true } : {}),
     };

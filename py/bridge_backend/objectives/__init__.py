@@ -1,31 +1,32 @@
-"""The objective registry: every module of this package that defines `OBJECTIVE` contributes one objective.
+"""The objective registry: every objective, listed once.
 
-Adding an objective is one new module here (an `Objective` subclass, see base.py) and its entry in the
-TypeScript config schema (ts/config/schema.ts); the Trainer, the step ops' validation and `describe` take
-it from this registry.
+Adding an objective is one new module here (an `Objective` subclass with its step options, see base.py), its
+line in OBJECTIVE_MODULES, and its entry in the TypeScript config schema (ts/config/schema.ts OBJECTIVE_SPECS);
+the Trainer, the step ops' validation and `describe` take it from this registry.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from .base import Objective
+from .contrastive import OBJECTIVE as CONTRASTIVE
+from .cosent import OBJECTIVE as COSENT
+from .cosine_mse import OBJECTIVE as COSINE_MSE
+from .lm import OBJECTIVE as LM
+from .siamese import OBJECTIVE as SIAMESE
+from .simcse import OBJECTIVE as SIMCSE
+from .triplet import OBJECTIVE as TRIPLET
 
 OBJECTIVES: dict[str, Objective] = {}
 
 
-def _collect() -> None:
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        objective = getattr(module, "OBJECTIVE", None)
-        if objective is None:
-            continue  # shared helpers (base, pairs)
-        if not isinstance(objective, Objective):
-            raise TypeError(f"{module.__name__}.OBJECTIVE must be an Objective, got {type(objective).__name__}")
-        if objective.name in OBJECTIVES:
-            raise ValueError(f"objective {objective.name!r} is defined twice ({module.__name__})")
-        OBJECTIVES[objective.name] = objective
+def register(objective: Objective) -> Objective:
+    """Adds an objective; a second one of the same name is refused."""
+    if not isinstance(objective, Objective):
+        raise TypeError(f"an objective must be an Objective, got {type(objective).__name__}")
+    if objective.name in OBJECTIVES:
+        raise ValueError(f"objective {objective.name!r} is defined twice")
+    OBJECTIVES[objective.name] = objective
+    return objective
 
 
 def get_objective(name: str) -> Objective:
@@ -36,6 +37,7 @@ def get_objective(name: str) -> Objective:
     return objective
 
 
-_collect()
+for _objective in (LM, SIAMESE, TRIPLET, CONTRASTIVE, SIMCSE, COSENT, COSINE_MSE):
+    register(_objective)
 
-__all__ = ["OBJECTIVES", "Objective", "get_objective"]
+__all__ = ["OBJECTIVES", "Objective", "get_objective", "register"]

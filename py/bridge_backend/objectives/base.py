@@ -65,32 +65,41 @@ class TensorSet:
 
 @dataclass(frozen=True)
 class StepOption:
-    """An argument of train_step / eval_step that this objective reads (beyond `objective`, `return_logits`)."""
+    """An argument of train_step / eval_step that this objective reads (beyond `objective`, `return_logits`).
+
+    An option with a `default` is a loss setting (a margin, a temperature): a config's stage or task may give it
+    (ts/config/schema.ts OBJECTIVE_SPECS declares the same options; test/backend/describe.test.ts holds the two
+    alike) and a step without it uses the default. One without is a per-call control (lm's reset / stream).
+    """
 
     name: str
     kind: type  # bool | str | float
     doc: str
+    default: Any = None
     choices: tuple[str, ...] = ()
     positive: bool = False  # a float that must be > 0
+    non_negative: bool = False  # a float that must be >= 0
 
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "type": self.kind.__name__, "doc": self.doc}
+        if self.default is not None:
+            d["default"] = self.default
         if self.choices:
             d["choices"] = list(self.choices)
         if self.positive:
             d["positive"] = True
+        if self.non_negative:
+            d["non_negative"] = True
         return d
 
 
 class Encoder(Protocol):
-    """What an objective may use of the model it trains (the Trainer is one): the model, its training settings, the
-    LM's carried hidden states, and batched encoding. Objectives see nothing else of the training machinery."""
+    """What an objective may use of the model it trains (the Trainer is one): the model, the LM's carried hidden
+    states, and batched encoding. Objectives see nothing else of the training machinery; their settings come with
+    each step (Objective.option)."""
 
     @property
     def model(self) -> BridgeModel: ...
-
-    @property
-    def tc(self) -> Any: ...  # training.TrainConfig: margin, distance, temperature, alpha, beta
 
     @property
     def lm_state(self) -> dict[str, list[tuple[Tensor, Tensor]]]: ...
@@ -122,6 +131,16 @@ class Objective:
     def forward(self, trainer: Encoder, batch: Batch, opts: dict[str, Any], train: bool) -> tuple[Tensor, Metrics, Outputs]:
         """(loss to back-propagate, metrics with at least loss / count / correct, output tensors)."""
         raise NotImplementedError
+
+    def option(self, opts: dict[str, Any], name: str) -> Any:
+        """The step's value of the declared option `name`, else its default."""
+        value = opts.get(name)
+        if value is not None:
+            return value
+        for o in self.step_options:
+            if o.name == name:
+                return o.default
+        raise KeyError(f"objective {self.name!r} declares no step option {name!r}")
 
     def can_be_empty(self, batch: Batch) -> bool:
         """Whether a batch of this form may hold nothing to train on (a small final batch, a rank's shard).

@@ -11,7 +11,7 @@ from ..losses import info_nce
 from .base import SENTENCES, Batch, Encoder, Objective, StepOption, TensorSet, TensorSpec
 from .pairs import CONTRADICTION, PAIRS, entailments, sentences_of, triplets_of
 
-TEMPERATURE = StepOption("temperature", float, "the InfoNCE temperature (default: the session's)", positive=True)
+TEMPERATURE = StepOption("temperature", float, "the InfoNCE temperature (SimCSE's)", default=0.05, positive=True)
 SENTENCES_ONLY = TensorSet("sentences", (TensorSpec("x", SENTENCES),))
 ANCHORS = TensorSet(
     "anchors",
@@ -45,7 +45,7 @@ class Contrastive(Objective):
     shardable = False  # in-batch negatives: a rank's B/N rows see fewer negatives than one batch of B
 
     def forward(self, trainer: Encoder, batch: Batch, opts: dict[str, Any], train: bool):
-        t = float(opts.get("temperature", trainer.tc.temperature))
+        t = float(self.option(opts, "temperature"))
         if "x" in batch:
             loss, sim = simcse_forward(trainer, batch, t)
             return contrastive_metrics(loss, sim, opts)

@@ -18,6 +18,10 @@ class LanguageModel(Objective):
     step_options = (
         StepOption("reset", bool, "forget the stream's hidden state before this batch"),
         StepOption("stream", str, "names the hidden state carried between calls (default: train / eval)"),
+        StepOption("alpha", float, "AR: activation regularisation on the dropped top LM states", default=2.0, non_negative=True),
+        StepOption(
+            "beta", float, "TAR: temporal activation regularisation on the raw top LM states", default=1.0, non_negative=True
+        ),
     )
     metrics = (*VAL_METRICS, "val_perplexity")
     uses_head = True  # the decoder's bias (and an untied decoder) are in the head group
@@ -42,7 +46,7 @@ class LanguageModel(Objective):
             ce = lm_loss(logits, y)
             correct = ((logits.argmax(-1) == y) & valid).sum()
         trainer.lm_state[key] = [(a.detach(), c.detach()) for a, c in new_h]
-        reg = ar_tar(raw, dropped, trainer.tc.alpha, trainer.tc.beta) if train else ce.new_zeros(())
+        reg = ar_tar(raw, dropped, self.option(opts, "alpha"), self.option(opts, "beta")) if train else ce.new_zeros(())
         metrics = {"loss": ce, "reg": reg, "correct": correct, "count": valid.sum()}
         return ce + reg, metrics, {}
 

@@ -16,7 +16,7 @@ class SimCSE(Objective):
     shardable = False  # in-batch negatives
 
     def forward(self, trainer: Encoder, batch: Batch, opts: dict[str, Any], train: bool):
-        t = float(opts.get("temperature", trainer.tc.temperature))
+        t = float(self.option(opts, "temperature"))
         loss, sim = simcse_forward(trainer, batch, t)
         return contrastive_metrics(loss, sim, opts)
 

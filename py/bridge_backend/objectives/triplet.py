@@ -21,8 +21,8 @@ class Triplet(Objective):
     doc = "margin loss: each anchor nearer its positive than its negative by the margin"
     tensor_sets = (PAIRS, TRIPLETS)
     step_options = (
-        StepOption("margin", float, "the triplet margin (default: the session's)"),
-        StepOption("distance", str, "the distance (default: the session's)", choices=DISTANCES),
+        StepOption("margin", float, "the triplet margin (0.5 suits cosine distance; ~1 Euclidean)", default=0.5, positive=True),
+        StepOption("distance", str, "the distance between sentence vectors", default="cosine", choices=DISTANCES),
     )
 
     def forward(self, trainer: Encoder, batch: Batch, opts: dict[str, Any], train: bool):
@@ -30,8 +30,8 @@ class Triplet(Objective):
         if n is None:
             raise ValueError("triplet needs a negative: a contradiction pair or a second entailment pair")
         va, vp, vn = trainer.encode_batches([a, p, n])
-        margin = float(opts.get("margin", trainer.tc.margin))
-        loss, d_pos, d_neg = triplet_loss(va, vp, vn, margin, opts.get("distance", trainer.tc.distance))
+        margin = float(self.option(opts, "margin"))
+        loss, d_pos, d_neg = triplet_loss(va, vp, vn, margin, self.option(opts, "distance"))
         metrics = {
             "loss": loss,
             "count": va.size(0),

@@ -29,7 +29,7 @@ Ops (args -> result; tensors in -> tensors out):
     generate       n, max_len, temperature, top_k, seed?; prompt? [p] -> count; tokens [n, len], lengths [n]
     set_trainable  groups [names] | freeze_to k | unfreeze -> trainable_groups, trainable_params, groups
     set_hparams    lr (number | per-group list | {group: lr}), lr_div, mom, sqr_mom, wd, eps, clip, accum_steps,
-                   alpha, beta, margin, distance, temperature, drop_mult, *_p -> every hparam, lrs, dropouts
+                   drop_mult, *_p -> every hparam, lrs, dropouts
     save           path, meta? -> path, bytes, step
     load           path, parts (all | weights | encoder), allow_partial?, rebuild?; vocab_map? -> parts, step,
                    loaded, skipped, meta, built (+ config when built, new_words with a vocab_map); rebuild=true
@@ -282,6 +282,8 @@ def step_opts(objective: str, args: Args) -> dict[str, Any]:
             raise BadArgs(f"argument {name!r} must be one of {', '.join(o.choices)}, got {value!r}")
         if o.positive and not value > 0:
             raise BadArgs(f"argument {name!r} must be > 0, got {value!r}")
+        if o.non_negative and not value >= 0:
+            raise BadArgs(f"argument {name!r} must be >= 0, got {value!r}")
     arg(args, "return_logits", bool, False)
     return {k: v for k, v in args.items() if k != "objective"}
 
@@ -413,7 +415,7 @@ def set_trainable(session, args: Args, tensors: Tensors):
 @value_errors_are_bad_args
 def set_hparams(session, args: Args, tensors: Tensors):
     """Sets hyper-parameters now: lr (number, list per group, or {group: lr}; lr_div), mom, sqr_mom, wd, eps,
-    clip, accum_steps, alpha, beta, margin, distance, temperature; dropouts (drop_mult, *_p) too."""
+    clip, accum_steps; dropouts (drop_mult, *_p) too. Loss settings are step options (train_step)."""
     t = trainer_of(session)
     mc = t.model.cfg
     drop_keys = {"drop_mult", "embed_p", "input_p", "hidden_p", "weight_p", "output_p"}

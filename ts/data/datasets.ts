@@ -11,14 +11,16 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DataError } from "./errors.js";
 import { readBrown, readSotu } from "./readers/corpora.js";
+import { readCaptionGroups } from "./readers/groups.js";
 import { readNliJsonl, readXnliTsv } from "./readers/nli.js";
 import { readSick, readStsBenchmark } from "./readers/similarity.js";
 import { type ColumnRef, readTabularPairs, readTabularText, type TabularFormat } from "./readers/tabular.js";
 import { readWikiText } from "./readers/text.js";
 import { readWikiExtractor } from "./readers/wikiextractor.js";
-import type { NliLabel, PairRecord, ReadOptions, TextRecord } from "./records.js";
+import type { GroupRecord, NliLabel, PairRecord, ReadOptions, TextRecord } from "./records.js";
 
 export type PairReader = (path: string, opts: ReadOptions) => AsyncGenerator<PairRecord>;
+export type GroupReader = (path: string, opts: ReadOptions) => AsyncGenerator<GroupRecord>;
 export type TextReader = (path: string | null, opts: ReadOptions) => AsyncGenerator<TextRecord>;
 
 export type ArchiveFormat = "zip" | "tar.gz";
@@ -72,7 +74,12 @@ export interface TextDataset extends DatasetBase {
   kind: "text";
   read: TextReader;
 }
-export type Dataset = PairDataset | TextDataset;
+/** Groups of sentences with one meaning (paraphrases, an image's captions): positives for the contrastive objectives. */
+export interface GroupDataset extends DatasetBase {
+  kind: "groups";
+  read: GroupReader;
+}
+export type Dataset = PairDataset | TextDataset | GroupDataset;
 
 const sha1 = (hex: string): Checksum => ({ algorithm: "sha1", hex });
 
@@ -184,6 +191,14 @@ export const DATASETS: Record<string, Dataset> = {
     "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip",
     sha1("0aec09a7537b58d4bb65362fee27650eeaba625a"),
   ),
+  // Multi30K task 2: Flickr30K images with 5 independent English captions each, one group a line.
+  multi30k: {
+    name: "multi30k",
+    kind: "groups",
+    splits: { train: "multi30k/captions.train.tsv" },
+    trainSplit: "train",
+    read: readCaptionGroups,
+  },
   // WikiExtractor output (ts/data/readers/wikiextractor.ts): each split is a folder tree of wiki_NN files.
   wikipedia: {
     name: "wikipedia",
@@ -374,13 +389,15 @@ export function whyUnreadable(path: string): string {
   }
 }
 
-/** The texts of one split's records, in order: a pair gives its two sentences, a text record its text. */
+/** The texts of one split's records, in order: a pair gives its two sentences, a group its sentences, a text record its text. */
 export async function* splitTexts(ref: SplitRef, opts: ReadOptions): AsyncGenerator<string> {
   if (ref.dataset.kind === "pairs") {
     for await (const r of ref.dataset.read(ref.path!, opts)) {
       yield r.s1;
       yield r.s2;
     }
+  } else if (ref.dataset.kind === "groups") {
+    for await (const r of ref.dataset.read(ref.path!, opts)) yield* r.sentences;
   } else {
     for await (const r of ref.dataset.read(ref.path, opts)) yield r.text;
   }

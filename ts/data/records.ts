@@ -17,6 +17,15 @@ export interface PairRecord {
   line: number;
 }
 
+/** Sentences that mean the same thing (the captions of one image): positives of one another, no label. */
+export interface GroupRecord {
+  id: string;
+  /** Two or more. */
+  sentences: string[];
+  /** 1-based line of the row in its file. */
+  line: number;
+}
+
 /** A line (paragraph, sentence or document) of language-model text. */
 export interface TextRecord {
   text: string;

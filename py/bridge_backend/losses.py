@@ -50,6 +50,28 @@ def info_nce(a: Tensor, cands: Tensor, temperature: float) -> tuple[Tensor, Tens
     return F.cross_entropy(sim, torch.arange(a.size(0), device=a.device)), sim
 
 
+def supcon_loss(z: Tensor, groups: Tensor, temperature: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Multi-positive InfoNCE (SupCon, Khosla et al. 2020, the L_out form): every other row of an anchor's group is
+    a positive, every row of another group a negative; an anchor's loss is the mean over its positives of
+    -log softmax over all rows but itself.
+
+    z [n, d], groups [n] -> (mean loss over anchors with a positive, similarity logits [n, n] with the diagonal
+    at -inf, positives mask [n, n]). A batch with no positive at all gives 0 (still in the graph).
+    """
+    n = z.size(0)
+    eye = torch.eye(n, dtype=torch.bool, device=z.device)
+    sim = F.normalize(z.float(), dim=-1) @ F.normalize(z.float(), dim=-1).T / temperature  # [n, n]
+    sim = sim.masked_fill(eye, float("-inf"))
+    pos = (groups.view(-1, 1) == groups.view(1, -1)) & ~eye  # [n, n]
+    log_p = sim.log_softmax(dim=1).masked_fill(~pos, 0.0)  # [n, n]: log p(j | i) of positives only
+    n_pos = pos.sum(1)  # [n]
+    has = n_pos > 0
+    if not bool(has.any()):
+        return sim.new_zeros(()) * z.sum(), sim, pos
+    per_anchor = -log_p.sum(1)[has] / n_pos[has]
+    return per_anchor.mean(), sim, pos
+
+
 def cosent_loss(cos: Tensor, gold: Tensor, scale: float) -> Tensor:
     """CoSENT (Su 2022, https://kexue.fm/archives/8847): with s = cos * scale,
     log(1 + sum over pairs (i, j) with gold_i > gold_j of exp(s_j - s_i)): every pair ranked against its gold order

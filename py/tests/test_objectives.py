@@ -16,16 +16,16 @@ from bridge_backend.session import Session
 
 
 def test_every_objective_module_is_registered_with_its_declarations() -> None:
-    assert set(OBJECTIVES) == {"lm", "siamese", "triplet", "contrastive", "simcse", "cosent", "cosine_mse"}
+    assert set(OBJECTIVES) == {"lm", "siamese", "triplet", "contrastive", "simcse", "cosent", "cosine_mse", "supcon"}
     assert {n for n, o in OBJECTIVES.items() if o.uses_head} == {"lm", "siamese"}
     # in-batch negatives, and CoSENT's ranking of every pair against the batch's others
-    assert {n for n, o in OBJECTIVES.items() if not o.shardable} == {"contrastive", "simcse", "cosent"}
+    assert {n for n, o in OBJECTIVES.items() if not o.shardable} == {"contrastive", "simcse", "cosent", "supcon"}
     assert OBJECTIVES["lm"].metrics == ("val_loss", "val_accuracy", "val_perplexity")
     similarity = {"cosent", "cosine_mse"}
     assert all(o.metrics == ("val_loss", "val_spearman") for n, o in OBJECTIVES.items() if n in similarity)
     assert all(o.metrics[:2] == ("val_loss", "val_accuracy") for n, o in OBJECTIVES.items() if n not in similarity)
     assert [ts.name for ts in OBJECTIVES["contrastive"].tensor_sets] == ["sentences", "pairs", "anchors"]
-    unknown = "unknown objective 'mlm' \\(one of lm, siamese, triplet, contrastive, simcse, cosent, cosine_mse\\)"
+    unknown = "unknown objective 'mlm' \\(one of lm, siamese, triplet, contrastive, simcse, cosent, cosine_mse, supcon\\)"
     with pytest.raises(ValueError, match=unknown):
         get_objective("mlm")
 

@@ -53,7 +53,11 @@ test("taskSchedule: weights respected per epoch, deterministic per seed, each ta
 test("config: a stage gives objective or tasks; task objectives train on pairs; task names distinct; metrics are the tasks'", () => {
   refused({ stages: [{ name: "x" }] }, "needs either objective", "got neither");
   refused({ stages: [{ objective: "siamese", tasks: [{ dataset: "snli", objective: "siamese" }] }] }, "not both");
-  refused({ stages: [{ tasks: [{ dataset: "snli", objective: "lm" }] }] }, "stages.0.tasks.0.objective", "a task trains on sentence pairs; lm does not");
+  refused(
+    { stages: [{ tasks: [{ dataset: "snli", objective: "lm" }] }] },
+    "stages.0.tasks.0.objective",
+    "a task trains on sentence pairs or groups; lm does not",
+  );
   refused(
     {
       stages: [
@@ -138,7 +142,7 @@ testWithData(test, "multi-task data: each task's training split less a premise h
   const bos = data.vocab.id("xxbos");
   assert.ok(Math.abs(data.idf[bos] - 1) < 1e-6, `xxbos idf ${data.idf[bos]}`);
   assert.ok(data.idf[data.vocab.id("the")] < data.idf[data.vocab.id("guitar")]);
-  assert.equal(idfWeights([data.pairs.train], data.vocab.size).length, data.vocab.size);
+  assert.equal(idfWeights([data.pairs.train.s1, data.pairs.train.s2], data.vocab.size).length, data.vocab.size);
   // the stage: draws by weight (snli 1 : sick 0.5 : stsb 1), objectives and tensors per task
   const sd = stageData(cfg.stages[0], 0, data, cfg.seed);
   const epoch = sd.epoch(0);

@@ -35,8 +35,9 @@ export type ObjectiveOptions = Record<string, OptionValue>;
 
 export interface ObjectiveSpec {
   /** What a stage trains on (ts/train/stages.ts): LM streams of the training text, NLI-labelled sentence pairs,
-   * pairs with a similarity score (STS-B, SICK relatedness), or single sentences. */
-  data: "lm_stream" | "pairs" | "scored_pairs" | "sentences";
+   * pairs with a similarity score (STS-B, SICK relatedness), single sentences, or groups of sentences with one
+   * meaning (an image's captions; a task's dataset of kind groups). */
+  data: "lm_stream" | "pairs" | "scored_pairs" | "sentences" | "groups";
   /** The validation metrics a stage of this objective produces (what earlyStopping may watch). */
   metrics: readonly Metric[];
   /** Trains the model's top parameter group (the LM decoder, the classifier head); false: that group has no
@@ -85,13 +86,23 @@ export const OBJECTIVE_SPECS = {
     options: { scale: { type: "number", default: 20, bound: "positive", doc: "the factor on the cosines before the pairwise softplus" } },
   },
   cosine_mse: { data: "scored_pairs", metrics: ["val_loss", "val_spearman"], usesHead: false, shardable: true, options: {} },
+  // multi-positive InfoNCE over groups (a task on a groups dataset such as multi30k)
+  supcon: { data: "groups", metrics: ["val_loss", "val_accuracy"], usesHead: false, shardable: false, options: { temperature: TEMPERATURE } },
 } as const satisfies Record<string, ObjectiveSpec>;
 
 export type Objective = keyof typeof OBJECTIVE_SPECS;
 export const OBJECTIVES = Object.keys(OBJECTIVE_SPECS) as [Objective, ...Objective[]];
 
-/** Objectives a multi-task stage can mix: those that train on sentence pairs (NLI-labelled or scored). */
-export const PAIR_OBJECTIVES = OBJECTIVES.filter((o) => OBJECTIVE_SPECS[o].data === "pairs" || OBJECTIVE_SPECS[o].data === "scored_pairs");
+/** Objectives a multi-task stage can mix: those that train on sentence pairs (NLI-labelled or scored) or groups. */
+export const TASK_OBJECTIVES = OBJECTIVES.filter((o) => ["pairs", "scored_pairs", "groups"].includes(OBJECTIVE_SPECS[o].data));
+
+/** What a task's dataset kind can train: pairs the pair objectives; groups supcon, and contrastive with one pair of
+ * each group an epoch as anchor and positive. */
+export function objectiveTakes(objective: Objective, datasetKind: "pairs" | "groups" | "text"): boolean {
+  const data = OBJECTIVE_SPECS[objective].data;
+  if (datasetKind === "groups") return data === "groups" || objective === "contrastive";
+  return datasetKind === "pairs" && (data === "pairs" || data === "scored_pairs");
+}
 
 function optionSpecs(objective: Objective): Readonly<Record<string, OptionSpec>> {
   return OBJECTIVE_SPECS[objective].options;

@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { NLI_LABELS } from "../data/records.js";
 import { DEFAULT_MAX_LEN } from "../data/tokenize.js";
-import { METRICS, type Metric, OBJECTIVE_SPECS, OBJECTIVES, type Objective, type ObjectiveSpec, optionsProblems, PAIR_OBJECTIVES } from "./objectives.js";
+import { METRICS, type Metric, OBJECTIVE_SPECS, OBJECTIVES, type Objective, type ObjectiveSpec, optionsProblems, TASK_OBJECTIVES } from "./objectives.js";
 
 const positiveInt = z.number().int().positive();
 const unit = z.number().min(0).lt(1);
@@ -359,11 +359,11 @@ export const ConfigSchema = z
       }
       const taskNames = new Set<string>();
       s.tasks?.forEach((t, k) => {
-        if (!PAIR_OBJECTIVES.includes(t.objective)) {
+        if (!TASK_OBJECTIVES.includes(t.objective)) {
           ctx.addIssue({
             code: z.ZodIssueCode.custom,
             path: ["stages", i, "tasks", k, "objective"],
-            message: `a task trains on sentence pairs; ${t.objective} does not (task objectives: ${PAIR_OBJECTIVES.join(", ")})`,
+            message: `a task trains on sentence pairs or groups; ${t.objective} does not (task objectives: ${TASK_OBJECTIVES.join(", ")})`,
           });
         }
         const tn = taskName(t);
@@ -379,6 +379,13 @@ export const ConfigSchema = z
       });
       for (const [key, message] of optionsProblems(s.options ?? {}, stageObjectives(s)))
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["stages", i, "options", key], message });
+      if (s.objective !== undefined && OBJECTIVE_SPECS[s.objective].data === "groups") {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["stages", i, "objective"],
+          message: `${s.objective} trains on groups of sentences, not on data.pairs: give it as a task, e.g. tasks: [{ dataset: multi30k, objective: ${s.objective} }]`,
+        });
+      }
       if (s.objective === "lm" && c.model.bidir) {
         ctx.addIssue({
           code: z.ZodIssueCode.custom,

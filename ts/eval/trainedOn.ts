@@ -53,7 +53,7 @@ export function trainedOn(manifest: RunManifest, config: unknown): TrainedSplit[
   const out: TrainedSplit[] = [];
   if (pairSplit !== null && hasSentenceStage)
     out.push({ split: pairSplit, use: "pairs", ...(rows !== undefined ? { rows } : {}), ...(heldOut !== undefined ? { heldOut } : {}) });
-  for (const t of manifest.data?.tasks ?? []) out.push({ split: canonicalSplit(t.split), use: "pairs", rows: t.rows, heldOut: t.heldOut });
+  for (const t of manifest.data?.tasks ?? []) out.push({ split: canonicalSplit(t.split), use: t.unit ?? "pairs", rows: t.rows, heldOut: t.heldOut });
   if (hasLm) {
     if (pairSplit !== null) out.push({ split: pairSplit, use: "lm text", ...(heldOut !== undefined ? { heldOut } : {}) });
     const extra = Array.isArray(data.lmText) ? data.lmText.filter((t): t is string => typeof t === "string") : [];
@@ -85,7 +85,10 @@ export function isSupervised(trained: readonly TrainedSplit[], split: string): b
 export function describeTrainedOn(trained: readonly TrainedSplit[]): string {
   if (trained.length === 0) return "nothing the run records";
   return trained
-    .map((t) => `${t.split} (${t.use}${t.rows !== undefined ? `, ${t.rows} rows` : ""}${t.heldOut !== undefined ? `, ${t.heldOut} rows held out` : ""})`)
+    .map((t) => {
+      const unit = t.use === "groups" ? "groups" : "rows";
+      return `${t.split} (${t.use}${t.rows !== undefined ? `, ${t.rows} ${unit}` : ""}${t.heldOut !== undefined ? `, ${t.heldOut} ${unit} held out` : ""})`;
+    })
     .join("; ");
 }
 

@@ -40,10 +40,13 @@ export async function trainedPairs(manifest: RunManifest, holdout: number, dataD
       split: main,
       heldOut: () => new Set(manifest.data!.holdout && manifest.data!.holdout.split === main ? manifest.data!.holdout.validRows : []),
     },
-    ...(manifest.data.tasks ?? []).map((t) => ({
-      split: t.split,
-      heldOut: (premises: string[]) => new Set(t.heldOut > 0 ? premiseHoldout(premises, holdout, HOLDOUT_SEED).validRows : []),
-    })),
+    // groups train no labelled pairs: nothing of theirs can be a "seen" evaluation pair
+    ...(manifest.data.tasks ?? [])
+      .filter((t) => t.unit !== "groups")
+      .map((t) => ({
+        split: t.split,
+        heldOut: (premises: string[]) => new Set(t.heldOut > 0 ? premiseHoldout(premises, holdout, HOLDOUT_SEED).validRows : []),
+      })),
   ];
   for (const { split, heldOut } of splits) {
     let ref: ReturnType<typeof parseSplitRef>;

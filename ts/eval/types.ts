@@ -15,8 +15,9 @@ export interface Skipped {
 export interface TrainedSplit {
   /** e.g. "snli:dev" (aliases resolved where the dataset is known). */
   split: string;
-  /** "pairs": the sentence stages' labelled pairs; "lm text": the language-model stage's text. */
-  use: "pairs" | "lm text";
+  /** "pairs": the sentence stages' labelled pairs; "groups": sentence groups (an image's captions); "lm text": the
+   * language-model stage's text. */
+  use: "pairs" | "groups" | "lm text";
   /** Rows that trained, where the run records them. */
   rows?: number;
   /** Rows of the same split held out of training (evaluation uses only these). */

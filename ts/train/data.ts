@@ -13,10 +13,12 @@
  */
 
 import { ConfigError } from "../config/load.js";
+import { type Objective, objectiveTakes } from "../config/objectives.js";
 import type { Config } from "../config/schema.js";
 import { missingSplitMessage, parseSplitRef, registerConfigDatasets, type SplitRef, splitTexts } from "../data/datasets.js";
 import { ensureSplit } from "../data/download.js";
 import { type BadRowPolicy, DataError, emptyReadStats, noUsableRows } from "../data/errors.js";
+import type { NumericalisedGroups } from "../data/groups.js";
 import { HOLDOUT_SEED, permutation, premiseHoldout } from "../data/holdout.js";
 import { lmCorpus, lmHoldout } from "../data/lmStream.js";
 import { concatRagged, LmTextCollector } from "../data/lmText.js";
@@ -37,8 +39,8 @@ export interface DataPlan {
   valid: PairSplitInfo;
   /** Set when validation rows were held out of the split that trains. */
   holdout: { split: string; fraction: number; seed: number; validRows: number[] } | null;
-  /** The multi-task stages' other pair datasets: rows trained on, rows held out of their training split to validate. */
-  tasks: { split: string; rows: number; heldOut: number }[];
+  /** The multi-task stages' other datasets: rows (pairs, or groups) trained on, rows held out of their training split to validate. */
+  tasks: { split: string; rows: number; heldOut: number; unit?: "groups" }[];
   lmText: string[];
   notes: string[];
 }
@@ -51,6 +53,13 @@ export interface TaskPairs {
   valid: NumericalisedPairs;
 }
 
+/** A multi-task stage's groups dataset (e.g. multi30k): its groups less a seeded share held out, by whole group, to validate. */
+export interface TaskGroups {
+  split: string;
+  train: NumericalisedGroups;
+  valid: NumericalisedGroups;
+}
+
 export interface TrainingData {
   tokenizer: Tokenizer;
   vocab: Vocab;
@@ -58,6 +67,8 @@ export interface TrainingData {
   pairs: { train: NumericalisedPairs; valid: NumericalisedPairs };
   /** The pairs of every multi-task stage's task, by its `dataset` as the config writes it (data.pairs's included). */
   tasks: Map<string, TaskPairs>;
+  /** The multi-task stages' groups datasets, by their `dataset` as the config writes it. */
+  groups: Map<string, TaskGroups>;
   /** model.pool_weighting idf: each token id's inverse document frequency over the training sentences. */
   idf: Float32Array | null;
   /** LM text, one row per sentence / paragraph, each starting with xxbos. */
@@ -174,24 +185,37 @@ interface TaskSplit {
   validRows: Int32Array;
 }
 
+/** A multi-task stage's groups dataset: its groups, less a seeded share of whole groups that validates. */
+interface GroupSplit {
+  ref: SplitRef;
+  groups: string[][];
+  trainRows: Int32Array;
+  validRows: Int32Array;
+}
+
 async function loadTaskSplits(
   cfg: Config,
   validRef: SplitRef,
   taskRefs: ReturnType<typeof taskDatasetRefs>,
   ensure: Ensure,
   onBadRow: BadRowPolicy,
-): Promise<TaskSplit[]> {
+): Promise<{ pairs: TaskSplit[]; groups: GroupSplit[] }> {
   const d = cfg.data;
   const out: TaskSplit[] = [];
-  for (const { ref, where } of taskRefs) {
+  const groups: GroupSplit[] = [];
+  for (const { ref, where, objective } of taskRefs) {
     if (ref.id === validRef.id) {
       throw new ConfigError(
         `${where}: ${ref.id} is data.pairs's validation split; name the dataset as ${d.pairs} to train on the rows the run does not hold out`,
       );
     }
-    if (out.some((t) => t.ref.id === ref.id)) continue;
-    if (ref.dataset.kind !== "pairs") throw new ConfigError(`${where}: ${ref.id} is a text dataset; a task needs a pair dataset (e.g. sick:train, stsb:train)`);
+    checkTaskDataset(where, ref, objective);
+    if (out.some((t) => t.ref.id === ref.id) || groups.some((g) => g.ref.id === ref.id)) continue;
     if (!(await ensure(ref))) throw new DataError(`${where}: ${missingSplitMessage(ref)}`);
+    if (ref.dataset.kind === "groups") {
+      groups.push(await readGroupSplit(ref, d.holdout, onBadRow));
+      continue;
+    }
     const recs = await readPairRows(ref, onBadRow);
     const h = premiseHoldout(
       recs.map((r) => r.s1),
@@ -200,7 +224,29 @@ async function loadTaskSplits(
     );
     out.push({ ref, records: recs, trainRows: h.trainRows.filter((i) => recs[i].labelled), validRows: h.validRows.filter((i) => recs[i].labelled) });
   }
-  return out;
+  return { pairs: out, groups };
+}
+
+/** A task's dataset must be one its objective trains on: pairs for the pair objectives, groups for supcon / contrastive. */
+function checkTaskDataset(where: string, ref: SplitRef, objective: Objective): void {
+  if (objectiveTakes(objective, ref.dataset.kind)) return;
+  const needs = objectiveTakes(objective, "groups") ? "a groups dataset (e.g. multi30k)" : "a pair dataset (e.g. sick:train, stsb:train)";
+  throw new ConfigError(`${where}: ${ref.id} is a ${ref.dataset.kind === "text" ? "text" : ref.dataset.kind} dataset; ${objective} needs ${needs}`);
+}
+
+/** A groups split's groups, with a seeded share of whole groups (d.holdout) held out to validate. */
+async function readGroupSplit(ref: SplitRef, holdout: number, onBadRow: BadRowPolicy): Promise<GroupSplit> {
+  const groups: string[][] = [];
+  const ids: string[] = [];
+  const stats = emptyReadStats();
+  if (ref.dataset.kind !== "groups") throw new Error(`${ref.id} is not a groups dataset`);
+  for await (const r of ref.dataset.read(ref.path!, { onBadRow, stats })) {
+    groups.push(r.sentences);
+    ids.push(r.id);
+  }
+  if (groups.length < 2) throw noUsableRows(ref.path!, stats, "groups");
+  const h = premiseHoldout(ids, holdout, HOLDOUT_SEED); // ids are distinct: each group is held out or not as a whole
+  return { ref, groups, trainRows: h.trainRows, validRows: h.validRows };
 }
 
 /** data.lmText's splits, refused when one is the validation split or another non-training split of data.pairs. */
@@ -240,7 +286,7 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
     notes,
   );
   const taskRefs = taskDatasetRefs(cfg, opts.dataDir);
-  const taskSplits = await loadTaskSplits(cfg, validRef, taskRefs, ensure, onBadRow);
+  const { pairs: taskSplits, groups: groupSplits } = await loadTaskSplits(cfg, validRef, taskRefs, ensure, onBadRow);
 
   // Vocabulary: the training pairs' sentences (data.pairs's and the tasks') and the extra LM text's training splits.
   const tokenizer = new Tokenizer(tokenizerSettings(cfg));
@@ -253,6 +299,9 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   for (const i of validRows) validSentences.push(validRecords[i].s1, validRecords[i].s2);
   for (const s of trainSentences) counter.add(tokenizer.tokenize(s));
   for (const t of taskSplits) for (const i of t.trainRows) for (const x of [t.records[i].s1, t.records[i].s2]) counter.add(tokenizer.tokenize(x));
+  // the groups' training sentences are training text too: vocabulary and LM text
+  for (const g of groupSplits) for (const i of g.trainRows) for (const x of g.groups[i]) counter.add(tokenizer.tokenize(x));
+  for (const g of groupSplits) for (const i of g.trainRows) trainSentences.push(...g.groups[i]);
   const validSet = new Set(validSentences);
   const extra = new LmTextCollector(lmTokenizer, counter);
   for (const ref of lmRefs) {
@@ -281,7 +330,18 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   // by the dataset as each task writes it: data.pairs's own pairs, or the split it resolved to
   const tasks = new Map<string, TaskPairs>(taskRefs.map(({ dataset, ref }) => [dataset, bySplit.get(ref.id)!]));
   for (const t of cfg.stages.flatMap((s) => s.tasks ?? [])) if (isMainPairs(cfg, t.dataset)) tasks.set(t.dataset, { split: trainSource.id, ...pairs });
-  const idf = cfg.model.pool_weighting === "idf" ? idfWeights([pairs.train, ...[...bySplit.values()].map((t) => t.train)], vocab.size) : null;
+  const groups = new Map<string, TaskGroups>();
+  for (const g of groupSplits) {
+    const split = {
+      split: g.ref.id,
+      train: numericaliseGroups(g.groups, g.trainRows, vocab, tokenizer),
+      valid: numericaliseGroups(g.groups, g.validRows, vocab, tokenizer),
+    };
+    for (const { dataset, ref } of taskRefs) if (ref.id === g.ref.id) groups.set(dataset, split);
+  }
+  const idfDocs = [pairs.train, ...[...bySplit.values()].map((t) => t.train)].flatMap((p) => [p.s1, p.s2]);
+  for (const g of groups.values()) idfDocs.push(g.train.sentences);
+  const idf = cfg.model.pool_weighting === "idf" ? idfWeights(idfDocs, vocab.size) : null;
 
   const lmText = lmCorpus(trainSentences, { valid: validSentences, seed: HOLDOUT_SEED });
   const extraLm = extra.finish(vocab);
@@ -293,11 +353,25 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
     train: { split: trainSource.id, rows: trainRows.length },
     valid: { split: validSource.id, rows: validRows.length },
     holdout,
-    tasks: taskSplits.map((t) => ({ split: t.ref.id, rows: t.trainRows.length, heldOut: t.validRows.length })),
+    tasks: [
+      ...taskSplits.map((t) => ({ split: t.ref.id, rows: t.trainRows.length, heldOut: t.validRows.length })),
+      ...groupSplits.map((g) => ({ split: g.ref.id, rows: g.trainRows.length, heldOut: g.validRows.length, unit: "groups" as const })),
+    ],
     lmText: d.lmText,
     notes,
   };
-  return { tokenizer, vocab, pairs, tasks, idf, lm, plan, backwards: cfg.model.backwards === true };
+  return { tokenizer, vocab, pairs, tasks, groups, idf, lm, plan, backwards: cfg.model.backwards === true };
+}
+
+/** Groups `rows` of `groups`, numericalised (each sentence cut as the pairs are). */
+function numericaliseGroups(groups: readonly string[][], rows: Int32Array, vocab: Vocab, tokenizer: Tokenizer): NumericalisedGroups {
+  const groupOffsets = new Int32Array(rows.length + 1);
+  const texts: string[] = [];
+  rows.forEach((r, k) => {
+    texts.push(...groups[r]);
+    groupOffsets[k + 1] = texts.length;
+  });
+  return { kind: "groups", size: rows.length, sentences: numericaliseTexts(texts, vocab, tokenizer).ragged, groupOffsets };
 }
 
 /** Whether a task's dataset means data.pairs as the run splits it (NAME, or NAME:trainSplit). */
@@ -306,15 +380,19 @@ function isMainPairs(cfg: Config, dataset: string): boolean {
   return name === cfg.data.pairs && (split === undefined || split === cfg.data.trainSplit);
 }
 
-/** The multi-task stages' datasets other than data.pairs, each with where the config names it. */
-function taskDatasetRefs(cfg: Config, dataDir: string | undefined): { dataset: string; ref: SplitRef; where: string }[] {
-  const out: { dataset: string; ref: SplitRef; where: string }[] = [];
+/** The multi-task stages' datasets other than data.pairs, each with where the config names it and the objective it trains. */
+function taskDatasetRefs(cfg: Config, dataDir: string | undefined): { dataset: string; ref: SplitRef; where: string; objective: Objective }[] {
+  const out: { dataset: string; ref: SplitRef; where: string; objective: Objective }[] = [];
   cfg.stages.forEach((s, i) =>
     s.tasks?.forEach((t, k) => {
-      if (isMainPairs(cfg, t.dataset)) return;
       const where = `stages[${i}].tasks[${k}].dataset`;
+      if (isMainPairs(cfg, t.dataset)) {
+        if (!objectiveTakes(t.objective, "pairs"))
+          throw new ConfigError(`${where}: ${t.dataset} is data.pairs (pairs); ${t.objective} needs a groups dataset (e.g. multi30k)`);
+        return;
+      }
       try {
-        out.push({ dataset: t.dataset, ref: parseSplitRef(t.dataset, dataDir), where });
+        out.push({ dataset: t.dataset, ref: parseSplitRef(t.dataset, dataDir), where, objective: t.objective });
       } catch (e) {
         throw new ConfigError(`${where}: ${(e as Error).message}`);
       }
@@ -338,19 +416,17 @@ function scaleScores(p: { train: NumericalisedPairs; valid: NumericalisedPairs }
  * log((1 + n) / (1 + df)) + 1, as scikit-learn's smooth idf, so a word in every sentence (xxbos) weighs 1 and
  * an unseen one the most. Padding never counts; the backend ignores its weight.
  */
-export function idfWeights(sets: readonly NumericalisedPairs[], vocabSize: number): Float32Array {
+export function idfWeights(docs: readonly Ragged[], vocabSize: number): Float32Array {
   const df = new Float64Array(vocabSize);
   const seen = new Int32Array(vocabSize).fill(-1);
   let n = 0;
-  for (const set of sets) {
-    for (const r of [set.s1, set.s2]) {
-      for (let i = 0; i + 1 < r.offsets.length; i++, n++) {
-        for (let k = r.offsets[i]; k < r.offsets[i + 1]; k++) {
-          const id = r.ids[k];
-          if (seen[id] !== n) {
-            seen[id] = n;
-            df[id]++;
-          }
+  for (const r of docs) {
+    for (let i = 0; i + 1 < r.offsets.length; i++, n++) {
+      for (let k = r.offsets[i]; k < r.offsets[i + 1]; k++) {
+        const id = r.ids[k];
+        if (seen[id] !== n) {
+          seen[id] = n;
+          df[id]++;
         }
       }
     }

@@ -14,9 +14,10 @@ import type { Tensors } from "../core/tensor.js";
 import { lmReadingOrder } from "../data/backwards.js";
 import { collatePairs, collateSentences, evalBatchPlan, lengthsOf, pairLengths, trainBatchPlan } from "../data/batches.js";
 import { DataError } from "../data/errors.js";
+import { groupBatchPlan, groupPairs, groupPairTensors, groupTensors, type NumericalisedGroups, selectGroups } from "../data/groups.js";
 import { LmStream } from "../data/lmStream.js";
 import type { NumericalisedPairs, Ragged } from "../data/numericalised.js";
-import { mixSeed } from "../data/random.js";
+import { epochRng, mixSeed, shuffleInPlace } from "../data/random.js";
 import { selectPairs, selectRagged, type TrainingData, truncatePairs } from "./data.js";
 import { taskSchedule } from "./multitask.js";
 
@@ -215,13 +216,60 @@ function pairTask(
   };
 }
 
+/**
+ * A groups dataset under one objective (ts/data/groups.ts): supcon sees whole groups, batchSize sentences at most a
+ * batch; contrastive sees one pair of each group an epoch (anchor, positive), batchSize pairs a batch.
+ */
+function groupTask(
+  s: StageConfig,
+  t: TaskConfig,
+  name: string,
+  groups: { train: NumericalisedGroups; valid: NumericalisedGroups },
+  seed: number,
+  padId: number,
+): PairTask {
+  const { objective } = t;
+  const options = resolveOptions(objective, s.options, t.options);
+  const train = selectGroups(
+    groups.train,
+    Int32Array.from({ length: groups.train.size }, (_, i) => i),
+    s.maxLen,
+  );
+  const valid = selectGroups(
+    groups.valid,
+    Int32Array.from({ length: groups.valid.size }, (_, i) => i),
+    s.maxLen,
+  );
+  const batch = (tensors: Tensors, items: number): Batch => ({ tensors, items, objective, options, ...(name ? { task: name } : {}) });
+  const epochOf = (g: NumericalisedGroups, order: { seed: number; epoch: number } | null): EpochBatches => {
+    if (OBJECTIVE_SPECS[objective].data === "groups") {
+      const plan = groupBatchPlan(g, s.batchSize, order);
+      return { count: plan.length, batch: (b) => batch(groupTensors(g, plan[b], padId), plan[b].length) };
+    }
+    // groups as pairs: one pair per group, so a batch never holds two sentences of one group as each other's negatives
+    const pairs = groupPairs(g, seed, order?.epoch ?? 0);
+    const rows = Int32Array.from({ length: g.size }, (_, i) => i);
+    if (order) shuffleInPlace(rows, epochRng(order.seed, order.epoch, 1));
+    const plan = Array.from({ length: Math.ceil(g.size / s.batchSize) }, (_, b) => rows.subarray(b * s.batchSize, (b + 1) * s.batchSize));
+    return { count: plan.length, batch: (b) => batch(groupPairTensors(g, pairs, plan[b], padId), plan[b].length) };
+  };
+  return {
+    count: epochOf(train, { seed, epoch: 0 }).count,
+    epoch: (epoch) => epochOf(train, { seed, epoch }),
+    valid: () => ({ name, objective, options, weight: t.weight, batches: epochOf(valid, null) }),
+  };
+}
+
 /** A multi-task stage: every task's pairs in batches, steps drawn from the tasks by weight (multitask.ts). */
 function multiTaskData(s: StageConfig, tasks: readonly TaskConfig[], stageIndex: number, data: TrainingData, seed: number): StageData {
   const stageSeed = mixSeed(seed, stageIndex);
   const built = tasks.map((t, k) => {
+    const seed = mixSeed(stageSeed, k + 1);
+    const groups = data.groups.get(t.dataset);
+    if (groups) return groupTask(s, t, taskName(t), groups, seed, data.vocab.padId);
     const pairs = data.tasks.get(t.dataset);
     if (!pairs) throw new DataError(`stage ${stageName(s)}: task ${taskName(t)}'s dataset ${t.dataset} was not loaded`);
-    return pairTask(s, t, taskName(t), pairs, mixSeed(stageSeed, k + 1), data.vocab.padId);
+    return pairTask(s, t, taskName(t), pairs, seed, data.vocab.padId);
   });
   const counts = built.map((b) => b.count);
   const weights = tasks.map((t) => t.weight);

@@ -14,6 +14,7 @@ from .cosine_mse import OBJECTIVE as COSINE_MSE
 from .lm import OBJECTIVE as LM
 from .siamese import OBJECTIVE as SIAMESE
 from .simcse import OBJECTIVE as SIMCSE
+from .supcon import OBJECTIVE as SUPCON
 from .triplet import OBJECTIVE as TRIPLET
 
 OBJECTIVES: dict[str, Objective] = {}
@@ -37,7 +38,7 @@ def get_objective(name: str) -> Objective:
     return objective
 
 
-for _objective in (LM, SIAMESE, TRIPLET, CONTRASTIVE, SIMCSE, COSENT, COSINE_MSE):
+for _objective in (LM, SIAMESE, TRIPLET, CONTRASTIVE, SIMCSE, COSENT, COSINE_MSE, SUPCON):
     register(_objective)
 
 __all__ = ["OBJECTIVES", "Objective", "get_objective", "register"]

@@ -26,7 +26,8 @@ TOKENS = "tokens"  # ids [bs, sl]
 TARGETS = "targets"  # ids or -100 (ignored) [bs, sl], the shape of the set's first tensor
 LABELS = "labels"  # classes [bs], 0..n_classes-1 (0 entailment, 1 neutral, 2 contradiction)
 SCORES = "scores"  # float32 [bs], one gold similarity per row, scaled to 0..1 by the TS side
-KINDS = (SENTENCES, TOKENS, TARGETS, LABELS, SCORES)
+GROUPS = "groups"  # ints >= 0 [bs]: rows with the same value mean the same thing (an image's captions)
+KINDS = (SENTENCES, TOKENS, TARGETS, LABELS, SCORES, GROUPS)
 
 
 def lengths_name(name: str) -> str:

@@ -55,7 +55,7 @@ from ..errors import BadArgs, BridgeError
 from ..models.awd_lstm import AWDLSTMConfig, awd_lstm_presets
 from ..models.heads import BridgeModel, HeadConfig
 from ..objectives import get_objective
-from ..objectives.base import LABELS, SCORES, SENTENCES, TARGETS, TensorSpec, lengths_name
+from ..objectives.base import GROUPS, LABELS, SCORES, SENTENCES, TARGETS, TensorSpec, lengths_name
 from ..training import TrainConfig, Trainer, seed_everything
 from .args import arg, path_arg, tensor_arg
 from .registry import Args, OpFn, Reply, Tensors, op
@@ -215,6 +215,14 @@ def labels_tensor(session, tensors: Tensors, name: str) -> torch.Tensor:
     return labels.to(session.device, torch.long)
 
 
+def groups_tensor(session, tensors: Tensors, name: str) -> torch.Tensor:
+    """Group ids `name` [bs] as int64 on the device, each >= 0 (rows sharing one are positives of each other)."""
+    groups = tensor_arg(tensors, name, dtypes=INTS, ndim=1)
+    if groups.numel() and int(groups.min()) < 0:
+        raise BadArgs(f"{name} must be >= 0 (min {int(groups.min())})")
+    return groups.to(session.device, torch.long)
+
+
 def scores_tensor(session, tensors: Tensors, name: str) -> torch.Tensor:
     """Gold similarity scores `name` [bs] float32 on the device, each within 0..1 (the TS side scales them)."""
     scores = tensor_arg(tensors, name, dtypes=(torch.float32,), ndim=1)
@@ -234,6 +242,8 @@ def read_tensor(session, tensors: Tensors, spec: TensorSpec, b: dict[str, torch.
         b[spec.name] = labels_tensor(session, tensors, spec.name)
     elif spec.kind == SCORES:
         b[spec.name] = scores_tensor(session, tensors, spec.name)
+    elif spec.kind == GROUPS:
+        b[spec.name] = groups_tensor(session, tensors, spec.name)
     else:
         b[spec.name] = token_ids(session, tensors, spec.name, allow_ignore=spec.kind == TARGETS)
 

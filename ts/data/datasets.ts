@@ -24,6 +24,8 @@ export type GroupReader = (path: string, opts: ReadOptions) => AsyncGenerator<Gr
 export type TextReader = (path: string | null, opts: ReadOptions) => AsyncGenerator<TextRecord>;
 
 export type ArchiveFormat = "zip" | "tar.gz";
+/** A download that is one file, not an archive: kept as it is, or gunzipped (a single `.gz` file). */
+export type PlainFormat = "file" | "gz";
 
 /** A published digest of an archive (SHA-1 is what d2l's and GluonNLP's data hubs publish for some). */
 export interface Checksum {
@@ -32,23 +34,42 @@ export interface Checksum {
   hex: string;
 }
 
-export interface ArchiveSource {
+interface SourceBase {
   url: string;
   /**
    * The published digest, or null when none is published: the first download's sha256 is then recorded in the
    * user cache and every later download of the URL must match it (ts/data/download.ts). Zip CRCs are checked too.
    */
   checksum: Checksum | null;
+}
+
+/** An archive whose members are extracted. */
+export interface PackedSource extends SourceBase {
   format: ArchiveFormat;
   /** Only members under this prefix are extracted, with the prefix removed ("" = all). */
   stripPrefix: string;
 }
+
+/** A plain file (raw GitHub files, say), saved under the dataset's folder as `saveAs`. */
+export interface PlainSource extends SourceBase {
+  format: PlainFormat;
+  /** Path relative to the dataset's folder, e.g. "NLI/original/train.tsv". */
+  saveAs: string;
+}
+
+/** One thing to download: an archive to extract, or a plain file to save. */
+export type ArchiveSource = PackedSource | PlainSource;
 
 /** Where `bridge data fetch NAME` gets a dataset: the official archives and how they map into the official layout. */
 export interface DownloadSource {
   /** Folder created under the data dir (the official layout's top folder). */
   dir: string;
   archives: ArchiveSource[];
+  /**
+   * Builds the layout's files from what was downloaded, in the staging folder, before `expect` is checked (e.g.
+   * five caption files into one group TSV); it removes what the layout does not keep. A failure writes nothing.
+   */
+  assemble?: (dir: string) => Promise<void>;
   /** Files (relative to dir) that must be there afterwards. */
   expect: string[];
   licence: string;

@@ -5,8 +5,9 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type Checksum, DATASETS } from "../../ts/data/datasets.js";
+import { type Checksum, DATASETS, type DownloadSource, parseSplitRef } from "../../ts/data/datasets.js";
 import { type FetchSource, fetchSource } from "../../ts/data/download.js";
+import { emptyReadStats } from "../../ts/data/errors.js";
 import { makeTarGz, makeZip, tempDir } from "./helpers.js";
 
 const zip = makeZip({
@@ -284,6 +285,63 @@ test("archives missing expected files or escaping the folder are refused", async
     }
     assertClean(dir, []);
   } finally {
+    server.close();
+    cleanup();
+  }
+});
+
+/**
+ * A loopback server standing in for raw.githubusercontent.com (the only mock here): each path gets its body, any
+ * other path a 404. Returns the URLs it was asked for.
+ */
+async function serveFiles(files: Record<string, Buffer>): Promise<{ url: string; server: Server; asked: string[] }> {
+  const asked: string[] = [];
+  const server = createServer((req, res) => {
+    asked.push(req.url ?? "");
+    const body = Object.hasOwn(files, req.url ?? "") ? files[req.url ?? ""] : undefined;
+    if (body === undefined) return void res.writeHead(404).end("not here");
+    res.writeHead(200, { "content-length": String(body.length) }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, asked };
+}
+
+/** A built-in dataset's download with every URL moved to the local server (same paths). */
+function servedFrom(name: string, url: string): FetchSource {
+  const download: DownloadSource = DATASETS[name].download!;
+  return { name, ...download, archives: download.archives.map((a) => ({ ...a, url: `${url}${new URL(a.url).pathname}` })) };
+}
+
+const CAD_PATH = "/acmi-lab/counterfactually-augmented-data/master/NLI";
+
+test("cad: the two raw TSVs (plain files) land in the official layout, verified on first use, and read", async () => {
+  freshStore();
+  const combined = Buffer.from('sentence1\tsentence2\tgold_label\n"A ""Sale"" sign."\tA sign.\tentailment\nA dog.\tA cat.\tcontradiction\n');
+  const original = Buffer.from("sentence1\tsentence2\tgold_label\nA dog.\tA cat.\tcontradiction\n");
+  const files = { [`${CAD_PATH}/all_combined/train.tsv`]: combined, [`${CAD_PATH}/original/train.tsv`]: original };
+  const { url, server, asked } = await serveFiles(files);
+  const { dir, cleanup } = tempDir();
+  try {
+    const r = await fetchSource(servedFrom("cad", url), { dataDir: dir, ...fast });
+    assert.equal(asked.sort(), Object.keys(files).sort());
+    assert.equal(r.files, ["NLI/all_combined/train.tsv", "NLI/original/train.tsv"]);
+    assert.equal(Object.values(r.verified), ["first download: sha256 recorded", "first download: sha256 recorded"]);
+    assert.equal(readFileSync(join(dir, "cad/NLI/all_combined/train.tsv")), combined, "saved byte for byte");
+    assertClean(dir, ["cad"]);
+    const ref = parseSplitRef("cad:train", dir);
+    const stats = emptyReadStats();
+    const pairs = [];
+    if (ref.dataset.kind === "pairs") for await (const p of ref.dataset.read(ref.path!, { stats })) pairs.push(p.s1);
+    assert.equal(pairs, ['A "Sale" sign.', "A dog."]);
+    assert.is(parseSplitRef("cad:original", dir).path, join(dir, "cad/NLI/original/train.tsv"));
+    // the same URLs handing out other bytes later: refused against the recorded sha256, the good copy kept
+    files[`${CAD_PATH}/original/train.tsv`] = Buffer.from("sentence1\tsentence2\tgold_label\n");
+    const err = await fetchSource(servedFrom("cad", url), { dataDir: dir, force: true, ...fast }).catch((e: Error) => e);
+    assert.match((err as Error).message, `checksum mismatch for ${url}${CAD_PATH}/original/train.tsv`);
+    assert.equal(readFileSync(join(dir, "cad/NLI/original/train.tsv")), original);
+    assertClean(dir, ["cad"]);
+  } finally {
+    freshStore();
     server.close();
     cleanup();
   }

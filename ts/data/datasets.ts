@@ -12,7 +12,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DataError } from "./errors.js";
 import { readBrown, readSotu } from "./readers/corpora.js";
 import { readCaptionGroups } from "./readers/groups.js";
-import { readNliJsonl, readXnliTsv } from "./readers/nli.js";
+import { readCadTsv, readNliJsonl, readXnliTsv } from "./readers/nli.js";
 import { readSick, readStsBenchmark } from "./readers/similarity.js";
 import { type ColumnRef, readTabularPairs, readTabularText, type TabularFormat } from "./readers/tabular.js";
 import { readWikiText } from "./readers/text.js";
@@ -212,6 +212,27 @@ export const DATASETS: Record<string, Dataset> = {
     "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip",
     sha1("0aec09a7537b58d4bb65362fee27650eeaba625a"),
   ),
+  // Counterfactually-augmented SNLI: 1,666 SNLI train pairs (original) and, in all_combined (train), each with
+  // 4 minimal edits that change its label. The acmi-lab repository's raw files; no checksum is published.
+  cad: {
+    name: "cad",
+    kind: "pairs",
+    splits: { train: "cad/NLI/all_combined/train.tsv", original: "cad/NLI/original/train.tsv" },
+    aliases: { all_combined: "train", combined: "train" },
+    trainSplit: "train",
+    download: {
+      dir: "cad",
+      archives: ["all_combined", "original"].map((s) => ({
+        url: `https://raw.githubusercontent.com/acmi-lab/counterfactually-augmented-data/master/NLI/${s}/train.tsv`,
+        checksum: null,
+        format: "file" as const,
+        saveAs: `NLI/${s}/train.tsv`,
+      })),
+      expect: ["NLI/all_combined/train.tsv", "NLI/original/train.tsv"],
+      licence: "Apache-2.0 (the edits); the pairs are SNLI's, CC BY-SA 4.0",
+    },
+    read: readCadTsv,
+  },
   // Multi30K task 2: Flickr30K images with 5 independent English captions each, one group a line.
   multi30k: {
     name: "multi30k",

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { type Checksum, DATASETS, type DownloadSource, parseSplitRef } from "../../ts/data/datasets.js";
@@ -345,6 +346,78 @@ test("cad: the two raw TSVs (plain files) land in the official layout, verified 
     server.close();
     cleanup();
   }
+});
+
+const M30K_PATH = "/multi30k/dataset/master/data/task2";
+
+/** Multi30K task 2's train release, small: the image list and five gzipped caption files (line i: image i). */
+function multi30kRelease(captions: string[][], images = ["1000092795.jpg", "10002456.jpg"]): Record<string, Buffer> {
+  const files: Record<string, Buffer> = { [`${M30K_PATH}/image_splits/train_images.txt`]: Buffer.from(`${images.join("\n")}\n`) };
+  captions.forEach((lines, k) => {
+    files[`${M30K_PATH}/raw/train.${k + 1}.en.gz`] = gzipSync(`${lines.join("\n")}\n`);
+  });
+  return files;
+}
+
+test("multi30k: the image list and five gzipped caption files are assembled into captions.train.tsv, which reads as groups", async () => {
+  freshStore();
+  const captions = [1, 2, 3, 4, 5].map((k) => [`Two men talk ${k}.`, k === 3 ? 'A "quoted"\tword.' : `A dog runs ${k}.`]);
+  const { url, server } = await serveFiles(multi30kRelease(captions));
+  const { dir, cleanup } = tempDir();
+  try {
+    const logs: string[] = [];
+    const r = await fetchSource(servedFrom("multi30k", url), { dataDir: dir, log: (l) => logs.push(l), ...fast });
+    assert.equal(r.files, ["captions.train.tsv"], "the release's own files are not kept");
+    assert.is(Object.keys(r.verified).length, 6);
+    assert.ok(logs.includes("multi30k: assembling captions.train.tsv"));
+    const tsv = readFileSync(join(dir, "multi30k/captions.train.tsv"), "utf8").split("\n");
+    assert.is(tsv[0], "image\tcaption1\tcaption2\tcaption3\tcaption4\tcaption5");
+    assert.is(tsv[1], "1000092795.jpg\tTwo men talk 1.\tTwo men talk 2.\tTwo men talk 3.\tTwo men talk 4.\tTwo men talk 5.");
+    assert.is(tsv.length, 4); // header, two images, the final newline
+    const ref = parseSplitRef("multi30k", dir);
+    const groups = [];
+    if (ref.dataset.kind === "groups") for await (const g of ref.dataset.read(ref.path!, {})) groups.push(g);
+    assert.equal(
+      groups.map((g) => g.id),
+      ["1000092795.jpg", "10002456.jpg"],
+    );
+    assert.is(groups[1].sentences[2], 'A "quoted" word.', "a tab inside a caption cannot split its column");
+    assertClean(dir, ["multi30k"]);
+  } finally {
+    freshStore();
+    server.close();
+    cleanup();
+  }
+});
+
+test("multi30k: caption files of unequal length, or a damaged gzip, are refused and nothing is written", async () => {
+  const full = [1, 2, 3, 4, 5].map((k) => [`A ${k}.`, `B ${k}.`]);
+  const short = full.map((lines, k) => (k === 3 ? lines.slice(0, 1) : lines));
+  for (const [files, message] of [
+    [
+      multi30kRelease(short),
+      "multi30k: cannot assemble captions.train.tsv from the download: the files disagree in length (lines: train_images.txt 2, train.1.en 2, train.2.en 2, train.3.en 2, train.4.en 1, train.5.en 2)",
+    ],
+    [
+      { ...multi30kRelease(full), [`${M30K_PATH}/raw/train.2.en.gz`]: gzipSync("A 2.\nB 2.\n").subarray(0, 12) },
+      "/raw/train.2.en.gz: not a complete gzip file",
+    ],
+    [multi30kRelease(full, ["1000092795.jpg", " "]), "train_images.txt:2: empty image name"],
+  ] as const) {
+    freshStore();
+    const { url, server } = await serveFiles(files);
+    const { dir, cleanup } = tempDir();
+    try {
+      const err = await fetchSource(servedFrom("multi30k", url), { dataDir: dir, ...fast }).catch((e: Error) => e);
+      assert.instance(err, Error);
+      assert.match((err as Error).message, message);
+      assertClean(dir, []);
+    } finally {
+      server.close();
+      cleanup();
+    }
+  }
+  freshStore();
 });
 
 test.run();

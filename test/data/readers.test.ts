@@ -4,6 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { BadRowError, emptyReadStats } from "../../ts/data/errors.js";
 import { readBrown, readSotu } from "../../ts/data/readers/corpora.js";
+import { readCaptionGroups } from "../../ts/data/readers/groups.js";
 import { readCadTsv, readNliJsonl, readXnliTsv } from "../../ts/data/readers/nli.js";
 import { readSick, readStsBenchmark, readStsInputGs } from "../../ts/data/readers/similarity.js";
 import { readTabularPairs, readTabularText } from "../../ts/data/readers/tabular.js";
@@ -231,6 +232,43 @@ test("CAD: pandas-quoted sentences unquoted, bare quotes kept, '-' dropped and c
     );
     const noLabel = writeText(dir, "nolabel.tsv", "sentence1\tsentence2\nA\tB\n");
     await rejects(all(readCadTsv(noLabel)), /nolabel\.tsv:1: header lacks column\(s\) gold_label/);
+  } finally {
+    cleanup();
+  }
+});
+
+test("caption groups: short rows and groups of fewer than two captions stop with file:line, or are skipped and counted", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const rows = [
+      "image\tcaption1\tcaption2\tcaption3",
+      'img1.jpg\tA dog runs.\tA "fast" dog.\t',
+      "img2.jpg\tOnly two columns.",
+      "img3.jpg\tOne caption.\t \t",
+      "",
+      "img4.jpg\tTwo men talk.\tMen chat.\tA conversation.",
+    ];
+    const p = writeText(dir, "captions.tsv", `${rows.join("\n")}\n`);
+    await rejects(all(readCaptionGroups(p)), /captions\.tsv:3: expected 4 tab-separated columns, found 2/);
+    const onlyThin = writeText(dir, "thin.tsv", `${rows[0]}\n${rows[3]}\n`);
+    await rejects(all(readCaptionGroups(onlyThin)), /thin\.tsv:2: a group needs two or more non-empty captions, found 1/);
+    const stats = emptyReadStats();
+    const got = await all(readCaptionGroups(p, { onBadRow: "skip", stats }));
+    assert.equal(
+      got.map((g) => [g.id, g.sentences, g.line]),
+      [
+        ["img1.jpg", ["A dog runs.", 'A "fast" dog.'], 2],
+        ["img4.jpg", ["Two men talk.", "Men chat.", "A conversation."], 6],
+      ],
+    );
+    assert.is(stats.records, 2);
+    assert.is(stats.badRows, 2);
+    assert.equal(
+      stats.badExamples.map((b) => b.line),
+      [3, 4],
+    );
+    const badHeader = writeText(dir, "header.tsv", "id\tcaption1\tcaption2\nx\ta\tb\n");
+    await rejects(all(readCaptionGroups(badHeader)), /header\.tsv:1: header needs an image column and two or more caption columns/);
   } finally {
     cleanup();
   }

@@ -11,7 +11,7 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DataError } from "./errors.js";
 import { readBrown, readSotu } from "./readers/corpora.js";
-import { readCaptionGroups } from "./readers/groups.js";
+import { assembleCaptionGroups, readCaptionGroups } from "./readers/groups.js";
 import { readCadTsv, readNliJsonl, readXnliTsv } from "./readers/nli.js";
 import { readSick, readStsBenchmark } from "./readers/similarity.js";
 import { type ColumnRef, readTabularPairs, readTabularText, type TabularFormat } from "./readers/tabular.js";
@@ -118,6 +118,22 @@ const wikitext = (name: string, dir: string, url: string, checksum: Checksum): T
   },
   read: (path, opts) => readWikiText(path!, opts),
 });
+
+/** Multi30K task 2's train split (an image list, five caption files) from the multi30k/dataset repository, assembled into one group TSV. */
+function multi30kDownload(): DownloadSource {
+  const base = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task2";
+  const captions = [1, 2, 3, 4, 5].map((k) => `train.${k}.en`);
+  return {
+    dir: "multi30k",
+    archives: [
+      { url: `${base}/image_splits/train_images.txt`, checksum: null, format: "file", saveAs: "train_images.txt" },
+      ...captions.map((c) => ({ url: `${base}/raw/${c}.gz`, checksum: null, format: "gz" as const, saveAs: c })),
+    ],
+    assemble: (dir) => assembleCaptionGroups(dir, { images: "train_images.txt", captions, out: "captions.train.tsv" }),
+    expect: ["captions.train.tsv"],
+    licence: "research and non-commercial use (Flickr30K's terms for the images and their captions)",
+  };
+}
 
 export const DATASETS: Record<string, Dataset> = {
   snli: {
@@ -239,6 +255,7 @@ export const DATASETS: Record<string, Dataset> = {
     kind: "groups",
     splits: { train: "multi30k/captions.train.tsv" },
     trainSplit: "train",
+    download: multi30kDownload(),
     read: readCaptionGroups,
   },
   // WikiExtractor output (ts/data/readers/wikiextractor.ts): each split is a folder tree of wiki_NN files.

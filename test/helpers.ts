@@ -59,16 +59,18 @@ export function sharedDataDir(what: string): string | null {
 }
 
 /**
- * Registers a test that needs the shared datasets: it gets their folder. Without them the test is
- * registered with `t.skip`, so uvu counts it as skipped (never as passed) and the reason is printed.
+ * Registers a test that needs the shared datasets: it gets their folder. Without them (or without one
+ * of `files`, relative to that folder: data added later) the test is registered with `t.skip`, so uvu
+ * counts it as skipped (never as passed) and the reason is printed.
  */
-export function testWithData<T>(t: Test<T>, name: string, fn: (dataDir: string) => Promise<void> | void): void {
+export function testWithData<T>(t: Test<T>, name: string, fn: (dataDir: string) => Promise<void> | void, files: readonly string[] = []): void {
   const dir = sharedDataPath();
-  if (existsSync(dir)) {
+  const missing = existsSync(dir) ? files.find((f) => !existsSync(join(dir, f))) : undefined;
+  if (existsSync(dir) && missing === undefined) {
     t(name, () => fn(dir));
     return;
   }
-  console.log(`  skipped "${name}": no shared data at ${dir}; set BRIDGE_DATA_DIR`);
+  console.log(`  skipped "${name}": ${missing === undefined ? `no shared data at ${dir}` : `no ${missing} in ${dir}`}; set BRIDGE_DATA_DIR`);
   t.skip(name);
 }
 

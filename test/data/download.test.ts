@@ -3,10 +3,12 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type Checksum, DATASETS } from "../../ts/data/datasets.js";
+import { type Checksum, DATASETS, type DownloadSource, parseSplitRef } from "../../ts/data/datasets.js";
 import { type FetchSource, fetchSource } from "../../ts/data/download.js";
+import { emptyReadStats } from "../../ts/data/errors.js";
 import { makeTarGz, makeZip, tempDir } from "./helpers.js";
 
 const zip = makeZip({
@@ -287,6 +289,135 @@ test("archives missing expected files or escaping the folder are refused", async
     server.close();
     cleanup();
   }
+});
+
+/**
+ * A loopback server standing in for raw.githubusercontent.com (the only mock here): each path gets its body, any
+ * other path a 404. Returns the URLs it was asked for.
+ */
+async function serveFiles(files: Record<string, Buffer>): Promise<{ url: string; server: Server; asked: string[] }> {
+  const asked: string[] = [];
+  const server = createServer((req, res) => {
+    asked.push(req.url ?? "");
+    const body = Object.hasOwn(files, req.url ?? "") ? files[req.url ?? ""] : undefined;
+    if (body === undefined) return void res.writeHead(404).end("not here");
+    res.writeHead(200, { "content-length": String(body.length) }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, asked };
+}
+
+/** A built-in dataset's download with every URL moved to the local server (same paths). */
+function servedFrom(name: string, url: string): FetchSource {
+  const download: DownloadSource = DATASETS[name].download!;
+  return { name, ...download, archives: download.archives.map((a) => ({ ...a, url: `${url}${new URL(a.url).pathname}` })) };
+}
+
+const CAD_PATH = "/acmi-lab/counterfactually-augmented-data/master/NLI";
+
+test("cad: the two raw TSVs (plain files) land in the official layout, verified on first use, and read", async () => {
+  freshStore();
+  const combined = Buffer.from('sentence1\tsentence2\tgold_label\n"A ""Sale"" sign."\tA sign.\tentailment\nA dog.\tA cat.\tcontradiction\n');
+  const original = Buffer.from("sentence1\tsentence2\tgold_label\nA dog.\tA cat.\tcontradiction\n");
+  const files = { [`${CAD_PATH}/all_combined/train.tsv`]: combined, [`${CAD_PATH}/original/train.tsv`]: original };
+  const { url, server, asked } = await serveFiles(files);
+  const { dir, cleanup } = tempDir();
+  try {
+    const r = await fetchSource(servedFrom("cad", url), { dataDir: dir, ...fast });
+    assert.equal(asked.sort(), Object.keys(files).sort());
+    assert.equal(r.files, ["NLI/all_combined/train.tsv", "NLI/original/train.tsv"]);
+    assert.equal(Object.values(r.verified), ["first download: sha256 recorded", "first download: sha256 recorded"]);
+    assert.equal(readFileSync(join(dir, "cad/NLI/all_combined/train.tsv")), combined, "saved byte for byte");
+    assertClean(dir, ["cad"]);
+    const ref = parseSplitRef("cad:train", dir);
+    const stats = emptyReadStats();
+    const pairs = [];
+    if (ref.dataset.kind === "pairs") for await (const p of ref.dataset.read(ref.path!, { stats })) pairs.push(p.s1);
+    assert.equal(pairs, ['A "Sale" sign.', "A dog."]);
+    assert.is(parseSplitRef("cad:original", dir).path, join(dir, "cad/NLI/original/train.tsv"));
+    // the same URLs handing out other bytes later: refused against the recorded sha256, the good copy kept
+    files[`${CAD_PATH}/original/train.tsv`] = Buffer.from("sentence1\tsentence2\tgold_label\n");
+    const err = await fetchSource(servedFrom("cad", url), { dataDir: dir, force: true, ...fast }).catch((e: Error) => e);
+    assert.match((err as Error).message, `checksum mismatch for ${url}${CAD_PATH}/original/train.tsv`);
+    assert.equal(readFileSync(join(dir, "cad/NLI/original/train.tsv")), original);
+    assertClean(dir, ["cad"]);
+  } finally {
+    freshStore();
+    server.close();
+    cleanup();
+  }
+});
+
+const M30K_PATH = "/multi30k/dataset/master/data/task2";
+
+/** Multi30K task 2's train release, small: the image list and five gzipped caption files (line i: image i). */
+function multi30kRelease(captions: string[][], images = ["1000092795.jpg", "10002456.jpg"]): Record<string, Buffer> {
+  const files: Record<string, Buffer> = { [`${M30K_PATH}/image_splits/train_images.txt`]: Buffer.from(`${images.join("\n")}\n`) };
+  captions.forEach((lines, k) => {
+    files[`${M30K_PATH}/raw/train.${k + 1}.en.gz`] = gzipSync(`${lines.join("\n")}\n`);
+  });
+  return files;
+}
+
+test("multi30k: the image list and five gzipped caption files are assembled into captions.train.tsv, which reads as groups", async () => {
+  freshStore();
+  const captions = [1, 2, 3, 4, 5].map((k) => [`Two men talk ${k}.`, k === 3 ? 'A "quoted"\tword.' : `A dog runs ${k}.`]);
+  const { url, server } = await serveFiles(multi30kRelease(captions));
+  const { dir, cleanup } = tempDir();
+  try {
+    const logs: string[] = [];
+    const r = await fetchSource(servedFrom("multi30k", url), { dataDir: dir, log: (l) => logs.push(l), ...fast });
+    assert.equal(r.files, ["captions.train.tsv"], "the release's own files are not kept");
+    assert.is(Object.keys(r.verified).length, 6);
+    assert.ok(logs.includes("multi30k: assembling captions.train.tsv"));
+    const tsv = readFileSync(join(dir, "multi30k/captions.train.tsv"), "utf8").split("\n");
+    assert.is(tsv[0], "image\tcaption1\tcaption2\tcaption3\tcaption4\tcaption5");
+    assert.is(tsv[1], "1000092795.jpg\tTwo men talk 1.\tTwo men talk 2.\tTwo men talk 3.\tTwo men talk 4.\tTwo men talk 5.");
+    assert.is(tsv.length, 4); // header, two images, the final newline
+    const ref = parseSplitRef("multi30k", dir);
+    const groups = [];
+    if (ref.dataset.kind === "groups") for await (const g of ref.dataset.read(ref.path!, {})) groups.push(g);
+    assert.equal(
+      groups.map((g) => g.id),
+      ["1000092795.jpg", "10002456.jpg"],
+    );
+    assert.is(groups[1].sentences[2], 'A "quoted" word.', "a tab inside a caption cannot split its column");
+    assertClean(dir, ["multi30k"]);
+  } finally {
+    freshStore();
+    server.close();
+    cleanup();
+  }
+});
+
+test("multi30k: caption files of unequal length, or a damaged gzip, are refused and nothing is written", async () => {
+  const full = [1, 2, 3, 4, 5].map((k) => [`A ${k}.`, `B ${k}.`]);
+  const short = full.map((lines, k) => (k === 3 ? lines.slice(0, 1) : lines));
+  for (const [files, message] of [
+    [
+      multi30kRelease(short),
+      "multi30k: cannot assemble captions.train.tsv from the download: the files disagree in length (lines: train_images.txt 2, train.1.en 2, train.2.en 2, train.3.en 2, train.4.en 1, train.5.en 2)",
+    ],
+    [
+      { ...multi30kRelease(full), [`${M30K_PATH}/raw/train.2.en.gz`]: gzipSync("A 2.\nB 2.\n").subarray(0, 12) },
+      "/raw/train.2.en.gz: not a complete gzip file",
+    ],
+    [multi30kRelease(full, ["1000092795.jpg", " "]), "train_images.txt:2: empty image name"],
+  ] as const) {
+    freshStore();
+    const { url, server } = await serveFiles(files);
+    const { dir, cleanup } = tempDir();
+    try {
+      const err = await fetchSource(servedFrom("multi30k", url), { dataDir: dir, ...fast }).catch((e: Error) => e);
+      assert.instance(err, Error);
+      assert.match((err as Error).message, message);
+      assertClean(dir, []);
+    } finally {
+      server.close();
+      cleanup();
+    }
+  }
+  freshStore();
 });
 
 test.run();

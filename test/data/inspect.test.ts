@@ -48,6 +48,50 @@ testWithData(test, "inspect --json on the shared data: official counts", async (
   assert.ok(sickTrial.oov.rate! > 0 && sickTrial.oov.rate! < 0.05);
 });
 
+const ISSUE21_FILES = [
+  "multinli_1.0/multinli_1.0_dev_matched.jsonl",
+  "multinli_1.0/multinli_1.0_dev_mismatched.jsonl",
+  "cad/NLI/all_combined/train.tsv",
+  "cad/NLI/original/train.tsv",
+  "multi30k/captions.train.tsv",
+];
+
+testWithData(
+  test,
+  "inspect on the shared data: MultiNLI dev splits, CAD and Multi30K counts",
+  async (shared) => {
+    const quiet = sink().out;
+    const inspect = (name: string) => dataInspect({ name, dataDir: shared, json: true, out: quiet });
+    // MultiNLI dev: 9,996 / 9,997 rows, of which 185 / 168 have gold label "-" (dropped, counted)
+    for (const [split, rows, noGold] of [
+      ["dev_matched", 9996, 185],
+      ["dev_mismatched", 9997, 168],
+    ] as const) {
+      const r = await inspect(`multinli:${split}`);
+      assert.equal([r.pairs, r.dropped, r.dropped_by_reason, r.bad_rows], [rows - noGold, noGold, { "gold_label -": noGold }, 0], split);
+      assert.is(
+        Object.values(r.labels!).reduce((a, b) => a + b, 0),
+        rows - noGold,
+      );
+    }
+    assert.is((await inspect("multinli:dev")).split, "dev_matched");
+    // CAD: 1,666 SNLI pairs, 8,330 with their four counterfactual edits each; no "-" labels in either
+    const combined = await inspect("cad");
+    assert.equal([combined.split, combined.pairs, combined.dropped, combined.bad_rows], ["train", 8330, 0, 0]);
+    assert.equal(combined.labels, { entailment: 2770, neutral: 2778, contradiction: 2782 });
+    assert.is((await inspect("cad:all_combined")).file, join(shared, "cad/NLI/all_combined/train.tsv"));
+    const original = await inspect("cad:original");
+    assert.equal([original.pairs, original.dropped, original.oov.vocab], [1666, 0, "cad:train"]);
+    // Multi30K: 27,072 images with 5 non-empty captions each
+    const s = sink();
+    const m = await dataInspect({ name: "multi30k", dataDir: shared, out: s.out });
+    assert.equal([m.groups, m.sentences, m.bad_rows, m.lines], [27072, 135360, 0, undefined]);
+    assert.match(s.text(), /\n {2}groups {6}27,072\n {2}sentences {3}135,360\n/);
+    assert.not.match(s.text(), /lines/);
+  },
+  ISSUE21_FILES,
+);
+
 test("inspect: dropped and bad rows counted with skip, human-readable output", async () => {
   const { dir, cleanup } = tempDir();
   try {
@@ -212,7 +256,7 @@ test("one descriptor per dataset: fetch choices are the datasets with a download
   const withDownload = Object.values(DATASETS)
     .filter((d) => d.download !== undefined)
     .map((d) => d.name);
-  assert.equal(withDownload, ["snli", "multinli", "sick", "stsb", "wikitext-2", "wikitext-103"]);
+  assert.equal(withDownload, ["snli", "multinli", "sick", "stsb", "wikitext-2", "wikitext-103", "cad", "multi30k"]);
   assert.equal(fetchableDatasets().slice(0, withDownload.length), withDownload);
   const saved = { data: process.env.BRIDGE_DATA_DIR, xdg: process.env.XDG_CACHE_HOME };
   try {

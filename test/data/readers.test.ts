@@ -4,7 +4,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { BadRowError, emptyReadStats } from "../../ts/data/errors.js";
 import { readBrown, readSotu } from "../../ts/data/readers/corpora.js";
-import { readNliJsonl, readXnliTsv } from "../../ts/data/readers/nli.js";
+import { readCaptionGroups } from "../../ts/data/readers/groups.js";
+import { readCadTsv, readNliJsonl, readXnliTsv } from "../../ts/data/readers/nli.js";
 import { readSick, readStsBenchmark, readStsInputGs } from "../../ts/data/readers/similarity.js";
 import { readTabularPairs, readTabularText } from "../../ts/data/readers/tabular.js";
 import { readPlainText, readWikiText } from "../../ts/data/readers/text.js";
@@ -52,6 +53,21 @@ testWithData(test, "SICK, STS-B and XNLI: real files give the official counts", 
   assert.is(xnli.length, 2490);
   assert.is(xnli.filter((r) => r.label === "contradiction").length, 830);
 });
+
+testWithData(
+  test,
+  "CAD: the real files read whole, and the sentences pandas quoted come back as SNLI wrote them",
+  async (shared) => {
+    const original = await all(readCadTsv(join(shared, "cad/NLI/original/train.tsv")));
+    assert.is(original.length, 1666);
+    const quoted = original.find((r) => r.s1.includes("TheFaceShop"));
+    assert.is(quoted?.s1, 'A boy stands outside of "TheFaceShop" looking at an electronic device, while a man leans against the corner of the store.');
+    const combined = await all(readCadTsv(join(shared, "cad/NLI/all_combined/train.tsv")));
+    assert.is(combined.length, 8330);
+    assert.ok(combined.every((r) => !r.s1.startsWith('"') && !r.s1.includes('""')));
+  },
+  ["cad/NLI/original/train.tsv", "cad/NLI/all_combined/train.tsv"],
+);
 
 testWithData(test, "WikiText: blank lines skipped, headings and markers kept for the tokenizer", async (shared) => {
   const rows = await all(readWikiText(join(shared, "wikitext-2/wiki.valid.tokens")));
@@ -175,6 +191,84 @@ test("XNLI: numeric labels mapped, unknown label reported", async () => {
     await rejects(all(readXnliTsv(p)), /x\.tsv:3: unknown label "5"/);
     const rows = await all(readXnliTsv(p, { onBadRow: "skip" }));
     assert.is(rows[0].label, "contradiction");
+  } finally {
+    cleanup();
+  }
+});
+
+test("CAD: pandas-quoted sentences unquoted, bare quotes kept, '-' dropped and counted, bad rows named by file:line", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const rows = [
+      "sentence1\tsentence2\tgold_label",
+      '"A sign reads ""Programmes & Ice Cream."\tA sign.\tentailment', // a quote left open in SNLI itself
+      'A "bare" quote stays.\t"Quoted ""fully"""\tneutral',
+      "A dog runs.\tA cat sleeps.\t-",
+      "Too few columns.\tentailment",
+      "A man sings.\tA man is silent.\tmaybe",
+      "A man sings.\t \tcontradiction",
+      "A man sings.\tA person makes music.\tentailment",
+    ];
+    const p = writeText(dir, "train.tsv", `${rows.join("\n")}\n`);
+    await rejects(all(readCadTsv(p)), /train\.tsv:5: expected at least 3 tab-separated columns, found 2/);
+    const stats = emptyReadStats();
+    const got = await all(readCadTsv(p, { onBadRow: "skip", stats }));
+    assert.equal(
+      got.map((r) => [r.s1, r.s2, r.label, r.id]),
+      [
+        ['A sign reads "Programmes & Ice Cream.', "A sign.", "entailment", "2"],
+        ['A "bare" quote stays.', 'Quoted "fully"', "neutral", "3"],
+        ["A man sings.", "A person makes music.", "entailment", "8"],
+      ],
+    );
+    assert.equal(stats.dropped, { "gold_label -": 1 });
+    assert.equal(
+      stats.badExamples.map((b) => [b.line, b.reason]),
+      [
+        [5, "expected at least 3 tab-separated columns, found 2"],
+        [6, 'unknown label "maybe"'],
+        [7, "empty sentence2"],
+      ],
+    );
+    const noLabel = writeText(dir, "nolabel.tsv", "sentence1\tsentence2\nA\tB\n");
+    await rejects(all(readCadTsv(noLabel)), /nolabel\.tsv:1: header lacks column\(s\) gold_label/);
+  } finally {
+    cleanup();
+  }
+});
+
+test("caption groups: short rows and groups of fewer than two captions stop with file:line, or are skipped and counted", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const rows = [
+      "image\tcaption1\tcaption2\tcaption3",
+      'img1.jpg\tA dog runs.\tA "fast" dog.\t',
+      "img2.jpg\tOnly two columns.",
+      "img3.jpg\tOne caption.\t \t",
+      "",
+      "img4.jpg\tTwo men talk.\tMen chat.\tA conversation.",
+    ];
+    const p = writeText(dir, "captions.tsv", `${rows.join("\n")}\n`);
+    await rejects(all(readCaptionGroups(p)), /captions\.tsv:3: expected 4 tab-separated columns, found 2/);
+    const onlyThin = writeText(dir, "thin.tsv", `${rows[0]}\n${rows[3]}\n`);
+    await rejects(all(readCaptionGroups(onlyThin)), /thin\.tsv:2: a group needs two or more non-empty captions, found 1/);
+    const stats = emptyReadStats();
+    const got = await all(readCaptionGroups(p, { onBadRow: "skip", stats }));
+    assert.equal(
+      got.map((g) => [g.id, g.sentences, g.line]),
+      [
+        ["img1.jpg", ["A dog runs.", 'A "fast" dog.'], 2],
+        ["img4.jpg", ["Two men talk.", "Men chat.", "A conversation."], 6],
+      ],
+    );
+    assert.is(stats.records, 2);
+    assert.is(stats.badRows, 2);
+    assert.equal(
+      stats.badExamples.map((b) => b.line),
+      [3, 4],
+    );
+    const badHeader = writeText(dir, "header.tsv", "id\tcaption1\tcaption2\nx\ta\tb\n");
+    await rejects(all(readCaptionGroups(badHeader)), /header\.tsv:1: header needs an image column and two or more caption columns/);
   } finally {
     cleanup();
   }

@@ -34,7 +34,7 @@ export async function dataInspect(opts: DataInspectOptions): Promise<InspectRepo
 }
 
 export interface DataFetchOptions {
-  /** A dataset with a download (fetchableDatasets(): snli, multinli, sick, stsb, wikitext-2, wikitext-103). */
+  /** A dataset or model with a download (fetchableDatasets(): snli, multinli, ..., cad, multi30k, wt103-fwd, wt103-bwd). */
   name: string;
   dataDir?: string;
   /** Fetch again even when the files are there. */

@@ -1,15 +1,16 @@
 /**
  * Extraction of the two archive kinds the official datasets ship as: zip (stored or deflated
- * members, CRC-32 checked, streamed) and tar.gz (ustar / GNU long names, streamed). Only regular
- * files are written; a member path that is absolute or climbs out with ".." is refused.
+ * members, CRC-32 checked, streamed) and tar.gz (ustar / GNU long names, streamed), and the saving
+ * of plain downloads (a file as it is, or a single gunzipped `.gz`). Only regular files are
+ * written; a member path (or saveAs) that is absolute or climbs out with ".." is refused.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open } from "node:fs/promises";
+import { mkdir, open, rename } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { crc32, createGunzip, createInflateRaw } from "node:zlib";
-import type { ArchiveFormat } from "./datasets.js";
+import type { ArchiveFormat, ArchiveSource, PlainSource } from "./datasets.js";
 import { DataError } from "./errors.js";
 
 /** Maps a member path to its path under the destination, or null to skip it. */
@@ -27,6 +28,27 @@ export function stripPrefixMap(prefix: string): MemberMap {
 
 export async function extractArchive(archive: string, format: ArchiveFormat, dest: string, map: MemberMap): Promise<string[]> {
   return format === "zip" ? extractZip(archive, dest, map) : extractTarGz(archive, dest, map);
+}
+
+/** Puts one downloaded source into dest: an archive's members, or a plain file as its saveAs. Returns the paths written. */
+export async function unpack(download: string, a: ArchiveSource, dest: string): Promise<string[]> {
+  if ("saveAs" in a) {
+    await savePlain(download, a, dest);
+    return [a.saveAs];
+  }
+  return extractArchive(download, a.format, dest, stripPrefixMap(a.stripPrefix));
+}
+
+/** A plain download moved to dest/saveAs (the temp folder and dest share a file system), or gunzipped there. */
+async function savePlain(download: string, a: PlainSource, dest: string): Promise<void> {
+  const out = safeJoin(a.url, dest, a.saveAs);
+  await mkdir(dirname(out), { recursive: true });
+  if (a.format === "file") return rename(download, out);
+  try {
+    await pipeline(createReadStream(download), createGunzip(), createWriteStream(out));
+  } catch (e) {
+    throw new DataError(`${a.url}: not a complete gzip file (${(e as Error).message}); the download may be damaged`);
+  }
 }
 
 function safeJoin(archive: string, dest: string, member: string): string {

@@ -11,8 +11,8 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DataError } from "./errors.js";
 import { readBrown, readSotu } from "./readers/corpora.js";
-import { readCaptionGroups } from "./readers/groups.js";
-import { readNliJsonl, readXnliTsv } from "./readers/nli.js";
+import { assembleCaptionGroups, readCaptionGroups } from "./readers/groups.js";
+import { readCadTsv, readNliJsonl, readXnliTsv } from "./readers/nli.js";
 import { readSick, readStsBenchmark } from "./readers/similarity.js";
 import { type ColumnRef, readTabularPairs, readTabularText, type TabularFormat } from "./readers/tabular.js";
 import { readWikiText } from "./readers/text.js";
@@ -24,6 +24,8 @@ export type GroupReader = (path: string, opts: ReadOptions) => AsyncGenerator<Gr
 export type TextReader = (path: string | null, opts: ReadOptions) => AsyncGenerator<TextRecord>;
 
 export type ArchiveFormat = "zip" | "tar.gz";
+/** A download that is one file, not an archive: kept as it is, or gunzipped (a single `.gz` file). */
+export type PlainFormat = "file" | "gz";
 
 /** A published digest of an archive (SHA-1 is what d2l's and GluonNLP's data hubs publish for some). */
 export interface Checksum {
@@ -32,23 +34,42 @@ export interface Checksum {
   hex: string;
 }
 
-export interface ArchiveSource {
+interface SourceBase {
   url: string;
   /**
    * The published digest, or null when none is published: the first download's sha256 is then recorded in the
    * user cache and every later download of the URL must match it (ts/data/download.ts). Zip CRCs are checked too.
    */
   checksum: Checksum | null;
+}
+
+/** An archive whose members are extracted. */
+export interface PackedSource extends SourceBase {
   format: ArchiveFormat;
   /** Only members under this prefix are extracted, with the prefix removed ("" = all). */
   stripPrefix: string;
 }
+
+/** A plain file (raw GitHub files, say), saved under the dataset's folder as `saveAs`. */
+export interface PlainSource extends SourceBase {
+  format: PlainFormat;
+  /** Path relative to the dataset's folder, e.g. "NLI/original/train.tsv". */
+  saveAs: string;
+}
+
+/** One thing to download: an archive to extract, or a plain file to save. */
+export type ArchiveSource = PackedSource | PlainSource;
 
 /** Where `bridge data fetch NAME` gets a dataset: the official archives and how they map into the official layout. */
 export interface DownloadSource {
   /** Folder created under the data dir (the official layout's top folder). */
   dir: string;
   archives: ArchiveSource[];
+  /**
+   * Builds the layout's files from what was downloaded, in the staging folder, before `expect` is checked (e.g.
+   * five caption files into one group TSV); it removes what the layout does not keep. A failure writes nothing.
+   */
+  assemble?: (dir: string) => Promise<void>;
   /** Files (relative to dir) that must be there afterwards. */
   expect: string[];
   licence: string;
@@ -97,6 +118,22 @@ const wikitext = (name: string, dir: string, url: string, checksum: Checksum): T
   },
   read: (path, opts) => readWikiText(path!, opts),
 });
+
+/** Multi30K task 2's train split (an image list, five caption files) from the multi30k/dataset repository, assembled into one group TSV. */
+function multi30kDownload(): DownloadSource {
+  const base = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task2";
+  const captions = [1, 2, 3, 4, 5].map((k) => `train.${k}.en`);
+  return {
+    dir: "multi30k",
+    archives: [
+      { url: `${base}/image_splits/train_images.txt`, checksum: null, format: "file", saveAs: "train_images.txt" },
+      ...captions.map((c) => ({ url: `${base}/raw/${c}.gz`, checksum: null, format: "gz" as const, saveAs: c })),
+    ],
+    assemble: (dir) => assembleCaptionGroups(dir, { images: "train_images.txt", captions, out: "captions.train.tsv" }),
+    expect: ["captions.train.tsv"],
+    licence: "research and non-commercial use (Flickr30K's terms for the images and their captions)",
+  };
+}
 
 export const DATASETS: Record<string, Dataset> = {
   snli: {
@@ -191,12 +228,34 @@ export const DATASETS: Record<string, Dataset> = {
     "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip",
     sha1("0aec09a7537b58d4bb65362fee27650eeaba625a"),
   ),
+  // Counterfactually-augmented SNLI: 1,666 SNLI train pairs (original) and, in all_combined (train), each with
+  // 4 minimal edits that change its label. The acmi-lab repository's raw files; no checksum is published.
+  cad: {
+    name: "cad",
+    kind: "pairs",
+    splits: { train: "cad/NLI/all_combined/train.tsv", original: "cad/NLI/original/train.tsv" },
+    aliases: { all_combined: "train", combined: "train" },
+    trainSplit: "train",
+    download: {
+      dir: "cad",
+      archives: ["all_combined", "original"].map((s) => ({
+        url: `https://raw.githubusercontent.com/acmi-lab/counterfactually-augmented-data/master/NLI/${s}/train.tsv`,
+        checksum: null,
+        format: "file" as const,
+        saveAs: `NLI/${s}/train.tsv`,
+      })),
+      expect: ["NLI/all_combined/train.tsv", "NLI/original/train.tsv"],
+      licence: "Apache-2.0 (the edits); the pairs are SNLI's, CC BY-SA 4.0",
+    },
+    read: readCadTsv,
+  },
   // Multi30K task 2: Flickr30K images with 5 independent English captions each, one group a line.
   multi30k: {
     name: "multi30k",
     kind: "groups",
     splits: { train: "multi30k/captions.train.tsv" },
     trainSplit: "train",
+    download: multi30kDownload(),
     read: readCaptionGroups,
   },
   // WikiExtractor output (ts/data/readers/wikiextractor.ts): each split is a folder tree of wiki_NN files.

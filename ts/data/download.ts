@@ -1,18 +1,19 @@
 /**
- * `bridge data fetch`: download each archive of a dataset to a temp name, verify it (against its
- * published SHA-1 or SHA-256; where none is published, against the sha256 recorded at its first
- * download, in the user cache's checksums.json), extract it into a staging folder, check the expected files are there, and only then rename the
- * staging folder into the data dir. Any failure removes the temp folder: nothing half-written
+ * `bridge data fetch`: download each archive (or plain file) of a dataset to a temp name, verify it
+ * (against its published SHA-1 or SHA-256; where none is published, against the sha256 recorded at
+ * its first download, in the user cache's checksums.json), extract or save it into a staging folder,
+ * assemble the layout's files where the dataset says how, check the expected files are there, and
+ * only then rename the staging folder into the data dir. Any failure removes the temp folder: nothing half-written
  * is left, and an earlier good copy stays as it was until the new one is complete.
  */
 import { createHash } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { writeFileAtomic } from "../core/atomic.js";
-import { extractArchive, stripPrefixMap } from "./archive.js";
+import { unpack } from "./archive.js";
 import {
   type ArchiveSource,
   DATASETS,
@@ -120,7 +121,6 @@ export async function fetchSource(source: FetchSource, opts: FetchOptions): Prom
   const staging = join(work, "out");
   const unverified: string[] = [];
   const verified: Record<string, Verification> = {};
-  const files: string[] = [];
   try {
     for (const [i, a] of source.archives.entries()) {
       const archive = join(work, `archive-${i}.${a.format}`);
@@ -132,15 +132,17 @@ export async function fetchSource(source: FetchSource, opts: FetchOptions): Prom
         unverified.push(a.url);
         log(`${source.name}: no published checksum for ${a.url}; its sha256 ${digests.sha256} is recorded, and later downloads must match it`);
       }
-      files.push(...(await extractArchive(archive, a.format, staging, stripPrefixMap(a.stripPrefix))));
+      await unpack(archive, a, staging);
       await rm(archive, { force: true });
     }
+    if (source.assemble !== undefined) await assemble(source, staging, log);
+    const files = await filesUnder(staging);
     const missing = source.expect.filter((f) => !existsSync(join(staging, f)));
     if (missing.length > 0) throw new DataError(`${source.name}: the archive(s) lacked ${missing.join(", ")}; nothing was written`);
     if (existsSync(target)) await rename(target, join(work, "previous"));
     await rename(staging, target);
     log(`${source.name}: ${files.length} file(s) in ${target} (licence: ${source.licence})`);
-    return { name: source.name, dir: target, fetched: true, files: files.sort(), unverified, verified };
+    return { name: source.name, dir: target, fetched: true, files, unverified, verified };
   } catch (e) {
     // A failed swap must not lose the earlier copy.
     if (!existsSync(target) && existsSync(join(work, "previous"))) await rename(join(work, "previous"), target);
@@ -148,6 +150,26 @@ export async function fetchSource(source: FetchSource, opts: FetchOptions): Prom
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Runs the source's assembly in the staging folder; its failure names the dataset, and nothing is written. */
+async function assemble(source: FetchSource, staging: string, log: (line: string) => void): Promise<void> {
+  log(`${source.name}: assembling ${source.expect.join(", ")}`);
+  try {
+    await source.assemble!(staging);
+  } catch (e) {
+    throw new DataError(`${source.name}: cannot assemble ${source.expect.join(", ")} from the download: ${(e as Error).message}; nothing was written`);
+  }
+}
+
+/** The regular files under dir, relative to it, sorted ([] when dir was never created: nothing extracted). */
+async function filesUnder(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)))
+    .sort();
 }
 
 /**

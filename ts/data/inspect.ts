@@ -196,6 +196,9 @@ export function formatInspectReport(r: InspectReport): string {
     const lab = Object.entries(r.labels ?? {});
     if (lab.length > 0) lines.push(`  labels      ${lab.map(([k, v]) => `${k} ${v.toLocaleString("en-US")}`).join(", ")}`);
     if (r.scores) lines.push(`  scores      ${r.scores.min}..${r.scores.max}, mean ${r.scores.mean.toFixed(3)}`);
+  } else if (r.groups !== undefined) {
+    lines.push(`  groups      ${r.groups.toLocaleString("en-US")}`);
+    lines.push(`  sentences   ${(r.sentences ?? 0).toLocaleString("en-US")}`);
   } else {
     lines.push(`  lines       ${(r.lines ?? 0).toLocaleString("en-US")}`);
   }

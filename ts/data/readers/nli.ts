@@ -1,8 +1,8 @@
-/** SNLI 1.0 and MultiNLI (.jsonl) and XNLI English (.tsv) readers. */
+/** SNLI 1.0 and MultiNLI (.jsonl), XNLI English and counterfactually-augmented SNLI (.tsv) readers. */
 import { badRow, countDropped, DataError, emptyReadStats } from "../errors.js";
 import { readLines } from "../lines.js";
 import { emptySentence, type PairRecord, parseNliLabel, type ReadOptions } from "../records.js";
-import { headerIndex, requireColumns } from "./tsv.js";
+import { headerIndex, requireColumns, unquoteField } from "./tsv.js";
 
 /** Pairs whose annotators did not agree carry gold label "-": dropped and counted. */
 const NO_GOLD = "-";
@@ -54,15 +54,29 @@ export async function* readNliJsonl(path: string, opts: ReadOptions = {}): Async
 
 /** XNLI English TSV from the Hugging Face export: id, premise, hypothesis, label (0/1/2). */
 export async function* readXnliTsv(path: string, opts: ReadOptions = {}): AsyncGenerator<PairRecord> {
-  yield* readHeaderedTsv(path, opts, ["label", "premise", "hypothesis"], "id");
+  yield* readHeaderedTsv(path, opts, { columns: ["label", "premise", "hypothesis"], idCol: "id" });
 }
 
-async function* readHeaderedTsv(
-  path: string,
-  opts: ReadOptions,
-  [labelCol, s1Col, s2Col]: readonly [string, string, string],
-  idCol: string,
-): AsyncGenerator<PairRecord> {
+/**
+ * Counterfactually-augmented SNLI (Kaushik et al. 2020), NLI/{all_combined,original}/train.tsv:
+ * sentence1, sentence2, gold_label; no id column (a pair is named by its line). Split on tabs, but a
+ * sentence holding `"` was written quoted, CSV-style, and is unquoted.
+ */
+export async function* readCadTsv(path: string, opts: ReadOptions = {}): AsyncGenerator<PairRecord> {
+  yield* readHeaderedTsv(path, opts, { columns: ["gold_label", "sentence1", "sentence2"], unquote: true });
+}
+
+interface TsvLayout {
+  /** Label, first sentence, second sentence, as the header names them. */
+  columns: readonly [string, string, string];
+  /** Column of the pair's id; without one (or when the file lacks it) a pair's id is its line number. */
+  idCol?: string;
+  /** Unquote sentences written quoted (unquoteField). */
+  unquote?: boolean;
+}
+
+async function* readHeaderedTsv(path: string, opts: ReadOptions, layout: TsvLayout): AsyncGenerator<PairRecord> {
+  const [labelCol, s1Col, s2Col] = layout.columns;
   const policy = opts.onBadRow ?? "error";
   const stats = opts.stats ?? emptyReadStats();
   let cols: number[] | undefined;
@@ -72,7 +86,7 @@ async function* readHeaderedTsv(
     if (cols === undefined) {
       const index = headerIndex(text);
       cols = requireColumns(path, index, [labelCol, s1Col, s2Col]);
-      idAt = index.get(idCol);
+      idAt = layout.idCol === undefined ? undefined : index.get(layout.idCol);
       width = Math.max(...cols, idAt ?? 0) + 1;
       continue;
     }
@@ -82,7 +96,7 @@ async function* readHeaderedTsv(
       badRow(policy, stats, path, no, `expected at least ${width} tab-separated columns, found ${fields.length}`);
       continue;
     }
-    const picked = cols.map((c) => fields[c]);
+    const picked = cols.map((c) => (layout.unquote ? unquoteField(fields[c]) : fields[c]));
     const rawLabel = picked[0];
     if (rawLabel === NO_GOLD) {
       countDropped(stats, DROPPED_NO_GOLD);

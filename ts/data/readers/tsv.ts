@@ -14,3 +14,15 @@ export function requireColumns(path: string, index: Map<string, number>, names: 
   }
   return names.map((n) => index.get(n)!);
 }
+
+/** A whole field in quotes with its inner quotes doubled: how pandas' to_csv (QUOTE_MINIMAL) writes a field holding `"`. */
+const QUOTED_FIELD = /^"((?:[^"]|"")*)"$/;
+
+/**
+ * The text of a field that its writer quoted (CAD's TSVs quote sentences that hold `"` so); any
+ * other field, bare quotes included, is returned as it stands.
+ */
+export function unquoteField(field: string): string {
+  const m = QUOTED_FIELD.exec(field);
+  return m === null ? field : m[1].replaceAll('""', '"');
+}

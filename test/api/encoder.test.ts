@@ -235,4 +235,57 @@ testWithData(test, "search over sentences: an index made once equals embedding t
   await rejects(enc.embed(["x"]), "closed"); // `await using` closed it at the block's end
 });
 
+testWithData(test, "bridge search prints the API's hits, as text and as JSON; bad arguments are named", async (dataDir) => {
+  const { root, name } = await run(dataDir);
+  const corpus = join(root, "corpus.txt");
+  writeFileSync(corpus, `${SENTENCES.join("\n")}\n`); // line 3 is empty: skipped, the others keep their line numbers
+  const bridge = (...args: string[]) =>
+    promisify(execFile)(process.execPath, [bridgeBin, "search", "--run", name, "--corpus", corpus, "--device", "cpu", ...args], {
+      env: { ...process.env, BRIDGE_RUNS_DIR: root },
+    });
+  const queries = ["A dog runs .", "Someone plays music ."];
+  const { stdout } = await bridge("--query", queries[0], "--query", queries[1], "--top-k", "3", "--json");
+  const out = JSON.parse(stdout) as { run: string; results: { query: string; hits: { line: number; text: string; score: number }[] }[] };
+  assert.is(out.run, name);
+  const kept = SENTENCES.map((text, i) => ({ text, line: i + 1 })).filter((s) => s.text !== "");
+  await using enc = await openEncoder(name, { runsDir: root, device: "cpu" });
+  const want = await enc.search(
+    queries,
+    kept.map((k) => k.text),
+    { topK: 3 },
+  );
+  assert.equal(
+    out.results.map((r) => r.query),
+    queries,
+  );
+  out.results.forEach((r, i) => {
+    assert.equal(
+      r.hits.map((h) => h.line),
+      want[i].map((h) => kept[h.corpusId].line),
+    );
+    r.hits.forEach((h, j) => {
+      assert.is(h.text, SENTENCES[h.line - 1]);
+      assert.ok(Math.abs(h.score - want[i][j].score) < 1e-6);
+    });
+  });
+  const queryFile = join(root, "queries.txt");
+  writeFileSync(queryFile, `${queries[0]}\n`);
+  const text = (await bridge("--queries", queryFile, "--top-k", "1")).stdout;
+  const top = out.results[0].hits[0];
+  assert.is(text.trim(), `query: ${queries[0]}\n  ${top.score.toFixed(4)}  ${corpus}:${top.line}  ${top.text}`);
+  for (const [args, fragment] of [
+    [["--query", "x", "--queries", queryFile], "mutually exclusive"],
+    [[], "--query TEXT"],
+    [["--query", "x", "--top-k", "0"], "--top-k 0"],
+  ] as const)
+    await rejects(bridge(...args), fragment);
+  await rejects(
+    promisify(execFile)(process.execPath, [bridgeBin, "search", "--run", name, "--corpus", join(root, "none.txt"), "--query", "x"], {
+      env: { ...process.env, BRIDGE_RUNS_DIR: root },
+    }),
+    "--corpus",
+    "none.txt: no such file",
+  );
+});
+
 test.run();

@@ -55,7 +55,7 @@ export interface SearchOptions {
   batchSize?: number;
 }
 
-/** Sentences, or vectors already embedded. */
+/** Sentences to embed, one vector each. */
 export type Texts = readonly string[];
 
 /** The encoder was closed (or is closing) when a call came. */

@@ -86,9 +86,10 @@ async function useItFromCode(cwd: string, readme: string, env: NodeJS.ProcessEnv
   await promisify(execFile)(join(projectRoot, "node_modules", ".bin", "tsc"), ["-p", app]).catch((e: Error & { stdout?: string }) => {
     throw new Error(`the README's TypeScript does not compile:\n${e.stdout ?? e.message}`);
   });
-  const ts = await promisify(execFile)(process.execPath, [join(app, "example.js")], { cwd, env });
+  // FORCE_COLOR=0: console.log of numbers without the colour codes a test runner's FORCE_COLOR would add
+  const ts = await promisify(execFile)(process.execPath, [join(app, "example.js")], { cwd, env: { ...env, FORCE_COLOR: "0" } });
   const [shape, ...hits] = ts.stdout.trim().split("\n");
-  assert.match(shape, /^2 \d+ \d+$/, "rows, dim and a row's length");
+  assert.match(shape, /^2 \d+ \d+$/, `rows, dim and a row's length, in:\n${ts.stdout}`);
   const [rows, dim, rowLength] = shape.split(" ").map(Number);
   assert.is(rows, 2);
   assert.is(rowLength, dim);

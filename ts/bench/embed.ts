@@ -15,12 +15,12 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { embedFile } from "../api/embedFile.js";
+import { openEncoder } from "../api/encoder.js";
 import { startBackend } from "../backend/client.js";
 import { parseSplitRef, splitExists, splitTexts } from "../data/datasets.js";
 import { Tokenizer } from "../data/tokenize.js";
 import { TokenCounter, Vocab } from "../data/vocab.js";
-import { embedFile } from "../api/embedFile.js";
-import { openEncoder } from "../api/encoder.js";
 import { RunModel } from "../eval/runModel.js";
 import { MANIFEST_VERSION, runPaths, writeManifest } from "../run/manifest.js";
 import { runPythonJson } from "./python.js";

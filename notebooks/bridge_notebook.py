@@ -6,20 +6,36 @@ read the Arrow files that `npx bridge eval` / `embed` write.
 
 The run is BRIDGE_RUN_DIR (a folder), else runs/<BRIDGE_RUN>, else the latest run: runs/latest
 (the link `bridge train` keeps to the newest run), else the run whose run.json changed last.
+
+A run as an encoder, as the TypeScript API has it (`openEncoder`):
+
+    from bridge_notebook import open_encoder
+    with open_encoder() as enc:                       # the same run open_run() finds
+        v = enc.embed(["A man plays a guitar."])      # numpy float32 [rows, dim]
+        hits = enc.search(["music"], corpus, top_k=5)  # [[{"corpus_id": i, "score": s}, ...]]
+
+The tokenizer is bridge's own (TypeScript), so the encoder runs one `node` process (ts/api/pipe.ts)
+holding one backend for all its calls: the vectors are `bridge embed`'s, bit for bit.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Self, TypedDict
 
 import numpy as np
 import pyarrow as pa
 
-RUNS_DIR = Path(__file__).resolve().parent.parent / "runs"
+ROOT = Path(__file__).resolve().parent.parent
+RUNS_DIR = ROOT / "runs"
+PIPE = ROOT / "dist" / "ts" / "api" / "pipe.js"
 
 
 def find_run(runs_dir: Path = RUNS_DIR) -> Path:
@@ -55,12 +71,16 @@ def open_run(run_dir: Path | None = None) -> Run:
     """Reads the run's manifest and metrics and prints what it found (and what is missing)."""
     folder = find_run() if run_dir is None else run_dir.resolve()
     if not (folder / "run.json").exists():
-        raise FileNotFoundError(f"{folder}: no run.json; is it a run folder (runs/NAME)?")
+        raise FileNotFoundError(
+            f"{folder}: no run.json; is it a run folder (runs/NAME)?"
+        )
     manifest = json.loads((folder / "run.json").read_text())
     metrics_file = folder / "eval" / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
     stages = [s["name"] for s in manifest["stages"]]
-    print(f"run {manifest['name']} ({folder}): stages {stages}, final checkpoint {manifest['finalCheckpoint']}")
+    print(
+        f"run {manifest['name']} ({folder}): stages {stages}, final checkpoint {manifest['finalCheckpoint']}"
+    )
     if not metrics:
         print(f"no {metrics_file} yet: run `npx bridge eval --run {folder.name}` first")
     return Run(folder, manifest, metrics)
@@ -75,4 +95,193 @@ def read_arrow(path: Path) -> pa.Table:
 def vectors(table: pa.Table, column: str) -> np.ndarray:
     """A FixedSizeList<float32> column as a [rows, dim] numpy array (no copy where possible)."""
     col = table.column(column).combine_chunks()
-    return col.values.to_numpy().reshape(len(col), col.type.list_size)  # [rows * dim] -> [rows, dim]
+    return col.values.to_numpy().reshape(
+        len(col), col.type.list_size
+    )  # [rows * dim] -> [rows, dim]
+
+
+def data_dir() -> Path:
+    """The datasets folder, as the command line finds it: BRIDGE_DATA_DIR, else ~/.cache/bridge/data."""
+    return Path(
+        os.environ.get("BRIDGE_DATA_DIR") or Path.home() / ".cache" / "bridge" / "data"
+    )
+
+
+class Hit(TypedDict):
+    """One search result: the corpus row and its cosine similarity to the query."""
+
+    corpus_id: int
+    score: float
+
+
+def cos_sim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every row of a with every row of b: [len(a), len(b)] (zero rows give 0)."""
+    return _unit(a) @ _unit(b).T
+
+
+def semantic_search(
+    queries: np.ndarray, corpus: np.ndarray, top_k: int = 5
+) -> list[list[Hit]]:
+    """Exact cosine top-k of each query row over the corpus rows, best first (ties: lower id first)."""
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if queries.ndim != 2 or corpus.ndim != 2 or queries.shape[1] != corpus.shape[1]:
+        raise ValueError(
+            f"queries {queries.shape} and corpus {corpus.shape}: need [n, dim] arrays of one dim"
+        )
+    scores = cos_sim(queries, corpus)  # [queries, corpus]
+    k = min(top_k, corpus.shape[0])
+    out: list[list[Hit]] = []
+    for row in scores:
+        best = np.argsort(-row, kind="stable")[:k]
+        out.append([{"corpus_id": int(i), "score": float(row[i])} for i in best])
+    return out
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+    return (x / np.where(norms > 0, norms, 1)).astype(np.float32)
+
+
+class EncoderError(RuntimeError):
+    """The encoder process refused a call, or stopped."""
+
+
+class Encoder:
+    """A run's encoder: one `node` process (ts/api/pipe.ts) and its backend, kept for every call."""
+
+    def __init__(
+        self, run_dir: Path, *, device: str | None = None, max_len: int | None = None
+    ) -> None:
+        node = os.environ.get("BRIDGE_NODE") or shutil.which("node")
+        if node is None:
+            raise EncoderError("no `node` on PATH (set BRIDGE_NODE to its path)")
+        if not PIPE.exists():
+            raise EncoderError(
+                f"{PIPE}: not built; run `npm install` (or `npm run build`)"
+            )
+        cmd = [node, str(PIPE), str(run_dir)]
+        cmd += ["--device", device] if device else []
+        cmd += ["--max-len", str(max_len)] if max_len is not None else []
+        # the backend's stderr, kept for error messages: it lives as long as the encoder
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr
+        )
+        hello = self._header()
+        if "error" in hello:
+            self.close()
+            raise EncoderError(hello["error"])
+        self.run: str = hello["run"]
+        self.dir = Path(hello["dir"])
+        self.dim: int = hello["dim"]
+        self.checkpoint: str = hello["checkpoint"]
+
+    def embed(
+        self,
+        sentences: Sequence[str],
+        *,
+        batch_size: int = 128,
+        normalize: bool = False,
+    ) -> np.ndarray:
+        """One float32 vector per sentence, in input order: [len(sentences), dim]."""
+        if isinstance(sentences, str):
+            raise TypeError("embed takes a list of sentences, not one string")
+        if self._proc.stdin is None or self._proc.poll() is not None:
+            raise EncoderError(f"the encoder of run {self.run} is closed")
+        req = {
+            "sentences": list(sentences),
+            "batchSize": batch_size,
+            "normalize": normalize,
+        }
+        self._proc.stdin.write(json.dumps(req).encode() + b"\n")
+        self._proc.stdin.flush()
+        head = self._header()
+        if "error" in head:
+            raise EncoderError(head["error"])
+        rows, dim = head["rows"], head["dim"]
+        buf = bytearray(rows * dim * 4)
+        view, got = memoryview(buf), 0
+        while got < len(buf):
+            n = self._proc.stdout.readinto(view[got:]) if self._proc.stdout else 0
+            if not n:
+                raise EncoderError(
+                    f"the encoder stopped mid-reply{self._stderr_tail()}"
+                )
+            got += n
+        return np.frombuffer(buf, dtype="<f4").reshape(rows, dim)  # [rows, dim]
+
+    def similarity(
+        self, a: Sequence[str] | np.ndarray, b: Sequence[str] | np.ndarray
+    ) -> np.ndarray:
+        """Cosine similarity of every a with every b: [len(a), len(b)]."""
+        return cos_sim(self._vectors(a), self._vectors(b))
+
+    def search(
+        self,
+        queries: Sequence[str] | np.ndarray,
+        corpus: Sequence[str] | np.ndarray,
+        top_k: int = 5,
+    ) -> list[list[Hit]]:
+        """The top_k corpus entries nearest each query (exact cosine); embed a corpus once and pass its array to reuse it."""
+        return semantic_search(self._vectors(queries), self._vectors(corpus), top_k)
+
+    def close(self) -> None:
+        """Ends the process (its backend stops with it); later calls raise EncoderError."""
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._stderr.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _vectors(self, x: Sequence[str] | np.ndarray) -> np.ndarray:
+        return x if isinstance(x, np.ndarray) else self.embed(x)
+
+    def _header(self) -> dict[str, Any]:
+        line = self._proc.stdout.readline() if self._proc.stdout else b""
+        if not line:
+            self._proc.wait()
+            raise EncoderError(
+                f"the encoder process exited (code {self._proc.returncode}){self._stderr_tail()}"
+            )
+        return json.loads(line)
+
+    def _stderr_tail(self) -> str:
+        try:
+            self._stderr.seek(0)
+            tail = (
+                self._stderr.read().decode(errors="replace").strip().splitlines()[-15:]
+            )
+        except ValueError:  # already closed
+            return ""
+        return ("\n" + "\n".join(tail)) if tail else ""
+
+
+def open_encoder(
+    run: str | Path | None = None,
+    *,
+    device: str | None = None,
+    max_len: int | None = None,
+) -> Encoder:
+    """Opens a run as an encoder: a run folder, a name in runs/, or None for the run open_run() finds."""
+    if run is None:
+        folder = find_run()
+    elif Path(run).is_dir():
+        folder = Path(run).resolve()
+    else:
+        folder = (RUNS_DIR / run).resolve()
+    if not (folder / "run.json").exists():
+        raise FileNotFoundError(f"{run!r}: no run at {folder} (no run.json)")
+    return Encoder(folder, device=device, max_len=max_len)

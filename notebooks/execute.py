@@ -1,9 +1,10 @@
 """Executes the inspection notebooks against a run, as CI does, so that they never rot.
 
-    .venv/bin/python notebooks/execute.py RUN_DIR [--out DIR]
+    .venv/bin/python notebooks/execute.py RUN_DIR [--out DIR] [--data-dir DIR]
 
 Each notebook runs top to bottom in a fresh kernel of this interpreter (the project's venv) with
-BRIDGE_RUN_DIR=RUN_DIR; a cell that raises fails the run. The committed notebooks stay without
+BRIDGE_RUN_DIR=RUN_DIR (and BRIDGE_DATA_DIR=DIR with --data-dir: semantic-search reads SNLI dev);
+a cell that raises fails the run. The committed notebooks stay without
 outputs: executed copies go to --out only when it is given.
 """
 
@@ -19,7 +20,12 @@ import nbformat
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
-NOTEBOOKS = ("language-model.ipynb", "sentence-vectors.ipynb", "nli-errors.ipynb")
+NOTEBOOKS = (
+    "language-model.ipynb",
+    "sentence-vectors.ipynb",
+    "nli-errors.ipynb",
+    "semantic-search.ipynb",
+)
 
 
 def execute(run_dir: Path, out: Path | None, timeout: int = 120) -> None:
@@ -45,7 +51,12 @@ def main() -> None:
     p.add_argument(
         "--out", type=Path, default=None, help="write the executed notebooks here"
     )
+    p.add_argument(
+        "--data-dir", type=Path, default=None, help="BRIDGE_DATA_DIR for the notebooks"
+    )
     a = p.parse_args()
+    if a.data_dir is not None:
+        os.environ["BRIDGE_DATA_DIR"] = str(a.data_dir.resolve())
     if not (a.run_dir / "eval" / "metrics.json").exists():
         sys.exit(
             f"{a.run_dir}: no eval/metrics.json; run `npx bridge eval` on it first"

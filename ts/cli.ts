@@ -16,6 +16,7 @@ import { evalCommand } from "./cli/eval.js";
 import { importCommand } from "./cli/import.js";
 import { keysCommand } from "./cli/keys.js";
 import { modelsCommand } from "./cli/models.js";
+import { searchCommand } from "./cli/search.js";
 import { serveCommand } from "./cli/serve.js";
 import { trainCommand } from "./cli/train.js";
 
@@ -26,6 +27,7 @@ const COMMANDS: readonly BridgeCommand[] = [
   evalCommand,
   ablateCommand,
   embedCommand,
+  searchCommand,
   benchCommand,
   dataCommand,
   importCommand,

@@ -1,7 +1,8 @@
 /**
  * Dependencies point down: the layers of ts/ and what each may import, checked on the source. A leaf module of
  * the training loop never imports the loop (ts/train/context.ts holds what they share); data, backend, config and
- * core never import the stages above them; evaluation never imports training.
+ * core never import the stages above them; evaluation never imports training; the library API (ts/api) imports
+ * nothing of the command line or the orchestrators.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -28,13 +29,15 @@ function imports(file: string): string[] {
 const layer = (rel: string) => rel.split("/")[0];
 
 const FORBIDDEN: Record<string, string[]> = {
-  core: ["data", "backend", "config", "run", "train", "eval", "commands", "bench", "ablate", "setup", "ui", "cli"],
-  data: ["backend", "run", "train", "eval", "commands", "bench", "ablate", "cli"],
-  backend: ["data", "config", "run", "train", "eval", "commands", "bench", "ablate", "cli"],
-  config: ["backend", "run", "train", "eval", "commands", "bench", "ablate", "cli"],
-  run: ["train", "eval", "commands", "bench", "ablate", "cli"],
-  train: ["eval", "commands", "bench", "ablate", "cli"],
-  eval: ["train", "commands", "bench", "ablate", "cli"],
+  core: ["data", "backend", "config", "run", "train", "eval", "api", "commands", "bench", "ablate", "setup", "ui", "cli"],
+  data: ["backend", "run", "train", "eval", "api", "commands", "bench", "ablate", "cli"],
+  backend: ["data", "config", "run", "train", "eval", "api", "commands", "bench", "ablate", "cli"],
+  config: ["backend", "run", "train", "eval", "api", "commands", "bench", "ablate", "cli"],
+  run: ["train", "eval", "api", "commands", "bench", "ablate", "cli"],
+  train: ["eval", "api", "commands", "bench", "ablate", "cli"],
+  eval: ["train", "api", "commands", "bench", "ablate", "cli"],
+  // the library API sits on the run model (eval/runModel.ts), below the command line and the orchestrators
+  api: ["train", "commands", "bench", "ablate", "cli", "setup"],
 };
 
 test("each layer of ts/ imports only the layers below it", () => {

@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { type Table, tableFromIPC } from "apache-arrow";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { embedFile } from "../../ts/eval/embed.js";
+import { embedFile } from "../../ts/api/embedFile.js";
 import { bridgeBin, tempFolder, testWithData } from "../helpers.js";
 import { sharedRun } from "./fixtures.js";
 

@@ -5,12 +5,18 @@
  * Python process, in the same benchmark run. Both start from token ids; tokenising is timed apart
  * (`bridge_tokenize_sentences_per_s`). Target: ratio >= 0.9.
  *
+ * Beside them, from texts (tokenising included): the library API (`Encoder.embed` of the sentences) and
+ * the command line's path (`embedFile`: a text file in, an Arrow file out, on the same open encoder, so
+ * without the process and backend start `bridge embed` also pays). Target: api_vs_bridge >= 0.9.
+ *
  * Sentences: the unique sentences of SNLI dev from the data dir (else the Brown corpus). Model:
  * the given run's, or a fresh model of `preset` (random weights: speed does not depend on them).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { embedFile } from "../api/embedFile.js";
+import { openEncoder } from "../api/encoder.js";
 import { startBackend } from "../backend/client.js";
 import { parseSplitRef, splitExists, splitTexts } from "../data/datasets.js";
 import { Tokenizer } from "../data/tokenize.js";
@@ -34,6 +40,13 @@ export interface EmbedBenchResult {
   bridge_sentences_per_s: number;
   native_sentences_per_s: number;
   ratio: number;
+  /** Encoder.embed of the texts (tokenising included). */
+  api_sentences_per_s: number;
+  /** embedFile on the same encoder: read a text file, embed, write an Arrow file. */
+  cli_path_sentences_per_s: number;
+  api_vs_bridge: number;
+  api_vs_native: number;
+  cli_path_vs_native: number;
   bridge_tokenize_sentences_per_s: number;
   sentences: number;
   batch_size: number;
@@ -42,19 +55,19 @@ export interface EmbedBenchResult {
   device: string;
 }
 
-async function benchSentences(dataDir: string | undefined, n: number): Promise<{ sentences: string[]; source: string }> {
+export async function benchSentences(dataDir: string | undefined, n: number): Promise<{ sentences: string[]; source: string }> {
   let ref = parseSplitRef("snli:dev", dataDir);
   if (!splitExists(ref)) ref = parseSplitRef("brown");
   const seen = new Set<string>();
   for await (const s of splitTexts(ref, {})) {
-    if (s.trim() !== "") seen.add(s);
+    if (s.trim() !== "" && !/[\r\n]/.test(s)) seen.add(s); // one a line: the command line's path reads them from a file
     if (seen.size >= n) break;
   }
   return { sentences: [...seen], source: ref.id };
 }
 
-/** A throwaway run folder holding a fresh model of `preset` with a vocabulary of the sentences. */
-async function freshRun(root: string, sentences: string[], preset: string, device?: string): Promise<void> {
+/** A throwaway run folder (root/bench) holding a fresh model of `preset` with a vocabulary of the sentences. */
+export async function freshRun(root: string, sentences: string[], preset: string, device?: string): Promise<void> {
   const paths = runPaths("bench", root);
   mkdirSync(paths.checkpoints, { recursive: true });
   const tokenizer = new Tokenizer();
@@ -95,8 +108,12 @@ export async function benchEmbed(opts: EmbedBenchOptions = {}): Promise<EmbedBen
   const tmp = mkdtempSync(join(tmpdir(), "bridge-bench-embed-"));
   try {
     if (opts.run === undefined) await freshRun(tmp, sentences, preset, opts.device);
+    const runSpec = opts.run === undefined ? join(tmp, "bench") : opts.run;
     const model = await RunModel.open(opts.run === undefined ? { run: "bench", runsDir: tmp, device: opts.device } : { run: opts.run, device: opts.device });
+    const encoder = await openEncoder(runSpec, { device: opts.device });
     let bridgeBest = Number.POSITIVE_INFINITY;
+    let apiBest = Number.POSITIVE_INFINITY;
+    let cliBest = Number.POSITIVE_INFINITY;
     let nativeBest = 0;
     let device = "";
     let tokenizeSeconds: number;
@@ -108,26 +125,42 @@ export async function benchEmbed(opts: EmbedBenchOptions = {}): Promise<EmbedBen
       mkdirSync(ids);
       writeFileSync(join(ids, "offsets.bin"), new Uint8Array(rows.offsets.buffer, rows.offsets.byteOffset, rows.offsets.byteLength));
       writeFileSync(join(ids, "ids.bin"), new Uint8Array(rows.ids.buffer, rows.ids.byteOffset, rows.offsets[rows.offsets.length - 1] * 4));
+      const input = join(tmp, "sentences.txt");
+      writeFileSync(input, `${sentences.join("\n")}\n`);
       const nativeArgs = ["--checkpoint", model.resolveCheckpoint(model.checkpoint), "--ids", ids, "--batch-size", String(batchSize), "--repeats", "1"];
       if (opts.device) nativeArgs.push("--device", opts.device);
       await model.encode(rows, { batchSize }); // warm-up
-      // Rounds alternate bridge and native, so that load from other processes hits both alike; best of each.
-      for (let r = 0; r < repeats; r++) {
+      await encoder.embed(sentences, { batchSize });
+      const timed = async (work: () => Promise<unknown>) => {
         const t = performance.now();
-        await model.encode(rows, { batchSize });
-        bridgeBest = Math.min(bridgeBest, (performance.now() - t) / 1000);
+        await work();
+        return (performance.now() - t) / 1000;
+      };
+      // Rounds alternate the paths, so that load from other processes hits all alike; best of each.
+      for (let r = 0; r < repeats; r++) {
+        bridgeBest = Math.min(bridgeBest, await timed(() => model.encode(rows, { batchSize })));
+        apiBest = Math.min(apiBest, await timed(() => encoder.embed(sentences, { batchSize })));
+        cliBest = Math.min(cliBest, await timed(() => embedFile({ run: runSpec, input, output: join(tmp, "out.arrow"), batchSize, encoder, progress: false })));
         const native = await runNative(nativeArgs);
         nativeBest = Math.max(nativeBest, native.native_sentences_per_s);
         device = native.device;
       }
     } finally {
+      await encoder.close();
       await model.close();
     }
     const bridge = sentences.length / bridgeBest;
+    const api = sentences.length / apiBest;
+    const cli = sentences.length / cliBest;
     return {
       bridge_sentences_per_s: bridge,
       native_sentences_per_s: nativeBest,
       ratio: bridge / nativeBest,
+      api_sentences_per_s: api,
+      cli_path_sentences_per_s: cli,
+      api_vs_bridge: api / bridge,
+      api_vs_native: api / nativeBest,
+      cli_path_vs_native: cli / nativeBest,
       bridge_tokenize_sentences_per_s: sentences.length / tokenizeSeconds,
       sentences: sentences.length,
       batch_size: batchSize,

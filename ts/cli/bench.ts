@@ -12,7 +12,7 @@ export const benchCommand = defineCommand({
       quick: { type: "boolean", default: false, describe: "fewer iterations (a look, not a measurement)" },
       ...dataDirOption,
       config: { type: "string", describe: "`bench train`: the config to time (default: configs/tiny.yaml)" },
-      ...runOption("`bench embed`: the run whose model is timed (default: a fresh cpu_small model)"),
+      ...runOption("`bench embed`, `bench search`: the run whose model is timed (default: a fresh cpu_small model)"),
     });
   },
   handler: async (a) => {

@@ -1,13 +1,13 @@
 /** `bridge embed`. */
 import { defineCommand } from "./command.js";
-import { deviceOption, runOption } from "./options.js";
+import { deviceOption, remoteBackendOptions, runOption } from "./options.js";
 
 export const embedCommand = defineCommand({
   command: "embed",
   describe: "one sentence vector per input line, in input order, into an Arrow IPC file",
   builder: (y) =>
     y.options({
-      ...runOption("the run whose encoder embeds (default: the latest, runs/latest)"),
+      ...runOption("the run whose encoder embeds: a name, a run folder, or latest (the default, runs/latest)"),
       input: { type: "string", demandOption: true, describe: "text file, one sentence a line (or JSONL with --field)" },
       output: { type: "string", demandOption: true, describe: "FILE.arrow: line, text, vector (FixedSizeList<float32>)" },
       field: { type: "string", describe: "JSONL input: the field holding the text" },
@@ -15,6 +15,7 @@ export const embedCommand = defineCommand({
       "max-len": { type: "number", describe: "tokens kept per sentence, xxbos included (longer ones are cut and counted)" },
       checkpoint: { type: "string", describe: "checkpoint instead of the run's final one" },
       ...deviceOption,
+      ...remoteBackendOptions,
       force: { type: "boolean", default: false, describe: "write --output even inside a run folder (never over --input)" },
     }),
   handler: async (a) => {
@@ -29,6 +30,8 @@ export const embedCommand = defineCommand({
       checkpoint: a.checkpoint,
       device: a.device,
       force: a.force,
+      backend: a.backend,
+      keys: a.keys,
     });
   },
 });

@@ -1,6 +1,6 @@
 /** `npx bridge bench WHAT`: one benchmark, one JSON object on stdout. */
 
-export const BENCHMARKS = ["transport", "model", "prepare", "train", "embed"] as const;
+export const BENCHMARKS = ["transport", "model", "prepare", "train", "embed", "search"] as const;
 export type BenchName = (typeof BENCHMARKS)[number];
 
 export interface BenchOptions {
@@ -11,7 +11,7 @@ export interface BenchOptions {
   dataDir?: string;
   /** `bench train`: the config whose model and batches are timed (default configs/tiny.yaml). */
   config?: string;
-  /** `bench embed`: the run whose model is timed (default: a fresh cpu_small model). */
+  /** `bench embed` / `bench search`: the run whose model is timed (default: a fresh cpu_small model). */
   run?: string;
 }
 
@@ -32,6 +32,10 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     case "embed": {
       const { benchEmbed } = await import("../bench/embed.js");
       return { ...(await benchEmbed({ run: opts.run, dataDir: opts.dataDir, ...(opts.quick ? { sentences: 1000, repeats: 1 } : {}) })) };
+    }
+    case "search": {
+      const { benchSearch } = await import("../bench/search.js");
+      return { ...(await benchSearch({ run: opts.run, dataDir: opts.dataDir, ...(opts.quick ? { corpus: 20_000, queries: 10, encodeSentences: 300 } : {}) })) };
     }
     case "model": {
       const { benchModel } = await import("../bench/model.js");

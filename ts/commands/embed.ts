@@ -1,15 +1,17 @@
-/** `npx bridge embed`: one vector per input line (or JSONL field), in input order, into an Arrow file. */
-import type { EmbedOptions } from "../eval/embed.js";
-import { resolveRunName } from "../run/manifest.js";
+/** `npx bridge embed`: one vector per input line (or JSONL field), in input order, into an Arrow file (through the API's Encoder). */
+import type { EmbedFileOptions } from "../api/embedFile.js";
 
-/** The options a user gives on the command line (the rest of EmbedOptions is for library use); no run: the latest. */
-export type EmbedCommandOptions = Pick<EmbedOptions, "input" | "output" | "field" | "batchSize" | "maxLen" | "checkpoint" | "device" | "force"> & {
+/** The options a user gives on the command line (the rest of EmbedFileOptions is for library use); no run: the latest. */
+export type EmbedCommandOptions = Pick<
+  EmbedFileOptions,
+  "input" | "output" | "field" | "batchSize" | "maxLen" | "checkpoint" | "device" | "force" | "backend" | "keys"
+> & {
   run?: string;
 };
 
 export async function embedCommand(opts: EmbedCommandOptions): Promise<number> {
-  const { embedFile } = await import("../eval/embed.js");
-  const r = await embedFile({ ...opts, run: resolveRunName(opts.run) });
+  const { embedFile } = await import("../api/embedFile.js");
+  const r = await embedFile({ ...opts, run: opts.run ?? "latest" });
   const cut =
     r.truncated > 0
       ? `; ${r.truncated} texts cut at ${r.maxLen} tokens (${opts.maxLen !== undefined ? "--max-len" : "the run's tokenizer.maxLen"}; ${r.truncatedTokens} tokens dropped)`

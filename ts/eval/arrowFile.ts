@@ -73,6 +73,23 @@ function columnData(c: Column): Data {
   }
 }
 
+function schemaOf(columns: Columns, metadata: Record<string, string>): Schema {
+  return new Schema(
+    Object.keys(columns).map((name) => new Field(name, arrowType(columns[name]), false)),
+    new Map(Object.entries(metadata)),
+  );
+}
+
+/** One record batch of the columns (all of one length), under `schema` (default: the columns' own). */
+export function recordBatch(columns: Columns, schema: Schema = schemaOf(columns, {})): RecordBatch {
+  const names = Object.keys(columns);
+  const n = rowsOf(columns[names[0]]);
+  for (const name of names)
+    if (rowsOf(columns[name]) !== n) throw new RangeError(`arrow columns: ${name} has ${rowsOf(columns[name])} rows, ${names[0]} has ${n}`);
+  const data = makeData({ type: new Struct(schema.fields), length: n, children: names.map((k) => columnData(columns[k])), nullCount: 0 });
+  return new RecordBatch(schema, data);
+}
+
 /** Streams record batches of the same columns into an Arrow IPC file at `path`. */
 export class ArrowFileWriter {
   private writer: RecordBatchFileWriter | null = null;
@@ -90,16 +107,10 @@ export class ArrowFileWriter {
   }
 
   async write(columns: Columns): Promise<void> {
-    const names = Object.keys(columns);
-    const n = rowsOf(columns[names[0]]);
-    for (const name of names)
-      if (rowsOf(columns[name]) !== n) throw new RangeError(`arrow file: column ${name} has ${rowsOf(columns[name])} rows, ${names[0]} has ${n}`);
+    const n = rowsOf(columns[Object.keys(columns)[0]]);
     if (this.writer === null) {
       await mkdir(dirname(this.path), { recursive: true });
-      this.schema = new Schema(
-        names.map((name) => new Field(name, arrowType(columns[name]), false)),
-        new Map(Object.entries(this.metadata)),
-      );
+      this.schema = schemaOf(columns, this.metadata);
       const out = createWriteStream(this.tmp);
       this.out = out;
       this.done = new Promise((res, rej) => {
@@ -110,8 +121,7 @@ export class ArrowFileWriter {
       this.writer.toNodeStream().pipe(out);
       this.writer.reset(undefined, this.schema);
     }
-    const data = makeData({ type: new Struct(this.schema!.fields), length: n, children: names.map((k) => columnData(columns[k])), nullCount: 0 });
-    this.writer!.write(new RecordBatch(this.schema!, data));
+    this.writer!.write(recordBatch(columns, this.schema!));
     this.rows += n;
     // Let the file stream drain so memory stays flat on large inputs.
     if (this.out!.writableNeedDrain) await new Promise<void>((r) => this.out!.once("drain", () => r()));

@@ -1,16 +1,18 @@
 /**
  * `bridge embed`: one sentence vector per input item, in input order, into an Arrow IPC file with
  * columns line (1-based line in the input), text and vector (FixedSizeList<float32>). The input
- * streams through in chunks (tokenise, encode, write a record batch), so files larger than memory
- * work; a vector depends only on its sentence (the backend masks padding), never on the batch.
+ * streams through in chunks (read, embed through the API's Encoder, write a record batch), so files
+ * larger than memory work; a vector depends only on its sentence (the backend masks padding), and
+ * chunks of CHUNK_ROWS make it bit-equal to `Encoder.embed` of the same texts.
  */
 import { existsSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { readLines } from "../data/lines.js";
-import { ArrowFileWriter } from "./arrowFile.js";
-import { RunModel } from "./runModel.js";
+import { ArrowFileWriter } from "../eval/arrowFile.js";
+import { CHUNK_ROWS, type Encoder, openEncoder } from "./encoder.js";
 
-export interface EmbedOptions {
+export interface EmbedFileOptions {
+  /** A run name, a run folder, or "latest" (openEncoder's run). */
   run: string;
   input: string;
   output: string;
@@ -23,12 +25,15 @@ export interface EmbedOptions {
   runsDir?: string;
   checkpoint?: string;
   device?: string;
-  /** Items read before each encode + write (default 8192). */
+  /** A running backend (`bridge serve`) and its client keys, as openEncoder takes them. */
+  backend?: string;
+  keys?: string;
+  /** Items read before each encode + write (default CHUNK_ROWS). */
   chunkRows?: number;
   /** Progress on stderr (default: when stderr is a terminal). */
   progress?: boolean;
-  /** An already open run (benchmarks reuse one); not closed here. */
-  model?: RunModel;
+  /** An already open encoder (benchmarks reuse one); not closed here, and run / maxLen / checkpoint / device are its own. */
+  encoder?: Encoder;
   /** Write the output even inside a run folder (never over the input). */
   force?: boolean;
 }
@@ -69,39 +74,41 @@ export async function* inputItems(path: string, field?: string): AsyncGenerator<
   }
 }
 
-export async function embedFile(opts: EmbedOptions): Promise<EmbedResult> {
+export async function embedFile(opts: EmbedFileOptions): Promise<EmbedResult> {
   const t0 = performance.now();
   // checked before a backend starts, and named: a bare ENOENT from deep in the reader says neither what nor which option
   if (!existsSync(opts.input)) throw new Error(`--input ${opts.input}: no such file (${resolve(opts.input)})`);
   if (statSync(opts.input).isDirectory()) throw new Error(`--input ${opts.input}: is a folder; give a text or JSONL file`);
   assertSafeOutput(opts.input, opts.output, opts.force ?? false);
-  const model =
-    opts.model ??
-    (await RunModel.open({
-      run: opts.run,
+  const encoder =
+    opts.encoder ??
+    (await openEncoder(opts.run, {
       runsDir: opts.runsDir,
       checkpoint: opts.checkpoint,
       device: opts.device,
-      tokenizer: opts.maxLen !== undefined ? { maxLen: opts.maxLen } : {},
+      maxLen: opts.maxLen,
+      backend: opts.backend,
+      keys: opts.keys,
     }));
   const showProgress = opts.progress ?? process.stderr.isTTY === true;
-  const writer = new ArrowFileWriter(opts.output, { "bridge.run": opts.run, "bridge.checkpoint": model.checkpoint, "bridge.input": opts.input });
-  const start = { ...model.tokenizer.stats };
-  let dim = 0;
+  const writer = new ArrowFileWriter(opts.output, { "bridge.run": encoder.run, "bridge.checkpoint": encoder.checkpoint, "bridge.input": opts.input });
   let done = 0;
+  let truncated = 0;
+  let truncatedTokens = 0;
   const progress = (n: number) => {
     if (!showProgress) return;
     const rate = n / Math.max(1e-3, (performance.now() - t0) / 1000);
     process.stderr.write(`\rembedded ${n.toLocaleString("en")} texts (${Math.round(rate).toLocaleString("en")}/s)`);
   };
   const flush = async (items: Item[]) => {
-    const rows = model.numericalise(items.map((it) => it.text));
-    const enc = await model.encode(rows, { batchSize: opts.batchSize, onProgress: (k) => progress(done + k) });
-    dim = enc.dim || dim;
+    const texts = items.map((it) => it.text);
+    const v = await encoder.embed(texts, { batchSize: opts.batchSize, onProgress: (k) => progress(done + k) });
+    truncated += v.truncated;
+    truncatedTokens += v.truncatedTokens;
     await writer.write({
       line: { type: "int32", values: Int32Array.from(items, (it) => it.line) },
-      text: { type: "utf8", values: items.map((it) => it.text) },
-      vector: { type: "vector", values: enc.vectors, dim: enc.dim || dim },
+      text: { type: "utf8", values: texts },
+      vector: { type: "vector", values: v.data, dim: v.dim },
     });
     done += items.length;
   };
@@ -109,31 +116,28 @@ export async function embedFile(opts: EmbedOptions): Promise<EmbedResult> {
     let chunk: Item[] = [];
     for await (const item of inputItems(opts.input, opts.field)) {
       chunk.push(item);
-      if (chunk.length >= (opts.chunkRows ?? 8192)) {
+      if (chunk.length >= (opts.chunkRows ?? CHUNK_ROWS)) {
         await flush(chunk);
         chunk = [];
       }
     }
-    if (chunk.length > 0 || done === 0) {
-      if (chunk.length === 0 && dim === 0) throw new Error(`${opts.input}: no texts to embed`);
-      await flush(chunk);
-    }
+    if (chunk.length === 0 && done === 0) throw new Error(`${opts.input}: no texts to embed`);
+    if (chunk.length > 0) await flush(chunk);
     await writer.close();
   } catch (e) {
     await writer.abort();
     throw e;
   } finally {
     if (showProgress) process.stderr.write("\n");
-    if (opts.model === undefined) await model.close();
+    if (opts.encoder === undefined) await encoder.close();
   }
-  const stats = model.tokenizer.stats;
   return {
     output: opts.output,
     rows: done,
-    dim,
-    truncated: stats.truncated - start.truncated,
-    truncatedTokens: stats.truncatedTokens - start.truncatedTokens,
-    maxLen: model.tokenizer.settings.maxLen,
+    dim: encoder.dim,
+    truncated,
+    truncatedTokens,
+    maxLen: encoder.maxLen,
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -1,0 +1,96 @@
+/**
+ * The notebook verbs (notebooks/bridge_notebook.py): open_encoder on a tiny run, embed to numpy (bridge
+ * embed's vectors, bit for bit), search (the TypeScript API's hits), and the errors: a closed encoder, a
+ * missing run, a bad sentence. Python runs in the project's venv; the pipe it drives is ts/api/pipe.ts.
+ */
+import { execFile } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { tableFromIPC } from "apache-arrow";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { openEncoder } from "../../ts/api/index.js";
+import { backendPython, projectRoot } from "../../ts/paths.js";
+import { makeFixtureRun } from "../eval/fixtures.js";
+import { bridgeBin, tempFolder, testWithData } from "../helpers.js";
+
+const run = promisify(execFile);
+
+const SCRIPT = `
+import json, sys
+from bridge_notebook import EncoderError, open_encoder
+
+run_dir, *sentences = sys.argv[1:]
+out = {}
+with open_encoder(run_dir, device="cpu") as enc:
+    v = enc.embed(sentences)
+    out["shape"] = list(v.shape)
+    out["dtype"] = str(v.dtype)
+    out["hex"] = v.tobytes().hex()
+    out["dim"] = enc.dim
+    corpus = enc.embed(sentences)  # a corpus embedded once, searched twice
+    out["hits"] = enc.search(["A dog runs .", "Someone plays music ."], corpus, top_k=3)
+    out["hits_texts"] = enc.search(["A dog runs .", "Someone plays music ."], sentences, top_k=3)
+    out["norms"] = [float(x) for x in (enc.embed(sentences, normalize=True) ** 2).sum(axis=1)]
+    try:
+        enc.embed(["fine", 3])
+    except EncoderError as e:
+        out["bad"] = str(e)
+out["after_close"] = None
+try:
+    enc.embed(["x"])
+except EncoderError as e:
+    out["after_close"] = str(e)
+try:
+    open_encoder(run_dir + "-missing")
+except FileNotFoundError as e:
+    out["missing"] = str(e)
+print(json.dumps(out))
+`;
+
+testWithData(test, "open_encoder, embed to numpy (bridge embed's bits), search (the API's hits), and clear errors", async (dataDir) => {
+  const root = tempFolder("bridge-py-api-");
+  await makeFixtureRun({ root, name: "py", dataDir, pairs: 300, lmSteps: 4, siameseSteps: 4 });
+  const runDir = join(root, "py");
+  const sentences = ["A man plays a guitar .", "Dogs run .", "", "A woman walks down the street .", "Music is playing ."];
+  const env = { ...process.env, PYTHONPATH: join(projectRoot, "notebooks"), BRIDGE_NODE: process.execPath };
+  const { stdout } = await run(backendPython(), ["-c", SCRIPT, runDir, ...sentences], { env, maxBuffer: 64 * 1024 * 1024 });
+  const got = JSON.parse(stdout) as {
+    shape: number[];
+    dtype: string;
+    hex: string;
+    dim: number;
+    hits: { corpus_id: number; score: number }[][];
+    hits_texts: { corpus_id: number; score: number }[][];
+    norms: number[];
+    bad: string;
+    after_close: string | null;
+    missing: string;
+  };
+  const input = join(root, "in.txt");
+  writeFileSync(input, `${sentences.join("\n")}\n`);
+  const output = join(root, "cli.arrow");
+  await run(process.execPath, [bridgeBin, "embed", "--run", runDir, "--input", input, "--output", output, "--device", "cpu"]);
+  const col = tableFromIPC(readFileSync(output)).getChild("vector")!;
+  const want = Buffer.concat(Array.from({ length: col.length }, (_, i) => Buffer.from(Float32Array.from(col.get(i) as ArrayLike<number>).buffer)));
+  assert.equal(got.shape, [sentences.length, got.dim]);
+  assert.is(got.dtype, "float32");
+  assert.is(got.hex, want.toString("hex"), "numpy vectors are bridge embed's, bit for bit");
+  await using enc = await openEncoder(runDir, { device: "cpu" });
+  const ts = await enc.search(["A dog runs .", "Someone plays music ."], sentences, { topK: 3 });
+  assert.equal(got.hits, got.hits_texts);
+  got.hits.forEach((hits, i) =>
+    hits.forEach((h, j) => {
+      assert.is(h.corpus_id, ts[i][j].corpusId, `query ${i} rank ${j}`);
+      assert.ok(Math.abs(h.score - ts[i][j].score) < 1e-5);
+    }),
+  );
+  for (const [i, n] of got.norms.entries()) assert.ok(Math.abs(n - 1) < 1e-5, `normalised row ${i}: ${n}`);
+  assert.match(got.bad, "sentences[1]");
+  assert.match(got.after_close ?? "", "closed");
+  assert.match(got.missing, "py-missing");
+  assert.match(got.missing, "no run.json");
+});
+
+test.run();

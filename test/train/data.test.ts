@@ -12,7 +12,7 @@ import { ConfigError, loadConfig } from "../../ts/config/load.js";
 import { ConfigSchema } from "../../ts/config/schema.js";
 import { DATASETS, parseSplitRef } from "../../ts/data/datasets.js";
 import { DataError } from "../../ts/data/errors.js";
-import { HOLDOUT_SEED, premiseHoldout } from "../../ts/data/holdout.js";
+import { HOLDOUT_SEED, pairHoldout, premiseHoldout } from "../../ts/data/holdout.js";
 import { projectRoot } from "../../ts/paths.js";
 import { truncateLog } from "../../ts/train/checkpoints.js";
 import { loadTrainingData } from "../../ts/train/data.js";
@@ -46,6 +46,38 @@ testWithData(test, "premiseHoldout on SNLI dev: no held-out premise among the tr
   for await (const r of ref.dataset.read(ref.path!, { onBadRow: "error" })) premises.push(r.s1);
   const a = checkHoldout(premises, 0.1);
   assert.ok(Math.abs(a.validRows.length - Math.round(0.1 * premises.length)) < 10, `${a.validRows.length}`);
+});
+
+/** Rows of the held-out side that share a sentence with a training row. */
+function leaks(pairs: { s1: string; s2: string }[], h: { validRows: Int32Array; trainRows: Int32Array }): number {
+  const trained = new Set(Array.from(h.trainRows).flatMap((i) => [pairs[i].s1, pairs[i].s2]));
+  return Array.from(h.validRows).filter((i) => trained.has(pairs[i].s1) || trained.has(pairs[i].s2)).length;
+}
+
+test("pairHoldout by family: a pair and its edits (sharing either side, directly or through others) stay together", () => {
+  // families of 5 as in counterfactual SNLI: (P, H), two edits of P with H, two edits of H with P
+  const pairs = Array.from({ length: 200 }, (_, f) => [
+    { s1: `P${f}`, s2: `H${f}` },
+    { s1: `P${f}a`, s2: `H${f}` },
+    { s1: `P${f}b`, s2: `H${f}` },
+    { s1: `P${f}`, s2: `H${f}a` },
+    { s1: `P${f}`, s2: `H${f}b` },
+  ]).flat();
+  const byFamily = pairHoldout(pairs, "family", 0.1, HOLDOUT_SEED);
+  assert.is(leaks(pairs, byFamily), 0);
+  assert.is(byFamily.validRows.length, 100, "whole families of 5, about a tenth");
+  assert.ok(leaks(pairs, pairHoldout(pairs, "premise", 0.1, HOLDOUT_SEED)) > 50, "by premise, edits of held-out pairs train");
+});
+
+testWithData(test, "cad holds out by family: no held-out pair shares a sentence with a training pair", async (dataDir) => {
+  const ref = parseSplitRef("cad", dataDir);
+  assert.is(ref.dataset.holdoutBy, "family");
+  if (ref.dataset.kind !== "pairs") throw new Error("cad is a pair dataset");
+  const pairs: { s1: string; s2: string }[] = [];
+  for await (const r of ref.dataset.read(ref.path!, { onBadRow: "error" })) pairs.push(r);
+  const h = pairHoldout(pairs, "family", 0.1, HOLDOUT_SEED);
+  assert.is(leaks(pairs, h), 0);
+  assert.ok(Math.abs(h.validRows.length - 833) < 10, `${h.validRows.length} held out`);
 });
 
 test("data.lmText may not be the validation split or a dev/test split of the pairs", async () => {

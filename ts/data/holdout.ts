@@ -41,3 +41,50 @@ export function premiseHoldout(premises: readonly string[], fraction: number, se
   for (let i = 0, v = 0, t = 0; i < premises.length; i++) (held[i] ? validRows : trainRows)[held[i] ? v++ : t++] = i;
   return { validRows, trainRows };
 }
+
+/** How a pair dataset's validation share is held out: by premise, or by family (pairs sharing any sentence). */
+export type HoldoutBy = "premise" | "family";
+
+/**
+ * The holdout of a pair split: by premise (premiseHoldout), or by family: pairs that share a sentence, directly or
+ * through others, are held out together (counterfactual datasets: a pair and its minimal edits keep one side each,
+ * so holding out by premise alone would train on near-copies of the held-out rows).
+ */
+export function pairHoldout(
+  pairs: readonly { s1: string; s2: string }[],
+  by: HoldoutBy,
+  fraction: number,
+  seed: number,
+): { validRows: Int32Array; trainRows: Int32Array } {
+  if (by === "premise")
+    return premiseHoldout(
+      pairs.map((p) => p.s1),
+      fraction,
+      seed,
+    );
+  const parent = new Map<string, string>();
+  const root = (x: string): string => {
+    let r = x;
+    while (parent.get(r) !== r) r = parent.get(r)!;
+    for (let y = x; y !== r; ) {
+      const next = parent.get(y)!;
+      parent.set(y, r); // path compression
+      y = next;
+    }
+    return r;
+  };
+  const add = (x: string) => {
+    if (!parent.has(x)) parent.set(x, x);
+  };
+  for (const { s1, s2 } of pairs) {
+    add(s1);
+    add(s2);
+    const [a, b] = [root(s1), root(s2)];
+    if (a !== b) parent.set(a, b);
+  }
+  return premiseHoldout(
+    pairs.map((p) => root(p.s1)),
+    fraction,
+    seed,
+  );
+}

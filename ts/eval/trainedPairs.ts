@@ -10,7 +10,7 @@
 
 import { parseSplitRef, splitExists } from "../data/datasets.js";
 import { emptyReadStats } from "../data/errors.js";
-import { HOLDOUT_SEED, premiseHoldout } from "../data/holdout.js";
+import { HOLDOUT_SEED, type HoldoutBy, pairHoldout } from "../data/holdout.js";
 import type { RunManifest } from "../run/manifest.js";
 
 /** A pair as a key: case and spacing folded, the two sentences in either order. */
@@ -35,7 +35,7 @@ export async function trainedPairs(manifest: RunManifest, holdout: number, dataD
   const unread: string[] = [];
   if (manifest.data === undefined || !manifest.stages.some((s) => s.objective !== "lm")) return { keys, unread };
   const main = manifest.data.train.split;
-  const splits: { split: string; heldOut: (premises: string[]) => ReadonlySet<number> }[] = [
+  const splits: { split: string; heldOut: (rows: { s1: string; s2: string }[], by: HoldoutBy) => ReadonlySet<number> }[] = [
     {
       split: main,
       heldOut: () => new Set(manifest.data!.holdout && manifest.data!.holdout.split === main ? manifest.data!.holdout.validRows : []),
@@ -45,7 +45,7 @@ export async function trainedPairs(manifest: RunManifest, holdout: number, dataD
       .filter((t) => t.unit !== "groups")
       .map((t) => ({
         split: t.split,
-        heldOut: (premises: string[]) => new Set(t.heldOut > 0 ? premiseHoldout(premises, holdout, HOLDOUT_SEED).validRows : []),
+        heldOut: (rows: { s1: string; s2: string }[], by: HoldoutBy) => new Set(t.heldOut > 0 ? pairHoldout(rows, by, holdout, HOLDOUT_SEED).validRows : []),
       })),
   ];
   for (const { split, heldOut } of splits) {
@@ -62,7 +62,7 @@ export async function trainedPairs(manifest: RunManifest, holdout: number, dataD
     }
     const rows: { s1: string; s2: string }[] = [];
     for await (const r of ref.dataset.read(ref.path!, { onBadRow: "skip", stats: emptyReadStats() })) rows.push(r);
-    const held = heldOut(rows.map((r) => r.s1));
+    const held = heldOut(rows, ref.dataset.holdoutBy ?? "premise");
     rows.forEach((r, i) => {
       if (!held.has(i)) keys.add(pairKey(r.s1, r.s2));
     });

@@ -19,7 +19,7 @@ import { missingSplitMessage, parseSplitRef, registerConfigDatasets, type SplitR
 import { ensureSplit } from "../data/download.js";
 import { type BadRowPolicy, DataError, emptyReadStats, noUsableRows } from "../data/errors.js";
 import type { NumericalisedGroups } from "../data/groups.js";
-import { HOLDOUT_SEED, permutation, premiseHoldout } from "../data/holdout.js";
+import { HOLDOUT_SEED, pairHoldout, permutation, premiseHoldout } from "../data/holdout.js";
 import { lmCorpus, lmHoldout } from "../data/lmStream.js";
 import { concatRagged, LmTextCollector } from "../data/lmText.js";
 import { type NumericalisedPairs, numericaliseTexts, type Ragged, rowLength } from "../data/numericalised.js";
@@ -150,11 +150,7 @@ async function choosePairRows(cfg: Config, trainRef: SplitRef, validRef: SplitRe
   let validRows: Int32Array | null = null;
   let holdout: DataPlan["holdout"] = null;
   if (trainSource === validSource) {
-    ({ validRows, trainRows } = premiseHoldout(
-      trainRecords.map((r) => r.s1),
-      d.holdout,
-      HOLDOUT_SEED,
-    ));
+    ({ validRows, trainRows } = pairHoldout(trainRecords, trainSource.dataset.holdoutBy ?? "premise", d.holdout, HOLDOUT_SEED));
     holdout = { split: validRef.id, fraction: d.holdout, seed: HOLDOUT_SEED, validRows: Array.from(validRows) };
   }
   trainRows = (trainRows ?? labelledRows(trainRecords)).filter((i) => trainRecords[i].labelled);
@@ -217,11 +213,7 @@ async function loadTaskSplits(
       continue;
     }
     const recs = await readPairRows(ref, onBadRow);
-    const h = premiseHoldout(
-      recs.map((r) => r.s1),
-      d.holdout,
-      HOLDOUT_SEED,
-    );
+    const h = pairHoldout(recs, ref.dataset.holdoutBy ?? "premise", d.holdout, HOLDOUT_SEED);
     out.push({ ref, records: recs, trainRows: h.trainRows.filter((i) => recs[i].labelled), validRows: h.validRows.filter((i) => recs[i].labelled) });
   }
   return { pairs: out, groups };

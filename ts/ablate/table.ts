@@ -30,6 +30,8 @@ export const COLUMNS: readonly Column[] = [
   { key: "sts.spearman", task: "sts", label: "STS-B Spearman" },
   { key: "sick.spearman", task: "sick", label: "SICK relatedness Spearman" },
   { key: "snli.accuracy", task: "snli", label: "SNLI accuracy" },
+  // the NLI classifier out of SNLI's domain (MultiNLI-style genres); where the run's data dir has XNLI
+  { key: "xnli.accuracy", task: "snli", label: "XNLI accuracy", wherePresent: true },
   { key: "sts12_16.mean", task: "sts12-16", label: "STS12-16 mean Spearman", wherePresent: true },
 ];
 

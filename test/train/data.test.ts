@@ -80,6 +80,33 @@ testWithData(test, "cad holds out by family: no held-out pair shares a sentence 
   assert.ok(Math.abs(h.validRows.length - 833) < 10, `${h.validRows.length} held out`);
 });
 
+testWithData(test, "data.subsample: a seeded share of a task dataset's training pairs, its validation rows untouched", async (dataDir) => {
+  const cfg = (subsample?: Record<string, number>) =>
+    ConfigSchema.parse({
+      ...tiny,
+      data: { ...tiny.data, ...(subsample ? { subsample } : {}) },
+      stages: [
+        {
+          tasks: [
+            { dataset: "cad", objective: "siamese" },
+            { dataset: "snli", objective: "siamese" },
+          ],
+        },
+      ],
+    });
+  const all = (await loadTrainingData(cfg(), { dataDir })).plan.tasks[0];
+  const quarter = (await loadTrainingData(cfg({ "cad:train": 0.25 }), { dataDir })).plan.tasks[0];
+  assert.is(quarter.rows, Math.round(all.rows / 4));
+  assert.is(quarter.heldOut, all.heldOut);
+  const again = await loadTrainingData(cfg({ cad: 0.25 }), { dataDir });
+  assert.is(again.plan.tasks[0].rows, quarter.rows, "cad and cad:train name the same split");
+  const err = await loadTrainingData(cfg({ "sick:train": 0.5 }), { dataDir }).then(
+    () => null,
+    (e: Error) => e,
+  );
+  assert.match(err?.message ?? "", /data\.subsample\.sick:train: no task trains on sick:train/);
+});
+
 test("data.lmText may not be the validation split or a dev/test split of the pairs", async () => {
   for (const ref of ["snli:dev", "snli:validation", "snli:test"]) {
     const cfg = { ...tiny, data: { ...tiny.data, lmText: ["wikitext-2:train", ref] } };

@@ -172,6 +172,9 @@ export const DataSchema = z
     maxTrainPairs: positiveInt.nullable().default(null),
     /** At most this many validation pairs; null: all. */
     maxValidPairs: positiveInt.nullable().default(null),
+    /** A seeded share of a task dataset's training rows (groups: whole groups), by the dataset as tasks name it,
+     * e.g. { cad: 0.25 }: data-size curves without new files. The validation rows stay as they are. */
+    subsample: z.record(splitRef, z.number().gt(0).max(1)).optional(),
     /** Extra language-model text (text datasets' training splits); the pair dataset's training sentences always count. */
     lmText: z.array(splitRef).default([]),
     /** Share of the LM text held out for LM validation (by a seeded hash of each text). */

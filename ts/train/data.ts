@@ -208,15 +208,51 @@ async function loadTaskSplits(
     checkTaskDataset(where, ref, objective);
     if (out.some((t) => t.ref.id === ref.id) || groups.some((g) => g.ref.id === ref.id)) continue;
     if (!(await ensure(ref))) throw new DataError(`${where}: ${missingSplitMessage(ref)}`);
+    const share = subsampleShare(cfg, ref);
     if (ref.dataset.kind === "groups") {
-      groups.push(await readGroupSplit(ref, d.holdout, onBadRow));
+      const g = await readGroupSplit(ref, d.holdout, onBadRow);
+      groups.push({ ...g, trainRows: subsample(g.trainRows, share) });
       continue;
     }
     const recs = await readPairRows(ref, onBadRow);
     const h = pairHoldout(recs, ref.dataset.holdoutBy ?? "premise", d.holdout, HOLDOUT_SEED);
-    out.push({ ref, records: recs, trainRows: h.trainRows.filter((i) => recs[i].labelled), validRows: h.validRows.filter((i) => recs[i].labelled) });
+    out.push({
+      ref,
+      records: recs,
+      trainRows: subsample(
+        h.trainRows.filter((i) => recs[i].labelled),
+        share,
+      ),
+      validRows: h.validRows.filter((i) => recs[i].labelled),
+    });
+  }
+  const loaded = new Set([...out, ...groups].map((t) => t.ref.id));
+  for (const name of Object.keys(d.subsample ?? {})) {
+    if (!loaded.has(parseSplitRef(name).id))
+      throw new ConfigError(`data.subsample.${name}: no task trains on ${name} (data.pairs's own pairs are capped by data.maxTrainPairs)`);
   }
   return { pairs: out, groups };
+}
+
+/** data.subsample's share for a task dataset (named as any task names it: cad, cad:train, ...); 1 when none. */
+function subsampleShare(cfg: Config, ref: SplitRef): number {
+  for (const [name, share] of Object.entries(cfg.data.subsample ?? {})) {
+    let id: string;
+    try {
+      id = parseSplitRef(name).id;
+    } catch (e) {
+      throw new ConfigError(`data.subsample.${name}: ${(e as Error).message}`);
+    }
+    if (id === ref.id) return share;
+  }
+  return 1;
+}
+
+/** A seeded share of `rows` (the same rows for the same share and count, whatever the run's seed), sorted. */
+function subsample(rows: Int32Array, share: number): Int32Array {
+  if (share >= 1) return rows;
+  const keep = Math.max(1, Math.round(share * rows.length));
+  return Int32Array.from(permutation(rows.length, HOLDOUT_SEED + 2).slice(0, keep), (k) => rows[k]).sort();
 }
 
 /** A task's dataset must be one its objective trains on: pairs for the pair objectives, groups for supcon / contrastive. */

@@ -13,7 +13,7 @@ import { metricRows } from "../../ts/eval/summary.js";
 import { rowKey } from "../../ts/eval/tasks/common.js";
 import { EVAL_TASKS, parseTasks, tasksHelp } from "../../ts/eval/tasks/index.js";
 import { joinPredictions } from "../../ts/eval/tasks/separation.js";
-import { evalRows, isSupervised, trainedOn } from "../../ts/eval/trainedOn.js";
+import { describeTrainedOn, evalRows, isSupervised, trainedOn } from "../../ts/eval/trainedOn.js";
 import type { Metrics } from "../../ts/eval/types.js";
 import type { RunManifest, StageRecord } from "../../ts/run/manifest.js";
 import { tempFolder } from "../helpers.js";
@@ -107,6 +107,27 @@ test("trainedOn: a multi-task stage's other datasets count as trained on (STS-B 
   assert.not.ok(isSupervised(t, "xnli:dev"));
   // without those tasks the same run's STS-B figure is unsupervised
   assert.not.ok(isSupervised(trainedOn({ ...m, data: { ...m.data!, tasks: [] } }, {}), "stsb:dev"));
+});
+
+test("trainedOn: MultiNLI dev, cad and the caption groups as tasks are trained on: MultiNLI dev is supervised, XNLI stays held out", () => {
+  const m = manifest(
+    {
+      train: { split: "snli:dev", rows: 8 },
+      valid: { split: "snli:dev", rows: 2 },
+      holdout: null,
+      tasks: [
+        { split: "multinli:dev_matched", rows: 90, heldOut: 10 },
+        { split: "cad:train", rows: 70, heldOut: 8 },
+        { split: "multi30k:train", rows: 240, heldOut: 27, unit: "groups" },
+      ],
+    },
+    ["multitask"],
+  );
+  const t = trainedOn(m, {});
+  assert.equal(t[3], { split: "multi30k:train", use: "groups", rows: 240, heldOut: 27 });
+  for (const split of ["multinli:dev_matched", "multinli:dev_mismatched", "cad:original"]) assert.ok(isSupervised(t, split), split);
+  assert.not.ok(isSupervised(t, "xnli:dev"), "XNLI is the out-of-domain check: never trained on");
+  assert.match(describeTrainedOn(t), "multi30k:train (groups, 240 groups, 27 groups held out)");
 });
 
 test("trainedOn: an LM-only run used its text, not its labels; an old run without a data plan falls back to config.json", () => {

@@ -1,7 +1,10 @@
 /** Small helpers shared by the tests. */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { tableFromIPC } from "apache-arrow";
 import type { Test } from "uvu";
 import * as assert from "uvu/assert";
 import { type BackendClient, startBackend } from "../ts/backend/client.js";
@@ -105,4 +108,14 @@ export function refused(raw: unknown, ...fragments: string[]): void {
     return;
   }
   assert.unreachable("the config was accepted");
+}
+
+/** The vectors `bridge embed` writes for `sentences` with the run in `runDir`, as their float32 bytes (row after row). */
+export async function bridgeEmbedBytes(runDir: string, sentences: readonly string[], scratch: string): Promise<Buffer> {
+  const input = join(scratch, "in.txt");
+  writeFileSync(input, `${sentences.join("\n")}\n`);
+  const output = join(scratch, "cli.arrow");
+  await promisify(execFile)(process.execPath, [bridgeBin, "embed", "--run", runDir, "--input", input, "--output", output, "--device", "cpu"]);
+  const col = tableFromIPC(readFileSync(output)).getChild("vector")!;
+  return Buffer.concat(Array.from({ length: col.length }, (_, i) => Buffer.from(Float32Array.from(col.get(i) as ArrayLike<number>).buffer)));
 }

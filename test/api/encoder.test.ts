@@ -20,20 +20,8 @@ import {
   openEncoder,
   semanticSearch,
 } from "../../ts/api/index.js";
-import { makeFixtureRun } from "../eval/fixtures.js";
+import { makeFixtureRun, EMBED_SENTENCES as SENTENCES } from "../eval/fixtures.js";
 import { bridgeBin, tempFolder, testWithData, waitFor } from "../helpers.js";
-
-const SENTENCES = [
-  "A man is playing a guitar on the stage while the crowd is cheering loudly .",
-  "Dogs run .",
-  "",
-  "Two women are sitting at a table in a cafe and drinking coffee together on a sunny afternoon .",
-  "A child smiles .",
-  "Dogs run .",
-  "The people are outside .",
-  "A woman in a red dress walks down the street .",
-  "Nobody is here .",
-];
 
 let fixture: Promise<{ root: string; name: string }> | null = null;
 /** One tiny run (makeFixtureRun: a few LM and siamese steps, seconds) for every test of this file. */

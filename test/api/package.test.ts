@@ -13,12 +13,11 @@ import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { tableFromIPC } from "apache-arrow";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { backendPython, projectRoot } from "../../ts/paths.js";
 import { makeFixtureRun } from "../eval/fixtures.js";
-import { bridgeBin, tempFolder, testWithData } from "../helpers.js";
+import { bridgeEmbedBytes, tempFolder, testWithData } from "../helpers.js";
 
 const run = promisify(execFile);
 
@@ -75,12 +74,7 @@ testWithData(test, "npm pack, install the tarball in a fresh project, compile ag
   assert.is(got.hits[0].length, 2);
   assert.is(got.id, got.hits[0][0].corpusId);
   assert.match(got.refused, "embed: sentences[0]: a number, not a string");
-  const input = join(root, "in.txt");
-  writeFileSync(input, `${sentences.join("\n")}\n`);
-  const output = join(root, "cli.arrow");
-  await run(process.execPath, [bridgeBin, "embed", "--run", runDir, "--input", input, "--output", output, "--device", "cpu"]);
-  const col = tableFromIPC(readFileSync(output)).getChild("vector")!;
-  const want = Buffer.concat(Array.from({ length: col.length }, (_, i) => Buffer.from(Float32Array.from(col.get(i) as ArrayLike<number>).buffer)));
+  const want = await bridgeEmbedBytes(runDir, sentences, root);
   assert.is(got.hex, want.toString("hex"), "the packaged API's vectors are bridge embed's, bit for bit");
   // the package carries its backend and none of the tests
   const unpacked = join(app, "node_modules", "bridge");

@@ -4,16 +4,14 @@
  * missing run, a bad sentence. Python runs in the project's venv; the pipe it drives is ts/api/pipe.ts.
  */
 import { execFile } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { tableFromIPC } from "apache-arrow";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { openEncoder } from "../../ts/api/index.js";
 import { backendPython, projectRoot } from "../../ts/paths.js";
 import { makeFixtureRun } from "../eval/fixtures.js";
-import { bridgeBin, tempFolder, testWithData } from "../helpers.js";
+import { bridgeEmbedBytes, tempFolder, testWithData } from "../helpers.js";
 
 const run = promisify(execFile);
 
@@ -68,12 +66,7 @@ testWithData(test, "open_encoder, embed to numpy (bridge embed's bits), search (
     after_close: string | null;
     missing: string;
   };
-  const input = join(root, "in.txt");
-  writeFileSync(input, `${sentences.join("\n")}\n`);
-  const output = join(root, "cli.arrow");
-  await run(process.execPath, [bridgeBin, "embed", "--run", runDir, "--input", input, "--output", output, "--device", "cpu"]);
-  const col = tableFromIPC(readFileSync(output)).getChild("vector")!;
-  const want = Buffer.concat(Array.from({ length: col.length }, (_, i) => Buffer.from(Float32Array.from(col.get(i) as ArrayLike<number>).buffer)));
+  const want = await bridgeEmbedBytes(runDir, sentences, root);
   assert.equal(got.shape, [sentences.length, got.dim]);
   assert.is(got.dtype, "float32");
   assert.is(got.hex, want.toString("hex"), "numpy vectors are bridge embed's, bit for bit");

@@ -11,20 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { embedFile } from "../../ts/api/embedFile.js";
 import { bridgeBin, tempFolder, testWithData } from "../helpers.js";
-import { sharedRun } from "./fixtures.js";
-
-/** Sentences of very different lengths, in an order unlike their length order, one repeated. */
-const SENTENCES = [
-  "A man is playing a guitar on the stage while the crowd is cheering loudly .",
-  "Dogs run .",
-  "",
-  "Two women are sitting at a table in a cafe and drinking coffee together on a sunny afternoon .",
-  "A child smiles .",
-  "Dogs run .",
-  "The people are outside .",
-  "A woman in a red dress walks down the street .",
-  "Nobody is here .",
-];
+import { EMBED_SENTENCES as SENTENCES, sharedRun } from "./fixtures.js";
 
 /**
  * Batched float32 matrix products round differently for different batch shapes (BLAS blocking):

@@ -171,3 +171,16 @@ export function sharedRun(dataDir: string): Promise<SharedRun> {
   })();
   return shared;
 }
+
+/** Sentences of very different lengths, in an order unlike their length order, one repeated. */
+export const EMBED_SENTENCES = [
+  "A man is playing a guitar on the stage while the crowd is cheering loudly .",
+  "Dogs run .",
+  "",
+  "Two women are sitting at a table in a cafe and drinking coffee together on a sunny afternoon .",
+  "A child smiles .",
+  "Dogs run .",
+  "The people are outside .",
+  "A woman in a red dress walks down the street .",
+  "Nobody is here .",
+];

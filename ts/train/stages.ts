@@ -160,7 +160,7 @@ function sentenceStageData(s: StageConfig, objective: Objective, data: TrainingD
 }
 
 /** One pair dataset under one objective: its usable rows (labelled for NLI objectives, scored for similarity ones) in batches. */
-interface PairTask {
+interface TaskBatches {
   count: number;
   epoch(epoch: number): EpochBatches;
   valid(): ValidationSet;
@@ -173,7 +173,7 @@ function pairTask(
   pairs: { train: NumericalisedPairs; valid: NumericalisedPairs },
   seed: number,
   padId: number,
-): PairTask {
+): TaskBatches {
   const { objective } = t;
   const options = resolveOptions(objective, s.options, t.options);
   const spec = OBJECTIVE_SPECS[objective];
@@ -227,7 +227,7 @@ function groupTask(
   groups: { train: NumericalisedGroups; valid: NumericalisedGroups },
   seed: number,
   padId: number,
-): PairTask {
+): TaskBatches {
   const { objective } = t;
   const options = resolveOptions(objective, s.options, t.options);
   const train = selectGroups(

@@ -34,7 +34,7 @@ FORMAT = "bridge-checkpoint"
 VERSION = 1
 PARTS = ("all", "weights", "encoder")
 ENCODER_PREFIXES = ("encoder.", "lm_head.")  # what parts="encoder" must find in the checkpoint
-ENCODER_OPTIONAL = ("proj.",)  # what it takes when the checkpoint has it at the same shape
+ENCODER_OPTIONAL = ("proj.", "layer_mix.")  # what it takes when the checkpoint has it at the same shape
 
 
 class CheckpointError(BridgeError):

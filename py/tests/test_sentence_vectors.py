@@ -262,3 +262,34 @@ def test_describe_lists_the_pool_weightings_and_the_fit_pc_op() -> None:
     assert (head["pool_emb"], head["pool_weighting"], head["sif"], head["proj_dim"]) == (False, "none", False, None)
     ops = {o["name"]: o for o in d["ops"]}
     assert ops["fit_pc"]["every_rank"] and "SIF" in ops["fit_pc"]["doc"]
+
+
+def test_layer_mix_starts_as_all_learns_its_layer_shares_and_travels_with_the_encoder(tmp_path: Path) -> None:
+    x, lengths = sents([6, 3, 8, 5], 4)
+    mixed = session(pool="mean", pool_layers="mix", pool_emb=True, drop_mult=0.0, lr=1e-2)
+    plain = session(pool="mean", pool_layers="all", pool_emb=True, drop_mult=0.0, lr=1e-2)
+    torch.testing.assert_close(encode(mixed, x, lengths), encode(plain, x, lengths), atol=0, rtol=0)
+    m = mixed.trainer.model
+    assert m.layer_mix.weights.shape == (3,)  # two LSTM layers and the embedding
+    groups = dict(m.param_groups())
+    assert {id(p) for p in m.layer_mix.parameters()} <= {id(p) for p in groups["rnn1"]}
+    for _ in range(5):
+        call(mixed, "train_step", {"objective": "contrastive"}, pair_batch())
+    shares = m.layer_mix.shares()
+    assert not torch.allclose(shares, torch.full((3,), 1 / 3)), "the objective moved the layer shares"
+    path = str(tmp_path / "mix.pt")
+    call(mixed, "save", {"path": path})
+    fresh = Session(lambda *_: None, "cpu")
+    call(fresh, "load", {"path": path, "parts": "weights", "rebuild": True})  # as eval and embed open a run
+    torch.testing.assert_close(encode(fresh, x, lengths), encode(mixed, x, lengths), atol=0, rtol=0)
+    nxt = session(pool="mean", pool_layers="mix", pool_emb=True, seed=9)
+    call(nxt, "load", {"path": path, "parts": "encoder"})  # the next stage starts from the learnt mix
+    assert torch.equal(nxt.trainer.model.layer_mix.weights, m.layer_mix.weights)
+    with pytest.raises(BadArgs, match="pool_layers 'mix' needs a model built with it"):
+        encode(plain, x, lengths, pool_layers="mix")
+
+
+def test_layer_mix_is_one_set_of_shares_for_both_encoders_of_a_dual_lm() -> None:
+    s = session(pool="mean", pool_layers="mix", dual_lm=True)
+    m = s.trainer.model
+    assert m.layer_mix.weights.shape == (2,) and encode(s, *sents([4, 2], 0)).shape == (2, 2 * (32 + 16))

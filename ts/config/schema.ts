@@ -108,7 +108,7 @@ export const StageSchema = z
     options: OptionsSchema.optional(),
     /** Head settings of this stage's model (the encoder carries over by name). */
     pool: z.enum(["last", "mean", "max", "concat"]).optional(),
-    poolLayers: z.enum(["top", "all"]).optional(),
+    poolLayers: z.enum(["top", "all", "mix"]).optional(),
     features: z.enum(["uv", "infersent"]).optional(),
     /** Evaluate every N steps (and always at the stage's end); null: every epoch. */
     evalEvery: positiveInt.nullable().default(null),
@@ -224,7 +224,9 @@ export const ModelSchema = z
      * sentence vector is both pooled vectors side by side. Sentence objectives only: each LM trains in a run of its own. */
     dual_lm: z.boolean().optional(),
     pool: z.enum(["last", "mean", "max", "concat"]).default("concat"),
-    pool_layers: z.enum(["top", "all"]).default("top"),
+    /** top: the last layer's pooled vector; all: every layer's side by side; mix: all under ELMo's learned mix (a
+     * softmax weight per layer, the embedding's included with pool_emb, and a scale), trained by the stage's objectives. */
+    pool_layers: z.enum(["top", "all", "mix"]).default("top"),
     /** Also pool the embedding layer's output (word identity, as a bag of words keeps it) beside the LSTM layers'. */
     pool_emb: z.boolean().optional(),
     /** Mean pooling weighted per token: idf = inverse document frequency over the training sentences

@@ -28,7 +28,7 @@ HEAD_POOLS = ("none", "max", "last")  # extra pooling the NLI classifier sees be
 @dataclass
 class HeadConfig:
     pool: str = "concat"  # last | mean | max | concat (ULMFiT's [last, max, mean])
-    pool_layers: str = "top"  # top | all (concat of every layer's pooled vector)
+    pool_layers: str = "top"  # top | all (concat of every layer's pooled vector) | mix (all, under a learned LayerMix)
     features: str = "infersent"  # pair features of the siamese classifier, see FEATURES
     head_hidden: int = 512  # MLP hidden width; 0 = a single linear layer
     head_p: float = 0.1  # dropout before each linear layer of the MLP
@@ -71,6 +71,28 @@ HEAD_ARCH_KEYS = (
     "proj_dim",
     "head_pool",
 )
+
+
+class LayerMix(nn.Module):
+    """ELMo's scalar mix (Peters et al. 2018) of the pooled layers: softmax-normalised weights s_j, one per pooled
+    layer (the embedding's too with pool_emb), and a scale gamma, learned with the stage's objectives. AWD-LSTM's
+    layers differ in width, so the weighted layers sit side by side rather than summed: each layer's share of a dot
+    product, hence of a cosine, is what is learned. n * s_j starts at 1 and gamma at 1: a mix starts as "all".
+    With dual_lm both encoders' layer j share its weight, as ELMo's biLM shares one across directions.
+    """
+
+    def __init__(self, n_layers: int) -> None:
+        super().__init__()
+        self.weights = nn.Parameter(torch.zeros(n_layers))  # softmax logits
+        self.gamma = nn.Parameter(torch.ones(()))
+
+    def shares(self) -> Tensor:
+        """s_j [n_layers], summing to 1."""
+        return self.weights.softmax(0)
+
+    def forward(self, blocks: list[Tensor]) -> Tensor:  # each [bs, d_j] -> [bs, sum d_j]
+        scale = self.shares() * len(blocks) * self.gamma  # [n_layers]
+        return torch.cat([b * scale[j].to(b.dtype) for j, b in enumerate(blocks)], dim=-1)
 
 
 def pair_features(u: Tensor, v: Tensor, kind: str) -> Tensor:  # u, v [bs, d] -> [bs, 2d] or [bs, 4d]
@@ -116,6 +138,8 @@ class BridgeModel(nn.Module):
         self.nli_head = PairClassifier(n_feat, hc)
         # after the heads, so a model without a projection draws the same initial weights as before
         self.proj = nn.Linear(self.pooled_width(), hc.proj_dim) if hc.proj_dim is not None else None
+        # no random draw: models without a mix keep their initial weights
+        self.layer_mix = LayerMix(cfg.n_layers + int(hc.pool_emb)) if hc.pool_layers == "mix" else None
         if hc.pool_weighting == "idf":
             weights = torch.ones(cfg.vocab_sz) if token_weights is None else token_weights
             if weights.shape != (cfg.vocab_sz,):
@@ -155,6 +179,8 @@ class BridgeModel(nn.Module):
         stage's end cannot shift what its head learned. `pool` / `layers` override the built pooling where
         no projection or SIF component is sized for it."""
         kind, which = pool or self.hc.pool, layers or self.hc.pool_layers
+        if which == "mix" and self.layer_mix is None:
+            raise ValueError("pool_layers 'mix' needs a model built with it (its learned layer weights): use top or all")
         if (kind, which) != (self.hc.pool, self.hc.pool_layers) and (self.proj is not None or self.sif_pc is not None):
             raise ValueError(
                 f"pool {kind!r} / pool_layers {which!r} differ from the built {self.hc.pool!r} / {self.hc.pool_layers!r}, "
@@ -184,6 +210,13 @@ class BridgeModel(nn.Module):
     def pool_states(
         self, enc: AWDLSTM, outs: list[Tensor], lengths: Tensor, kind: str, which: str, weights: Tensor | None
     ) -> Tensor:
+        if which == "mix":
+            assert self.layer_mix is not None  # encode() refuses mix without one
+            lstm = outs[1:] if self.hc.pool_emb else outs
+            blocks = [pool(o, lengths, kind, enc.cfg.bidir, weights) for o in lstm]
+            if self.hc.pool_emb:  # the embedding is not bidirectional: its "last" is the last token read
+                blocks.append(pool(outs[0], lengths, kind, False, weights))
+            return self.layer_mix(blocks)  # the same block order as "all": the LSTM layers, then the embedding
         if not self.hc.pool_emb:
             return pool_layers(outs, lengths, kind, which, enc.cfg.bidir, weights)
         emb, layers = outs[0], outs[1:]
@@ -236,6 +269,8 @@ class BridgeModel(nn.Module):
         groups += [(f"rnn{i}", [p for e in encs for p in e.rnns[i].parameters()]) for i in range(self.cfg.n_layers)]
         if self.proj is not None:
             groups[-1][1].extend(self.proj.parameters())
+        if self.layer_mix is not None:  # it shapes the sentence vector: trained by the objectives that use no head
+            groups[-1][1].extend(self.layer_mix.parameters())
         seen = {id(p) for _, ps in groups for p in ps}
         head = [p for p in self.parameters() if id(p) not in seen]
         groups.append(("head", head))

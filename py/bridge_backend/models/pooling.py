@@ -12,7 +12,8 @@ import torch
 from torch import Tensor
 
 POOLS = ("last", "mean", "max", "concat")  # concat = ULMFiT's [last, max, mean]
-POOL_LAYERS = ("top", "all")  # the last layer, or the concat of every layer's pooled vector
+# the last layer, the concat of every layer's pooled vector, or that concat under a learned mix (heads.LayerMix)
+POOL_LAYERS = ("top", "all", "mix")
 POOL_WEIGHTINGS = ("none", "idf")  # mean pooling: plain, or weighted by a per-token weight (idf from the TS side)
 
 
@@ -72,7 +73,7 @@ def pool_layers(
 def pooled_dim(layer_dims: list[int], kind: str, layers: str) -> int:
     """Width of the sentence vector for these layer widths, pooling and layer choice."""
     per = 3 if kind == "concat" else 1
-    return per * (sum(layer_dims) if layers == "all" else layer_dims[-1])
+    return per * (layer_dims[-1] if layers == "top" else sum(layer_dims))
 
 
 def remove_pc(v: Tensor, pc: Tensor) -> Tensor:

@@ -5,6 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { compareMetrics, formatComparison } from "../../ts/eval/compare.js";
 import { readLog } from "../../ts/eval/evaluate.js";
+import { lastValidation } from "../../ts/eval/report.js";
 import type { Metrics } from "../../ts/eval/types.js";
 import { tempFolder } from "../helpers.js";
 
@@ -78,6 +79,20 @@ test("compare: one row per metric, the best run marked (lower is better for perp
   assert.match(formatComparison(c), /lm\.perplexity\s+wikitext-2:test\s+50\.0+ \*/);
   assert.equal(row("separation.roc_auc").supervised, [true, true]);
   assert.match(formatComparison(c), /separation\.roc_auc\s+snli:dev\s+0\.6000 \(s\)/, "a supervised value is marked");
+});
+
+test("report: each validation series' last point, a multi-task stage's per-task accuracies among them", () => {
+  const curves = [
+    { step: 10, value: 0.5, series: "sentence val_accuracy/snli-siamese" },
+    { step: 10, value: 0.7, series: "sentence val_accuracy/mnli-m-siamese" },
+    { step: 20, value: 0.6, series: "sentence val_accuracy/snli-siamese" },
+    { step: 20, value: 1.2, series: "sentence train_loss" },
+    { step: 20, value: 0.72, series: "sentence val_accuracy/mnli-m-siamese" },
+  ];
+  assert.equal(lastValidation(curves), [
+    { series: "sentence val_accuracy/snli-siamese", step: 20, value: 0.6 },
+    { series: "sentence val_accuracy/mnli-m-siamese", step: 20, value: 0.72 },
+  ]);
 });
 
 test.run();

@@ -10,7 +10,7 @@ import { writeFileAtomic } from "../core/atomic.js";
 import { confusionSpec, curvesSpec, histogramSpec, renderSvg, rocSpec, scatterSpec, svgToPng } from "./charts.js";
 import { metricRows, supervisionLabel } from "./summary.js";
 import { describeTrainedOn } from "./trainedOn.js";
-import type { MetricRow, ReportData } from "./types.js";
+import type { CurvePoint, MetricRow, ReportData } from "./types.js";
 
 export type { ReportData } from "./types.js";
 
@@ -80,6 +80,8 @@ export async function writeReport(dir: string, data: ReportData): Promise<string
   if (data.curves.length > 0) {
     const svg = await renderSvg(curvesSpec(data.curves));
     sections.push(figure("training-curves", "Training curves (log.jsonl)", svg, ""));
+    const last = lastValidation(data.curves);
+    if (last.length > 0) sections.push(`<h2>Validation at each stage's last evaluation</h2>${validationTable(last)}`);
   }
   if (m.lm) {
     const samples = m.lm.samples.map((s) => `<li>${escapeHtml(s)}</li>`).join("");
@@ -98,6 +100,18 @@ export async function writeReport(dir: string, data: ReportData): Promise<string
   );
   await writeFileAtomic(join(dir, REPORT_FILES.html), html);
   return [join(dir, REPORT_FILES.html), ...files];
+}
+
+/** Each validation series' last point (a multi-task stage's per-task figures among them: val_accuracy/TASK), in log order. */
+export function lastValidation(curves: readonly CurvePoint[]): { series: string; step: number; value: number }[] {
+  const last = new Map<string, CurvePoint>();
+  for (const p of curves) if (/(^| )val_/.test(p.series) && (last.get(p.series)?.step ?? -1) <= p.step) last.set(p.series, p);
+  return [...last.values()].map((p) => ({ series: p.series, step: p.step, value: p.value }));
+}
+
+function validationTable(rows: readonly { series: string; step: number; value: number }[]): string {
+  const body = rows.map((r) => `<tr><td>${escapeHtml(r.series)}</td><td>${r.step}</td><td>${fmt(r.value)}</td></tr>`).join("");
+  return `<table class="metrics"><thead><tr><th>stage and metric (per task: /TASK)</th><th>step</th><th>value</th></tr></thead><tbody>${body}</tbody></table>`;
 }
 
 function figure(id: string, title: string, svg: string, caption: string): string {

@@ -1,7 +1,8 @@
 /**
  * Groups of sentences with one meaning (Multi30K's captions): their batches (whole groups for supcon, one pair of
  * each group an epoch for contrastive; deterministic per seed and epoch), the run's data (held out by whole group),
- * the checks that tie an objective to a dataset kind, and a multi-task stage with groups tasks SIGKILLed and resumed.
+ * the checks that tie an objective to a dataset kind, and a multi-task stage with groups tasks SIGKILLed, resumed
+ * and evaluated.
  */
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,6 +12,8 @@ import { stringify } from "yaml";
 import { train } from "../../ts/commands/train.js";
 import { validateConfig } from "../../ts/config/load.js";
 import { groupBatchPlan, groupPairs, groupTensors, type NumericalisedGroups, selectGroups } from "../../ts/data/groups.js";
+import { evaluateRun } from "../../ts/eval/evaluate.js";
+import { describeTrainedOn } from "../../ts/eval/trainedOn.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
 import { loadTrainingData } from "../../ts/train/data.js";
 import { killingBackend, refused, tempFolder, testWithData } from "../helpers.js";
@@ -149,6 +152,10 @@ testWithData(test, "a stage with groups tasks SIGKILLed mid-stage and resumed en
     const metrics = readManifest(runPaths("whole", dir)).stages[0].metrics;
     for (const m of ["val_accuracy/multi30k-supcon", "val_accuracy/m30k-pairs", "val_accuracy/snli-siamese"]) assert.ok(m in metrics, `${m} reported`);
     assert.equal(readManifest(runPaths("killed", dir)).stages[0].metrics, metrics);
+    // and evaluated as any run: its trained-on line names the groups, its vectors separate like any
+    const evaluation = await evaluateRun({ run: "whole", runsDir: dir, dataDir, device: "cpu", tasks: ["separation"], limit: 200, log: () => undefined });
+    assert.ok(evaluation.metrics.separation && Number.isFinite(evaluation.metrics.separation.roc_auc));
+    assert.match(describeTrainedOn(evaluation.metrics.trained_on ?? []), /multi30k:train \(groups, \d+ groups, \d+ groups held out\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -9,7 +9,7 @@ import signal
 import sys
 import traceback
 
-from .parent_watch import watch_parent
+from .parent_watch import EXIT_LOCK, watch_parent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +41,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     server = Server(a.endpoint, curve=curve, device=a.device, root=a.root)  # the parent watch runs already
     print(f"bridge_backend: serving on {a.endpoint}", file=sys.stderr, flush=True)
-    server.serve_forever()
+    profile = os.environ.get("BRIDGE_PROFILE")  # a file: cProfile stats of the serving loop (bench train --profile)
+    if not profile:
+        server.serve_forever()
+        return 0
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        profiler.runcall(server.serve_forever)
+    finally:  # written here: the process leaves by os._exit, which skips cProfile's own exit hook
+        with EXIT_LOCK:
+            profiler.dump_stats(profile)
     return 0
 
 

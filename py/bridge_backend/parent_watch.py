@@ -11,6 +11,9 @@ import os
 import sys
 import threading
 
+# Held while something must finish before the process may go (the profile's dump): the exit waits for it.
+EXIT_LOCK = threading.Lock()
+
 
 def remove_ipc_file(endpoint: str) -> None:
     """Removes an ipc:// endpoint's socket file, then its private folder if now empty."""
@@ -29,7 +32,8 @@ def _wait_then_exit(endpoint: str) -> None:
     while sys.stdin.buffer.read1(4096):
         pass
     remove_ipc_file(endpoint)
-    os._exit(0)
+    with EXIT_LOCK:
+        os._exit(0)
 
 
 def watch_parent(endpoint: str) -> None:

@@ -1,8 +1,13 @@
 /** `bench train` (not timed here): the bridge and the native loop train the same model on the same batches. */
+
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { benchTrain, compareLosses } from "../../ts/bench/train.js";
-import { testWithData } from "../helpers.js";
+import { backendPython } from "../../ts/paths.js";
+import { tempFolder, testWithData } from "../helpers.js";
 
 test("compareLosses: a null or NaN loss on either side is a mismatch, never a difference of 0", () => {
   assert.equal(compareLosses([1.5, 2.25], [1.5, 2]), { maxDifference: 0.25, unmatchedSteps: [] });
@@ -19,6 +24,18 @@ testWithData(test, "bridge and native loops give identical per-step losses on th
   assert.equal(r.unmatched_loss_steps, []);
   assert.is(r.timed_steps, 5);
   for (const k of ["bridge_pairs_per_s", "native_pairs_per_s", "ratio"] as const) assert.ok(r[k] > 0, k);
+});
+
+testWithData(test, "--profile writes the bridge side's cProfile stats, with train_step among the ops it timed", async (dataDir) => {
+  const file = join(tempFolder("bridge-profile-"), "bridge.prof");
+  const r = await benchTrain({ dataDir, steps: 5, warmup: 2, rounds: 1, profile: file });
+  assert.is(r.profile, file);
+  assert.is(r.max_loss_difference, 0, "profiling changes the timing, not the losses");
+  const { stdout } = await promisify(execFile)(backendPython(), [
+    "-c",
+    `import pstats; pstats.Stats(${JSON.stringify(file)}).print_stats("ops/model.py.*train_step")`,
+  ]);
+  assert.match(stdout, /ops\/model\.py:\d+\(train_step\)/);
 });
 
 test.run();

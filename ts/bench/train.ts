@@ -10,7 +10,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { startBackend } from "../backend/client.js";
 import type { BuildArgs, SetHparamsArgs, StepArgs } from "../backend/ops.js";
 import type { JsonObject, JsonValue } from "../backend/protocol.js";
@@ -37,6 +37,9 @@ export interface TrainBenchOptions {
   /** Passes of each (alternating); default 2. */
   rounds?: number;
   dataDir?: string;
+  /** cProfile stats of the bridge side's backend (the serving loop: decode, ops, replies), written here by the
+   * last bridge pass (`python -m pstats FILE`); the profiler slows that side, so the ratio is not a measurement then. */
+  profile?: string;
 }
 
 export interface TrainBenchResult {
@@ -44,6 +47,8 @@ export interface TrainBenchResult {
   native_pairs_per_s: number;
   ratio: number;
   [key: string]: JsonValue;
+  /** Where --profile wrote the bridge side's stats (then that side ran under cProfile: the ratio is no measurement); null: not profiled. */
+  profile: string | null;
 }
 
 interface Step {
@@ -93,7 +98,8 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
   let device = "";
   try {
     for (let round = 0; round < (opts.rounds ?? 2); round++) {
-      const b = await bridgePass(build, steps, warmup, cfg.pipelineDepth, cfg.device, env, batchAt);
+      const bridgeEnv = opts.profile ? { ...env, BRIDGE_PROFILE: resolve(opts.profile) } : env;
+      const b = await bridgePass(build, steps, warmup, cfg.pipelineDepth, cfg.device, bridgeEnv, batchAt);
       bridgeRates.push(items / b.seconds);
       bridgeLosses = b.losses;
       const nat = await nativePass(file, warmup, cfg.device, env);
@@ -124,6 +130,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
     unmatched_loss_steps: agreement.unmatchedSteps,
     bridge_runs: bridgeRates.map(round1),
     native_runs: nativeRates.map(round1),
+    profile: opts.profile ? resolve(opts.profile) : null,
   };
 }
 

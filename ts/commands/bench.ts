@@ -13,6 +13,8 @@ export interface BenchOptions {
   config?: string;
   /** `bench embed` / `bench search`: the run whose model is timed (default: a fresh cpu_small model). */
   run?: string;
+  /** `bench train`: cProfile stats of the bridge side's backend (its serving loop) written to this file. */
+  profile?: string;
 }
 
 export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
@@ -27,7 +29,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     }
     case "train": {
       const { benchTrain } = await import("../bench/train.js");
-      return { ...(await benchTrain({ config: opts.config, dataDir: opts.dataDir, ...(opts.quick ? { steps: 30, rounds: 1 } : {}) })) };
+      return { ...(await benchTrain({ config: opts.config, dataDir: opts.dataDir, profile: opts.profile, ...(opts.quick ? { steps: 30, rounds: 1 } : {}) })) };
     }
     case "embed": {
       const { benchEmbed } = await import("../bench/embed.js");

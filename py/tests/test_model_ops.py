@@ -176,3 +176,21 @@ def test_flush_applies_a_partial_accumulation_as_its_mean() -> None:
     assert acc.trainer.micro == 0
     for p, q in zip(one.trainer.model.parameters(), acc.trainer.model.parameters(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5)
+
+
+def test_train_step_sets_its_hparams_first_as_set_hparams_then_train_step_would() -> None:
+    from conftest import built_session
+
+    hp = {"lr": [0.001, 0.002, 0.004, 0.008], "mom": 0.9, "drop_mult": 0.3}
+    two = built_session(**TINY)  # build seeds the process's generators: each session is built just before its steps
+    call(two, "set_hparams", hp)
+    separate = [call(two, "train_step", {"objective": "siamese"}, pair_batch()).result["loss"] for _ in range(3)]
+    one = built_session(**TINY)
+    together = [call(one, "train_step", {"objective": "siamese", "hparams": hp}, pair_batch()).result["loss"]]
+    together += [call(one, "train_step", {"objective": "siamese"}, pair_batch()).result["loss"] for _ in range(2)]
+    assert together == separate
+    assert [g["lr"] for g in one.trainer.opt.param_groups] == hp["lr"]
+    with pytest.raises(BadArgs, match="argument 'hparams' must be an object"):
+        call(one, "train_step", {"objective": "siamese", "hparams": 0.1}, pair_batch())
+    with pytest.raises(BadArgs, match="dropouts must be within"):
+        call(one, "train_step", {"objective": "siamese", "hparams": {"drop_mult": 20.0}}, pair_batch())

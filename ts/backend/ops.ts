@@ -322,8 +322,10 @@ export interface StepArgs {
   reset?: boolean;
   /** lm: names the hidden state carried between calls (default: train / eval). */
   stream?: string;
+  /** train_step: set_hparams' arguments, set before the step (one request a step where the schedule moves). */
+  hparams?: SetHparamsArgs & JsonObject;
   /** The objective's options, e.g. temperature (contrastive), margin / distance (triplet), alpha / beta (lm). */
-  [option: string]: string | number | boolean | undefined;
+  [option: string]: string | number | boolean | (SetHparamsArgs & JsonObject) | undefined;
 }
 
 /** An objective's metrics for one batch (train_step and eval_step). */

@@ -1,6 +1,6 @@
 /**
  * `npx bridge bench train [--config FILE]`: the same model on the same batches, twice in one run:
- * driven through the bridge exactly as `bridge train` drives it (batches collated here, set_hparams +
+ * driven through the bridge exactly as `bridge train` drives it (batches collated here, hparams inside
  * train_step per step, `pipelineDepth` steps in flight), and by a plain loop in one Python process
  * over the same batches already in memory (py/bridge_backend/bench_train.py, the physical limit of
  * the design). Both build the model from the same seed, so their per-step losses must agree: the
@@ -180,12 +180,11 @@ async function bridgePass(
           t0 = performance.now();
         }
         const tensors = collate(b).tensors; // collated now, as the training loop does
-        // as the training loop: set_hparams only when the step's values differ from the last ones sent
+        // as the training loop: the step carries hparams only when its values differ from the last ones sent
         const changed = b === 0 || JSON.stringify(steps[b].hparams) !== JSON.stringify(steps[b - 1].hparams);
-        const hp = changed ? client.call("set_hparams", steps[b].hparams) : Promise.resolve(null);
-        const st = client.call("train_step", steps[b].opts, tensors);
+        const st = client.call("train_step", changed ? { ...steps[b].opts, hparams: steps[b].hparams } : steps[b].opts, tensors);
         pipeline.add(
-          Promise.all([hp, st]).then(([, r]) => {
+          st.then((r) => {
             losses[b] = r.result.loss;
           }),
         );

@@ -230,7 +230,7 @@ async function trainStage(ctx: LoopContext, stage: StageRef, sd: StageData, plan
   const pos = ctx.state.position;
   const accum = s.accumSteps;
   let frozenLevel = -1;
-  let lastHparams = ""; // set_hparams goes out only when a step's values differ from the last sent
+  let lastHparams = ""; // a step carries hparams only when its values differ from the last sent
   let resetNext = true; // fresh LM state at the start (and after every checkpoint)
   for (let epoch = pos.epoch; pos.step < plan.total; epoch++) {
     const batches = epoch === 0 ? plan.firstEpoch : sd.epoch(epoch);
@@ -252,10 +252,9 @@ async function trainStage(ctx: LoopContext, stage: StageRef, sd: StageData, plan
       const sent = { step: pos.step + 1, epoch, batch, hparams: hp };
       const hpArgs = hparamsArgs(s, hp);
       const hpKey = JSON.stringify(hpArgs);
-      const hparams = hpKey === lastHparams ? Promise.resolve(null) : backend.call("set_hparams", hpArgs);
+      if (hpKey !== lastHparams) stepArgs.hparams = hpArgs; // set first, in the same request
       lastHparams = hpKey;
-      const trained = backend.call("train_step", stepArgs, batch.tensors);
-      pipeline.add(Promise.all([hparams, trained]).then(([, r]) => results.record(r.result, sent)));
+      pipeline.add(backend.call("train_step", stepArgs, batch.tensors).then((r) => results.record(r.result, sent)));
       pos.step++;
       if (++pos.batch >= batches.count) {
         pos.epoch = epoch + 1;

@@ -13,7 +13,8 @@ Ops (args -> result; tensors in -> tensors out):
     build          preset, vocab_sz, vocab_fingerprint, seed, any AWDLSTMConfig / HeadConfig / TrainConfig field,
                    token_weights (a list of vocab_sz numbers >= 0; with pool_weighting idf only, and then required)
                    -> config, params, trainable_params, groups {name: n}, trainable_groups, device, vec_dim
-    train_step     objective, return_logits?, the objective's step options; the objective's tensors
+    train_step     objective, return_logits?, hparams? (set_hparams' arguments, set first), the objective's step
+                   options; the objective's tensors
                    -> loss, count, correct, (lm: reg; triplet: active, d_pos, d_neg, same_premise_negatives),
                       finite, stepped, step, grad_norm (when stepped); logits / d_pos, d_neg / sim with return_logits;
                       triplet / contrastive pairs with no entailment (any rank's): count 0, loss null, not stepped
@@ -61,7 +62,7 @@ from .args import arg, path_arg, tensor_arg
 from .registry import Args, OpFn, Reply, Tensors, op
 
 INTS = (torch.int32, torch.int64)
-COMMON_STEP_OPTS = ("objective", "return_logits")  # every objective's; the rest are its own step options
+COMMON_STEP_OPTS = ("objective", "return_logits", "hparams")  # every objective's; the rest are its own step options
 
 
 class NoModel(BridgeError):
@@ -295,7 +296,7 @@ def step_opts(objective: str, args: Args) -> dict[str, Any]:
         if o.non_negative and not value >= 0:
             raise BadArgs(f"argument {name!r} must be >= 0, got {value!r}")
     arg(args, "return_logits", bool, False)
-    return {k: v for k, v in args.items() if k != "objective"}
+    return {k: v for k, v in args.items() if k not in ("objective", "hparams")}
 
 
 def cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -316,10 +317,17 @@ def build(session, args: Args, tensors: Tensors):
 @op("train_step")
 @value_errors_are_bad_args
 def train_step(session, args: Args, tensors: Tensors):
-    """One forward/backward of `objective` (optimizer step every accum_steps calls); returns its metrics."""
+    """One forward/backward of `objective` (optimizer step every accum_steps calls); returns its metrics. `hparams`
+    (set_hparams' arguments) are set first: a step whose schedule moved needs one request, not two."""
     t = trainer_of(session)
     objective = arg(args, "objective", str)
-    metrics, out = t.train_step(objective, step_batch(session, objective, tensors), step_opts(objective, args))
+    batch, opts = step_batch(session, objective, tensors), step_opts(objective, args)
+    hparams = args.get("hparams")
+    if hparams is not None:
+        if not isinstance(hparams, dict):
+            raise BadArgs("argument 'hparams' must be an object (set_hparams' arguments)")
+        apply_hparams(session, hparams)
+    metrics, out = t.train_step(objective, batch, opts)
     return Reply(metrics, cpu(out))
 
 
@@ -426,6 +434,11 @@ def set_trainable(session, args: Args, tensors: Tensors):
 def set_hparams(session, args: Args, tensors: Tensors):
     """Sets hyper-parameters now: lr (number, list per group, or {group: lr}; lr_div), mom, sqr_mom, wd, eps,
     clip, accum_steps; dropouts (drop_mult, *_p) too. Loss settings are step options (train_step)."""
+    return apply_hparams(session, args)
+
+
+def apply_hparams(session, args: Args) -> dict[str, Any]:
+    """set_hparams' work (train_step's `hparams` too): every hparam, lrs and dropouts after the change."""
     t = trainer_of(session)
     mc = t.model.cfg
     drop_keys = {"drop_mult", "embed_p", "input_p", "hidden_p", "weight_p", "output_p"}

@@ -9,7 +9,8 @@ import signal
 import sys
 import traceback
 
-from .parent_watch import EXIT_LOCK, watch_parent
+from . import parent_watch
+from .parent_watch import watch_parent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,13 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         server.serve_forever()
         return 0
     import cProfile
+    import threading
 
+    parent_watch.PENDING = threading.Event()  # the parent closes stdin right after shutdown: wait for the dump
     profiler = cProfile.Profile()
     try:
         profiler.runcall(server.serve_forever)
     finally:  # written here: the process leaves by os._exit, which skips cProfile's own exit hook
-        with EXIT_LOCK:
-            profiler.dump_stats(profile)
+        profiler.dump_stats(profile)
+        parent_watch.PENDING.set()
     return 0
 
 

@@ -11,8 +11,10 @@ import os
 import sys
 import threading
 
-# Held while something must finish before the process may go (the profile's dump): the exit waits for it.
-EXIT_LOCK = threading.Lock()
+# Set by what must finish before the process may go (the profile's dump, BRIDGE_PROFILE): the exit waits for it,
+# at most PENDING_WAIT_S, as the parent gives a closing backend a little time before it kills it.
+PENDING: threading.Event | None = None
+PENDING_WAIT_S = 1.5
 
 
 def remove_ipc_file(endpoint: str) -> None:
@@ -32,8 +34,9 @@ def _wait_then_exit(endpoint: str) -> None:
     while sys.stdin.buffer.read1(4096):
         pass
     remove_ipc_file(endpoint)
-    with EXIT_LOCK:
-        os._exit(0)
+    if PENDING is not None:
+        PENDING.wait(PENDING_WAIT_S)
+    os._exit(0)
 
 
 def watch_parent(endpoint: str) -> None:

@@ -194,3 +194,8 @@ def test_train_step_sets_its_hparams_first_as_set_hparams_then_train_step_would(
         call(one, "train_step", {"objective": "siamese", "hparams": 0.1}, pair_batch())
     with pytest.raises(BadArgs, match="dropouts must be within"):
         call(one, "train_step", {"objective": "siamese", "hparams": {"drop_mult": 20.0}}, pair_batch())
+
+
+def test_eval_step_refuses_hparams(s: Session) -> None:
+    with pytest.raises(BadArgs, match="eval_step takes no hparams"):
+        call(s, "eval_step", {"objective": "siamese", "hparams": {"lr": 0.1}}, pair_batch())

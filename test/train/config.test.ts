@@ -114,10 +114,19 @@ test("objective options: checked against what the stage's objectives declare, by
 });
 
 test("an older config's stage-level loss settings are read as its options (runs saved before options still load)", () => {
-  const s = validateConfig({ stages: [{ objective: "triplet", margin: 1, distance: "euclidean", options: { margin: 2 } }] }).stages[0];
-  assert.equal(s.options, { margin: 2, distance: "euclidean" });
+  const s = validateConfig({ stages: [{ objective: "triplet", margin: 1, distance: "euclidean", options: { margin: 1 } }] }).stages[0];
+  assert.equal(s.options, { margin: 1, distance: "euclidean" });
   assert.not.ok("margin" in s);
-  assert.throws(() => validateConfig({ stages: [{ objective: "siamese", temperature: 0.1 }] }), /stages\.0\.options\.temperature: siamese takes no option/);
+  // older configs gave them on any stage and objectives without a use for them ignored them: still so
+  assert.is(validateConfig({ stages: [{ objective: "siamese", temperature: 0.1 }] }).stages[0].options, undefined);
+  const multi = validateConfig({ stages: [{ temperature: 0.1, alpha: 2, tasks: [{ dataset: "snli", objective: "contrastive" }] }] }).stages[0];
+  assert.equal(multi.options, { temperature: 0.1 });
+  // given both ways, differently: neither wins silently
+  assert.throws(
+    () => validateConfig({ stages: [{ objective: "contrastive", temperature: 0.1, options: { temperature: 0.05 } }] }),
+    /stages\.0\.temperature: got 0\.1; 0\.1 here and 0\.05 in options\.temperature: give it once, as options\.temperature/,
+  );
+  assert.throws(() => validateConfig({ stages: [{ objective: "contrastive", temperature: 0.1, options: 5 }] }), /stages\.0\.options/);
 });
 
 test("--set parses values and indexes stages by position or name", () => {

@@ -11,11 +11,12 @@ import * as assert from "uvu/assert";
 import { stringify } from "yaml";
 import { train } from "../../ts/commands/train.js";
 import { validateConfig } from "../../ts/config/load.js";
-import { groupBatchPlan, groupPairs, groupTensors, type NumericalisedGroups, selectGroups } from "../../ts/data/groups.js";
+import { groupBatchPlan, groupPairs, groupsPerBatch, groupTensors, largestGroup, type NumericalisedGroups, selectGroups } from "../../ts/data/groups.js";
 import { evaluateRun } from "../../ts/eval/evaluate.js";
 import { describeTrainedOn } from "../../ts/eval/trainedOn.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
 import { loadTrainingData } from "../../ts/train/data.js";
+import { stageData } from "../../ts/train/stages.js";
 import { killingBackend, refused, tempFolder, testWithData } from "../helpers.js";
 
 /** Groups of the given sizes; sentence k of group g is the tokens [g, k] (so a row names its group). */
@@ -33,24 +34,20 @@ function groupsOf(sizes: number[]): NumericalisedGroups {
   return { kind: "groups", size: sizes.length, sentences: { offsets: Int32Array.from(offsets), ids: Int32Array.from(ids) }, groupOffsets };
 }
 
-test("groupBatchPlan: whole groups, at most batchSize sentences, every group once an epoch, seeded per epoch", () => {
+test("groupBatchPlan: whole groups, the same number a batch and of batches every epoch, every group once, seeded per epoch", () => {
   const g = groupsOf([5, 5, 3, 5, 2, 5, 4, 5, 5, 1]);
-  const plan = groupBatchPlan(g, 12, { seed: 1, epoch: 0 });
+  assert.is(largestGroup(g), 5);
+  assert.is(groupsPerBatch(g, 12), 2, "12 sentences hold two groups of up to 5 whatever the draw");
+  const plan = groupBatchPlan(g, 2, { seed: 1, epoch: 0 });
   const seen = plan.flatMap((b) => [...b]).sort((a, b) => a - b);
   assert.equal(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   for (const b of plan) assert.ok([...b].reduce((a, r) => a + g.groupOffsets[r + 1] - g.groupOffsets[r], 0) <= 12);
-  assert.equal(groupBatchPlan(g, 12, { seed: 1, epoch: 0 }), plan);
-  assert.not.equal(groupBatchPlan(g, 12, { seed: 1, epoch: 1 }), plan);
+  assert.equal(groupBatchPlan(g, 2, { seed: 1, epoch: 0 }), plan);
+  for (let epoch = 1; epoch < 6; epoch++) assert.is(groupBatchPlan(g, 2, { seed: 1, epoch }).length, plan.length, "the count never moves");
+  assert.not.equal(groupBatchPlan(g, 2, { seed: 1, epoch: 1 }), plan);
   assert.equal(
-    groupBatchPlan(g, 12, null).flatMap((b) => [...b]),
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-  );
-  assert.equal(
-    groupBatchPlan(g, 3, null)
-      .slice(0, 2)
-      .map((b) => [...b]),
-    [[0], [1]],
-    "a group larger than the batch is a batch of its own",
+    groupBatchPlan(g, 3, null).map((b) => [...b]),
+    [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]],
   );
 });
 
@@ -105,6 +102,15 @@ testWithData(test, "multi30k as a task: held out by whole group, recorded as gro
   const shared = Array.from({ length: g.valid.size }, (_, k) => key(g.valid, k)).filter((k) => trainFirst.has(k));
   assert.ok(shared.length < 20, `held-out groups' first captions also open ${shared.length} training groups (identical captions only)`);
   assert.equal(data.plan.tasks, [{ split: "multi30k:train", rows: g.train.size, heldOut: g.valid.size, unit: "groups" }]);
+  const small = validateConfig({
+    ...tiny([{ dataset: "multi30k", objective: "supcon" }]),
+    stages: [{ tasks: [{ dataset: "multi30k", objective: "supcon" }], batchSize: 8 }],
+  });
+  const smallData = await loadTrainingData(small, { dataDir });
+  assert.throws(
+    () => stageData(small.stages[0], 0, smallData, 5),
+    /task multi30k-supcon \(supcon\): batchSize 8 holds fewer than two whole groups of up to 5 sentences; supcon needs other groups in the batch as negatives: batchSize 10 at least/,
+  );
   for (const [tasks, message] of [
     [[{ dataset: "multi30k", objective: "siamese" }], /stages\[0\]\.tasks\[0\]\.dataset: multi30k:train is a groups dataset; siamese needs a pair dataset/],
     [

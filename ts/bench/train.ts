@@ -98,6 +98,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
   let device = "";
   try {
     for (let round = 0; round < (opts.rounds ?? 2); round++) {
+      if (opts.profile) rmSync(resolve(opts.profile), { force: true }); // the last pass's, never an older run's
       const bridgeEnv = opts.profile ? { ...env, BRIDGE_PROFILE: resolve(opts.profile) } : env;
       const b = await bridgePass(build, steps, warmup, cfg.pipelineDepth, cfg.device, bridgeEnv, batchAt);
       bridgeRates.push(items / b.seconds);

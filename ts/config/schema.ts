@@ -281,18 +281,38 @@ export const InitSchema = z
 /** Stage keys that older configs (and the runs they made) used for what are objectives' options now. */
 const LEGACY_OPTION_KEYS = ["margin", "distance", "temperature", "alpha", "beta"];
 
-/** An older stage's `temperature: 0.05` (etc.) read as `options: { temperature: 0.05 }`; a value in options wins. */
-function liftLegacyOptions(stage: unknown): unknown {
-  if (stage === null || typeof stage !== "object" || Array.isArray(stage)) return stage;
-  const raw = stage as Record<string, unknown>;
-  const legacy = LEGACY_OPTION_KEYS.filter((k) => Object.hasOwn(raw, k));
-  if (legacy.length === 0) return stage;
+/**
+ * An older stage's `temperature: 0.05` (etc.) read as `options: { temperature: 0.05 }`. Older configs gave these keys
+ * on any stage and the objectives that had no use for them ignored them: such a key is dropped here too, so the runs
+ * they made still load and resume. A key given both ways with different values is an error naming both.
+ */
+function liftLegacyOptions(stage: unknown, ctx: z.RefinementCtx): unknown {
+  if (!isPlainObject(stage)) return stage;
+  const legacy = LEGACY_OPTION_KEYS.filter((k) => Object.hasOwn(stage, k));
+  if (legacy.length === 0 || (stage.options !== undefined && !isPlainObject(stage.options))) return stage; // the schema names a bad options
+  const objectives = [stage.objective, ...(Array.isArray(stage.tasks) ? stage.tasks.map((t) => (isPlainObject(t) ? t.objective : undefined)) : [])];
+  const declared = new Set(
+    objectives.flatMap((o) => (typeof o === "string" && Object.hasOwn(OBJECTIVE_SPECS, o) ? Object.keys(OBJECTIVE_SPECS[o as Objective].options) : [])),
+  );
+  const given = (stage.options ?? {}) as Record<string, unknown>;
+  const lifted: Record<string, unknown> = {};
+  for (const k of legacy.filter((key) => declared.has(key))) {
+    if (Object.hasOwn(given, k) && given[k] !== stage[k]) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: [k],
+        message: `${JSON.stringify(stage[k])} here and ${JSON.stringify(given[k])} in options.${k}: give it once, as options.${k}`,
+      });
+    }
+    lifted[k] = stage[k];
+  }
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(raw)) if (!legacy.includes(k)) out[k] = v;
-  const given = raw.options !== null && typeof raw.options === "object" ? (raw.options as Record<string, unknown>) : {};
-  out.options = { ...Object.fromEntries(legacy.map((k) => [k, raw[k]])), ...given };
+  for (const [k, v] of Object.entries(stage)) if (!legacy.includes(k)) out[k] = v;
+  if (Object.keys(lifted).length > 0 || stage.options !== undefined) out.options = { ...lifted, ...given };
   return out;
 }
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
 export const ConfigSchema = z
   .object({

@@ -1,6 +1,6 @@
 /**
  * Groups of sentences that mean the same thing (an image's captions), numericalised, and their batches: whole groups
- * for the multi-positive objective (supcon), or one pair of each group per epoch for the in-batch contrastive
+ * for the multi-positive objective (supcon, a fixed number a batch), or one pair of each group per epoch for the in-batch contrastive
  * objective. A group is never split across a batch's positive / negative line: its sentences are all in the batch
  * together (supcon) or only one pair of it is (contrastive), so no sentence is ever a negative of its own group.
  * Every batch is a pure function of (seed, epoch, batch index), so a resumed stage replays them exactly.
@@ -45,28 +45,28 @@ export function selectGroups(g: NumericalisedGroups, rows: ArrayLike<number>, ma
   return { kind: "groups", size: rows.length, sentences: { offsets, ids }, groupOffsets };
 }
 
+/** Sentences in the largest group (at least 1). */
+export function largestGroup(g: NumericalisedGroups): number {
+  let largest = 1;
+  for (let k = 0; k < g.size; k++) largest = Math.max(largest, groupSize(g, k));
+  return largest;
+}
+
+/** The most groups a batch of `batchSize` sentences holds whatever the draw: batchSize over the largest group's size. */
+export function groupsPerBatch(g: NumericalisedGroups, batchSize: number): number {
+  return Math.floor(batchSize / largestGroup(g));
+}
+
 /**
- * Groups in batches of at most `batchSize` sentences, whole groups only (a group larger than batchSize is a batch of
- * its own); `order` null keeps the groups' order (validation), else a seeded shuffle of the epoch.
+ * Groups in batches of `perBatch` whole groups (the last may hold fewer): the same number of batches every epoch, so
+ * a multi-task schedule addresses the same batches whatever the shuffle. `order` null keeps the groups' order
+ * (validation), else a seeded shuffle of the epoch.
  */
-export function groupBatchPlan(g: NumericalisedGroups, batchSize: number, order: { seed: number; epoch: number } | null): Int32Array[] {
+export function groupBatchPlan(g: NumericalisedGroups, perBatch: number, order: { seed: number; epoch: number } | null): Int32Array[] {
+  if (!Number.isInteger(perBatch) || perBatch < 1) throw new RangeError(`groupBatchPlan: perBatch must be a whole number >= 1, got ${perBatch}`);
   const groups = Int32Array.from({ length: g.size }, (_, i) => i);
   if (order) shuffleInPlace(groups, epochRng(order.seed, order.epoch, 2));
-  const out: Int32Array[] = [];
-  let batch: number[] = [];
-  let sentences = 0;
-  for (const group of groups) {
-    const n = groupSize(g, group);
-    if (batch.length > 0 && sentences + n > batchSize) {
-      out.push(Int32Array.from(batch));
-      batch = [];
-      sentences = 0;
-    }
-    batch.push(group);
-    sentences += n;
-  }
-  if (batch.length > 0) out.push(Int32Array.from(batch));
-  return out;
+  return Array.from({ length: Math.ceil(g.size / perBatch) }, (_, b) => groups.slice(b * perBatch, (b + 1) * perBatch));
 }
 
 /** supcon's tensors for groups `rows`: x, lengths [n] of their sentences and group [n], each row's group in the batch. */

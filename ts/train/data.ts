@@ -228,8 +228,13 @@ async function loadTaskSplits(
   }
   const loaded = new Set([...out, ...groups].map((t) => t.ref.id));
   for (const name of Object.keys(d.subsample ?? {})) {
-    if (!loaded.has(parseSplitRef(name).id))
-      throw new ConfigError(`data.subsample.${name}: no task trains on ${name} (data.pairs's own pairs are capped by data.maxTrainPairs)`);
+    let id: string;
+    try {
+      id = parseSplitRef(name).id;
+    } catch (e) {
+      throw new ConfigError(`data.subsample.${name}: ${(e as Error).message}`);
+    }
+    if (!loaded.has(id)) throw new ConfigError(`data.subsample.${name}: no task trains on ${name} (data.pairs's own pairs are capped by data.maxTrainPairs)`);
   }
   return { pairs: out, groups };
 }
@@ -259,7 +264,8 @@ function subsample(rows: Int32Array, share: number): Int32Array {
 function checkTaskDataset(where: string, ref: SplitRef, objective: Objective): void {
   if (objectiveTakes(objective, ref.dataset.kind)) return;
   const needs = objectiveTakes(objective, "groups") ? "a groups dataset (e.g. multi30k)" : "a pair dataset (e.g. sick:train, stsb:train)";
-  throw new ConfigError(`${where}: ${ref.id} is a ${ref.dataset.kind === "text" ? "text" : ref.dataset.kind} dataset; ${objective} needs ${needs}`);
+  const takes = objectiveTakes(objective, "pairs") && objectiveTakes(objective, "groups") ? "a pair or groups dataset (e.g. snli, multi30k)" : needs;
+  throw new ConfigError(`${where}: ${ref.id} is a ${ref.dataset.kind} dataset; ${objective} needs ${takes}`);
 }
 
 /** A groups split's groups, with a seeded share of whole groups (d.holdout) held out to validate. */
@@ -301,7 +307,8 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   const ensure: Ensure = (ref) => ensureSplit(ref, { download: opts.download, log, progress: process.stderr.isTTY === true });
   const trainRef = parseSplitRef(`${d.pairs}:${d.trainSplit}`, opts.dataDir);
   const validRef = parseSplitRef(`${d.pairs}:${d.validSplit}`, opts.dataDir);
-  if (trainRef.dataset.kind !== "pairs") throw new DataError(`data.pairs: ${d.pairs} is a text dataset; the sentence stages need a pair dataset (e.g. snli)`);
+  if (trainRef.dataset.kind !== "pairs")
+    throw new DataError(`data.pairs: ${d.pairs} is a ${trainRef.dataset.kind} dataset; the sentence stages need a pair dataset (e.g. snli)`);
   const lmRefs = lmTextRefs(cfg, trainRef, validRef, opts.dataDir);
 
   // Which rows of which split train and which validate; the multi-task stages' other pair datasets.
@@ -356,7 +363,11 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
     bySplit.set(t.ref.id, { split: t.ref.id, ...scaleScores({ train: selectPairs(all, t.trainRows), valid: selectPairs(all, t.validRows) }) });
   }
   // by the dataset as each task writes it: data.pairs's own pairs, or the split it resolved to
-  const tasks = new Map<string, TaskPairs>(taskRefs.map(({ dataset, ref }) => [dataset, bySplit.get(ref.id)!]));
+  const tasks = new Map<string, TaskPairs>();
+  for (const { dataset, ref } of taskRefs) {
+    const split = bySplit.get(ref.id);
+    if (split) tasks.set(dataset, split); // groups datasets are in `groups`
+  }
   for (const t of cfg.stages.flatMap((s) => s.tasks ?? [])) if (isMainPairs(cfg, t.dataset)) tasks.set(t.dataset, { split: trainSource.id, ...pairs });
   const groups = new Map<string, TaskGroups>();
   for (const g of groupSplits) {
@@ -515,14 +526,14 @@ export function trainingSentences(data: TrainingData, max = SIF_SENTENCES): Ragg
   const seen = new Set<string>();
   const picked: { r: Ragged; i: number }[] = [];
   const sets = [data.pairs.train, ...new Set([...data.tasks.values()].map((t) => t.train))];
-  for (const set of sets) {
-    for (const r of [set.s1, set.s2]) {
-      for (let i = 0; i + 1 < r.offsets.length; i++) {
-        const key = r.ids.subarray(r.offsets[i], r.offsets[i + 1]).join(",");
-        if (seen.has(key)) continue;
-        seen.add(key);
-        picked.push({ r, i });
-      }
+  // the pairs' sentences, then the groups' (a groups task's sentences trained the stage as much as the pairs')
+  const texts = [...sets.flatMap((set) => [set.s1, set.s2]), ...new Set([...data.groups.values()].map((g) => g.train.sentences))];
+  for (const r of texts) {
+    for (let i = 0; i + 1 < r.offsets.length; i++) {
+      const key = r.ids.subarray(r.offsets[i], r.offsets[i + 1]).join(",");
+      if (seen.has(key)) continue;
+      seen.add(key);
+      picked.push({ r, i });
     }
   }
   const keep =

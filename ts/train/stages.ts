@@ -14,7 +14,17 @@ import type { Tensors } from "../core/tensor.js";
 import { lmReadingOrder } from "../data/backwards.js";
 import { collatePairs, collateSentences, evalBatchPlan, lengthsOf, pairLengths, trainBatchPlan } from "../data/batches.js";
 import { DataError } from "../data/errors.js";
-import { groupBatchPlan, groupPairs, groupPairTensors, groupTensors, type NumericalisedGroups, selectGroups } from "../data/groups.js";
+import {
+  groupBatchPlan,
+  groupPairs,
+  groupPairTensors,
+  groupsPerBatch,
+  groupTensors,
+  largestGroup,
+  type NumericalisedGroups,
+  selectGroups,
+} from "../data/groups.js";
+import { HOLDOUT_SEED } from "../data/holdout.js";
 import { LmStream } from "../data/lmStream.js";
 import type { NumericalisedPairs, Ragged } from "../data/numericalised.js";
 import { epochRng, mixSeed, shuffleInPlace } from "../data/random.js";
@@ -230,24 +240,34 @@ function groupTask(
 ): TaskBatches {
   const { objective } = t;
   const options = resolveOptions(objective, s.options, t.options);
-  const train = selectGroups(
-    groups.train,
-    Int32Array.from({ length: groups.train.size }, (_, i) => i),
-    s.maxLen,
-  );
-  const valid = selectGroups(
-    groups.valid,
-    Int32Array.from({ length: groups.valid.size }, (_, i) => i),
-    s.maxLen,
-  );
+  const all = (g: NumericalisedGroups) =>
+    selectGroups(
+      g,
+      Int32Array.from({ length: g.size }, (_, i) => i),
+      s.maxLen,
+    );
+  const train = all(groups.train);
+  const valid = all(groups.valid);
+  const what = `stage ${stageName(s)}, task ${name} (${objective})`;
+  if (train.size === 0) throw new DataError(`${what}: no training groups are left after the holdout (data.holdout)`);
+  if (valid.size === 0) throw new DataError(`${what}: no groups are held out to validate (raise data.holdout)`);
+  const whole = OBJECTIVE_SPECS[objective].data === "groups";
+  const perBatch = groupsPerBatch(train, s.batchSize);
+  if (whole && perBatch < 2) {
+    const largest = largestGroup(train);
+    throw new DataError(
+      `${what}: batchSize ${s.batchSize} holds fewer than two whole groups of up to ${largest} sentences; ${objective} needs other groups in the batch as negatives: batchSize ${2 * largest} at least`,
+    );
+  }
   const batch = (tensors: Tensors, items: number): Batch => ({ tensors, items, objective, options, ...(name ? { task: name } : {}) });
   const epochOf = (g: NumericalisedGroups, order: { seed: number; epoch: number } | null): EpochBatches => {
-    if (OBJECTIVE_SPECS[objective].data === "groups") {
-      const plan = groupBatchPlan(g, s.batchSize, order);
+    if (whole) {
+      const plan = groupBatchPlan(g, perBatch, order);
       return { count: plan.length, batch: (b) => batch(groupTensors(g, plan[b], padId), plan[b].length) };
     }
-    // groups as pairs: one pair per group, so a batch never holds two sentences of one group as each other's negatives
-    const pairs = groupPairs(g, seed, order?.epoch ?? 0);
+    // groups as pairs: one pair per group, so a batch never holds two sentences of one group as each other's negatives;
+    // validation's pairs are drawn once with the holdout's seed, the same whatever the run's seed
+    const pairs = order ? groupPairs(g, seed, order.epoch) : groupPairs(g, HOLDOUT_SEED, 0);
     const rows = Int32Array.from({ length: g.size }, (_, i) => i);
     if (order) shuffleInPlace(rows, epochRng(order.seed, order.epoch, 1));
     const plan = Array.from({ length: Math.ceil(g.size / s.batchSize) }, (_, b) => rows.subarray(b * s.batchSize, (b + 1) * s.batchSize));

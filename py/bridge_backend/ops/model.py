@@ -344,6 +344,8 @@ def eval_step(session, args: Args, tensors: Tensors):
     """`objective`'s loss and metrics in eval mode, with logits (siamese), distances (triplet) or similarities."""
     t = trainer_of(session)
     objective = arg(args, "objective", str)
+    if "hparams" in args:
+        raise BadArgs("eval_step takes no hparams (an evaluation changes no hyper-parameter): send them with train_step")
     metrics, out = t.eval_step(objective, step_batch(session, objective, tensors), step_opts(objective, args))
     return Reply(metrics, cpu(out))
 

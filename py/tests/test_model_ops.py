@@ -199,3 +199,36 @@ def test_train_step_sets_its_hparams_first_as_set_hparams_then_train_step_would(
 def test_eval_step_refuses_hparams(s: Session) -> None:
     with pytest.raises(BadArgs, match="eval_step takes no hparams"):
         call(s, "eval_step", {"objective": "siamese", "hparams": {"lr": 0.1}}, pair_batch())
+
+
+def test_train_steps_runs_its_steps_as_train_step_would_one_request_each() -> None:
+    from conftest import built_session
+
+    hp = {"lr": 0.003, "mom": 0.9}
+    batches = [pair_batch(), pair_batch(), pair_batch()]
+    steps = [{"objective": "siamese", "hparams": hp}, {"objective": "siamese"}, {"objective": "siamese", "return_logits": True}]
+    one = built_session(**TINY)  # build seeds the process's generators: each session is built just before its steps
+    separate = [call(one, "train_step", a, b) for a, b in zip(steps, batches, strict=True)]
+    many = built_session(**TINY)
+    tensors = {f"{i}/{k}": v for i, b in enumerate(batches) for k, v in b.items()}
+    together = call(many, "train_steps", {"steps": steps}, tensors)
+    assert together.result["steps"] == [r.result for r in separate]
+    assert list(together.tensors) == ["2/logits"]
+    assert torch.equal(together.tensors["2/logits"], separate[2].tensors["logits"])
+    for p, q in zip(one.trainer.model.parameters(), many.trainer.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_train_steps_refuses_bad_requests_and_names_the_failing_step(s: Session) -> None:
+    b = pair_batch()
+    with pytest.raises(BadArgs, match="'steps' must be a non-empty list"):
+        call(s, "train_steps", {"steps": []}, {})
+    with pytest.raises(BadArgs, match="tensor 'premise': train_steps tensors are named <step>/<name>"):
+        call(s, "train_steps", {"steps": [{"objective": "siamese"}]}, b)
+    with pytest.raises(BadArgs, match="tensor '1/premise'"):
+        call(s, "train_steps", {"steps": [{"objective": "siamese"}]}, {f"1/{k}": v for k, v in b.items()})
+    before = s.trainer.step
+    two = {**{f"0/{k}": v for k, v in b.items()}, "1/premise": b["premise"]}
+    with pytest.raises(BadArgs, match=r"step 2 of 2 in this train_steps request: missing tensor"):
+        call(s, "train_steps", {"steps": [{"objective": "siamese"}, {"objective": "siamese"}]}, two)
+    assert s.trainer.step == before + 1  # the step before the failing one was applied

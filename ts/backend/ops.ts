@@ -27,6 +27,8 @@
  *   train_step      objective, return_logits?, the objective's step options; its tensors -> StepMetrics, finite,
  *                   stepped, step, grad_norm?; logits / d_pos, d_neg / sim with return_logits (cosent, cosine_mse:
  *                   sim [bs], each pair's cosine)
+ *   train_steps     steps [train_step's args]; step i's tensors named i/<name> -> steps [TrainStepResult]; tensors
+ *                   back named i/<name> (several steps in one message: STEP_TENSOR_SEPARATOR)
  *   flush           -> flushed, finite, stepped, step, grad_norm?
  *   eval_step       as train_step -> StepMetrics; logits / d_pos, d_neg / sim
  *   encode          pool?, pool_layers?, normalize?; x, lengths -> count, dim; vectors [bs, d] float32
@@ -355,6 +357,39 @@ export interface StepOutcome {
 
 export interface TrainStepResult extends StepMetrics, StepOutcome {}
 
+/** train_steps: several steps in one request, run in order; step i's tensors travel as `i/<name>`. */
+export interface TrainStepsArgs {
+  steps: StepArgs[];
+}
+
+export interface TrainStepsResult {
+  steps: TrainStepResult[];
+}
+
+/** train_steps' tensor names: step i's tensor `name` is `i/name` (both ways). */
+export const STEP_TENSOR_SEPARATOR = "/";
+
+/** One request's tensors from each step's: step i's `name` becomes `i/name`. */
+export function packStepTensors(perStep: readonly Tensors[]): Tensors {
+  const out: Tensors = {};
+  perStep.forEach((tensors, i) => {
+    for (const [name, t] of Object.entries(tensors)) out[`${i}${STEP_TENSOR_SEPARATOR}${name}`] = t;
+  });
+  return out;
+}
+
+/** Each step's tensors from a train_steps request's or reply's (the inverse of packStepTensors). */
+export function unpackStepTensors(tensors: Tensors, steps: number): Tensors[] {
+  const out: Tensors[] = Array.from({ length: steps }, () => ({}));
+  for (const [name, t] of Object.entries(tensors)) {
+    const cut = name.indexOf(STEP_TENSOR_SEPARATOR);
+    const i = Number(name.slice(0, cut));
+    if (cut < 1 || !Number.isInteger(i) || i >= steps) throw new RangeError(`tensor ${name}: not a step's tensor (<step>/<name>, step < ${steps})`);
+    out[i][name.slice(cut + 1)] = t;
+  }
+  return out;
+}
+
 export interface FlushResult extends StepOutcome {
   /** Micro-batches applied; 0: nothing was pending (a no-op). */
   flushed: number;
@@ -586,6 +621,7 @@ export interface Ops {
   raise: { args: RaiseArgs; result: Record<string, never> };
   build: { args: BuildArgs; result: BuildResult };
   train_step: { args: StepArgs; result: TrainStepResult };
+  train_steps: { args: TrainStepsArgs; result: TrainStepsResult };
   flush: { args: NoArgs; result: FlushResult };
   eval_step: { args: StepArgs; result: EvalStepResult };
   encode: { args: EncodeArgs; result: EncodeResult };
@@ -623,6 +659,7 @@ export const OP_NAMES: readonly OpName[] = fieldNames<Ops>({
   raise: true,
   build: true,
   train_step: true,
+  train_steps: true,
   flush: true,
   eval_step: true,
   encode: true,

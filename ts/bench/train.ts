@@ -1,7 +1,7 @@
 /**
  * `npx bridge bench train [--config FILE]`: the same model on the same batches, twice in one run:
- * driven through the bridge exactly as `bridge train` drives it (batches collated here, hparams inside
- * train_step per step, `pipelineDepth` steps in flight), and by a plain loop in one Python process
+ * driven through the bridge exactly as `bridge train` drives it (batches collated here, `stepsPerRequest` steps
+ * a train_steps request with their hparams inside, `pipelineDepth` requests in flight), and by a plain loop in one Python process
  * over the same batches already in memory (py/bridge_backend/bench_train.py, the physical limit of
  * the design). Both build the model from the same seed, so their per-step losses must agree: the
  * result says by how much (max_loss_difference; null, with the steps listed, when a loss is
@@ -20,9 +20,10 @@ import { withPipeline } from "../core/pipeline.js";
 import { tensorBytes } from "../core/tensor.js";
 import { projectRoot } from "../paths.js";
 import { loadTrainingData } from "../train/data.js";
-import { buildArgs, hparamsArgs } from "../train/loop.js";
+import { buildArgs, hparamsArgs, stepsPerRequest } from "../train/loop.js";
 import { scheduleAt } from "../train/schedules.js";
 import { type Batch, stageData } from "../train/stages.js";
+import { StepRequests } from "../train/stepRequests.js";
 import { runPythonJson } from "./python.js";
 
 export interface TrainBenchOptions {
@@ -100,7 +101,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
     for (let round = 0; round < (opts.rounds ?? 2); round++) {
       if (opts.profile) rmSync(resolve(opts.profile), { force: true }); // the last pass's, never an older run's
       const bridgeEnv = opts.profile ? { ...env, BRIDGE_PROFILE: resolve(opts.profile) } : env;
-      const b = await bridgePass(build, steps, warmup, cfg.pipelineDepth, cfg.device, bridgeEnv, batchAt);
+      const b = await bridgePass(build, steps, warmup, { depth: cfg.pipelineDepth, perRequest: stepsPerRequest(cfg) }, cfg.device, bridgeEnv, batchAt);
       bridgeRates.push(items / b.seconds);
       bridgeLosses = b.losses;
       const nat = await nativePass(file, warmup, cfg.device, env);
@@ -125,6 +126,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
     timed_steps: n - warmup,
     batch_size: s.batchSize,
     pipeline_depth: cfg.pipelineDepth,
+    steps_per_request: stepsPerRequest(cfg),
     threads: cfg.threads,
     device,
     max_loss_difference: agreement.maxDifference,
@@ -164,7 +166,7 @@ async function bridgePass(
   build: BuildArgs & JsonObject,
   steps: Step[],
   warmup: number,
-  depth: number,
+  transport: { depth: number; perRequest: number },
   device: string | null,
   env: NodeJS.ProcessEnv,
   collate: (b: number) => Batch,
@@ -174,23 +176,22 @@ async function bridgePass(
     await client.call("build", build);
     const losses: (number | null)[] = new Array(steps.length).fill(null);
     let t0 = 0;
-    await withPipeline(depth, async (pipeline) => {
+    await withPipeline(transport.depth, async (pipeline) => {
+      const requests = new StepRequests(client, pipeline, transport.perRequest);
       for (let b = 0; b < steps.length; b++) {
         if (b === warmup) {
+          requests.send();
           await pipeline.drain();
           t0 = performance.now();
         }
         const tensors = collate(b).tensors; // collated now, as the training loop does
         // as the training loop: the step carries hparams only when its values differ from the last ones sent
         const changed = b === 0 || JSON.stringify(steps[b].hparams) !== JSON.stringify(steps[b - 1].hparams);
-        const st = client.call("train_step", changed ? { ...steps[b].opts, hparams: steps[b].hparams } : steps[b].opts, tensors);
-        pipeline.add(
-          st.then((r) => {
-            losses[b] = r.result.loss;
-          }),
-        );
-        await pipeline.waitForRoom();
+        await requests.add(changed ? { ...steps[b].opts, hparams: steps[b].hparams } : steps[b].opts, tensors, (r) => {
+          losses[b] = r.loss;
+        });
       }
+      requests.send();
     });
     return { seconds: (performance.now() - t0) / 1000, losses };
   } finally {

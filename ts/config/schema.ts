@@ -329,6 +329,9 @@ export const ConfigSchema = z
     threads: positiveInt.nullable().default(null),
     /** Steps kept in flight to the backend (2+: the backend never waits for the next batch). */
     pipelineDepth: z.number().int().min(1).max(16).default(3),
+    /** Training steps sent in one request (train_steps): fewer messages when steps are fast. Absent:
+     * DEFAULT_STEPS_PER_REQUEST. Neither this nor pipelineDepth changes what is trained, only how it travels. */
+    stepsPerRequest: z.number().int().min(1).max(64).optional(),
     data: DataSchema.default({}),
     tokenizer: TokenizerSchema.default({}),
     vocab: VocabSchema.default({}),

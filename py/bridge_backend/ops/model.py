@@ -1,4 +1,4 @@
-"""Model ops: build, train_step, flush, eval_step, encode, fit_pc, predict, generate, set_trainable, set_hparams,
+"""Model ops: build, train_step, train_steps, flush, eval_step, encode, fit_pc, predict, generate, set_trainable, set_hparams,
 save, load, reset_state, model_info.
 
 Token tensors are int32 or int64 `[bs, sl]`, right-padded with the pad id, each with int `<name>_lengths [bs]`
@@ -18,6 +18,8 @@ Ops (args -> result; tensors in -> tensors out):
                    -> loss, count, correct, (lm: reg; triplet: active, d_pos, d_neg, same_premise_negatives),
                       finite, stepped, step, grad_norm (when stepped); logits / d_pos, d_neg / sim with return_logits;
                       triplet / contrastive pairs with no entailment (any rank's): count 0, loss null, not stepped
+    train_steps    steps [train_step's arguments]; step i's tensors named i/<name> -> steps [train_step's results]
+                   (tensors back named i/<name>): several steps, one message
     flush          -> flushed (micro-batches applied; 0: nothing pending, no-op), finite, stepped, step, grad_norm?:
                    steps the optimizer with a partial accumulation (< accum_steps micro-batches), its mean
     eval_step      as train_step, no update -> the same metrics and always those tensors (no entailment: count 0,
@@ -329,6 +331,39 @@ def train_step(session, args: Args, tensors: Tensors):
         apply_hparams(session, hparams)
     metrics, out = t.train_step(objective, batch, opts)
     return Reply(metrics, cpu(out))
+
+
+STEP_TENSOR_SEPARATOR = "/"  # train_steps: step i's tensor `name` travels as `i/name`
+
+
+@op("train_steps")
+@value_errors_are_bad_args
+def train_steps(session, args: Args, tensors: Tensors):
+    """Several train_steps in one request, run in order: `steps` is a list of train_step arguments, step i's
+    tensors are named `i/<name>` -> steps (train_step's result for each); returned tensors named `i/<name>`.
+
+    One message for several steps: with fast steps (a GPU) the per-message cost is what a step loses to the
+    transport, and the client still chooses every step's batch, order and hyper-parameters. A step that fails
+    stops the request; the steps before it are applied (the error names the step)."""
+    steps = arg(args, "steps", list)
+    if not steps or not all(isinstance(s, dict) for s in steps):
+        raise BadArgs("argument 'steps' must be a non-empty list of train_step arguments (objects)")
+    per_step: list[Tensors] = [{} for _ in steps]
+    for name, t in tensors.items():
+        index, sep, inner = name.partition(STEP_TENSOR_SEPARATOR)
+        if not sep or not index.isdigit() or int(index) >= len(steps):
+            raise BadArgs(f"tensor {name!r}: train_steps tensors are named <step>/<name> with step in 0..{len(steps) - 1}")
+        per_step[int(index)][inner] = t
+    results: list[dict[str, Any]] = []
+    out: Tensors = {}
+    for i, (step_args, step_tensors) in enumerate(zip(steps, per_step, strict=True)):
+        try:
+            reply = train_step(session, step_args, step_tensors)
+        except BridgeError as e:
+            raise type(e)(f"step {i + 1} of {len(steps)} in this train_steps request: {e}", code=e.code, fatal=e.fatal) from e
+        results.append(reply.result)
+        out.update({f"{i}{STEP_TENSOR_SEPARATOR}{k}": v for k, v in reply.tensors.items()})
+    return Reply({"steps": results}, out)
 
 
 @op("flush", every_rank=True)

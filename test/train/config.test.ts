@@ -63,6 +63,16 @@ test("missing or empty stages, duplicate names, bidirectional LM", () => {
   refused({ model: { bidir: true }, stages: [{ objective: "lm" }] }, "bidirectional");
 });
 
+test("head_mix needs pool_layers mix in every stage and no projection; stepsPerRequest is a positive integer", () => {
+  const stage = { objective: "siamese" };
+  refused({ model: { head_mix: true }, stages: [stage] }, "model.head_mix", "needs pool_layers mix", "stage 1 pools top");
+  refused({ model: { head_mix: true, pool_layers: "mix" }, stages: [stage, { ...stage, name: "b", poolLayers: "all" }] }, "stage 2 pools all");
+  refused({ model: { head_mix: true, pool_layers: "mix", proj_dim: 8 }, stages: [stage] }, "cannot go with proj_dim");
+  assert.is(validateConfig({ model: { head_mix: true, pool_layers: "mix" }, stages: [stage] }, "t.yaml").model.head_mix, true);
+  refused({ stepsPerRequest: 0, stages: [stage] }, "stepsPerRequest");
+  assert.is(validateConfig({ stages: [stage] }, "t.yaml").stepsPerRequest, undefined); // absent: the loop's default, no hash change
+});
+
 test("earlyStopping on a metric the stage never reports is refused, naming the stage and the metrics it has", () => {
   const stages = (metric: string) => [{ objective: "lm" }, { name: "nli", objective: "siamese", earlyStopping: { metric } }];
   refused({ stages: stages("val_perplexity") }, "stages.1.earlyStopping.metric", '"nli" (siamese)', "val_perplexity", "val_loss, val_accuracy");

@@ -101,6 +101,8 @@ export interface HeadConfigFields {
   proj_dim: number | null;
   /** none | max | last: the NLI classifier also sees that pooling of the same layers beside each sentence vector. */
   head_pool: string;
+  /** With pool_layers mix: the NLI classifier's own scalar mix of the layers (ELMo's per-task mix). */
+  head_mix: boolean;
 }
 
 export interface TrainConfigFields {
@@ -157,6 +159,7 @@ export const CONFIG_FIELDS = {
     sif: true,
     proj_dim: true,
     head_pool: true,
+    head_mix: true,
   }),
   train: fieldNames<TrainConfigFields>({
     opt: true,

@@ -241,6 +241,9 @@ export const ModelSchema = z
     /** The NLI classifier's input per sentence: the sentence vector, and with max (or last) also that pooling of the
      * same layers (InferSent's max pooling for NLI); the similarity objectives and `embed` still see the vector only. */
     head_pool: z.enum(["none", "max", "last"]).optional(),
+    /** With pool_layers mix: the NLI classifier gets a scalar mix of its own (ELMo learns one per task); the sentence
+     * vector (embed, the similarity objectives) keeps the shared one. */
+    head_mix: z.boolean().optional(),
     head_hidden: z.number().int().min(0).default(512),
     head_p: unit.default(0.1),
   })
@@ -363,6 +366,18 @@ export const ConfigSchema = z
         path: ["init", "backward"],
         message: "a backward LM starts the backward encoder of a model.dual_lm model; set model.dual_lm: true (or drop init.backward)",
       });
+    }
+    if (c.model.head_mix) {
+      const without = c.stages.findIndex((s) => (s.poolLayers ?? c.model.pool_layers) !== "mix");
+      if (c.model.proj_dim != null || without !== -1)
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["model", "head_mix"],
+          message:
+            c.model.proj_dim != null
+              ? "head_mix cannot go with proj_dim: the projection is sized and trained for the shared mix"
+              : `head_mix gives the classifier its own scalar mix of the layers: it needs pool_layers mix (stage ${without + 1} pools ${c.stages[without].poolLayers ?? c.model.pool_layers})`,
+        });
     }
     const cuts = c.model.cutoffs ?? [];
     if (cuts.some((v, i) => i > 0 && v <= cuts[i - 1]))

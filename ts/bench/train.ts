@@ -66,11 +66,6 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
     opts.stage === undefined ? cfg.stages.length - 1 : /^\d+$/.test(opts.stage) ? Number(opts.stage) : cfg.stages.findIndex((s) => stageName(s) === opts.stage);
   const s = cfg.stages[idx];
   if (s === undefined) throw new Error(`bench train: no stage ${opts.stage} in ${configFile}`);
-  const objective = s.objective;
-  if (objective === undefined)
-    throw new Error(
-      `bench train: stage ${stageName(s)} of ${configFile} is multi-task; bench train measures one objective's steps (pick another stage with --stage)`,
-    );
   const data = await loadTrainingData(cfg, { dataDir: opts.dataDir });
   const sd = stageData(s, idx, data, cfg.seed);
   const warmup = opts.warmup ?? 5;
@@ -82,15 +77,16 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
   // Batches collated up front for the native loop; the bridge pass collates its own as it goes.
   const steps: Step[] = Array.from({ length: n }, (_, b) => {
     const batch = batchAt(b);
-    const opts = { objective, ...batch.options, ...(objective === "lm" ? { reset: b === 0 } : {}) };
+    // a multi-task stage's steps each train their task's objective, as in training
+    const opts = { objective: batch.objective, ...batch.options, ...(batch.objective === "lm" ? { reset: b === 0 } : {}) };
     return { batch, hparams: hparamsArgs(s, scheduleAt(s.lr, b, n)), opts };
   });
   const items = steps.slice(warmup).reduce((a, st) => a + st.batch.items, 0);
-  const build = buildArgs(cfg, s, idx, data.vocab);
+  const build = buildArgs(cfg, s, idx, data.vocab, data.idf);
 
   const dir = mkdtempSync(join(tmpdir(), "bridge-bench-train-"));
   const file = join(dir, "batches.bin");
-  writeBatches(file, build, objective, steps);
+  writeBatches(file, build, steps);
   const env: NodeJS.ProcessEnv = cfg.threads ? { OMP_NUM_THREADS: String(cfg.threads) } : {};
   const bridgeRates: number[] = [];
   const nativeRates: number[] = [];
@@ -122,7 +118,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
     unit: sd.unit,
     config: configFile,
     stage: stageName(s),
-    objective,
+    objective: s.objective ?? `multitask (${[...new Set(steps.map((st) => st.opts.objective))].sort().join(", ")})`,
     timed_steps: n - warmup,
     batch_size: s.batchSize,
     pipeline_depth: cfg.pipelineDepth,
@@ -199,12 +195,11 @@ async function bridgePass(
   }
 }
 
-function writeBatches(file: string, build: JsonObject, objective: string, steps: Step[]): void {
+function writeBatches(file: string, build: JsonObject, steps: Step[]): void {
   const chunks: Uint8Array[] = [];
   let offset = 0;
   const header = {
     build,
-    objective,
     steps: steps.map((st) => {
       const tensors: Record<string, [string, number[], number, number]> = {};
       for (const [name, t] of Object.entries(st.batch.tensors)) {
@@ -213,8 +208,8 @@ function writeBatches(file: string, build: JsonObject, objective: string, steps:
         chunks.push(bytes);
         offset += bytes.byteLength;
       }
-      const { objective: _o, ...opts } = st.opts;
-      return { hparams: st.hparams, opts, tensors };
+      const { objective, ...opts } = st.opts;
+      return { objective, hparams: st.hparams, opts, tensors };
     }),
   };
   const head = Buffer.from(JSON.stringify(header), "utf8");

@@ -211,7 +211,7 @@ def check_compatible(
 
     `remapped`: the checkpoint's vocabulary was mapped onto the model's (a vocab_map), so it may differ.
     """
-    cm, m = ck["config"]["model"], trainer.model
+    cm, m = {"arch": "awd_lstm", **ck["config"]["model"]}, trainer.model  # older checkpoints: AWD-LSTMs, no arch
     if remapped:
         cm = {**cm, "vocab_sz": m.cfg.vocab_sz}
     elif cm["vocab_sz"] != m.cfg.vocab_sz:

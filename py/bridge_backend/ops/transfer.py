@@ -56,8 +56,13 @@ def direction(config: dict[str, Any]) -> str:
 
 
 def size_diffs(src: dict[str, Any], own: Any) -> list[str]:
-    """'key pretrained vs this' for each size that differs (one layer each: n_hid is unused)."""
-    sizes = ("emb_sz", "n_layers") if own.n_layers == 1 and src.get("n_layers") == 1 else SIZE_KEYS
+    """'key pretrained vs this' for the architecture (awd_lstm | sha_rnn; older checkpoints have none: AWD-LSTMs) when
+    it differs, else for each size that differs (one layer each: n_hid is unused)."""
+    arch = src.get("arch", "awd_lstm")
+    if arch != own.arch:
+        return [f"arch {arch} vs {own.arch} (an encoder starts only from one of its own architecture)"]
+    one_layer = own.n_layers == 1 and src.get("n_layers") == 1 and own.arch == "awd_lstm"  # sha_rnn: n_hid is its Boom
+    sizes = ("emb_sz", "n_layers") if one_layer else SIZE_KEYS
     return [f"{k} {src.get(k)!r} vs {getattr(own, k)!r}" for k in sizes if src.get(k) != getattr(own, k)]
 
 

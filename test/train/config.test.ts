@@ -63,6 +63,18 @@ test("missing or empty stages, duplicate names, bidirectional LM", () => {
   refused({ model: { bidir: true }, stages: [{ objective: "lm" }] }, "bidirectional");
 });
 
+test("model.arch: absent from a resolved config that does not name it; a preset must be the arch's; sha_rnn is one-directional", () => {
+  assert.not.ok(Object.hasOwn(validateConfig(minimal()).model, "arch"), "a default would change every existing config's hash");
+  assert.not.ok(Object.hasOwn(validateConfig(minimal()).model, "mem_len"));
+  const sha = validateConfig({ ...minimal(), model: { arch: "sha_rnn", mem_len: 40 } });
+  assert.equal([sha.model.arch, sha.model.preset, sha.model.mem_len], ["sha_rnn", "cpu_small", 40]);
+  assert.is(validateConfig({ ...minimal(), model: { arch: "sha_rnn", preset: "sha_rnn_paper" } }).model.preset, "sha_rnn_paper");
+  refused({ ...minimal(), model: { arch: "sha_rnn", preset: "ulmfit" } }, "model.preset", "preset ulmfit is not one of arch sha_rnn's: sha_rnn_paper");
+  refused({ ...minimal(), model: { preset: "sha_rnn_paper" } }, "model.preset", "arch awd_lstm's: ulmfit");
+  refused({ ...minimal(), model: { arch: "sha_rnn", bidir: true } }, "model.bidir", "one-directional");
+  refused({ ...minimal(), model: { arch: "gru" } }, "model.arch", '"sha_rnn"');
+});
+
 test("earlyStopping on a metric the stage never reports is refused, naming the stage and the metrics it has", () => {
   const stages = (metric: string) => [{ objective: "lm" }, { name: "nli", objective: "siamese", earlyStopping: { metric } }];
   refused({ stages: stages("val_perplexity") }, "stages.1.earlyStopping.metric", '"nli" (siamese)', "val_perplexity", "val_loss, val_accuracy");

@@ -200,10 +200,24 @@ export const VocabSchema = z
   })
   .strict();
 
+/** The encoder architectures (py/bridge_backend/models): ULMFiT's AWD-LSTM, and Merity 2019's SHA-RNN. */
+export const ARCHS = ["awd_lstm", "sha_rnn"] as const;
+export type Arch = (typeof ARCHS)[number];
+
+/** Each architecture's size presets (the backend's ARCH_PRESETS; test/backend/describe.test.ts compares them). */
+export const ARCH_PRESETS: Record<Arch, readonly string[]> = {
+  awd_lstm: ["ulmfit", "cpu_medium", "cpu_small", "tiny"],
+  sha_rnn: ["sha_rnn_paper", "cpu_medium", "cpu_small", "tiny"],
+};
+
 /** The backend's `build` arguments that the config may set (py/bridge_backend/ops/model.py). */
 export const ModelSchema = z
   .object({
-    preset: z.enum(["ulmfit", "cpu_medium", "cpu_small", "tiny"]).default("cpu_small"),
+    /** awd_lstm (absent: the default); sha_rnn: LSTM layers, one causal attention head in the second-to-last, a Boom
+     * feed-forward layer per block, every layer emb_sz wide and n_hid the Boom's width (py/bridge_backend/models/sha_rnn.py). */
+    arch: z.enum(ARCHS).optional(),
+    /** Sizes by name, of the arch's presets (ARCH_PRESETS): ulmfit and sha_rnn_paper are each paper's (a GPU's). */
+    preset: z.enum(["ulmfit", "sha_rnn_paper", "cpu_medium", "cpu_small", "tiny"]).default("cpu_small"),
     emb_sz: positiveInt.optional(),
     n_hid: positiveInt.optional(),
     n_layers: positiveInt.optional(),
@@ -214,6 +228,8 @@ export const ModelSchema = z
     weight_p: unit.optional(),
     output_p: unit.optional(),
     tie_weights: z.boolean().optional(),
+    /** sha_rnn: earlier tokens of an LM stream its attention also sees (its memory, reset with the LSTM states). */
+    mem_len: z.number().int().min(0).optional(),
     /** Reads text right to left (ULMFiT's backward LM): LM streams run over reversed texts, sentences are reversed. */
     backwards: z.boolean().optional(),
     /** LM output layer: the (tied) full softmax, or an adaptive softmax (faster for big vocabularies; exact perplexity). */
@@ -339,6 +355,21 @@ export const ConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    const arch = c.model.arch ?? "awd_lstm";
+    if (!ARCH_PRESETS[arch].includes(c.model.preset)) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["model", "preset"],
+        message: `preset ${c.model.preset} is not one of arch ${arch}'s: ${ARCH_PRESETS[arch].join(", ")}`,
+      });
+    }
+    if (arch === "sha_rnn" && c.model.bidir) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["model", "bidir"],
+        message: "sha_rnn is a one-directional LM (causal attention): drop bidir (dual_lm pairs a forward and a backward one)",
+      });
+    }
     if (c.model.backwards && c.model.bidir) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,

@@ -1,7 +1,8 @@
 /**
  * `npx bridge bench model`: forward + backward tokens/s of the backend's AWD-LSTM encoder (embedding,
  * weight-dropped LSTMs, locked dropouts, all on) against torch's plain `nn.LSTM` stack of the same sizes,
- * same batches, same run; then a whole LM step (encoder + output layer + loss) with the full softmax against
+ * same batches, same run, and beside them the SHA-RNN encoder (model.arch sha_rnn) of the preset of the same name,
+ * carrying its LM state and attention memory between steps, as a ratio to that AWD-LSTM; then a whole LM step (encoder + output layer + loss) with the full softmax against
  * the adaptive softmax over a 30k vocabulary. Runs `python -m bridge_backend.bench_model --json` in the
  * project's environment; the targets are ratio >= 0.85 and speedup >= 2 on CPU.
  */
@@ -27,6 +28,11 @@ export interface ModelBenchResult {
   awd_tokens_per_s: number;
   plain_lstm_tokens_per_s: number;
   ratio: number;
+  /** The SHA-RNN encoder's forward + backward tokens/s, and over the AWD-LSTM's of the same run. */
+  sha_rnn_tokens_per_s: number;
+  sha_rnn_ratio: number;
+  /** Its preset: --preset's name, or sha_rnn_paper for ulmfit. */
+  sha_rnn_preset: string;
   lm_full_softmax_tokens_per_s: number;
   lm_adaptive_tokens_per_s: number;
   /** The LM figures' vocabulary size. */

@@ -11,7 +11,7 @@
  *
  * Vocabulary matching is ULMFiT's: a word of the run's vocabulary that the source knows keeps its
  * embedding row (and LM decoder bias); a new word starts from the mean row. The backend's `init_from`
- * refuses a source whose sizes (emb_sz, n_hid, n_layers) or direction differ, naming them.
+ * refuses a source whose arch (awd_lstm | sha_rnn), sizes (emb_sz, n_hid, n_layers) or direction differ, naming them.
  *
  * A model.dual_lm model (a forward and a backward LM's encoders) takes `init: { from: FORWARD, backward: BACKWARD }`:
  * each source is resolved as above and matched onto the run's vocabulary on its own; a source of the wrong

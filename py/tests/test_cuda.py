@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 from test_awd_lstm import assert_batch_invariant
 from test_distributed import free_port
+from test_sha_rnn import make as make_sha
 from test_similarity_objectives import scored_batch
 from test_training import V, lm_batch, make, pair_batch, sents
 
@@ -91,6 +92,23 @@ def test_bf16_autocast_steps_give_finite_losses(objective: str) -> None:
     assert all(math.isfinite(v) for v in losses), losses
     assert t.step == 5, "every step should have been taken (none skipped as non-finite)"
     assert losses[-1] < losses[0], f"five steps on one batch should lower its loss: {losses}"
+
+
+def test_sha_rnn_on_cuda_is_batch_invariant() -> None:
+    t = make_sha(head={"pool": "concat", "pool_layers": "mix", "pool_emb": True})
+    assert_batch_invariant(Trainer(t.model, t.tc, torch.device("cuda")).model.eval(), tol=BATCH_ATOL)
+
+
+@pytest.mark.skipif(CUDA and not torch.cuda.is_bf16_supported(), reason="this GPU has no bf16")
+@pytest.mark.parametrize("objective", ["lm", "siamese"])
+def test_sha_rnn_bf16_autocast_steps_give_finite_losses(objective: str) -> None:
+    """The attention and Boom under bf16 autocast (the LSTMs stay fp32), the LM's memory carried between steps."""
+    t = make_sha(lr=1e-2, autocast="bf16", drop_mult=0.0)
+    t = Trainer(t.model, t.tc, torch.device("cuda"))
+    batch = to_cuda(lm_batch() if objective == "lm" else pair_batch())
+    losses = [t.train_step(objective, batch, {"reset": True} if objective == "lm" else {})[0]["loss"] for _ in range(5)]
+    assert all(math.isfinite(v) for v in losses) and t.step == 5, losses
+    assert losses[-1] < losses[0], losses
 
 
 def test_weight_drop_under_cudnn_matches_the_cpu_path() -> None:

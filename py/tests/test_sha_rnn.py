@@ -13,9 +13,10 @@ from test_training import V, lm_batch, pair_batch, sents
 
 from bridge_backend.checkpoints import CheckpointMismatch, load_checkpoint, save_checkpoint
 from bridge_backend.errors import BadArgs, BridgeError
-from bridge_backend.models import AWDLSTMConfig, BridgeModel, HeadConfig
+from bridge_backend.models import AWDLSTM, AWDLSTMConfig, BridgeModel, HeadConfig
+from bridge_backend.models.archs import sha_rnn_presets
 from bridge_backend.models.pooling import POOL_LAYERS, POOLS
-from bridge_backend.models.sha_rnn import SHARNN, sha_rnn_presets
+from bridge_backend.models.sha_rnn import SHARNN
 from bridge_backend.training import TrainConfig, Trainer, seed_everything
 
 SHA = {**TINY, "arch": "sha_rnn"}
@@ -86,20 +87,50 @@ def test_memory_is_used_bounded_and_each_row_its_own() -> None:
         torch.testing.assert_close(enc(x, None, other)[0][-1][0], carried[0], atol=0, rtol=0)
 
 
+@pytest.mark.parametrize("backwards", [False, True])
+def test_sentence_attention_full_sees_the_whole_sentence_causal_is_the_lms(backwards: bool) -> None:
+    """full: an earlier token's state changes with a later token of its sentence (the reading order's); causal: a
+    sentence's states are exactly what the LM computes for its tokens from a fresh state."""
+    torch.manual_seed(0)
+    full = SHARNN(cfg(n_layers=3, backwards=backwards)).eval()
+    causal = SHARNN(cfg(n_layers=3, backwards=backwards, sentence_attention="causal")).eval()
+    causal.load_state_dict(full.state_dict())
+    x, lengths = sentences([7, 7])
+    y = x.clone()
+    y[:, 0 if backwards else 6] = (y[:, 0 if backwards else 6] + 1 - 4) % (V - 4) + 4  # the last token read differs
+    with torch.no_grad():
+        a, b = full(x, lengths)[0][-1], full(y, lengths)[0][-1]  # [2, 7, d], in reading order
+        assert not torch.allclose(a[:, :6], b[:, :6])  # the first tokens read see the last one
+        a, b = causal(x, lengths)[0][-1], causal(y, lengths)[0][-1]
+        torch.testing.assert_close(a[:, :6], b[:, :6], atol=0, rtol=0)
+        lm_x = causal.reading_order(x, lengths)
+        for got, lm in zip(causal(x, lengths)[0], causal(lm_x)[0], strict=True):
+            torch.testing.assert_close(got, lm, atol=1e-6, rtol=1e-6)
+        # full: a sentence's states are not the LM's, and no LM memory reaches it
+        assert not torch.allclose(full(x, lengths)[0][-1][:, :6], full(lm_x)[0][-1][:, :6])
+        memory_only = [(torch.zeros_like(s[0]), torch.zeros_like(s[1]), *s[2:]) for s in full(stream(10, 1))[1]]
+        assert memory_only[1][2].size(1) == 10  # the attention block (the second of three)
+        torch.testing.assert_close(full(x, lengths, memory_only)[0][-1], full(x, lengths)[0][-1], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("sentence_attention", ["full", "causal"])
 @pytest.mark.parametrize("pool_kind", POOLS)
 @pytest.mark.parametrize("layers", POOL_LAYERS)
-def test_batch_invariance(pool_kind: str, layers: str) -> None:
+def test_batch_invariance(pool_kind: str, layers: str, sentence_attention: str) -> None:
     """A sentence's vector alone equals its vector among longer and shorter batch-mates, padding of any content."""
     torch.manual_seed(0)
-    assert_batch_invariant(BridgeModel(cfg(n_layers=3), HeadConfig(pool=pool_kind, pool_layers=layers)).eval())
+    c = cfg(n_layers=3, sentence_attention=sentence_attention)
+    assert_batch_invariant(BridgeModel(c, HeadConfig(pool=pool_kind, pool_layers=layers)).eval())
 
 
+@pytest.mark.parametrize("sentence_attention", ["full", "causal"])
 @pytest.mark.parametrize("options", list(VECTOR_OPTIONS))
 @pytest.mark.parametrize("direction", ["forward", "backwards", "dual_lm"])
-def test_batch_invariance_with_vector_options(options: str, direction: str) -> None:
+def test_batch_invariance_with_vector_options(options: str, direction: str, sentence_attention: str) -> None:
     torch.manual_seed(0)
     hc = HeadConfig(pool="concat", pool_layers="mix", dual_lm=direction == "dual_lm", **VECTOR_OPTIONS[options])
-    m = BridgeModel(cfg(backwards=direction == "backwards"), hc, torch.rand(V) * 2.5 + 0.5).eval()
+    c = cfg(backwards=direction == "backwards", sentence_attention=sentence_attention)
+    m = BridgeModel(c, hc, torch.rand(V) * 2.5 + 0.5).eval()
     if hc.sif:
         x, lens = sentences([(i % 9) + 1 for i in range(40)], seed=1)
         Trainer(m, TrainConfig(), torch.device("cpu")).fit_pc(x, lens)
@@ -152,6 +183,16 @@ def test_generate_attends_to_the_prompt_through_the_memory() -> None:
     t = make()
     toks, lengths = t.generate(torch.tensor([2, 5, 6]), n=3, max_len=6, temperature=1.0, top_k=0, seed=1)
     assert toks.shape[0] == 3 and bool((toks[:, :3] == torch.tensor([2, 5, 6])).all()) and int(lengths.max()) <= 9
+    # each new token is read as generate reads it: one token, the state the prompt left (LSTM states + memory)
+    at = SHARNN.attention_layer(t.model.cfg)
+    with torch.no_grad():
+        _, _, _, h = t.model.lm(torch.tensor([[2, 5, 6]]), None)
+        assert h[at][2].shape[1] == 3  # the prompt's states are the memory
+        nxt = torch.tensor([[7]])
+        with_memory = t.model.lm(nxt, h)[0][:, -1]
+        forgotten = [(*s[:2], s[2][:, :0]) if i == at else s for i, s in enumerate(h)]  # the memory truncated to 0
+        without = t.model.lm(nxt, forgotten)[0][:, -1]
+    assert not torch.allclose(with_memory, without)
 
 
 def test_checkpoint_round_trip_and_exact_resume(tmp_path: Path) -> None:
@@ -190,6 +231,10 @@ def test_another_architecture_is_refused_naming_both(tmp_path: Path) -> None:
         call(awd, "init_from", {"path": sha_path}, ident)
     with pytest.raises(CheckpointMismatch, match=r"architecture differs: arch \(checkpoint 'awd_lstm', model 'sha_rnn'\)"):
         load_checkpoint(sha.trainer, awd_path, "weights")
+    # nor an encoder-only partial load (allow_partial skips the size checks, never the architecture's)
+    for parts in ("encoder", "weights"):
+        with pytest.raises(CheckpointMismatch, match=r"architecture differs: arch \(checkpoint 'sha_rnn', model 'awd_lstm'\)"):
+            load_checkpoint(awd.trainer, sha_path, parts, allow_partial=True)
     # the same architecture starts: every encoder weight loaded
     fresh = built_session(**{**SHA, "seed": 3})
     r = call(fresh, "init_from", {"path": sha_path}, ident).result
@@ -207,6 +252,14 @@ def test_build_arguments() -> None:
         ({"n_hid": 40}, "Boom width, a multiple of emb_sz"),
         ({"bidir": True}, "sha_rnn is a one-directional LM"),
         ({"arch": "gru"}, "unknown arch 'gru'"),
+        ({"sentence_attention": "bidir"}, "sentence_attention must be one of full, causal"),
     ):
         with pytest.raises(BadArgs, match=msg):
             built_session(**{**SHA, **args})
+
+
+def test_each_encoder_class_refuses_the_other_arch() -> None:
+    with pytest.raises(ValueError, match="AWDLSTM builds arch 'awd_lstm', the config names 'sha_rnn'"):
+        AWDLSTM(cfg())
+    with pytest.raises(ValueError, match="SHARNN builds arch 'sha_rnn', the config names 'awd_lstm'"):
+        SHARNN(AWDLSTMConfig(vocab_sz=V, **sha_rnn_presets["tiny"]))

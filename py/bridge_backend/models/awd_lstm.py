@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from .archs import ARCHS, SENTENCE_ATTENTIONS
 from .fused_ce import linear_cross_entropy
 
 # (h, c) of one layer, each [n_dir, bs, n_out]
@@ -50,6 +51,7 @@ class AWDLSTMConfig:
     softmax: str = "full"  # full | adaptive (Grave et al. 2017: a frequent-word head and smaller tail clusters; untied)
     cutoffs: list[int] = field(default_factory=list)  # adaptive softmax cluster starts; [] = [vocab_sz // 15, vocab_sz // 3]
     mem_len: int = 70  # sha_rnn: earlier LM tokens its attention also sees (the last ones of the stream's previous batches)
+    sentence_attention: str = "full"  # sha_rnn, sentences: full (each token sees the sentence's real tokens) | causal
 
     def p(self, name: str) -> float:
         """Dropout `name` (e.g. "weight_p") scaled by drop_mult, clamped below 1."""
@@ -85,6 +87,9 @@ class AWDLSTMConfig:
                 raise ValueError(f"sha_rnn's n_hid is its Boom width, {want}: got {self.n_hid}")
             if self.mem_len < 0:
                 raise ValueError(f"mem_len must be >= 0, got {self.mem_len}")
+            if self.sentence_attention not in SENTENCE_ATTENTIONS:
+                want = ", ".join(SENTENCE_ATTENTIONS)
+                raise ValueError(f"sentence_attention must be one of {want}, got {self.sentence_attention!r}")
         if self.softmax not in SOFTMAXES:
             raise ValueError(f"softmax must be one of {', '.join(SOFTMAXES)}, got {self.softmax!r}")
         if self.softmax == "adaptive":
@@ -99,15 +104,6 @@ class AWDLSTMConfig:
 
 
 SOFTMAXES = ("full", "adaptive")
-ARCHS = ("awd_lstm", "sha_rnn")
-
-# Presets as plain dicts (fastai style); `build` overlays user keys on one of these.
-awd_lstm_presets: dict[str, dict] = {
-    "ulmfit": dict(emb_sz=400, n_hid=1150, n_layers=3),  # the reference size (about 24M params + embedding)
-    "cpu_medium": dict(emb_sz=300, n_hid=512, n_layers=2),  # ~1.1k LM tokens/s on 2 CPU cores
-    "cpu_small": dict(emb_sz=200, n_hid=256, n_layers=2),  # ~1.3k LM tokens/s; softmax-bound
-    "tiny": dict(emb_sz=16, n_hid=32, n_layers=2),  # tests
-}
 
 # Architecture keys: a checkpoint that differs in one of these cannot be loaded into the model.
 ARCH_KEYS = ("arch", "vocab_sz", "emb_sz", "n_hid", "n_layers", "bidir", "tie_weights", "out_bias")
@@ -231,9 +227,13 @@ class LSTMLayer(nn.Module):
 class AWDLSTM(nn.Module):
     """AWD-LSTM encoder: embedding, `n_layers` weight-dropped LSTMs, locked dropouts between them."""
 
+    ARCH = "awd_lstm"  # the config arch this class builds (SHARNN: sha_rnn); models/sha_rnn.py encoder_for picks
+
     def __init__(self, cfg: AWDLSTMConfig) -> None:
         super().__init__()
         cfg.check()
+        if cfg.arch != self.ARCH:
+            raise ValueError(f"{type(self).__name__} builds arch {self.ARCH!r}, the config names {cfg.arch!r} (use encoder_for)")
         self.cfg = cfg
         self.n_dir = 2 if cfg.bidir else 1
         self.emb = nn.Embedding(cfg.vocab_sz, cfg.emb_sz, padding_idx=cfg.pad_id)

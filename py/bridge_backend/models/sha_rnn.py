@@ -12,14 +12,16 @@ What is the AWD-LSTM's is reused, not copied (awd_lstm.py): the embedding and it
 layer locked dropouts, the weight-dropped LSTM kernel, the decoders, and the model's pooling and heads (heads.py).
 The attention and Boom outputs take the between-layer locked dropout (hidden_p) before their residual sums.
 
-The attention is causal, for the LM and for sentences alike: a sentence's states are what the LM computed for the
-same tokens, so pretraining transfers unchanged, a backward encoder (backwards, dual_lm) reads its reversed text
-the same way, and right padding can never reach a real token (it is masked out of the keys as well).
+The attention is causal for the LM. For sentences (a forward call with `lengths`) `sentence_attention` decides:
+full (the default) lets every token attend to all of its sentence's real tokens, before and after it, with the
+padding masked out of the keys; causal keeps the LM's mask, so a sentence's states are exactly what the LM computed
+for the same tokens (pretraining transfers unchanged; padding is masked out of the keys too). A backward encoder
+(backwards, dual_lm) reads its reversed text the same way.
 
 Memory (the paper's): in an LM stream the attention layer also attends to the layer-normed states of the last
 `mem_len` tokens of the stream's earlier batches, carried with the LSTM states (its layer's state is (h, c, memory))
 and detached with them between batches, so it is forgotten exactly when they are (`reset`, `reset_state`, a new batch
-size, a load). Sentences start with none: each sentence attends to its own tokens only.
+size, a load). Sentences use none: each sentence attends to its own tokens only.
 """
 
 from __future__ import annotations
@@ -30,15 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .awd_lstm import AWDLSTM, AWDLSTMConfig, RNNDropout, State, WeightDropLSTM, awd_lstm_presets
-
-# Sizes per preset, as awd_lstm_presets: every layer emb_sz wide, n_hid the Boom's width (4 x emb_sz as in the paper).
-sha_rnn_presets: dict[str, dict] = {
-    "sha_rnn_paper": dict(emb_sz=1024, n_hid=4096, n_layers=4),  # the paper's enwik8 model (a GPU's)
-    "cpu_medium": dict(emb_sz=300, n_hid=1200, n_layers=2),  # AWD-LSTM cpu_medium's embedding and depth
-    "cpu_small": dict(emb_sz=200, n_hid=800, n_layers=2),  # AWD-LSTM cpu_small's embedding and depth
-    "tiny": dict(emb_sz=16, n_hid=64, n_layers=2),  # tests
-}
+from .awd_lstm import AWDLSTM, AWDLSTMConfig, RNNDropout, State, WeightDropLSTM
 
 LN_EPS = 1e-12  # the paper's
 
@@ -124,10 +118,7 @@ class SHABlock(nn.Module):
 class SHARNN(AWDLSTM):
     """AWD-LSTM's embedding and dropouts around SHA-RNN blocks; the same interface (forward, embed, set_dropouts...)."""
 
-    def __init__(self, cfg: AWDLSTMConfig) -> None:
-        if cfg.arch != "sha_rnn":
-            raise ValueError(f"SHARNN needs arch 'sha_rnn', got {cfg.arch!r}")
-        super().__init__(cfg)
+    ARCH = "sha_rnn"
 
     @staticmethod
     def attention_layer(cfg: AWDLSTMConfig) -> int:
@@ -156,7 +147,9 @@ class SHARNN(AWDLSTM):
         self, x: Tensor, lengths: Tensor | None = None, hidden: list[State] | None = None, with_emb: bool = False
     ) -> tuple[list[Tensor], list[State]]:
         """As AWDLSTM.forward: every block's output [bs, sl, emb_sz] (the embedding's first with `with_emb`) and the
-        new states. With `lengths` the attention also masks each row's padding out of the keys."""
+        new states. Without `lengths` (an LM stream) the attention is causal over the memory and the segment; with
+        `lengths` (sentences) each row's padding is masked out of the keys, and with sentence_attention full every
+        real token sees the sentence's real tokens (both sides) and no memory, with causal it is the LM's."""
         bs, sl = x.shape
         if lengths is not None:
             x = self.reading_order(x, lengths)  # [bs, sl], padding stays on the right
@@ -164,7 +157,11 @@ class SHARNN(AWDLSTM):
         out = self.input_dp(emb)
         if hidden is None:
             hidden = self.init_hidden(bs, out)
-        allowed = self.attention_mask(hidden[self.attention_layer(self.cfg)][2].size(1), sl, lengths, x.device)
+        at = self.attention_layer(self.cfg)
+        full = lengths is not None and self.cfg.sentence_attention == "full"
+        if full:  # a sentence attends to its own tokens only
+            hidden = [*hidden[:at], (*hidden[at][:2], hidden[at][2][:, :0]), *hidden[at + 1 :]]
+        allowed = self.attention_mask(hidden[at][2].size(1), sl, lengths, x.device, causal=not full)
         raw, new_hidden = ([emb] if with_emb else []), []
         for i, block in enumerate(self.rnns):
             out, h = block(out, hidden[i], allowed, self.cfg.mem_len)
@@ -175,23 +172,20 @@ class SHARNN(AWDLSTM):
         return raw, new_hidden
 
     @staticmethod
-    def attention_mask(m: int, sl: int, lengths: Tensor | None, device: torch.device) -> Tensor:
-        """Which keys each query may see: [1 or bs, sl, m + sl], True for the m memory slots, the query's own and
-        earlier positions, and (with lengths) no padding."""
+    def attention_mask(m: int, sl: int, lengths: Tensor | None, device: torch.device, causal: bool = True) -> Tensor:
+        """Which keys each query may see: [1 or bs, sl, m + sl], True for the m memory slots and the query's own and
+        earlier positions (`causal`) or every position, and with `lengths` no padding key (a padded query still sees
+        itself, so that no row is all -inf; real queries never see padding)."""
         t = torch.arange(sl, device=device)
-        causal = t.unsqueeze(0) <= t.unsqueeze(1)  # [sl (query), sl (key)]
-        allowed = torch.cat([causal.new_ones(sl, m), causal], dim=1).unsqueeze(0)  # [1, sl, m + sl]
+        seen = t.unsqueeze(0) <= t.unsqueeze(1) if causal else torch.ones(sl, sl, dtype=torch.bool, device=device)
+        allowed = torch.cat([seen.new_ones(sl, m), seen], dim=1).unsqueeze(0)  # [1, sl (query), m + sl (key)]
         if lengths is not None:
             real = torch.arange(m + sl, device=device).unsqueeze(0) < (m + lengths).unsqueeze(1)  # [bs, m + sl]
-            allowed = allowed & real.unsqueeze(1)  # [bs, sl, m + sl]
+            itself = torch.cat([seen.new_zeros(sl, m), torch.eye(sl, dtype=torch.bool, device=device)], dim=1)
+            allowed = (allowed & real.unsqueeze(1)) | itself  # [bs, sl, m + sl]
         return allowed
 
 
 def encoder_for(cfg: AWDLSTMConfig) -> AWDLSTM:
     """The encoder `cfg.arch` names."""
-    return SHARNN(cfg) if cfg.arch == "sha_rnn" else AWDLSTM(cfg)
-
-
-# Each arch's presets, and the one `build` uses when none is named (the reference size).
-ARCH_PRESETS: dict[str, dict[str, dict]] = {"awd_lstm": awd_lstm_presets, "sha_rnn": sha_rnn_presets}
-DEFAULT_PRESETS = {"awd_lstm": "ulmfit", "sha_rnn": "sha_rnn_paper"}
+    return SHARNN(cfg) if cfg.arch == SHARNN.ARCH else AWDLSTM(cfg)

@@ -54,9 +54,9 @@ import torch
 from .. import distributed
 from ..checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from ..errors import BadArgs, BridgeError
-from ..models.awd_lstm import ARCHS, AWDLSTMConfig
+from ..models.archs import ARCH_PRESETS, ARCHS, DEFAULT_PRESETS, arch_of
+from ..models.awd_lstm import AWDLSTMConfig
 from ..models.heads import BridgeModel, HeadConfig
-from ..models.sha_rnn import ARCH_PRESETS, DEFAULT_PRESETS
 from ..objectives import get_objective
 from ..objectives.base import GROUPS, LABELS, SCORES, SENTENCES, TARGETS, TensorSpec, lengths_name
 from ..training import TrainConfig, Trainer, seed_everything
@@ -106,7 +106,7 @@ def field_type(config: Any, key: str) -> type:
 def make_configs(args: Args) -> tuple[AWDLSTMConfig, HeadConfig, TrainConfig]:
     """Splits build args into the three configs: the arch's preset first (default: its reference size), then each key
     onto the config owning it."""
-    arch = arg(args, "arch", str, "awd_lstm")
+    arch = arg(args, "arch", str, arch_of(args))  # checked to be a str when given
     if arch not in ARCHS:
         raise BadArgs(f"unknown arch {arch!r} (one of {', '.join(ARCHS)})")
     presets = ARCH_PRESETS[arch]

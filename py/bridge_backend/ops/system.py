@@ -17,10 +17,10 @@ import zmq
 from .. import PROTOCOL_VERSION, __version__
 from ..errors import BridgeError
 from ..losses import DISTANCES
-from ..models.awd_lstm import ARCHS, SOFTMAXES, AWDLSTMConfig
+from ..models.archs import ARCH_PRESETS, ARCHS, SENTENCE_ATTENTIONS
+from ..models.awd_lstm import SOFTMAXES, AWDLSTMConfig
 from ..models.heads import FEATURES, HeadConfig
 from ..models.pooling import POOL_LAYERS, POOL_WEIGHTINGS, POOLS
-from ..models.sha_rnn import ARCH_PRESETS
 from ..objectives import OBJECTIVES
 from ..session import Session
 from ..training import AUTOCAST_MODES, OPTIMIZERS, TrainConfig
@@ -92,6 +92,7 @@ def describe_backend() -> dict[str, Any]:
         # the values a config may name, as `build` / `set_hparams` / the step ops check them
         "enums": {
             "arch": list(ARCHS),
+            "sentence_attention": list(SENTENCE_ATTENTIONS),
             "preset": list(dict.fromkeys(name for presets in ARCH_PRESETS.values() for name in presets)),
             "pool": list(POOLS),
             "pool_layers": list(POOL_LAYERS),

@@ -23,6 +23,7 @@ from test_training import V, lm_batch, make, pair_batch, sents
 
 from bridge_backend import distributed
 from bridge_backend.checkpoints import load_checkpoint, save_checkpoint
+from bridge_backend.models.sha_rnn import SHARNN
 from bridge_backend.training import Trainer
 
 CUDA = torch.cuda.is_available()
@@ -106,9 +107,13 @@ def test_sha_rnn_bf16_autocast_steps_give_finite_losses(objective: str) -> None:
     t = make_sha(lr=1e-2, autocast="bf16", drop_mult=0.0)
     t = Trainer(t.model, t.tc, torch.device("cuda"))
     batch = to_cuda(lm_batch() if objective == "lm" else pair_batch())
-    losses = [t.train_step(objective, batch, {"reset": True} if objective == "lm" else {})[0]["loss"] for _ in range(5)]
+    # the LM resets its state (and memory) on the first step only: later steps attend to the memory carried over
+    losses = [t.train_step(objective, batch, {"reset": i == 0} if objective == "lm" else {})[0]["loss"] for i in range(5)]
     assert all(math.isfinite(v) for v in losses) and t.step == 5, losses
     assert losses[-1] < losses[0], losses
+    if objective == "lm":
+        memory = t.lm_state["train"][SHARNN.attention_layer(t.model.cfg)][2]  # [bs, m, emb_sz]
+        assert memory.size(1) > 0 and memory.is_cuda and bool(torch.isfinite(memory).all())
 
 
 def test_weight_drop_under_cudnn_matches_the_cpu_path() -> None:

@@ -50,14 +50,15 @@
  *                   iterations, loss
  *   probe_predict   name?; x [n, f] -> count; probs [n, classes], pred [n]
  */
+import type { Arch, SentenceAttention } from "../config/schema.js";
 import type { Tensors } from "../core/tensor.js";
 import type { JsonObject, JsonValue } from "./protocol.js";
 
 // ---- configs (py: AWDLSTMConfig, HeadConfig, TrainConfig), as `build` takes and `model_info` reports them ----
 
 export interface ModelConfigFields {
-  /** awd_lstm | sha_rnn (older checkpoints have none: awd_lstm). */
-  arch?: string;
+  /** awd_lstm | sha_rnn (older checkpoints have none: awd_lstm; read it with archOf). */
+  arch?: Arch;
   vocab_sz: number;
   emb_sz: number;
   n_hid: number;
@@ -82,6 +83,8 @@ export interface ModelConfigFields {
   cutoffs: number[];
   /** sha_rnn: the LM tokens of earlier batches its attention also sees. */
   mem_len?: number;
+  /** sha_rnn: a sentence's attention, full (both sides of each token) or causal (the LM's). */
+  sentence_attention?: SentenceAttention;
 }
 
 export interface HeadConfigFields {
@@ -147,6 +150,7 @@ export const CONFIG_FIELDS = {
     softmax: true,
     cutoffs: true,
     mem_len: true,
+    sentence_attention: true,
   }),
   head: fieldNames<HeadConfigFields>({
     pool: true,
@@ -518,7 +522,7 @@ export interface InitFromSourceResult {
   new: number;
   buckets: number;
   /** direction: forward | backward | bidirectional | forward+backward (a dual_lm model). */
-  source: { vocab_sz: number | null; emb_sz: number | null; n_hid: number | null; n_layers: number | null; direction: string };
+  source: { arch: Arch; vocab_sz: number | null; emb_sz: number | null; n_hid: number | null; n_layers: number | null; direction: string };
   meta: JsonObject;
 }
 export interface InitFromResult extends InitFromSourceResult {

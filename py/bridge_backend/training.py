@@ -104,7 +104,7 @@ class Trainer:
         self.opt = self._make_optimizer()
         self.step = 0  # optimizer steps taken
         self.micro = 0  # micro-batches accumulated since the last optimizer step
-        self.lm_state: dict[str, list[tuple[Tensor, Tensor]]] = {}
+        self.lm_state: dict[str, list[tuple[Tensor, ...]]] = {}  # per stream, per layer: (h, c), + memory (sha_rnn)
 
     # ---- optimizer, hyper-parameters, freezing ----
 

@@ -52,12 +52,15 @@
  *                   iterations, loss
  *   probe_predict   name?; x [n, f] -> count; probs [n, classes], pred [n]
  */
+import type { Arch, SentenceAttention } from "../config/schema.js";
 import type { Tensors } from "../core/tensor.js";
 import type { JsonObject, JsonValue } from "./protocol.js";
 
 // ---- configs (py: AWDLSTMConfig, HeadConfig, TrainConfig), as `build` takes and `model_info` reports them ----
 
 export interface ModelConfigFields {
+  /** awd_lstm | sha_rnn (older checkpoints have none: awd_lstm; read it with archOf). */
+  arch?: Arch;
   vocab_sz: number;
   emb_sz: number;
   n_hid: number;
@@ -80,6 +83,10 @@ export interface ModelConfigFields {
   backwards: boolean;
   softmax: string;
   cutoffs: number[];
+  /** sha_rnn: the LM tokens of earlier batches its attention also sees. */
+  mem_len?: number;
+  /** sha_rnn: a sentence's attention, full (both sides of each token) or causal (the LM's). */
+  sentence_attention?: SentenceAttention;
 }
 
 export interface HeadConfigFields {
@@ -124,6 +131,7 @@ const fieldNames = <T>(fields: Record<keyof T, true>): (keyof T & string)[] => O
 /** The field names of each config, for comparison with `describe`'s defaults (test/backend/describe.test.ts). */
 export const CONFIG_FIELDS = {
   model: fieldNames<ModelConfigFields>({
+    arch: true,
     vocab_sz: true,
     emb_sz: true,
     n_hid: true,
@@ -145,6 +153,8 @@ export const CONFIG_FIELDS = {
     backwards: true,
     softmax: true,
     cutoffs: true,
+    mem_len: true,
+    sentence_attention: true,
   }),
   head: fieldNames<HeadConfigFields>({
     pool: true,
@@ -263,8 +273,8 @@ export interface DescribeResult {
   objectives: ObjectiveDescription[];
   /** The values a config may name: preset, pool, pool_layers, pool_weighting, features, opt, distance, softmax, autocast. */
   enums: Record<string, string[]>;
-  /** Each preset's model sizes. */
-  presets: Record<string, Partial<ModelConfigFields>>;
+  /** Each arch's presets' model sizes, by arch then preset. */
+  presets: Record<string, Record<string, Partial<ModelConfigFields>>>;
   /** What `build` uses for an argument it is not given. */
   defaults: ModelConfigs;
 }
@@ -299,7 +309,7 @@ export interface RaiseArgs {
 
 export interface BuildArgs extends Partial<ModelConfigFields>, Partial<HeadConfigFields>, Partial<TrainConfigFields> {
   vocab_sz: number;
-  /** A key of describe's presets (default ulmfit); its sizes come before the other fields. */
+  /** One of describe's presets of the arch (default: ulmfit, sha_rnn_paper); its sizes come before the other fields. */
   preset?: string;
   /** Stored in checkpoints, checked when they are loaded. */
   vocab_fingerprint?: string;
@@ -550,7 +560,7 @@ export interface InitFromSourceResult {
   new: number;
   buckets: number;
   /** direction: forward | backward | bidirectional | forward+backward (a dual_lm model). */
-  source: { vocab_sz: number | null; emb_sz: number | null; n_hid: number | null; n_layers: number | null; direction: string };
+  source: { arch: Arch; vocab_sz: number | null; emb_sz: number | null; n_hid: number | null; n_layers: number | null; direction: string };
   meta: JsonObject;
 }
 export interface InitFromResult extends InitFromSourceResult {

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .awd_lstm import AWDLSTM, AWDLSTMConfig, Hidden, lm_decoder
+from .awd_lstm import AWDLSTM, AWDLSTMConfig, State, lm_decoder
 from .dual_lm import DualLMEncoder
 from .pooling import POOL_LAYERS, POOL_WEIGHTINGS, POOLS, pool, pool_layers, pooled_dim, remove_pc
+from .sha_rnn import encoder_for
 
 FEATURES = ("uv", "infersent")  # [u, v] (the first attempt) or [u, v, |u-v|, u*v] (InferSent)
 HEAD_POOLS = ("none", "max", "last")  # extra pooling the NLI classifier sees beside each sentence vector
@@ -140,7 +141,7 @@ class BridgeModel(nn.Module):
         super().__init__()
         hc.check()
         self.cfg, self.hc = cfg, hc
-        self.encoder: AWDLSTM | DualLMEncoder = DualLMEncoder(cfg) if hc.dual_lm else AWDLSTM(cfg)
+        self.encoder: AWDLSTM | DualLMEncoder = DualLMEncoder(cfg) if hc.dual_lm else encoder_for(cfg)
         self.lm_head = None if cfg.bidir or hc.dual_lm else lm_decoder(cfg, self.encoder.emb)
         n_feat = (2 if hc.features == "uv" else 4) * self.head_dim()
         self.nli_head = PairClassifier(n_feat, hc)
@@ -259,7 +260,7 @@ class BridgeModel(nn.Module):
             vec = self.proj(vec)  # [bs, pooled_width] -> [bs, proj_dim]
         return torch.cat([vec, *extras], dim=-1)  # [bs, vec_dim + head_pool width]
 
-    def lm(self, x: Tensor, hidden: list[Hidden] | None) -> tuple[Tensor, Tensor, Tensor, list[Hidden]]:
+    def lm(self, x: Tensor, hidden: list[State] | None) -> tuple[Tensor, Tensor, Tensor, list[State]]:
         """Next-token logits [bs, sl, vocab_sz], the raw and dropped top states [bs, sl, emb_sz], new states."""
         if self.hc.dual_lm:
             raise ValueError(

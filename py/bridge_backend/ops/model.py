@@ -10,8 +10,9 @@ labels [bs] with 0 ent, 1 neu, 2 con; cosent / cosine_mse: premise, hypothesis, 
 
 Ops (args -> result; tensors in -> tensors out):
 
-    build          preset, vocab_sz, vocab_fingerprint, seed, any AWDLSTMConfig / HeadConfig / TrainConfig field,
-                   token_weights (a list of vocab_sz numbers >= 0; with pool_weighting idf only, and then required)
+    build          arch? (awd_lstm | sha_rnn), preset (one of the arch's), vocab_sz, vocab_fingerprint, seed, any
+                   AWDLSTMConfig / HeadConfig / TrainConfig field, token_weights (a list of vocab_sz numbers >= 0;
+                   with pool_weighting idf only, and then required)
                    -> config, params, trainable_params, groups {name: n}, trainable_groups, device, vec_dim
     train_step     objective, return_logits?, hparams? (set_hparams' arguments, set first), the objective's step
                    options; the objective's tensors
@@ -55,7 +56,8 @@ import torch
 from .. import distributed
 from ..checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from ..errors import BadArgs, BridgeError
-from ..models.awd_lstm import AWDLSTMConfig, awd_lstm_presets
+from ..models.archs import ARCH_PRESETS, ARCHS, DEFAULT_PRESETS, arch_of
+from ..models.awd_lstm import AWDLSTMConfig
 from ..models.heads import BridgeModel, HeadConfig
 from ..objectives import get_objective
 from ..objectives.base import GROUPS, LABELS, SCORES, SENTENCES, TARGETS, TensorSpec, lengths_name
@@ -104,11 +106,16 @@ def field_type(config: Any, key: str) -> type:
 
 
 def make_configs(args: Args) -> tuple[AWDLSTMConfig, HeadConfig, TrainConfig]:
-    """Splits build args into the three configs: preset first, then each key onto the config owning it."""
-    preset = arg(args, "preset", str, "ulmfit")
-    if preset not in awd_lstm_presets:
-        raise BadArgs(f"unknown preset {preset!r} (one of {', '.join(awd_lstm_presets)})")
-    cfgs: list[Any] = [AWDLSTMConfig(**awd_lstm_presets[preset]), HeadConfig(), TrainConfig()]
+    """Splits build args into the three configs: the arch's preset first (default: its reference size), then each key
+    onto the config owning it."""
+    arch = arg(args, "arch", str, arch_of(args))  # checked to be a str when given
+    if arch not in ARCHS:
+        raise BadArgs(f"unknown arch {arch!r} (one of {', '.join(ARCHS)})")
+    presets = ARCH_PRESETS[arch]
+    preset = arg(args, "preset", str, DEFAULT_PRESETS[arch])
+    if preset not in presets:
+        raise BadArgs(f"unknown preset {preset!r} for arch {arch} (one of {', '.join(presets)})")
+    cfgs: list[Any] = [AWDLSTMConfig(**presets[preset]), HeadConfig(), TrainConfig()]
     owners = {f.name: c for c in cfgs for f in fields(c)}
     for key, value in args.items():
         if key in NOT_CONFIG_ARGS or value is None:

@@ -219,16 +219,31 @@ def test_train_steps_runs_its_steps_as_train_step_would_one_request_each() -> No
         assert torch.equal(p, q)
 
 
-def test_train_steps_refuses_bad_requests_and_names_the_failing_step(s: Session) -> None:
+def test_train_steps_refuses_bad_requests_and_names_the_failing_step(s: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     b = pair_batch()
     with pytest.raises(BadArgs, match="'steps' must be a non-empty list"):
         call(s, "train_steps", {"steps": []}, {})
-    with pytest.raises(BadArgs, match="tensor 'premise': train_steps tensors are named <step>/<name>"):
-        call(s, "train_steps", {"steps": [{"objective": "siamese"}]}, b)
-    with pytest.raises(BadArgs, match="tensor '1/premise'"):
-        call(s, "train_steps", {"steps": [{"objective": "siamese"}]}, {f"1/{k}": v for k, v in b.items()})
+    for bad in ("premise", "1/premise", "01/premise", "\u0661/premise", "-1/premise", " 0/premise"):
+        with pytest.raises(BadArgs, match="train_steps tensors are named <step>/<name>"):
+            call(s, "train_steps", {"steps": [{"objective": "siamese"}]}, {bad: b["premise"]})
     before = s.trainer.step
     two = {**{f"0/{k}": v for k, v in b.items()}, "1/premise": b["premise"]}
     with pytest.raises(BadArgs, match=r"step 2 of 2 in this train_steps request: missing tensor"):
         call(s, "train_steps", {"steps": [{"objective": "siamese"}, {"objective": "siamese"}]}, two)
-    assert s.trainer.step == before + 1  # the step before the failing one was applied
+    both = {**{f"0/{k}": v for k, v in b.items()}, **{f"1/{k}": v for k, v in b.items()}}
+    with pytest.raises(BadArgs, match=r"step 2 of 2 .*'hparams' must be an object"):
+        call(s, "train_steps", {"steps": [{"objective": "siamese"}, {"objective": "siamese", "hparams": 1}]}, both)
+    assert s.trainer.step == before, "a malformed request is refused whole: no step of it ran"
+    # an error while a step runs (not a malformed request) names its step too; the steps before it stay applied
+    real, calls = s.trainer.train_step, []
+
+    def failing_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("device lost")
+        return real(*a, **k)
+
+    monkeypatch.setattr(s.trainer, "train_step", failing_second)
+    with pytest.raises(BridgeError, match=r"step 2 of 2 in this train_steps request: RuntimeError: device lost"):
+        call(s, "train_steps", {"steps": [{"objective": "siamese"}, {"objective": "siamese"}]}, both)
+    assert s.trainer.step == before + 1

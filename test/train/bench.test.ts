@@ -7,6 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { benchTrain, compareLosses } from "../../ts/bench/train.js";
 import { backendPython, projectRoot } from "../../ts/paths.js";
+import { DEFAULT_STEPS_PER_REQUEST } from "../../ts/train/loop.js";
 import { tempFolder, testWithData } from "../helpers.js";
 
 test("compareLosses: a null or NaN loss on either side is a mismatch, never a difference of 0", () => {
@@ -31,7 +32,7 @@ testWithData(test, "a multi-task stage (the default config's): each step its tas
   const r = await benchTrain({ dataDir, config, set: ["model.preset=tiny", "model.head_hidden=16"], steps: 12, warmup: 2, rounds: 1 });
   assert.is(r.max_loss_difference, 0);
   assert.is(r.objective, "multitask (contrastive, cosent, siamese)");
-  assert.is(r.steps_per_request, 4);
+  assert.is(r.steps_per_request, DEFAULT_STEPS_PER_REQUEST);
 });
 
 testWithData(test, "--profile writes the bridge side's cProfile stats, with train_step among the ops it timed", async (dataDir) => {

@@ -381,6 +381,8 @@ export interface TrainStepsResult {
 
 /** train_steps' tensor names: step i's tensor `name` is `i/name` (both ways). */
 export const STEP_TENSOR_SEPARATOR = "/";
+/** A step's tensor name: the step number in plain decimal (one spelling per number), the separator, the name. */
+const STEP_TENSOR_NAME = /^(0|[1-9][0-9]*)\/(.+)$/s;
 
 /** One request's tensors from each step's: step i's `name` becomes `i/name`. */
 export function packStepTensors(perStep: readonly Tensors[]): Tensors {
@@ -395,10 +397,9 @@ export function packStepTensors(perStep: readonly Tensors[]): Tensors {
 export function unpackStepTensors(tensors: Tensors, steps: number): Tensors[] {
   const out: Tensors[] = Array.from({ length: steps }, () => ({}));
   for (const [name, t] of Object.entries(tensors)) {
-    const cut = name.indexOf(STEP_TENSOR_SEPARATOR);
-    const i = Number(name.slice(0, cut));
-    if (cut < 1 || !Number.isInteger(i) || i >= steps) throw new RangeError(`tensor ${name}: not a step's tensor (<step>/<name>, step < ${steps})`);
-    out[i][name.slice(cut + 1)] = t;
+    const m = STEP_TENSOR_NAME.exec(name);
+    if (m === null || Number(m[1]) >= steps) throw new RangeError(`tensor ${name}: not a step's tensor (<step>/<name>, step < ${steps})`);
+    out[Number(m[1])][m[2]] = t;
   }
   return out;
 }

@@ -13,6 +13,9 @@ export interface BenchOptions {
   config?: string;
   /** `bench train`: config overrides (--set path=value). */
   set?: string[];
+  /** `bench train`: timed steps per pass, and passes of each side. */
+  steps?: number;
+  rounds?: number;
   /** `bench embed` / `bench search`: the run whose model is timed (default: a fresh cpu_small model). */
   run?: string;
   /** `bench train`: cProfile stats of the bridge side's backend (its serving loop) written to this file. */
@@ -38,6 +41,8 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
           dataDir: opts.dataDir,
           profile: opts.profile,
           ...(opts.quick ? { steps: 30, rounds: 1 } : {}),
+          ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
+          ...(opts.rounds !== undefined ? { rounds: opts.rounds } : {}),
         })),
       };
     }

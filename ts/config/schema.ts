@@ -391,7 +391,8 @@ export const ConfigSchema = z
     /** torch's CPU threads in the backend (OMP_NUM_THREADS); null: torch's default (one per core).
      * On cores shared with other work, 1 avoids OpenMP threads waiting on each other. */
     threads: positiveInt.nullable().default(null),
-    /** Steps kept in flight to the backend (2+: the backend never waits for the next batch). */
+    /** Requests of training steps (stepsPerRequest each) kept in flight to the backend (2+: the backend never
+     * waits for the next batch). */
     pipelineDepth: z.number().int().min(1).max(16).default(3),
     /** Training steps sent in one request (train_steps): fewer messages when steps are fast. Absent:
      * DEFAULT_STEPS_PER_REQUEST. Neither this nor pipelineDepth changes what is trained, only how it travels. */

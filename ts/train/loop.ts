@@ -1,8 +1,8 @@
 /**
  * The training loop: stages in order, each built fresh on the backend and started from the previous
- * stage's encoder; per step the schedule's learning rate / momentum and the batch go out, and up to
- * `pipelineDepth` steps are in flight so the backend never waits for this side (batches are collated
- * while the backend computes). Evaluation (validation.ts), early stopping (earlyStopping.ts) and
+ * stage's encoder; per step the schedule's learning rate / momentum and the batch go out, `stepsPerRequest`
+ * steps to a request (stepRequests.ts), and up to `pipelineDepth` requests are in flight so the backend never
+ * waits for this side (batches are collated while the backend computes). Evaluation (validation.ts), early stopping (earlyStopping.ts) and
  * checkpoints (stageCheckpoints.ts) wait for the steps in flight, so they see exactly the model after
  * step N, as an unpipelined loop would.
  *

@@ -6,16 +6,17 @@
  *
  * Any other call the loop makes (set_trainable, flush, validation, a checkpoint) must come after the
  * steps before it: the loop calls `send()` first, which puts the gathered steps on the wire now.
- * Requests, not steps, fill the pipeline: `depth` requests in flight.
+ * Requests, not steps, fill the pipeline: `depth` requests in flight, up to depth x size steps. Results arrive a
+ * request at a time, so the log's step times and the progress line move in bursts of up to `size` steps.
  */
-import { type OpCaller, packStepTensors, type StepArgs, type TrainStepResult } from "../backend/ops.js";
+import { type OpCaller, packStepTensors, type StepArgs, type TrainStepResult, unpackStepTensors } from "../backend/ops.js";
 import type { Pipeline } from "../core/pipeline.js";
 import type { Tensors } from "../core/tensor.js";
 
 interface PendingStep {
   args: StepArgs;
   tensors: Tensors;
-  done: (r: TrainStepResult) => void;
+  done: (r: TrainStepResult, tensors: Tensors) => void;
 }
 
 export class StepRequests {
@@ -29,8 +30,9 @@ export class StepRequests {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`steps per request must be a positive integer, got ${size}`);
   }
 
-  /** Gathers one step; `done` gets its result, in step order. Sends the request once it holds `size` steps. */
-  async add(args: StepArgs, tensors: Tensors, done: (r: TrainStepResult) => void): Promise<void> {
+  /** Gathers one step; `done` gets its result and returned tensors (return_logits), in step order. Sends the
+   * request once it holds `size` steps, then waits for room in the pipeline. */
+  async add(args: StepArgs, tensors: Tensors, done: (r: TrainStepResult, tensors: Tensors) => void): Promise<void> {
     this.pending.push({ args, tensors, done });
     if (this.pending.length >= this.size) {
       this.send();
@@ -48,7 +50,18 @@ export class StepRequests {
       call.then((r) => {
         if (r.result.steps.length !== steps.length)
           throw new Error(`train_steps: the backend replied ${r.result.steps.length} results for ${steps.length} steps`);
-        r.result.steps.forEach((res, i) => steps[i].done(res));
+        const tensors = unpackStepTensors(r.tensors, steps.length);
+        // every step the backend ran is handed on, in order, even when one of them throws (a non-finite loss under
+        // nonFinite: stop): the log then holds each step that changed the model; the first error is thrown after
+        let failure: { error: unknown } | null = null;
+        for (const [i, res] of r.result.steps.entries()) {
+          try {
+            steps[i].done(res, tensors[i]);
+          } catch (error) {
+            failure ??= { error };
+          }
+        }
+        if (failure) throw failure.error;
       }),
     );
   }

@@ -254,7 +254,10 @@ class BridgeModel(nn.Module):
                 vecs.append(self.pool_states(enc, outs, lengths, self.hc.pool, self.hc.pool_layers, weights))
             if self.hc.head_pool == "none":
                 continue
-            extras.append(self.pool_states(enc, outs, lengths, self.hc.head_pool, self.hc.pool_layers, None))
+            if self.head_layer_mix is not None:  # the classifier's extra pooling under its own mix too
+                extras.append(self.head_layer_mix(self.mix_blocks(enc, outs, lengths, self.hc.head_pool, None)))
+            else:
+                extras.append(self.pool_states(enc, outs, lengths, self.hc.head_pool, self.hc.pool_layers, None))
         vec = torch.cat(vecs, dim=-1)
         if self.proj is not None:
             vec = self.proj(vec)  # [bs, pooled_width] -> [bs, proj_dim]

@@ -44,11 +44,14 @@ Ops (args -> result; tensors in -> tensors out):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import re
 import types
 import typing
-from dataclasses import fields
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -323,24 +326,45 @@ def build(session, args: Args, tensors: Tensors):
     return build_result(t)
 
 
+@dataclass(frozen=True)
+class CheckedStep:
+    """A training step's request, checked and on the device, not yet run."""
+
+    objective: str
+    batch: dict[str, torch.Tensor]
+    opts: dict[str, Any]
+    hparams: dict[str, Any] | None
+
+
+def check_step(session, args: Args, tensors: Tensors) -> CheckedStep:
+    """A train_step's arguments and tensors checked (nothing changes yet)."""
+    trainer_of(session)
+    objective = arg(args, "objective", str)
+    batch, opts = step_batch(session, objective, tensors), step_opts(objective, args)
+    hparams = args.get("hparams")
+    if hparams is not None and not isinstance(hparams, dict):
+        raise BadArgs("argument 'hparams' must be an object (set_hparams' arguments)")
+    return CheckedStep(objective, batch, opts, hparams)
+
+
+def run_step(session, step: CheckedStep) -> Reply:
+    """Sets the step's hparams (if any), then one forward/backward; its metrics and output tensors."""
+    if step.hparams is not None:
+        apply_hparams(session, step.hparams)
+    metrics, out = trainer_of(session).train_step(step.objective, step.batch, step.opts)
+    return Reply(metrics, cpu(out))
+
+
 @op("train_step")
 @value_errors_are_bad_args
 def train_step(session, args: Args, tensors: Tensors):
     """One forward/backward of `objective` (optimizer step every accum_steps calls); returns its metrics. `hparams`
     (set_hparams' arguments) are set first: a step whose schedule moved needs one request, not two."""
-    t = trainer_of(session)
-    objective = arg(args, "objective", str)
-    batch, opts = step_batch(session, objective, tensors), step_opts(objective, args)
-    hparams = args.get("hparams")
-    if hparams is not None:
-        if not isinstance(hparams, dict):
-            raise BadArgs("argument 'hparams' must be an object (set_hparams' arguments)")
-        apply_hparams(session, hparams)
-    metrics, out = t.train_step(objective, batch, opts)
-    return Reply(metrics, cpu(out))
+    return run_step(session, check_step(session, args, tensors))
 
 
 STEP_TENSOR_SEPARATOR = "/"  # train_steps: step i's tensor `name` travels as `i/name`
+STEP_TENSOR_NAME = re.compile(r"(0|[1-9][0-9]*)/(.+)", re.ASCII)
 
 
 @op("train_steps")
@@ -350,27 +374,45 @@ def train_steps(session, args: Args, tensors: Tensors):
     tensors are named `i/<name>` -> steps (train_step's result for each); returned tensors named `i/<name>`.
 
     One message for several steps: with fast steps (a GPU) the per-message cost is what a step loses to the
-    transport, and the client still chooses every step's batch, order and hyper-parameters. A step that fails
-    stops the request; the steps before it are applied (the error names the step)."""
+    transport, and the client still chooses every step's batch, order and hyper-parameters. Every step's arguments
+    and tensors are checked before the first runs, so a malformed request changes nothing; an error while a step
+    runs (a non-finite loss is a result, not an error) stops the request there, naming the step."""
     steps = arg(args, "steps", list)
     if not steps or not all(isinstance(s, dict) for s in steps):
         raise BadArgs("argument 'steps' must be a non-empty list of train_step arguments (objects)")
     per_step: list[Tensors] = [{} for _ in steps]
     for name, t in tensors.items():
-        index, sep, inner = name.partition(STEP_TENSOR_SEPARATOR)
-        if not sep or not index.isdigit() or int(index) >= len(steps):
+        m = STEP_TENSOR_NAME.fullmatch(name)
+        if m is None or int(m[1]) >= len(steps):
             raise BadArgs(f"tensor {name!r}: train_steps tensors are named <step>/<name> with step in 0..{len(steps) - 1}")
-        per_step[int(index)][inner] = t
+        per_step[int(m[1])][m[2]] = t  # one spelling per step number: no two names land on one tensor
+    trainer_of(session)
+    checked = []
+    for i, (step_args, step_tensors) in enumerate(zip(steps, per_step, strict=True)):
+        with _naming_step(i, len(steps)):
+            checked.append(check_step(session, step_args, step_tensors))
     results: list[dict[str, Any]] = []
     out: Tensors = {}
-    for i, (step_args, step_tensors) in enumerate(zip(steps, per_step, strict=True)):
-        try:
-            reply = train_step(session, step_args, step_tensors)
-        except BridgeError as e:
-            raise type(e)(f"step {i + 1} of {len(steps)} in this train_steps request: {e}", code=e.code, fatal=e.fatal) from e
+    for i, step in enumerate(checked):
+        with _naming_step(i, len(steps)):
+            reply = run_step(session, step)
         results.append(reply.result)
         out.update({f"{i}{STEP_TENSOR_SEPARATOR}{k}": v for k, v in reply.tensors.items()})
     return Reply({"steps": results}, out)
+
+
+@contextlib.contextmanager
+def _naming_step(i: int, n: int) -> Iterator[None]:
+    """Errors inside step i of an n-step request say which step they come from."""
+    where = f"step {i + 1} of {n} in this train_steps request"
+    try:
+        yield
+    except BridgeError as e:
+        raise type(e)(f"{where}: {e}", code=e.code, fatal=e.fatal) from e
+    except ValueError as e:
+        raise BadArgs(f"{where}: {e}") from e
+    except Exception as e:
+        raise BridgeError(f"{where}: {type(e).__name__}: {e}") from e
 
 
 @op("flush", every_rank=True)

@@ -108,6 +108,20 @@ def test_encode_predict_generate(s: Session) -> None:
     assert g.tensors["tokens"].shape[0] == 3 and g.tensors["tokens"][:, :2].tolist() == [[2, 7]] * 3
 
 
+def test_encode_batches_in_one_message_give_each_batch_its_own_vectors(s: Session) -> None:
+    (x1, l1), (x2, l2) = sents([3, 5, 2], 4), sents([6, 1], 5)
+    one = [call(s, "encode", {"normalize": True}, {"x": x, "lengths": n}).tensors["vectors"] for x, n in ((x1, l1), (x2, l2))]
+    both = call(s, "encode", {"normalize": True, "batches": 2}, {"0/x": x1, "0/lengths": l1, "1/x": x2, "1/lengths": l2})
+    assert both.result == {"count": 5, "dim": 48} and list(both.tensors) == ["0/vectors", "1/vectors"]
+    assert torch.equal(both.tensors["0/vectors"], one[0]) and torch.equal(both.tensors["1/vectors"], one[1])
+    with pytest.raises(BadArgs, match="'batches' must be >= 1"):
+        call(s, "encode", {"batches": 0}, {"x": x1, "lengths": l1})
+    with pytest.raises(BadArgs, match="encode tensors are named <step>/<name>"):
+        call(s, "encode", {"batches": 1}, {"x": x1, "lengths": l1})
+    with pytest.raises(BadArgs, match="lengths"):  # batch 1 lacks its lengths: refused before batch 0 is encoded
+        call(s, "encode", {"batches": 2}, {"0/x": x1, "0/lengths": l1, "1/x": x2})
+
+
 def test_set_trainable_and_hparams(s: Session) -> None:
     r = call(s, "set_trainable", {"freeze_to": -1}).result
     assert r["trainable_groups"] == ["head"] and r["groups"] == ["emb", "rnn0", "rnn1", "head"]

@@ -31,7 +31,8 @@
  *                   back named i/<name> (several steps in one message: STEP_TENSOR_SEPARATOR)
  *   flush           -> flushed, finite, stepped, step, grad_norm?
  *   eval_step       as train_step -> StepMetrics; logits / d_pos, d_neg / sim
- *   encode          pool?, pool_layers?, normalize?; x, lengths -> count, dim; vectors [bs, d] float32
+ *   encode          pool?, pool_layers?, normalize?, batches?; x, lengths -> count, dim; vectors [bs, d] float32
+ *                   (batches n: i/x, i/lengths -> i/vectors)
  *   fit_pc          x [n, sl], lengths [n] -> count, dim, explained (SIF's component, stored in the model)
  *   predict         vectors?; premise(_lengths), hypothesis(_lengths) -> count; logits, probs, pred (+ u, v)
  *   generate        n?, max_len?, temperature?, top_k?, seed?; prompt? -> count; tokens [n, len], lengths [n]
@@ -417,6 +418,8 @@ export interface EncodeArgs {
   pool_layers?: string;
   /** Scale each vector to unit length. */
   normalize?: boolean;
+  /** n batches in one message: tensors i/x, i/lengths in, i/vectors out (packStepTensors' names). */
+  batches?: number;
 }
 export interface EncodeResult {
   count: number;

@@ -25,7 +25,8 @@ Ops (args -> result; tensors in -> tensors out):
                    steps the optimizer with a partial accumulation (< accum_steps micro-batches), its mean
     eval_step      as train_step, no update -> the same metrics and always those tensors (no entailment: count 0,
                    loss 0)
-    encode         pool?, pool_layers?, normalize?; x, lengths -> count, dim; vectors [bs, d] float32
+    encode         pool?, pool_layers?, normalize?, batches?; x, lengths -> count, dim; vectors [bs, d] float32
+                   (batches n: i/x, i/lengths -> i/vectors, n batches in one message)
                    (pool / pool_layers overrides are refused with proj_dim or sif: those are sized for the built one)
     fit_pc         x [n, sl], lengths [n] -> count, dim, explained: SIF's common component of these sentences'
                    vectors, stored in the model (sif models only)
@@ -363,8 +364,19 @@ def train_step(session, args: Args, tensors: Tensors):
     return run_step(session, check_step(session, args, tensors))
 
 
-STEP_TENSOR_SEPARATOR = "/"  # train_steps: step i's tensor `name` travels as `i/name`
+STEP_TENSOR_SEPARATOR = "/"  # several calls in one message (train_steps, encode's batches): call i's `name` is `i/name`
 STEP_TENSOR_NAME = re.compile(r"(0|[1-9][0-9]*)/(.+)", re.ASCII)
+
+
+def split_by_step(tensors: Tensors, n: int, op_name: str) -> list[Tensors]:
+    """The tensors of each of the n calls one request carries (named `i/<name>`, i in plain decimal)."""
+    per: list[Tensors] = [{} for _ in range(n)]
+    for name, t in tensors.items():
+        m = STEP_TENSOR_NAME.fullmatch(name)
+        if m is None or int(m[1]) >= n:
+            raise BadArgs(f"tensor {name!r}: {op_name} tensors are named <step>/<name> with step in 0..{n - 1}")
+        per[int(m[1])][m[2]] = t  # one spelling per step number: no two names land on one tensor
+    return per
 
 
 @op("train_steps")
@@ -380,12 +392,7 @@ def train_steps(session, args: Args, tensors: Tensors):
     steps = arg(args, "steps", list)
     if not steps or not all(isinstance(s, dict) for s in steps):
         raise BadArgs("argument 'steps' must be a non-empty list of train_step arguments (objects)")
-    per_step: list[Tensors] = [{} for _ in steps]
-    for name, t in tensors.items():
-        m = STEP_TENSOR_NAME.fullmatch(name)
-        if m is None or int(m[1]) >= len(steps):
-            raise BadArgs(f"tensor {name!r}: train_steps tensors are named <step>/<name> with step in 0..{len(steps) - 1}")
-        per_step[int(m[1])][m[2]] = t  # one spelling per step number: no two names land on one tensor
+    per_step = split_by_step(tensors, len(steps), "train_steps")
     trainer_of(session)
     checked = []
     for i, (step_args, step_tensors) in enumerate(zip(steps, per_step, strict=True)):
@@ -438,13 +445,24 @@ def eval_step(session, args: Args, tensors: Tensors):
 @value_errors_are_bad_args
 def encode(session, args: Args, tensors: Tensors):
     """Sentence vectors `vectors [bs, d]` float32 of `x`/`lengths`, in input order; pool / pool_layers override
-    the built pooling, normalize=true scales each vector to unit length."""
+    the built pooling, normalize=true scales each vector to unit length. With `batches: n`, n batches in one
+    message: tensors `i/x`, `i/lengths` in, `i/vectors` out (fewer messages, fewer wake-ups beside the model)."""
     t = trainer_of(session)
-    x, lengths = sentences(session, tensors, "x")
-    vecs = t.encode(x, lengths, args.get("pool"), args.get("pool_layers"))
-    if arg(args, "normalize", bool, False):
-        vecs = torch.nn.functional.normalize(vecs, dim=-1)
-    return Reply({"count": vecs.size(0), "dim": vecs.size(1)}, cpu({"vectors": vecs}))
+    normalize = arg(args, "normalize", bool, False)
+    n = arg(args, "batches", int, 0)  # 0: absent, one batch named x / lengths
+    if n < 0 or (n == 0 and args.get("batches") is not None):
+        raise BadArgs(f"argument 'batches' must be >= 1 (or absent for one batch), got {n}")
+    per = split_by_step(tensors, n, "encode") if n else [tensors]
+    batches = [sentences(session, b, "x") for b in per]  # every batch checked before any is encoded
+    out: Tensors = {}
+    count = dim = 0
+    for i, (x, lengths) in enumerate(batches):
+        vecs = t.encode(x, lengths, args.get("pool"), args.get("pool_layers"))
+        if normalize:
+            vecs = torch.nn.functional.normalize(vecs, dim=-1)
+        out[f"{i}{STEP_TENSOR_SEPARATOR}vectors" if n else "vectors"] = vecs
+        count, dim = count + vecs.size(0), vecs.size(1)
+    return Reply({"count": count, "dim": dim}, cpu(out))
 
 
 @op("fit_pc", every_rank=True)

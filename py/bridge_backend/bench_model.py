@@ -11,7 +11,9 @@ above drew their batches and masks, so that they are measured exactly as before.
 
 Then the LM's output layer: the same encoder with its tied full softmax (cross-entropy over every word) against
 the adaptive softmax (`softmax: adaptive`, the loss over each target's cluster only), forward + backward of the
-whole language model over a `--lm-vocab` (30k) vocabulary, alternating the same way.
+whole language model over a `--lm-vocab` (30k) vocabulary, alternating the same way; and whole LM steps (adaptive
+softmax, state and memory carried) of the AWD-LSTM and the SHA-RNN taking turns (`lm_sha_rnn_ratio`), the ratio that
+sizes equal wall time budgets for the two (configs/ablations/lm-encoders.yaml).
 
     python -m bridge_backend.bench_model [--json] [--preset cpu_medium] [--bs 64] [--bptt 70] [--steps 10] [--lm-vocab 30000]
 """
@@ -68,16 +70,20 @@ class Streaming(nn.Module):
 
 
 class LanguageModel(nn.Module):
-    """Encoder + LM head returning the training loss of next-token targets (what an LM step spends its time on)."""
+    """Encoder + LM head returning the training loss of next-token targets (what an LM step spends its time on).
+    With `stream`, the encoder's state (and SHA-RNN's memory) carries from batch to batch, as in LM training."""
 
-    def __init__(self, cfg: AWDLSTMConfig) -> None:
+    def __init__(self, cfg: AWDLSTMConfig, stream: bool = False) -> None:
         super().__init__()
-        self.encoder = AWDLSTM(cfg)
-        self.head = lm_decoder(cfg, self.encoder.emb)
+        encoder = SHARNN(cfg) if cfg.arch == "sha_rnn" else AWDLSTM(cfg)
+        self.head = lm_decoder(cfg, encoder.emb)
+        self.encoder: nn.Module = Streaming(encoder) if stream else encoder
+        self.stream = stream
 
     def forward(self, xy: Tensor) -> list[Tensor]:  # xy [bs, sl + 1]: inputs then targets shifted by one
         x, y = xy[:, :-1], xy[:, 1:]
-        top = self.encoder(x)[0][-1]  # [bs, sl, emb_sz]
+        out = self.encoder(x)
+        top = (out if self.stream else out[0])[-1]  # [bs, sl, emb_sz]
         if isinstance(self.head, AdaptiveDecoder):
             return [self.head.nll(top, y)[0]]
         assert isinstance(self.head, LinearDecoder)
@@ -132,6 +138,28 @@ def softmax_figures(preset: str, vocab_sz: int, bs: int, bptt: int, steps: int, 
     }
 
 
+def lm_arch_figures(preset: str, vocab_sz: int, bs: int, bptt: int, steps: int, warmup: int, dev: torch.device) -> dict:
+    """Tokens/s of whole LM training steps (adaptive softmax over `vocab_sz` words, state and memory carried) of the
+    AWD-LSTM and the SHA-RNN of the same preset name, taking turns: the ratio that sets equal wall time budgets."""
+    sha_preset = preset if preset in sha_rnn_presets else DEFAULT_PRESETS["sha_rnn"]
+    torch.manual_seed(0)
+    awd = LanguageModel(AWDLSTMConfig(vocab_sz=vocab_sz, softmax="adaptive", **awd_lstm_presets[preset]), stream=True)
+    sha_cfg = AWDLSTMConfig(vocab_sz=vocab_sz, softmax="adaptive", arch="sha_rnn", **sha_rnn_presets[sha_preset])
+    sha = LanguageModel(sha_cfg, stream=True)
+    awd, sha = awd.to(dev).train(), sha.to(dev).train()
+    zipf = 1.0 / torch.arange(1, vocab_sz + 1, dtype=torch.float)
+    batches = [
+        torch.multinomial(zipf, bs * (bptt + 1), replacement=True).view(bs, bptt + 1).to(dev) for _ in range(steps + warmup)
+    ]
+    t_awd, t_sha = alternate([awd, sha], batches, warmup)
+    return {
+        "lm_awd_tokens_per_s": round(bs * bptt / t_awd, 1),
+        "lm_sha_rnn_tokens_per_s": round(bs * bptt / t_sha, 1),
+        "lm_sha_rnn_ratio": round(t_awd / t_sha, 3),  # SHA-RNN over AWD-LSTM, whole LM steps
+        "lm_params": {"awd": n_params(awd), "sha_rnn": n_params(sha)},
+    }
+
+
 def run(
     preset: str,
     vocab_sz: int,
@@ -180,6 +208,7 @@ def run(
         "steps": steps,
         "dropouts": {k: cfg.p(k) for k in ("embed_p", "input_p", "hidden_p", "weight_p")},
         **softmax_figures(preset, lm_vocab, bs, bptt, lm_steps, warmup, dev),
+        **lm_arch_figures(preset, lm_vocab, bs, bptt, lm_steps, warmup, dev),
     }
 
 

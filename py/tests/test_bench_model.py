@@ -36,3 +36,6 @@ def test_bench_model_prints_json(capsys) -> None:
     assert res["params"]["awd"] > 0 and res["params"]["sha_rnn"] > 0
     assert res["vocab"] == 300 and res["lm_full_softmax_tokens_per_s"] > 0 and res["lm_adaptive_tokens_per_s"] > 0
     assert abs(res["speedup"] - res["lm_adaptive_tokens_per_s"] / res["lm_full_softmax_tokens_per_s"]) < 1e-2
+    assert res["lm_awd_tokens_per_s"] > 0 and res["lm_sha_rnn_tokens_per_s"] > 0
+    assert abs(res["lm_sha_rnn_ratio"] - res["lm_sha_rnn_tokens_per_s"] / res["lm_awd_tokens_per_s"]) < 1e-2
+    assert 0 < res["lm_params"]["sha_rnn"] and 0 < res["lm_params"]["awd"]

@@ -42,6 +42,12 @@ export interface ModelBenchResult {
   params: { awd: number; sha_rnn: number };
   lm_full_softmax_tokens_per_s: number;
   lm_adaptive_tokens_per_s: number;
+  /** Whole LM training steps (adaptive softmax, state carried) of the AWD-LSTM and the same-named SHA-RNN, taking turns. */
+  lm_awd_tokens_per_s: number;
+  lm_sha_rnn_tokens_per_s: number;
+  /** SHA-RNN over AWD-LSTM tokens/s of those steps: sizes equal wall time budgets. */
+  lm_sha_rnn_ratio: number;
+  lm_params: { awd: number; sha_rnn: number };
   /** The LM figures' vocabulary size. */
   vocab: number;
   /** Adaptive over full tokens/s. */

@@ -35,16 +35,16 @@ testWithData(test, "a multi-task stage (the default config's): each step its tas
   assert.is(r.steps_per_request, DEFAULT_STEPS_PER_REQUEST);
 });
 
-testWithData(test, "--profile writes the bridge side's cProfile stats, with train_step among the ops it timed", async (dataDir) => {
+testWithData(test, "--profile writes the bridge side's cProfile stats, with train_steps among the ops it timed", async (dataDir) => {
   const file = join(tempFolder("bridge-profile-"), "bridge.prof");
   const r = await benchTrain({ dataDir, steps: 5, warmup: 2, rounds: 1, profile: file });
   assert.is(r.profile, file);
   assert.is(r.max_loss_difference, 0, "profiling changes the timing, not the losses");
   const { stdout } = await promisify(execFile)(backendPython(), [
     "-c",
-    `import pstats; pstats.Stats(${JSON.stringify(file)}).print_stats("ops/model.py.*train_step")`,
+    `import pstats; pstats.Stats(${JSON.stringify(file)}).print_stats("ops/model.py.*train_steps")`,
   ]);
-  assert.match(stdout, /ops\/model\.py:\d+\(train_step\)/);
+  assert.match(stdout, /ops\/model\.py:\d+\(train_steps\)/);
 });
 
 test.run();

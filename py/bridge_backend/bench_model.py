@@ -118,17 +118,19 @@ def alternate(models: list[nn.Module], batches: list[Tensor], warmup: int) -> li
     return [statistics.median(t) for t in times]
 
 
+def zipf_batches(vocab_sz: int, bs: int, bptt: int, n: int, dev: torch.device) -> list[Tensor]:
+    """n LM batches [bs, bptt + 1] of token ids drawn Zipf-like (rank r with probability ~ 1/r), as words are: the
+    adaptive head's bet."""
+    zipf = 1.0 / torch.arange(1, vocab_sz + 1, dtype=torch.float)
+    return [torch.multinomial(zipf, bs * (bptt + 1), replacement=True).view(bs, bptt + 1).to(dev) for _ in range(n)]
+
+
 def softmax_figures(preset: str, vocab_sz: int, bs: int, bptt: int, steps: int, warmup: int, dev: torch.device) -> dict:
     """Tokens/s of a whole LM step with the full softmax and with the adaptive one over `vocab_sz` words."""
     torch.manual_seed(0)
     full = LanguageModel(AWDLSTMConfig(vocab_sz=vocab_sz, **awd_lstm_presets[preset])).to(dev).train()
     adaptive = LanguageModel(AWDLSTMConfig(vocab_sz=vocab_sz, softmax="adaptive", **awd_lstm_presets[preset])).to(dev).train()
-    # token ids drawn Zipf-like (rank r with probability ~ 1/r), as words are: the adaptive head's bet
-    zipf = 1.0 / torch.arange(1, vocab_sz + 1, dtype=torch.float)
-    batches = [
-        torch.multinomial(zipf, bs * (bptt + 1), replacement=True).view(bs, bptt + 1).to(dev) for _ in range(steps + warmup)
-    ]
-    t_full, t_adaptive = alternate([full, adaptive], batches, warmup)
+    t_full, t_adaptive = alternate([full, adaptive], zipf_batches(vocab_sz, bs, bptt, steps + warmup, dev), warmup)
     return {
         "lm_full_softmax_tokens_per_s": round(bs * bptt / t_full, 1),
         "lm_adaptive_tokens_per_s": round(bs * bptt / t_adaptive, 1),
@@ -147,11 +149,7 @@ def lm_arch_figures(preset: str, vocab_sz: int, bs: int, bptt: int, steps: int, 
     sha_cfg = AWDLSTMConfig(vocab_sz=vocab_sz, softmax="adaptive", arch="sha_rnn", **sha_rnn_presets[sha_preset])
     sha = LanguageModel(sha_cfg, stream=True)
     awd, sha = awd.to(dev).train(), sha.to(dev).train()
-    zipf = 1.0 / torch.arange(1, vocab_sz + 1, dtype=torch.float)
-    batches = [
-        torch.multinomial(zipf, bs * (bptt + 1), replacement=True).view(bs, bptt + 1).to(dev) for _ in range(steps + warmup)
-    ]
-    t_awd, t_sha = alternate([awd, sha], batches, warmup)
+    t_awd, t_sha = alternate([awd, sha], zipf_batches(vocab_sz, bs, bptt, steps + warmup, dev), warmup)
     return {
         "lm_awd_tokens_per_s": round(bs * bptt / t_awd, 1),
         "lm_sha_rnn_tokens_per_s": round(bs * bptt / t_sha, 1),

@@ -284,6 +284,17 @@ class AWDLSTM(nn.Module):
         `backwards`, else as given. Its outputs are in this order (what per-token pooling weights must follow)."""
         return x.gather(1, reverse_within(lengths, x.size(1))) if self.cfg.backwards else x
 
+    def embed_input(
+        self, x: Tensor, lengths: Tensor | None, hidden: list[State] | None
+    ) -> tuple[Tensor, Tensor, Tensor, list[State]]:
+        """What every encoder's forward starts from: the ids in reading order [bs, sl] (padding stays on the right),
+        their embedding [bs, sl, emb_sz], that embedding after the input dropout, and the states (fresh if None)."""
+        if lengths is not None:
+            x = self.reading_order(x, lengths)
+        emb = self.embed(x)
+        out = self.input_dp(emb)
+        return x, emb, out, hidden if hidden is not None else self.init_hidden(x.size(0), out)
+
     def forward(
         self, x: Tensor, lengths: Tensor | None = None, hidden: list[Hidden] | None = None, with_emb: bool = False
     ) -> tuple[list[Tensor], list[Hidden]]:
@@ -297,12 +308,7 @@ class AWDLSTM(nn.Module):
         input dropout), before the LSTM layers'.
         """
         bs, sl = x.shape
-        if lengths is not None:
-            x = self.reading_order(x, lengths)  # [bs, sl], padding stays on the right
-        emb = self.embed(x)  # [bs, sl, emb_sz]
-        out = self.input_dp(emb)
-        if hidden is None:
-            hidden = self.init_hidden(bs, out)
+        x, emb, out, hidden = self.embed_input(x, lengths, hidden)
         rev = None
         if self.cfg.bidir:
             lengths = lengths if lengths is not None else torch.full((bs,), sl, device=x.device)

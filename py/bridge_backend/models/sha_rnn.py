@@ -151,12 +151,7 @@ class SHARNN(AWDLSTM):
         `lengths` (sentences) each row's padding is masked out of the keys, and with sentence_attention full every
         real token sees the sentence's real tokens (both sides) and no memory, with causal it is the LM's."""
         bs, sl = x.shape
-        if lengths is not None:
-            x = self.reading_order(x, lengths)  # [bs, sl], padding stays on the right
-        emb = self.embed(x)  # [bs, sl, emb_sz]
-        out = self.input_dp(emb)
-        if hidden is None:
-            hidden = self.init_hidden(bs, out)
+        x, emb, out, hidden = self.embed_input(x, lengths, hidden)
         at = self.attention_layer(self.cfg)
         full = lengths is not None and self.cfg.sentence_attention == "full"
         if full:  # a sentence attends to its own tokens only

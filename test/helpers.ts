@@ -8,6 +8,7 @@ import { tableFromIPC } from "apache-arrow";
 import type { Test } from "uvu";
 import * as assert from "uvu/assert";
 import { type BackendClient, startBackend } from "../ts/backend/client.js";
+import type { TrainStepsArgs } from "../ts/backend/ops.js";
 import { ConfigError, validateConfig } from "../ts/config/load.js";
 import type { Config } from "../ts/config/schema.js";
 import { projectRoot } from "../ts/paths.js";
@@ -91,7 +92,9 @@ export function killingBackend(stage: number, killAt: number): (cfg: Config) => 
       call(op, args, tensors) {
         if (op === "build") builds++;
         const p = client.call(op, args, tensors);
-        if (op === "train_step" && builds - 1 === stage && ++steps === killAt) client.process!.kill("SIGKILL");
+        // train_steps carries several steps: killed while the request holding step killAt runs
+        const n = op === "train_step" ? 1 : op === "train_steps" ? (args as TrainStepsArgs).steps.length : 0;
+        if (n > 0 && builds - 1 === stage && steps < killAt && (steps += n) >= killAt) client.process!.kill("SIGKILL");
         return p;
       },
     };

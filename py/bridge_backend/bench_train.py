@@ -5,8 +5,9 @@ builds the same model (same seed) with the backend's own code and runs the steps
 memory: what our design could reach at best. The per-step losses come back too, so the caller can check that
 both paths trained the same model on the same batches.
 
-File: a little-endian u32 header length, a JSON header {build, objective, steps: [{lr, mom?, opts, tensors:
-{name: [dtype, shape, offset, nbytes]}}]}, then the tensors' raw bytes (offsets relative to the data start).
+File: a little-endian u32 header length, a JSON header {build, steps: [{objective, hparams, opts, tensors:
+{name: [dtype, shape, offset, nbytes]}}]} (each step its own objective: a multi-task stage's), then the tensors'
+raw bytes (offsets relative to the data start).
 
     python -m bridge_backend.bench_train FILE [--warmup 5] [--device cpu]
 """
@@ -23,7 +24,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from .ops.model import make_configs, new_trainer, step_batch
+from .ops.model import make_configs, new_trainer, step_batch, token_weights_arg
 
 DTYPES = {"int32": np.int32, "int64": np.int64, "float32": np.float32}
 
@@ -48,9 +49,11 @@ def run(path: str, warmup: int, device: str | None) -> dict:
     header, raw = read_batches(path)
     session = SimpleNamespace(device=torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")), trainer=None)
     mc, hc, tc = make_configs(header["build"])
-    trainer = new_trainer(session, mc, hc, tc, header["build"].get("vocab_fingerprint", ""))
-    objective = header["objective"]
-    batches = [step_batch(session, objective, ts) for ts in raw]  # on the device, before the clock starts
+    weights = token_weights_arg(header["build"], mc, hc)  # pool_weighting idf: the run's weights, as `build` takes them
+    trainer = new_trainer(session, mc, hc, tc, header["build"].get("vocab_fingerprint", ""), weights)
+    batches = [
+        step_batch(session, step["objective"], ts) for step, ts in zip(header["steps"], raw, strict=True)
+    ]  # on the device, before the clock
     losses: list[float | None] = []
     t0 = 0.0
     for i, (step, batch) in enumerate(zip(header["steps"], batches, strict=True)):
@@ -59,7 +62,7 @@ def run(path: str, warmup: int, device: str | None) -> dict:
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
         trainer.set_hparams(step["hparams"])
-        metrics, _ = trainer.train_step(objective, batch, step["opts"])
+        metrics, _ = trainer.train_step(step["objective"], batch, step["opts"])
         losses.append(metrics.get("loss"))
     if session.device.type == "cuda":
         torch.cuda.synchronize()

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from .errors import BridgeError
+from .models.archs import arch_of
 from .models.awd_lstm import ARCH_KEYS
 from .models.heads import HEAD_ARCH_KEYS, HeadConfig
 from .training import Trainer, set_rng_state
@@ -211,7 +212,7 @@ def check_compatible(
 
     `remapped`: the checkpoint's vocabulary was mapped onto the model's (a vocab_map), so it may differ.
     """
-    cm, m = ck["config"]["model"], trainer.model
+    cm, m = {**ck["config"]["model"], "arch": arch_of(ck["config"]["model"])}, trainer.model
     if remapped:
         cm = {**cm, "vocab_sz": m.cfg.vocab_sz}
     elif cm["vocab_sz"] != m.cfg.vocab_sz:
@@ -219,6 +220,8 @@ def check_compatible(
     fp_ck, fp = ck.get("vocab_fingerprint") or "", trainer.vocab_fingerprint
     if fp_ck and fp and fp_ck != fp and not remapped:
         raise CheckpointMismatch(f"vocabulary differs: checkpoint fingerprint {fp_ck!r}, model {fp!r}")
+    if cm["arch"] != m.cfg.arch:  # even a partial load: another architecture's weights mean nothing here
+        raise CheckpointMismatch(f"architecture differs: arch (checkpoint {cm['arch']!r}, model {m.cfg.arch!r})")
     if parts == "encoder" and allow_partial:
         return
     diffs = [f"{k} (checkpoint {cm[k]!r}, model {getattr(m.cfg, k)!r})" for k in ARCH_KEYS if cm[k] != getattr(m.cfg, k)]

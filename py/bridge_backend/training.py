@@ -104,7 +104,7 @@ class Trainer:
         self.opt = self._make_optimizer()
         self.step = 0  # optimizer steps taken
         self.micro = 0  # micro-batches accumulated since the last optimizer step
-        self.lm_state: dict[str, list[tuple[Tensor, Tensor]]] = {}
+        self.lm_state: dict[str, list[tuple[Tensor, ...]]] = {}  # per stream, per layer: (h, c), + memory (sha_rnn)
 
     # ---- optimizer, hyper-parameters, freezing ----
 
@@ -305,9 +305,9 @@ class Trainer:
         u, v = self.head_batches([premise, hypothesis])  # [bs, head_dim] each
         logits = self.model.classify(u, v).float()  # [bs, n_classes]
         out = {"logits": logits, "probs": logits.softmax(-1), "pred": logits.argmax(-1)}
-        if vectors:  # the sentence vectors: the first vec_dim columns of the head's input
-            d = self.model.vec_dim()
-            out.update(u=u[:, :d].float(), v=v[:, :d].float())
+        if vectors:  # the sentence vectors (with head_mix the classifier's input mixes the layers its own way)
+            vu, vv = self.encode_batches([premise, hypothesis])  # [bs, vec_dim] each
+            out.update(u=vu.float(), v=vv.float())
         return out
 
     @torch.no_grad()

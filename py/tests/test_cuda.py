@@ -17,11 +17,13 @@ import torch
 import torch.distributed as dist
 from test_awd_lstm import assert_batch_invariant
 from test_distributed import free_port
+from test_sha_rnn import make as make_sha
 from test_similarity_objectives import scored_batch
 from test_training import V, lm_batch, make, pair_batch, sents
 
 from bridge_backend import distributed
 from bridge_backend.checkpoints import load_checkpoint, save_checkpoint
+from bridge_backend.models.sha_rnn import SHARNN
 from bridge_backend.training import Trainer
 
 CUDA = torch.cuda.is_available()
@@ -91,6 +93,27 @@ def test_bf16_autocast_steps_give_finite_losses(objective: str) -> None:
     assert all(math.isfinite(v) for v in losses), losses
     assert t.step == 5, "every step should have been taken (none skipped as non-finite)"
     assert losses[-1] < losses[0], f"five steps on one batch should lower its loss: {losses}"
+
+
+def test_sha_rnn_on_cuda_is_batch_invariant() -> None:
+    t = make_sha(head={"pool": "concat", "pool_layers": "mix", "pool_emb": True})
+    assert_batch_invariant(Trainer(t.model, t.tc, torch.device("cuda")).model.eval(), tol=BATCH_ATOL)
+
+
+@pytest.mark.skipif(CUDA and not torch.cuda.is_bf16_supported(), reason="this GPU has no bf16")
+@pytest.mark.parametrize("objective", ["lm", "siamese"])
+def test_sha_rnn_bf16_autocast_steps_give_finite_losses(objective: str) -> None:
+    """The attention and Boom under bf16 autocast (the LSTMs stay fp32), the LM's memory carried between steps."""
+    t = make_sha(lr=1e-2, autocast="bf16", drop_mult=0.0)
+    t = Trainer(t.model, t.tc, torch.device("cuda"))
+    batch = to_cuda(lm_batch() if objective == "lm" else pair_batch())
+    # the LM resets its state (and memory) on the first step only: later steps attend to the memory carried over
+    losses = [t.train_step(objective, batch, {"reset": i == 0} if objective == "lm" else {})[0]["loss"] for i in range(5)]
+    assert all(math.isfinite(v) for v in losses) and t.step == 5, losses
+    assert losses[-1] < losses[0], losses
+    if objective == "lm":
+        memory = t.lm_state["train"][SHARNN.attention_layer(t.model.cfg)][2]  # [bs, m, emb_sz]
+        assert memory.size(1) > 0 and memory.is_cuda and bool(torch.isfinite(memory).all())
 
 
 def test_weight_drop_under_cudnn_matches_the_cpu_path() -> None:

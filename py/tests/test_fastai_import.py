@@ -178,7 +178,8 @@ def test_init_from_matches_the_vocabulary_as_ulmfit_does(tmp_path: Path) -> None
     vocab_map = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 8, 12, -1, 9], dtype=torch.int32)
     r = call(s, "init_from", {"path": path}, {"vocab_map": vocab_map})
     assert (r["copied"], r["new"]) == (11, 1)
-    assert r["source"] == {"vocab_sz": V, "emb_sz": EMB, "n_hid": HID, "n_layers": LAYERS, "direction": "forward"}
+    sizes = {"vocab_sz": V, "emb_sz": EMB, "n_hid": HID, "n_layers": LAYERS}
+    assert r["source"] == {"arch": "awd_lstm", **sizes, "direction": "forward"}
     m = s.trainer.model
     emb, bias = sd["0.encoder.weight"], sd["1.decoder.bias"]
     assert torch.equal(m.encoder.emb.weight[9], emb[12]) and torch.equal(m.encoder.emb.weight[11], emb[9])

@@ -108,6 +108,20 @@ def test_encode_predict_generate(s: Session) -> None:
     assert g.tensors["tokens"].shape[0] == 3 and g.tensors["tokens"][:, :2].tolist() == [[2, 7]] * 3
 
 
+def test_encode_batches_in_one_message_give_each_batch_its_own_vectors(s: Session) -> None:
+    (x1, l1), (x2, l2) = sents([3, 5, 2], 4), sents([6, 1], 5)
+    one = [call(s, "encode", {"normalize": True}, {"x": x, "lengths": n}).tensors["vectors"] for x, n in ((x1, l1), (x2, l2))]
+    both = call(s, "encode", {"normalize": True, "batches": 2}, {"0/x": x1, "0/lengths": l1, "1/x": x2, "1/lengths": l2})
+    assert both.result == {"count": 5, "dim": 48} and list(both.tensors) == ["0/vectors", "1/vectors"]
+    assert torch.equal(both.tensors["0/vectors"], one[0]) and torch.equal(both.tensors["1/vectors"], one[1])
+    with pytest.raises(BadArgs, match="'batches' must be >= 1"):
+        call(s, "encode", {"batches": 0}, {"x": x1, "lengths": l1})
+    with pytest.raises(BadArgs, match="encode tensors are named <step>/<name>"):
+        call(s, "encode", {"batches": 1}, {"x": x1, "lengths": l1})
+    with pytest.raises(BadArgs, match="lengths"):  # batch 1 lacks its lengths: refused before batch 0 is encoded
+        call(s, "encode", {"batches": 2}, {"0/x": x1, "0/lengths": l1, "1/x": x2})
+
+
 def test_set_trainable_and_hparams(s: Session) -> None:
     r = call(s, "set_trainable", {"freeze_to": -1}).result
     assert r["trainable_groups"] == ["head"] and r["groups"] == ["emb", "rnn0", "rnn1", "head"]
@@ -199,3 +213,51 @@ def test_train_step_sets_its_hparams_first_as_set_hparams_then_train_step_would(
 def test_eval_step_refuses_hparams(s: Session) -> None:
     with pytest.raises(BadArgs, match="eval_step takes no hparams"):
         call(s, "eval_step", {"objective": "siamese", "hparams": {"lr": 0.1}}, pair_batch())
+
+
+def test_train_steps_runs_its_steps_as_train_step_would_one_request_each() -> None:
+    from conftest import built_session
+
+    hp = {"lr": 0.003, "mom": 0.9}
+    batches = [pair_batch(), pair_batch(), pair_batch()]
+    steps = [{"objective": "siamese", "hparams": hp}, {"objective": "siamese"}, {"objective": "siamese", "return_logits": True}]
+    one = built_session(**TINY)  # build seeds the process's generators: each session is built just before its steps
+    separate = [call(one, "train_step", a, b) for a, b in zip(steps, batches, strict=True)]
+    many = built_session(**TINY)
+    tensors = {f"{i}/{k}": v for i, b in enumerate(batches) for k, v in b.items()}
+    together = call(many, "train_steps", {"steps": steps}, tensors)
+    assert together.result["steps"] == [r.result for r in separate]
+    assert list(together.tensors) == ["2/logits"]
+    assert torch.equal(together.tensors["2/logits"], separate[2].tensors["logits"])
+    for p, q in zip(one.trainer.model.parameters(), many.trainer.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_train_steps_refuses_bad_requests_and_names_the_failing_step(s: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    b = pair_batch()
+    with pytest.raises(BadArgs, match="'steps' must be a non-empty list"):
+        call(s, "train_steps", {"steps": []}, {})
+    for bad in ("premise", "1/premise", "01/premise", "\u0661/premise", "-1/premise", " 0/premise"):
+        with pytest.raises(BadArgs, match="train_steps tensors are named <step>/<name>"):
+            call(s, "train_steps", {"steps": [{"objective": "siamese"}]}, {bad: b["premise"]})
+    before = s.trainer.step
+    two = {**{f"0/{k}": v for k, v in b.items()}, "1/premise": b["premise"]}
+    with pytest.raises(BadArgs, match=r"step 2 of 2 in this train_steps request: missing tensor"):
+        call(s, "train_steps", {"steps": [{"objective": "siamese"}, {"objective": "siamese"}]}, two)
+    both = {**{f"0/{k}": v for k, v in b.items()}, **{f"1/{k}": v for k, v in b.items()}}
+    with pytest.raises(BadArgs, match=r"step 2 of 2 .*'hparams' must be an object"):
+        call(s, "train_steps", {"steps": [{"objective": "siamese"}, {"objective": "siamese", "hparams": 1}]}, both)
+    assert s.trainer.step == before, "a malformed request is refused whole: no step of it ran"
+    # an error while a step runs (not a malformed request) names its step too; the steps before it stay applied
+    real, calls = s.trainer.train_step, []
+
+    def failing_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("device lost")
+        return real(*a, **k)
+
+    monkeypatch.setattr(s.trainer, "train_step", failing_second)
+    with pytest.raises(BridgeError, match=r"step 2 of 2 in this train_steps request: RuntimeError: device lost"):
+        call(s, "train_steps", {"steps": [{"objective": "siamese"}, {"objective": "siamese"}]}, both)
+    assert s.trainer.step == before + 1

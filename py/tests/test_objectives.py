@@ -97,7 +97,8 @@ def test_describe_lists_ops_objectives_enums_and_defaults(s: Session) -> None:
     assert lm["uses_head"] and lm["shardable"] and lm["metrics"][-1] == "val_perplexity"
     assert [t["name"] for t in lm["tensors"][0]["tensors"]] == ["x", "y"]
     assert d["enums"]["pool"] == ["last", "mean", "max", "concat"] and d["enums"]["opt"] == ["adam", "adamw", "sgd"]
-    assert "tiny" in d["enums"]["preset"] and d["presets"]["tiny"]["n_layers"] == 2
+    assert "tiny" in d["enums"]["preset"] and d["presets"]["awd_lstm"]["tiny"]["n_layers"] == 2
+    assert d["enums"]["arch"] == ["awd_lstm", "sha_rnn"] and d["presets"]["sha_rnn"]["tiny"]["n_hid"] == 64
     assert d["defaults"]["head"]["pool"] == "concat" and d["defaults"]["train"]["opt"] == "adamw"
 
 

@@ -289,6 +289,33 @@ def test_layer_mix_starts_as_all_learns_its_layer_shares_and_travels_with_the_en
         encode(plain, x, lengths, pool_layers="mix")
 
 
+@pytest.mark.parametrize("head_pool", ["none", "max"])
+def test_head_mix_gives_the_classifier_a_mix_of_its_own_and_leaves_the_vector_to_the_shared_one(head_pool: str) -> None:
+    x, lengths = sents([6, 3, 8, 5], 4)
+    base = {"pool": "mean", "pool_layers": "mix", "pool_emb": True, "drop_mult": 0.0, "lr": 1e-2, "head_pool": head_pool}
+    own, shared = session(**base, head_mix=True), session(**base)
+    m = own.trainer.model
+    # the same encoder, the same vectors; the classifier's mix is a head parameter, apart from the shared one
+    torch.testing.assert_close(encode(own, x, lengths), encode(shared, x, lengths), atol=0, rtol=0)
+    groups = dict(m.param_groups())
+    assert {id(p) for p in m.head_layer_mix.parameters()} <= {id(p) for p in groups["head"]}
+    before = m.layer_mix.weights.detach().clone()
+    for _ in range(5):
+        call(own, "train_step", {"objective": "siamese"}, pair_batch())
+    assert not torch.allclose(m.head_layer_mix.shares(), torch.full((3,), 1 / 3)), "the classifier moved its own shares"
+    assert torch.equal(m.layer_mix.weights, before), "the classifier's loss never reaches the shared mix"
+    with torch.no_grad():  # the classifier sees its own mix of the layers, the vector the shared one
+        m.eval()
+        assert not torch.allclose(m.head_inputs(x, lengths)[:, : m.vec_dim()], m.encode(x, lengths))
+    pair = {"premise": x, "premise_lengths": lengths, "hypothesis": x, "hypothesis_lengths": lengths}
+    p = call(own, "predict", {"vectors": True}, pair)
+    torch.testing.assert_close(p.tensors["u"], encode(own, x, lengths), atol=0, rtol=0)  # predict's vectors are the vectors
+    with pytest.raises(BadArgs, match="head_mix .* needs pool_layers 'mix'"):
+        session(pool="mean", pool_layers="all", head_mix=True)
+    with pytest.raises(BadArgs, match="head_mix cannot go with proj_dim"):
+        session(**base, head_mix=True, proj_dim=8)
+
+
 def test_layer_mix_is_one_set_of_shares_for_both_encoders_of_a_dual_lm() -> None:
     s = session(pool="mean", pool_layers="mix", dual_lm=True)
     m = s.trainer.model

@@ -10,7 +10,7 @@ import { z } from "zod";
 import { type BackendClient, startBackend } from "../../ts/backend/client.js";
 import { CONFIG_FIELDS, OP_NAMES } from "../../ts/backend/ops.js";
 import { OBJECTIVE_SPECS, OBJECTIVES, type OptionSpec } from "../../ts/config/objectives.js";
-import { ModelSchema, StageSchema } from "../../ts/config/schema.js";
+import { ARCH_PRESETS, ARCHS, ModelSchema, presetSizes, StageSchema } from "../../ts/config/schema.js";
 import { everyRankOps } from "../../ts/train/distributed.js";
 
 /** What `describe` replies with (the parts compared here); checked with zod, so a changed reply fails clearly. */
@@ -35,6 +35,7 @@ const DescribeSchema = z.object({
     }),
   ),
   enums: z.record(z.array(z.string())),
+  presets: z.record(z.record(z.record(z.unknown()))),
   defaults: z.object({ model: z.record(z.unknown()), head: z.record(z.unknown()), train: z.record(z.unknown()) }),
 });
 type Described = z.infer<typeof DescribeSchema>;
@@ -111,6 +112,8 @@ function differences(d: Described): string[] {
     }
   }
   const enums: [string, z.ZodTypeAny, string][] = [
+    ["arch", ModelSchema.shape.arch, "ModelSchema.arch"],
+    ["sentence_attention", ModelSchema.shape.sentence_attention, "ModelSchema.sentence_attention"],
     ["preset", ModelSchema.shape.preset, "ModelSchema.preset"],
     ["pool", ModelSchema.shape.pool, "ModelSchema.pool"],
     ["pool_layers", ModelSchema.shape.pool_layers, "ModelSchema.pool_layers"],
@@ -125,6 +128,15 @@ function differences(d: Described): string[] {
   for (const [key, schema, where] of enums) {
     if (!d.enums[key]) out.push(`${where}: the backend describes no enum ${key}`);
     else out.push(listDifference(`${where} (backend enum ${key})`, d.enums[key], enumValues(schema, where)));
+  }
+  out.push(listDifference("archs with presets (ts/config/schema.ts ARCH_PRESETS)", Object.keys(d.presets), Object.keys(ARCH_PRESETS)));
+  for (const arch of ARCHS) {
+    const presets = d.presets[arch] ?? {};
+    out.push(listDifference(`arch ${arch}'s presets (ts/config/schema.ts ARCH_PRESETS)`, Object.keys(presets), Object.keys(ARCH_PRESETS[arch])));
+    for (const [name, sizes] of Object.entries(presets)) {
+      const ts = presetSizes(arch, name);
+      if (ts !== undefined) out.push(valueDifference(`arch ${arch}'s preset ${name} (ts/config/schema.ts ARCH_PRESETS)`, sizes, ts));
+    }
   }
   // Defaults both sides set: the config's fill-ins must be what `build` would use unasked.
   const model = ModelSchema.parse({});
@@ -173,6 +185,10 @@ test("a difference is reported naming the list and what differs", () => {
       .filter((o) => o.name !== "simcse")
       .map((o) => (o.name === "contrastive" ? { ...o, shardable: true, step_options: o.step_options.map((so) => ({ ...so, default: 0.1 })) } : o)),
     enums: { ...described.enums, pool: [...described.enums.pool, "attention"] },
+    presets: {
+      ...described.presets,
+      sha_rnn: { ...described.presets.sha_rnn, gpu_small: { emb_sz: 512 }, tiny: { ...described.presets.sha_rnn.tiny, n_hid: 48 } },
+    },
     ops: [...described.ops.filter((o) => o.name !== "flush"), { name: "frobnicate", doc: "a new op", every_rank: false }],
     defaults: { ...described.defaults, head: { ...described.defaults.head, attention_heads: 4 } },
   };
@@ -185,6 +201,16 @@ test("a difference is reported naming the list and what differs", () => {
     found.join("\n"),
   );
   assert.ok(found.includes("ModelSchema.pool (backend enum pool): only in the backend [attention], only in TypeScript []"), found.join("\n"));
+  assert.ok(
+    found.includes("arch sha_rnn's presets (ts/config/schema.ts ARCH_PRESETS): only in the backend [gpu_small], only in TypeScript []"),
+    found.join("\n"),
+  );
+  assert.ok(
+    found.includes(
+      `arch sha_rnn's preset tiny (ts/config/schema.ts ARCH_PRESETS): backend {"emb_sz":16,"n_hid":48,"n_layers":2}, TypeScript {"emb_sz":16,"n_hid":64,"n_layers":2}`,
+    ),
+    found.join("\n"),
+  );
   assert.ok(found.includes("ops (ts/backend/ops.ts Ops and OP_NAMES): only in the backend [frobnicate], only in TypeScript [flush]"), found.join("\n"));
   assert.ok(
     found.includes("head config fields (ts/backend/ops.ts CONFIG_FIELDS.head): only in the backend [attention_heads], only in TypeScript []"),

@@ -6,7 +6,8 @@ import { promisify } from "node:util";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { benchTrain, compareLosses } from "../../ts/bench/train.js";
-import { backendPython } from "../../ts/paths.js";
+import { backendPython, projectRoot } from "../../ts/paths.js";
+import { DEFAULT_STEPS_PER_REQUEST } from "../../ts/train/loop.js";
 import { tempFolder, testWithData } from "../helpers.js";
 
 test("compareLosses: a null or NaN loss on either side is a mismatch, never a difference of 0", () => {
@@ -26,16 +27,24 @@ testWithData(test, "bridge and native loops give identical per-step losses on th
   for (const k of ["bridge_pairs_per_s", "native_pairs_per_s", "ratio"] as const) assert.ok(r[k] > 0, k);
 });
 
-testWithData(test, "--profile writes the bridge side's cProfile stats, with train_step among the ops it timed", async (dataDir) => {
+testWithData(test, "a multi-task stage (the default config's): each step its task's objective, identical losses on both sides", async (dataDir) => {
+  const config = join(projectRoot, "configs", "default.yaml");
+  const r = await benchTrain({ dataDir, config, set: ["model.preset=tiny", "model.head_hidden=16"], steps: 12, warmup: 2, rounds: 1 });
+  assert.is(r.max_loss_difference, 0);
+  assert.is(r.objective, "multitask (contrastive, cosent, siamese)");
+  assert.is(r.steps_per_request, DEFAULT_STEPS_PER_REQUEST);
+});
+
+testWithData(test, "--profile writes the bridge side's cProfile stats, with train_steps among the ops it timed", async (dataDir) => {
   const file = join(tempFolder("bridge-profile-"), "bridge.prof");
   const r = await benchTrain({ dataDir, steps: 5, warmup: 2, rounds: 1, profile: file });
   assert.is(r.profile, file);
   assert.is(r.max_loss_difference, 0, "profiling changes the timing, not the losses");
   const { stdout } = await promisify(execFile)(backendPython(), [
     "-c",
-    `import pstats; pstats.Stats(${JSON.stringify(file)}).print_stats("ops/model.py.*train_step")`,
+    `import pstats; pstats.Stats(${JSON.stringify(file)}).print_stats("ops/model.py.*train_steps")`,
   ]);
-  assert.match(stdout, /ops\/model\.py:\d+\(train_step\)/);
+  assert.match(stdout, /ops\/model\.py:\d+\(train_steps\)/);
 });
 
 test.run();

@@ -63,6 +63,47 @@ test("missing or empty stages, duplicate names, bidirectional LM", () => {
   refused({ model: { bidir: true }, stages: [{ objective: "lm" }] }, "bidirectional");
 });
 
+test("head_mix needs pool_layers mix in every stage and no projection; stepsPerRequest is a positive integer", () => {
+  const stage = { objective: "siamese" };
+  refused({ model: { head_mix: true }, stages: [stage] }, "model.head_mix", "needs pool_layers mix", "stage 1 pools top");
+  refused({ model: { head_mix: true, pool_layers: "mix" }, stages: [stage, { ...stage, name: "b", poolLayers: "all" }] }, "stage 2 pools all");
+  refused({ model: { head_mix: true, pool_layers: "mix", proj_dim: 8 }, stages: [stage] }, "cannot go with proj_dim");
+  assert.is(validateConfig({ model: { head_mix: true, pool_layers: "mix" }, stages: [stage] }, "t.yaml").model.head_mix, true);
+  refused({ stepsPerRequest: 0, stages: [stage] }, "stepsPerRequest");
+  assert.is(validateConfig({ stages: [stage] }, "t.yaml").stepsPerRequest, undefined); // absent: the loop's default, no hash change
+});
+
+test("model.arch: absent from a resolved config that does not name it; a preset must be the arch's; sha_rnn is one-directional", () => {
+  assert.not.ok(Object.hasOwn(validateConfig(minimal()).model, "arch"), "a default would change every existing config's hash");
+  assert.not.ok(Object.hasOwn(validateConfig(minimal()).model, "mem_len"));
+  const sha = validateConfig({ ...minimal(), model: { arch: "sha_rnn", mem_len: 40 } });
+  assert.equal([sha.model.arch, sha.model.preset, sha.model.mem_len], ["sha_rnn", "cpu_small", 40]);
+  assert.is(validateConfig({ ...minimal(), model: { arch: "sha_rnn", preset: "sha_rnn_paper" } }).model.preset, "sha_rnn_paper");
+  refused({ ...minimal(), model: { arch: "sha_rnn", preset: "ulmfit" } }, "model.preset", "preset ulmfit is not one of arch sha_rnn's: sha_rnn_paper");
+  refused({ ...minimal(), model: { preset: "sha_rnn_paper" } }, "model.preset", "arch awd_lstm's: ulmfit");
+  refused({ ...minimal(), model: { arch: "sha_rnn", bidir: true } }, "model.bidir", "one-directional");
+  refused({ ...minimal(), model: { arch: "gru" } }, "model.arch", '"sha_rnn"');
+});
+
+test("model.mem_len and sentence_attention: sha_rnn settings, refused for awd_lstm; absent unless given", () => {
+  const sha = validateConfig({ ...minimal(), model: { arch: "sha_rnn", sentence_attention: "causal" } });
+  assert.is(sha.model.sentence_attention, "causal");
+  assert.not.ok(Object.hasOwn(validateConfig({ ...minimal(), model: { arch: "sha_rnn" } }).model, "sentence_attention"));
+  refused({ ...minimal(), model: { mem_len: 40 } }, "model.mem_len", "a sha_rnn setting", "arch awd_lstm has none");
+  refused({ ...minimal(), model: { arch: "awd_lstm", sentence_attention: "full" } }, "model.sentence_attention", "a sha_rnn setting");
+  refused({ ...minimal(), model: { arch: "sha_rnn", sentence_attention: "bidir" } }, "model.sentence_attention", '"causal"');
+});
+
+test("sha_rnn: n_hid (its Boom width) a multiple of emb_sz, the preset's sizes filling in what is not given", () => {
+  refused({ ...minimal(), model: { arch: "sha_rnn", n_hid: 500 } }, "model.n_hid", "a multiple of emb_sz (200, e.g. 800): got 500");
+  refused({ ...minimal(), model: { arch: "sha_rnn", emb_sz: 300 } }, "model.n_hid", "a multiple of emb_sz (300, e.g. 1200): got 800");
+  refused({ ...minimal(), model: { arch: "sha_rnn", emb_sz: 64, n_hid: 32 } }, "model.n_hid", "got 32");
+  assert.is(validateConfig({ ...minimal(), model: { arch: "sha_rnn", emb_sz: 100 } }).model.emb_sz, 100);
+  assert.is(validateConfig({ ...minimal(), model: { arch: "sha_rnn", preset: "tiny", n_hid: 48 } }).model.n_hid, 48);
+  // the AWD-LSTM's n_hid is a layer width: any
+  assert.is(validateConfig({ ...minimal(), model: { n_hid: 500 } }).model.n_hid, 500);
+});
+
 test("earlyStopping on a metric the stage never reports is refused, naming the stage and the metrics it has", () => {
   const stages = (metric: string) => [{ objective: "lm" }, { name: "nli", objective: "siamese", earlyStopping: { metric } }];
   refused({ stages: stages("val_perplexity") }, "stages.1.earlyStopping.metric", '"nli" (siamese)', "val_perplexity", "val_loss, val_accuracy");

@@ -1,7 +1,8 @@
 /**
  * Training end to end with the real backend on the tiny preset: a run leaves its folder complete; a
  * run whose backend is SIGKILLed mid-epoch (once in the LM stage, once in the siamese stage) and
- * resumed with --resume ends with exactly the metrics (and stage summaries) of an uninterrupted run with the same seed.
+ * resumed with --resume ends with exactly the metrics (and stage summaries) of an uninterrupted run with the same seed;
+ * steps sent one request each train exactly what steps sent several to a request (train_steps) train.
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -13,6 +14,7 @@ import type { Config } from "../../ts/config/schema.js";
 import { projectRoot } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
 import type { TrainBackend } from "../../ts/train/context.js";
+import { DEFAULT_STEPS_PER_REQUEST } from "../../ts/train/loop.js";
 import { killingBackend, sharedDataDir, tempFolder, testWithData } from "../helpers.js";
 
 const dataDir = sharedDataDir("train: resume");
@@ -57,6 +59,14 @@ testWithData(test, "a tiny run leaves config, vocabulary, manifest, checkpoints 
     .map((l) => JSON.parse(l) as { type: string });
   assert.ok(log.filter((e) => e.type === "train").length === r.stages[0].steps + r.stages[1].steps);
   assert.ok(log.some((e) => e.type === "eval"));
+});
+
+testWithData(test, "steps one request each train exactly what steps several to a request train", async () => {
+  // the "whole" run sent DEFAULT_STEPS_PER_REQUEST steps a request (train_steps); this one sends each alone
+  assert.ok(DEFAULT_STEPS_PER_REQUEST > 1);
+  await train({ ...base, set: [...(base.set ?? []), "stepsPerRequest=1"], run: "one-per-request" });
+  assert.equal(stageMetrics("one-per-request"), stageMetrics("whole"));
+  assert.equal(stageEnds("one-per-request"), stageEnds("whole"));
 });
 
 testWithData(test, "SIGKILL mid-epoch, --resume: same final metrics as the uninterrupted run", async (dataDir) => {

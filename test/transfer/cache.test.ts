@@ -107,7 +107,7 @@ testWithData(test, "pretrained:CONFIG is built once into the cache, reused after
 
 test("an unknown pretrained name lists the known ones", async () => {
   const err = await ensurePretrained("pretrained:nope", { quiet: true }, new Progress(true)).catch((e: Error) => e);
-  assert.match((err as Error).message, /unknown pretrained model; known: pretrained:wiki-fwd, pretrained:wiki-bwd/);
+  assert.match((err as Error).message, /unknown pretrained model; known: pretrained:wiki-fwd, pretrained:wiki-bwd, pretrained:wiki-fwd-sha/);
 });
 
 test.run();

@@ -4,6 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { loadConfig, validateConfig } from "../../ts/config/load.js";
 import { projectRoot } from "../../ts/paths.js";
+import { PRETRAINED } from "../../ts/run/modelCache.js";
 
 const stages = [{ objective: "lm" }];
 
@@ -16,6 +17,14 @@ test("pretrain.yaml and pretrain-bwd.yaml: an adaptive-softmax LM over general E
   assert.is(bwd.model.backwards, true);
   const { backwards: _direction, ...sameModel } = bwd.model;
   assert.equal({ ...bwd, model: sameModel }, fwd);
+});
+
+test("pretrain-sha.yaml: pretrain.yaml's LM with model.arch sha_rnn, nothing else changed", () => {
+  const fwd = loadConfig({ file: join(projectRoot, "configs", "pretrain.yaml") });
+  const sha = loadConfig({ file: join(projectRoot, "configs", "pretrain-sha.yaml") });
+  assert.is(sha.model.arch, "sha_rnn");
+  assert.equal({ ...sha, model: { ...sha.model, arch: undefined } }, { ...fwd, model: { ...fwd.model, arch: undefined } });
+  assert.is(PRETRAINED["wiki-fwd-sha"].config, "configs/pretrain-sha.yaml");
 });
 
 test("init defaults to none and takes { from }", () => {

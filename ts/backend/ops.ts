@@ -27,9 +27,12 @@
  *   train_step      objective, return_logits?, the objective's step options; its tensors -> StepMetrics, finite,
  *                   stepped, step, grad_norm?; logits / d_pos, d_neg / sim with return_logits (cosent, cosine_mse:
  *                   sim [bs], each pair's cosine)
+ *   train_steps     steps [train_step's args]; step i's tensors named i/<name> -> steps [TrainStepResult]; tensors
+ *                   back named i/<name> (several steps in one message: STEP_TENSOR_SEPARATOR)
  *   flush           -> flushed, finite, stepped, step, grad_norm?
  *   eval_step       as train_step -> StepMetrics; logits / d_pos, d_neg / sim
- *   encode          pool?, pool_layers?, normalize?; x, lengths -> count, dim; vectors [bs, d] float32
+ *   encode          pool?, pool_layers?, normalize?, batches?; x, lengths -> count, dim; vectors [bs, d] float32
+ *                   (batches n: i/x, i/lengths -> i/vectors)
  *   fit_pc          x [n, sl], lengths [n] -> count, dim, explained (SIF's component, stored in the model)
  *   predict         vectors?; premise(_lengths), hypothesis(_lengths) -> count; logits, probs, pred (+ u, v)
  *   generate        n?, max_len?, temperature?, top_k?, seed?; prompt? -> count; tokens [n, len], lengths [n]
@@ -50,12 +53,15 @@
  *                   iterations, loss
  *   probe_predict   name?; x [n, f] -> count; probs [n, classes], pred [n]
  */
+import type { Arch, SentenceAttention } from "../config/schema.js";
 import type { Tensors } from "../core/tensor.js";
 import type { JsonObject, JsonValue } from "./protocol.js";
 
 // ---- configs (py: AWDLSTMConfig, HeadConfig, TrainConfig), as `build` takes and `model_info` reports them ----
 
 export interface ModelConfigFields {
+  /** awd_lstm | sha_rnn (older checkpoints have none: awd_lstm; read it with archOf). */
+  arch?: Arch;
   vocab_sz: number;
   emb_sz: number;
   n_hid: number;
@@ -78,6 +84,10 @@ export interface ModelConfigFields {
   backwards: boolean;
   softmax: string;
   cutoffs: number[];
+  /** sha_rnn: the LM tokens of earlier batches its attention also sees. */
+  mem_len?: number;
+  /** sha_rnn: a sentence's attention, full (both sides of each token) or causal (the LM's). */
+  sentence_attention?: SentenceAttention;
 }
 
 export interface HeadConfigFields {
@@ -99,6 +109,8 @@ export interface HeadConfigFields {
   proj_dim: number | null;
   /** none | max | last: the NLI classifier also sees that pooling of the same layers beside each sentence vector. */
   head_pool: string;
+  /** With pool_layers mix: the NLI classifier's own scalar mix of the layers (ELMo's per-task mix). */
+  head_mix: boolean;
 }
 
 export interface TrainConfigFields {
@@ -120,6 +132,7 @@ const fieldNames = <T>(fields: Record<keyof T, true>): (keyof T & string)[] => O
 /** The field names of each config, for comparison with `describe`'s defaults (test/backend/describe.test.ts). */
 export const CONFIG_FIELDS = {
   model: fieldNames<ModelConfigFields>({
+    arch: true,
     vocab_sz: true,
     emb_sz: true,
     n_hid: true,
@@ -141,6 +154,8 @@ export const CONFIG_FIELDS = {
     backwards: true,
     softmax: true,
     cutoffs: true,
+    mem_len: true,
+    sentence_attention: true,
   }),
   head: fieldNames<HeadConfigFields>({
     pool: true,
@@ -155,6 +170,7 @@ export const CONFIG_FIELDS = {
     sif: true,
     proj_dim: true,
     head_pool: true,
+    head_mix: true,
   }),
   train: fieldNames<TrainConfigFields>({
     opt: true,
@@ -258,8 +274,8 @@ export interface DescribeResult {
   objectives: ObjectiveDescription[];
   /** The values a config may name: preset, pool, pool_layers, pool_weighting, features, opt, distance, softmax, autocast. */
   enums: Record<string, string[]>;
-  /** Each preset's model sizes. */
-  presets: Record<string, Partial<ModelConfigFields>>;
+  /** Each arch's presets' model sizes, by arch then preset. */
+  presets: Record<string, Record<string, Partial<ModelConfigFields>>>;
   /** What `build` uses for an argument it is not given. */
   defaults: ModelConfigs;
 }
@@ -294,7 +310,7 @@ export interface RaiseArgs {
 
 export interface BuildArgs extends Partial<ModelConfigFields>, Partial<HeadConfigFields>, Partial<TrainConfigFields> {
   vocab_sz: number;
-  /** A key of describe's presets (default ulmfit); its sizes come before the other fields. */
+  /** One of describe's presets of the arch (default: ulmfit, sha_rnn_paper); its sizes come before the other fields. */
   preset?: string;
   /** Stored in checkpoints, checked when they are loaded. */
   vocab_fingerprint?: string;
@@ -355,6 +371,40 @@ export interface StepOutcome {
 
 export interface TrainStepResult extends StepMetrics, StepOutcome {}
 
+/** train_steps: several steps in one request, run in order; step i's tensors travel as `i/<name>`. */
+export interface TrainStepsArgs {
+  steps: StepArgs[];
+}
+
+export interface TrainStepsResult {
+  steps: TrainStepResult[];
+}
+
+/** train_steps' tensor names: step i's tensor `name` is `i/name` (both ways). */
+export const STEP_TENSOR_SEPARATOR = "/";
+/** A step's tensor name: the step number in plain decimal (one spelling per number), the separator, the name. */
+const STEP_TENSOR_NAME = /^(0|[1-9][0-9]*)\/(.+)$/s;
+
+/** One request's tensors from each step's: step i's `name` becomes `i/name`. */
+export function packStepTensors(perStep: readonly Tensors[]): Tensors {
+  const out: Tensors = {};
+  perStep.forEach((tensors, i) => {
+    for (const [name, t] of Object.entries(tensors)) out[`${i}${STEP_TENSOR_SEPARATOR}${name}`] = t;
+  });
+  return out;
+}
+
+/** Each step's tensors from a train_steps request's or reply's (the inverse of packStepTensors). */
+export function unpackStepTensors(tensors: Tensors, steps: number): Tensors[] {
+  const out: Tensors[] = Array.from({ length: steps }, () => ({}));
+  for (const [name, t] of Object.entries(tensors)) {
+    const m = STEP_TENSOR_NAME.exec(name);
+    if (m === null || Number(m[1]) >= steps) throw new RangeError(`tensor ${name}: not a step's tensor (<step>/<name>, step < ${steps})`);
+    out[Number(m[1])][m[2]] = t;
+  }
+  return out;
+}
+
 export interface FlushResult extends StepOutcome {
   /** Micro-batches applied; 0: nothing was pending (a no-op). */
   flushed: number;
@@ -368,6 +418,8 @@ export interface EncodeArgs {
   pool_layers?: string;
   /** Scale each vector to unit length. */
   normalize?: boolean;
+  /** n batches in one message: tensors i/x, i/lengths in, i/vectors out (packStepTensors' names). */
+  batches?: number;
 }
 export interface EncodeResult {
   count: number;
@@ -512,7 +564,7 @@ export interface InitFromSourceResult {
   new: number;
   buckets: number;
   /** direction: forward | backward | bidirectional | forward+backward (a dual_lm model). */
-  source: { vocab_sz: number | null; emb_sz: number | null; n_hid: number | null; n_layers: number | null; direction: string };
+  source: { arch: Arch; vocab_sz: number | null; emb_sz: number | null; n_hid: number | null; n_layers: number | null; direction: string };
   meta: JsonObject;
 }
 export interface InitFromResult extends InitFromSourceResult {
@@ -586,6 +638,7 @@ export interface Ops {
   raise: { args: RaiseArgs; result: Record<string, never> };
   build: { args: BuildArgs; result: BuildResult };
   train_step: { args: StepArgs; result: TrainStepResult };
+  train_steps: { args: TrainStepsArgs; result: TrainStepsResult };
   flush: { args: NoArgs; result: FlushResult };
   eval_step: { args: StepArgs; result: EvalStepResult };
   encode: { args: EncodeArgs; result: EncodeResult };
@@ -623,6 +676,7 @@ export const OP_NAMES: readonly OpName[] = fieldNames<Ops>({
   raise: true,
   build: true,
   train_step: true,
+  train_steps: true,
   flush: true,
   eval_step: true,
   encode: true,

@@ -12,12 +12,31 @@ export const benchCommand = defineCommand({
       quick: { type: "boolean", default: false, describe: "fewer iterations (a look, not a measurement)" },
       ...dataDirOption,
       config: { type: "string", describe: "`bench train`: the config to time (default: configs/tiny.yaml)" },
+      set: { type: "string", array: true, default: [] as string[], describe: "`bench train`: override a config field: --set stepsPerRequest=1 (repeatable)" },
+      steps: { type: "number", describe: "`bench train`: timed steps per pass (default 200; more for a fast model: each pass should last seconds)" },
+      rounds: { type: "number", describe: "`bench train`: passes of each side, alternating; the best of each is kept (default 2)" },
       profile: { type: "string", describe: "`bench train`: write cProfile stats of the bridge side's backend to this file (python -m pstats FILE)" },
       ...runOption("`bench embed`, `bench search`: the run whose model is timed (default: a fresh cpu_small model)"),
     });
   },
   handler: async (a) => {
     const { bench } = await import("../commands/bench.js");
-    console.log(JSON.stringify(await bench({ what: a.what, quick: a.quick, dataDir: a.dataDir, config: a.config, run: a.run, profile: a.profile }), null, 2));
+    console.log(
+      JSON.stringify(
+        await bench({
+          what: a.what,
+          quick: a.quick,
+          dataDir: a.dataDir,
+          config: a.config,
+          set: a.set,
+          steps: a.steps,
+          rounds: a.rounds,
+          run: a.run,
+          profile: a.profile,
+        }),
+        null,
+        2,
+      ),
+    );
   },
 });

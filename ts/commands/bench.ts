@@ -11,6 +11,11 @@ export interface BenchOptions {
   dataDir?: string;
   /** `bench train`: the config whose model and batches are timed (default configs/tiny.yaml). */
   config?: string;
+  /** `bench train`: config overrides (--set path=value). */
+  set?: string[];
+  /** `bench train`: timed steps per pass, and passes of each side. */
+  steps?: number;
+  rounds?: number;
   /** `bench embed` / `bench search`: the run whose model is timed (default: a fresh cpu_small model). */
   run?: string;
   /** `bench train`: cProfile stats of the bridge side's backend (its serving loop) written to this file. */
@@ -29,7 +34,17 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     }
     case "train": {
       const { benchTrain } = await import("../bench/train.js");
-      return { ...(await benchTrain({ config: opts.config, dataDir: opts.dataDir, profile: opts.profile, ...(opts.quick ? { steps: 30, rounds: 1 } : {}) })) };
+      return {
+        ...(await benchTrain({
+          config: opts.config,
+          set: opts.set,
+          dataDir: opts.dataDir,
+          profile: opts.profile,
+          ...(opts.quick ? { steps: 30, rounds: 1 } : {}),
+          ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
+          ...(opts.rounds !== undefined ? { rounds: opts.rounds } : {}),
+        })),
+      };
     }
     case "embed": {
       const { benchEmbed } = await import("../bench/embed.js");

@@ -10,7 +10,7 @@ import { basename, dirname, extname, join, resolve } from "node:path";
 import { BackendClient, startBackend } from "../backend/client.js";
 import { loadClientKeys } from "../backend/keys.js";
 import { ConfigError, DEFAULT_CONFIG, loadConfig, validateConfig } from "../config/load.js";
-import { type Config, stageName, stageObjectives, stageSpec, taskName } from "../config/schema.js";
+import { archOf, type Config, stageName, stageObjectives, stageSpec, taskName } from "../config/schema.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import type { BadRowPolicy } from "../data/errors.js";
 import { assertVocabMatches } from "../data/vocab.js";
@@ -40,7 +40,7 @@ import {
 import { freshPosition, type RunState, readState, truncateLog, writeState } from "../train/checkpoints.js";
 import type { TrainBackend } from "../train/context.js";
 import { loadTrainingData, type TrainingData, tokenizerSettings } from "../train/data.js";
-import { locateInitSource, withInit } from "../train/init.js";
+import { assertInitArch, locateInitSource, type SourceArch, sourceArch, withInit } from "../train/init.js";
 import { buildArgs, runStages, type StageSummary } from "../train/loop.js";
 import { formatDuration, Progress, RunLog } from "../train/progress.js";
 import { formatTable } from "../ui/table.js";
@@ -132,8 +132,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (opts.init) cfg = { ...cfg, init: { ...(cfg.init?.backward ? { backward: cfg.init.backward } : {}), from: opts.init } }; // keeps a config's init.backward
     assertShardable(cfg, 0, rankCount(opts));
     name = opts.run ?? defaultRunName(opts.config ?? DEFAULT_CONFIG);
-    if (cfg.init?.build !== undefined && cfg.init.from !== undefined)
-      await buildInitRun(cfg.init.from, resolve(dirname(opts.config ?? DEFAULT_CONFIG), cfg.init.build), root, opts, progress);
+    const buildConfig = cfg.init?.build !== undefined ? resolve(dirname(opts.config ?? DEFAULT_CONFIG), cfg.init.build) : undefined;
+    assertInitArchs(cfg, buildConfig, root, opts); // before a pretrained LM or an init.build run is built for nothing
+    if (buildConfig !== undefined && cfg.init?.from !== undefined) await buildInitRun(cfg.init.from, buildConfig, root, opts, progress);
     if (cfg.init?.from?.startsWith(PRETRAINED_PREFIX) || cfg.init?.backward?.startsWith(PRETRAINED_PREFIX)) {
       const cached = async (from: string | undefined) => (from?.startsWith(PRETRAINED_PREFIX) ? await ensurePretrained(from, opts, progress) : from);
       cfg = { ...cfg, init: { ...cfg.init, from: await cached(cfg.init.from), ...(cfg.init.backward ? { backward: await cached(cfg.init.backward) } : {}) } };
@@ -145,6 +146,30 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // Before anything reads or writes the folder: two commands in one run would interleave its log and state.
   const command = `npx bridge train --run ${name}${opts.resume ? " --resume" : ""}`;
   return withRunLock(paths.dir, command, () => trainLocked(opts, name, paths, cfg, progress, t0));
+}
+
+/**
+ * Refuses an init source of another model.arch than the run's, naming both, before anything is built: pretrained:NAME
+ * by its pretraining config, the init.build run by its run.json or (not started yet) its build config, any other
+ * source by its own files (ts/train/init.ts sourceArch).
+ */
+function assertInitArchs(cfg: Config, buildConfig: string | undefined, root: string, opts: TrainOptions): void {
+  for (const from of [cfg.init?.from, cfg.init?.backward]) {
+    if (from === undefined) continue;
+    let source: SourceArch | null;
+    if (from.startsWith(PRETRAINED_PREFIX)) {
+      const { config } = pretrainedConfig(from);
+      source = { arch: archOf(loadConfig({ file: config }).model), where: `its pretraining config ${config}` };
+    } else if (buildConfig !== undefined && from === cfg.init?.from) {
+      const paths = runPaths(from, root); // built, being built (finished first), or not yet
+      source = existsSync(paths.manifest)
+        ? { arch: archOf(readManifest(paths).model), where: paths.manifest }
+        : { arch: archOf(loadConfig({ file: buildConfig }).model), where: `init.build's config ${buildConfig}` };
+    } else {
+      source = sourceArch(from, { runsDir: root, dataDir: opts.dataDir });
+    }
+    assertInitArch(cfg.model, from, source);
+  }
 }
 
 /**

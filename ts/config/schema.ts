@@ -200,10 +200,66 @@ export const VocabSchema = z
   })
   .strict();
 
+/** The encoder architectures (py/bridge_backend/models/archs.py): ULMFiT's AWD-LSTM, and Merity 2019's SHA-RNN. */
+export const ARCHS = ["awd_lstm", "sha_rnn"] as const;
+export type Arch = (typeof ARCHS)[number];
+
+/** sha_rnn, sentences: full (every token attends to its sentence's real tokens, both sides) or causal (the LM's). */
+export const SENTENCE_ATTENTIONS = ["full", "causal"] as const;
+export type SentenceAttention = (typeof SENTENCE_ATTENTIONS)[number];
+
+export interface PresetSizes {
+  emb_sz: number;
+  n_hid: number;
+  n_layers: number;
+}
+
+/** Each architecture's size presets, the backend's ARCH_PRESETS (py/bridge_backend/models/archs.py;
+ * test/backend/describe.test.ts compares them). A SHA-RNN's layers are all emb_sz wide, n_hid its Boom's width. */
+export const ARCH_PRESETS = {
+  awd_lstm: {
+    ulmfit: { emb_sz: 400, n_hid: 1150, n_layers: 3 },
+    cpu_medium: { emb_sz: 300, n_hid: 512, n_layers: 2 },
+    cpu_small: { emb_sz: 200, n_hid: 256, n_layers: 2 },
+    tiny: { emb_sz: 16, n_hid: 32, n_layers: 2 },
+  },
+  sha_rnn: {
+    sha_rnn_paper: { emb_sz: 1024, n_hid: 4096, n_layers: 4 },
+    cpu_medium: { emb_sz: 300, n_hid: 1200, n_layers: 2 },
+    cpu_small: { emb_sz: 200, n_hid: 800, n_layers: 2 },
+    tiny: { emb_sz: 16, n_hid: 64, n_layers: 2 },
+  },
+} as const satisfies Record<Arch, Record<string, PresetSizes>>;
+
+export type Preset = { [A in Arch]: keyof (typeof ARCH_PRESETS)[A] & string }[Arch];
+/** Every arch's preset names, once each (the config's model.preset enum). */
+export const PRESETS = [...new Set(ARCHS.flatMap((a) => Object.keys(ARCH_PRESETS[a])))] as [Preset, ...Preset[]];
+
+/** The sizes of `preset` for `arch`, or undefined where that arch has no such preset. */
+export function presetSizes(arch: Arch, preset: string): PresetSizes | undefined {
+  const presets: Record<string, PresetSizes> = ARCH_PRESETS[arch];
+  return Object.hasOwn(presets, preset) ? presets[preset] : undefined;
+}
+
+/**
+ * The arch of a model config or a run's build args (a config's `model`, a manifest's `model`): absent, awd_lstm, as
+ * every config written before SHA-RNN. The one place the TypeScript side reads an arch (the backend's: arch_of).
+ */
+export function archOf(model: { arch?: unknown } | null | undefined): Arch {
+  const arch = model?.arch ?? "awd_lstm";
+  if (typeof arch !== "string" || !(ARCHS as readonly string[]).includes(arch))
+    throw new TypeError(`model.arch ${JSON.stringify(arch)}: not one of ${ARCHS.join(", ")}`);
+  return arch as Arch;
+}
+
 /** The backend's `build` arguments that the config may set (py/bridge_backend/ops/model.py). */
 export const ModelSchema = z
   .object({
-    preset: z.enum(["ulmfit", "cpu_medium", "cpu_small", "tiny"]).default("cpu_small"),
+    /** awd_lstm (absent: the default); sha_rnn: LSTM layers, one causal attention head in the second-to-last, a Boom
+     * feed-forward layer per block, every layer emb_sz wide and n_hid the Boom's width (py/bridge_backend/models/sha_rnn.py). */
+    arch: z.enum(ARCHS).optional(),
+    /** Sizes by name, of the arch's presets (ARCH_PRESETS): ulmfit and sha_rnn_paper are each paper's (a GPU's). */
+    preset: z.enum(PRESETS).default("cpu_small"),
     emb_sz: positiveInt.optional(),
     n_hid: positiveInt.optional(),
     n_layers: positiveInt.optional(),
@@ -214,6 +270,11 @@ export const ModelSchema = z
     weight_p: unit.optional(),
     output_p: unit.optional(),
     tie_weights: z.boolean().optional(),
+    /** sha_rnn: earlier tokens of an LM stream its attention also sees (its memory, reset with the LSTM states). */
+    mem_len: z.number().int().min(0).optional(),
+    /** sha_rnn: a sentence's attention (sentence objectives, eval, embed): full (the backend's default; every token sees
+     * the sentence's real tokens, padding masked) or causal (its states are what the LM computed for the same tokens). */
+    sentence_attention: z.enum(SENTENCE_ATTENTIONS).optional(),
     /** Reads text right to left (ULMFiT's backward LM): LM streams run over reversed texts, sentences are reversed. */
     backwards: z.boolean().optional(),
     /** LM output layer: the (tied) full softmax, or an adaptive softmax (faster for big vocabularies; exact perplexity). */
@@ -241,6 +302,9 @@ export const ModelSchema = z
     /** The NLI classifier's input per sentence: the sentence vector, and with max (or last) also that pooling of the
      * same layers (InferSent's max pooling for NLI); the similarity objectives and `embed` still see the vector only. */
     head_pool: z.enum(["none", "max", "last"]).optional(),
+    /** With pool_layers mix: the NLI classifier gets a scalar mix of its own (ELMo learns one per task); the sentence
+     * vector (embed, the similarity objectives) keeps the shared one. */
+    head_mix: z.boolean().optional(),
     head_hidden: z.number().int().min(0).default(512),
     head_p: unit.default(0.1),
   })
@@ -250,7 +314,7 @@ export const ModelSchema = z
 export const InitSchema = z
   .object({
     /** A run name (runs/NAME), a bridge checkpoint file or `bridge import` folder, fastai:wt103-fwd | fastai:wt103-bwd, or
-     * pretrained:NAME (wiki-fwd, wiki-bwd, or a pretraining config's path): built once into the model cache, then reused. */
+     * pretrained:NAME (wiki-fwd, wiki-bwd, wiki-fwd-sha, or a pretraining config's path): built once into the model cache, then reused. */
     from: z.string().min(1).optional(),
     /** With model.dual_lm: the backward LM (a source as `from`) for the backward encoder; `from` is then the forward one. */
     backward: z.string().min(1).optional(),
@@ -327,8 +391,12 @@ export const ConfigSchema = z
     /** torch's CPU threads in the backend (OMP_NUM_THREADS); null: torch's default (one per core).
      * On cores shared with other work, 1 avoids OpenMP threads waiting on each other. */
     threads: positiveInt.nullable().default(null),
-    /** Steps kept in flight to the backend (2+: the backend never waits for the next batch). */
+    /** Requests of training steps (stepsPerRequest each) kept in flight to the backend (2+: the backend never
+     * waits for the next batch). */
     pipelineDepth: z.number().int().min(1).max(16).default(3),
+    /** Training steps sent in one request (train_steps): fewer messages when steps are fast. Absent:
+     * DEFAULT_STEPS_PER_REQUEST. Neither this nor pipelineDepth changes what is trained, only how it travels. */
+    stepsPerRequest: z.number().int().min(1).max(64).optional(),
     data: DataSchema.default({}),
     tokenizer: TokenizerSchema.default({}),
     vocab: VocabSchema.default({}),
@@ -339,6 +407,42 @@ export const ConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    const arch = archOf(c.model);
+    const sizes = presetSizes(arch, c.model.preset);
+    if (sizes === undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["model", "preset"],
+        message: `preset ${c.model.preset} is not one of arch ${arch}'s: ${Object.keys(ARCH_PRESETS[arch]).join(", ")}`,
+      });
+    }
+    for (const key of ["mem_len", "sentence_attention"] as const) {
+      if (arch !== "sha_rnn" && c.model[key] !== undefined) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["model", key],
+          message: `${key} is a sha_rnn setting (its attention); arch ${arch} has none: drop it or set model.arch: sha_rnn`,
+        });
+      }
+    }
+    if (arch === "sha_rnn" && sizes !== undefined && (c.model.emb_sz !== undefined || c.model.n_hid !== undefined)) {
+      const emb = c.model.emb_sz ?? sizes.emb_sz;
+      const hid = c.model.n_hid ?? sizes.n_hid;
+      if (hid < emb || hid % emb !== 0) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["model", "n_hid"],
+          message: `sha_rnn's n_hid is its Boom width, a multiple of emb_sz (${emb}, e.g. ${4 * emb}): got ${hid}`,
+        });
+      }
+    }
+    if (arch === "sha_rnn" && c.model.bidir) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["model", "bidir"],
+        message: "sha_rnn is a one-directional LM (causal attention): drop bidir (dual_lm pairs a forward and a backward one)",
+      });
+    }
     if (c.model.backwards && c.model.bidir) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
@@ -360,6 +464,18 @@ export const ConfigSchema = z
         path: ["init", "backward"],
         message: "a backward LM starts the backward encoder of a model.dual_lm model; set model.dual_lm: true (or drop init.backward)",
       });
+    }
+    if (c.model.head_mix) {
+      const without = c.stages.findIndex((s) => (s.poolLayers ?? c.model.pool_layers) !== "mix");
+      if (c.model.proj_dim != null || without !== -1)
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["model", "head_mix"],
+          message:
+            c.model.proj_dim != null
+              ? "head_mix cannot go with proj_dim: the projection is sized and trained for the shared mix"
+              : `head_mix gives the classifier its own scalar mix of the layers: it needs pool_layers mix (stage ${without + 1} pools ${c.stages[without].poolLayers ?? c.model.pool_layers})`,
+        });
     }
     const cuts = c.model.cutoffs ?? [];
     if (cuts.some((v, i) => i > 0 && v <= cuts[i - 1]))

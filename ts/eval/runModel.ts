@@ -9,7 +9,7 @@
  */
 import { isAbsolute, join } from "node:path";
 import { type BackendClient, startBackend } from "../backend/client.js";
-import type { LoadResult, OpArgs, OpCaller, OpName, OpReply } from "../backend/ops.js";
+import { type LoadResult, type OpArgs, type OpCaller, type OpName, type OpReply, packStepTensors, unpackStepTensors } from "../backend/ops.js";
 import { withPipeline } from "../core/pipeline.js";
 import type { Tensors } from "../core/tensor.js";
 import { collateSentences, evalBatchPlan, lengthsOf, restoreOrder, restoreRows } from "../data/batches.js";
@@ -32,12 +32,17 @@ export interface OpenRunOptions {
   client?: BackendClient;
 }
 
+/** Batches an encode request carries when the caller does not say. */
+export const BATCHES_PER_REQUEST = 8;
+
 export interface EncodeOptions {
-  /** Rows per encode call (default 128). */
+  /** Rows per batch (default 128). */
   batchSize?: number;
-  /** Encode calls in flight at once (default 2). */
+  /** Batches per encode request (default BATCHES_PER_REQUEST; vectors do not depend on it). */
+  batchesPerRequest?: number;
+  /** Encode requests in flight at once (default 2). */
   inFlight?: number;
-  /** Called after each batch with the rows done so far. */
+  /** Called after each request with the rows done so far. */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -112,13 +117,20 @@ export class RunModel implements OpCaller {
     const results = new Array<Float32Array>(plan.length);
     let dim = 0;
     let done = 0;
-    await inParallel(plan.length, opts.inFlight ?? 2, async (b) => {
-      const { ids, lengths } = collateSentences(rows, plan[b], this.vocab.padId);
-      const { tensors } = await this.client.call("encode", {}, { x: ids, lengths });
-      const v = tensors.vectors;
-      dim = v.shape[1];
-      results[b] = v.data as Float32Array;
-      done += plan[b].length;
+    // several batches a message: each message wakes both processes, which costs the model time when they share cores
+    const perRequest = opts.batchesPerRequest ?? BATCHES_PER_REQUEST;
+    await inParallel(Math.ceil(plan.length / perRequest), opts.inFlight ?? 2, async (q) => {
+      const first = q * perRequest;
+      const batches = plan.slice(first, first + perRequest).map((rowsOf) => {
+        const { ids, lengths } = collateSentences(rows, rowsOf, this.vocab.padId);
+        return { x: ids, lengths };
+      });
+      const { tensors } = await this.client.call("encode", { batches: batches.length }, packStepTensors(batches));
+      unpackStepTensors(tensors, batches.length).forEach((t, i) => {
+        dim = t.vectors.shape[1];
+        results[first + i] = t.vectors.data as Float32Array;
+        done += plan[first + i].length;
+      });
       opts.onProgress?.(done, total);
     });
     return { vectors: total === 0 ? new Float32Array(0) : restoreRows(plan, results, dim), dim };

@@ -28,6 +28,11 @@ export const PRETRAINED: Record<string, { config: string; about: string; buildTi
     buildTime: "1-2 h on 2 CPU cores (docs/pretraining.md)",
   },
   "wiki-bwd": { config: "configs/pretrain-bwd.yaml", about: "its backward twin", buildTime: "1-2 h on 2 CPU cores (docs/pretraining.md)" },
+  "wiki-fwd-sha": {
+    config: "configs/pretrain-sha.yaml",
+    about: "its SHA-RNN twin (model.arch sha_rnn; for SHA-RNN recipes)",
+    buildTime: "not timed yet; about wiki-fwd's multiply-adds per token",
+  },
 };
 
 export const PRETRAINED_PREFIX = "pretrained:";

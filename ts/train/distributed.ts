@@ -28,7 +28,20 @@ import { createServer } from "node:net";
 import { Dealer } from "zeromq";
 import { BackendClient, BackendDiedError, type CallResult, startBackend } from "../backend/client.js";
 import type { CurveClientKeys } from "../backend/keys.js";
-import type { DescribeResult, InitDistributedArgs, OpArgs, OpName, OpReply, StepArgs, TrainStepResult, TypedBackend, WireArgs } from "../backend/ops.js";
+import {
+  type DescribeResult,
+  type InitDistributedArgs,
+  type OpArgs,
+  type OpName,
+  type OpReply,
+  packStepTensors,
+  type StepArgs,
+  type TrainStepResult,
+  type TrainStepsArgs,
+  type TypedBackend,
+  unpackStepTensors,
+  type WireArgs,
+} from "../backend/ops.js";
 import { ARRAY_TYPE, numel, type Tensor, type Tensors, type TypedArrayFor, tensor } from "../core/tensor.js";
 
 /**
@@ -253,7 +266,7 @@ export class DistributedBackend implements TypedBackend {
     return new DistributedBackend(ranks, everyRank);
   }
 
-  /** train_step is sharded over the ranks, an every-rank op (describe) goes to each, any other op to rank 0. */
+  /** train_step (and each step of train_steps) is sharded over the ranks, an every-rank op (describe) goes to each, any other op to rank 0. */
   call<K extends OpName>(op: K, args?: OpArgs<K>, tensors?: Tensors): Promise<OpReply<K>>;
   // the implementation's signature is untyped: the reply is the backend's, whose shape the catalogue states
   async call(op: string, args: object = {}, tensors: Tensors = {}): Promise<CallResult<unknown>> {
@@ -261,6 +274,13 @@ export class DistributedBackend implements TypedBackend {
       const shards = shardRows(tensors, this.ranks.length);
       const replies = await this.allRanks((c, r) => c.call("train_step", args as StepArgs, shards[r]));
       return { result: mergeStepResults(replies.map((x) => x.result)), tensors: {} };
+    }
+    if (op === "train_steps") {
+      // each step's batch sharded as train_step's, the ranks' shards of every step in one request each
+      const steps = (args as TrainStepsArgs).steps;
+      const perStep = unpackStepTensors(tensors, steps.length).map((t) => shardRows(t, this.ranks.length));
+      const replies = await this.allRanks((c, r) => c.call("train_steps", { steps }, packStepTensors(perStep.map((shards) => shards[r]))));
+      return { result: { steps: steps.map((_, i) => mergeStepResults(replies.map((x) => x.result.steps[i]))) }, tensors: {} };
     }
     if (this.everyRank.has(op)) return (await this.allRanks((c) => c.callUntyped(op, args as WireArgs, tensors)))[0];
     return this.onRank(0, this.ranks[0].callUntyped(op, args as WireArgs, tensors));

@@ -10,8 +10,10 @@
  *   pretrained:NAME        a pretraining config's LM from that cache (ts/commands/train.ts builds it first)
  *
  * Vocabulary matching is ULMFiT's: a word of the run's vocabulary that the source knows keeps its
- * embedding row (and LM decoder bias); a new word starts from the mean row. The backend's `init_from`
- * refuses a source whose sizes (emb_sz, n_hid, n_layers) or direction differ, naming them.
+ * embedding row (and LM decoder bias); a new word starts from the mean row. A source of another model.arch
+ * (awd_lstm | sha_rnn) is refused before anything is built or trained (`assertInitArch`: the source run's
+ * run.json, an import's import.json, a pretraining config's model.arch); the backend's `init_from` also refuses a
+ * source whose arch, sizes (emb_sz, n_hid, n_layers) or direction differ, naming them.
  *
  * A model.dual_lm model (a forward and a backward LM's encoders) takes `init: { from: FORWARD, backward: BACKWARD }`:
  * each source is resolved as above and matched onto the run's vocabulary on its own; a source of the wrong
@@ -26,6 +28,7 @@ import { mkdir } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import type { InitFromResult, InitFromSourceResult, OpArgs, OpCaller, OpName, TypedBackend } from "../backend/ops.js";
 import type { JsonObject } from "../backend/protocol.js";
+import { type Arch, archOf } from "../config/schema.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { type Tensors, tensor } from "../core/tensor.js";
 import { MODEL_DOWNLOADS, resolveDataDir } from "../data/datasets.js";
@@ -177,6 +180,48 @@ export function locateInitSource(from: string, opts: Pick<InitOptions, "runsDir"
   if (/^[A-Za-z0-9._-]+$/.test(from) && existsSync(join(opts.runsDir, from, "run.json"))) return finishedRun(join(opts.runsDir, from), from);
   throw new InitError(
     `init.from ${JSON.stringify(from)}: not a run in ${opts.runsDir}, a checkpoint file, an import folder or fastai:${FASTAI_MODELS.join("|fastai:")}`,
+  );
+}
+
+/** A source's architecture and the file it was read from. */
+export interface SourceArch {
+  arch: Arch;
+  where: string;
+}
+
+/**
+ * The arch of the model `from` names (see the top of this file), read without a backend or any weights: a run's
+ * run.json, an import's import.json (fastai's are AWD-LSTMs), a checkpoint file's run or import folder; null for a
+ * checkpoint with neither (the backend's init_from still compares). pretrained:NAME is not located here: see
+ * pretrainingArch.
+ */
+export function sourceArch(from: string, opts: Pick<InitOptions, "runsDir" | "dataDir">): SourceArch | null {
+  const at = locateInitSource(from, opts);
+  const ofRun = (dir: string): SourceArch => {
+    const paths = runPaths(basename(dir), dirname(dir));
+    return { arch: archOf(readManifest(paths).model), where: paths.manifest };
+  };
+  switch (at.kind) {
+    case "fastai":
+      return { arch: "awd_lstm", where: `fastai:${at.name} (an AWD-LSTM)` };
+    case "import":
+      return { arch: archOf(readImport(at.dir).config), where: join(at.dir, IMPORT_FILE) };
+    case "run":
+      return ofRun(at.dir);
+    case "file": {
+      const dir = dirname(at.path);
+      if (existsSync(join(dir, IMPORT_FILE))) return { arch: archOf(readImport(dir).config), where: join(dir, IMPORT_FILE) };
+      return existsSync(join(dirname(dir), "run.json")) ? ofRun(dirname(dir)) : null;
+    }
+  }
+}
+
+/** Refuses a source of another arch than the run's model, naming both and where the source's was read. */
+export function assertInitArch(model: { arch?: unknown }, from: string, source: SourceArch | null): void {
+  const own = archOf(model);
+  if (source === null || source.arch === own) return;
+  throw new InitError(
+    `init.from ${from}: arch ${source.arch} vs ${own} (the source's, from ${source.where}, vs this run's model.arch${model.arch === undefined ? ", absent: awd_lstm" : ""}): an encoder starts only from one of its own architecture; set model.arch: ${source.arch} or start from a ${own} model`,
   );
 }
 

@@ -1,8 +1,8 @@
 /**
  * The training loop: stages in order, each built fresh on the backend and started from the previous
- * stage's encoder; per step the schedule's learning rate / momentum and the batch go out, and up to
- * `pipelineDepth` steps are in flight so the backend never waits for this side (batches are collated
- * while the backend computes). Evaluation (validation.ts), early stopping (earlyStopping.ts) and
+ * stage's encoder; per step the schedule's learning rate / momentum and the batch go out, `stepsPerRequest`
+ * steps to a request (stepRequests.ts), and up to `pipelineDepth` requests are in flight so the backend never
+ * waits for this side (batches are collated while the backend computes). Evaluation (validation.ts), early stopping (earlyStopping.ts) and
  * checkpoints (stageCheckpoints.ts) wait for the steps in flight, so they see exactly the model after
  * step N, as an unpipelined loop would.
  *
@@ -27,6 +27,7 @@ import { formatDuration } from "./progress.js";
 import { type StepHparams, scheduleAt, unfrozenGroups } from "./schedules.js";
 import { completeStage, enterStage, loadStageStart, saveCheckpoint } from "./stageCheckpoints.js";
 import { type EpochBatches, type StageData, stageData } from "./stages.js";
+import { StepRequests } from "./stepRequests.js";
 import { NonFiniteLossError, StepResults } from "./stepResults.js";
 import { formatMetrics, validate } from "./validation.js";
 
@@ -170,7 +171,9 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
   const results = new StepResults(ctx, stage, s, plan.total, sd.unit, started);
   let stoppedEarly: boolean;
   try {
-    stoppedEarly = await withPipeline(cfg.pipelineDepth, (pipeline) => trainStage(ctx, stage, sd, plan, results, pipeline));
+    stoppedEarly = await withPipeline(cfg.pipelineDepth, (pipeline) =>
+      trainStage(ctx, stage, sd, plan, results, pipeline, new StepRequests(backend, pipeline, stepsPerRequest(cfg))),
+    );
   } finally {
     progress.clear();
   }
@@ -219,11 +222,27 @@ function planStage(ctx: LoopContext, stage: StageRef, sd: StageData, groups: num
   return { total, perEpoch, firstEpoch, evalEvery, checkpointEvery, unfreezeEvery, groups };
 }
 
+/** Steps per train_steps request when the config does not say (config field stepsPerRequest). */
+export const DEFAULT_STEPS_PER_REQUEST = 4;
+
+export function stepsPerRequest(cfg: Config): number {
+  return cfg.stepsPerRequest ?? DEFAULT_STEPS_PER_REQUEST;
+}
+
 /**
- * Trains the stage from its position to its last step, `pipeline.depth` steps in flight; evaluates and
- * checkpoints on the way. Returns whether early stopping ended it.
+ * Trains the stage from its position to its last step, `pipeline.depth` requests of up to `requests.size`
+ * steps in flight; evaluates and checkpoints on the way. Returns whether early stopping ended it.
+ * Every other call waits for `requests.send()`, so the backend sees steps and other calls in the loop's order.
  */
-async function trainStage(ctx: LoopContext, stage: StageRef, sd: StageData, plan: StagePlan, results: StepResults, pipeline: Pipeline): Promise<boolean> {
+async function trainStage(
+  ctx: LoopContext,
+  stage: StageRef,
+  sd: StageData,
+  plan: StagePlan,
+  results: StepResults,
+  pipeline: Pipeline,
+  requests: StepRequests,
+): Promise<boolean> {
   const { backend, log, progress } = ctx;
   const s = ctx.cfg.stages[stage.index];
   const spec = stageSpec(s);
@@ -240,6 +259,7 @@ async function trainStage(ctx: LoopContext, stage: StageRef, sd: StageData, plan
       const headless = spec.usesHead ? 0 : 1;
       const level = headless + unfrozenGroups(pos.step, plan.unfreezeEvery, plan.groups - headless, s.gradualUnfreeze);
       if (level !== frozenLevel) {
+        requests.send();
         if (frozenLevel !== -1 && accum > 1) pipeline.add(flushPending(ctx, stage, `unfreezing at step ${pos.step}`));
         frozenLevel = level;
         pipeline.add(backend.call("set_trainable", level >= plan.groups ? { unfreeze: true } : { freeze_to: -level }));
@@ -254,29 +274,31 @@ async function trainStage(ctx: LoopContext, stage: StageRef, sd: StageData, plan
       const hpKey = JSON.stringify(hpArgs);
       if (hpKey !== lastHparams) stepArgs.hparams = hpArgs; // set first, in the same request
       lastHparams = hpKey;
-      pipeline.add(backend.call("train_step", stepArgs, batch.tensors).then((r) => results.record(r.result, sent)));
+      await requests.add(stepArgs, batch.tensors, (r) => results.record(r, sent));
       pos.step++;
       if (++pos.batch >= batches.count) {
         pos.epoch = epoch + 1;
         pos.batch = 0;
       }
-      await pipeline.waitForRoom();
 
       const last = pos.step >= plan.total;
+      const evaluating = pos.step % plan.evalEvery === 0 || last;
+      const checkpointing = !last && pos.step % plan.checkpointEvery === 0;
+      if (last || evaluating || checkpointing) requests.send();
       if (last) {
         // The stage's last micro-batches (total not a multiple of accumSteps) are applied as one optimizer step
         // with the mean of their gradients rather than dropped.
         await pipeline.drain();
         await flushPending(ctx, stage, "stage end");
       }
-      if (pos.step % plan.evalEvery === 0 || last) {
+      if (evaluating) {
         const m = await validate(backend, s, sd, pipeline);
         pos.metrics = m;
         log.write({ type: "eval", stage: stage.name, stage_index: stage.index, epoch, step: pos.step, ...m });
         progress.note(`  eval ${stage.name} step ${pos.step}: ${formatMetrics(m)}`);
         if (s.earlyStopping && (await recordEvaluation(ctx, stage, s.earlyStopping, m))) return true;
       }
-      if (!last && pos.step % plan.checkpointEvery === 0) {
+      if (checkpointing) {
         await pipeline.drain();
         await flushPending(ctx, stage, `checkpoint at step ${pos.step}`);
         await saveCheckpoint(ctx, stage, pos.step);

@@ -17,14 +17,18 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from .archs import ARCHS, SENTENCE_ATTENTIONS
 from .fused_ce import linear_cross_entropy
 
 # (h, c) of one layer, each [n_dir, bs, n_out]
 Hidden = tuple[Tensor, Tensor]
+# A layer's carried state: (h, c), and for SHA-RNN's attention layer (h, c, memory [bs, m, emb_sz]) (sha_rnn.py)
+State = tuple[Tensor, ...]
 
 
 @dataclass
 class AWDLSTMConfig:
+    arch: str = "awd_lstm"  # awd_lstm | sha_rnn (Merity 2019: models/sha_rnn.py; every layer emb_sz wide, n_hid its Boom width)
     vocab_sz: int = 60_000
     emb_sz: int = 400
     n_hid: int = 1150  # ULMFiT's size (fastai rounds it to 1152 for tensor cores)
@@ -46,6 +50,8 @@ class AWDLSTMConfig:
     backwards: bool = False  # reads text right to left (ULMFiT's backward LM); sentences are reversed within their length
     softmax: str = "full"  # full | adaptive (Grave et al. 2017: a frequent-word head and smaller tail clusters; untied)
     cutoffs: list[int] = field(default_factory=list)  # adaptive softmax cluster starts; [] = [vocab_sz // 15, vocab_sz // 3]
+    mem_len: int = 70  # sha_rnn: earlier LM tokens its attention also sees (the last ones of the stream's previous batches)
+    sentence_attention: str = "full"  # sha_rnn, sentences: full (each token sees the sentence's real tokens) | causal
 
     def p(self, name: str) -> float:
         """Dropout `name` (e.g. "weight_p") scaled by drop_mult, clamped below 1."""
@@ -53,6 +59,8 @@ class AWDLSTMConfig:
 
     def n_out(self, layer: int) -> int:
         """Hidden size per direction of `layer`."""
+        if self.arch == "sha_rnn":  # a residual stream: every layer as wide as the embedding
+            return self.emb_sz
         n_dir = 2 if self.bidir else 1
         return self.n_hid if layer < self.n_layers - 1 else self.emb_sz // n_dir
 
@@ -69,6 +77,19 @@ class AWDLSTMConfig:
 
     def check(self) -> None:
         """Raises ValueError naming the first bad field among those the presets do not cover."""
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.arch == "sha_rnn":
+            if self.bidir:
+                raise ValueError("sha_rnn is a one-directional LM (causal attention): drop bidir (dual_lm pairs two of them)")
+            if self.n_hid < self.emb_sz or self.n_hid % self.emb_sz:
+                want = f"a multiple of emb_sz ({self.emb_sz}, e.g. {4 * self.emb_sz})"
+                raise ValueError(f"sha_rnn's n_hid is its Boom width, {want}: got {self.n_hid}")
+            if self.mem_len < 0:
+                raise ValueError(f"mem_len must be >= 0, got {self.mem_len}")
+            if self.sentence_attention not in SENTENCE_ATTENTIONS:
+                want = ", ".join(SENTENCE_ATTENTIONS)
+                raise ValueError(f"sentence_attention must be one of {want}, got {self.sentence_attention!r}")
         if self.softmax not in SOFTMAXES:
             raise ValueError(f"softmax must be one of {', '.join(SOFTMAXES)}, got {self.softmax!r}")
         if self.softmax == "adaptive":
@@ -84,16 +105,8 @@ class AWDLSTMConfig:
 
 SOFTMAXES = ("full", "adaptive")
 
-# Presets as plain dicts (fastai style); `build` overlays user keys on one of these.
-awd_lstm_presets: dict[str, dict] = {
-    "ulmfit": dict(emb_sz=400, n_hid=1150, n_layers=3),  # the reference size (about 24M params + embedding)
-    "cpu_medium": dict(emb_sz=300, n_hid=512, n_layers=2),  # ~1.1k LM tokens/s on 2 CPU cores
-    "cpu_small": dict(emb_sz=200, n_hid=256, n_layers=2),  # ~1.3k LM tokens/s; softmax-bound
-    "tiny": dict(emb_sz=16, n_hid=32, n_layers=2),  # tests
-}
-
 # Architecture keys: a checkpoint that differs in one of these cannot be loaded into the model.
-ARCH_KEYS = ("vocab_sz", "emb_sz", "n_hid", "n_layers", "bidir", "tie_weights", "out_bias")
+ARCH_KEYS = ("arch", "vocab_sz", "emb_sz", "n_hid", "n_layers", "bidir", "tie_weights", "out_bias")
 
 
 def dropout_mask(x: Tensor, sz: tuple[int, ...], p: float) -> Tensor:
@@ -214,9 +227,13 @@ class LSTMLayer(nn.Module):
 class AWDLSTM(nn.Module):
     """AWD-LSTM encoder: embedding, `n_layers` weight-dropped LSTMs, locked dropouts between them."""
 
+    ARCH = "awd_lstm"  # the config arch this class builds (SHARNN: sha_rnn); models/sha_rnn.py encoder_for picks
+
     def __init__(self, cfg: AWDLSTMConfig) -> None:
         super().__init__()
         cfg.check()
+        if cfg.arch != self.ARCH:
+            raise ValueError(f"{type(self).__name__} builds arch {self.ARCH!r}, the config names {cfg.arch!r} (use encoder_for)")
         self.cfg = cfg
         self.n_dir = 2 if cfg.bidir else 1
         self.emb = nn.Embedding(cfg.vocab_sz, cfg.emb_sz, padding_idx=cfg.pad_id)
@@ -224,12 +241,16 @@ class AWDLSTM(nn.Module):
             self.emb.weight.uniform_(-0.1, 0.1)  # fastai's initrange
             self.emb.weight[cfg.pad_id].zero_()
         self.input_dp = RNNDropout(cfg.p("input_p"))
-        self.rnns = nn.ModuleList(
+        self.rnns = self.make_layers(cfg)
+        self.hidden_dps = nn.ModuleList(RNNDropout(cfg.p("hidden_p")) for _ in range(cfg.n_layers - 1))
+        self.embed_p = cfg.p("embed_p")
+
+    def make_layers(self, cfg: AWDLSTMConfig) -> nn.ModuleList:
+        """The recurrent layers, bottom to top (each has `fwd` and `bwd` WeightDropLSTMs, `bwd` None unless bidir)."""
+        return nn.ModuleList(
             LSTMLayer(cfg.emb_sz if i == 0 else cfg.layer_dims()[i - 1], cfg.n_out(i), cfg.p("weight_p"), cfg.bidir)
             for i in range(cfg.n_layers)
         )
-        self.hidden_dps = nn.ModuleList(RNNDropout(cfg.p("hidden_p")) for _ in range(cfg.n_layers - 1))
-        self.embed_p = cfg.p("embed_p")
 
     def set_dropouts(self, cfg: AWDLSTMConfig) -> None:
         """Applies cfg's (scaled) dropouts to the existing modules."""
@@ -263,6 +284,17 @@ class AWDLSTM(nn.Module):
         `backwards`, else as given. Its outputs are in this order (what per-token pooling weights must follow)."""
         return x.gather(1, reverse_within(lengths, x.size(1))) if self.cfg.backwards else x
 
+    def embed_input(
+        self, x: Tensor, lengths: Tensor | None, hidden: list[State] | None
+    ) -> tuple[Tensor, Tensor, Tensor, list[State]]:
+        """What every encoder's forward starts from: the ids in reading order [bs, sl] (padding stays on the right),
+        their embedding [bs, sl, emb_sz], that embedding after the input dropout, and the states (fresh if None)."""
+        if lengths is not None:
+            x = self.reading_order(x, lengths)
+        emb = self.embed(x)
+        out = self.input_dp(emb)
+        return x, emb, out, hidden if hidden is not None else self.init_hidden(x.size(0), out)
+
     def forward(
         self, x: Tensor, lengths: Tensor | None = None, hidden: list[Hidden] | None = None, with_emb: bool = False
     ) -> tuple[list[Tensor], list[Hidden]]:
@@ -276,12 +308,7 @@ class AWDLSTM(nn.Module):
         input dropout), before the LSTM layers'.
         """
         bs, sl = x.shape
-        if lengths is not None:
-            x = self.reading_order(x, lengths)  # [bs, sl], padding stays on the right
-        emb = self.embed(x)  # [bs, sl, emb_sz]
-        out = self.input_dp(emb)
-        if hidden is None:
-            hidden = self.init_hidden(bs, out)
+        x, emb, out, hidden = self.embed_input(x, lengths, hidden)
         rev = None
         if self.cfg.bidir:
             lengths = lengths if lengths is not None else torch.full((bs,), sl, device=x.device)

@@ -14,12 +14,13 @@ from dataclasses import replace
 from torch import Tensor, nn
 
 from .awd_lstm import AWDLSTM, AWDLSTMConfig
+from .sha_rnn import encoder_for
 
 HALVES = ("fwd", "bwd")  # attribute names, so state-dict keys are encoder.fwd.* and encoder.bwd.*
 
 
 class DualLMEncoder(nn.Module):
-    """A forward and a backward AWD-LSTM encoder of the same sizes; `forward` gives each one's layer outputs."""
+    """A forward and a backward encoder (cfg.arch's) of the same sizes; `forward` gives each one's layer outputs."""
 
     def __init__(self, cfg: AWDLSTMConfig) -> None:
         super().__init__()
@@ -29,8 +30,8 @@ class DualLMEncoder(nn.Module):
                 f"{'bidir' if cfg.bidir else 'backwards'} from the model settings"
             )
         self.cfg = cfg
-        self.fwd = AWDLSTM(cfg)
-        self.bwd = AWDLSTM(replace(cfg, backwards=True))
+        self.fwd = encoder_for(cfg)
+        self.bwd = encoder_for(replace(cfg, backwards=True))
 
     def halves(self) -> list[AWDLSTM]:
         return [self.fwd, self.bwd]

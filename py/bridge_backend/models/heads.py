@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .awd_lstm import AWDLSTM, AWDLSTMConfig, Hidden, lm_decoder
+from .awd_lstm import AWDLSTM, AWDLSTMConfig, State, lm_decoder
 from .dual_lm import DualLMEncoder
 from .pooling import POOL_LAYERS, POOL_WEIGHTINGS, POOLS, pool, pool_layers, pooled_dim, remove_pc
+from .sha_rnn import encoder_for
 
 FEATURES = ("uv", "infersent")  # [u, v] (the first attempt) or [u, v, |u-v|, u*v] (InferSent)
 HEAD_POOLS = ("none", "max", "last")  # extra pooling the NLI classifier sees beside each sentence vector
@@ -42,6 +43,9 @@ class HeadConfig:
     # the same layers, from the same encoder pass. The similarity objectives and `encode` still see only the vector:
     # NLI gains from features (InferSent's max pooling) that a cosine-trained mean would have to carry otherwise.
     head_pool: str = "none"
+    # ELMo learns one scalar mix per task: with pool_layers mix, head_mix gives the NLI classifier a mix of its own
+    # (its input per sentence), while the sentence vector (encode, the similarity objectives) keeps the shared one.
+    head_mix: bool = False
 
     def check(self) -> None:
         for name, value, allowed in (
@@ -55,6 +59,10 @@ class HeadConfig:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if self.proj_dim is not None and self.proj_dim < 1:
             raise ValueError(f"proj_dim must be >= 1 (or null for no projection), got {self.proj_dim}")
+        if self.head_mix and self.pool_layers != "mix":
+            raise ValueError(f"head_mix (the classifier's own scalar mix) needs pool_layers 'mix', got {self.pool_layers!r}")
+        if self.head_mix and self.proj_dim is not None:
+            raise ValueError("head_mix cannot go with proj_dim: the projection is sized and trained for the shared mix")
 
 
 # Head keys that change parameter (or buffer) shapes.
@@ -70,6 +78,7 @@ HEAD_ARCH_KEYS = (
     "sif",
     "proj_dim",
     "head_pool",
+    "head_mix",
 )
 
 
@@ -132,7 +141,7 @@ class BridgeModel(nn.Module):
         super().__init__()
         hc.check()
         self.cfg, self.hc = cfg, hc
-        self.encoder: AWDLSTM | DualLMEncoder = DualLMEncoder(cfg) if hc.dual_lm else AWDLSTM(cfg)
+        self.encoder: AWDLSTM | DualLMEncoder = DualLMEncoder(cfg) if hc.dual_lm else encoder_for(cfg)
         self.lm_head = None if cfg.bidir or hc.dual_lm else lm_decoder(cfg, self.encoder.emb)
         n_feat = (2 if hc.features == "uv" else 4) * self.head_dim()
         self.nli_head = PairClassifier(n_feat, hc)
@@ -140,6 +149,7 @@ class BridgeModel(nn.Module):
         self.proj = nn.Linear(self.pooled_width(), hc.proj_dim) if hc.proj_dim is not None else None
         # no random draw: models without a mix keep their initial weights
         self.layer_mix = LayerMix(cfg.n_layers + int(hc.pool_emb)) if hc.pool_layers == "mix" else None
+        self.head_layer_mix = LayerMix(cfg.n_layers + int(hc.pool_emb)) if hc.head_mix else None  # in the "head" group
         if hc.pool_weighting == "idf":
             weights = torch.ones(cfg.vocab_sz) if token_weights is None else token_weights
             if weights.shape != (cfg.vocab_sz,):
@@ -212,11 +222,7 @@ class BridgeModel(nn.Module):
     ) -> Tensor:
         if which == "mix":
             assert self.layer_mix is not None  # encode() refuses mix without one
-            lstm = outs[1:] if self.hc.pool_emb else outs
-            blocks = [pool(o, lengths, kind, enc.cfg.bidir, weights) for o in lstm]
-            if self.hc.pool_emb:  # the embedding is not bidirectional: its "last" is the last token read
-                blocks.append(pool(outs[0], lengths, kind, False, weights))
-            return self.layer_mix(blocks)  # the same block order as "all": the LSTM layers, then the embedding
+            return self.layer_mix(self.mix_blocks(enc, outs, lengths, kind, weights))
         if not self.hc.pool_emb:
             return pool_layers(outs, lengths, kind, which, enc.cfg.bidir, weights)
         emb, layers = outs[0], outs[1:]
@@ -224,22 +230,40 @@ class BridgeModel(nn.Module):
         lstm = pool_layers(layers, lengths, kind, which, enc.cfg.bidir, weights)
         return torch.cat([lstm, pool(emb, lengths, kind, False, weights)], dim=-1)
 
+    def mix_blocks(self, enc: AWDLSTM, outs: list[Tensor], lengths: Tensor, kind: str, weights: Tensor | None) -> list[Tensor]:
+        """Each layer's pooled vector [bs, d_j], in the order a scalar mix weighs them (as "all" concatenates them):
+        the LSTM layers, then (pool_emb) the embedding."""
+        lstm = outs[1:] if self.hc.pool_emb else outs
+        blocks = [pool(o, lengths, kind, enc.cfg.bidir, weights) for o in lstm]
+        if self.hc.pool_emb:  # the embedding is not bidirectional: its "last" is the last token read
+            blocks.append(pool(outs[0], lengths, kind, False, weights))
+        return blocks
+
     def head_inputs(self, x: Tensor, lengths: Tensor) -> Tensor:
         """What the classifier sees of each sentence [bs, head_dim]: its vector (as `encode` makes it for training,
-        no SIF removal), then with head_pool that pooling of the same layers, both from one encoder pass."""
-        if self.hc.head_pool == "none":
+        no SIF removal; with head_mix, the layers under the classifier's own mix), then with head_pool that pooling
+        of the same layers, all from one encoder pass."""
+        if self.hc.head_pool == "none" and self.head_layer_mix is None:
             return self.encode(x, lengths)
         vecs, extras = [], []
         for enc in self.encoders():
             outs, weights = self.encoder_states(enc, x, lengths)
-            vecs.append(self.pool_states(enc, outs, lengths, self.hc.pool, self.hc.pool_layers, weights))
-            extras.append(self.pool_states(enc, outs, lengths, self.hc.head_pool, self.hc.pool_layers, None))
+            if self.head_layer_mix is not None:
+                vecs.append(self.head_layer_mix(self.mix_blocks(enc, outs, lengths, self.hc.pool, weights)))
+            else:
+                vecs.append(self.pool_states(enc, outs, lengths, self.hc.pool, self.hc.pool_layers, weights))
+            if self.hc.head_pool == "none":
+                continue
+            if self.head_layer_mix is not None:  # the classifier's extra pooling under its own mix too
+                extras.append(self.head_layer_mix(self.mix_blocks(enc, outs, lengths, self.hc.head_pool, None)))
+            else:
+                extras.append(self.pool_states(enc, outs, lengths, self.hc.head_pool, self.hc.pool_layers, None))
         vec = torch.cat(vecs, dim=-1)
         if self.proj is not None:
             vec = self.proj(vec)  # [bs, pooled_width] -> [bs, proj_dim]
         return torch.cat([vec, *extras], dim=-1)  # [bs, vec_dim + head_pool width]
 
-    def lm(self, x: Tensor, hidden: list[Hidden] | None) -> tuple[Tensor, Tensor, Tensor, list[Hidden]]:
+    def lm(self, x: Tensor, hidden: list[State] | None) -> tuple[Tensor, Tensor, Tensor, list[State]]:
         """Next-token logits [bs, sl, vocab_sz], the raw and dropped top states [bs, sl, emb_sz], new states."""
         if self.hc.dual_lm:
             raise ValueError(

@@ -45,7 +45,7 @@ class LanguageModel(Objective):
             logits, raw, dropped, new_h = model.lm(x, h)  # logits [bs, bptt, V]
             ce = lm_loss(logits, y)
             correct = ((logits.argmax(-1) == y) & valid).sum()
-        trainer.lm_state[key] = [(a.detach(), c.detach()) for a, c in new_h]
+        trainer.lm_state[key] = [tuple(t.detach() for t in layer) for layer in new_h]  # (h, c), + memory (sha_rnn)
         reg = ar_tar(raw, dropped, self.option(opts, "alpha"), self.option(opts, "beta")) if train else ce.new_zeros(())
         metrics = {"loss": ce, "reg": reg, "correct": correct, "count": valid.sum()}
         return ce + reg, metrics, {}

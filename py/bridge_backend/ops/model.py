@@ -1,4 +1,4 @@
-"""Model ops: build, train_step, flush, eval_step, encode, fit_pc, predict, generate, set_trainable, set_hparams,
+"""Model ops: build, train_step, train_steps, flush, eval_step, encode, fit_pc, predict, generate, set_trainable, set_hparams,
 save, load, reset_state, model_info.
 
 Token tensors are int32 or int64 `[bs, sl]`, right-padded with the pad id, each with int `<name>_lengths [bs]`
@@ -10,19 +10,23 @@ labels [bs] with 0 ent, 1 neu, 2 con; cosent / cosine_mse: premise, hypothesis, 
 
 Ops (args -> result; tensors in -> tensors out):
 
-    build          preset, vocab_sz, vocab_fingerprint, seed, any AWDLSTMConfig / HeadConfig / TrainConfig field,
-                   token_weights (a list of vocab_sz numbers >= 0; with pool_weighting idf only, and then required)
+    build          arch? (awd_lstm | sha_rnn), preset (one of the arch's), vocab_sz, vocab_fingerprint, seed, any
+                   AWDLSTMConfig / HeadConfig / TrainConfig field, token_weights (a list of vocab_sz numbers >= 0;
+                   with pool_weighting idf only, and then required)
                    -> config, params, trainable_params, groups {name: n}, trainable_groups, device, vec_dim
     train_step     objective, return_logits?, hparams? (set_hparams' arguments, set first), the objective's step
                    options; the objective's tensors
                    -> loss, count, correct, (lm: reg; triplet: active, d_pos, d_neg, same_premise_negatives),
                       finite, stepped, step, grad_norm (when stepped); logits / d_pos, d_neg / sim with return_logits;
                       triplet / contrastive pairs with no entailment (any rank's): count 0, loss null, not stepped
+    train_steps    steps [train_step's arguments]; step i's tensors named i/<name> -> steps [train_step's results]
+                   (tensors back named i/<name>): several steps, one message
     flush          -> flushed (micro-batches applied; 0: nothing pending, no-op), finite, stepped, step, grad_norm?:
                    steps the optimizer with a partial accumulation (< accum_steps micro-batches), its mean
     eval_step      as train_step, no update -> the same metrics and always those tensors (no entailment: count 0,
                    loss 0)
-    encode         pool?, pool_layers?, normalize?; x, lengths -> count, dim; vectors [bs, d] float32
+    encode         pool?, pool_layers?, normalize?, batches?; x, lengths -> count, dim; vectors [bs, d] float32
+                   (batches n: i/x, i/lengths -> i/vectors, n batches in one message)
                    (pool / pool_layers overrides are refused with proj_dim or sif: those are sized for the built one)
     fit_pc         x [n, sl], lengths [n] -> count, dim, explained: SIF's common component of these sentences'
                    vectors, stored in the model (sif models only)
@@ -41,11 +45,14 @@ Ops (args -> result; tensors in -> tensors out):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import re
 import types
 import typing
-from dataclasses import fields
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -53,7 +60,8 @@ import torch
 from .. import distributed
 from ..checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from ..errors import BadArgs, BridgeError
-from ..models.awd_lstm import AWDLSTMConfig, awd_lstm_presets
+from ..models.archs import ARCH_PRESETS, ARCHS, DEFAULT_PRESETS, arch_of
+from ..models.awd_lstm import AWDLSTMConfig
 from ..models.heads import BridgeModel, HeadConfig
 from ..objectives import get_objective
 from ..objectives.base import GROUPS, LABELS, SCORES, SENTENCES, TARGETS, TensorSpec, lengths_name
@@ -102,11 +110,16 @@ def field_type(config: Any, key: str) -> type:
 
 
 def make_configs(args: Args) -> tuple[AWDLSTMConfig, HeadConfig, TrainConfig]:
-    """Splits build args into the three configs: preset first, then each key onto the config owning it."""
-    preset = arg(args, "preset", str, "ulmfit")
-    if preset not in awd_lstm_presets:
-        raise BadArgs(f"unknown preset {preset!r} (one of {', '.join(awd_lstm_presets)})")
-    cfgs: list[Any] = [AWDLSTMConfig(**awd_lstm_presets[preset]), HeadConfig(), TrainConfig()]
+    """Splits build args into the three configs: the arch's preset first (default: its reference size), then each key
+    onto the config owning it."""
+    arch = arg(args, "arch", str, arch_of(args))  # checked to be a str when given
+    if arch not in ARCHS:
+        raise BadArgs(f"unknown arch {arch!r} (one of {', '.join(ARCHS)})")
+    presets = ARCH_PRESETS[arch]
+    preset = arg(args, "preset", str, DEFAULT_PRESETS[arch])
+    if preset not in presets:
+        raise BadArgs(f"unknown preset {preset!r} for arch {arch} (one of {', '.join(presets)})")
+    cfgs: list[Any] = [AWDLSTMConfig(**presets[preset]), HeadConfig(), TrainConfig()]
     owners = {f.name: c for c in cfgs for f in fields(c)}
     for key, value in args.items():
         if key in NOT_CONFIG_ARGS or value is None:
@@ -314,21 +327,99 @@ def build(session, args: Args, tensors: Tensors):
     return build_result(t)
 
 
+@dataclass(frozen=True)
+class CheckedStep:
+    """A training step's request, checked and on the device, not yet run."""
+
+    objective: str
+    batch: dict[str, torch.Tensor]
+    opts: dict[str, Any]
+    hparams: dict[str, Any] | None
+
+
+def check_step(session, args: Args, tensors: Tensors) -> CheckedStep:
+    """A train_step's arguments and tensors checked (nothing changes yet)."""
+    trainer_of(session)
+    objective = arg(args, "objective", str)
+    batch, opts = step_batch(session, objective, tensors), step_opts(objective, args)
+    hparams = args.get("hparams")
+    if hparams is not None and not isinstance(hparams, dict):
+        raise BadArgs("argument 'hparams' must be an object (set_hparams' arguments)")
+    return CheckedStep(objective, batch, opts, hparams)
+
+
+def run_step(session, step: CheckedStep) -> Reply:
+    """Sets the step's hparams (if any), then one forward/backward; its metrics and output tensors."""
+    if step.hparams is not None:
+        apply_hparams(session, step.hparams)
+    metrics, out = trainer_of(session).train_step(step.objective, step.batch, step.opts)
+    return Reply(metrics, cpu(out))
+
+
 @op("train_step")
 @value_errors_are_bad_args
 def train_step(session, args: Args, tensors: Tensors):
     """One forward/backward of `objective` (optimizer step every accum_steps calls); returns its metrics. `hparams`
     (set_hparams' arguments) are set first: a step whose schedule moved needs one request, not two."""
-    t = trainer_of(session)
-    objective = arg(args, "objective", str)
-    batch, opts = step_batch(session, objective, tensors), step_opts(objective, args)
-    hparams = args.get("hparams")
-    if hparams is not None:
-        if not isinstance(hparams, dict):
-            raise BadArgs("argument 'hparams' must be an object (set_hparams' arguments)")
-        apply_hparams(session, hparams)
-    metrics, out = t.train_step(objective, batch, opts)
-    return Reply(metrics, cpu(out))
+    return run_step(session, check_step(session, args, tensors))
+
+
+STEP_TENSOR_SEPARATOR = "/"  # several calls in one message (train_steps, encode's batches): call i's `name` is `i/name`
+STEP_TENSOR_NAME = re.compile(r"(0|[1-9][0-9]*)/(.+)", re.ASCII)
+
+
+def split_by_step(tensors: Tensors, n: int, op_name: str) -> list[Tensors]:
+    """The tensors of each of the n calls one request carries (named `i/<name>`, i in plain decimal)."""
+    per: list[Tensors] = [{} for _ in range(n)]
+    for name, t in tensors.items():
+        m = STEP_TENSOR_NAME.fullmatch(name)
+        if m is None or int(m[1]) >= n:
+            raise BadArgs(f"tensor {name!r}: {op_name} tensors are named <step>/<name> with step in 0..{n - 1}")
+        per[int(m[1])][m[2]] = t  # one spelling per step number: no two names land on one tensor
+    return per
+
+
+@op("train_steps")
+@value_errors_are_bad_args
+def train_steps(session, args: Args, tensors: Tensors):
+    """Several train_steps in one request, run in order: `steps` is a list of train_step arguments, step i's
+    tensors are named `i/<name>` -> steps (train_step's result for each); returned tensors named `i/<name>`.
+
+    One message for several steps: with fast steps (a GPU) the per-message cost is what a step loses to the
+    transport, and the client still chooses every step's batch, order and hyper-parameters. Every step's arguments
+    and tensors are checked before the first runs, so a malformed request changes nothing; an error while a step
+    runs (a non-finite loss is a result, not an error) stops the request there, naming the step."""
+    steps = arg(args, "steps", list)
+    if not steps or not all(isinstance(s, dict) for s in steps):
+        raise BadArgs("argument 'steps' must be a non-empty list of train_step arguments (objects)")
+    per_step = split_by_step(tensors, len(steps), "train_steps")
+    trainer_of(session)
+    checked = []
+    for i, (step_args, step_tensors) in enumerate(zip(steps, per_step, strict=True)):
+        with _naming_step(i, len(steps)):
+            checked.append(check_step(session, step_args, step_tensors))
+    results: list[dict[str, Any]] = []
+    out: Tensors = {}
+    for i, step in enumerate(checked):
+        with _naming_step(i, len(steps)):
+            reply = run_step(session, step)
+        results.append(reply.result)
+        out.update({f"{i}{STEP_TENSOR_SEPARATOR}{k}": v for k, v in reply.tensors.items()})
+    return Reply({"steps": results}, out)
+
+
+@contextlib.contextmanager
+def _naming_step(i: int, n: int) -> Iterator[None]:
+    """Errors inside step i of an n-step request say which step they come from."""
+    where = f"step {i + 1} of {n} in this train_steps request"
+    try:
+        yield
+    except BridgeError as e:
+        raise type(e)(f"{where}: {e}", code=e.code, fatal=e.fatal) from e
+    except ValueError as e:
+        raise BadArgs(f"{where}: {e}") from e
+    except Exception as e:
+        raise BridgeError(f"{where}: {type(e).__name__}: {e}") from e
 
 
 @op("flush", every_rank=True)
@@ -354,13 +445,24 @@ def eval_step(session, args: Args, tensors: Tensors):
 @value_errors_are_bad_args
 def encode(session, args: Args, tensors: Tensors):
     """Sentence vectors `vectors [bs, d]` float32 of `x`/`lengths`, in input order; pool / pool_layers override
-    the built pooling, normalize=true scales each vector to unit length."""
+    the built pooling, normalize=true scales each vector to unit length. With `batches: n`, n batches in one
+    message: tensors `i/x`, `i/lengths` in, `i/vectors` out (fewer messages, fewer wake-ups beside the model)."""
     t = trainer_of(session)
-    x, lengths = sentences(session, tensors, "x")
-    vecs = t.encode(x, lengths, args.get("pool"), args.get("pool_layers"))
-    if arg(args, "normalize", bool, False):
-        vecs = torch.nn.functional.normalize(vecs, dim=-1)
-    return Reply({"count": vecs.size(0), "dim": vecs.size(1)}, cpu({"vectors": vecs}))
+    normalize = arg(args, "normalize", bool, False)
+    n = arg(args, "batches", int, 0)  # 0: absent, one batch named x / lengths
+    if n < 0 or (n == 0 and args.get("batches") is not None):
+        raise BadArgs(f"argument 'batches' must be >= 1 (or absent for one batch), got {n}")
+    per = split_by_step(tensors, n, "encode") if n else [tensors]
+    batches = [sentences(session, b, "x") for b in per]  # every batch checked before any is encoded
+    out: Tensors = {}
+    count = dim = 0
+    for i, (x, lengths) in enumerate(batches):
+        vecs = t.encode(x, lengths, args.get("pool"), args.get("pool_layers"))
+        if normalize:
+            vecs = torch.nn.functional.normalize(vecs, dim=-1)
+        out[f"{i}{STEP_TENSOR_SEPARATOR}vectors" if n else "vectors"] = vecs
+        count, dim = count + vecs.size(0), vecs.size(1)
+    return Reply({"count": count, "dim": dim}, cpu(out))
 
 
 @op("fit_pc", every_rank=True)

@@ -17,7 +17,8 @@ import zmq
 from .. import PROTOCOL_VERSION, __version__
 from ..errors import BridgeError
 from ..losses import DISTANCES
-from ..models.awd_lstm import SOFTMAXES, AWDLSTMConfig, awd_lstm_presets
+from ..models.archs import ARCH_PRESETS, ARCHS, SENTENCE_ATTENTIONS
+from ..models.awd_lstm import SOFTMAXES, AWDLSTMConfig
 from ..models.heads import FEATURES, HeadConfig
 from ..models.pooling import POOL_LAYERS, POOL_WEIGHTINGS, POOLS
 from ..objectives import OBJECTIVES
@@ -90,7 +91,9 @@ def describe_backend() -> dict[str, Any]:
         "objectives": [o.describe() for o in OBJECTIVES.values()],
         # the values a config may name, as `build` / `set_hparams` / the step ops check them
         "enums": {
-            "preset": list(awd_lstm_presets),
+            "arch": list(ARCHS),
+            "sentence_attention": list(SENTENCE_ATTENTIONS),
+            "preset": list(dict.fromkeys(name for presets in ARCH_PRESETS.values() for name in presets)),
             "pool": list(POOLS),
             "pool_layers": list(POOL_LAYERS),
             "pool_weighting": list(POOL_WEIGHTINGS),
@@ -100,7 +103,7 @@ def describe_backend() -> dict[str, Any]:
             "softmax": list(SOFTMAXES),
             "autocast": list(AUTOCAST_MODES),
         },
-        "presets": {name: dict(sizes) for name, sizes in awd_lstm_presets.items()},
+        "presets": {arch: {name: dict(sizes) for name, sizes in presets.items()} for arch, presets in ARCH_PRESETS.items()},
         # what `build` uses for an argument it is not given (model: before the preset's sizes)
         "defaults": {"model": asdict(AWDLSTMConfig()), "head": asdict(HeadConfig()), "train": asdict(TrainConfig())},
     }

@@ -3,7 +3,7 @@
 import_fastai  weights, vocab, out, backwards? -> path, bytes, config, itos
                (a fastai .pth + itos .pkl converted into a bridge checkpoint at `out`; see fastai_import.py)
 init_from      path, backward_path?; vocab_map? [vocab_sz], backward_vocab_map? [vocab_sz]
-               -> loaded, skipped, copied, new, buckets, source {emb_sz, n_hid, n_layers, direction, vocab_sz}, meta,
+               -> loaded, skipped, copied, new, buckets, source {arch, emb_sz, n_hid, n_layers, direction, vocab_sz}, meta,
                backward? (the same fields for the backward source)
                The built model's encoder (and LM head where it fits) from the checkpoint at `path`, its vocabulary
                mapped onto the model's as ULMFiT does (`vocab_map`: the checkpoint's id of each of the model's
@@ -30,6 +30,7 @@ import torch
 from ..checkpoints import checked_vocab_map, load_checkpoint, read_checkpoint, remap_vocab
 from ..errors import BadArgs, BridgeError
 from ..fastai_import import import_fastai as convert_fastai
+from ..models.archs import arch_of
 from .args import arg, path_arg, tensor_arg
 from .model import INTS, trainer_of
 from .registry import Args, Tensors, op
@@ -56,13 +57,19 @@ def direction(config: dict[str, Any]) -> str:
 
 
 def size_diffs(src: dict[str, Any], own: Any) -> list[str]:
-    """'key pretrained vs this' for each size that differs (one layer each: n_hid is unused)."""
-    sizes = ("emb_sz", "n_layers") if own.n_layers == 1 and src.get("n_layers") == 1 else SIZE_KEYS
+    """'key pretrained vs this' for the architecture (awd_lstm | sha_rnn; older checkpoints have none: AWD-LSTMs) when
+    it differs, else for each size that differs (one layer each: n_hid is unused)."""
+    arch = arch_of(src)
+    if arch != own.arch:
+        return [f"arch {arch} vs {own.arch} (an encoder starts only from one of its own architecture)"]
+    one_layer = own.n_layers == 1 and src.get("n_layers") == 1 and own.arch == "awd_lstm"  # sha_rnn: n_hid is its Boom
+    sizes = ("emb_sz", "n_layers") if one_layer else SIZE_KEYS
     return [f"{k} {src.get(k)!r} vs {getattr(own, k)!r}" for k in sizes if src.get(k) != getattr(own, k)]
 
 
 def source_summary(src: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    return {**{k: src.get(k) for k in ("vocab_sz", "emb_sz", "n_hid", "n_layers")}, "direction": direction(config)}
+    sizes = {k: src.get(k) for k in ("vocab_sz", "emb_sz", "n_hid", "n_layers")}
+    return {"arch": arch_of(src), **sizes, "direction": direction(config)}
 
 
 def place_word_vectors(weight: torch.Tensor, vectors: torch.Tensor, known: torch.Tensor, seed: int) -> float:

@@ -10,7 +10,8 @@ import { z } from "zod";
 import { type BackendClient, startBackend } from "../../ts/backend/client.js";
 import { CONFIG_FIELDS, OP_NAMES } from "../../ts/backend/ops.js";
 import { OBJECTIVE_SPECS, OBJECTIVES, type OptionSpec } from "../../ts/config/objectives.js";
-import { ARCH_PRESETS, ARCHS, ModelSchema, presetSizes, StageSchema } from "../../ts/config/schema.js";
+import { ARCH_PRESETS, ModelSchema, presetSizes, StageSchema } from "../../ts/config/schema.js";
+import { ARCHS } from "../../ts/core/archs.js";
 import { everyRankOps } from "../../ts/train/distributed.js";
 
 /** What `describe` replies with (the parts compared here); checked with zod, so a changed reply fails clearly. */

@@ -53,7 +53,7 @@
  *                   iterations, loss
  *   probe_predict   name?; x [n, f] -> count; probs [n, classes], pred [n]
  */
-import type { Arch, SentenceAttention } from "../config/schema.js";
+import type { Arch, SentenceAttention } from "../core/archs.js";
 import type { Tensors } from "../core/tensor.js";
 import type { JsonObject, JsonValue } from "./protocol.js";
 

@@ -7,6 +7,7 @@
  * `build` arguments), stages (run in order, each from the previous stage's encoder).
  */
 import { z } from "zod";
+import { ARCHS, type Arch, SENTENCE_ATTENTIONS } from "../core/archs.js";
 import { NLI_LABELS } from "../data/records.js";
 import { DEFAULT_MAX_LEN } from "../data/tokenize.js";
 import { METRICS, type Metric, OBJECTIVE_SPECS, OBJECTIVES, type Objective, type ObjectiveSpec, optionsProblems, TASK_OBJECTIVES } from "./objectives.js";
@@ -199,14 +200,6 @@ export const VocabSchema = z
     oovBuckets: z.number().int().min(0).max(1_000_000).default(0),
   })
   .strict();
-
-/** The encoder architectures (py/bridge_backend/models/archs.py): ULMFiT's AWD-LSTM, and Merity 2019's SHA-RNN. */
-export const ARCHS = ["awd_lstm", "sha_rnn"] as const;
-export type Arch = (typeof ARCHS)[number];
-
-/** sha_rnn, sentences: full (every token attends to its sentence's real tokens, both sides) or causal (the LM's). */
-export const SENTENCE_ATTENTIONS = ["full", "causal"] as const;
-export type SentenceAttention = (typeof SENTENCE_ATTENTIONS)[number];
 
 export interface PresetSizes {
   emb_sz: number;

@@ -383,7 +383,7 @@ export interface TrainStepsResult {
 /** train_steps' tensor names: step i's tensor `name` is `i/name` (both ways). */
 export const STEP_TENSOR_SEPARATOR = "/";
 /** A step's tensor name: the step number in plain decimal (one spelling per number), the separator, the name. */
-const STEP_TENSOR_NAME = /^(0|[1-9][0-9]*)\/(.+)$/s;
+const STEP_TENSOR_NAME = new RegExp(`^(0|[1-9][0-9]*)${STEP_TENSOR_SEPARATOR}(.+)$`, "s");
 
 /** One request's tensors from each step's: step i's `name` becomes `i/name`. */
 export function packStepTensors(perStep: readonly Tensors[]): Tensors {

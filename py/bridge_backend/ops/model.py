@@ -365,7 +365,7 @@ def train_step(session, args: Args, tensors: Tensors):
 
 
 STEP_TENSOR_SEPARATOR = "/"  # several calls in one message (train_steps, encode's batches): call i's `name` is `i/name`
-STEP_TENSOR_NAME = re.compile(r"(0|[1-9][0-9]*)/(.+)", re.ASCII)
+STEP_TENSOR_NAME = re.compile(rf"(0|[1-9][0-9]*){re.escape(STEP_TENSOR_SEPARATOR)}(.+)", re.ASCII | re.DOTALL)
 
 
 def split_by_step(tensors: Tensors, n: int, op_name: str) -> list[Tensors]:

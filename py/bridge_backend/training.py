@@ -92,6 +92,14 @@ def join(batches: list[Sentences], pad_id: int) -> tuple[Tensor, Tensor, list[in
     return torch.cat(xs), torch.cat([lengths for _, lengths in batches]), [x.size(0) for x in xs]
 
 
+def fused_adam_supported(params: list[Tensor]) -> bool:
+    """torch's fused Adam kernel: one pass over each tensor, no temporaries. The default per-tensor loop on CPU
+    allocates and walks the word embeddings several times a step (measured: docs/findings.md, "The optimizer step").
+    Same update, rounding differs in the last bits; used wherever torch has the kernel."""
+    kernel_dtypes = (torch.float32, torch.float16, torch.bfloat16)
+    return bool(params) and all(p.device.type in ("cpu", "cuda") and p.dtype in kernel_dtypes for p in params)
+
+
 class Trainer:
     """Model + optimizer + counters; one per backend session."""
 
@@ -114,7 +122,9 @@ class Trainer:
         if tc.opt == "sgd":
             return torch.optim.SGD(groups, lr=tc.lr, momentum=tc.mom, weight_decay=tc.wd)
         cls = torch.optim.AdamW if tc.opt == "adamw" else torch.optim.Adam
-        return cls(groups, lr=tc.lr, betas=(tc.mom, tc.sqr_mom), eps=tc.eps, weight_decay=tc.wd)
+        params = [p for _, ps in self.groups for p in ps]
+        fused = fused_adam_supported(params)
+        return cls(groups, lr=tc.lr, betas=(tc.mom, tc.sqr_mom), eps=tc.eps, weight_decay=tc.wd, fused=fused)
 
     def group_lrs(self, lr: float | list[float] | dict[str, float], lr_div: float | None = None) -> list[float]:
         """Per-group learning rates from a number (divided by lr_div per group going down, as ULMFiT's

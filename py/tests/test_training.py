@@ -7,10 +7,11 @@ import math
 import pytest
 import torch
 
+from bridge_backend import training
 from bridge_backend.losses import info_nce, triplet_loss
 from bridge_backend.models import AWDLSTMConfig, BridgeModel, HeadConfig, awd_lstm_presets
 from bridge_backend.objectives.pairs import pairs_to_triplets
-from bridge_backend.training import TrainConfig, Trainer, seed_everything
+from bridge_backend.training import TrainConfig, Trainer, fused_adam_supported, seed_everything
 
 V, PAD, BOS, EOS = 40, 1, 2, 3
 
@@ -157,6 +158,31 @@ def test_discriminative_learning_rates_and_momentum() -> None:
         t.set_hparams({"lr": {"nope": 1.0}})
     with pytest.raises(ValueError, match="one value per group"):
         t.set_hparams({"lr": [0.1, 0.2]})
+
+
+@pytest.mark.parametrize("opt", ["adam", "adamw"])
+def test_fused_adam_steps_as_the_per_tensor_loop(opt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fused kernel must take every hyper-parameter the loop does (per-group lr, betas, eps, weight decay)."""
+    fused = make(seed=4, opt=opt, wd=0.5)
+    assert fused.opt.defaults["fused"] is True
+    monkeypatch.setattr(training, "fused_adam_supported", lambda params: False)
+    loop = make(seed=4, opt=opt, wd=0.5)
+    assert not loop.opt.defaults["fused"]
+    for t in (fused, loop):
+        t.set_hparams({"lr": 0.05, "lr_div": 2.6, "mom": 0.8})
+        seed_everything(9)  # the same dropout masks on both sides
+        for k in range(4):
+            t.train_step("siamese", pair_batch(k), {})
+    for (name, p), q in zip(fused.model.named_parameters(), loop.model.parameters(), strict=True):
+        torch.testing.assert_close(p, q, atol=5e-6, rtol=1e-5, msg=name)
+    assert not torch.equal(fused.model.encoder.emb.weight, make(seed=4).model.encoder.emb.weight)
+
+
+def test_fused_adam_only_where_torch_has_the_kernel() -> None:
+    assert fused_adam_supported([torch.zeros(2)])
+    assert not fused_adam_supported([torch.zeros(2, dtype=torch.float64)])
+    assert not fused_adam_supported([torch.zeros(2, device="meta")])
+    assert not fused_adam_supported([])
 
 
 def test_clipping_bounds_the_update_norm() -> None:

@@ -31,7 +31,7 @@ testWithData(test, "a multi-task stage (the default config's): each step its tas
   const config = join(projectRoot, "configs", "default.yaml");
   const r = await benchTrain({ dataDir, config, set: ["model.preset=tiny", "model.head_hidden=16"], steps: 12, warmup: 2, rounds: 1 });
   assert.is(r.max_loss_difference, 0);
-  assert.is(r.objective, "multitask (contrastive, cosent, siamese)");
+  assert.is(r.objective, "multitask (contrastive, cosent, siamese, supcon)");
   assert.is(r.steps_per_request, DEFAULT_STEPS_PER_REQUEST);
 });
 

@@ -110,7 +110,7 @@ test("--nproc 2 with an in-batch-negative stage is refused, naming the stage, be
   for (const [config, set, stage] of [
     [join(projectRoot, "configs", "contrastive.yaml"), [], "stage 2/2 (contrastive) trains contrastive"],
     [tiny, ["stages.siamese.objective=simcse", "stages.1.name=sentences"], "stage 2/2 (sentences) trains simcse"],
-    [join(projectRoot, "configs", "default.yaml"), [], "stage 1/1 (sentence) trains contrastive + cosent + siamese"],
+    [join(projectRoot, "configs", "default.yaml"), [], "stage 1/1 (sentence) trains contrastive + cosent + siamese + supcon"],
   ] as const) {
     let connected = false;
     let err: Error | null = null;

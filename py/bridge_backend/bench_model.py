@@ -13,7 +13,8 @@ Then the LM's output layer: the same encoder with its tied full softmax (cross-e
 the adaptive softmax (`softmax: adaptive`, the loss over each target's cluster only), forward + backward of the
 whole language model over a `--lm-vocab` (30k) vocabulary, alternating the same way; and whole LM steps (adaptive
 softmax, state and memory carried) of the AWD-LSTM and the SHA-RNN taking turns (`lm_sha_rnn_ratio`), the ratio that
-sizes equal wall time budgets for the two (configs/ablations/lm-encoders.yaml).
+sizes equal wall time budgets for the two (configs/ablations/lm-encoders.yaml). Last, one AdamW step over that LM's
+parameters: torch's per-tensor loop against the fused kernel the trainer uses (`lm_adamw_speedup`).
 
     python -m bridge_backend.bench_model [--json] [--preset cpu_medium] [--bs 64] [--bptt 70] [--steps 10] [--lm-vocab 30000]
 """
@@ -32,6 +33,7 @@ from .losses import lm_loss
 from .models.archs import DEFAULT_PRESETS, awd_lstm_presets, sha_rnn_presets
 from .models.awd_lstm import AWDLSTM, AdaptiveDecoder, AWDLSTMConfig, LinearDecoder, State, lm_decoder
 from .models.sha_rnn import SHARNN
+from .training import fused_adam_supported
 
 
 class PlainLSTM(nn.Module):
@@ -158,6 +160,35 @@ def lm_arch_figures(preset: str, vocab_sz: int, bs: int, bptt: int, steps: int, 
     }
 
 
+def optimizer_figures(preset: str, vocab_sz: int, steps: int, warmup: int, dev: torch.device) -> dict:
+    """Milliseconds of one AdamW step over a whole LM's parameters (adaptive softmax over `vocab_sz` words), torch's
+    per-tensor loop against the fused kernel the trainer uses (training.fused_adam_supported), taking turns on the
+    same gradients."""
+    torch.manual_seed(0)
+    lm = LanguageModel(AWDLSTMConfig(vocab_sz=vocab_sz, softmax="adaptive", **awd_lstm_presets[preset])).to(dev)
+    params = list(lm.parameters())
+    for p in params:
+        p.grad = torch.randn_like(p)
+    fused = fused_adam_supported(params)
+    opts = [torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, fused=f) for f in (False, fused)]
+    times: list[list[float]] = [[], []]
+    for i in range(steps + warmup):
+        for k, opt in enumerate(opts):
+            t0 = time.perf_counter()
+            opt.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times[k].append(time.perf_counter() - t0)
+    loop_ms, fused_ms = (1000 * statistics.median(t) for t in times)
+    return {
+        "lm_adamw_loop_ms": round(loop_ms, 3),
+        "lm_adamw_fused_ms": round(fused_ms, 3),
+        "lm_adamw_fused": fused,  # false where torch has no fused kernel for the device: both sides then loop
+        "lm_adamw_speedup": round(loop_ms / fused_ms, 2),
+    }
+
+
 def run(
     preset: str,
     vocab_sz: int,
@@ -207,6 +238,7 @@ def run(
         "dropouts": {k: cfg.p(k) for k in ("embed_p", "input_p", "hidden_p", "weight_p")},
         **softmax_figures(preset, lm_vocab, bs, bptt, lm_steps, warmup, dev),
         **lm_arch_figures(preset, lm_vocab, bs, bptt, lm_steps, warmup, dev),
+        **optimizer_figures(preset, lm_vocab, lm_steps, warmup, dev),
     }
 
 
@@ -244,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
             f"adaptive {res['lm_adaptive_tokens_per_s']:.1f} tokens/s"
         )
         print(f"speedup    {res['speedup']:>10.3f} (target >= 2)")
+        print(f"AdamW step over the LM: loop {res['lm_adamw_loop_ms']:.1f} ms, fused {res['lm_adamw_fused_ms']:.1f} ms")
         print(json.dumps(res))
 
 

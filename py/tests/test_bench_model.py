@@ -39,3 +39,5 @@ def test_bench_model_prints_json(capsys) -> None:
     assert res["lm_awd_tokens_per_s"] > 0 and res["lm_sha_rnn_tokens_per_s"] > 0
     assert abs(res["lm_sha_rnn_ratio"] - res["lm_sha_rnn_tokens_per_s"] / res["lm_awd_tokens_per_s"]) < 1e-2
     assert 0 < res["lm_params"]["sha_rnn"] and 0 < res["lm_params"]["awd"]
+    assert res["lm_adamw_fused"] is True and res["lm_adamw_loop_ms"] > 0 and res["lm_adamw_fused_ms"] > 0
+    assert abs(res["lm_adamw_speedup"] - res["lm_adamw_loop_ms"] / res["lm_adamw_fused_ms"]) < 0.05 * res["lm_adamw_speedup"]

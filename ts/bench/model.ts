@@ -48,6 +48,12 @@ export interface ModelBenchResult {
   /** SHA-RNN over AWD-LSTM tokens/s of those steps: sizes equal wall time budgets. */
   lm_sha_rnn_ratio: number;
   lm_params: { awd: number; sha_rnn: number };
+  /** One AdamW step over that LM's parameters: torch's per-tensor loop, the fused kernel the trainer uses (when
+   * lm_adamw_fused: torch has one for the device), and loop over fused. */
+  lm_adamw_loop_ms: number;
+  lm_adamw_fused_ms: number;
+  lm_adamw_fused: boolean;
+  lm_adamw_speedup: number;
   /** The LM figures' vocabulary size. */
   vocab: number;
   /** Adaptive over full tokens/s. */

@@ -314,3 +314,49 @@ function readFileSafe(p: string): string | null {
 }
 
 test.run();
+
+test("a perplexity column (eval task lm): the lowest mean is the best", async () => {
+  const dir = join(tmp, "lm-grid");
+  const lmRuns = join(dir, "runs");
+  const grid = join(dir, "grid.yaml");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    grid,
+    `name: p\ntitle: LM grid\nbase: ${tiny}\nseeds: [1]\neval: { tasks: [lm] }\noutput: results.md\nvariants:\n  - name: low\n    about: lower perplexity\n  - name: high\n    about: higher perplexity\n    set: ["stages.lm.epochs=2"]\n`,
+  );
+  for (const [variant, set, perplexity] of [
+    ["low", [], 120.5],
+    ["high", ["stages.lm.epochs=2"], 310.25],
+  ] as const) {
+    const run = runName(loadGrid(grid), variant, 1);
+    const runDir = join(lmRuns, run);
+    mkdirSync(join(runDir, "eval"), { recursive: true });
+    const cfg = loadConfig({ file: tiny, set: ["seed=1", ...set] });
+    const record: AblateRecord = {
+      version: RECORD_VERSION,
+      grid: "p",
+      gridFile: grid,
+      variant,
+      seed: 1,
+      configHash: configHash(cfg),
+      trainSeconds: 60,
+      evalSeconds: 6,
+      started: "2025-01-01T00:00:00Z",
+      finished: "2025-01-01T00:10:00Z",
+    };
+    writeFileSync(join(runDir, RECORD_FILE), JSON.stringify(record));
+    writeFileSync(join(runDir, "config.json"), JSON.stringify(cfg));
+    writeFileSync(join(runDir, "run.json"), JSON.stringify({ version: 1, finalCheckpoint: "checkpoints/0-lm.pt", stages: [] }));
+    const lm = { items: 1000, split: "wikitext-2:test", supervised: false, perplexity, oov_rate: 0.01, checkpoint: "checkpoints/0-lm.pt", bptt: 70, note: "", samples: [], sampling: { n: 0, max_len: 30, temperature: 0.8, top_k: 0, seed: 0 } };
+    const metrics = { run, checkpoint: "checkpoints/0-lm.pt", created: "2025-01-01T00:00:00Z", data_dir: "/data", tasks: ["lm"], trained_on: [], skipped: [], lm };
+    writeFileSync(join(runDir, "eval", "metrics.json"), JSON.stringify(metrics));
+  }
+  assert.is(await ablate({ grid, tableOnly: true, runsDir: lmRuns, log: () => {} }), 0);
+  const md = readFileSync(join(dir, "results.md"), "utf8");
+  assert.match(md, "| variant | about | seeds | perplexity (wikitext-2:test) | min/run |");
+  assert.equal(row(md, "low"), ["low", "lower perplexity", "1/1", "**120.5**", "1.1"]);
+  assert.equal(row(md, "high"), ["high", "higher perplexity", "1/1", "310.3", "1.1"]);
+  // the ledger keeps the value, so the row outlives the run folders
+  const ledger = JSON.parse(readFileSync(join(dir, "results.runs.json"), "utf8")) as { runs: { values: Record<string, { value: number }> }[] };
+  assert.equal(ledger.runs.map((r) => r.values["lm.perplexity"]?.value), [120.5, 310.25]);
+});

@@ -23,6 +23,8 @@ interface Column {
   label: string;
   /** Shown only when some finished run has it (datasets few people have). */
   wherePresent?: boolean;
+  /** The best mean is the lowest (perplexity); every other column's is the highest. */
+  lowerIsBetter?: boolean;
 }
 
 export const COLUMNS: readonly Column[] = [
@@ -33,6 +35,7 @@ export const COLUMNS: readonly Column[] = [
   // the NLI classifier out of SNLI's domain (MultiNLI-style genres); where the run's data dir has XNLI
   { key: "xnli.accuracy", task: "snli", label: "XNLI accuracy", wherePresent: true },
   { key: "sts12_16.mean", task: "sts12-16", label: "STS12-16 mean Spearman", wherePresent: true },
+  { key: "lm.perplexity", task: "lm", label: "perplexity", lowerIsBetter: true },
 ];
 
 export const COLUMN_KEYS: readonly string[] = COLUMNS.map((c) => c.key);
@@ -137,7 +140,8 @@ function aggregate(values: readonly number[], supervised: boolean): Cell | null 
   return { mean: mean([...values]), sd: values.length > 1 ? sampleStandardDeviation([...values]) : null, supervised };
 }
 
-const fmt = (x: number) => x.toFixed(3);
+// three decimals for scores and correlations; perplexities (tens to hundreds) to one
+const fmt = (x: number) => (Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(3));
 const md = (s: string) => s.replace(/\|/g, "\\|").replace(/\s*\n\s*/g, " ");
 
 function cellText(c: Cell | null | "pending", bold: boolean): string {
@@ -206,13 +210,14 @@ export function renderResults(grid: Grid, results: readonly RunResult[], ctx: Re
   const done = results.filter((r) => r.rows !== null);
   const recorded = done.filter((r) => r.recorded).length;
   const cells = grid.variants.map((v) => variantCells(v, cols, results));
-  // the best mean of each column in bold (ties: all of them); higher is better for every column shown
-  const best = cols.map((_, j) => {
+  // the best mean of each column in bold (ties: all of them)
+  const best = cols.map((col, j) => {
     const means = cells
       .map((row) => row[j])
       .filter((c): c is Cell => c !== null && c !== "pending")
       .map((c) => c.mean);
-    return means.length > 1 ? Math.max(...means) : null;
+    if (means.length < 2) return null;
+    return col.lowerIsBetter ? Math.min(...means) : Math.max(...means);
   });
   const seedsOf = (v: Variant) =>
     v.kind === "baseline"
@@ -258,7 +263,7 @@ export function renderResults(grid: Grid, results: readonly RunResult[], ctx: Re
     "",
     ...tableLines(["variant", "about", "seeds", ...cols.map((c) => header(c, results)), "min/run"], mainRows),
     "",
-    "Each cell: mean ± sample standard deviation over the seeds done (one seed: its value). **Bold**: the best mean of the column. " +
+    "Each cell: mean ± sample standard deviation over the seeds done (one seed: its value). **Bold**: the best mean of the column (the lowest for perplexity). " +
       "(s): supervised, the run trained on that dataset (SNLI figures are on rows held out of the split it trained on), not a transfer result. " +
       "pending: no run of the row has finished. Blank: the runs have no such metric (e.g. SNLI accuracy without a trained classifier). " +
       "Baseline rows train nothing: their numbers are the TF-IDF cosine baseline on the same items, from the runs' metrics.json. " +

@@ -347,8 +347,28 @@ test("a perplexity column (eval task lm): the lowest mean is the best", async ()
     writeFileSync(join(runDir, RECORD_FILE), JSON.stringify(record));
     writeFileSync(join(runDir, "config.json"), JSON.stringify(cfg));
     writeFileSync(join(runDir, "run.json"), JSON.stringify({ version: 1, finalCheckpoint: "checkpoints/0-lm.pt", stages: [] }));
-    const lm = { items: 1000, split: "wikitext-2:test", supervised: false, perplexity, oov_rate: 0.01, checkpoint: "checkpoints/0-lm.pt", bptt: 70, note: "", samples: [], sampling: { n: 0, max_len: 30, temperature: 0.8, top_k: 0, seed: 0 } };
-    const metrics = { run, checkpoint: "checkpoints/0-lm.pt", created: "2025-01-01T00:00:00Z", data_dir: "/data", tasks: ["lm"], trained_on: [], skipped: [], lm };
+    const lm = {
+      items: 1000,
+      split: "wikitext-2:test",
+      supervised: false,
+      perplexity,
+      oov_rate: 0.01,
+      checkpoint: "checkpoints/0-lm.pt",
+      bptt: 70,
+      note: "",
+      samples: [],
+      sampling: { n: 0, max_len: 30, temperature: 0.8, top_k: 0, seed: 0 },
+    };
+    const metrics = {
+      run,
+      checkpoint: "checkpoints/0-lm.pt",
+      created: "2025-01-01T00:00:00Z",
+      data_dir: "/data",
+      tasks: ["lm"],
+      trained_on: [],
+      skipped: [],
+      lm,
+    };
     writeFileSync(join(runDir, "eval", "metrics.json"), JSON.stringify(metrics));
   }
   assert.is(await ablate({ grid, tableOnly: true, runsDir: lmRuns, log: () => {} }), 0);
@@ -358,5 +378,8 @@ test("a perplexity column (eval task lm): the lowest mean is the best", async ()
   assert.equal(row(md, "high"), ["high", "higher perplexity", "1/1", "310.3", "1.1"]);
   // the ledger keeps the value, so the row outlives the run folders
   const ledger = JSON.parse(readFileSync(join(dir, "results.runs.json"), "utf8")) as { runs: { values: Record<string, { value: number }> }[] };
-  assert.equal(ledger.runs.map((r) => r.values["lm.perplexity"]?.value), [120.5, 310.25]);
+  assert.equal(
+    ledger.runs.map((r) => r.values["lm.perplexity"]?.value),
+    [120.5, 310.25],
+  );
 });

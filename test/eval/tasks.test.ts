@@ -239,3 +239,16 @@ test("evaluating nothing is an error naming the data dir and what was looked for
 });
 
 test.run();
+
+test("trainedOn: a SimCSE-only run trained on its text (the pair split's sentences and data.lmText), not on pairs", () => {
+  const m = manifest({ train: { split: "snli:dev", rows: 8 }, valid: { split: "snli:dev", rows: 2 }, holdout: null }, ["simcse"]);
+  const t = trainedOn(m, { data: { pairs: "snli", lmText: ["multi30k:train", "stsb:train"] } });
+  assert.equal(t, [
+    { split: "snli:dev", use: "lm text" },
+    { split: "multi30k:train", use: "lm text" },
+    { split: "stsb:train", use: "lm text" },
+  ]);
+  // STS-B's sentences were its training text: its STS figure is not a transfer result
+  assert.ok(isSupervised(t, "stsb:dev"));
+  assert.not.ok(isSupervised(t, "sick:trial"));
+});

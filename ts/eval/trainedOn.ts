@@ -5,8 +5,9 @@
  * STS-B train is not the same claim as one from a run that never did.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { OBJECTIVE_SPECS } from "../config/objectives.js";
 import { parseSplitRef } from "../data/datasets.js";
-import type { RunManifest, RunPaths } from "../run/manifest.js";
+import type { RunManifest, RunPaths, StageRecord } from "../run/manifest.js";
 import type { TrainedSplit } from "./types.js";
 
 /** The parts of config.json read here (older runs may lack any of them). */
@@ -32,14 +33,15 @@ export function datasetOf(split: string): string {
 
 /**
  * The splits the run trained on, from its manifest and resolved config (config.json's `data`):
- * the sentence stages' pair split (with its held-out rows), and the LM stage's text (the pair
- * split's sentences plus `data.lmText`). Runs without a data plan in run.json (older ones) fall
- * back to config.json's `data.pairs` + `data.trainSplit`.
+ * the pair stages' pair split (with its held-out rows), and the text of the stages that read the
+ * training text (an LM stage, or SimCSE's single sentences): the pair split's sentences plus
+ * `data.lmText`. Runs without a data plan in run.json (older ones) fall back to config.json's
+ * `data.pairs` + `data.trainSplit`.
  */
 export function trainedOn(manifest: RunManifest, config: unknown): TrainedSplit[] {
   const data: ConfigData = isObject(config) && isObject(config.data) ? (config.data as ConfigData) : {};
-  const hasLm = manifest.stages.some((s) => s.objective === "lm");
-  const hasSentenceStage = manifest.stages.some((s) => s.objective !== "lm");
+  const hasText = manifest.stages.some(readsText);
+  const hasSentenceStage = manifest.stages.some((s) => !readsText(s));
   let pairSplit: string | null = null;
   let rows: number | undefined;
   let heldOut: number | undefined;
@@ -54,12 +56,20 @@ export function trainedOn(manifest: RunManifest, config: unknown): TrainedSplit[
   if (pairSplit !== null && hasSentenceStage)
     out.push({ split: pairSplit, use: "pairs", ...(rows !== undefined ? { rows } : {}), ...(heldOut !== undefined ? { heldOut } : {}) });
   for (const t of manifest.data?.tasks ?? []) out.push({ split: canonicalSplit(t.split), use: t.unit ?? "pairs", rows: t.rows, heldOut: t.heldOut });
-  if (hasLm) {
+  if (hasText) {
     if (pairSplit !== null) out.push({ split: pairSplit, use: "lm text", ...(heldOut !== undefined ? { heldOut } : {}) });
     const extra = Array.isArray(data.lmText) ? data.lmText.filter((t): t is string => typeof t === "string") : [];
     for (const t of extra) out.push({ split: canonicalSplit(t), use: "lm text" });
   }
   return out;
+}
+
+/** A stage that reads the training text (the LM stream, or single sentences for SimCSE) rather than pairs or groups. */
+function readsText(stage: Pick<StageRecord, "objective">): boolean {
+  if (stage.objective === "multitask") return false;
+  const spec = OBJECTIVE_SPECS[stage.objective];
+  // an objective this version does not know (a newer run's) counts as a pair stage, as before SimCSE did
+  return spec !== undefined && (spec.data === "lm_stream" || spec.data === "sentences");
 }
 
 /** trainedOn() of a run folder (config.json is optional). */

@@ -88,6 +88,27 @@ def test_batch_invariance(bidir: bool, pool_kind: str, layers: str) -> None:
     assert_batch_invariant(BridgeModel(cfg(bidir=bidir), HeadConfig(pool=pool_kind, pool_layers=layers)).eval())
 
 
+def perturb_mixes(m: BridgeModel) -> None:
+    """Moves the scalar mixes away from their start (every layer alike), so that a layer mixed up would show."""
+    with torch.no_grad():
+        for mix in (m.layer_mix, m.head_layer_mix):
+            if mix is not None:
+                mix.weights.normal_()
+                mix.gamma.fill_(1.7)
+
+
+@pytest.mark.parametrize("head_pool", ["none", "max"])
+@pytest.mark.parametrize("direction", ["forward", "backwards", "dual_lm"])
+def test_batch_invariance_of_the_scalar_mixes(direction: str, head_pool: str) -> None:
+    """The shared mix (the vector) and the classifier's own (head_mix), learnt shares included."""
+    torch.manual_seed(0)
+    mixes = {"pool_layers": "mix", "pool_emb": True, "head_mix": True}
+    hc = HeadConfig(pool="mean", **mixes, head_pool=head_pool, dual_lm=direction == "dual_lm")
+    m = BridgeModel(cfg(backwards=direction == "backwards"), hc).eval()
+    perturb_mixes(m)
+    assert_batch_invariant(m)
+
+
 # The sentence-vector options, each alone and all together (sif: fitted before the check).
 VECTOR_OPTIONS = {
     "pool_emb": {"pool_emb": True},

@@ -316,7 +316,18 @@ def test_head_mix_gives_the_classifier_a_mix_of_its_own_and_leaves_the_vector_to
         session(**base, head_mix=True, proj_dim=8)
 
 
-def test_layer_mix_is_one_set_of_shares_for_both_encoders_of_a_dual_lm() -> None:
-    s = session(pool="mean", pool_layers="mix", dual_lm=True)
+def test_layer_mix_is_one_set_of_shares_for_both_encoders_of_a_dual_lm(tmp_path: Path) -> None:
+    s = session(pool="mean", pool_layers="mix", dual_lm=True, drop_mult=0.0, lr=1e-2)
     m = s.trainer.model
-    assert m.layer_mix.weights.shape == (2,) and encode(s, *sents([4, 2], 0)).shape == (2, 2 * (32 + 16))
+    x, lengths = sents([6, 3, 8, 5], 4)
+    assert m.layer_mix.weights.shape == (2,) and encode(s, x, lengths).shape == (4, 2 * (32 + 16))
+    for _ in range(5):
+        call(s, "train_step", {"objective": "contrastive"}, pair_batch())
+    assert not torch.allclose(m.layer_mix.shares(), torch.full((2,), 0.5)), "the objective moved the shared shares"
+    # the learnt mix is in the checkpoint: a run opened from it (eval, embed) gives the same vectors
+    path = str(tmp_path / "dual-mix.pt")
+    call(s, "save", {"path": path})
+    fresh = Session(lambda *_: None, "cpu")
+    call(fresh, "load", {"path": path, "parts": "weights", "rebuild": True})
+    assert torch.equal(fresh.trainer.model.layer_mix.weights, m.layer_mix.weights)
+    torch.testing.assert_close(encode(fresh, x, lengths), encode(s, x, lengths), atol=0, rtol=0)

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import TINY, built_session, call
-from test_awd_lstm import VECTOR_OPTIONS, assert_batch_invariant, sentences
+from test_awd_lstm import VECTOR_OPTIONS, assert_batch_invariant, perturb_mixes, sentences
+from test_similarity_objectives import scored_batch
+from test_supcon import grouped_batch
 from test_training import V, lm_batch, pair_batch, sents
 
 from bridge_backend.checkpoints import CheckpointMismatch, load_checkpoint, save_checkpoint
@@ -17,6 +19,7 @@ from bridge_backend.models import AWDLSTM, AWDLSTMConfig, BridgeModel, HeadConfi
 from bridge_backend.models.archs import sha_rnn_presets
 from bridge_backend.models.pooling import POOL_LAYERS, POOLS
 from bridge_backend.models.sha_rnn import SHARNN
+from bridge_backend.objectives import OBJECTIVES
 from bridge_backend.training import TrainConfig, Trainer, seed_everything
 
 SHA = {**TINY, "arch": "sha_rnn"}
@@ -123,14 +126,19 @@ def test_batch_invariance(pool_kind: str, layers: str, sentence_attention: str) 
     assert_batch_invariant(BridgeModel(c, HeadConfig(pool=pool_kind, pool_layers=layers)).eval())
 
 
+# with the scalar mix, the classifier's own mix too (head_mix: what the NLI head reads of each sentence)
+MIX_OPTIONS = {**VECTOR_OPTIONS, "head_mix": {"head_mix": True, "pool_emb": True, "head_pool": "max"}}
+
+
 @pytest.mark.parametrize("sentence_attention", ["full", "causal"])
-@pytest.mark.parametrize("options", list(VECTOR_OPTIONS))
+@pytest.mark.parametrize("options", list(MIX_OPTIONS))
 @pytest.mark.parametrize("direction", ["forward", "backwards", "dual_lm"])
 def test_batch_invariance_with_vector_options(options: str, direction: str, sentence_attention: str) -> None:
     torch.manual_seed(0)
-    hc = HeadConfig(pool="concat", pool_layers="mix", dual_lm=direction == "dual_lm", **VECTOR_OPTIONS[options])
+    hc = HeadConfig(pool="concat", pool_layers="mix", dual_lm=direction == "dual_lm", **MIX_OPTIONS[options])
     c = cfg(backwards=direction == "backwards", sentence_attention=sentence_attention)
     m = BridgeModel(c, hc, torch.rand(V) * 2.5 + 0.5).eval()
+    perturb_mixes(m)
     if hc.sif:
         x, lens = sentences([(i % 9) + 1 for i in range(40)], seed=1)
         Trainer(m, TrainConfig(), torch.device("cpu")).fit_pc(x, lens)
@@ -165,11 +173,25 @@ def test_reset_state_op_forgets_the_memory() -> None:
     assert call(s, "eval_step", {"objective": "lm"}, b).result["loss"] == fresh != carried
 
 
+def sha_batch_for(objective: str) -> dict[str, torch.Tensor]:
+    """A small batch of each objective's tensors (the similarity and group objectives' from their own tests)."""
+    if objective in ("cosent", "cosine_mse"):
+        return scored_batch()
+    if objective == "supcon":
+        return grouped_batch()
+    if objective == "simcse":
+        x, lengths = sents([4, 6, 3, 5, 7, 2], 5)
+        return {"x": x, "lengths": lengths}
+    return lm_batch() if objective == "lm" else pair_batch()
+
+
 @pytest.mark.parametrize("softmax", ["full", "adaptive"])
 def test_every_objective_trains_and_gradients_reach_the_attention(softmax: str) -> None:
-    t = make(lr=1e-2, drop_mult=0.0, softmax=softmax, cutoffs=[10, 20] if softmax == "adaptive" else [])
-    batches = {"lm": lm_batch(), "siamese": pair_batch(), "contrastive": pair_batch()}
-    for objective, b in batches.items():
+    for objective in OBJECTIVES:  # each from fresh weights: one objective's optimizer state is not the next's
+        # SimCSE's positives are two dropout masks of one sentence: it needs its dropout
+        cutoffs = [10, 20] if softmax == "adaptive" else []
+        t = make(lr=1e-2, drop_mult=0.5 if objective == "simcse" else 0.0, softmax=softmax, cutoffs=cutoffs)
+        b = sha_batch_for(objective)
         losses = [t.train_step(objective, b, {})[0]["loss"] for _ in range(6)]
         assert losses[-1] < losses[0], (objective, losses)
     attn = t.model.encoder.rnns[0].attn
@@ -177,6 +199,17 @@ def test_every_objective_trains_and_gradients_reach_the_attention(softmax: str) 
     t.model.train()
     t.model.lm(lm_batch()["x"], None)[0].sum().backward()
     assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in attn.parameters())  # ... reached before
+
+
+@pytest.mark.parametrize("objective", sorted(OBJECTIVES))
+def test_each_objective_sends_gradients_through_the_attention_block(objective: str) -> None:
+    t = make(lr=1e-3, accum_steps=2, drop_mult=0.5)  # accum 2: the grads stay after the first micro-batch
+    res, _ = t.train_step(objective, sha_batch_for(objective), {})
+    assert res["stepped"] is False and res["finite"] is True
+    block = t.model.encoder.rnns[SHARNN.attention_layer(t.model.cfg)]
+    assert block.attn is not None
+    for name, p in block.named_parameters():
+        assert p.grad is not None and bool(p.grad.abs().sum() > 0), (objective, name)
 
 
 def test_generate_attends_to_the_prompt_through_the_memory() -> None:

@@ -66,6 +66,22 @@ test("pretrained:NAME is compared by its pretraining config, before anything is 
   assert.not.ok(existsSync(join(runsDir, "awd-from-wiki-sha")) || existsSync(join(runsDir, "sha-from-wiki")));
 });
 
+test("fastai's weights (AWD-LSTMs) into a SHA-RNN are refused before anything is fetched or built", async () => {
+  const cacheDir = tempFolder("bridge-arch-cache-");
+  const before = process.env.BRIDGE_CACHE_DIR;
+  process.env.BRIDGE_CACHE_DIR = cacheDir; // an empty cache: a download would be the next step
+  try {
+    const err = await refusal({ config: tiny, run: "sha-from-fastai", init: "fastai:wt103-fwd", set: ["model.arch=sha_rnn"] });
+    assert.match(err.message, "init.from fastai:wt103-fwd: arch awd_lstm vs sha_rnn");
+    assert.match(err.message, "fastai:wt103-fwd (an AWD-LSTM)");
+    assert.not.ok(existsSync(join(runsDir, "sha-from-fastai")), "the refused run left a folder");
+  } finally {
+    if (before === undefined) delete process.env.BRIDGE_CACHE_DIR;
+    else process.env.BRIDGE_CACHE_DIR = before;
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+});
+
 test("init.build's run not built yet is compared by its build config", async () => {
   const dir = tempFolder("bridge-arch-cfg-");
   try {

@@ -197,6 +197,8 @@ export interface SourceArch {
  * pretrainingArch.
  */
 export function sourceArch(from: string, opts: Pick<InitOptions, "runsDir" | "dataDir">): SourceArch | null {
+  // fastai's are AWD-LSTMs whether fetched or not: a mismatch is refused before asking for a download
+  if ((FASTAI_MODELS as readonly string[]).some((m) => from === `fastai:${m}`)) return { arch: "awd_lstm", where: `${from} (an AWD-LSTM)` };
   const at = locateInitSource(from, opts);
   const ofRun = (dir: string): SourceArch => {
     const paths = runPaths(basename(dir), dirname(dir));
@@ -204,7 +206,7 @@ export function sourceArch(from: string, opts: Pick<InitOptions, "runsDir" | "da
   };
   switch (at.kind) {
     case "fastai":
-      return { arch: "awd_lstm", where: `fastai:${at.name} (an AWD-LSTM)` };
+      return { arch: "awd_lstm", where: `fastai:${at.name} (an AWD-LSTM)` }; // not reached: answered above
     case "import":
       return { arch: archOf(readImport(at.dir).config), where: join(at.dir, IMPORT_FILE) };
     case "run":

@@ -313,8 +313,6 @@ function readFileSafe(p: string): string | null {
   }
 }
 
-test.run();
-
 test("a perplexity column (eval task lm): the lowest mean is the best", async () => {
   const dir = join(tmp, "lm-grid");
   const lmRuns = join(dir, "runs");
@@ -383,3 +381,5 @@ test("a perplexity column (eval task lm): the lowest mean is the best", async ()
     [120.5, 310.25],
   );
 });
+
+test.run();

@@ -238,8 +238,6 @@ test("evaluating nothing is an error naming the data dir and what was looked for
   }
 });
 
-test.run();
-
 test("trainedOn: a SimCSE-only run trained on its text (the pair split's sentences and data.lmText), not on pairs", () => {
   const m = manifest({ train: { split: "snli:dev", rows: 8 }, valid: { split: "snli:dev", rows: 2 }, holdout: null }, ["simcse"]);
   const t = trainedOn(m, { data: { pairs: "snli", lmText: ["multi30k:train", "stsb:train"] } });
@@ -252,3 +250,5 @@ test("trainedOn: a SimCSE-only run trained on its text (the pair split's sentenc
   assert.ok(isSupervised(t, "stsb:dev"));
   assert.not.ok(isSupervised(t, "sick:trial"));
 });
+
+test.run();

@@ -270,4 +270,44 @@ test("truncateLog: drops what follows the checkpoint and a restarting stage's st
   rmSync(dir, { recursive: true, force: true });
 });
 
+test("training data from datasets evaluation does not read is kept clear of evaluation sentences (a fetched Multi30K holds SNLI's premises)", async () => {
+  const dir = tempFolder("bridge-evalclean-");
+  try {
+    mkdirSync(join(dir, "snli_1.0"));
+    mkdirSync(join(dir, "multi30k"));
+    writeFileSync(join(dir, "snli_1.0", "snli_1.0_train.jsonl"), pairRows(60, "train"));
+    writeFileSync(join(dir, "snli_1.0", "snli_1.0_dev.jsonl"), pairRows(20, "dev"));
+    // 30 images; image 4's third caption is SNLI dev's premise 7 up to case, spacing and the full stop's space,
+    // image 9's first is a training premise (not evaluated: it stays)
+    const caption = (g: number, k: number) =>
+      g === 4 && k === 3 ? "a DEV premise number 7." : g === 9 && k === 1 ? "A train premise number 3 ." : `Image ${g} shows scene ${k} .`;
+    const rows = Array.from({ length: 30 }, (_, g) => [`img${g}.jpg`, ...[1, 2, 3, 4, 5].map((k) => caption(g, k))].join("\t"));
+    writeFileSync(join(dir, "multi30k", "captions.train.tsv"), `image\tcaption1\tcaption2\tcaption3\tcaption4\tcaption5\n${rows.join("\n")}\n`);
+    const cfg = ConfigSchema.parse({
+      ...tiny,
+      stages: [
+        {
+          tasks: [
+            { dataset: "snli", objective: "siamese" },
+            { dataset: "multi30k", objective: "supcon" },
+          ],
+        },
+      ],
+    });
+    const data = await loadTrainingData(cfg, { dataDir: dir });
+    const m30k = data.plan.tasks.find((t) => t.split === "multi30k:train")!;
+    assert.is(m30k.evalOverlap, 1);
+    // the one group holding an evaluation sentence is gone, from training or validation; image 9's stays
+    assert.is(m30k.rows + m30k.heldOut, 29);
+    assert.ok(
+      data.plan.notes.includes("multi30k:train: 1 groups left out: a sentence of theirs is in an evaluation split (snli:dev)"),
+      data.plan.notes.join("\n"),
+    );
+    // an evaluation dataset's own rows are not checked this way (its held-out rows keep it apart)
+    assert.is(data.plan.tasks.find((t) => t.split === "snli:train")?.evalOverlap, undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

@@ -64,7 +64,8 @@ export interface RunManifest {
     valid: { split: string; rows: number };
     holdout: { split: string; fraction: number; seed: number; validRows: number[] } | null;
     /** Multi-task stages' other pair datasets: training rows and rows held out of their training split. */
-    tasks?: { split: string; rows: number; heldOut: number; unit?: "groups" }[];
+    /** evalOverlap: rows (groups) left out for holding an evaluation sentence (datasets evaluation does not read). */
+    tasks?: { split: string; rows: number; heldOut: number; unit?: "groups"; evalOverlap?: number }[];
   };
 }
 

@@ -18,6 +18,7 @@ import type { Config } from "../config/schema.js";
 import { missingSplitMessage, parseSplitRef, registerConfigDatasets, type SplitRef, splitTexts } from "../data/datasets.js";
 import { ensureSplit } from "../data/download.js";
 import { type BadRowPolicy, DataError, emptyReadStats, noUsableRows } from "../data/errors.js";
+import { EVALUATION_DATASETS, type EvaluationSentences, evaluationSentences, sentenceKey } from "../data/evaluation.js";
 import type { NumericalisedGroups } from "../data/groups.js";
 import { HOLDOUT_SEED, pairHoldout, permutation, premiseHoldout } from "../data/holdout.js";
 import { lmCorpus, lmHoldout } from "../data/lmStream.js";
@@ -40,7 +41,7 @@ export interface DataPlan {
   /** Set when validation rows were held out of the split that trains. */
   holdout: { split: string; fraction: number; seed: number; validRows: number[] } | null;
   /** The multi-task stages' other datasets: rows (pairs, or groups) trained on, rows held out of their training split to validate. */
-  tasks: { split: string; rows: number; heldOut: number; unit?: "groups" }[];
+  tasks: { split: string; rows: number; heldOut: number; unit?: "groups"; evalOverlap?: number }[];
   lmText: string[];
   notes: string[];
 }
@@ -179,6 +180,8 @@ interface TaskSplit {
   records: PairRow[];
   trainRows: Int32Array;
   validRows: Int32Array;
+  /** Rows left out because a sentence of theirs is an evaluation sentence; absent for evaluation datasets. */
+  evalOverlap?: number;
 }
 
 /** A multi-task stage's groups dataset: its groups, less a seeded share of whole groups that validates. */
@@ -187,6 +190,25 @@ interface GroupSplit {
   groups: string[][];
   trainRows: Int32Array;
   validRows: Int32Array;
+  /** Groups left out because a sentence of theirs is an evaluation sentence; absent for evaluation datasets. */
+  evalOverlap?: number;
+}
+
+/**
+ * The rows of `rows` none of whose sentences is an evaluation sentence, and how many were left out. Only for
+ * datasets evaluation does not read (cad, multinli, multi30k, the user's own): an evaluation dataset's own
+ * training rows are kept apart from its evaluated ones by held-out rows instead.
+ */
+async function clearOfEvaluation(
+  ref: SplitRef,
+  rows: Int32Array,
+  sentences: (row: number) => readonly string[],
+  evaluation: () => Promise<EvaluationSentences>,
+): Promise<{ rows: Int32Array; left: number }> {
+  if (EVALUATION_DATASETS.has(ref.dataset.name)) return { rows, left: 0 };
+  const { keys } = await evaluation();
+  const kept = rows.filter((i) => !sentences(i).some((x) => keys.has(sentenceKey(x))));
+  return { rows: kept, left: rows.length - kept.length };
 }
 
 async function loadTaskSplits(
@@ -195,6 +217,7 @@ async function loadTaskSplits(
   taskRefs: ReturnType<typeof taskDatasetRefs>,
   ensure: Ensure,
   onBadRow: BadRowPolicy,
+  evaluation: () => Promise<EvaluationSentences>,
 ): Promise<{ pairs: TaskSplit[]; groups: GroupSplit[] }> {
   const d = cfg.data;
   const out: TaskSplit[] = [];
@@ -209,21 +232,28 @@ async function loadTaskSplits(
     if (out.some((t) => t.ref.id === ref.id) || groups.some((g) => g.ref.id === ref.id)) continue;
     if (!(await ensure(ref))) throw new DataError(`${where}: ${missingSplitMessage(ref)}`);
     const share = subsampleShare(cfg, ref);
+    const overlap = (left: number) => (EVALUATION_DATASETS.has(ref.dataset.name) ? {} : { evalOverlap: left });
     if (ref.dataset.kind === "groups") {
       const g = await readGroupSplit(ref, d.holdout, onBadRow);
-      groups.push({ ...g, trainRows: subsample(g.trainRows, share) });
+      const train = await clearOfEvaluation(ref, g.trainRows, (i) => g.groups[i], evaluation);
+      const valid = await clearOfEvaluation(ref, g.validRows, (i) => g.groups[i], evaluation);
+      groups.push({ ...g, trainRows: subsample(train.rows, share), validRows: valid.rows, ...overlap(train.left + valid.left) });
       continue;
     }
     const recs = await readPairRows(ref, onBadRow);
     const h = pairHoldout(recs, ref.dataset.holdoutBy ?? "premise", d.holdout, HOLDOUT_SEED);
+    const pairSentences = (i: number) => [recs[i].s1, recs[i].s2];
+    const train = await clearOfEvaluation(ref, h.trainRows, pairSentences, evaluation);
+    const valid = await clearOfEvaluation(ref, h.validRows, pairSentences, evaluation);
     out.push({
       ref,
       records: recs,
       trainRows: subsample(
-        h.trainRows.filter((i) => recs[i].labelled),
+        train.rows.filter((i) => recs[i].labelled),
         share,
       ),
-      validRows: h.validRows.filter((i) => recs[i].labelled),
+      validRows: valid.rows.filter((i) => recs[i].labelled),
+      ...overlap(train.left + valid.left),
     });
   }
   const loaded = new Set([...out, ...groups].map((t) => t.ref.id));
@@ -238,6 +268,8 @@ async function loadTaskSplits(
   }
   return { pairs: out, groups };
 }
+
+const evalOverlapOf = (t: { evalOverlap?: number }) => (t.evalOverlap === undefined ? {} : { evalOverlap: t.evalOverlap });
 
 /** data.subsample's share for a task dataset (named as any task names it: cad, cad:train, ...); 1 when none. */
 function subsampleShare(cfg: Config, ref: SplitRef): number {
@@ -321,7 +353,15 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
     notes,
   );
   const taskRefs = taskDatasetRefs(cfg, opts.dataDir);
-  const { pairs: taskSplits, groups: groupSplits } = await loadTaskSplits(cfg, validRef, taskRefs, ensure, onBadRow);
+  let evaluation: Promise<EvaluationSentences> | undefined; // read once, and only when a task's dataset needs it
+  const evaluationOnce = () => (evaluation ??= evaluationSentences(opts.dataDir));
+  const { pairs: taskSplits, groups: groupSplits } = await loadTaskSplits(cfg, validRef, taskRefs, ensure, onBadRow, evaluationOnce);
+  for (const t of [...taskSplits, ...groupSplits]) {
+    if (!t.evalOverlap) continue;
+    const unit = "groups" in t ? "groups" : "pairs";
+    const { splits } = await evaluationOnce();
+    notes.push(`${t.ref.id}: ${t.evalOverlap} ${unit} left out: a sentence of theirs is in an evaluation split (${splits.join(", ")})`);
+  }
 
   // Vocabulary: the training pairs' sentences (data.pairs's and the tasks') and the extra LM text's training splits.
   const tokenizer = new Tokenizer(tokenizerSettings(cfg));
@@ -393,8 +433,8 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
     valid: { split: validSource.id, rows: validRows.length },
     holdout,
     tasks: [
-      ...taskSplits.map((t) => ({ split: t.ref.id, rows: t.trainRows.length, heldOut: t.validRows.length })),
-      ...groupSplits.map((g) => ({ split: g.ref.id, rows: g.trainRows.length, heldOut: g.validRows.length, unit: "groups" as const })),
+      ...taskSplits.map((t) => ({ split: t.ref.id, rows: t.trainRows.length, heldOut: t.validRows.length, ...evalOverlapOf(t) })),
+      ...groupSplits.map((g) => ({ split: g.ref.id, rows: g.trainRows.length, heldOut: g.validRows.length, unit: "groups" as const, ...evalOverlapOf(g) })),
     ],
     lmText: d.lmText,
     notes,

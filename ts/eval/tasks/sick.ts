@@ -2,7 +2,9 @@
  * sick: SICK relatedness (cosine vs gold, no training) and entailment (SentEval's logistic probe
  * on frozen vectors, fitted by the backend on sick:train) on SICK test when present, else trial.
  */
+
 import { tensor } from "../../core/tensor.js";
+import { EVALUATION_SPLITS } from "../../data/evaluation.js";
 import { NLI_LABELS, type PairRecord } from "../../data/records.js";
 import { classification } from "../metrics.js";
 import type { MetricRow, ProbeResult, SickResult } from "../types.js";
@@ -41,7 +43,7 @@ export function pairFeatures(p: PairVectors): Float32Array {
 
 export const PROBE_L2 = 1e-3;
 const PROBE_TRAIN = "sick:train";
-const SICK_SPLITS = ["sick:test", "sick:trial"] as const;
+const SICK_SPLITS = EVALUATION_SPLITS.sick;
 
 export async function sickProbeTask(ctx: TaskContext, trainId: string, testId: string): Promise<ProbeResult | null> {
   const train = await readPairs(ctx, "sick", trainId);

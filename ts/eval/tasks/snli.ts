@@ -3,6 +3,7 @@
  * dev, only the rows training held out) and XNLI English: accuracy, macro F1, confusion matrix.
  * Leaves its predictions by row for the vectors file the separation task writes.
  */
+import { EVALUATION_SPLITS } from "../../data/evaluation.js";
 import { NLI_LABELS, type PairRecord } from "../../data/records.js";
 import { stageTrains } from "../../run/manifest.js";
 import { classification } from "../metrics.js";
@@ -11,7 +12,7 @@ import type { MetricRow, NliResult } from "../types.js";
 import { type EvalTask, entryBase, firstPresent, lookForSplits, readPairs, rowAdder, rowKey, skip, type TaskContext, type TaskOutput } from "./common.js";
 
 /** Each NLI dataset's splits, most preferred first. */
-export const NLI_SPLITS = { snli: ["snli:test", "snli:dev"], xnli: ["xnli:test", "xnli:dev"] } as const;
+export const NLI_SPLITS = { snli: EVALUATION_SPLITS.snli, xnli: EVALUATION_SPLITS.xnli } as const;
 
 export interface NliOutput {
   metrics: NliResult;

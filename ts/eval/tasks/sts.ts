@@ -5,6 +5,7 @@
  */
 
 import { correlations } from "../../core/stats.js";
+import { EVALUATION_SPLITS } from "../../data/evaluation.js";
 import type { PairRecord } from "../../data/records.js";
 import { tfidfCosines } from "../tfidf.js";
 import type { Correlation, MetricRow, StsResult } from "../types.js";
@@ -37,7 +38,7 @@ export async function scoredPairs(ctx: TaskContext, task: string, splitId: strin
   return { split: data.ref.id, records: data.records.filter((r) => r.score !== undefined && Number.isFinite(r.score)).slice(0, ctx.limit) };
 }
 
-const STSB_SPLITS = ["stsb:test", "stsb:dev"] as const;
+const STSB_SPLITS = EVALUATION_SPLITS.stsb;
 
 export const stsTask: EvalTask = {
   name: "sts",

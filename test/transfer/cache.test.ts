@@ -11,7 +11,7 @@ import { modelsCommand } from "../../ts/commands/models.js";
 import { ensurePretrained, train } from "../../ts/commands/train.js";
 import { projectRoot } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
-import { ENTRY_FILE, listCache, modelCacheDir } from "../../ts/run/modelCache.js";
+import { ENTRY_FILE, listCache, modelCacheDir, pretrainedNameOf } from "../../ts/run/modelCache.js";
 import { Progress } from "../../ts/train/progress.js";
 import { tempFolder, testWithData } from "../helpers.js";
 
@@ -103,6 +103,32 @@ testWithData(test, "pretrained:CONFIG is built once into the cache, reused after
   notes.length = 0;
   assert.is(await ensurePretrained(`pretrained:${lmC}`, { dataDir, quiet: true }, progress), dirC);
   assert.ok(existsSync(join(dirC, ENTRY_FILE)), "a finished build missing only its record gets it back, untrained");
+});
+
+testWithData(test, "`bridge train --config` of a pretraining config builds into the cache, and a recipe after it reuses the entry", async (dataDir) => {
+  const runsDir = join(tmp, "runs-cache-cmd");
+  const lmD = pretrainConfig("lm-d", 4);
+  const built = await train({ config: lmD, cache: true, quiet: true, dataDir, runsDir });
+  assert.match(built.run, /^lm-d-[0-9a-f]{16}$/);
+  assert.is(built.dir, join(modelCacheDir(), built.run));
+  assert.ok(existsSync(join(built.dir, ENTRY_FILE)) && built.stages.length === 1, "built and recorded");
+  assert.not.ok(existsSync(runsDir), "it trained into runs/");
+  const weights = readFileSync(join(built.dir, "checkpoints", "0-lm.pt"));
+  // the same command again finds it built; a recipe starting from it trains only its own stage
+  const again = await train({ config: lmD, cache: true, quiet: true, dataDir, runsDir });
+  assert.equal([again.dir, again.stages.length], [built.dir, 0]);
+  await train({ config: recipe(`pretrained:${lmD}`), run: "from-d", quiet: true, dataDir, runsDir });
+  assert.ok(readFileSync(join(built.dir, "checkpoints", "0-lm.pt")).equals(weights), "the cached LM was trained again");
+  assert.is(readManifest(runPaths("from-d", runsDir)).stages.length, 1);
+  // --cache builds the config as it is: a run name or an override would make it another model
+  const refused = await train({ config: lmD, cache: true, run: "x", quiet: true, dataDir, runsDir }).catch((e: Error) => e);
+  assert.match((refused as Error).message, /--cache builds the config as it is into the model cache: drop --run \/ --set \/ --init/);
+});
+
+test("the project's pretraining configs are the cache's named models: configs/pretrain.yaml is pretrained:wiki-fwd", () => {
+  assert.is(pretrainedNameOf(join(projectRoot, "configs", "pretrain.yaml")), "pretrained:wiki-fwd");
+  assert.is(pretrainedNameOf(join(projectRoot, "configs", "pretrain-bwd.yaml")), "pretrained:wiki-bwd");
+  assert.is(pretrainedNameOf(join(projectRoot, "configs", "tiny.yaml")), null);
 });
 
 test("an unknown pretrained name lists the known ones", async () => {

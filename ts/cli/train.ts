@@ -29,6 +29,11 @@ export const trainCommand = defineCommand({
       },
       ...onBadRowOption,
       download: { type: "boolean", describe: "download missing datasets (default: only into the default cache, ~/.cache/bridge/data; --no-download: never)" },
+      cache: {
+        type: "boolean",
+        describe:
+          "build the config into the pretrained-model cache (as init.from pretrained:PATH.yaml finds it) instead of runs/; the project's pretraining configs (configs/pretrain*.yaml) go there without it",
+      },
       init: {
         type: "string",
         describe: `start from pretrained weights: a run, a checkpoint, an import folder, or ${FASTAI_MODELS.map((m) => `fastai:${m}`).join("|")} (the config's init.from)`,
@@ -55,6 +60,7 @@ export const trainCommand = defineCommand({
       onBadRow: a.onBadRow,
       download: a.download,
       init: a.init,
+      cache: a.cache,
     });
   },
 });

@@ -35,6 +35,7 @@ import {
   PRETRAINED,
   PRETRAINED_PREFIX,
   pretrainedConfig,
+  pretrainedNameOf,
   setAside,
 } from "../run/modelCache.js";
 import { freshPosition, type RunState, readState, truncateLog, writeState } from "../train/checkpoints.js";
@@ -72,6 +73,9 @@ export interface TrainOptions {
   download?: boolean;
   /** Start the first stage from pretrained weights (the config's `init.from`: RUN, FILE, DIR or fastai:wt103-fwd|bwd). */
   init?: string;
+  /** Build the config into the pretrained-model cache (pretrained:PATH) rather than runs/; the project's pretraining
+   * configs (PRETRAINED) go there unless a run name, overrides or an init are given. false: never. */
+  cache?: boolean;
   /** Where runs/ is (default: BRIDGE_RUNS_DIR or ./runs). */
   runsDir?: string;
   /** Point runs/latest at this run (default true; builds into the model cache do not). */
@@ -128,6 +132,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   } else {
     if (opts.run === LATEST_RUN)
       throw new ConfigError(`--run ${LATEST_RUN}: reserved for the link to the run trained last (runs/${LATEST_RUN}); pick another name`);
+    const cacheAs = cacheTarget(opts);
+    if (cacheAs !== null) return buildIntoCache(cacheAs, opts, progress, t0);
     cfg = loadConfig({ file: opts.config, set: opts.set });
     if (opts.init) cfg = { ...cfg, init: { ...(cfg.init?.backward ? { backward: cfg.init.backward } : {}), from: opts.init } }; // keeps a config's init.backward
     assertShardable(cfg, 0, rankCount(opts));
@@ -146,6 +152,30 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // Before anything reads or writes the folder: two commands in one run would interleave its log and state.
   const command = `npx bridge train --run ${name}${opts.resume ? " --resume" : ""}`;
   return withRunLock(paths.dir, command, () => trainLocked(opts, name, paths, cfg, progress, t0));
+}
+
+/**
+ * Where `train --config X` builds into the model cache: `pretrained:NAME` for a pretraining config of the project
+ * (configs/pretrain.yaml is wiki-fwd's), `pretrained:X` with --cache; null to train into runs/ as any config. A run
+ * name, overrides or an init make it another model than the cache's: with --cache they are refused, else runs/.
+ */
+function cacheTarget(opts: TrainOptions): string | null {
+  if (opts.config === undefined || opts.cache === false) return null;
+  const custom = opts.run !== undefined || (opts.set?.length ?? 0) > 0 || opts.init !== undefined;
+  if (opts.cache === true) {
+    if (custom) throw new ConfigError("--cache builds the config as it is into the model cache: drop --run / --set / --init (or --cache, to train into runs/)");
+    return pretrainedNameOf(opts.config) ?? `${PRETRAINED_PREFIX}${resolve(opts.config)}`;
+  }
+  return custom ? null : pretrainedNameOf(opts.config);
+}
+
+/** The cache entry of a pretraining config, built (or found built) as a recipe's init.from would. */
+async function buildIntoCache(from: string, opts: TrainOptions, progress: Progress, t0: number): Promise<TrainResult> {
+  progress.note(
+    `${opts.config}: the pretraining config of ${from}: its model goes into the pretrained-model cache, where recipes with init.from ${from} find it (--run NAME trains it into runs/ instead)`,
+  );
+  const { dir, result } = await buildPretrained(from, opts, progress);
+  return result ?? { run: basename(dir), dir, stages: [], seconds: (Date.now() - t0) / 1000 };
 }
 
 /**
@@ -194,6 +224,11 @@ async function buildInitRun(from: string, config: string, root: string, opts: Tr
  * Returns the entry's folder, a run that init.from then names.
  */
 export async function ensurePretrained(from: string, opts: TrainOptions, progress: Progress): Promise<string> {
+  return (await buildPretrained(from, opts, progress)).dir;
+}
+
+/** ensurePretrained's work: the entry's folder, and the training it took (null when it was built already). */
+async function buildPretrained(from: string, opts: TrainOptions, progress: Progress): Promise<{ dir: string; result: TrainResult | null }> {
   const { name, config } = pretrainedConfig(from);
   const pretrainCfg = loadConfig({ file: config });
   const cacheDir = modelCacheDir();
@@ -214,7 +249,7 @@ export async function ensurePretrained(from: string, opts: TrainOptions, progres
     const problem = entryProblem(dir);
     if (problem === null) {
       progress.note(`init.from ${from}: the cached model ${dir}`);
-      return dir;
+      return { dir, result: null };
     }
     const state = existsSync(join(dir, "run.json")) ? safely(() => readState(runPaths(entry, cacheDir))) : null;
     if (state !== null && !state.done) {
@@ -248,7 +283,7 @@ export async function ensurePretrained(from: string, opts: TrainOptions, progres
   await writeFileAtomic(join(dir, ENTRY_FILE), `${JSON.stringify(record, null, 2)}\n`);
   const problem = entryProblem(dir);
   if (problem !== null) throw new Error(`init.from ${from}: built ${dir}, but it cannot be used: ${problem}`);
-  return dir;
+  return { dir, result };
 }
 
 function safely<T>(fn: () => T): T | null {

@@ -60,6 +60,13 @@ export function modelCacheDir(): string {
   return join(xdg !== undefined && isAbsolute(xdg) ? xdg : join(homedir(), ".cache"), "bridge", "models");
 }
 
+/** `pretrained:NAME` when `configFile` is the pretraining config of the project's NAME, else null. */
+export function pretrainedNameOf(configFile: string): string | null {
+  const file = resolve(configFile);
+  const name = Object.keys(PRETRAINED).find((n) => join(projectRoot, PRETRAINED[n].config) === file);
+  return name === undefined ? null : PRETRAINED_PREFIX + name;
+}
+
 /** `pretrained:wiki-fwd` -> the pretraining config; `pretrained:path/to/config.yaml` names a config of the user's. */
 export function pretrainedConfig(from: string): { name: string; config: string } {
   const name = from.slice(PRETRAINED_PREFIX.length);

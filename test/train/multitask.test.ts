@@ -175,6 +175,42 @@ testWithData(test, "multi-task data: each task's training split less a premise h
   assert.is(sents.offsets.length - 1, 1000);
 });
 
+testWithData(test, "steps are drawn by weight across the new kinds of task too: counterfactual pairs, MultiNLI and caption groups", async (dataDir) => {
+  const cfg = loadConfig({ file: join(projectRoot, "configs", "tiny.yaml") });
+  cfg.stages = [
+    validateConfig({
+      stages: [
+        {
+          name: "mt",
+          batchSize: 32,
+          tasks: [
+            { dataset: "snli", objective: "siamese", weight: 2 },
+            { dataset: "cad", objective: "contrastive", weight: 0.5 },
+            { dataset: "multinli:dev_matched", objective: "siamese", weight: 0.5, name: "mnli" },
+            { dataset: "multi30k", objective: "supcon", weight: 1 },
+          ],
+        },
+      ],
+    }).stages[0],
+  ];
+  const data = await loadTrainingData(cfg, { dataDir });
+  const epoch = stageData(cfg.stages[0], 0, data, cfg.seed).epoch(0);
+  const by = new Map<string, number>();
+  for (let b = 0; b < epoch.count; b++) {
+    const batch = epoch.batch(b);
+    by.set(batch.task!, (by.get(batch.task!) ?? 0) + 1);
+    if (batch.objective === "supcon") assert.ok(batch.tensors.group && batch.tensors.x, "supcon batches are grouped sentences");
+  }
+  const share = (task: string) => by.get(task)! / epoch.count;
+  for (const [task, weight] of [
+    ["snli-siamese", 2],
+    ["cad-contrastive", 0.5],
+    ["mnli", 0.5],
+    ["multi30k-supcon", 1],
+  ] as const)
+    assert.ok(Math.abs(share(task) - weight / 4) < 0.01, `${task}: ${share(task)} of the steps, weight ${weight} of 4 (${JSON.stringify([...by])})`);
+});
+
 testWithData(test, "a task whose dataset cannot feed its objective is a named error", async (dataDir) => {
   const cfg = loadConfig({ file: join(projectRoot, "configs", "tiny.yaml") });
   cfg.stages = validateConfig({ stages: [{ name: "mt", tasks: [{ dataset: "stsb:train", objective: "contrastive" }] }] }).stages;

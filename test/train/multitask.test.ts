@@ -95,25 +95,21 @@ test("config: a stage gives objective or tasks; task objectives train on pairs; 
   assert.is(stageSpec({ tasks: [{ dataset: "snli", objective: "siamese", weight: 1 }] }).usesHead, true);
 });
 
+/** tiny.yaml with one multi-task stage of these tasks (batches of 32). */
+function withTasks(tasks: Record<string, unknown>[]) {
+  const cfg = loadConfig({ file: join(projectRoot, "configs", "tiny.yaml") });
+  cfg.stages = [validateConfig({ stages: [{ name: "mt", batchSize: 32, tasks }] }).stages[0]];
+  return cfg;
+}
+
 const multiTask = (dataDir: string) => {
   void dataDir;
-  const cfg = loadConfig({ file: join(projectRoot, "configs", "tiny.yaml") });
+  const cfg = withTasks([
+    { dataset: "snli", objective: "contrastive", weight: 1 },
+    { dataset: "sick:train", objective: "contrastive", weight: 0.5 },
+    { dataset: "stsb:train", objective: "cosent", weight: 1 },
+  ]);
   cfg.model.pool_weighting = "idf";
-  cfg.stages = [
-    validateConfig({
-      stages: [
-        {
-          name: "mt",
-          batchSize: 32,
-          tasks: [
-            { dataset: "snli", objective: "contrastive", weight: 1 },
-            { dataset: "sick:train", objective: "contrastive", weight: 0.5 },
-            { dataset: "stsb:train", objective: "cosent", weight: 1 },
-          ],
-        },
-      ],
-    }).stages[0],
-  ];
   return cfg;
 };
 
@@ -176,23 +172,12 @@ testWithData(test, "multi-task data: each task's training split less a premise h
 });
 
 testWithData(test, "steps are drawn by weight across the new kinds of task too: counterfactual pairs, MultiNLI and caption groups", async (dataDir) => {
-  const cfg = loadConfig({ file: join(projectRoot, "configs", "tiny.yaml") });
-  cfg.stages = [
-    validateConfig({
-      stages: [
-        {
-          name: "mt",
-          batchSize: 32,
-          tasks: [
-            { dataset: "snli", objective: "siamese", weight: 2 },
-            { dataset: "cad", objective: "contrastive", weight: 0.5 },
-            { dataset: "multinli:dev_matched", objective: "siamese", weight: 0.5, name: "mnli" },
-            { dataset: "multi30k", objective: "supcon", weight: 1 },
-          ],
-        },
-      ],
-    }).stages[0],
-  ];
+  const cfg = withTasks([
+    { dataset: "snli", objective: "siamese", weight: 2 },
+    { dataset: "cad", objective: "contrastive", weight: 0.5 },
+    { dataset: "multinli:dev_matched", objective: "siamese", weight: 0.5, name: "mnli" },
+    { dataset: "multi30k", objective: "supcon", weight: 1 },
+  ]);
   const data = await loadTrainingData(cfg, { dataDir });
   const epoch = stageData(cfg.stages[0], 0, data, cfg.seed).epoch(0);
   const by = new Map<string, number>();

@@ -50,7 +50,7 @@ def _numel(shape: tuple[int, ...]) -> int:
 def _view(buf: Any, meta: TensorMeta) -> torch.Tensor:
     dtype, _ = DTYPES[meta.dtype]
     n = _numel(meta.shape)
-    itemsize = torch.empty(0, dtype=dtype).element_size()
+    itemsize = dtype.itemsize
     if len(buf) != n * itemsize:
         raise BadTensor(
             f"tensor {meta.name!r}: {meta.dtype} of shape {list(meta.shape)} needs {n * itemsize} bytes, got {len(buf)}"

@@ -139,7 +139,7 @@ test("streamed LM text: the same rows, holdout and vocabulary counts as the in-m
       yield* texts;
     })(),
     heldOut,
-    exclude,
+    (t) => exclude.has(t),
   );
   // the in-memory reference: lmCorpus's holdout, then the excluded texts dropped from training
   const ref = lmCorpus(texts, { validFraction: 0.1, seed: 7 });

@@ -305,6 +305,11 @@ test("training data from datasets evaluation does not read is kept clear of eval
     );
     // an evaluation dataset's own rows are not checked this way (its held-out rows keep it apart)
     assert.is(data.plan.tasks.find((t) => t.split === "snli:train")?.evalOverlap, undefined);
+    // the same captions as LM text (SimCSE's sentences, an LM stage's text): the evaluation sentence never trains
+    const logged: string[] = [];
+    const asText = ConfigSchema.parse({ ...tiny, data: { ...tiny.data, lmText: ["multi30k"], lmHoldout: 0 } });
+    await loadTrainingData(asText, { dataDir: dir, log: (l) => logged.push(l) });
+    assert.match(logged.join("\n"), /lm text multi30k:train: 149 texts train \(\d+ tokens\), 0 validate \(1 dropped: validation or evaluation sentences\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -32,6 +32,8 @@ export interface EvaluationSentences {
   keys: Set<string>;
   /** The splits read, e.g. ["snli:dev", "stsb:dev"]. */
   splits: string[];
+  /** Whether a text (an LM text: a sentence, a paragraph, an article) is one of them. */
+  has(text: string): boolean;
 }
 
 /** The sentences of every evaluation split present in `dataDir` (absent splits are skipped; bad rows too). */
@@ -48,5 +50,9 @@ export async function evaluationSentences(dataDir: string | undefined): Promise<
     splits.push(ref.id);
   }
   keys.delete("");
-  return { keys, splits };
+  const longest = Math.max(0, ...[...keys].map((k) => k.length));
+  // a text over 4x the longest key cannot be one (spaces and punctuation do not make up 3 in 4 characters of a
+  // sentence); the bound spares keying whole articles of LM text
+  const has = (text: string) => text.length <= 4 * longest && keys.has(sentenceKey(text));
+  return { keys, splits, has };
 }

@@ -53,9 +53,9 @@ export class LmTextCollector {
 
   /**
    * Reads one corpus. Each distinct non-blank text goes to validation when `heldOut(text)`, else to
-   * training unless `exclude` has it (the run's validation sentences never train).
+   * training unless `exclude(text)` (the run's validation sentences, evaluation sentences never train).
    */
-  async addCorpus(texts: AsyncIterable<string>, heldOut: (text: string) => boolean, exclude: ReadonlySet<string>): Promise<LmCorpusCounts> {
+  async addCorpus(texts: AsyncIterable<string>, heldOut: (text: string) => boolean, exclude: (text: string) => boolean): Promise<LmCorpusCounts> {
     const c: LmCorpusCounts = { train: 0, valid: 0, duplicates: 0, dropped: 0, trainTokens: 0 };
     const seen = new Set<string>(); // digests, not texts
     for await (const text of texts) {
@@ -69,7 +69,7 @@ export class LmTextCollector {
       if (heldOut(text)) {
         this.add(this.tokenizer.tokenize(text), this.rows.valid);
         c.valid++;
-      } else if (exclude.has(text)) {
+      } else if (exclude(text)) {
         c.dropped++;
       } else {
         const tokens = this.tokenizer.tokenize(text);

@@ -344,17 +344,18 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   const lmRefs = lmTextRefs(cfg, trainRef, validRef, opts.dataDir);
 
   // Which rows of which split train and which validate; the multi-task stages' other pair datasets.
-  const { trainSource, validSource, trainRecords, validRecords, trainRows, validRows, holdout } = await choosePairRows(
-    cfg,
-    trainRef,
-    validRef,
-    ensure,
-    onBadRow,
-    notes,
-  );
-  const taskRefs = taskDatasetRefs(cfg, opts.dataDir);
-  let evaluation: Promise<EvaluationSentences> | undefined; // read once, and only when a task's dataset needs it
+  const chosen = await choosePairRows(cfg, trainRef, validRef, ensure, onBadRow, notes);
+  const { trainSource, validSource, trainRecords, validRecords, validRows, holdout } = chosen;
+  let evaluation: Promise<EvaluationSentences> | undefined; // read once, and only when some dataset needs it
   const evaluationOnce = () => (evaluation ??= evaluationSentences(opts.dataDir));
+  // data.pairs of a dataset evaluation does not read (the user's own, cad, ...): as the tasks' rows below
+  const clearPairs = await clearOfEvaluation(trainSource, chosen.trainRows, (i) => [trainRecords[i].s1, trainRecords[i].s2], evaluationOnce);
+  const trainRows = clearPairs.rows;
+  if (clearPairs.left > 0) {
+    const { splits } = await evaluationOnce();
+    notes.push(`${trainSource.id}: ${clearPairs.left} pairs left out: a sentence of theirs is in an evaluation split (${splits.join(", ")})`);
+  }
+  const taskRefs = taskDatasetRefs(cfg, opts.dataDir);
   const { pairs: taskSplits, groups: groupSplits } = await loadTaskSplits(cfg, validRef, taskRefs, ensure, onBadRow, evaluationOnce);
   for (const t of [...taskSplits, ...groupSplits]) {
     if (!t.evalOverlap) continue;
@@ -381,9 +382,12 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   const extra = new LmTextCollector(lmTokenizer, counter);
   for (const ref of lmRefs) {
     if (!(await ensure(ref))) throw new DataError(`data.lmText: ${missingSplitMessage(ref)}`);
-    const c = await extra.addCorpus(splitTexts(ref, { onBadRow }), lmHoldout(d.lmHoldout, HOLDOUT_SEED), validSet);
+    // as the tasks' rows: an evaluation dataset's own training text is kept apart by its splits, any other's is checked
+    const evaluated = EVALUATION_DATASETS.has(ref.dataset.name) ? null : await evaluationOnce();
+    const exclude = (t: string) => validSet.has(t) || (evaluated?.has(t) ?? false);
+    const c = await extra.addCorpus(splitTexts(ref, { onBadRow }), lmHoldout(d.lmHoldout, HOLDOUT_SEED), exclude);
     log(
-      `lm text ${ref.id}: ${c.train} texts train (${c.trainTokens} tokens), ${c.valid} validate${c.dropped ? ` (${c.dropped} dropped: validation sentences)` : ""}`,
+      `lm text ${ref.id}: ${c.train} texts train (${c.trainTokens} tokens), ${c.valid} validate${c.dropped ? ` (${c.dropped} dropped: validation or evaluation sentences)` : ""}`,
     );
   }
   const vocab = Vocab.fromCounts(counter.counts, { minFreq: cfg.vocab.minFreq, maxSize: cfg.vocab.maxSize, oovBuckets: cfg.vocab.oovBuckets });

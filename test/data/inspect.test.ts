@@ -88,6 +88,12 @@ testWithData(
     assert.equal([m.groups, m.sentences, m.bad_rows, m.lines], [27072, 135360, 0, undefined]);
     assert.match(s.text(), /\n {2}groups {6}27,072\n {2}sentences {3}135,360\n/);
     assert.not.match(s.text(), /lines/);
+    // 2,606 of those groups hold an evaluation sentence (up to case, spacing and punctuation): training leaves them out
+    assert.equal(m.evaluation_overlap, { rows: 2606, splits: ["snli:dev", "xnli:dev", "stsb:dev", "sick:trial"] });
+    assert.match(s.text(), "eval text   2,606 groups hold a sentence of snli:dev, xnli:dev, stsb:dev, sick:trial (training leaves them out)");
+    assert.is(combined.evaluation_overlap?.rows, 292, "counterfactual SNLI pairs with a sentence of SNLI dev");
+    // an evaluation dataset itself is not compared this way (its held-out rows keep it apart)
+    assert.is((await inspect("snli:dev")).evaluation_overlap, undefined);
   },
   ISSUE21_FILES,
 );

@@ -2,6 +2,7 @@
 
 import { missingSplitMessage, parseSplitRef, type SplitRef, splitExists } from "./datasets.js";
 import { type BadRowPolicy, DataError, emptyReadStats, noUsableRows, type ReadStats } from "./errors.js";
+import { EVALUATION_DATASETS, evaluationSentences } from "./evaluation.js";
 import { buildVocab, LengthGuard } from "./prepare.js";
 import { DROPPED_NO_GOLD } from "./readers/nli.js";
 import { NLI_LABELS } from "./records.js";
@@ -62,6 +63,9 @@ export interface InspectReport {
   /** Texts cut at max_len, and the first few rows cut (pairs, with --on-bad-row skip; "error" stops at the first). */
   truncated: number;
   truncated_examples: { line: number; reason: string }[];
+  /** Rows (pairs, groups, lines) holding a sentence of an evaluation split, which training leaves out; absent for the
+   * evaluation datasets themselves (held-out rows keep them apart) and when no evaluation split is in the data dir. */
+  evaluation_overlap?: { rows: number; splits: string[] };
 }
 
 export async function inspectSplit(opts: InspectOptions): Promise<InspectReport> {
@@ -84,6 +88,11 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
       if (vocabInfo.vocab && !vocabInfo.vocab.has(t)) unknown++;
     }
   };
+  const evaluated = EVALUATION_DATASETS.has(ref.dataset.name) ? null : await evaluationSentences(opts.dataDir);
+  let overlapping = 0;
+  const overlaps = (texts: readonly string[]) => {
+    if (evaluated?.splits.length && texts.some((t) => evaluated.has(t))) overlapping++;
+  };
   const truncatedBefore = tokenizer.stats.truncated;
   const report: InspectReport = {
     dataset: ref.dataset.name,
@@ -100,17 +109,21 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
     truncated: 0,
     truncated_examples: [],
   };
-  if (ref.dataset.kind === "pairs") Object.assign(report, await pairCounts(ref, onBadRow, stats, tokenizer, count));
+  if (ref.dataset.kind === "pairs") Object.assign(report, await pairCounts(ref, onBadRow, stats, tokenizer, count, overlaps));
   else if (ref.dataset.kind === "groups") {
     let sentences = 0;
     for await (const r of ref.dataset.read(ref.path!, { onBadRow, stats })) {
       for (const t of r.sentences) count(t);
+      overlaps(r.sentences);
       sentences += r.sentences.length;
     }
     report.groups = stats.records;
     report.sentences = sentences;
   } else {
-    for await (const r of ref.dataset.read(ref.path, { onBadRow, stats })) count(r.text);
+    for await (const r of ref.dataset.read(ref.path, { onBadRow, stats })) {
+      count(r.text);
+      overlaps([r.text]);
+    }
     report.lines = stats.records;
   }
   if (stats.records === 0)
@@ -128,6 +141,7 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
   report.oov.rate = vocabInfo.vocab ? (tokens === 0 ? 0 : unknown / tokens) : null;
   report.truncated = tokenizer.stats.truncated - truncatedBefore;
   report.truncated_examples = stats.truncatedExamples;
+  if (evaluated?.splits.length) report.evaluation_overlap = { rows: overlapping, splits: evaluated.splits };
   // Counts first, details after, for people reading the JSON.
   const { dataset, split, file, pairs, labels, scores, lines, groups, sentences, ...rest } = report;
   const counts = pairs !== undefined ? { pairs, labels, scores } : groups !== undefined ? { groups, sentences } : { lines };
@@ -141,6 +155,7 @@ async function pairCounts(
   stats: ReadStats,
   tokenizer: Tokenizer,
   count: (text: string) => void,
+  overlaps: (texts: readonly string[]) => void,
 ): Promise<Pick<InspectReport, "pairs" | "labels" | "scores">> {
   const labels: Record<string, number> = Object.fromEntries(NLI_LABELS.map((l) => [l, 0]));
   let unlabelled = 0;
@@ -161,6 +176,7 @@ async function pairCounts(
     }
     count(r.s1);
     count(r.s2);
+    overlaps([r.s1, r.s2]);
     guard.check(r.line);
   }
   return {
@@ -211,6 +227,12 @@ export function formatInspectReport(r: InspectReport): string {
   lines.push(
     `  OOV         ${r.oov.rate === null ? "n/a" : `${(r.oov.rate * 100).toFixed(2)}%`} (vocabulary: ${r.oov.vocab}${r.oov.vocab_size ? `, ${r.oov.vocab_size} tokens` : ""})`,
   );
+  if (r.evaluation_overlap) {
+    const unit = r.pairs !== undefined ? "pairs" : r.groups !== undefined ? "groups" : "lines";
+    lines.push(
+      `  eval text   ${r.evaluation_overlap.rows.toLocaleString("en-US")} ${unit} hold a sentence of ${r.evaluation_overlap.splits.join(", ")} (training leaves them out)`,
+    );
+  }
   lines.push(
     `  max_len     ${r.max_len ?? "none"}${r.truncated > 0 ? `; ${r.truncated} texts cut to it` : ""}${r.truncated_examples.map((b) => `\n    line ${b.line}: ${b.reason}`).join("")}`,
   );

@@ -18,7 +18,7 @@ import type { Config } from "../config/schema.js";
 import { missingSplitMessage, parseSplitRef, registerConfigDatasets, type SplitRef, splitTexts } from "../data/datasets.js";
 import { ensureSplit } from "../data/download.js";
 import { type BadRowPolicy, DataError, emptyReadStats, noUsableRows } from "../data/errors.js";
-import { EVALUATION_DATASETS, type EvaluationSentences, evaluationSentences, sentenceKey } from "../data/evaluation.js";
+import { EVALUATION_DATASETS, type EvaluationSentences, evaluationSentences } from "../data/evaluation.js";
 import type { NumericalisedGroups } from "../data/groups.js";
 import { HOLDOUT_SEED, pairHoldout, permutation, premiseHoldout } from "../data/holdout.js";
 import { lmCorpus, lmHoldout } from "../data/lmStream.js";
@@ -206,8 +206,8 @@ async function clearOfEvaluation(
   evaluation: () => Promise<EvaluationSentences>,
 ): Promise<{ rows: Int32Array; left: number }> {
   if (EVALUATION_DATASETS.has(ref.dataset.name)) return { rows, left: 0 };
-  const { keys } = await evaluation();
-  const kept = rows.filter((i) => !sentences(i).some((x) => keys.has(sentenceKey(x))));
+  const evaluated = await evaluation();
+  const kept = rows.filter((i) => !sentences(i).some((x) => evaluated.has(x)));
   return { rows: kept, left: rows.length - kept.length };
 }
 
@@ -351,18 +351,12 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   // data.pairs of a dataset evaluation does not read (the user's own, cad, ...): as the tasks' rows below
   const clearPairs = await clearOfEvaluation(trainSource, chosen.trainRows, (i) => [trainRecords[i].s1, trainRecords[i].s2], evaluationOnce);
   const trainRows = clearPairs.rows;
-  if (clearPairs.left > 0) {
-    const { splits } = await evaluationOnce();
-    notes.push(`${trainSource.id}: ${clearPairs.left} pairs left out: a sentence of theirs is in an evaluation split (${splits.join(", ")})`);
-  }
+  const overlapNote = async (id: string, left: number, unit: string) =>
+    notes.push(`${id}: ${left} ${unit} left out: a sentence of theirs is in an evaluation split (${(await evaluationOnce()).splits.join(", ")})`);
+  if (clearPairs.left > 0) await overlapNote(trainSource.id, clearPairs.left, "pairs");
   const taskRefs = taskDatasetRefs(cfg, opts.dataDir);
   const { pairs: taskSplits, groups: groupSplits } = await loadTaskSplits(cfg, validRef, taskRefs, ensure, onBadRow, evaluationOnce);
-  for (const t of [...taskSplits, ...groupSplits]) {
-    if (!t.evalOverlap) continue;
-    const unit = "groups" in t ? "groups" : "pairs";
-    const { splits } = await evaluationOnce();
-    notes.push(`${t.ref.id}: ${t.evalOverlap} ${unit} left out: a sentence of theirs is in an evaluation split (${splits.join(", ")})`);
-  }
+  for (const t of [...taskSplits, ...groupSplits]) if (t.evalOverlap) await overlapNote(t.ref.id, t.evalOverlap, "groups" in t ? "groups" : "pairs");
 
   // Vocabulary: the training pairs' sentences (data.pairs's and the tasks') and the extra LM text's training splits.
   const tokenizer = new Tokenizer(tokenizerSettings(cfg));

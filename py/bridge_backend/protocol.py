@@ -26,18 +26,20 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import PROTOCOL_VERSION
 from .errors import BadMessage
 
 MAX_HEADER_BYTES = 1 << 20
 ENCODINGS = ("arrow", "raw")
+# The dtypes that cross the wire (tensors.py maps each to torch and Arrow).
+WIRE_DTYPES = ("float32", "float64", "float16", "bfloat16", "int8", "int16", "int32", "int64", "uint8", "bool")
 
 
-@dataclass(frozen=True)
-class TensorMeta:
+class TensorMeta(NamedTuple):
+    """A tensor's header entry (a tuple: made for every tensor of every message, so it must be cheap)."""
+
     name: str
     dtype: str
     shape: tuple[int, ...]
@@ -47,8 +49,7 @@ class TensorMeta:
         return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape), "encoding": self.encoding}
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     id: int
     op: str
     args: dict[str, Any]
@@ -56,15 +57,13 @@ class Request:
 
 
 def _meta(raw: Any, i: int) -> TensorMeta:
-    from .tensors import DTYPES  # the codec owns the dtype table
-
     if not isinstance(raw, dict):
         raise BadMessage(f"tensors[{i}] must be an object")
     name, dtype, shape, encoding = raw.get("name"), raw.get("dtype"), raw.get("shape"), raw.get("encoding", "arrow")
     if not isinstance(name, str) or not name:
         raise BadMessage(f"tensors[{i}].name must be a non-empty string")
-    if dtype not in DTYPES:
-        raise BadMessage(f"tensors[{i}] ({name}): unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    if dtype not in WIRE_DTYPES:
+        raise BadMessage(f"tensors[{i}] ({name}): unknown dtype {dtype!r}; expected one of {', '.join(WIRE_DTYPES)}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise BadMessage(f"tensors[{i}] ({name}): shape must be a list of non-negative integers, got {shape!r}")
     if encoding not in ENCODINGS:
@@ -77,11 +76,15 @@ def _refuse_non_json_constant(token: str) -> Any:
     raise BadMessage(f"header holds {token}, which is not JSON: non-finite numbers travel as null")
 
 
+# One decoder for every header (json.loads with an option builds a new one per call).
+_HEADER_DECODER = json.JSONDecoder(parse_constant=_refuse_non_json_constant)
+
+
 def parse_header(frame: bytes | memoryview) -> dict[str, Any]:
     if len(frame) > MAX_HEADER_BYTES:
         raise BadMessage(f"header is {len(frame)} bytes, over the {MAX_HEADER_BYTES} limit")
     try:
-        header = json.loads(bytes(frame).decode("utf-8"), parse_constant=_refuse_non_json_constant)
+        header = _HEADER_DECODER.decode(str(frame, "utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BadMessage(f"header is not UTF-8 JSON: {e}") from None
     if not isinstance(header, dict):
@@ -129,11 +132,14 @@ def _non_finite_as_null(value: Any) -> Any:
     return value
 
 
+_HEADER_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def encode_header(header: dict[str, Any]) -> bytes:
     """Strict JSON for the wire: NaN and infinities (a diverged loss) become null."""
     body = {"v": PROTOCOL_VERSION, **header}
     try:
-        text = json.dumps(body, separators=(",", ":"), allow_nan=False)
+        text = _HEADER_ENCODER.encode(body)
     except ValueError:  # rare (a non-finite float somewhere): walk the body only then
-        text = json.dumps(_non_finite_as_null(body), separators=(",", ":"), allow_nan=False)
+        text = _HEADER_ENCODER.encode(_non_finite_as_null(body))
     return text.encode("utf-8")

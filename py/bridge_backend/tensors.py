@@ -15,7 +15,7 @@ import pyarrow as pa
 import torch
 
 from .errors import BadTensor
-from .protocol import TensorMeta
+from .protocol import WIRE_DTYPES, TensorMeta
 
 # wire dtype -> (torch dtype, Arrow type it travels as)
 DTYPES: dict[str, tuple[torch.dtype, pa.DataType]] = {
@@ -30,6 +30,8 @@ DTYPES: dict[str, tuple[torch.dtype, pa.DataType]] = {
     "uint8": (torch.uint8, pa.uint8()),
     "bool": (torch.bool, pa.uint8()),
 }
+if tuple(DTYPES) != WIRE_DTYPES:
+    raise ImportError("bridge_backend.tensors: DTYPES must map exactly protocol.WIRE_DTYPES")
 WIRE_DTYPE: dict[torch.dtype, str] = {t: name for name, (t, _) in DTYPES.items()}
 # Same-width integer views for dtypes numpy lacks (bfloat16) or stores differently (bool).
 _BITS_VIEW: dict[torch.dtype, torch.dtype] = {torch.bfloat16: torch.int16, torch.bool: torch.uint8}
@@ -136,9 +138,9 @@ def _flat_numpy(t: torch.Tensor) -> np.ndarray:
     flat = t.detach()
     if flat.device.type != "cpu":
         flat = flat.cpu()
-    flat = flat.contiguous().view(-1)
-    flat = flat.view(_BITS_VIEW.get(flat.dtype, flat.dtype))
-    return flat.numpy()
+    flat = flat.reshape(-1) if flat.is_contiguous() else flat.contiguous().view(-1)
+    bits = _BITS_VIEW.get(flat.dtype)
+    return (flat if bits is None else flat.view(bits)).numpy()
 
 
 def encode(name: str, t: torch.Tensor, encoding: str | None = None) -> tuple[dict[str, Any], Any]:
@@ -149,7 +151,7 @@ def encode(name: str, t: torch.Tensor, encoding: str | None = None) -> tuple[dic
     arr = _flat_numpy(t)
     if encoding is None:
         encoding = "raw" if arr.nbytes >= RAW_THRESHOLD_BYTES else "arrow"
-    meta = TensorMeta(name, dtype, tuple(t.shape), encoding).to_json()
+    meta = {"name": name, "dtype": dtype, "shape": list(t.shape), "encoding": encoding}  # TensorMeta.to_json's
     if encoding == "raw":
         return meta, memoryview(arr).cast("B") if arr.size else b""
     prefix, suffix = _arrow_template(dtype, arr.size)

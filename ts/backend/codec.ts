@@ -143,7 +143,8 @@ export function encodeTensor(name: string, t: Tensor, encoding?: Encoding): Enco
   const meta: TensorMeta = { name, dtype: t.dtype, shape: [...t.shape], encoding: enc };
   if (enc === "raw") return { meta, frame: bytes };
   const { prefix, suffix } = arrowTemplate(t.dtype, t.data.length);
-  const frame = new Uint8Array(prefix.byteLength + bytes.byteLength + suffix.byteLength);
+  // every byte is written below, so the frame need not be zero-filled first
+  const frame: Uint8Array = Buffer.allocUnsafeSlow(prefix.byteLength + bytes.byteLength + suffix.byteLength);
   frame.set(prefix, 0);
   frame.set(bytes, prefix.byteLength);
   frame.set(suffix, prefix.byteLength + bytes.byteLength);

@@ -195,14 +195,21 @@ def build_result(t: Trainer) -> dict[str, Any]:
     return {k: s[k] for k in ("config", "params", "trainable_params", "groups", "trainable_groups", "device", "vec_dim")}
 
 
+def value_range(x: torch.Tensor) -> tuple[int, int]:
+    """(min, max) of a non-empty integer tensor in one pass (a step checks several: two calls each cost more)."""
+    lo, hi = torch.aminmax(x)
+    return int(lo), int(hi)
+
+
 def token_ids(session, tensors: Tensors, name: str, *, allow_ignore: bool = False) -> torch.Tensor:
     """Tensor `name` as int64 [bs, sl] on the session's device, ids checked against the vocabulary."""
     x = tensor_arg(tensors, name, dtypes=INTS, ndim=2)
     if x.numel() == 0:
         raise BadArgs(f"tensor {name!r} is empty (shape {list(x.shape)})")
     vocab_sz = trainer_of(session).model.cfg.vocab_sz
-    lo, hi = int(x.min()), int(x.max())
-    negative_ok = allow_ignore and not bool(((x < 0) & (x != -100)).any())  # -100: target ignored
+    lo, hi = value_range(x)
+    # -100: a target ignored (looked for only when there are negative ids)
+    negative_ok = allow_ignore and lo < 0 and not bool(((x < 0) & (x != -100)).any())
     if hi >= vocab_sz or (lo < 0 and not negative_ok):
         raise BadArgs(f"tensor {name!r} holds ids outside 0..{vocab_sz - 1} (min {lo}, max {hi})")
     return x.to(session.device, torch.long)
@@ -215,8 +222,9 @@ def sentences(session, tensors: Tensors, name: str) -> tuple[torch.Tensor, torch
     lengths = tensor_arg(tensors, lname, dtypes=INTS, ndim=1)
     if lengths.numel() != x.size(0):
         raise BadArgs(f"tensor {lname!r} has {lengths.numel()} lengths for {x.size(0)} rows of {name!r}")
-    if int(lengths.min()) < 1 or int(lengths.max()) > x.size(1):
-        raise BadArgs(f"tensor {lname!r} must be within 1..{x.size(1)} (min {int(lengths.min())}, max {int(lengths.max())})")
+    lo, hi = value_range(lengths)
+    if lo < 1 or hi > x.size(1):
+        raise BadArgs(f"tensor {lname!r} must be within 1..{x.size(1)} (min {lo}, max {hi})")
     return x, lengths.to(session.device, torch.long)
 
 
@@ -224,8 +232,9 @@ def labels_tensor(session, tensors: Tensors, name: str) -> torch.Tensor:
     """Class labels `name` [bs] as int64 on the device, each within 0..n_classes-1."""
     labels = tensor_arg(tensors, name, dtypes=INTS, ndim=1)
     n_classes = trainer_of(session).model.hc.n_classes
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
-        raise BadArgs(f"{name} must be within 0..{n_classes - 1} (min {int(labels.min())}, max {int(labels.max())})")
+    lo, hi = value_range(labels) if labels.numel() else (0, 0)
+    if lo < 0 or hi >= n_classes:
+        raise BadArgs(f"{name} must be within 0..{n_classes - 1} (min {lo}, max {hi})")
     return labels.to(session.device, torch.long)
 
 

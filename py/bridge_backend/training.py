@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import distributed
+from .errors import BadArgs
 from .models.heads import BridgeModel
 from .models.pooling import principal_component
 from .objectives import get_objective
@@ -224,6 +225,11 @@ class Trainer:
             self.micro = 0
             self.lm_state.clear()
             return {**res, "finite": False, "stepped": False, "step": self.step}, out
+        if not loss.requires_grad:  # e.g. cosent with only the (unused) head unfrozen: backward would fail obscurely
+            raise BadArgs(
+                f"{objective}: no trainable weight reaches its loss (trainable groups: {', '.join(self.trainable()) or 'none'}); "
+                "unfreeze more groups (set_trainable) before training it"
+            )
         (loss / self.tc.accum_steps).backward()
         self.micro += 1
         res.update(finite=True, stepped=False, step=self.step)

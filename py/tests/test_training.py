@@ -145,6 +145,20 @@ def test_freezing_keeps_groups_fixed() -> None:
     assert not torch.equal(t.model.encoder.emb.weight, emb0)
 
 
+def test_an_objective_with_no_trainable_weight_is_refused_by_name() -> None:
+    """contrastive uses no head: with the head alone unfrozen its loss has no gradient path; the step says so
+    (and changes nothing) instead of failing inside autograd."""
+    t = make(lr=1e-2)
+    t.freeze_to(-1)
+    emb0 = t.model.encoder.emb.weight.detach().clone()
+    with pytest.raises(training.BadArgs, match=r"contrastive: no trainable weight reaches its loss \(trainable groups: head\)"):
+        t.train_step("contrastive", pair_batch(), {})
+    assert torch.equal(t.model.encoder.emb.weight, emb0) and t.micro == 0
+    t.freeze_to(-2)  # the top LSTM layer too: it trains
+    t.train_step("contrastive", pair_batch(), {})
+    assert t.step == 1
+
+
 def test_discriminative_learning_rates_and_momentum() -> None:
     t = make(opt="adamw")
     hp = t.set_hparams({"lr": 0.01, "lr_div": 2.6, "mom": 0.85, "clip": 0.5})

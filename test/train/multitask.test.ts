@@ -297,6 +297,54 @@ testWithData(test, "a multi-task stage SIGKILLed mid-stage and resumed ends exac
   }
 });
 
+testWithData(test, "gradual unfreezing and discriminative rates in a stage mixing head and headless tasks: every task trains from step 1", async (dataDir) => {
+  // With the classifier head alone unfrozen first (ULMFiT's order), a contrastive step would reach no trainable
+  // weight: the stage starts from the head and the top encoder layer instead.
+  const dir = tempFolder("bridge-unfreeze-");
+  try {
+    const config = join(dir, "ulmfit.yaml");
+    writeFileSync(
+      config,
+      stringify({
+        seed: 4,
+        threads: 1,
+        data: { pairs: "snli", maxTrainPairs: 300, maxValidPairs: 60 },
+        vocab: { minFreq: 2, maxSize: 1000 },
+        model: { preset: "tiny", head_hidden: 16 },
+        stages: [
+          {
+            name: "mt",
+            steps: 16,
+            batchSize: 32,
+            lr: { max: 0.005, schedule: "slanted_triangular", lrDiv: 2.6 },
+            gradualUnfreeze: true,
+            unfreezeEvery: 4,
+            tasks: [
+              { dataset: "snli", objective: "siamese" },
+              { dataset: "snli", objective: "contrastive" },
+            ],
+          },
+        ],
+      }),
+    );
+    await train({ config, run: "ulmfit", quiet: true, dataDir, runsDir: dir });
+    const steps = readFileSync(runPaths("ulmfit", dir).log, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; step: number; task?: string; loss: number | null; finite: boolean })
+      .filter((e) => e.type === "train");
+    assert.is(steps.length, 16);
+    assert.ok(
+      steps.every((e) => e.finite && Number.isFinite(e.loss)),
+      JSON.stringify(steps.map((e) => [e.step, e.task, e.loss])),
+    );
+    const firstPhase = new Set(steps.filter((e) => e.step <= 4).map((e) => e.task));
+    assert.equal(firstPhase, new Set(["snli-siamese", "snli-contrastive"]), "both tasks trained before the first unfreezing");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 testWithData(test, "a stage of `steps: N` trains exactly as `epochs: E` when N is E epochs of the data (configs/default.yaml's steps)", async (dataDir) => {
   const dir = tempFolder("bridge-steps-");
   try {

@@ -568,12 +568,22 @@ export function stageObjectives(s: Pick<StageConfig, "objective" | "tasks">): Ob
   return s.objective === undefined ? [] : [s.objective];
 }
 
-/** What a stage's objectives together declare: metrics any of them yields, a head if any trains one, shardable if all are. */
-export function stageSpec(s: Pick<StageConfig, "objective" | "tasks">): { metrics: Metric[]; usesHead: boolean; shardable: boolean; lm: boolean } {
+/**
+ * What a stage's objectives together declare: metrics any of them yields, a head if any trains one (`headOnly`: every
+ * one does), shardable if all are.
+ */
+export function stageSpec(s: Pick<StageConfig, "objective" | "tasks">): {
+  metrics: Metric[];
+  usesHead: boolean;
+  headOnly: boolean;
+  shardable: boolean;
+  lm: boolean;
+} {
   const specs: ObjectiveSpec[] = stageObjectives(s).map((o) => OBJECTIVE_SPECS[o]);
   return {
     metrics: METRICS.filter((m) => specs.some((sp) => sp.metrics.includes(m))),
     usesHead: specs.some((sp) => sp.usesHead),
+    headOnly: specs.length > 0 && specs.every((sp) => sp.usesHead),
     shardable: specs.every((sp) => sp.shardable),
     lm: s.objective === "lm",
   };

@@ -255,8 +255,9 @@ async function trainStage(
     const batches = epoch === 0 ? plan.firstEpoch : sd.epoch(epoch);
     // pos names the next batch: (epoch, batch); it rolls over to the next epoch after the last batch
     while (pos.epoch === epoch && pos.step < plan.total) {
-      // Objectives that use no head parameters (triplet, contrastive): unfreezing starts from the top encoder layer.
-      const headless = spec.usesHead ? 0 : 1;
+      // Where any objective uses no head parameters (triplet, contrastive, cosent; a task of a multi-task stage), unfreezing
+      // starts from the top encoder layer: with the head alone trainable such a step would train nothing.
+      const headless = spec.headOnly ? 0 : 1;
       const level = headless + unfrozenGroups(pos.step, plan.unfreezeEvery, plan.groups - headless, s.gradualUnfreeze);
       if (level !== frozenLevel) {
         requests.send();

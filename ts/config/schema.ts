@@ -100,8 +100,9 @@ export const StageSchema = z
     clip: z.number().min(0).default(0),
     accumSteps: positiveInt.default(1),
     dropMult: z.number().min(0).lt(10).default(1),
-    /** Gradual unfreezing (ULMFiT): the top group first, one more group every `unfreezeEvery` steps
-     * (default: every epoch); false trains every group from the start. */
+    /** Gradual unfreezing (ULMFiT): the top group first (the classifier head; the head and the top encoder layer
+     * where any of the stage's objectives uses no head), one more group every `unfreezeEvery` steps (default: every
+     * epoch); false trains every group from the start. */
     gradualUnfreeze: z.boolean().default(false),
     unfreezeEvery: positiveInt.nullable().default(null),
     /** Loss settings of the stage's objectives (ts/config/objectives.ts): e.g. { temperature: 0.05 } for contrastive,

@@ -1,10 +1,11 @@
-/** `bench train` (not timed here): the bridge and the native loop train the same model on the same batches. */
+/** `bench train` (not timed here): the bridge and the native loop train the same model on the same batches; the benches' process costs. */
 
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { costSince, ownCost, pidCost } from "../../ts/bench/processCost.js";
 import { benchTrain, compareLosses } from "../../ts/bench/train.js";
 import { backendPython, projectRoot } from "../../ts/paths.js";
 import { DEFAULT_STEPS_PER_REQUEST } from "../../ts/train/loop.js";
@@ -46,6 +47,30 @@ testWithData(test, "--profile writes the bridge side's cProfile stats, with trai
     `import pstats; pstats.Stats(${JSON.stringify(file)}).print_stats("ops/model.py.*train_steps")`,
   ]);
   assert.match(stdout, /ops\/model\.py:\d+\(train_steps\)/);
+});
+
+test("processCost: CPU time and minor page faults of this process and of another one, by pid", async () => {
+  const before = ownCost();
+  const touched = new Float64Array(5_000_000).fill(1); // 40 MB of fresh pages
+  const after = ownCost();
+  assert.ok(after.minorFaults - before.minorFaults > 4000, `${after.minorFaults - before.minorFaults} faults for 40 MB`);
+  assert.ok(after.cpuMs >= before.cpuMs && touched[4_999_999] === 1);
+  // a child that touches 80 MB, then waits on its stdin so that its /proc entry stays readable
+  const child = spawn(process.execPath, ["-e", "new Float64Array(10_000_000).fill(2); process.stdout.write('ready'); process.stdin.resume()"], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  try {
+    await new Promise((resolve) => child.stdout.once("data", resolve));
+    const cost = pidCost(child.pid);
+    if (process.platform === "linux") {
+      assert.ok(cost && cost.minorFaults > 15000 && cost.cpuMs > 0, JSON.stringify(cost));
+      assert.equal(costSince(cost, cost), { cpuMs: 0, minorFaults: 0 });
+    } else assert.is(cost, null);
+  } finally {
+    child.kill();
+  }
+  assert.is(pidCost(null), null);
+  assert.is(costSince(null, before), null);
 });
 
 test.run();

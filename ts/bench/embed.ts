@@ -23,6 +23,7 @@ import { Tokenizer } from "../data/tokenize.js";
 import { TokenCounter, Vocab } from "../data/vocab.js";
 import { RunModel } from "../eval/runModel.js";
 import { MANIFEST_VERSION, runPaths, writeManifest } from "../run/manifest.js";
+import { costSince, ownCost, type ProcessCost, pidCost } from "./processCost.js";
 import { runPythonJson } from "./python.js";
 
 export interface EmbedBenchOptions {
@@ -53,6 +54,24 @@ export interface EmbedBenchResult {
   model: string;
   source: string;
   device: string;
+  /** Per pass over the sentences, mean over the rounds: what the bridge's encode cost the client (this process)
+   * and the backend (null off Linux), against the native loop's one process. */
+  profile: {
+    bridge_client_cpu_ms: number;
+    bridge_client_minor_faults: number;
+    bridge_backend_cpu_ms: number | null;
+    bridge_backend_minor_faults: number | null;
+    native_cpu_ms: number;
+    native_minor_faults: number;
+  };
+}
+
+interface NativeEmbedResult {
+  native_sentences_per_s: number;
+  device: string;
+  /** The timed pass's CPU time and minor page faults. */
+  native_cpu_ms: number;
+  native_minor_faults: number;
 }
 
 export async function benchSentences(dataDir: string | undefined, n: number): Promise<{ sentences: string[]; source: string }> {
@@ -96,7 +115,7 @@ export async function freshRun(root: string, sentences: string[], preset: string
   });
 }
 
-function runNative(args: string[]): Promise<{ native_sentences_per_s: number; device: string }> {
+function runNative(args: string[]): Promise<NativeEmbedResult> {
   return runPythonJson("bridge bench embed: the native loop", ["-m", "bridge_backend.bench_embed", ...args]);
 }
 
@@ -116,6 +135,13 @@ export async function benchEmbed(opts: EmbedBenchOptions = {}): Promise<EmbedBen
     let cliBest = Number.POSITIVE_INFINITY;
     let nativeBest = 0;
     let device = "";
+    const client: ProcessCost = { cpuMs: 0, minorFaults: 0 };
+    let backend: ProcessCost | null = { cpuMs: 0, minorFaults: 0 };
+    const native: ProcessCost = { cpuMs: 0, minorFaults: 0 };
+    const add = (to: ProcessCost, c: ProcessCost) => {
+      to.cpuMs += c.cpuMs;
+      to.minorFaults += c.minorFaults;
+    };
     let tokenizeSeconds: number;
     try {
       const t0 = performance.now();
@@ -138,12 +164,18 @@ export async function benchEmbed(opts: EmbedBenchOptions = {}): Promise<EmbedBen
       };
       // Rounds alternate the paths, so that load from other processes hits all alike; best of each.
       for (let r = 0; r < repeats; r++) {
+        const [client0, backend0] = [ownCost(), pidCost(model.client.process?.pid)];
         bridgeBest = Math.min(bridgeBest, await timed(() => model.encode(rows, { batchSize })));
+        add(client, costSince(client0, ownCost())!);
+        const backendPass = costSince(backend0, pidCost(model.client.process?.pid));
+        if (backend && backendPass) add(backend, backendPass);
+        else backend = null;
         apiBest = Math.min(apiBest, await timed(() => encoder.embed(sentences, { batchSize })));
         cliBest = Math.min(cliBest, await timed(() => embedFile({ run: runSpec, input, output: join(tmp, "out.arrow"), batchSize, encoder, progress: false })));
-        const native = await runNative(nativeArgs);
-        nativeBest = Math.max(nativeBest, native.native_sentences_per_s);
-        device = native.device;
+        const nat = await runNative(nativeArgs);
+        nativeBest = Math.max(nativeBest, nat.native_sentences_per_s);
+        add(native, { cpuMs: nat.native_cpu_ms, minorFaults: nat.native_minor_faults });
+        device = nat.device;
       }
     } finally {
       await encoder.close();
@@ -167,6 +199,14 @@ export async function benchEmbed(opts: EmbedBenchOptions = {}): Promise<EmbedBen
       model: opts.run ?? `fresh ${preset}`,
       source,
       device,
+      profile: {
+        bridge_client_cpu_ms: Math.round(client.cpuMs / repeats),
+        bridge_client_minor_faults: Math.round(client.minorFaults / repeats),
+        bridge_backend_cpu_ms: backend && Math.round(backend.cpuMs / repeats),
+        bridge_backend_minor_faults: backend && Math.round(backend.minorFaults / repeats),
+        native_cpu_ms: Math.round(native.cpuMs / repeats),
+        native_minor_faults: Math.round(native.minorFaults / repeats),
+      },
     };
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -16,6 +16,7 @@ import { Dealer } from "zeromq";
 import { type BackendClient, startBackend } from "../backend/client.js";
 import { type Tensor, tensor } from "../core/tensor.js";
 import { backendEnv, backendPython } from "../paths.js";
+import { costSince, ownCost, type ProcessCost, pidCost } from "./processCost.js";
 
 export interface TransportBenchOptions {
   smallIterations?: number;
@@ -26,8 +27,24 @@ export interface TransportBenchOptions {
 }
 
 export interface TransportBenchResult {
-  small: { bytes: number; iterations: number; rounds: number; p50_ms: number; p99_ms: number; raw_zmq_p50_ms: number; raw_zmq_p99_ms: number; ratio: number };
+  small: {
+    bytes: number;
+    iterations: number;
+    rounds: number;
+    p50_ms: number;
+    p99_ms: number;
+    raw_zmq_p50_ms: number;
+    raw_zmq_p99_ms: number;
+    ratio: number;
+    /** CPU microseconds a small round trip cost each side, mean over every timed one: the client (this process)
+     * and the peer (the backend; the bare echo for raw). Null off Linux. */
+    profile: { client_us: number; peer_us: number | null; raw_client_us: number; raw_peer_us: number | null };
+  };
   large: { bytes: number; iterations: number; mb_per_s: number; raw_zmq_mb_per_s: number; ratio: number };
+}
+
+function zeroCost(): ProcessCost {
+  return { cpuMs: 0, minorFaults: 0 };
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -46,7 +63,7 @@ async function timeEach(n: number, warmup: number, fn: () => Promise<unknown>): 
 }
 
 /** A bare echo peer (py/bridge_backend/raw_echo.py) and a DEALER to it. */
-async function withRawEcho<T>(fn: (roundTrip: (frame: Uint8Array) => Promise<Buffer>) => Promise<T>): Promise<T> {
+async function withRawEcho<T>(fn: (roundTrip: (frame: Uint8Array) => Promise<Buffer>, pid: number | undefined) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "bridge-bench-"));
   const endpoint = `ipc://${join(dir, "raw.sock")}`;
   const child = spawn(backendPython(), ["-m", "bridge_backend.raw_echo", "--endpoint", endpoint], {
@@ -60,7 +77,7 @@ async function withRawEcho<T>(fn: (roundTrip: (frame: Uint8Array) => Promise<Buf
       await sock.send(frame);
       const [reply] = await sock.receive();
       return reply;
-    });
+    }, child.pid);
   } finally {
     sock.close();
     child.kill("SIGKILL");
@@ -94,12 +111,26 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
   let raw: { smallTimes: number[]; largeTimes: number[] } | undefined;
   let ours: { smallTimes: number[]; largeTimes: number[] } | undefined;
   const best = (a: number[] | undefined, b: number[], q = 0.5) => (a === undefined || percentile(b, q) < percentile(a, q) ? b : a);
+  // CPU time of both ends over the timed small round trips (warm-ups included: the same share on both sides)
+  const cost = { client: zeroCost(), peer: zeroCost() as ProcessCost | null, rawClient: zeroCost(), rawPeer: zeroCost() as ProcessCost | null };
+  const costOf = async (client: ProcessCost, peer: ProcessCost | null, pid: number | undefined, work: () => Promise<number[]>) => {
+    const [c0, p0] = [ownCost(), pidCost(pid)];
+    const times = await work();
+    const [dc, dp] = [costSince(c0, ownCost())!, costSince(p0, pidCost(pid))];
+    client.cpuMs += dc.cpuMs;
+    if (peer && dp) peer.cpuMs += dp.cpuMs;
+    return { times, peerKnown: peer !== null && dp !== null };
+  };
   try {
-    await withRawEcho(async (roundTrip) => {
+    await withRawEcho(async (roundTrip, rawPid) => {
       await roundTrip(new Uint8Array(1)); // connected
       for (let r = 0; r < rounds; r++) {
-        const rawSmall = await timeEach(smallN, 300, () => roundTrip(smallRaw));
-        const oursSmall = await timeEach(smallN, 300, () => echo(backend, small));
+        const rawRun = await costOf(cost.rawClient, cost.rawPeer, rawPid, () => timeEach(smallN, 300, () => roundTrip(smallRaw)));
+        if (!rawRun.peerKnown) cost.rawPeer = null;
+        const rawSmall = rawRun.times;
+        const oursRun = await costOf(cost.client, cost.peer, backend.process?.pid, () => timeEach(smallN, 300, () => echo(backend, small)));
+        if (!oursRun.peerKnown) cost.peer = null;
+        const oursSmall = oursRun.times;
         const rawLarge = await timeEach(largeN, 2, () => roundTrip(largeRaw));
         const oursLarge = await timeEach(largeN, 2, () => echo(backend, large));
         raw = { smallTimes: best(raw?.smallTimes, rawSmall), largeTimes: best(raw?.largeTimes, rawLarge) };
@@ -116,6 +147,8 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
   const p50 = percentile(ours.smallTimes, 0.5);
   const rawP50 = percentile(raw.smallTimes, 0.5);
   const round = (x: number, d = 4) => Number(x.toFixed(d));
+  const trips = rounds * (smallN + 300);
+  const perTrip = (c: ProcessCost | null) => c && round((c.cpuMs * 1000) / trips, 1);
   return {
     small: {
       bytes: smallBytes,
@@ -126,6 +159,12 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
       raw_zmq_p50_ms: round(rawP50),
       raw_zmq_p99_ms: round(percentile(raw.smallTimes, 0.99)),
       ratio: round(p50 / rawP50, 3),
+      profile: {
+        client_us: perTrip(cost.client)!,
+        peer_us: perTrip(cost.peer),
+        raw_client_us: perTrip(cost.rawClient)!,
+        raw_peer_us: perTrip(cost.rawPeer),
+      },
     },
     large: {
       bytes: largeBytes,

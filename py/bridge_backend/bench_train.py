@@ -55,19 +55,25 @@ def run(path: str, warmup: int, device: str | None) -> dict:
         step_batch(session, step["objective"], ts) for step, ts in zip(header["steps"], raw, strict=True)
     ]  # on the device, before the clock
     losses: list[float | None] = []
-    t0 = 0.0
+    t0 = c0 = 0.0
     for i, (step, batch) in enumerate(zip(header["steps"], batches, strict=True)):
         if i == warmup:
             if session.device.type == "cuda":
                 torch.cuda.synchronize()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
         trainer.set_hparams(step["hparams"])
         metrics, _ = trainer.train_step(step["objective"], batch, step["opts"])
         losses.append(metrics.get("loss"))
     if session.device.type == "cuda":
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "timed_steps": len(batches) - warmup, "losses": losses, "device": str(session.device)}
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "timed_steps": len(batches) - warmup,
+        "losses": losses,
+        "device": str(session.device),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

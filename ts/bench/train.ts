@@ -23,8 +23,9 @@ import { projectRoot } from "../paths.js";
 import { loadTrainingData } from "../train/data.js";
 import { buildArgs, hparamsArgs, stepsPerRequest } from "../train/loop.js";
 import { scheduleAt } from "../train/schedules.js";
-import { type Batch, stageData } from "../train/stages.js";
+import { type Batch, type EpochBatches, stageData } from "../train/stages.js";
 import { StepRequests } from "../train/stepRequests.js";
+import { costSince, ownCost, type ProcessCost, pidCost } from "./processCost.js";
 import { runPythonJson } from "./python.js";
 
 export interface TrainBenchOptions {
@@ -74,7 +75,13 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
   // (epoch, batch) of each step: epochs follow one another as in training
   const order: [number, number][] = [];
   for (let e = 0; order.length < n; e++) for (let k = 0, c = sd.epoch(e).count; k < c && order.length < n; k++) order.push([e, k]);
-  const batchAt = (b: number) => sd.epoch(order[b][0]).batch(order[b][1]);
+  // one plan per epoch, as the training loop makes it (an epoch's plan is a shuffle and a sort of all its rows)
+  const epochs = new Map<number, EpochBatches>();
+  const batchAt = (b: number) => {
+    const [e, k] = order[b];
+    if (!epochs.has(e)) epochs.set(e, sd.epoch(e));
+    return epochs.get(e)!.batch(k);
+  };
   // Batches collated up front for the native loop; the bridge pass collates its own as it goes.
   const steps: Step[] = Array.from({ length: n }, (_, b) => {
     const batch = batchAt(b);
@@ -94,6 +101,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
   let bridgeLosses: (number | null)[] = [];
   let nativeLosses: (number | null)[] = [];
   let device = "";
+  const cost: { client: number; backend: number | null; native: number } = { client: 0, backend: 0, native: 0 }; // CPU ms, timed steps
   try {
     for (let round = 0; round < (opts.rounds ?? 2); round++) {
       if (opts.profile) rmSync(resolve(opts.profile), { force: true }); // the last pass's, never an older run's
@@ -101,7 +109,10 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
       const b = await bridgePass(build, steps, warmup, { depth: cfg.pipelineDepth, perRequest: stepsPerRequest(cfg) }, cfg.device, bridgeEnv, batchAt);
       bridgeRates.push(items / b.seconds);
       bridgeLosses = b.losses;
+      cost.client += b.client.cpuMs;
+      cost.backend = cost.backend !== null && b.backend ? cost.backend + b.backend.cpuMs : null;
       const nat = await nativePass(file, warmup, cfg.device, env);
+      cost.native += nat.cpu_seconds * 1000;
       nativeRates.push(items / nat.seconds);
       nativeLosses = nat.losses;
       device = nat.device;
@@ -109,6 +120,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  const passes = bridgeRates.length * (n - warmup);
   const bridge = Math.max(...bridgeRates);
   const native = Math.max(...nativeRates);
   const agreement = compareLosses(bridgeLosses, nativeLosses);
@@ -132,6 +144,12 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
     bridge_runs: bridgeRates.map(round1),
     native_runs: nativeRates.map(round1),
     profile: opts.profile ? resolve(opts.profile) : null,
+    // CPU ms a timed step cost each process, mean over the passes: where a step's overhead is spent (null off Linux)
+    cpu_ms_per_step: {
+      bridge_client: round3(cost.client / passes),
+      bridge_backend: cost.backend === null ? null : round3(cost.backend / passes),
+      native: round3(cost.native / passes),
+    },
   };
 }
 
@@ -175,8 +193,10 @@ async function bridgePass(
   device: string | null,
   env: NodeJS.ProcessEnv,
   collate: (b: number) => Batch,
-): Promise<{ seconds: number; losses: (number | null)[] }> {
+): Promise<{ seconds: number; losses: (number | null)[]; client: ProcessCost; backend: ProcessCost | null }> {
   const client = await startBackend({ ...(device ? { device } : {}), env });
+  const pid = client.process?.pid;
+  let start: [ProcessCost, ProcessCost | null] = [ownCost(), null];
   try {
     await client.call("build", build);
     const losses: (number | null)[] = new Array(steps.length).fill(null);
@@ -188,6 +208,7 @@ async function bridgePass(
           requests.send();
           await pipeline.drain();
           t0 = performance.now();
+          start = [ownCost(), pidCost(pid)];
         }
         const tensors = collate(b).tensors; // collated now, as the training loop does
         // as the training loop: the step carries hparams only when its values differ from the last ones sent
@@ -198,7 +219,8 @@ async function bridgePass(
       }
       requests.send();
     });
-    return { seconds: (performance.now() - t0) / 1000, losses };
+    const seconds = (performance.now() - t0) / 1000;
+    return { seconds, losses, client: costSince(start[0], ownCost())!, backend: costSince(start[1], pidCost(pid)) };
   } finally {
     await client.close();
   }
@@ -232,7 +254,7 @@ function nativePass(
   warmup: number,
   device: string | null,
   env: NodeJS.ProcessEnv,
-): Promise<{ seconds: number; losses: (number | null)[]; device: string }> {
+): Promise<{ seconds: number; cpu_seconds: number; losses: (number | null)[]; device: string }> {
   const args = ["-m", "bridge_backend.bench_train", file, "--warmup", String(warmup), ...(device ? ["--device", device] : [])];
   return runPythonJson("bench train: the native loop", args, env);
 }

@@ -23,7 +23,7 @@ import { Tokenizer } from "../data/tokenize.js";
 import { TokenCounter, Vocab } from "../data/vocab.js";
 import { RunModel } from "../eval/runModel.js";
 import { MANIFEST_VERSION, runPaths, writeManifest } from "../run/manifest.js";
-import { costSince, ownCost, type ProcessCost, pidCost } from "./processCost.js";
+import { CostTally, costSince, ownCost, pidCost } from "./processCost.js";
 import { runPythonJson } from "./python.js";
 
 export interface EmbedBenchOptions {
@@ -135,13 +135,7 @@ export async function benchEmbed(opts: EmbedBenchOptions = {}): Promise<EmbedBen
     let cliBest = Number.POSITIVE_INFINITY;
     let nativeBest = 0;
     let device = "";
-    const client: ProcessCost = { cpuMs: 0, minorFaults: 0 };
-    let backend: ProcessCost | null = { cpuMs: 0, minorFaults: 0 };
-    const native: ProcessCost = { cpuMs: 0, minorFaults: 0 };
-    const add = (to: ProcessCost, c: ProcessCost) => {
-      to.cpuMs += c.cpuMs;
-      to.minorFaults += c.minorFaults;
-    };
+    const [client, backend, native] = [new CostTally(), new CostTally(), new CostTally()];
     let tokenizeSeconds: number;
     try {
       const t0 = performance.now();
@@ -166,21 +160,20 @@ export async function benchEmbed(opts: EmbedBenchOptions = {}): Promise<EmbedBen
       for (let r = 0; r < repeats; r++) {
         const [client0, backend0] = [ownCost(), pidCost(model.client.process?.pid)];
         bridgeBest = Math.min(bridgeBest, await timed(() => model.encode(rows, { batchSize })));
-        add(client, costSince(client0, ownCost())!);
-        const backendPass = costSince(backend0, pidCost(model.client.process?.pid));
-        if (backend && backendPass) add(backend, backendPass);
-        else backend = null;
+        client.add(costSince(client0, ownCost()));
+        backend.add(costSince(backend0, pidCost(model.client.process?.pid)));
         apiBest = Math.min(apiBest, await timed(() => encoder.embed(sentences, { batchSize })));
         cliBest = Math.min(cliBest, await timed(() => embedFile({ run: runSpec, input, output: join(tmp, "out.arrow"), batchSize, encoder, progress: false })));
         const nat = await runNative(nativeArgs);
         nativeBest = Math.max(nativeBest, nat.native_sentences_per_s);
-        add(native, { cpuMs: nat.native_cpu_ms, minorFaults: nat.native_minor_faults });
+        native.add({ cpuMs: nat.native_cpu_ms, minorFaults: nat.native_minor_faults });
         device = nat.device;
       }
     } finally {
       await encoder.close();
       await model.close();
     }
+    const perPass = { client: client.per(repeats), backend: backend.per(repeats), native: native.per(repeats) };
     const bridge = sentences.length / bridgeBest;
     const api = sentences.length / apiBest;
     const cli = sentences.length / cliBest;
@@ -200,12 +193,12 @@ export async function benchEmbed(opts: EmbedBenchOptions = {}): Promise<EmbedBen
       source,
       device,
       profile: {
-        bridge_client_cpu_ms: Math.round(client.cpuMs / repeats),
-        bridge_client_minor_faults: Math.round(client.minorFaults / repeats),
-        bridge_backend_cpu_ms: backend && Math.round(backend.cpuMs / repeats),
-        bridge_backend_minor_faults: backend && Math.round(backend.minorFaults / repeats),
-        native_cpu_ms: Math.round(native.cpuMs / repeats),
-        native_minor_faults: Math.round(native.minorFaults / repeats),
+        bridge_client_cpu_ms: Math.round(perPass.client!.cpuMs),
+        bridge_client_minor_faults: Math.round(perPass.client!.minorFaults),
+        bridge_backend_cpu_ms: perPass.backend && Math.round(perPass.backend.cpuMs),
+        bridge_backend_minor_faults: perPass.backend && Math.round(perPass.backend.minorFaults),
+        native_cpu_ms: Math.round(perPass.native!.cpuMs),
+        native_minor_faults: Math.round(perPass.native!.minorFaults),
       },
     };
   } finally {

@@ -48,3 +48,17 @@ export function pidCost(pid: number | null | undefined): ProcessCost | null {
 export function costSince(a: ProcessCost | null, b: ProcessCost | null): ProcessCost | null {
   return a && b ? { cpuMs: b.cpuMs - a.cpuMs, minorFaults: b.minorFaults - a.minorFaults } : null;
 }
+
+/** Costs summed over a bench's passes; unknown (null) once any pass's is (a peer off Linux). */
+export class CostTally {
+  private sum: ProcessCost | null = { cpuMs: 0, minorFaults: 0 };
+
+  add(c: ProcessCost | null): void {
+    this.sum = this.sum && c ? { cpuMs: this.sum.cpuMs + c.cpuMs, minorFaults: this.sum.minorFaults + c.minorFaults } : null;
+  }
+
+  /** The sum divided by n (a mean per pass, step or round trip); null when unknown. */
+  per(n: number): ProcessCost | null {
+    return this.sum && { cpuMs: this.sum.cpuMs / n, minorFaults: this.sum.minorFaults / n };
+  }
+}

@@ -25,7 +25,7 @@ import { buildArgs, hparamsArgs, stepsPerRequest } from "../train/loop.js";
 import { scheduleAt } from "../train/schedules.js";
 import { type Batch, type EpochBatches, stageData } from "../train/stages.js";
 import { StepRequests } from "../train/stepRequests.js";
-import { costSince, ownCost, type ProcessCost, pidCost } from "./processCost.js";
+import { CostTally, costSince, ownCost, type ProcessCost, pidCost } from "./processCost.js";
 import { runPythonJson } from "./python.js";
 
 export interface TrainBenchOptions {
@@ -101,7 +101,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
   let bridgeLosses: (number | null)[] = [];
   let nativeLosses: (number | null)[] = [];
   let device = "";
-  const cost: { client: number; backend: number | null; native: number } = { client: 0, backend: 0, native: 0 }; // CPU ms, timed steps
+  const cost = { client: new CostTally(), backend: new CostTally(), native: new CostTally() }; // over the timed steps
   try {
     for (let round = 0; round < (opts.rounds ?? 2); round++) {
       if (opts.profile) rmSync(resolve(opts.profile), { force: true }); // the last pass's, never an older run's
@@ -109,10 +109,10 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
       const b = await bridgePass(build, steps, warmup, { depth: cfg.pipelineDepth, perRequest: stepsPerRequest(cfg) }, cfg.device, bridgeEnv, batchAt);
       bridgeRates.push(items / b.seconds);
       bridgeLosses = b.losses;
-      cost.client += b.client.cpuMs;
-      cost.backend = cost.backend !== null && b.backend ? cost.backend + b.backend.cpuMs : null;
+      cost.client.add(b.client);
+      cost.backend.add(b.backend);
       const nat = await nativePass(file, warmup, cfg.device, env);
-      cost.native += nat.cpu_seconds * 1000;
+      cost.native.add({ cpuMs: nat.cpu_seconds * 1000, minorFaults: 0 });
       nativeRates.push(items / nat.seconds);
       nativeLosses = nat.losses;
       device = nat.device;
@@ -120,7 +120,11 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const passes = bridgeRates.length * (n - warmup);
+  const timedSteps = bridgeRates.length * (n - warmup); // of every bridge pass
+  const cpuPerStep = (t: CostTally) => {
+    const each = t.per(timedSteps);
+    return each && round3(each.cpuMs);
+  };
   const bridge = Math.max(...bridgeRates);
   const native = Math.max(...nativeRates);
   const agreement = compareLosses(bridgeLosses, nativeLosses);
@@ -146,9 +150,9 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
     profile: opts.profile ? resolve(opts.profile) : null,
     // CPU ms a timed step cost each process, mean over the passes: where a step's overhead is spent (null off Linux)
     cpu_ms_per_step: {
-      bridge_client: round3(cost.client / passes),
-      bridge_backend: cost.backend === null ? null : round3(cost.backend / passes),
-      native: round3(cost.native / passes),
+      bridge_client: cpuPerStep(cost.client),
+      bridge_backend: cpuPerStep(cost.backend),
+      native: cpuPerStep(cost.native),
     },
   };
 }

@@ -16,7 +16,7 @@ import { Dealer } from "zeromq";
 import { type BackendClient, startBackend } from "../backend/client.js";
 import { type Tensor, tensor } from "../core/tensor.js";
 import { backendEnv, backendPython } from "../paths.js";
-import { costSince, ownCost, type ProcessCost, pidCost } from "./processCost.js";
+import { CostTally, costSince, ownCost, pidCost } from "./processCost.js";
 
 export interface TransportBenchOptions {
   smallIterations?: number;
@@ -41,10 +41,6 @@ export interface TransportBenchResult {
     profile: { client_us: number; peer_us: number | null; raw_client_us: number; raw_peer_us: number | null };
   };
   large: { bytes: number; iterations: number; mb_per_s: number; raw_zmq_mb_per_s: number; ratio: number };
-}
-
-function zeroCost(): ProcessCost {
-  return { cpuMs: 0, minorFaults: 0 };
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -112,25 +108,20 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
   let ours: { smallTimes: number[]; largeTimes: number[] } | undefined;
   const best = (a: number[] | undefined, b: number[], q = 0.5) => (a === undefined || percentile(b, q) < percentile(a, q) ? b : a);
   // CPU time of both ends over the timed small round trips (warm-ups included: the same share on both sides)
-  const cost = { client: zeroCost(), peer: zeroCost() as ProcessCost | null, rawClient: zeroCost(), rawPeer: zeroCost() as ProcessCost | null };
-  const costOf = async (client: ProcessCost, peer: ProcessCost | null, pid: number | undefined, work: () => Promise<number[]>) => {
+  const cost = { client: new CostTally(), peer: new CostTally(), rawClient: new CostTally(), rawPeer: new CostTally() };
+  const costOf = async (client: CostTally, peer: CostTally, pid: number | undefined, work: () => Promise<number[]>) => {
     const [c0, p0] = [ownCost(), pidCost(pid)];
     const times = await work();
-    const [dc, dp] = [costSince(c0, ownCost())!, costSince(p0, pidCost(pid))];
-    client.cpuMs += dc.cpuMs;
-    if (peer && dp) peer.cpuMs += dp.cpuMs;
-    return { times, peerKnown: peer !== null && dp !== null };
+    client.add(costSince(c0, ownCost()));
+    peer.add(costSince(p0, pidCost(pid)));
+    return times;
   };
   try {
     await withRawEcho(async (roundTrip, rawPid) => {
       await roundTrip(new Uint8Array(1)); // connected
       for (let r = 0; r < rounds; r++) {
-        const rawRun = await costOf(cost.rawClient, cost.rawPeer, rawPid, () => timeEach(smallN, 300, () => roundTrip(smallRaw)));
-        if (!rawRun.peerKnown) cost.rawPeer = null;
-        const rawSmall = rawRun.times;
-        const oursRun = await costOf(cost.client, cost.peer, backend.process?.pid, () => timeEach(smallN, 300, () => echo(backend, small)));
-        if (!oursRun.peerKnown) cost.peer = null;
-        const oursSmall = oursRun.times;
+        const rawSmall = await costOf(cost.rawClient, cost.rawPeer, rawPid, () => timeEach(smallN, 300, () => roundTrip(smallRaw)));
+        const oursSmall = await costOf(cost.client, cost.peer, backend.process?.pid, () => timeEach(smallN, 300, () => echo(backend, small)));
         const rawLarge = await timeEach(largeN, 2, () => roundTrip(largeRaw));
         const oursLarge = await timeEach(largeN, 2, () => echo(backend, large));
         raw = { smallTimes: best(raw?.smallTimes, rawSmall), largeTimes: best(raw?.largeTimes, rawLarge) };
@@ -148,7 +139,10 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
   const rawP50 = percentile(raw.smallTimes, 0.5);
   const round = (x: number, d = 4) => Number(x.toFixed(d));
   const trips = rounds * (smallN + 300);
-  const perTrip = (c: ProcessCost | null) => c && round((c.cpuMs * 1000) / trips, 1);
+  const perTrip = (c: CostTally) => {
+    const each = c.per(trips);
+    return each && round(each.cpuMs * 1000, 1);
+  };
   return {
     small: {
       bytes: smallBytes,

@@ -28,6 +28,8 @@ import json
 import math
 from typing import Any, NamedTuple
 
+import orjson
+
 from . import PROTOCOL_VERSION
 from .errors import BadMessage
 
@@ -76,7 +78,8 @@ def _refuse_non_json_constant(token: str) -> Any:
     raise BadMessage(f"header holds {token}, which is not JSON: non-finite numbers travel as null")
 
 
-# One decoder for every header (json.loads with an option builds a new one per call).
+# The standard library's reader, for what orjson refuses: it says what is wrong and where (a NaN token by name), and
+# reads the rare valid JSON orjson does not (integers beyond 64 bits). One decoder for all (json.loads builds one a call).
 _HEADER_DECODER = json.JSONDecoder(parse_constant=_refuse_non_json_constant)
 
 
@@ -84,9 +87,12 @@ def parse_header(frame: bytes | memoryview) -> dict[str, Any]:
     if len(frame) > MAX_HEADER_BYTES:
         raise BadMessage(f"header is {len(frame)} bytes, over the {MAX_HEADER_BYTES} limit")
     try:
-        header = _HEADER_DECODER.decode(str(frame, "utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadMessage(f"header is not UTF-8 JSON: {e}") from None
+        header = orjson.loads(frame)  # strict JSON, straight from the frame's bytes: a few times faster per message
+    except orjson.JSONDecodeError:
+        try:
+            header = _HEADER_DECODER.decode(str(frame, "utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise BadMessage(f"header is not UTF-8 JSON: {e}") from None
     if not isinstance(header, dict):
         raise BadMessage("header must be a JSON object")
     return header
@@ -139,7 +145,8 @@ def encode_header(header: dict[str, Any]) -> bytes:
     """Strict JSON for the wire: NaN and infinities (a diverged loss) become null."""
     body = {"v": PROTOCOL_VERSION, **header}
     try:
-        text = _HEADER_ENCODER.encode(body)
-    except ValueError:  # rare (a non-finite float somewhere): walk the body only then
-        text = _HEADER_ENCODER.encode(_non_finite_as_null(body))
-    return text.encode("utf-8")
+        return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)  # writes non-finite floats as null itself
+    except TypeError:
+        # what orjson will not write, e.g. a lone surrogate (an undecodable file name in an error message) or an
+        # integer beyond 64 bits: the standard library escapes or writes it (and refuses what neither can write)
+        return _HEADER_ENCODER.encode(_non_finite_as_null(body)).encode("utf-8")

@@ -140,8 +140,9 @@ class Server:
     def _serve_one(self) -> None:
         frames = self.sock.recv_multipart(copy=False)
         peer, body = frames[0].bytes, frames[1:]
-        self._peer = peer
-        self.session = self._session_of(peer)
+        if peer != self._peer:  # the same client as last time is already the most recent session
+            self._peer = peer
+            self.session = self._session_of(peer)
         self.sock.send_multipart([peer, *self.handle(body)], copy=False)
 
     def close(self) -> None:

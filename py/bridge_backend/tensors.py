@@ -135,12 +135,15 @@ def decode(meta: TensorMeta, frame: memoryview) -> torch.Tensor:
 
 
 def _flat_numpy(t: torch.Tensor) -> np.ndarray:
-    flat = t.detach()
-    if flat.device.type != "cpu":
-        flat = flat.cpu()
-    flat = flat.reshape(-1) if flat.is_contiguous() else flat.contiguous().view(-1)
-    bits = _BITS_VIEW.get(flat.dtype)
-    return (flat if bits is None else flat.view(bits)).numpy()
+    # each torch call here costs about a microsecond, which a small message notices: skip the ones a tensor needs not
+    if t.requires_grad:
+        t = t.detach()
+    if not t.is_cpu:
+        t = t.cpu()
+    if not t.is_contiguous():
+        t = t.contiguous()
+    bits = _BITS_VIEW.get(t.dtype)
+    return (t if bits is None else t.view(bits)).numpy().reshape(-1)
 
 
 def encode(name: str, t: torch.Tensor, encoding: str | None = None) -> tuple[dict[str, Any], Any]:

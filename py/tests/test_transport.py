@@ -97,6 +97,17 @@ def test_non_finite_floats_travel_as_null_and_strings_as_written() -> None:
         parse_header(b'{"v": 1, "id": 1, "op": "ping", "args": {"lr": NaN}}')
 
 
+def test_headers_orjson_cannot_take_still_travel() -> None:
+    # a lone surrogate (how Python holds an undecodable file name) and an integer beyond 64 bits: the stdlib writes them
+    frame = encode_header({"id": 1, "ok": False, "error": {"message": "no file /data/caf\udce9.txt", "big": 2**70, 3: "int key"}})
+    body = json.loads(frame)
+    assert body["error"] == {"message": "no file /data/caf\udce9.txt", "big": 2**70, "3": "int key"}
+    assert parse_header(b'{"v": 1, "id": 1, "op": "ping", "args": {"n": 1180591620717411303424}}')["args"]["n"] == 2**70
+    assert encode_header({"result": {7: 1.5, "x": float("-inf")}}) == b'{"v":1,"result":{"7":1.5,"x":null}}'
+    with pytest.raises(TypeError):  # what neither can write is the caller's bug, as before
+        encode_header({"result": {"x": object()}})
+
+
 @pytest.fixture
 def server(tmp_path):  # type: ignore[no-untyped-def]
     s = Server(f"ipc://{tmp_path}/s.sock")

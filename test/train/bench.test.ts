@@ -7,6 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { costSince, ownCost, pidCost } from "../../ts/bench/processCost.js";
 import { benchTrain, compareLosses } from "../../ts/bench/train.js";
+import { benchTransport } from "../../ts/bench/transport.js";
 import { backendPython, projectRoot } from "../../ts/paths.js";
 import { DEFAULT_STEPS_PER_REQUEST } from "../../ts/train/loop.js";
 import { tempFolder, testWithData } from "../helpers.js";
@@ -71,6 +72,16 @@ test("processCost: CPU time and minor page faults of this process and of another
   }
   assert.is(pidCost(null), null);
   assert.is(costSince(null, before), null);
+});
+
+test("bench transport: every side timed and profiled, the echo's bytes intact", async () => {
+  const r = await benchTransport({ smallIterations: 40, largeIterations: 1, largeBytes: 1 << 20, rounds: 1 });
+  assert.is(r.small.bytes, 64 * 2 * 32 * 4);
+  for (const x of [r.small.p50_ms, r.small.raw_zmq_p50_ms, r.small.profile.raw_zmq_protocol_frames_p50_ms, r.small.ratio, r.large.ratio]) {
+    assert.ok(Number.isFinite(x) && x > 0, String(x));
+  }
+  assert.ok(r.small.profile.client_us > 0 && r.small.profile.raw_client_us > 0);
+  if (process.platform === "linux") assert.ok(r.small.profile.peer_us! > 0 && r.small.profile.raw_peer_us! > 0);
 });
 
 test.run();

@@ -7,6 +7,8 @@
  *   iterations, as on a hot path.
  * ratio = ours / raw (latency: lower is better; throughput: higher is better). The two alternate
  * in blocks and each keeps its best block, so that load from elsewhere hits both alike.
+ * The small profile also times plain ZeroMQ moving the protocol's own two frames (the request's JSON header and
+ * the Arrow frame): what the message shape costs, apart from what bridge does with it.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,6 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Dealer } from "zeromq";
 import { type BackendClient, startBackend } from "../backend/client.js";
+import { encodeTensor } from "../backend/codec.js";
+import { encodeRequestHeader } from "../backend/protocol.js";
 import { type Tensor, tensor } from "../core/tensor.js";
 import { backendEnv, backendPython } from "../paths.js";
 import { CostTally, costSince, ownCost, pidCost } from "./processCost.js";
@@ -38,7 +42,14 @@ export interface TransportBenchResult {
     ratio: number;
     /** CPU microseconds a small round trip cost each side, mean over every timed one: the client (this process)
      * and the peer (the backend; the bare echo for raw). Null off Linux. */
-    profile: { client_us: number; peer_us: number | null; raw_client_us: number; raw_peer_us: number | null };
+    profile: {
+      client_us: number;
+      peer_us: number | null;
+      raw_client_us: number;
+      raw_peer_us: number | null;
+      /** Plain ZeroMQ round trips of the protocol's two frames (an echo request's header, the Arrow frame): p50. */
+      raw_zmq_protocol_frames_p50_ms: number;
+    };
   };
   large: { bytes: number; iterations: number; mb_per_s: number; raw_zmq_mb_per_s: number; ratio: number };
 }
@@ -59,7 +70,7 @@ async function timeEach(n: number, warmup: number, fn: () => Promise<unknown>): 
 }
 
 /** A bare echo peer (py/bridge_backend/raw_echo.py) and a DEALER to it. */
-async function withRawEcho<T>(fn: (roundTrip: (frame: Uint8Array) => Promise<Buffer>, pid: number | undefined) => Promise<T>): Promise<T> {
+async function withRawEcho<T>(fn: (roundTrip: (frames: Uint8Array[]) => Promise<Buffer>, pid: number | undefined) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "bridge-bench-"));
   const endpoint = `ipc://${join(dir, "raw.sock")}`;
   const child = spawn(backendPython(), ["-m", "bridge_backend.raw_echo", "--endpoint", endpoint], {
@@ -69,8 +80,8 @@ async function withRawEcho<T>(fn: (roundTrip: (frame: Uint8Array) => Promise<Buf
   const sock = new Dealer({ linger: 0 });
   sock.connect(endpoint);
   try {
-    return await fn(async (frame) => {
-      await sock.send(frame);
+    return await fn(async (frames) => {
+      await sock.send(frames);
       const [reply] = await sock.receive();
       return reply;
     }, child.pid);
@@ -98,6 +109,7 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
   const large = tensor("float32", [largeBytes / 4], new Float32Array(largeBytes / 4).fill(1.5));
   const smallBytes = small.data.byteLength;
   const smallRaw = new Uint8Array(small.data.buffer);
+  const protocolFrames = [encodeRequestHeader(1, "echo", {}, [encodeTensor("x", small).meta]), encodeTensor("x", small).frame];
   const largeRaw = new Uint8Array(large.data.buffer);
 
   // Both peers stay up; blocks of each alternate (raw, ours, raw, ours, ...) so that whatever else
@@ -106,6 +118,7 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
   const backend = await startBackend();
   let raw: { smallTimes: number[]; largeTimes: number[] } | undefined;
   let ours: { smallTimes: number[]; largeTimes: number[] } | undefined;
+  let rawProtocolFrames: number[] | undefined;
   const best = (a: number[] | undefined, b: number[], q = 0.5) => (a === undefined || percentile(b, q) < percentile(a, q) ? b : a);
   // CPU time of both ends over the timed small round trips (warm-ups included: the same share on both sides)
   const cost = { client: new CostTally(), peer: new CostTally(), rawClient: new CostTally(), rawPeer: new CostTally() };
@@ -117,12 +130,17 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
     return times;
   };
   try {
+    const back = await echo(backend, small);
+    if (Buffer.compare(new Uint8Array(back.data.buffer, back.data.byteOffset, back.data.byteLength), smallRaw) !== 0) {
+      throw new Error("bench transport: the backend's echo changed the tensor's bytes");
+    }
     await withRawEcho(async (roundTrip, rawPid) => {
-      await roundTrip(new Uint8Array(1)); // connected
+      await roundTrip([new Uint8Array(1)]); // connected
       for (let r = 0; r < rounds; r++) {
-        const rawSmall = await costOf(cost.rawClient, cost.rawPeer, rawPid, () => timeEach(smallN, 300, () => roundTrip(smallRaw)));
+        const rawSmall = await costOf(cost.rawClient, cost.rawPeer, rawPid, () => timeEach(smallN, 300, () => roundTrip([smallRaw])));
         const oursSmall = await costOf(cost.client, cost.peer, backend.process?.pid, () => timeEach(smallN, 300, () => echo(backend, small)));
-        const rawLarge = await timeEach(largeN, 2, () => roundTrip(largeRaw));
+        rawProtocolFrames = best(rawProtocolFrames, await timeEach(smallN, 300, () => roundTrip(protocolFrames)));
+        const rawLarge = await timeEach(largeN, 2, () => roundTrip([largeRaw]));
         const oursLarge = await timeEach(largeN, 2, () => echo(backend, large));
         raw = { smallTimes: best(raw?.smallTimes, rawSmall), largeTimes: best(raw?.largeTimes, rawLarge) };
         ours = { smallTimes: best(ours?.smallTimes, oursSmall), largeTimes: best(ours?.largeTimes, oursLarge) };
@@ -158,6 +176,7 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
         peer_us: perTrip(cost.peer),
         raw_client_us: perTrip(cost.rawClient)!,
         raw_peer_us: perTrip(cost.rawPeer),
+        raw_zmq_protocol_frames_p50_ms: round(percentile(rawProtocolFrames!, 0.5)),
       },
     },
     large: {

@@ -29,6 +29,7 @@ const PY_PACKAGES: Array<[module: string, label: string, advice: string]> = [
   ["zmq", "pyzmq", "run `npm install`"],
   ["pyarrow", "pyarrow", "run `npm install`"],
   ["numpy", "numpy", "run `npm install`"],
+  ["orjson", "orjson", "run `npm install`"],
 ];
 
 /** Imports each package through pythonia and reads its version and torch's CUDA facts. */

@@ -27,7 +27,7 @@ const STAMP_FILE = join(venvDir, ".bridge-setup.json");
 /** Where pip finds CPU builds of torch when it has the internet. */
 const TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu";
 /** What the backend imports; checked after every install and for BRIDGE_PYTHON. */
-const REQUIRED_MODULES = ["torch", "zmq", "pyarrow", "numpy"];
+const REQUIRED_MODULES = ["torch", "zmq", "pyarrow", "numpy", "orjson"];
 
 export class SetupError extends Error {
   override name = "SetupError";
@@ -67,7 +67,7 @@ function findSystemPython(): string {
   throw new SetupError(
     `no Python ${MIN_PYTHON.join(".")}+ found on PATH (tried python3, python).\n` +
       "  Install one (Debian/Ubuntu: apt-get install python3 python3-venv; macOS: brew install python),\n" +
-      "  or point BRIDGE_PYTHON at an interpreter that has torch, pyzmq, pyarrow and numpy, then run `npm install` again.",
+      "  or point BRIDGE_PYTHON at an interpreter that has torch, pyzmq, pyarrow, numpy and orjson, then run `npm install` again.",
   );
 }
 

@@ -80,6 +80,8 @@ test("bench transport: every side timed and profiled, the echo's bytes intact", 
   for (const x of [r.small.p50_ms, r.small.raw_zmq_p50_ms, r.small.profile.raw_zmq_protocol_frames_p50_ms, r.small.ratio, r.large.ratio]) {
     assert.ok(Number.isFinite(x) && x > 0, String(x));
   }
+  assert.is(r.small.round_ratios.length, 1);
+  assert.is(r.small.paired_ratio, r.small.round_ratios[0]);
   assert.ok(r.small.profile.client_us > 0 && r.small.profile.raw_client_us > 0);
   if (process.platform === "linux") assert.ok(r.small.profile.peer_us! > 0 && r.small.profile.raw_peer_us! > 0);
 });

@@ -26,7 +26,7 @@ export interface TransportBenchOptions {
   smallIterations?: number;
   largeIterations?: number;
   largeBytes?: number;
-  /** Alternating blocks of each side; the best of each is kept. */
+  /** Rounds of alternating blocks of each side (default 5); the best block of each is kept, and each round is paired. */
   rounds?: number;
 }
 
@@ -40,6 +40,10 @@ export interface TransportBenchResult {
     raw_zmq_p50_ms: number;
     raw_zmq_p99_ms: number;
     ratio: number;
+    /** The median over rounds of each round's own ours / raw p50 (rounds in round_ratios): the two sides of a round
+     * ran seconds apart, where `ratio` pairs each side's best block, from whichever rounds they came. */
+    paired_ratio: number;
+    round_ratios: number[];
     /** CPU microseconds a small round trip cost each side, mean over every timed one: the client (this process)
      * and the peer (the backend; the bare echo for raw). Null off Linux. */
     profile: {
@@ -114,11 +118,12 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
 
   // Both peers stay up; blocks of each alternate (raw, ours, raw, ours, ...) so that whatever else
   // the machine does hits both alike, and each side keeps its best block.
-  const rounds = opts.rounds ?? 3;
+  const rounds = opts.rounds ?? 5;
   const backend = await startBackend();
   let raw: { smallTimes: number[]; largeTimes: number[] } | undefined;
   let ours: { smallTimes: number[]; largeTimes: number[] } | undefined;
   let rawProtocolFrames: number[] | undefined;
+  const roundRatios: number[] = [];
   const best = (a: number[] | undefined, b: number[], q = 0.5) => (a === undefined || percentile(b, q) < percentile(a, q) ? b : a);
   // CPU time of both ends over the timed small round trips (warm-ups included: the same share on both sides)
   const cost = { client: new CostTally(), peer: new CostTally(), rawClient: new CostTally(), rawPeer: new CostTally() };
@@ -154,6 +159,7 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
         for (let b = 0; b < smallBlocks.length; b++) await smallBlocks[(b + r) % smallBlocks.length]();
         const rawLarge = await timeEach(largeN, 2, () => roundTrip([largeRaw]));
         const oursLarge = await timeEach(largeN, 2, () => echo(backend, large));
+        roundRatios.push(percentile(oursSmall, 0.5) / percentile(rawSmall, 0.5));
         raw = { smallTimes: best(raw?.smallTimes, rawSmall), largeTimes: best(raw?.largeTimes, rawLarge) };
         ours = { smallTimes: best(ours?.smallTimes, oursSmall), largeTimes: best(ours?.largeTimes, oursLarge) };
       }
@@ -167,6 +173,7 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
   const mbPerS = (times: number[]) => largeBytes / 1e6 / (mean(times) / 1000);
   const p50 = percentile(ours.smallTimes, 0.5);
   const rawP50 = percentile(raw.smallTimes, 0.5);
+  const pairedRatio = percentile([...roundRatios].sort((a, b) => a - b), 0.5);
   const round = (x: number, d = 4) => Number(x.toFixed(d));
   const trips = rounds * (smallN + 300);
   const perTrip = (c: CostTally) => {
@@ -183,6 +190,8 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
       raw_zmq_p50_ms: round(rawP50),
       raw_zmq_p99_ms: round(percentile(raw.smallTimes, 0.99)),
       ratio: round(p50 / rawP50, 3),
+      paired_ratio: round(pairedRatio, 3),
+      round_ratios: roundRatios.map((r) => round(r, 3)),
       profile: {
         client_us: perTrip(cost.client)!,
         peer_us: perTrip(cost.peer),

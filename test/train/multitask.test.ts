@@ -91,8 +91,15 @@ test("config: a stage gives objective or tasks; task objectives train on pairs; 
   assert.is(s.tasks?.[0].weight, 1);
   assert.equal(stageMetrics(s), ["val_loss", "val_accuracy", "val_spearman"]);
   assert.is(stageSpec(s).shardable, false);
-  assert.is(stageSpec(s).usesHead, false);
-  assert.is(stageSpec({ tasks: [{ dataset: "snli", objective: "siamese", weight: 1 }] }).usesHead, true);
+  assert.is(stageSpec(s).headOnly, false);
+  assert.is(stageSpec({ tasks: [{ dataset: "snli", objective: "siamese", weight: 1 }] }).headOnly, true);
+  const mixed = {
+    tasks: [
+      { dataset: "snli", objective: "siamese" as const, weight: 1 },
+      { dataset: "snli", objective: "contrastive" as const, weight: 1 },
+    ],
+  };
+  assert.is(stageSpec(mixed).headOnly, false, "a stage with any headless task does not start its unfreezing from the head alone");
 });
 
 /** tiny.yaml with one multi-task stage of these tasks (batches of 32). */

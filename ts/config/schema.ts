@@ -570,12 +570,11 @@ export function stageObjectives(s: Pick<StageConfig, "objective" | "tasks">): Ob
 }
 
 /**
- * What a stage's objectives together declare: metrics any of them yields, a head if any trains one (`headOnly`: every
- * one does), shardable if all are.
+ * What a stage's objectives together declare: metrics any of them yields, `headOnly` if every one trains only through
+ * the classifier head (gradual unfreezing may then start from the head alone), shardable if all are.
  */
 export function stageSpec(s: Pick<StageConfig, "objective" | "tasks">): {
   metrics: Metric[];
-  usesHead: boolean;
   headOnly: boolean;
   shardable: boolean;
   lm: boolean;
@@ -583,7 +582,6 @@ export function stageSpec(s: Pick<StageConfig, "objective" | "tasks">): {
   const specs: ObjectiveSpec[] = stageObjectives(s).map((o) => OBJECTIVE_SPECS[o]);
   return {
     metrics: METRICS.filter((m) => specs.some((sp) => sp.metrics.includes(m))),
-    usesHead: specs.some((sp) => sp.usesHead),
     headOnly: specs.length > 0 && specs.every((sp) => sp.usesHead),
     shardable: specs.every((sp) => sp.shardable),
     lm: s.objective === "lm",

@@ -173,7 +173,10 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
   const mbPerS = (times: number[]) => largeBytes / 1e6 / (mean(times) / 1000);
   const p50 = percentile(ours.smallTimes, 0.5);
   const rawP50 = percentile(raw.smallTimes, 0.5);
-  const pairedRatio = percentile([...roundRatios].sort((a, b) => a - b), 0.5);
+  const pairedRatio = percentile(
+    [...roundRatios].sort((a, b) => a - b),
+    0.5,
+  );
   const round = (x: number, d = 4) => Number(x.toFixed(d));
   const trips = rounds * (smallN + 300);
   const perTrip = (c: CostTally) => {

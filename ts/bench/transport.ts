@@ -113,11 +113,12 @@ export async function benchTransport(opts: TransportBenchOptions = {}): Promise<
   const large = tensor("float32", [largeBytes / 4], new Float32Array(largeBytes / 4).fill(1.5));
   const smallBytes = small.data.byteLength;
   const smallRaw = new Uint8Array(small.data.buffer);
-  const protocolFrames = [encodeRequestHeader(1, "echo", {}, [encodeTensor("x", small).meta]), encodeTensor("x", small).frame];
+  const smallArrow = encodeTensor("x", small);
+  const protocolFrames = [encodeRequestHeader(1, "echo", {}, [smallArrow.meta]), smallArrow.frame];
   const largeRaw = new Uint8Array(large.data.buffer);
 
-  // Both peers stay up; blocks of each alternate (raw, ours, raw, ours, ...) so that whatever else
-  // the machine does hits both alike, and each side keeps its best block.
+  // Both peers stay up; each round times a block of each small side (in turns, below), then the large ones, so that
+  // whatever else the machine does hits all alike, and each side keeps its best block.
   const rounds = opts.rounds ?? 5;
   const backend = await startBackend();
   let raw: { smallTimes: number[]; largeTimes: number[] } | undefined;

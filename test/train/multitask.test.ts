@@ -8,12 +8,18 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { stringify } from "yaml";
+import { startBackend } from "../../ts/backend/client.js";
+import type { TrainStepsArgs } from "../../ts/backend/ops.js";
+import type { JsonObject } from "../../ts/backend/protocol.js";
 import { train } from "../../ts/commands/train.js";
 import { loadConfig, validateConfig } from "../../ts/config/load.js";
-import { stageMetrics, stageSpec } from "../../ts/config/schema.js";
+import { type Config, stageMetrics, stageSpec } from "../../ts/config/schema.js";
+import { evaluateRun, METRICS_FILE } from "../../ts/eval/evaluate.js";
 import { RunModel } from "../../ts/eval/runModel.js";
+import { isSupervised } from "../../ts/eval/trainedOn.js";
 import { projectRoot } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
+import type { TrainBackend } from "../../ts/train/context.js";
 import { idfWeights, loadTrainingData, trainingSentences } from "../../ts/train/data.js";
 import { apportion, taskSchedule } from "../../ts/train/multitask.js";
 import { stageData } from "../../ts/train/stages.js";
@@ -334,7 +340,46 @@ testWithData(test, "gradual unfreezing and discriminative rates in a stage mixin
         ],
       }),
     );
-    await train({ config, run: "ulmfit", quiet: true, dataDir, runsDir: dir });
+    // What the loop asks of the backend: each unfreezing (after how many steps, and the groups then trainable), and
+    // the groups' learning rates once a step's hparams are set (read back by repeating them: the same values).
+    const unfreezings: { afterSteps: number; trainable: string[]; groups: string[] }[] = [];
+    const lrReadings: Record<string, number>[] = [];
+    const sentHparams: JsonObject[] = [];
+    let stepsSent = 0;
+    const recording = async (cfg: Config): Promise<TrainBackend> => {
+      const client = await startBackend({ env: { OMP_NUM_THREADS: String(cfg.threads) } });
+      return {
+        close: () => client.close(),
+        async call(op, args, tensors) {
+          const sentBefore = stepsSent;
+          const hps = op === "train_steps" ? (args as TrainStepsArgs).steps.flatMap((st) => (st.hparams ? [st.hparams as JsonObject] : [])) : [];
+          if (op === "train_steps") stepsSent += (args as TrainStepsArgs).steps.length;
+          sentHparams.push(...hps);
+          const reply = await client.call(op, args, tensors);
+          if (op === "set_trainable") {
+            const r = reply.result as { trainable_groups: string[]; groups: string[] };
+            unfreezings.push({ afterSteps: sentBefore, trainable: r.trainable_groups, groups: r.groups });
+          }
+          if (hps.length > 0) lrReadings.push((await client.call("set_hparams", hps[hps.length - 1])).result.lrs);
+          return reply;
+        },
+      };
+    };
+    await train({ config, run: "ulmfit", quiet: true, dataDir, runsDir: dir, connect: recording });
+    // gradual unfreezing: the head and the top encoder layer first, then one more group every 4 steps until all train
+    const groups = unfreezings[0].groups;
+    assert.equal(
+      unfreezings.map((u) => [u.afterSteps, u.trainable.length]),
+      Array.from({ length: groups.length - 1 }, (_, k) => [4 * k, 2 + k]),
+      JSON.stringify(unfreezings),
+    );
+    assert.equal(unfreezings[0].trainable, groups.slice(-2), "the top groups unfreeze first");
+    // discriminative rates: every step's hparams carry lr_div, and the backend's groups sit lr / 2.6 apart going down
+    assert.ok(sentHparams.length > 1 && sentHparams.every((h) => h.lr_div === 2.6), JSON.stringify(sentHparams));
+    for (const lrs of lrReadings) {
+      const byGroup = groups.map((g) => lrs[g]);
+      for (let k = 1; k < byGroup.length; k++) assert.ok(Math.abs(byGroup[k] / byGroup[k - 1] - 2.6) < 1e-9, JSON.stringify(lrs));
+    }
     const steps = readFileSync(runPaths("ulmfit", dir).log, "utf8")
       .trim()
       .split("\n")
@@ -397,6 +442,53 @@ testWithData(test, "a stage of `steps: N` trains exactly as `epochs: E` when N i
         .map(({ time: _t, seconds: _s, ...rest }) => rest);
     assert.ok(trace("epochs").length > 10);
     assert.equal(trace("steps"), trace("epochs"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+testWithData(test, "a run trained on MultiNLI dev and cad as tasks: metrics.json marks them trained on, SNLI supervised, XNLI held out", async (dataDir) => {
+  const dir = tempFolder("bridge-mnli-eval-");
+  try {
+    const config = join(dir, "mnli.yaml");
+    writeFileSync(
+      config,
+      stringify({
+        seed: 6,
+        threads: 1,
+        data: { pairs: "snli", maxTrainPairs: 200, maxValidPairs: 50, subsample: { "multinli:dev_matched": 0.05, cad: 0.05 } },
+        vocab: { minFreq: 2, maxSize: 1000 },
+        model: { preset: "tiny", head_hidden: 16 },
+        stages: [
+          {
+            name: "mt",
+            steps: 6,
+            batchSize: 16,
+            tasks: [
+              { dataset: "snli", objective: "siamese" },
+              { dataset: "multinli:dev_matched", objective: "siamese", name: "mnli-siamese" },
+              { dataset: "cad", objective: "contrastive" },
+            ],
+          },
+        ],
+      }),
+    );
+    await train({ config, run: "mnli", quiet: true, dataDir, runsDir: dir });
+    const evaluation = await evaluateRun({ run: "mnli", runsDir: dir, dataDir, device: "cpu", tasks: ["snli"], limit: 100, log: () => undefined });
+    // the file as written, not the in-memory result
+    const metrics = JSON.parse(readFileSync(join(runPaths("mnli", dir).eval, METRICS_FILE), "utf8")) as typeof evaluation.metrics;
+    const trained = metrics.trained_on ?? [];
+    const mnli = trained.find((t) => t.split === "multinli:dev_matched");
+    assert.ok(mnli && mnli.use === "pairs" && (mnli.rows ?? 0) > 0 && (mnli.heldOut ?? 0) > 0, JSON.stringify(trained));
+    assert.ok(
+      trained.some((t) => t.split === "cad:train"),
+      JSON.stringify(trained),
+    );
+    // MultiNLI dev is training data now: either of its splits counts as trained on wherever it is evaluated
+    for (const split of ["multinli:dev_matched", "multinli:dev_mismatched", "cad:train"]) assert.ok(isSupervised(trained, split), split);
+    assert.is(metrics.snli?.supervised, true, "SNLI accuracy is on held-out rows of a split the run trained on");
+    assert.is(metrics.xnli?.supervised, false, "XNLI is the out-of-domain check");
+    assert.ok(Number.isFinite(metrics.xnli?.accuracy), "XNLI was evaluated");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -120,6 +120,13 @@ testWithData(test, "`bridge train --config` of a pretraining config builds into 
   await train({ config: recipe(`pretrained:${lmD}`), run: "from-d", quiet: true, dataDir, runsDir });
   assert.ok(readFileSync(join(built.dir, "checkpoints", "0-lm.pt")).equals(weights), "the cached LM was trained again");
   assert.is(readManifest(runPaths("from-d", runsDir)).stages.length, 1);
+  // the recipe found the entry the command built (the same key), not one of its own
+  assert.equal(
+    readdirSync(modelCacheDir()).filter((e) => e.startsWith("lm-d-")),
+    [built.run],
+  );
+  const fromD = JSON.parse(readFileSync(runPaths("from-d", runsDir).config, "utf8")) as { init?: { from?: string } };
+  assert.is(fromD.init?.from, built.dir);
   // --cache builds the config as it is: a run name or an override would make it another model
   const refused = await train({ config: lmD, cache: true, run: "x", quiet: true, dataDir, runsDir }).catch((e: Error) => e);
   assert.match((refused as Error).message, /--cache builds the config as it is into the model cache: drop --run \/ --set \/ --init/);

@@ -157,6 +157,12 @@ test("streamed LM text: the same rows, holdout and vocabulary counts as the in-m
   assert.equal(got.valid, numericaliseTexts(ref.valid, vocab, tokenizer).ragged);
   // a text's side depends on the text and the seed only: each held-out text is whole on the validation side
   for (const t of ref.valid) assert.ok(heldOut(t));
+  // the holdout is seeded: the same seed picks the same articles, another seed others, at about the same share
+  const picked = (seed: number) => texts.filter(lmHoldout(0.1, seed));
+  assert.equal(picked(7), texts.filter(heldOut));
+  const other = picked(8);
+  assert.not.equal(other, picked(7));
+  assert.ok(other.length > 10 && other.length < 50, `${other.length} of 300 held out at 0.1`);
 });
 
 test("concatRagged: rows of a then rows of b", () => {

@@ -3,8 +3,8 @@
  * the config's validation of tasks, and the data a multi-task stage trains on (real SNLI, SICK and STS-B files).
  */
 
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { stringify } from "yaml";
@@ -493,5 +493,58 @@ testWithData(test, "a run trained on MultiNLI dev and cad as tasks: metrics.json
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+testWithData(
+  test,
+  "a bad row in a task's dataset (cad, multi30k) follows --on-bad-row: training's data load stops at file:line, or skips it",
+  async (dataDir) => {
+    // a data folder of real rows: SNLI dev's first 300, cad's first 40, Multi30K's first 30 groups, one broken row in each task file
+    const dir = tempFolder("bridge-task-bad-row-");
+    try {
+      const head = (path: string, n: number) => readFileSync(join(dataDir, path), "utf8").split("\n").slice(0, n);
+      const put = (path: string, lines: string[]) => {
+        mkdirSync(dirname(join(dir, path)), { recursive: true });
+        writeFileSync(join(dir, path), `${lines.join("\n")}\n`);
+      };
+      put("snli_1.0/snli_1.0_dev.jsonl", head("snli_1.0/snli_1.0_dev.jsonl", 300));
+      const cad = head("cad/NLI/all_combined/train.tsv", 41);
+      cad.splice(21, 0, "a premise with no hypothesis and no label");
+      put("cad/NLI/all_combined/train.tsv", cad);
+      const captions = head("multi30k/captions.train.tsv", 31);
+      captions.splice(11, 0, "9999\tone caption alone");
+      put("multi30k/captions.train.tsv", captions);
+      const cfg = validateConfig({
+        seed: 1,
+        data: { pairs: "snli", maxValidPairs: 30 },
+        model: { preset: "tiny" },
+        stages: [
+          {
+            steps: 4,
+            batchSize: 16,
+            tasks: [
+              { dataset: "snli", objective: "siamese" },
+              { dataset: "cad", objective: "contrastive" },
+              { dataset: "multi30k", objective: "supcon" },
+            ],
+          },
+        ],
+      });
+      const refused = await loadTrainingData(cfg, { dataDir: dir }).catch((e: Error) => e);
+      assert.instance(refused, Error);
+      assert.match((refused as Error).message, `${join(dir, "cad", "NLI", "all_combined", "train.tsv")}:22`);
+      const fixedCad = loadTrainingData(cfg, { dataDir: dir, onBadRow: "skip" });
+      const data = await fixedCad;
+      const rowsOf = (split: string) => data.plan.tasks.find((t) => t.split === split);
+      const cadRows = rowsOf("cad:train");
+      const groups = rowsOf("multi30k:train");
+      assert.ok(cadRows && groups, JSON.stringify(data.plan.tasks));
+      // every good row is there (the broken ones skipped), whatever evaluation sentences left out
+      assert.is(cadRows.rows + cadRows.heldOut + (cadRows.evalOverlap ?? 0), 40 - cad.slice(1).filter((l) => l.endsWith("\t-")).length);
+      assert.is(groups.rows + groups.heldOut + (groups.evalOverlap ?? 0), 30);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test.run();

@@ -155,6 +155,44 @@ test("a run folder not made by ablate, or trained with another config, is refuse
   // the same folder before its training finished: taken over (removed and trained again)
   writeFileSync(join(dir, RECORD_FILE), JSON.stringify({ ...record, trainSeconds: null }));
   assert.is(planRuns(grid, { runsDir })[0].status, "restart");
+
+  // a record cut short or edited by hand: the file and the field are named, not met later as a crash
+  for (const [text, message] of [
+    ["null", "ablate.json: (top level): got null; expected object"],
+    [JSON.stringify({ version: 1 }), "ablate.json: grid: missing; expected string"],
+    [JSON.stringify({ ...record, seed: "1" }), 'ablate.json: seed: got "1"; expected number'],
+  ]) {
+    writeFileSync(join(dir, RECORD_FILE), text);
+    const bad = errorOf(() => planRuns(grid, { runsDir })).message;
+    assert.match(bad, message);
+    assert.match(bad, `remove the run folder ${dir} to train it again`);
+  }
+});
+
+test("the output is a markdown file of its own: not the grid, a config or a folder", () => {
+  const base = `${head}variants:\n  - name: a\n`;
+  assert.match(
+    errorOf(() => loadGrid(gridFile(`${base}output: grid.yaml\n`))).message,
+    "output: grid.yaml: the results table is markdown; give a file ending in .md",
+  );
+  assert.match(errorOf(() => loadGrid(gridFile(`${base}output: ${tiny}\n`))).message, "the results table is markdown");
+  const file = gridFile(`${base}output: tables.md\n`);
+  mkdirSync(join(file, "..", "tables.md"));
+  assert.match(errorOf(() => loadGrid(file)).message, "output: tables.md: a folder");
+  assert.is(loadGrid(gridFile(`${base}output: sub/results.md\n`)).output.endsWith(join("sub", "results.md")), true);
+});
+
+test("--jobs is checked before anything, --dry-run and --table-only included", async () => {
+  const file = gridFile(`${head}variants:\n  - name: a\n`);
+  for (const jobs of [0, -1, 1.5, Number.NaN]) {
+    for (const mode of [{ dryRun: true }, { tableOnly: true }]) {
+      const e = await ablate({ grid: file, jobs, runsDir: join(tmp, "runs-jobs"), ...mode, log: () => {} }).then(
+        () => null,
+        (err: Error) => err,
+      );
+      assert.match(e?.message ?? "accepted", `--jobs ${jobs}: a whole number of runs at a time, 1 or more`);
+    }
+  }
 });
 
 test.run();

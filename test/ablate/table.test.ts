@@ -241,33 +241,39 @@ function recordedC(seed: number, auc: number, hashOf: string[] = ["stages.lm.epo
   };
 }
 
-test("the ledger: runs recorded elsewhere fill the table where runs/ lacks them; a changed config's entry is dropped", async () => {
+test("the ledger: runs recorded elsewhere fill the table where runs/ lacks them; a changed config's entry is kept but not shown", async () => {
   const stale = { ...recordedC(2, 0.5, ["stages.lm.epochs=3"]) };
   const grid = ledgerGrid("ledger", [recordedC(1, 0.95), stale, { ...recordedC(1, 0.4), run: "ablate-t-gone-s1", variant: "gone" }]);
   const lines: string[] = [];
   await ablate({ grid, tableOnly: true, runsDir, log: (l) => lines.push(l) });
   assert.match(lines.join("\n"), "(3 of 6 runs done, 1 more from the ledger)");
+  assert.match(
+    lines.join("\n"),
+    "results.runs.json: 1 with another config than the grid now gives (ablate-t-c-s2); 1 of variants no longer in the grid (ablate-t-gone-s1): kept in the ledger, left out of the table",
+  );
   const md = readFileSync(join(tmp, "ledger", "results.md"), "utf8");
   assert.match(md, "- Runs: 4 of 6 done, 2 not yet (see the per-run table); 1 of the done ones are from the ledger");
   // c: seed 1 from the ledger (the best separation now), seed 2's entry was made with another config: pending
   assert.equal(row(md, "c"), ["c", "nothing done", "1/2", "**0.950** (s)", "**0.600**", "", "7.0"]);
   assert.equal(row(md, "ablate-t-c-s1").slice(3), ["0.950 (s)", "0.600", "", "7.0", "done (recorded 2026-11-30; not in runs/)"]);
   assert.equal(row(md, "ablate-t-c-s2").slice(3), ["", "", "", "", "pending"]);
-  // rewritten: the runs done in runs/ with their values, the valid entry; not the stale one nor the removed variant's
+  // rewritten: the runs done in runs/ with their values, the valid entry, and (kept, never lost unseen) the stale one
+  // and the removed variant's
   const ledger = JSON.parse(readFileSync(join(tmp, "ledger", "results.runs.json"), "utf8")) as {
-    runs: { run: string; values: Record<string, { value: number }> }[];
+    runs: { run: string; configHash: string; values: Record<string, { value: number }> }[];
   };
   assert.equal(
     ledger.runs.map((e) => e.run),
-    ["ablate-t-a-s1", "ablate-t-a-s2", "ablate-t-b-s1", "ablate-t-c-s1"],
+    ["ablate-t-a-s1", "ablate-t-a-s2", "ablate-t-b-s1", "ablate-t-c-s1", "ablate-t-c-s2", "ablate-t-gone-s1"],
   );
+  assert.is(ledger.runs[4].configHash, (stale as { configHash: string }).configHash);
   assert.is(ledger.runs[1].values["separation.roc_auc"].value, 0.82);
   // one run a line: a commit's diff names the runs it adds
   assert.is(
     readFileSync(join(tmp, "ledger", "results.runs.json"), "utf8")
       .split("\n")
       .filter((l) => l.includes('"run":')).length,
-    4,
+    6,
   );
 });
 
@@ -285,14 +291,26 @@ test("--skip-recorded: a run the ledger records is not trained again; without it
   assert.equal(row(readFileSync(join(tmp, "skip", "results.md"), "utf8"), "c").slice(2, 4), ["2/2", "**0.925 ± 0.035** (s)"]);
 });
 
-test("a ledger that is not JSON, or another grid's, is refused naming the file", async () => {
+test("a ledger that is not JSON, another grid's, or of the wrong shape is refused naming the file and the field", async () => {
   for (const [dir, text, msg] of [
     ["bad-json", "{ not json", "results.runs.json: not valid JSON"],
     ["other-grid", JSON.stringify({ version: 1, grid: "other", runs: [] }), "results.runs.json: the ledger of grid other, not of t"],
+    ["bad-entry", JSON.stringify({ version: 1, grid: "t", runs: [{ run: "x" }] }), "results.runs.json: runs.0.variant: missing; expected string"],
+    ["null", "null", "results.runs.json: (top level): got null; expected object"],
+    ["no-version", JSON.stringify({ grid: "t", runs: [] }), "results.runs.json: ledger version missing, this bridge reads 1"],
     [
-      "bad-entry",
-      JSON.stringify({ version: 1, grid: "t", runs: [{ run: "x" }] }),
-      "results.runs.json: runs.0 lacks run, variant, seed, configHash, minutes or values",
+      "string-value",
+      JSON.stringify({
+        version: 1,
+        grid: "t",
+        runs: [{ ...recordedC(1, 0.9), values: { "sts.spearman": { split: "stsb:dev", value: "0.77", baseline: null, supervised: false } } }],
+      }),
+      'results.runs.json: runs.0.values.sts.spearman.value: got "0.77"; expected number',
+    ],
+    [
+      "finished-number",
+      JSON.stringify({ version: 1, grid: "t", runs: [{ ...recordedC(1, 0.9), finished: 20261205 }] }),
+      "runs.0.finished: got 20261205; expected string",
     ],
   ]) {
     const grid = ledgerGrid(dir, text);

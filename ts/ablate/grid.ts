@@ -3,10 +3,11 @@
  * variant per row of the results table. Validated at the edge: every error names the grid file and
  * the field. Paths in the grid are relative to the grid file.
  */
-import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { dirname, extname, join, resolve } from "node:path";
 import { z } from "zod";
-import { DEFAULT_CONFIG, readStructuredFile, valueAt } from "../config/load.js";
+import { DEFAULT_CONFIG, readStructuredFile } from "../config/load.js";
+import { valueAt } from "../core/jsonShape.js";
 import { TASK_NAMES } from "../eval/tasks/index.js";
 import { projectRoot } from "../paths.js";
 
@@ -154,6 +155,13 @@ export function loadGrid(file: string): Grid {
     seen.set(v.name, i);
     return toVariant(v, where, dir, base, problems);
   });
+  const output = g.output === undefined ? join(projectRoot, "docs", "results.md") : resolve(dir, g.output);
+  // the table and its ledger are rewritten whole: never over the grid, a config it trains, or a folder
+  if (g.output !== undefined) {
+    if (extname(output).toLowerCase() !== ".md") problems.push(`output: ${g.output}: the results table is markdown; give a file ending in .md`);
+    else if (existsSync(output) && statSync(output).isDirectory())
+      problems.push(`output: ${g.output}: a folder (resolved to ${output}); give a file ending in .md`);
+  }
   if (problems.length > 0) throw new GridError(`${file}: invalid ablation grid\n${problems.map((p) => `  ${p}`).join("\n")}`);
 
   return {
@@ -164,7 +172,7 @@ export function loadGrid(file: string): Grid {
     base,
     seeds: g.seeds,
     tasks: g.eval.tasks,
-    output: g.output === undefined ? join(projectRoot, "docs", "results.md") : resolve(dir, g.output),
+    output,
     variants,
   };
 }

@@ -3,10 +3,13 @@
  * rewritten with the table and committed with it. runs/ stays on the machine that trained, so without
  * the ledger a grid continued on another machine, or after runs/ was cleared, would show only the runs
  * it can still see. The table reads a run from runs/ when it is there and from the ledger otherwise;
- * a ledger entry counts only while its config hash matches the config the grid now gives that run.
+ * a ledger entry counts only while its config hash matches the config the grid now gives that run (the others stay
+ * in the ledger, out of the table).
  */
 import { existsSync, readFileSync } from "node:fs";
+import { z } from "zod";
 import { writeFileAtomic } from "../core/atomic.js";
+import { checkShape } from "../core/jsonShape.js";
 import { metricRows } from "../eval/summary.js";
 import { describeTrainedOn } from "../eval/trainedOn.js";
 import type { Metrics } from "../eval/types.js";
@@ -52,31 +55,67 @@ export function ledgerPath(grid: Grid): string {
   return `${grid.output.replace(/\.md$/i, "")}.runs.json`;
 }
 
+const TableValueShape = z.object({ split: z.string(), value: z.number().nullable(), baseline: z.number().nullable(), supervised: z.boolean() });
+const EntryShape = z.object({
+  run: z.string(),
+  variant: z.string(),
+  seed: z.number().int(),
+  configHash: z.string(),
+  minutes: z.number(),
+  finished: z.string().nullable(),
+  trainedOn: z.string(),
+  values: z.record(TableValueShape),
+  source: z.string().optional(),
+});
+
 /** The grid's ledger; an empty one when the file is absent. */
 export function readLedger(grid: Grid): Ledger {
   const file = ledgerPath(grid);
   if (!existsSync(file)) return { version: LEDGER_VERSION, grid: grid.name, runs: [] };
-  let l: Ledger;
+  let raw: unknown;
   try {
-    l = JSON.parse(readFileSync(file, "utf8")) as Ledger;
+    raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (err) {
     throw new GridError(`${file}: not valid JSON (${(err as Error).message}); restore it from git or delete it (the table then shows only the runs in runs/)`);
   }
-  if (l.version !== LEDGER_VERSION) throw new GridError(`${file}: ledger version ${l.version}, this bridge reads ${LEDGER_VERSION}`);
-  if (l.grid !== grid.name) throw new GridError(`${file}: the ledger of grid ${l.grid}, not of ${grid.name} (${grid.file}); give the grid its own output`);
-  if (!Array.isArray(l.runs)) throw new GridError(`${file}: "runs" must be a list`);
-  l.runs.forEach((e, i) => {
-    const ok =
-      typeof e?.run === "string" &&
-      typeof e.variant === "string" &&
-      Number.isInteger(e.seed) &&
-      typeof e.configHash === "string" &&
-      typeof e.minutes === "number" &&
-      e.values !== null &&
-      typeof e.values === "object";
-    if (!ok) throw new GridError(`${file}: runs.${i} lacks run, variant, seed, configHash, minutes or values`);
-  });
-  return l;
+  const fail = (m: string) => new GridError(`${m}; restore it from git, or fix or delete it (the table then shows only the runs in runs/)`);
+  const head = checkShape(z.object({ version: z.unknown(), grid: z.unknown(), runs: z.unknown() }), raw, file, fail);
+  if (head.version !== LEDGER_VERSION)
+    throw new GridError(`${file}: ledger version ${JSON.stringify(head.version) ?? "missing"}, this bridge reads ${LEDGER_VERSION}`);
+  if (head.grid !== grid.name)
+    throw new GridError(`${file}: the ledger of grid ${String(head.grid)}, not of ${grid.name} (${grid.file}); give the grid its own output`);
+  if (!Array.isArray(head.runs)) throw new GridError(`${file}: "runs" must be a list`);
+  const { runs } = checkShape(z.object({ runs: z.array(EntryShape) }), raw, file, fail);
+  return { version: LEDGER_VERSION, grid: grid.name, runs };
+}
+
+/**
+ * Entries the grid no longer gives a run to: their run's config changed (a stale hash) or their variant left the
+ * grid. The table leaves them out; the ledger keeps them (a run trained again replaces its own), so an edit to a
+ * config never deletes committed results unseen.
+ */
+export function staleEntries(
+  ledger: Ledger,
+  grid: Grid,
+  runs: readonly { run: string; configHash: string }[],
+): { changed: LedgerEntry[]; gone: LedgerEntry[] } {
+  const hashes = new Map(runs.map((r) => [r.run, r.configHash]));
+  const variants = new Set(grid.variants.map((v) => v.name));
+  return {
+    changed: ledger.runs.filter((e) => variants.has(e.variant) && hashes.has(e.run) && hashes.get(e.run) !== e.configHash),
+    gone: ledger.runs.filter((e) => !variants.has(e.variant)),
+  };
+}
+
+/** "3 ledger entries ...": what staleEntries found, for the command's log; null when nothing. */
+export function describeStale(stale: { changed: LedgerEntry[]; gone: LedgerEntry[] }, file: string): string | null {
+  const names = (es: LedgerEntry[]) => es.map((e) => e.run).join(", ");
+  const parts = [
+    stale.changed.length > 0 ? `${stale.changed.length} with another config than the grid now gives (${names(stale.changed)})` : "",
+    stale.gone.length > 0 ? `${stale.gone.length} of variants no longer in the grid (${names(stale.gone)})` : "",
+  ].filter((p) => p !== "");
+  if (parts.length === 0) return null;
+  return `${file}: ${parts.join("; ")}: kept in the ledger, left out of the table; a run trained again replaces its entry`;
 }
 
 /** The ledger's entry for a planned run, when it holds one made with the config the grid now gives it. */

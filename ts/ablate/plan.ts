@@ -10,9 +10,11 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { z } from "zod";
 import { ConfigError, loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { writeFileAtomic } from "../core/atomic.js";
+import { checkShape } from "../core/jsonShape.js";
 import { METRICS_FILE } from "../eval/evaluate.js";
 import { TASK_NAMES } from "../eval/tasks/index.js";
 import type { Metrics } from "../eval/types.js";
@@ -105,17 +107,34 @@ export function configDiff(a: unknown, b: unknown, max = 5, path = ""): string[]
   return out;
 }
 
+const RecordShape = z.object({
+  version: z.literal(RECORD_VERSION),
+  grid: z.string(),
+  gridFile: z.string(),
+  variant: z.string(),
+  seed: z.number().int(),
+  configHash: z.string(),
+  trainSeconds: z.number().nullable(),
+  evalSeconds: z.number().nullable(),
+  started: z.string(),
+  finished: z.string().nullable(),
+  error: z.string().optional(),
+});
+
 export function readRecord(paths: RunPaths): AblateRecord | null {
   const file = join(paths.dir, RECORD_FILE);
   if (!existsSync(file)) return null;
-  let r: AblateRecord;
+  let raw: unknown;
   try {
-    r = JSON.parse(readFileSync(file, "utf8")) as AblateRecord;
+    raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (err) {
     throw new GridError(`${file}: not valid JSON (${(err as Error).message}); remove the run folder ${paths.dir} to train it again`);
   }
-  if (r.version !== RECORD_VERSION) throw new GridError(`${file}: ablate record version ${r.version}, this bridge reads ${RECORD_VERSION}`);
-  return r;
+  const fail = (m: string) => new GridError(`${m}; remove the run folder ${paths.dir} to train it again`);
+  const { version } = checkShape(z.object({ version: z.unknown() }), raw, file, fail);
+  if (version !== RECORD_VERSION)
+    throw new GridError(`${file}: ablate record version ${JSON.stringify(version) ?? "missing"}, this bridge reads ${RECORD_VERSION}`);
+  return checkShape(RecordShape, raw, file, fail);
 }
 
 export async function writeRecord(paths: RunPaths, r: AblateRecord): Promise<void> {

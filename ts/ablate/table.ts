@@ -280,16 +280,16 @@ export function renderResults(grid: Grid, results: readonly RunResult[], ctx: Re
 
 /**
  * The ledger after this rewrite: every run done in runs/ (fresh values), the entries still valid for planned runs
- * not in runs/, and the entries of runs this plan does not cover (other seeds) whose variant the grid still has.
- * Dropped: entries whose config no longer matches the grid's, and those of variants the grid no longer has.
+ * not in runs/, and every other entry as it was (other seeds; a config since changed; a variant since dropped:
+ * staleEntries), unless a fresh entry of the same run replaces it.
  */
-export function nextLedger(grid: Grid, runs: readonly PlannedRun[], results: readonly RunResult[], ledger: Ledger): Ledger {
-  const planned = new Set(runs.map((p) => p.run));
-  const variants = new Set(grid.variants.map((v) => v.name));
-  const kept = ledger.runs.filter((e) => !planned.has(e.run) && variants.has(e.variant));
+export function nextLedger(grid: Grid, results: readonly RunResult[], ledger: Ledger): Ledger {
   const fromPlan = results.map((r) => r.entry).filter((e): e is LedgerEntry => e !== null);
+  const fresh = new Set(fromPlan.map((e) => e.run));
+  const kept = ledger.runs.filter((e) => !fresh.has(e.run));
   const order = new Map(grid.variants.map((v, i) => [v.name, i]));
-  const all = [...fromPlan, ...kept].sort((a, b) => order.get(a.variant)! - order.get(b.variant)! || a.seed - b.seed);
+  const rank = (e: LedgerEntry) => order.get(e.variant) ?? grid.variants.length;
+  const all = [...fromPlan, ...kept].sort((a, b) => rank(a) - rank(b) || a.variant.localeCompare(b.variant) || a.seed - b.seed);
   return { version: ledger.version, grid: grid.name, runs: all };
 }
 
@@ -297,7 +297,7 @@ export function nextLedger(grid: Grid, runs: readonly PlannedRun[], results: rea
  * the grid's output, and the ledger beside it; returns the output's path. */
 export async function writeResults(grid: Grid, runs: readonly PlannedRun[], ledger: Ledger, ctx: ResultsContext): Promise<string> {
   const results = collectResults(runs, ledger);
-  await writeLedger(grid, nextLedger(grid, runs, results, ledger));
+  await writeLedger(grid, nextLedger(grid, results, ledger));
   await writeFileAtomic(grid.output, renderResults(grid, results, { ...ctx, ledger: ledgerPath(grid) }));
   return grid.output;
 }

@@ -6,7 +6,7 @@
  */
 import { resolve } from "node:path";
 import { GridError, loadGrid, parseSeeds } from "../ablate/grid.js";
-import { ledgerPath, readLedger } from "../ablate/ledger.js";
+import { describeStale, ledgerPath, readLedger, staleEntries } from "../ablate/ledger.js";
 import { markRecorded, type PlannedRun, planRuns } from "../ablate/plan.js";
 import { displayPath, machineDescription, writeResults } from "../ablate/table.js";
 import { runsRoot } from "../run/manifest.js";
@@ -53,6 +53,8 @@ export async function ablate(opts: AblateOptions): Promise<number> {
   const log = opts.log ?? ((l: string) => console.log(l));
   if (opts.dryRun && opts.tableOnly) throw new GridError("--dry-run prints the plan and --table-only writes the table: pick one");
   if (opts.tableOnly && opts.only?.length) throw new GridError("--only picks what to train; --table-only trains nothing (the table shows every variant)");
+  if (opts.jobs !== undefined && (!Number.isInteger(opts.jobs) || opts.jobs < 1))
+    throw new GridError(`--jobs ${opts.jobs}: a whole number of runs at a time, 1 or more`);
   const grid = loadGrid(opts.grid);
   const trainedNames = grid.variants.filter((v) => v.kind === "trained").map((v) => v.name);
   for (const o of opts.only ?? []) {
@@ -66,6 +68,8 @@ export async function ablate(opts: AblateOptions): Promise<number> {
   // after the configs: a bad variant is named first; then whether the output's ledger is this grid's
   const ledger = readLedger(grid);
   markRecorded(runs, ledger);
+  const stale = describeStale(staleEntries(ledger, grid, runs), displayPath(ledgerPath(grid)));
+  if (stale !== null) log(stale);
   const context = { command: reproduceCommand(opts), machine: machineDescription() };
 
   if (opts.dryRun) {
@@ -92,8 +96,6 @@ export async function ablate(opts: AblateOptions): Promise<number> {
     return 0;
   }
   const { runGrid } = await import("../ablate/runner.js");
-  if (opts.jobs !== undefined && (!Number.isInteger(opts.jobs) || opts.jobs < 1))
-    throw new GridError(`--jobs ${opts.jobs}: a whole number of runs at a time, 1 or more`);
   const r = await runGrid(grid, runs, {
     runsDir,
     dataDir: opts.dataDir,

@@ -14,6 +14,7 @@ import { readFileSync } from "node:fs";
 import { dirname, extname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { valueAt } from "../core/jsonShape.js";
 import { projectRoot } from "../paths.js";
 import { type Config, ConfigSchema } from "./schema.js";
 
@@ -122,16 +123,6 @@ function describeIssue(issue: z.ZodIssue, raw: unknown): string {
     default:
       return `${path}: ${got}; ${issue.message.replace(/^Number must be/, "must be").replace(/^Array must contain/, "must contain")}`;
   }
-}
-
-/** The value at `path` in parsed YAML/JSON, or undefined where the path leaves the data. */
-export function valueAt(raw: unknown, path: readonly (string | number)[]): unknown {
-  let cur = raw;
-  for (const k of path) {
-    if (cur === null || typeof cur !== "object") return undefined;
-    cur = (cur as Record<string | number, unknown>)[k];
-  }
-  return cur;
 }
 
 /** The fields the schema allows at `path` (for "unknown field" messages). */

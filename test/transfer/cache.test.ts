@@ -3,7 +3,7 @@
  * LM into the cache once and later runs reuse it without training it again; a changed config builds a new entry;
  * an entry that cannot be read is named, set aside and built again; an interrupted build is finished.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -141,6 +141,49 @@ test("the project's pretraining configs are the cache's named models: configs/pr
 test("an unknown pretrained name lists the known ones", async () => {
   const err = await ensurePretrained("pretrained:nope", { quiet: true }, new Progress(true)).catch((e: Error) => e);
   assert.match((err as Error).message, /unknown pretrained model; known: pretrained:wiki-fwd, pretrained:wiki-bwd, pretrained:wiki-fwd-sha/);
+});
+
+test("bridge models: entries of the wrong shape are listed with what is wrong; a cache that is a file is named", () => {
+  const dir = join(tmp, "listing", "models");
+  const entry = (name: string, record: string | null) => {
+    mkdirSync(join(dir, name), { recursive: true });
+    if (record !== null) writeFileSync(join(dir, name, ENTRY_FILE), record);
+  };
+  const good = {
+    format: "bridge-model-cache",
+    version: 1,
+    name: "lm",
+    config: "lm.yaml",
+    key: "k",
+    built: "2026-12-06T07:00:00Z",
+    seconds: 60,
+    vocab: 500,
+    perplexity: 80,
+  };
+  entry("lm-null", "null");
+  entry("lm-garbage", "{ not json");
+  entry("lm-built-number", JSON.stringify({ ...good, built: 20261206 }));
+  entry("lm-no-run", JSON.stringify(good));
+  entry("lm-unfinished", null);
+  const listed = new Map(listCache(dir).map((e) => [e.entry, e]));
+  assert.match(listed.get("lm-null")!.problem!, "entry.json: not a cache entry record ((top level): got null; expected object)");
+  assert.match(listed.get("lm-garbage")!.problem!, "entry.json: unreadable");
+  assert.match(listed.get("lm-built-number")!.problem!, "built: got 20261206; expected string");
+  assert.is(listed.get("lm-built-number")!.built, null, "a wrong record's fields are not shown as if true");
+  assert.match(listed.get("lm-no-run")!.problem!, "run.json: missing (the build did not finish, or the entry was damaged)");
+  assert.is(listed.get("lm-no-run")!.built, good.built);
+  assert.match(listed.get("lm-unfinished")!.problem!, "entry.json: missing (the build did not finish)");
+  // a cache folder that is a file, and a BRIDGE_CACHE_DIR that is a file: named, not listed as empty
+  const file = join(tmp, "listing", "a-file");
+  writeFileSync(file, "x");
+  assert.throws(() => listCache(file), /the model cache .*a-file.* is a file, not a folder/);
+  const saved = process.env.BRIDGE_CACHE_DIR;
+  process.env.BRIDGE_CACHE_DIR = file;
+  try {
+    assert.throws(() => listCache(), /the model cache's folder .*a-file \(BRIDGE_CACHE_DIR\) is a file, not a folder/);
+  } finally {
+    process.env.BRIDGE_CACHE_DIR = saved;
+  }
 });
 
 test.run();

@@ -12,9 +12,11 @@
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync } from "node:fs";
 import { homedir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { z } from "zod";
 import { ConfigError } from "../config/load.js";
 import type { Config } from "../config/schema.js";
+import { shapeProblems } from "../core/jsonShape.js";
 import { parseSplitRef, registerConfigDatasets, splitExists } from "../data/datasets.js";
 import { inputFingerprint } from "../data/prepare.js";
 import { projectRoot } from "../paths.js";
@@ -100,17 +102,40 @@ export async function cacheKey(cfg: Config, dataDir: string | undefined): Promis
     .slice(0, 16);
 }
 
+const EntryShape = z.object({
+  format: z.literal("bridge-model-cache"),
+  version: z.literal(1),
+  name: z.string(),
+  config: z.string(),
+  key: z.string(),
+  built: z.string(),
+  seconds: z.number(),
+  vocab: z.number().int(),
+  perplexity: z.number().nullable(),
+});
+
+/** An entry's record, or why it cannot be read (missing, not JSON, a field of the wrong kind). */
+function readEntryRecord(dir: string): { record: CacheEntryRecord } | { problem: string } {
+  const file = join(dir, ENTRY_FILE);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    return {
+      problem: `${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "missing (the build did not finish)" : `unreadable (${(e as Error).message})`}`,
+    };
+  }
+  const r = EntryShape.safeParse(raw);
+  return r.success ? { record: r.data } : { problem: `${file}: not a cache entry record (${shapeProblems(r.error.issues, raw, 2).join("; ")})` };
+}
+
 /** Why an entry cannot be used, or null when it is complete and readable. */
 export function entryProblem(dir: string): string | null {
-  let record: CacheEntryRecord;
-  try {
-    record = JSON.parse(readFileSync(join(dir, ENTRY_FILE), "utf8")) as CacheEntryRecord;
-  } catch (e) {
-    return `${join(dir, ENTRY_FILE)}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "missing (the build did not finish)" : `unreadable (${(e as Error).message})`}`;
-  }
-  if (record.format !== "bridge-model-cache") return `${join(dir, ENTRY_FILE)}: not a cache entry record`;
+  const read = readEntryRecord(dir);
+  if ("problem" in read) return read.problem;
   try {
     const name = dir.replace(/^.*\//, "");
+    if (!existsSync(join(dir, "run.json"))) return `${join(dir, "run.json")}: missing (the build did not finish, or the entry was damaged)`;
     const manifest = readManifest(runPaths(name, join(dir, "..")));
     if (manifest.finalCheckpoint === null) return `${dir}: no final checkpoint`;
     const ckpt = join(dir, manifest.finalCheckpoint);
@@ -162,19 +187,22 @@ function folderBytes(dir: string): number {
 
 /** Every entry of the cache, sorted by name. */
 export function listCache(dir = modelCacheDir()): CacheListing[] {
-  if (!existsSync(dir)) return [];
+  const where = process.env.BRIDGE_CACHE_DIR?.trim() ? " (BRIDGE_CACHE_DIR/models)" : "";
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new Error(`the model cache ${dir}${where} is a file, not a folder: move it away`);
+  if (!existsSync(dir)) {
+    const parent = dirname(dir);
+    if (existsSync(parent) && !statSync(parent).isDirectory())
+      throw new Error(`the model cache's folder ${parent}${where ? " (BRIDGE_CACHE_DIR)" : ""} is a file, not a folder`);
+    return [];
+  }
   return readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory())
     .map((e) => e.name)
     .sort()
     .map((entry) => {
       const path = join(dir, entry);
-      let record: Partial<CacheEntryRecord> = {};
-      try {
-        record = JSON.parse(readFileSync(join(path, ENTRY_FILE), "utf8")) as CacheEntryRecord;
-      } catch {
-        // named by entryProblem
-      }
+      const read = readEntryRecord(path);
+      const record: Partial<CacheEntryRecord> = "record" in read ? read.record : {}; // else entryProblem names it
       const fastai = entry.startsWith("fastai-") && existsSync(join(path, "import.json"));
       return {
         entry,

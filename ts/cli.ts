@@ -65,8 +65,22 @@ function register(y: Argv, c: BridgeCommand): Argv {
   });
 }
 
+/** An option that takes one value, given twice, would reach a command as a list: refused here, naming it. */
+function refuseRepeats(argv: Record<string, unknown>, options: unknown): true | string {
+  const lists = new Set((options as { array?: string[] }).array ?? []);
+  const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  for (const [key, value] of Object.entries(argv)) {
+    // each option as typed (data-dir), not again as its camel-case alias (dataDir)
+    if (key === "_" || key === "$0" || /[A-Z]/.test(key) || !Array.isArray(value)) continue;
+    if (lists.has(key) || lists.has(camel(key))) continue;
+    return `--${key} was given ${value.length} times; it takes one value`;
+  }
+  return true;
+}
+
 export function buildCli(argv: string[]): Argv {
   return COMMANDS.reduce(register, yargs(argv).scriptName("bridge").usage("$0 <command> [options]"))
+    .check(refuseRepeats, true)
     .demandCommand(1, "name a command (see --help)")
     .strict()
     .help()

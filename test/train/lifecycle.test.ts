@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync,
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { generateKeys } from "../../ts/backend/keys.js";
 import { resumeCommandOf, train } from "../../ts/commands/train.js";
 import { projectRoot } from "../../ts/paths.js";
 import { resolveRunName, runPaths } from "../../ts/run/manifest.js";
@@ -190,16 +191,36 @@ testWithData(test, "--on-bad-row: a malformed row stops training by default, nam
   assert.match(strict.output(), `${file}:201: not valid JSON`);
   assert.not.ok(existsSync(join(tmp, "runs-bad", "strict")), "the failed run left its folder");
 
-  // With skip the data loads; `--keys` without `--backend` is then refused where the backend would start,
-  // which shows that the run got past its data without training it.
-  const lenient = cli([...base, "--run", "lenient", "--on-bad-row", "skip", "--keys", "none.json"], env);
+  // With skip the data loads; a backend address that cannot be connected to is then refused where the backend
+  // would start, which shows that the run got past its data without training it.
+  const { clientFile } = generateKeys(join(tmp, "keys"));
+  const lenient = cli([...base, "--run", "lenient", "--on-bad-row", "skip", "--backend", "tcp://no-port", "--keys", clientFile], env);
   assert.is(await lenient.exited, 1, lenient.output());
   assert.not.match(lenient.output(), "not valid JSON");
-  assert.match(lenient.output(), "--keys goes with --backend");
+  assert.match(lenient.output(), "cannot connect to tcp://no-port");
 
   const wrong = cli([...base, "--run", "wrong", "--on-bad-row", "ignore"], env);
   assert.is(await wrong.exited, 1);
   assert.match(wrong.output(), /Invalid values:[\s\S]*on-bad-row[\s\S]*"error", "skip"/);
+});
+
+test("train's backend flags are checked before any data is read: a missing key file, --keys alone, --nproc, --master", async () => {
+  const env = { BRIDGE_RUNS_DIR: join(tmp, "runs-flags"), BRIDGE_DATA_DIR: join(tmp, "no-data-here") };
+  const base = ["train", "--config", tiny, "--quiet"];
+  for (const [args, message] of [
+    [["--backend", "tcp://127.0.0.1:5555", "--keys", join(tmp, "missing.json")], `--keys ${join(tmp, "missing.json")}: no such file`],
+    [["--keys", join(tmp, "missing.json")], "--keys goes with --backend"],
+    [["--nproc", "0"], "--nproc 0: a whole number of data-parallel ranks, 1 or more"],
+    [["--nproc", "1.5"], "--nproc 1.5: a whole number"],
+    [["--master", "host:1"], "--master goes with --hosts"],
+    [["--data-dir", "a", "--data-dir", "b"], "--data-dir was given 2 times; it takes one value"],
+  ] as const) {
+    const run = cli([...base, ...args], env);
+    assert.is(await run.exited, 1, run.output());
+    assert.match(run.output(), message);
+    // refused before the data: the missing data folder is never mentioned
+    assert.not.match(run.output(), "no-data-here");
+  }
 });
 
 test.run();

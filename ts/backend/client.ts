@@ -128,7 +128,13 @@ export class BackendClient extends EventEmitter<BackendEvents> implements OpCall
       ...(opts.curve ? { curveServerKey: opts.curve.serverPublic, curvePublicKey: opts.curve.public, curveSecretKey: opts.curve.secret } : {}),
     });
     if (opts.curve) this.watchCurveRefusals(opts.curve);
-    this.socket.connect(endpoint);
+    try {
+      this.socket.connect(endpoint);
+    } catch (err) {
+      // a socket left open keeps the process alive after the error
+      this.socket.close();
+      throw new Error(`bridge: cannot connect to ${endpoint} (${(err as Error).message}); expected tcp://HOST:PORT or ipc://PATH`);
+    }
     const onLog = opts.onLog ?? defaultLog;
     this.on("event", (name, data) => {
       if (name === "log") onLog(String(data.level ?? "info"), String(data.message ?? ""));

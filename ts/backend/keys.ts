@@ -65,15 +65,17 @@ export function generateKeys(dir: string, opts: GenerateKeysOptions = {}): Gener
 
 const Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
 
-/** Refuses a key file (client.json or server.json) that anyone but its owner can read or write. */
-export function assertPrivateKeyFile(path: string): void {
+/** Refuses a key file (client.json or server.json) that is missing, or that anyone but its owner can read or write. */
+export function assertPrivateKeyFile(path: string, flag = "key file"): void {
+  if (!existsSync(path)) throw new Error(`${flag} ${path}: no such file (\`npx bridge keys\` writes server.json and client.json)`);
+  if (!statSync(path).isFile()) throw new Error(`${flag} ${path}: not a file`);
   const mode = statSync(path).mode & 0o077;
   if (mode !== 0) throw new Error(`${path}: holds a secret key but is readable by others (mode ${(statSync(path).mode & 0o777).toString(8)}); chmod 600 it`);
 }
 
 /** Reads client.json, refusing files that others can read and keys that are not Z85. */
-export function loadClientKeys(path: string): CurveClientKeys {
-  assertPrivateKeyFile(path);
+export function loadClientKeys(path: string, flag = "key file"): CurveClientKeys {
+  assertPrivateKeyFile(path, flag);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));

@@ -96,20 +96,31 @@ function defaultRunName(configFile: string): string {
   return `${basename(configFile, extname(configFile))}-${stamp}`;
 }
 
+/** The backend flags together (and the key file readable), checked before any data is read. */
+function checkBackendOptions(opts: TrainOptions): void {
+  if (opts.nproc !== undefined && (!Number.isInteger(opts.nproc) || opts.nproc < 1))
+    throw new ConfigError(`--nproc ${opts.nproc}: a whole number of data-parallel ranks, 1 or more`);
+  if (opts.master !== undefined && opts.hosts === undefined) throw new ConfigError("--master goes with --hosts");
+  if (opts.hosts !== undefined) {
+    if (opts.backend) throw new ConfigError("--hosts lists every rank's backend; drop --backend");
+    if ((opts.nproc ?? 1) > 1)
+      throw new ConfigError("--hosts runs one rank per endpoint; for several ranks on a host, serve one endpoint per GPU and list each (drop --nproc)");
+  }
+  if (opts.backend && (opts.nproc ?? 1) > 1) throw new ConfigError("--nproc starts local ranks; it does not combine with --backend");
+  if (opts.keys && !opts.backend && opts.hosts === undefined) throw new ConfigError("--keys goes with --backend tcp://HOST:PORT or --hosts");
+  if (opts.keys) loadClientKeys(opts.keys, "--keys");
+}
+
 /** A remote backend with --backend, ranks on other machines with --hosts, else one of our own (or --nproc of them). */
 function connectDefault(opts: TrainOptions): (cfg: Config) => Promise<TrainBackend> {
   return async (cfg) => {
-    if (opts.master !== undefined && opts.hosts === undefined) throw new ConfigError("--master goes with --hosts");
+    checkBackendOptions(opts);
+    const curve = opts.keys ? { curve: loadClientKeys(opts.keys, "--keys") } : {};
     if (opts.hosts !== undefined) {
-      if (opts.backend) throw new ConfigError("--hosts lists every rank's backend; drop --backend");
-      if ((opts.nproc ?? 1) > 1)
-        throw new ConfigError("--hosts runs one rank per endpoint; for several ranks on a host, serve one endpoint per GPU and list each (drop --nproc)");
       const { DistributedBackend } = await import("../train/distributed.js");
-      return DistributedBackend.connectHosts(opts.hosts, { ...(opts.keys ? { curve: loadClientKeys(opts.keys) } : {}), master: opts.master });
+      return DistributedBackend.connectHosts(opts.hosts, { ...curve, master: opts.master });
     }
-    if (opts.backend && (opts.nproc ?? 1) > 1) throw new ConfigError("--nproc starts local ranks; it does not combine with --backend");
-    if (opts.backend) return BackendClient.connect(opts.backend, opts.keys ? { curve: loadClientKeys(opts.keys) } : {});
-    if (opts.keys) throw new ConfigError("--keys goes with --backend tcp://HOST:PORT or --hosts");
+    if (opts.backend) return BackendClient.connect(opts.backend, curve);
     if ((opts.nproc ?? 1) > 1) {
       const { DistributedBackend } = await import("../train/distributed.js");
       return DistributedBackend.start(opts.nproc!, cfg.device ?? undefined);
@@ -124,6 +135,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const root = opts.runsDir ?? runsRoot();
   let cfg: Config | null = null;
   let name: string;
+  if (opts.connect === undefined) checkBackendOptions(opts);
   if (opts.resume) {
     if (!opts.run) throw new ConfigError("--resume needs --run NAME (the run to continue)");
     if (opts.config || (opts.set?.length ?? 0) > 0 || opts.init)

@@ -121,6 +121,22 @@ function vectors(t: Table): Float32Array[] {
       },
     );
     assert.not.ok(existsSync(join(root, "never.arrow")));
+    // an empty input, a folder as --output, a batch size of 0: refused before the run is even looked up
+    const empty = join(root, "empty.txt");
+    writeFileSync(empty, "");
+    const text = join(root, "one.txt");
+    writeFileSync(text, "A dog runs .\n");
+    for (const [opts, message] of [
+      [{ input: empty, output: join(root, "never.arrow") }, `--input ${empty}: no texts to embed (the file is empty)`],
+      [{ input: text, output: root }, `--output ${root}: is a folder; give a file path, e.g. ${join(root, "vectors.arrow")}`],
+      [{ input: text, output: join(root, "never.arrow"), batchSize: 0 }, "--batch-size 0: a whole number of texts a batch, 1 or more"],
+    ] as const) {
+      await embedFile({ run: "no-such-run", runsDir: root, device: "cpu", ...opts }).then(
+        () => assert.unreachable(`accepted ${JSON.stringify(opts)}`),
+        (e: Error) => assert.match(e.message, message),
+      );
+    }
+    assert.not.ok(existsSync(join(root, "never.arrow")));
   });
 
   testWithData(test, "the CLI without --run embeds with the latest run", async (dataDir) => {

@@ -79,6 +79,9 @@ export async function embedFile(opts: EmbedFileOptions): Promise<EmbedResult> {
   // checked before a backend starts, and named: a bare ENOENT from deep in the reader says neither what nor which option
   if (!existsSync(opts.input)) throw new Error(`--input ${opts.input}: no such file (${resolve(opts.input)})`);
   if (statSync(opts.input).isDirectory()) throw new Error(`--input ${opts.input}: is a folder; give a text or JSONL file`);
+  if (statSync(opts.input).size === 0) throw new Error(`--input ${opts.input}: no texts to embed (the file is empty)`);
+  if (opts.batchSize !== undefined && (!Number.isInteger(opts.batchSize) || opts.batchSize < 1))
+    throw new Error(`--batch-size ${opts.batchSize}: a whole number of texts a batch, 1 or more`);
   assertSafeOutput(opts.input, opts.output, opts.force ?? false);
   const encoder =
     opts.encoder ??
@@ -160,6 +163,8 @@ function realPath(path: string): string {
  */
 export function assertSafeOutput(input: string, output: string, force: boolean): void {
   const out = realPath(output);
+  if (existsSync(out) && statSync(out).isDirectory())
+    throw new Error(`--output ${output}: is a folder; give a file path, e.g. ${join(output, "vectors.arrow")}`);
   const same = out === realPath(input) || (existsSync(out) && statSync(out).ino === statSync(input).ino && statSync(out).dev === statSync(input).dev);
   if (same) throw new Error(`--output ${output}: is the input file; the vectors would overwrite the sentences (give another path)`);
   if (force) return;

@@ -78,10 +78,12 @@ test("a --set the config loader refuses fails when the runs are planned, naming 
     ["stages.siamese.epochs=-1", "stages.1.epochs: got -1"],
     ["stages.nosuch.epochs=2", 'stages.nosuch: no list item named "nosuch"'],
     ["model.poool=mean", 'model: unknown field "poool"'],
+    ["stages.siamese.tasks=[{dataset: snli, objective: siamese}", "stages.siamese.tasks=...: the value is not valid YAML"],
   ] as const) {
     const grid = loadGrid(gridFile(`${head}variants:\n  - name: ok\n  - name: bad\n    set: ["${set}"]\n`));
     const e = errorOf(() => planRuns(grid, { runsDir }));
-    assert.match(e.message, `${grid.file}: variants.1 (bad), seed 1: `);
+    // the base config alone loads, so the variant's set is named as the cause
+    assert.match(e.message, `${grid.file}: variants.1 (bad).set [${set}], seed 1: `);
     assert.match(e.message, what);
   }
 });
@@ -94,7 +96,7 @@ test("through the command: the error comes before any run folder is made", async
     (err: Error) => err,
   );
   assert.ok(e, "a grid with a refused --set ran");
-  assert.match(e.message, "variants.1 (bad), seed 1");
+  assert.match(e.message, "variants.1 (bad).set [stages.0.epochs=0], seed 1");
   assert.not.ok(existsSync(runsDir), "a runs folder was made");
 });
 

@@ -181,7 +181,10 @@ export function planRuns(grid: Grid, opts: PlanOptions): PlannedRun[] {
         cfg = loadConfig({ file: variant.config, set });
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
-        throw new GridError(`${grid.file}: variants.${i} (${variant.name}), seed ${seed}: ${err.message}`);
+        // the config alone loads: the problem is the variant's set, so name it rather than the config file alone
+        const setAtFault = variant.set.length > 0 && loadsAlone(variant.config, seed);
+        const where = `variants.${i} (${variant.name})${setAtFault ? `.set [${variant.set.join(", ")}]` : ""}, seed ${seed}`;
+        throw new GridError(`${grid.file}: ${where}: ${err.message}`);
       }
       const run = runName(grid, variant.name, seed);
       const paths = runPaths(run, opts.runsDir);
@@ -191,6 +194,15 @@ export function planRuns(grid: Grid, opts: PlanOptions): PlannedRun[] {
     }
   });
   return out;
+}
+
+function loadsAlone(config: string, seed: number): boolean {
+  try {
+    loadConfig({ file: config, set: [`seed=${seed}`] });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A pending run (no folder) that the grid's ledger records with the same config hash becomes "recorded". */

@@ -162,11 +162,15 @@ export function applySet(raw: unknown, assignment: string): unknown {
   const eq = assignment.indexOf("=");
   if (eq <= 0) throw new ConfigError(`--set ${JSON.stringify(assignment)}: expected key=value, e.g. --set stages.0.epochs=2`);
   const keys = assignment.slice(0, eq).trim().split(".");
+  const text = assignment.slice(eq + 1);
   let value: unknown;
   try {
-    value = parseYaml(assignment.slice(eq + 1));
-  } catch {
-    value = assignment.slice(eq + 1);
+    value = parseYaml(text);
+  } catch (err) {
+    // a bare word stays a string; a list or map that does not parse is a mistake, not a string
+    if (/^\s*[[{]/.test(text))
+      throw new ConfigError(`--set ${assignment.slice(0, eq)}=...: the value is not valid YAML (${(err as Error).message.split("\n")[0]})`);
+    value = text;
   }
   const root: Record<string, unknown> = raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>) : {};
   let cur: Record<string | number, unknown> = root;

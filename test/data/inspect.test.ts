@@ -290,4 +290,19 @@ test("percentiles are nearest-rank", () => {
   assert.equal(summarise([]).max, 0);
 });
 
+test("inspect refuses a bad --min-freq or --max-len, and an empty split after the colon, before reading anything", async () => {
+  for (const [opts, message] of [
+    [{ name: "cad", minFreq: -1 }, "--min-freq -1: a whole number, 1 or more"],
+    [{ name: "cad", minFreq: 1.5 }, "--min-freq 1.5: a whole number"],
+    [{ name: "cad", maxLen: Number.NaN }, "--max-len NaN: a whole number"],
+    [{ name: "snli:" }, "snli:: no split after the colon"],
+  ] as const) {
+    const e = await dataInspect({ dataDir: "/nonexistent-data", ...opts }).then(
+      () => null,
+      (err: Error) => err,
+    );
+    assert.match(e?.message ?? "accepted", message);
+  }
+});
+
 test.run();

@@ -20,6 +20,13 @@ export interface DataInspectOptions {
 }
 
 export async function dataInspect(opts: DataInspectOptions): Promise<InspectReport> {
+  for (const [flag, value] of [
+    ["--min-freq", opts.minFreq],
+    ["--max-len", opts.maxLen],
+  ] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new Error(`${flag} ${value}: a whole number, 1 or more`);
+  }
+  if (/:$/.test(opts.name)) throw new Error(`${opts.name}: no split after the colon; give NAME or NAME:SPLIT`);
   const report = await inspectSplit({
     name: opts.name,
     dataDir: opts.dataDir,

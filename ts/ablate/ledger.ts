@@ -55,18 +55,21 @@ export function ledgerPath(grid: Grid): string {
   return `${grid.output.replace(/\.md$/i, "")}.runs.json`;
 }
 
-const TableValueShape = z.object({ split: z.string(), value: z.number().nullable(), baseline: z.number().nullable(), supervised: z.boolean() });
-const EntryShape = z.object({
-  run: z.string(),
-  variant: z.string(),
-  seed: z.number().int(),
-  configHash: z.string(),
-  minutes: z.number(),
-  finished: z.string().nullable(),
-  trainedOn: z.string(),
-  values: z.record(TableValueShape),
-  source: z.string().optional(),
-});
+// passthrough: a field this bridge does not know survives the ledger's rewrite
+const TableValueShape = z.object({ split: z.string(), value: z.number().nullable(), baseline: z.number().nullable(), supervised: z.boolean() }).passthrough();
+const EntryShape = z
+  .object({
+    run: z.string(),
+    variant: z.string(),
+    seed: z.number().int(),
+    configHash: z.string(),
+    minutes: z.number(),
+    finished: z.string().nullable(),
+    trainedOn: z.string(),
+    values: z.record(TableValueShape),
+    source: z.string().optional(),
+  })
+  .passthrough();
 
 /** The grid's ledger; an empty one when the file is absent. */
 export function readLedger(grid: Grid): Ledger {

@@ -78,8 +78,10 @@ export async function embedFile(opts: EmbedFileOptions): Promise<EmbedResult> {
   const t0 = performance.now();
   // checked before a backend starts, and named: a bare ENOENT from deep in the reader says neither what nor which option
   if (!existsSync(opts.input)) throw new Error(`--input ${opts.input}: no such file (${resolve(opts.input)})`);
-  if (statSync(opts.input).isDirectory()) throw new Error(`--input ${opts.input}: is a folder; give a text or JSONL file`);
-  if (statSync(opts.input).size === 0) throw new Error(`--input ${opts.input}: no texts to embed (the file is empty)`);
+  const input = statSync(opts.input);
+  if (input.isDirectory()) throw new Error(`--input ${opts.input}: is a folder; give a text or JSONL file`);
+  // a pipe (/dev/stdin, <(zcat ...)) has no size; an empty one is named after reading, as any input without texts
+  if (input.isFile() && input.size === 0) throw new Error(`--input ${opts.input}: no texts to embed (the file is empty)`);
   if (opts.batchSize !== undefined && (!Number.isInteger(opts.batchSize) || opts.batchSize < 1))
     throw new Error(`--batch-size ${opts.batchSize}: a whole number of texts a batch, 1 or more`);
   assertSafeOutput(opts.input, opts.output, opts.force ?? false);

@@ -169,7 +169,9 @@ export function applySet(raw: unknown, assignment: string): unknown {
   } catch (err) {
     // a bare word stays a string; a list or map that does not parse is a mistake, not a string
     if (/^\s*[[{]/.test(text))
-      throw new ConfigError(`--set ${assignment.slice(0, eq)}=...: the value is not valid YAML (${(err as Error).message.split("\n")[0]})`);
+      throw new ConfigError(
+        `--set ${assignment.slice(0, eq)}=...: the value is not valid YAML (${(err as Error).message.split("\n")[0]}); quote a string that starts with [ or {`,
+      );
     value = text;
   }
   const root: Record<string, unknown> = raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>) : {};

@@ -68,9 +68,9 @@ const Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
 /** Refuses a key file (client.json or server.json) that is missing, or that anyone but its owner can read or write. */
 export function assertPrivateKeyFile(path: string, flag = "key file"): void {
   if (!existsSync(path)) throw new Error(`${flag} ${path}: no such file (\`npx bridge keys\` writes server.json and client.json)`);
-  if (!statSync(path).isFile()) throw new Error(`${flag} ${path}: not a file`);
-  const mode = statSync(path).mode & 0o077;
-  if (mode !== 0) throw new Error(`${path}: holds a secret key but is readable by others (mode ${(statSync(path).mode & 0o777).toString(8)}); chmod 600 it`);
+  const st = statSync(path);
+  if (!st.isFile()) throw new Error(`${flag} ${path}: not a file`);
+  if ((st.mode & 0o077) !== 0) throw new Error(`${path}: holds a secret key but is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
 }
 
 /** Reads client.json, refusing files that others can read and keys that are not Z85. */

@@ -114,7 +114,7 @@ function checkBackendOptions(opts: TrainOptions): void {
 /** A remote backend with --backend, ranks on other machines with --hosts, else one of our own (or --nproc of them). */
 function connectDefault(opts: TrainOptions): (cfg: Config) => Promise<TrainBackend> {
   return async (cfg) => {
-    checkBackendOptions(opts);
+    // the flags were checked by train() before the data (checkBackendOptions)
     const curve = opts.keys ? { curve: loadClientKeys(opts.keys, "--keys") } : {};
     if (opts.hosts !== undefined) {
       const { DistributedBackend } = await import("../train/distributed.js");

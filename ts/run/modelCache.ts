@@ -129,9 +129,8 @@ function readEntryRecord(dir: string): { record: CacheEntryRecord } | { problem:
   return r.success ? { record: r.data } : { problem: `${file}: not a cache entry record (${shapeProblems(r.error.issues, raw, 2).join("; ")})` };
 }
 
-/** Why an entry cannot be used, or null when it is complete and readable. */
-export function entryProblem(dir: string): string | null {
-  const read = readEntryRecord(dir);
+/** Why an entry cannot be used, or null when it is complete and readable (`read`: its record, when already read). */
+export function entryProblem(dir: string, read = readEntryRecord(dir)): string | null {
   if ("problem" in read) return read.problem;
   try {
     const name = dir.replace(/^.*\//, "");
@@ -212,7 +211,7 @@ export function listCache(dir = modelCacheDir()): CacheListing[] {
         vocab: record.vocab ?? null,
         perplexity: record.perplexity ?? null,
         built: record.built ?? null,
-        problem: fastai ? null : entry.includes(".broken-") ? "set aside (was unreadable)" : entryProblem(path),
+        problem: fastai ? null : entry.includes(".broken-") ? "set aside (was unreadable)" : entryProblem(path, read),
       };
     });
 }

@@ -1,8 +1,8 @@
 /** Integration: the real Python backend over real ZeroMQ sockets. */
 import { spawn } from "node:child_process";
-import { rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Dealer } from "zeromq";
@@ -249,6 +249,26 @@ test("a backend that cannot start fails the start with its error output", async 
     assert.match((err as Error).message, "exited with code");
     assert.match((err as Error).message, "device"); // the Python error is in the stderr tail
   }
+});
+
+test("a temp folder too long for a socket's name is refused before a backend starts, naming TMPDIR; nothing is left in it", async () => {
+  const tmp = tempFolder("bridge-long-tmp-");
+  const long = join(tmp, "x".repeat(120));
+  mkdirSync(long);
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = long;
+  try {
+    await startBackend();
+    assert.unreachable();
+  } catch (err) {
+    assert.match((err as Error).message, /socket path .* bytes, over the 107/);
+    assert.match((err as Error).message, "set TMPDIR to a shorter folder");
+  } finally {
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
+  }
+  assert.equal(readdirSync(long), []);
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 async function freePort(): Promise<number> {

@@ -190,7 +190,13 @@ export class BackendClient extends EventEmitter<BackendEvents> implements OpCall
   /** Spawns a backend of our own and shakes hands. */
   static async start(opts: StartOptions = {}): Promise<BackendClient> {
     const proc = new BackendProcess(opts);
-    const client = new BackendClient(proc.endpoint, proc, opts);
+    let client: BackendClient;
+    try {
+      client = new BackendClient(proc.endpoint, proc, opts);
+    } catch (err) {
+      await proc.stop(); // else it would live on, bound and waiting, until this process exits
+      throw err;
+    }
     try {
       await client.handshake(opts.helloTimeoutMs ?? 120_000);
     } catch (err) {

@@ -29,6 +29,9 @@ export interface ExitInfo {
   signal: NodeJS.Signals | null;
 }
 
+/** sun_path holds 108 bytes on Linux, its terminating NUL included. */
+const MAX_SOCKET_PATH_BYTES = 107;
+
 const live = new Set<BackendProcess>();
 
 export class BackendProcess {
@@ -43,7 +46,15 @@ export class BackendProcess {
 
   constructor(opts: SpawnOptions = {}) {
     this.dir = mkdtempSync(join(tmpdir(), "bridge-")); // mkdtemp makes it 0700
-    this.endpoint = `ipc://${join(this.dir, "backend.sock")}`;
+    const socketPath = join(this.dir, "backend.sock");
+    if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+      this.removeDir();
+      throw new Error(
+        `bridge: cannot start a backend: its socket path ${socketPath} is ${Buffer.byteLength(socketPath)} bytes, over the ` +
+          `${MAX_SOCKET_PATH_BYTES} a Unix socket's name may have; set TMPDIR to a shorter folder`,
+      );
+    }
+    this.endpoint = `ipc://${socketPath}`;
     const python = opts.python ?? backendPython();
     const args = ["-m", "bridge_backend", "--endpoint", this.endpoint, "--watch-stdin"];
     if (opts.device) args.push("--device", opts.device);

@@ -98,6 +98,25 @@ testWithData(
   ISSUE21_FILES,
 );
 
+testWithData(test, "inspect shows what it reads and how far on its status line; the report stays clean", async (shared) => {
+  const [report, status] = [sink(), sink()];
+  await dataInspect({ name: "multi30k", dataDir: shared, json: true, out: report.out, progress: true, progressOut: status.out });
+  assert.is(JSON.parse(report.text()).groups > 20_000, true);
+  const lines = status.text().split("\r").filter(Boolean);
+  assert.ok(
+    lines.some((l) => l.startsWith("multi30k: building the OOV vocabulary from multi30k:train, 10,000 rows")),
+    status.text().slice(0, 300),
+  );
+  assert.ok(
+    lines.some((l) => l.startsWith("multi30k: reading multi30k:train, 20,000 rows")),
+    status.text().slice(-300),
+  );
+  assert.ok(status.text().endsWith("\n"));
+  const quiet = sink();
+  await dataInspect({ name: "sick:trial", dataDir: shared, json: true, out: sink().out, progress: false, progressOut: quiet.out });
+  assert.is(quiet.text(), "");
+});
+
 test("inspect: dropped and bad rows counted with skip, human-readable output", async () => {
   const { dir, cleanup } = tempDir();
   try {

@@ -17,6 +17,10 @@ export interface DataInspectOptions {
   maxLen?: number;
   /** Where the report goes (default stdout). */
   out?: Writable;
+  /** A status line of what is being read and how far (default: when stderr is a terminal). */
+  progress?: boolean;
+  /** Where that line goes (default stderr). */
+  progressOut?: Writable;
 }
 
 export async function dataInspect(opts: DataInspectOptions): Promise<InspectReport> {
@@ -27,14 +31,33 @@ export async function dataInspect(opts: DataInspectOptions): Promise<InspectRepo
     if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new Error(`${flag} ${value}: a whole number, 1 or more`);
   }
   if (/:$/.test(opts.name)) throw new Error(`${opts.name}: no split after the colon; give NAME or NAME:SPLIT`);
-  const report = await inspectSplit({
-    name: opts.name,
-    dataDir: opts.dataDir,
-    onBadRow: opts.onBadRow,
-    vocabPath: opts.vocab,
-    vocabOptions: opts.minFreq === undefined ? {} : { minFreq: opts.minFreq },
-    tokenizer: opts.maxLen === undefined ? {} : { maxLen: opts.maxLen },
-  });
+  const status = opts.progressOut ?? process.stderr;
+  let shown = "";
+  let drawn = 0;
+  // a large corpus (Wikipedia) takes two long reads: the vocabulary's, then the split's; a line a phase at least
+  const onProgress =
+    (opts.progress ?? process.stderr.isTTY === true)
+      ? (what: string, rows: number) => {
+          const now = Date.now();
+          if (what === shown && now - drawn < 200) return;
+          status.write(`\r${opts.name}: ${what}, ${rows.toLocaleString("en-US")} ${rows === 1 ? "row" : "rows"}`);
+          [shown, drawn] = [what, now];
+        }
+      : undefined;
+  let report: InspectReport;
+  try {
+    report = await inspectSplit({
+      name: opts.name,
+      dataDir: opts.dataDir,
+      onBadRow: opts.onBadRow,
+      vocabPath: opts.vocab,
+      vocabOptions: opts.minFreq === undefined ? {} : { minFreq: opts.minFreq },
+      tokenizer: opts.maxLen === undefined ? {} : { maxLen: opts.maxLen },
+      onProgress,
+    });
+  } finally {
+    if (shown) status.write("\n");
+  }
   const out = opts.out ?? process.stdout;
   out.write(opts.json ? `${JSON.stringify(report)}\n` : `${formatInspectReport(report)}\n`);
   return report;

@@ -18,6 +18,8 @@ export interface InspectOptions {
   vocabPath?: string;
   vocabOptions?: Partial<VocabOptions>;
   tokenizer?: Partial<TokenizerSettings>;
+  /** Called for every row read: what is being read (the split, or the vocabulary's text) and how far. */
+  onProgress?: (what: string, rows: number) => void;
 }
 
 export interface LengthSummary {
@@ -79,6 +81,11 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
   const lengths: number[] = [];
   let tokens = 0;
   let unknown = 0;
+  let rows = 0;
+  const reading = `reading ${ref.id}`;
+  const counted = (): void => {
+    opts.onProgress?.(reading, ++rows);
+  };
   const count = (text: string): void => {
     const toks = tokenizer.tokenize(text);
     lengths.push(toks.length);
@@ -109,13 +116,14 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
     truncated: 0,
     truncated_examples: [],
   };
-  if (ref.dataset.kind === "pairs") Object.assign(report, await pairCounts(ref, onBadRow, stats, tokenizer, count, overlaps));
+  if (ref.dataset.kind === "pairs") Object.assign(report, await pairCounts(ref, onBadRow, stats, tokenizer, count, overlaps, counted));
   else if (ref.dataset.kind === "groups") {
     let sentences = 0;
     for await (const r of ref.dataset.read(ref.path!, { onBadRow, stats })) {
       for (const t of r.sentences) count(t);
       overlaps(r.sentences);
       sentences += r.sentences.length;
+      counted();
     }
     report.groups = stats.records;
     report.sentences = sentences;
@@ -123,6 +131,7 @@ export async function inspectSplit(opts: InspectOptions): Promise<InspectReport>
     for await (const r of ref.dataset.read(ref.path, { onBadRow, stats })) {
       count(r.text);
       overlaps([r.text]);
+      counted();
     }
     report.lines = stats.records;
   }
@@ -156,6 +165,7 @@ async function pairCounts(
   tokenizer: Tokenizer,
   count: (text: string) => void,
   overlaps: (texts: readonly string[]) => void,
+  counted: () => void,
 ): Promise<Pick<InspectReport, "pairs" | "labels" | "scores">> {
   const labels: Record<string, number> = Object.fromEntries(NLI_LABELS.map((l) => [l, 0]));
   let unlabelled = 0;
@@ -178,6 +188,7 @@ async function pairCounts(
     count(r.s2);
     overlaps([r.s1, r.s2]);
     guard.check(r.line);
+    counted();
   }
   return {
     pairs: stats.records,
@@ -191,7 +202,8 @@ async function oovVocab(ref: SplitRef, opts: InspectOptions, tokenizer: Tokenize
   const train = parseSplitRef(`${ref.dataset.name}:${ref.dataset.trainSplit}`, opts.dataDir);
   if (!splitExists(train)) return { vocab: null, source: `none: ${train.id} is not in the data dir (pass a vocabulary file)` };
   // A separate tokenizer so building the vocabulary does not count in this split's statistics.
-  const vocab = await buildVocab([train], new Tokenizer(tokenizer.settings), opts.vocabOptions, opts.onBadRow ?? "error");
+  const what = `building the OOV vocabulary from ${train.id}`;
+  const vocab = await buildVocab([train], new Tokenizer(tokenizer.settings), opts.vocabOptions, opts.onBadRow ?? "error", (n) => opts.onProgress?.(what, n));
   return { vocab, source: train.id };
 }
 

@@ -204,11 +204,16 @@ export async function buildVocab(
   tokenizer: Tokenizer,
   vocabOptions: Partial<VocabOptions> = {},
   onBadRow: BadRowPolicy = "error",
+  onProgress?: (texts: number) => void,
 ): Promise<Vocab> {
   const counter = new TokenCounter();
+  let texts = 0;
   for (const ref of refs) {
     if (!splitExists(ref)) throw new DataError(missingSplitMessage(ref));
-    for await (const text of splitTexts(ref, { onBadRow })) counter.add(tokenizer.tokenize(text));
+    for await (const text of splitTexts(ref, { onBadRow })) {
+      counter.add(tokenizer.tokenize(text));
+      onProgress?.(++texts);
+    }
   }
   return Vocab.fromCounts(counter.counts, vocabOptions);
 }

@@ -34,14 +34,16 @@ export async function dataInspect(opts: DataInspectOptions): Promise<InspectRepo
   const status = opts.progressOut ?? process.stderr;
   let shown = "";
   let drawn = 0;
+  let width = 0;
   // a large corpus (Wikipedia) takes two long reads: the vocabulary's, then the split's; a line a phase at least
   const onProgress =
     (opts.progress ?? process.stderr.isTTY === true)
       ? (what: string, rows: number) => {
           const now = Date.now();
           if (what === shown && now - drawn < 200) return;
-          status.write(`\r${opts.name}: ${what}, ${rows.toLocaleString("en-US")} ${rows === 1 ? "row" : "rows"}`);
-          [shown, drawn] = [what, now];
+          const line = `${opts.name}: ${what}, ${rows.toLocaleString("en-US")} ${rows === 1 ? "row" : "rows"}`;
+          status.write(`\r${line.padEnd(width)}`); // spaces over the rest of a longer line before
+          [shown, drawn, width] = [what, now, line.length];
         }
       : undefined;
   let report: InspectReport;

@@ -102,7 +102,10 @@ testWithData(test, "inspect shows what it reads and how far on its status line; 
   const [report, status] = [sink(), sink()];
   await dataInspect({ name: "multi30k", dataDir: shared, json: true, out: report.out, progress: true, progressOut: status.out });
   assert.is(JSON.parse(report.text()).groups > 20_000, true);
-  const lines = status.text().split(/[\r\n]/).filter(Boolean);
+  const lines = status
+    .text()
+    .split(/[\r\n]/)
+    .filter(Boolean);
   assert.match(lines[0], /^multi30k: building the OOV vocabulary from multi30k:train, 1 row$/);
   const reading = lines.filter((l) => l.startsWith("multi30k: reading multi30k:train, "));
   assert.ok(reading.length > 0, status.text().slice(-300));

@@ -111,7 +111,20 @@ testWithData(test, "a closed encoder refuses calls with a clear error; close wai
 
 testWithData(test, "a missing run, a folder without a run, and bad arguments are named in the error", async (dataDir) => {
   const { root, name } = await run(dataDir);
-  await rejects(openEncoder("no-such-run", { runsDir: root }), '"no-such-run"', root, `runs there: ${name}`);
+  await rejects(openEncoder("no-such-run", { runsDir: root }), 'openEncoder("no-such-run")', root, `runs there: ${name}`);
+  // the command line names its flag, not the library call behind it
+  const input = join(root, "in.txt");
+  writeFileSync(input, "a sentence\n");
+  for (const args of [
+    ["embed", "--run", "no-such-run", "--input", input, "--output", join(root, "out.arrow")],
+    ["search", "--run", "no-such-run", "--corpus", input, "--query", "x"],
+  ]) {
+    const e = await rejects(
+      promisify(execFile)(process.execPath, [bridgeBin, ...args], { env: { ...process.env, BRIDGE_RUNS_DIR: root } }),
+      "--run no-such-run: no run named",
+    );
+    assert.not.match(e.message, "openEncoder");
+  }
   await rejects(openEncoder(root), root, "no run.json");
   await rejects(openEncoder("x", { runsDir: join(root, "nowhere") }), '"x"', "no runs there");
   await using enc = await openEncoder(name, { runsDir: root, device: "cpu" });

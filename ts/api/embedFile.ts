@@ -94,6 +94,7 @@ export async function embedFile(opts: EmbedFileOptions): Promise<EmbedResult> {
       maxLen: opts.maxLen,
       backend: opts.backend,
       keys: opts.keys,
+      label: `--run ${opts.run}`, // this function's errors speak in the command line's flags
     }));
   const showProgress = opts.progress ?? process.stderr.isTTY === true;
   const writer = new ArrowFileWriter(opts.output, { "bridge.run": encoder.run, "bridge.checkpoint": encoder.checkpoint, "bridge.input": opts.input });

@@ -37,6 +37,8 @@ export interface OpenEncoderOptions {
   backend?: string;
   /** The client keys for `backend`: client.json's path (from `bridge keys`) or the keys themselves. */
   keys?: string | CurveClientKeys;
+  /** How error messages name the run (default: openEncoder("RUN"); the command line: --run RUN). */
+  label?: string;
 }
 
 export interface EmbedOptions {
@@ -86,7 +88,8 @@ export class Encoder implements AsyncDisposable {
 
   static async open(run: string, opts: OpenEncoderOptions = {}): Promise<Encoder> {
     if (typeof run !== "string" || run === "") throw new TypeError(`openEncoder: run must be a run name, a run folder or "latest", got ${JSON.stringify(run)}`);
-    const { name, runsDir } = locateRun(run, opts.runsDir);
+    const label = opts.label ?? `openEncoder(${JSON.stringify(run)})`;
+    const { name, runsDir } = locateRun(run, opts.runsDir, label);
     if (opts.maxLen !== undefined && (!Number.isInteger(opts.maxLen) || opts.maxLen < 2))
       throw new RangeError(`openEncoder: maxLen must be a whole number >= 2 (xxbos and one token), got ${opts.maxLen}`);
     let remote: BackendClient | null = null;
@@ -110,7 +113,7 @@ export class Encoder implements AsyncDisposable {
       });
     } catch (e) {
       await remote?.close();
-      throw new Error(`openEncoder(${JSON.stringify(run)}): ${(e as Error).message.replace(/^bridge: /, "")}`, { cause: e });
+      throw new Error(`${label}: ${(e as Error).message.replace(/^bridge: /, "")}`, { cause: e });
     }
     try {
       // the vector size, known before the first real call: one empty sentence through the model
@@ -229,12 +232,11 @@ export class Encoder implements AsyncDisposable {
 }
 
 /** The run a spec names: a folder (a path, or an existing relative folder holding run.json) or a name in runsDir. */
-function locateRun(spec: string, runsDir: string | undefined): { name: string; runsDir: string } {
+function locateRun(spec: string, runsDir: string | undefined, label: string): { name: string; runsDir: string } {
   const looksLikePath = isAbsolute(spec) || spec.includes(sep) || spec.includes("/") || spec.startsWith(".");
   if (looksLikePath) {
     const dir = resolve(spec);
-    if (!existsSync(resolve(dir, "run.json")))
-      throw new Error(`openEncoder(${JSON.stringify(spec)}): no run in ${dir} (no run.json); give a run folder, a run name, or "latest"`);
+    if (!existsSync(resolve(dir, "run.json"))) throw new Error(`${label}: no run in ${dir} (no run.json); give a run folder, a run name, or "latest"`);
     const real = realpathSync(dir); // runs/latest is a link: the run is the folder it points to
     return { name: basename(real), runsDir: dirname(real) };
   }
@@ -242,7 +244,7 @@ function locateRun(spec: string, runsDir: string | undefined): { name: string; r
   try {
     return { name: resolveRunName(spec, root), runsDir: root };
   } catch (e) {
-    throw new Error(`openEncoder(${JSON.stringify(spec)}): ${(e as Error).message}`, { cause: e });
+    throw new Error(`${label}: ${(e as Error).message}`, { cause: e });
   }
 }
 

@@ -45,7 +45,8 @@ export async function searchCommand(opts: SearchCommandOptions): Promise<number>
   const corpus = await readTexts(opts.corpus, "--corpus", opts.field);
   const queries = opts.queries !== undefined ? (await readTexts(opts.queries, "--queries")).map((q) => q.text) : (opts.query ?? []);
   if (queries.length === 0) throw new Error("give --query TEXT (one or more) or --queries FILE");
-  await using enc = await openEncoder(opts.run ?? "latest", { device: opts.device, backend: opts.backend, keys: opts.keys });
+  const run = opts.run ?? "latest";
+  await using enc = await openEncoder(run, { device: opts.device, backend: opts.backend, keys: opts.keys, label: `--run ${run}` });
   const hits = await enc.search(
     queries,
     corpus.map((c) => c.text),

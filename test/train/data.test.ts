@@ -187,6 +187,54 @@ test("data.datasets: the user's own TSV pairs, registered from the config, train
   }
 });
 
+test("a config's own dataset: a missing train file is named (never a quiet fallback to dev); one file validates on a held-out share", async () => {
+  const dir = tempFolder("bridge-userdata-");
+  const tsv = (n: number) =>
+    "premise\thypothesis\tlabel\n" +
+    Array.from({ length: n }, (_, i) => `The dog ${i} runs .\tA dog ${i % 7} moves .\t${["entailment", "neutral", "contradiction"][i % 3]}`).join("\n") +
+    "\n";
+  writeFileSync(join(dir, "only.tsv"), tsv(60));
+  const columns = { s1: "premise", s2: "hypothesis", label: "label" };
+  const typo = ConfigSchema.parse({
+    ...tiny,
+    data: {
+      pairs: "typo-pairs",
+      datasets: [{ name: "typo-pairs", format: "tsv", files: { train: join(dir, "nothere.tsv"), dev: join(dir, "only.tsv") }, columns }],
+    },
+  });
+  const err = await loadError(typo, { dataDir: dir, cacheDir: join(dir, "cache"), download: false });
+  assert.instance(err, DataError);
+  assert.match(err!.message, `data.datasets: typo-pairs's train file ${join(dir, "nothere.tsv")} does not exist`);
+  const one = ConfigSchema.parse({
+    ...tiny,
+    data: { pairs: "one-file", datasets: [{ name: "one-file", format: "tsv", files: { train: join(dir, "only.tsv") }, columns }] },
+  });
+  const data = await loadTrainingData(one, { dataDir: dir, cacheDir: join(dir, "cache") });
+  const { train, valid } = data.plan;
+  assert.equal([train.split, valid.split], ["one-file:train", "one-file:train"]);
+  assert.ok(valid.rows > 0 && train.rows + valid.rows === 60, `${train.rows} + ${valid.rows}`);
+  assert.ok(
+    data.plan.notes.some((n) => n.includes("one-file has no dev file (data.validSplit)")),
+    data.plan.notes.join("\n"),
+  );
+  assert.ok(
+    data.plan.notes.some((n) => n.startsWith("training on one-file:train less a fixed, seeded")),
+    data.plan.notes.join("\n"),
+  );
+  // data.validSplit naming the training split asks for the same held-out share, for a built-in dataset too
+  mkdirSync(join(dir, "snli_1.0"));
+  writeFileSync(join(dir, "snli_1.0", "snli_1.0_train.jsonl"), pairRows(60, "train"));
+  const own = await loadTrainingData(ConfigSchema.parse({ ...tiny, data: { ...tiny.data, validSplit: "train" } }), {
+    dataDir: dir,
+    cacheDir: join(dir, "cache"),
+  });
+  assert.equal([own.plan.train.split, own.plan.valid.split], ["snli:train", "snli:train"]);
+  assert.ok(own.plan.valid.rows > 0 && own.plan.train.rows + own.plan.valid.rows <= 60);
+  // a groups dataset as data.pairs is named as such, not as a missing dev split
+  const groups = await loadError(ConfigSchema.parse({ ...tiny, data: { ...tiny.data, pairs: "multi30k" } }), { dataDir: dir, download: false });
+  assert.match(groups!.message, "data.pairs: multi30k is a groups dataset");
+});
+
 test("first use downloads the missing dataset (into the cache by default; --no-download refuses; a named folder is left alone)", async () => {
   const zip = makeZip({
     "snli_1.0/snli_1.0_train.jsonl": pairRows(60, "train"),

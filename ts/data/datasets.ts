@@ -332,6 +332,11 @@ export interface UserDatasetSpec {
 /** The spec each user dataset was registered with: the same spec again is a no-op, another one an error. */
 const registeredSpecs = new Map<string, string>();
 
+/** Whether a dataset is one of a config's own (`data.datasets`): its files are the user's, not a release to fetch. */
+export function isConfigDataset(name: string): boolean {
+  return registeredSpecs.has(name);
+}
+
 /**
  * Makes a config's own datasets known by name, so that `data.pairs: mypairs` and `mypairs:dev` work.
  * Built-in names cannot be replaced.

@@ -15,7 +15,7 @@
 import { ConfigError } from "../config/load.js";
 import { type Objective, objectiveTakes } from "../config/objectives.js";
 import type { Config } from "../config/schema.js";
-import { missingSplitMessage, parseSplitRef, registerConfigDatasets, type SplitRef, splitTexts } from "../data/datasets.js";
+import { isConfigDataset, missingSplitMessage, parseSplitRef, registerConfigDatasets, type SplitRef, splitTexts } from "../data/datasets.js";
 import { ensureSplit } from "../data/download.js";
 import { type BadRowPolicy, DataError, emptyReadStats, noUsableRows } from "../data/errors.js";
 import { EVALUATION_DATASETS, type EvaluationSentences, evaluationSentences } from "../data/evaluation.js";
@@ -133,15 +133,22 @@ async function choosePairRows(cfg: Config, trainRef: SplitRef, validRef: SplitRe
   const d = cfg.data;
   let trainSource: SplitRef;
   let validSource: SplitRef;
+  const heldOut = `a fixed, seeded ${Math.round(d.holdout * 100)}% of it held out for validation`;
   if (await ensure(trainRef)) {
     trainSource = trainRef;
-    if (validRef.id !== trainRef.id && (await ensure(validRef))) validSource = validRef;
+    if (validRef.id === trainRef.id) {
+      validSource = trainRef;
+      notes.push(`training on ${trainRef.id} less ${heldOut}`);
+    } else if (await ensure(validRef)) validSource = validRef;
     else throw new DataError(`${missingSplitMessage(validRef)}; the sentence stages need a validation split`);
+  } else if (isConfigDataset(trainRef.dataset.name)) {
+    // the user named this file: a typo, not a release half fetched, so never a quiet fallback to another split
+    throw new DataError(`data.datasets: ${trainRef.dataset.name}'s ${trainRef.split} file ${trainRef.path} does not exist`);
   } else if (await ensure(validRef)) {
     trainSource = validSource = validRef;
     notes.push(
-      `${trainRef.id} not found at ${trainRef.path}: training on ${validRef.id} less a fixed, seeded ${Math.round(d.holdout * 100)}% of it held out for validation ` +
-        `(the full release: \`npx bridge data fetch ${trainRef.dataset.name}\`)`,
+      `${trainRef.id} not found at ${trainRef.path}: training on ${validRef.id} less ${heldOut}` +
+        (trainRef.dataset.download ? ` (the full release: \`npx bridge data fetch ${trainRef.dataset.name}\`)` : ""),
     );
   } else {
     throw new DataError(`${missingSplitMessage(trainRef)}; ${validRef.id} is not there either`);
@@ -338,9 +345,12 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   registerConfigDatasets(d.datasets);
   const ensure: Ensure = (ref) => ensureSplit(ref, { download: opts.download, log, progress: process.stderr.isTTY === true });
   const trainRef = parseSplitRef(`${d.pairs}:${d.trainSplit}`, opts.dataDir);
-  const validRef = parseSplitRef(`${d.pairs}:${d.validSplit}`, opts.dataDir);
   if (trainRef.dataset.kind !== "pairs")
     throw new DataError(`data.pairs: ${d.pairs} is a ${trainRef.dataset.kind} dataset; the sentence stages need a pair dataset (e.g. snli)`);
+  // a config's own dataset of one file validates on a share held out of it, as data.validSplit = its training split does
+  const ownWithoutValid = isConfigDataset(d.pairs) && !Object.hasOwn(trainRef.dataset.splits, d.validSplit);
+  const validRef = ownWithoutValid ? trainRef : parseSplitRef(`${d.pairs}:${d.validSplit}`, opts.dataDir);
+  if (ownWithoutValid) notes.push(`${d.pairs} has no ${d.validSplit} file (data.validSplit) among its files`);
   const lmRefs = lmTextRefs(cfg, trainRef, validRef, opts.dataDir);
 
   // Which rows of which split train and which validate; the multi-task stages' other pair datasets.

@@ -323,6 +323,28 @@ test("a ledger that is not JSON, another grid's, or of the wrong shape is refuse
   }
 });
 
+test("an output file that is not a table of bridge ablate is refused, left as it was; a table without its ledger is rewritten", async () => {
+  const dir = join(tmp, "foreign-output");
+  mkdirSync(dir, { recursive: true });
+  const grid = join(tmp, "grid-foreign.yaml");
+  writeFileSync(grid, readFileSync(gridPath, "utf8").replace("output: out/results.md", "output: foreign-output/notes.md"));
+  const notes = join(dir, "notes.md");
+  writeFileSync(notes, "# My notes\n\nHand-written.\n");
+  const e = await ablate({ grid, tableOnly: true, runsDir, log: () => {} }).then(
+    () => null,
+    (err: Error) => err,
+  );
+  assert.ok(e, "a foreign file was overwritten");
+  assert.match(e.message, `output: ${notes} exists and is not a results table of bridge ablate`);
+  assert.is(readFileSync(notes, "utf8"), "# My notes\n\nHand-written.\n");
+  assert.is(readFileSafe(join(dir, "notes.runs.json")), null, "no ledger written beside it");
+  // a table of ours whose ledger was deleted is still ours
+  writeFileSync(notes, "# t\n\nReproduce: `npx bridge ablate grid.yaml`\n");
+  await ablate({ grid, tableOnly: true, runsDir, log: () => {} });
+  assert.match(readFileSync(notes, "utf8"), "Reproduce: `npx bridge ablate");
+  assert.ok(readFileSafe(join(dir, "notes.runs.json")) !== null);
+});
+
 function readFileSafe(p: string): string | null {
   try {
     return readFileSync(p, "utf8");

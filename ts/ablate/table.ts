@@ -5,6 +5,7 @@
  * come from each run's eval/metrics.json through metricRows() (ts/eval/summary.ts), the same view
  * as `bridge eval`'s summary and --compare.
  */
+import { existsSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { isAbsolute, join, relative, sep } from "node:path";
 import { mean, sampleStandardDeviation } from "simple-statistics";
@@ -12,7 +13,7 @@ import { writeFileAtomic } from "../core/atomic.js";
 import { TASK_NAMES } from "../eval/tasks/index.js";
 import { STS_YEARS } from "../eval/tasks/sts12_16.js";
 import { projectRoot } from "../paths.js";
-import type { Grid, Variant } from "./grid.js";
+import { type Grid, GridError, type Variant } from "./grid.js";
 import { entryOf, type Ledger, type LedgerEntry, ledgerPath, recordedEntry, type TableValue, writeLedger } from "./ledger.js";
 import { LOG_FILE, type PlannedRun, readRunMetrics } from "./plan.js";
 
@@ -291,6 +292,19 @@ export function nextLedger(grid: Grid, results: readonly RunResult[], ledger: Le
   const rank = (e: LedgerEntry) => order.get(e.variant) ?? grid.variants.length;
   const all = [...fromPlan, ...kept].sort((a, b) => rank(a) - rank(b) || a.variant.localeCompare(b.variant) || a.seed - b.seed);
   return { version: ledger.version, grid: grid.name, runs: all };
+}
+
+/**
+ * Refuses an output that is neither absent nor a table this command wrote (its ledger beside it, or its Reproduce
+ * line): the table is rewritten whole, and `output: ../../README.md` must not replace a README.
+ */
+export function assertOutputIsTable(grid: Grid): void {
+  if (!existsSync(grid.output) || existsSync(ledgerPath(grid))) return;
+  if (/^Reproduce: `npx bridge ablate /m.test(readFileSync(grid.output, "utf8"))) return;
+  throw new GridError(
+    `output: ${grid.output} exists and is not a results table of bridge ablate (no ledger ${ledgerPath(grid)} beside it, no Reproduce line); ` +
+      "it would be overwritten: name another file in the grid's output, or move this one",
+  );
 }
 
 /** Renders the results of the planned runs (and of the ledger's where runs/ lacks them) and writes them atomically to

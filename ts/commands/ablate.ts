@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { GridError, loadGrid, parseSeeds } from "../ablate/grid.js";
 import { describeStale, ledgerPath, readLedger, staleEntries } from "../ablate/ledger.js";
 import { markRecorded, type PlannedRun, planRuns } from "../ablate/plan.js";
-import { displayPath, machineDescription, writeResults } from "../ablate/table.js";
+import { assertOutputIsTable, displayPath, machineDescription, writeResults } from "../ablate/table.js";
 import { runsRoot } from "../run/manifest.js";
 import { formatTable } from "../ui/table.js";
 
@@ -67,6 +67,7 @@ export async function ablate(opts: AblateOptions): Promise<number> {
   const runs = planRuns(grid, { seeds: opts.seeds === undefined ? undefined : parseSeeds(opts.seeds), runsDir });
   // after the configs: a bad variant is named first; then whether the output's ledger is this grid's
   const ledger = readLedger(grid);
+  assertOutputIsTable(grid);
   markRecorded(runs, ledger);
   const stale = describeStale(staleEntries(ledger, grid, runs), displayPath(ledgerPath(grid)));
   if (stale !== null) log(stale);

@@ -4,7 +4,7 @@
  * resumed with --resume ends with exactly the metrics (and stage summaries) of an uninterrupted run with the same seed;
  * steps sent one request each train exactly what steps sent several to a request (train_steps) train.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -186,6 +186,31 @@ testWithData(test, "--resume of a finished run does nothing; a fresh run refuses
   let err: Error | null = null;
   await train({ ...base, run: "whole" }).catch((e: Error) => (err = e));
   assert.match((err as unknown as Error).message, /already holds a run; continue it with --resume/);
+});
+
+test("a fresh run refuses a folder of other files, naming them and leaving them; a missing init.wordVectors fails before any folder", async () => {
+  const empty = tempFolder("bridge-nodata-");
+  const mine = join(runsDir, "my-notes");
+  mkdirSync(mine, { recursive: true });
+  writeFileSync(join(mine, "config.json"), "mine\n");
+  const err = await train({ run: "my-notes", quiet: true, dataDir: empty, runsDir }).catch((e: Error) => e);
+  assert.instance(err, Error);
+  assert.match((err as Error).message, `${mine} holds files that are not a run's (config.json)`);
+  assert.is(readFileSync(join(mine, "config.json"), "utf8"), "mine\n");
+  assert.equal(readdirSync(mine), ["config.json"], "no lock or run file left");
+  const wv = await train({ ...base, run: "wv", dataDir: empty, set: ["init.wordVectors=nothere.txt"] }).catch((e: Error) => e);
+  assert.match((wv as Error).message, "init.wordVectors nothere.txt: no such file");
+  assert.not.ok(existsSync(join(runsDir, "wv")), "a run folder was made for a run that could not start");
+  rmSync(empty, { recursive: true, force: true });
+});
+
+testWithData(test, "a run that failed at its init, before its first checkpoint: a fresh start is told that deleting the folder loses no training", async () => {
+  const vectors = join(tempFolder("bridge-wv-"), "vectors.txt");
+  writeFileSync(vectors, "the 0.1 0.2 0.3\ncat 0.4 0.5\n");
+  const failed = await train({ ...base, run: "bad-init", set: [`init.wordVectors=${vectors}`] }).catch((e: Error) => e);
+  assert.match((failed as Error).message, "2 numbers, the vectors before had 3");
+  const again = await train({ ...base, run: "bad-init" }).catch((e: Error) => e);
+  assert.match((again as Error).message, "already holds a run; it stopped before its first checkpoint, so deleting the folder loses no training");
 });
 
 test("without SNLI the error offers the download command", async () => {

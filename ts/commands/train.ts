@@ -5,7 +5,7 @@
  * runs/NAME/{config.json, vocab.json, run.json}, then runs the stages (ts/train/loop.ts). --resume
  * reads the run's own config.json and state.json and goes on from its last checkpoint.
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { BackendClient, startBackend } from "../backend/client.js";
 import { loadClientKeys } from "../backend/keys.js";
@@ -14,7 +14,7 @@ import { archOf, type Config, stageName, stageObjectives, stageSpec, taskName } 
 import { writeFileAtomic } from "../core/atomic.js";
 import type { BadRowPolicy } from "../data/errors.js";
 import { assertVocabMatches } from "../data/vocab.js";
-import { withRunLock } from "../run/lock.js";
+import { LOCK_FILE, withRunLock } from "../run/lock.js";
 import {
   LATEST_RUN,
   MANIFEST_VERSION,
@@ -41,7 +41,7 @@ import {
 import { freshPosition, type RunState, readState, truncateLog, writeState } from "../train/checkpoints.js";
 import type { TrainBackend } from "../train/context.js";
 import { loadTrainingData, type TrainingData, tokenizerSettings } from "../train/data.js";
-import { assertInitArch, locateInitSource, type SourceArch, sourceArch, withInit } from "../train/init.js";
+import { assertInitArch, locateInitSource, type SourceArch, sourceArch, withInit, wordVectorsPath } from "../train/init.js";
 import { buildArgs, runStages, type StageSummary } from "../train/loop.js";
 import { formatDuration, Progress, RunLog } from "../train/progress.js";
 import { formatTable } from "../ui/table.js";
@@ -159,6 +159,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     // a source that is not there fails now, before the run's folder exists
     for (const from of [cfg.init?.from, cfg.init?.backward]) if (from !== undefined) locateInitSource(from, { runsDir: root, dataDir: opts.dataDir });
+    if (cfg.init?.wordVectors !== undefined) wordVectorsPath(cfg.init.wordVectors, opts.dataDir);
   }
   const paths = runPaths(name, root);
   // Before anything reads or writes the folder: two commands in one run would interleave its log and state.
@@ -342,7 +343,22 @@ function assertShardable(cfg: Config, fromStage: number, ranks: number): void {
  */
 function openRun(opts: TrainOptions, paths: RunPaths, loaded: Config | null): { cfg: Config; state: RunState; manifest: RunManifest | null } | "complete" {
   if (!opts.resume) {
-    if (existsSync(paths.manifest)) throw new Error(`${paths.dir} already holds a run; continue it with --resume, or pick another --run NAME`);
+    if (existsSync(paths.manifest)) {
+      const state = safely(() => readState(paths));
+      // a run that failed before its first checkpoint (a bad init, say) is retried by --resume with its own config
+      const unstarted = state !== null && state.stage === 0 && state.checkpoint === null;
+      throw new Error(
+        `${paths.dir} already holds a run; ` +
+          (unstarted
+            ? "it stopped before its first checkpoint, so deleting the folder loses no training: delete it to start again with a changed config, or retry it as it was with --resume"
+            : "continue it with --resume, or pick another --run NAME"),
+      );
+    }
+    const others = readdirSync(paths.dir).filter((f) => f !== LOCK_FILE);
+    if (others.length > 0)
+      throw new Error(
+        `${paths.dir} holds files that are not a run's (${others.slice(0, 3).join(", ")}${others.length > 3 ? ", ..." : ""}), which a run would overwrite; pick another --run NAME`,
+      );
     return { cfg: loaded!, state: { version: 1, stage: 0, position: freshPosition(), checkpoint: null, done: false }, manifest: null };
   }
   const manifest = readManifest(paths);

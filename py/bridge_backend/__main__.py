@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.watch_stdin:  # before torch's import: a parent killed meanwhile must not leave an orphan
         watch_parent(a.endpoint)
     from .server import CurveServerKeys, Server  # heavy: torch, zmq
+    from .session import DeviceError
 
     curve = None
     if a.curve_keys:
@@ -40,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C in a terminal reaches the whole process group; the TypeScript parent decides
     # when the backend stops, so the backend ignores SIGINT instead of dying mid-reply.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    server = Server(a.endpoint, curve=curve, device=a.device, root=a.root)  # the parent watch runs already
+    try:
+        server = Server(a.endpoint, curve=curve, device=a.device, root=a.root)  # the parent watch runs already
+    except DeviceError as e:
+        print(f"bridge_backend: {e}", file=sys.stderr)
+        return 2
     print(f"bridge_backend: serving on {a.endpoint}", file=sys.stderr, flush=True)
     profile = os.environ.get("BRIDGE_PROFILE")  # a file: cProfile stats of the serving loop (bench train --profile)
     if not profile:

@@ -10,11 +10,28 @@ import torch
 EmitFn = Callable[[str, dict[str, Any]], None]
 
 
+class DeviceError(ValueError):
+    """A requested device that torch cannot name or this machine does not have."""
+
+
 def pick_device(requested: str | None = None) -> torch.device:
-    """`requested` if given, else the first CUDA GPU when there is one, else the CPU."""
-    if requested:
-        return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """`requested` if given (checked: a bad name or an absent GPU is a DeviceError), else the first CUDA GPU when
+    there is one, else the CPU."""
+    if not requested:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise DeviceError(f"device {requested!r}: not a torch device (cpu, cuda, cuda:N, mps, ...)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+            raise DeviceError(f"device {requested!r}: this torch ({torch.__version__}, {build}) sees no CUDA GPU")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {requested!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"device {requested!r}: MPS is not available on this machine")
+    return device
 
 
 class Session:

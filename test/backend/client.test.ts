@@ -271,6 +271,21 @@ test("a temp folder too long for a socket's name is refused before a backend sta
   rmSync(tmp, { recursive: true, force: true });
 });
 
+test("a device torch cannot name, or a GPU this machine lacks, fails the start in one line, without a traceback", async () => {
+  const cases: [string, string][] = [["bogus", "bridge_backend: device 'bogus': not a torch device (cpu, cuda, cuda:N, mps, ...)"]];
+  if (!backend.hello!.device.startsWith("cuda")) cases.push(["cuda", "bridge_backend: device 'cuda': this torch ("]);
+  for (const [device, message] of cases) {
+    const err = await startBackend({ device }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    assert.instance(err, BackendDiedError);
+    assert.match(err!.message, "exited with code 2");
+    assert.match(err!.message, message);
+    assert.not.match(err!.message, "Traceback");
+  }
+});
+
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const srv = createServer();

@@ -148,7 +148,19 @@ test("a run folder not made by ablate, or trained with another config, is refuse
     finished: null,
   };
   writeFileSync(join(dir, RECORD_FILE), JSON.stringify(record));
-  writeFileSync(join(dir, "run.json"), JSON.stringify({ version: 1, finalCheckpoint: "checkpoints/1-siamese.pt", stages: [] }));
+  writeFileSync(
+    join(dir, "run.json"),
+    JSON.stringify({
+      version: 1,
+      name: "r",
+      seed: 1,
+      model: {},
+      tokenizer: {},
+      vocab: { size: 0, fingerprint: "" },
+      finalCheckpoint: "checkpoints/1-siamese.pt",
+      stages: [],
+    }),
+  );
   writeFileSync(join(dir, "config.json"), JSON.stringify(previous));
   const e = errorOf(() => planRuns(grid, { runsDir }));
   assert.match(e.message, `${dir} was trained by variant a seed 1 with another config than the grid now gives`);

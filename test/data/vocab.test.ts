@@ -58,6 +58,11 @@ test("out-of-vocabulary buckets: unknown words hash to rows after the words, not
     } catch (e) {
       assert.match((e as Error).message, /vocab\.json: vocabulary: 5 out-of-vocabulary buckets must end the tokens/);
     }
+    writeFileSync(p, "null");
+    await Vocab.load(p).then(
+      () => assert.unreachable("a null vocabulary loaded"),
+      (e: Error) => assert.match(e.message, "vocab.json: not a bridge vocabulary file"),
+    );
   } finally {
     cleanup();
   }

@@ -5,7 +5,7 @@
  */
 import { execFile } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { tableFromIPC } from "apache-arrow";
 import { test } from "uvu";
@@ -163,6 +163,25 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
       delete process.env.BRIDGE_RUNS_DIR;
     }
     assert.not.ok(existsSync(join(root, never, "eval", "metrics.json")), "nothing was evaluated");
+    // a metrics.json of the wrong shape is named with what is wrong, not read as an empty column
+    const metrics = join(root, never, "eval", "metrics.json");
+    mkdirSync(dirname(metrics), { recursive: true });
+    process.env.BRIDGE_RUNS_DIR = root;
+    try {
+      for (const [text, message] of [
+        ["null", "(top level): got null; expected object"],
+        ["[]", "(top level): got []; expected object"],
+        ['{"run": "x", "tasks": "snli"}', 'tasks: got "snli"; expected array'],
+      ]) {
+        writeFileSync(metrics, text);
+        await evalCommand({ compare: [name, never] }).then(
+          () => assert.unreachable(`metrics.json ${text} was read`),
+          (e: Error) => assert.match(e.message, `${metrics}: ${message}`),
+        );
+      }
+    } finally {
+      delete process.env.BRIDGE_RUNS_DIR;
+    }
   });
 
   testWithData(

@@ -3,7 +3,7 @@ import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync 
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { resolveRunName, runPaths, writeLatestLink } from "../../ts/run/manifest.js";
+import { readManifest, resolveRunName, runPaths, writeLatestLink } from "../../ts/run/manifest.js";
 import { readState } from "../../ts/train/checkpoints.js";
 import { tempFolder } from "../helpers.js";
 
@@ -75,6 +75,43 @@ test("a truncated state.json is named, with where the checkpoints are", () => {
   );
   writeFileSync(join(paths.dir, "state.json"), "null");
   assert.throws(() => readState(paths), /state\.json: not a run state/);
+});
+
+test("a run.json of the wrong shape is named with the field, not met later as a TypeError; a checkpoint outside the run is refused", () => {
+  const root = runsDir();
+  const good = {
+    version: 1,
+    name: "r",
+    created: "2026-12-06T00:00:00Z",
+    seed: 1,
+    model: {},
+    tokenizer: {},
+    vocab: { size: 3, fingerprint: "f" },
+    stages: [],
+    finalCheckpoint: null,
+  };
+  for (const [name, manifest, message] of [
+    ["null", null, "manifest version missing"],
+    ["stages-object", { ...good, stages: { a: 1 } }, 'stages: got {"a":1}; expected array'],
+    ["final-number", { ...good, finalCheckpoint: 5 }, "finalCheckpoint: got 5; expected string"],
+    [
+      "final-outside",
+      { ...good, finalCheckpoint: "../other/checkpoints/0-lm.pt" },
+      'finalCheckpoint: got "../other/checkpoints/0-lm.pt"; a path inside the run folder',
+    ],
+    ["no-vocab", { ...good, vocab: undefined }, "vocab: missing; expected object"],
+  ] as const) {
+    mkdirSync(join(root, name), { recursive: true });
+    writeFileSync(join(root, name, "run.json"), JSON.stringify(manifest));
+    assert.throws(
+      () => readManifest(runPaths(name, root)),
+      (e: Error) => e.message.startsWith(join(root, name, "run.json")) && e.message.includes(message),
+      name,
+    );
+  }
+  mkdirSync(join(root, "fine"), { recursive: true });
+  writeFileSync(join(root, "fine", "run.json"), JSON.stringify({ ...good, finalCheckpoint: "checkpoints/1-siamese.pt", extra: "kept" }));
+  assert.is((readManifest(runPaths("fine", root)) as unknown as { extra: string }).extra, "kept");
 });
 
 test.run();

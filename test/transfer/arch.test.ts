@@ -19,7 +19,17 @@ const tiny = join(projectRoot, "configs", "tiny.yaml");
 /** A finished run's folder as init reads it: run.json (model build args, final checkpoint); no weights. */
 function fakeRun(name: string, model: Record<string, unknown>): void {
   mkdirSync(join(runsDir, name, "checkpoints"), { recursive: true });
-  const manifest = { version: MANIFEST_VERSION, name, created: "2026-01-01T00:00:00Z", model, stages: [], finalCheckpoint: "checkpoints/final.pt" };
+  const manifest = {
+    version: MANIFEST_VERSION,
+    name,
+    created: "2026-01-01T00:00:00Z",
+    seed: 1,
+    model,
+    tokenizer: {},
+    vocab: { size: 0, fingerprint: "" },
+    stages: [],
+    finalCheckpoint: "checkpoints/final.pt",
+  };
   writeFileSync(join(runsDir, name, "run.json"), JSON.stringify(manifest));
 }
 

@@ -10,6 +10,7 @@ import * as assert from "uvu/assert";
 import { modelsCommand } from "../../ts/commands/models.js";
 import { ensurePretrained, train } from "../../ts/commands/train.js";
 import { projectRoot } from "../../ts/paths.js";
+import { IMPORT_FILE } from "../../ts/run/importManifest.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
 import { ENTRY_FILE, listCache, modelCacheDir, pretrainedNameOf } from "../../ts/run/modelCache.js";
 import { Progress } from "../../ts/train/progress.js";
@@ -165,6 +166,16 @@ test("bridge models: entries of the wrong shape are listed with what is wrong; a
   entry("lm-built-number", JSON.stringify({ ...good, built: 20261206 }));
   entry("lm-no-run", JSON.stringify(good));
   entry("lm-unfinished", null);
+  // fastai's converted models: import.json and its checkpoint
+  const fastai = (name: string, manifest: string, checkpoint: boolean) => {
+    mkdirSync(join(dir, name), { recursive: true });
+    writeFileSync(join(dir, name, IMPORT_FILE), manifest);
+    if (checkpoint) writeFileSync(join(dir, name, "model.pt"), "weights");
+  };
+  const imported = JSON.stringify({ format: "bridge-import", version: 1, source: "fastai", checkpoint: "model.pt", itos: ["xxunk"], config: {} });
+  fastai("fastai-wt103-fwd", imported, true);
+  fastai("fastai-wt103-bwd", "nonsense", true);
+  fastai("fastai-other", imported, false);
   const listed = new Map(listCache(dir).map((e) => [e.entry, e]));
   assert.match(listed.get("lm-null")!.problem!, "entry.json: not a cache entry record ((top level): got null; expected object)");
   assert.match(listed.get("lm-garbage")!.problem!, "entry.json: unreadable");
@@ -173,6 +184,9 @@ test("bridge models: entries of the wrong shape are listed with what is wrong; a
   assert.match(listed.get("lm-no-run")!.problem!, "run.json: missing (the build did not finish, or the entry was damaged)");
   assert.is(listed.get("lm-no-run")!.built, good.built);
   assert.match(listed.get("lm-unfinished")!.problem!, "entry.json: missing (the build did not finish)");
+  assert.is(listed.get("fastai-wt103-fwd")!.problem, null);
+  assert.match(listed.get("fastai-wt103-bwd")!.problem!, `${join(dir, "fastai-wt103-bwd", IMPORT_FILE)}: unreadable`);
+  assert.match(listed.get("fastai-other")!.problem!, "its checkpoint");
   // a cache folder that is a file, and a BRIDGE_CACHE_DIR that is a file: named, not listed as empty
   const file = join(tmp, "listing", "a-file");
   writeFileSync(file, "x");

@@ -18,8 +18,9 @@ import { fetchSource } from "../../ts/data/download.js";
 import { SPECIAL_TOKENS } from "../../ts/data/tokenize.js";
 import { Vocab } from "../../ts/data/vocab.js";
 import { backendEnv, backendPython } from "../../ts/paths.js";
+import { IMPORT_FILE } from "../../ts/run/importManifest.js";
 import { modelCacheDir } from "../../ts/run/modelCache.js";
-import { applyInit, IMPORT_FILE, resolveInitSource, vocabMap, withInit } from "../../ts/train/init.js";
+import { applyInit, resolveInitSource, vocabMap, withInit } from "../../ts/train/init.js";
 import { makeTarGz, tempDir } from "../data/helpers.js";
 
 const EMB = 8;

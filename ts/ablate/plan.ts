@@ -15,7 +15,7 @@ import { ConfigError, loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { checkShape } from "../core/jsonShape.js";
-import { METRICS_FILE } from "../eval/evaluate.js";
+import { METRICS_FILE, readMetricsFile } from "../eval/evaluate.js";
 import { TASK_NAMES } from "../eval/tasks/index.js";
 import type { Metrics } from "../eval/types.js";
 import { type RunPaths, readManifest, runPaths } from "../run/manifest.js";
@@ -146,9 +146,9 @@ export function readRunMetrics(paths: RunPaths): Metrics | null {
   const file = join(paths.eval, METRICS_FILE);
   if (!existsSync(file)) return null;
   try {
-    return JSON.parse(readFileSync(file, "utf8")) as Metrics;
+    return readMetricsFile(file);
   } catch (err) {
-    throw new GridError(`${file}: not valid JSON (${(err as Error).message})`);
+    throw new GridError((err as Error).message);
   }
 }
 

@@ -6,7 +6,8 @@
  * with an unpickler that admits lists of strings only (py/bridge_backend/fastai_import.py).
  */
 import { startBackend } from "../backend/client.js";
-import { type ImportManifest, importFastai } from "../train/init.js";
+import type { ImportManifest } from "../run/importManifest.js";
+import { importFastai } from "../train/init.js";
 
 export const IMPORT_FORMATS = ["fastai"] as const;
 

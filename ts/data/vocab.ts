@@ -152,8 +152,8 @@ export class Vocab {
     } catch (e) {
       throw new DataError(`${path}: cannot read the vocabulary (${(e as Error).message})`);
     }
-    const f = raw as Partial<VocabFile>;
-    if (f.format !== "bridge-vocab" || f.version !== 1 || !Array.isArray(f.itos) || !f.itos.every((t) => typeof t === "string")) {
+    const f = (raw ?? {}) as Partial<VocabFile>; // null is valid JSON, not a vocabulary
+    if (typeof raw !== "object" || f.format !== "bridge-vocab" || f.version !== 1 || !Array.isArray(f.itos) || !f.itos.every((t) => typeof t === "string")) {
       throw new DataError(`${path}: not a bridge vocabulary file (format "bridge-vocab", version 1, itos: string[])`);
     }
     const oovBuckets = f.oov_buckets ?? 0;

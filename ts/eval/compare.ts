@@ -2,11 +2,12 @@
  * `bridge eval --compare RUN_A RUN_B ...`: every metric of several runs side by side (terminal
  * table and an HTML page), best value per row marked, so ablations read at a glance.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import { runPaths, runsRoot } from "../run/manifest.js";
 import { type Cell, formatTable } from "../ui/table.js";
+import { readMetricsFile } from "./evaluate.js";
 import { escapeHtml, fmt, page } from "./report.js";
 import { metricRows } from "./summary.js";
 import type { MetricRow, Metrics } from "./types.js";
@@ -26,7 +27,7 @@ export function readMetrics(run: string, runsDir?: string): Metrics {
   // --compare only reads: evaluating here would use whatever data dir is the default and hide that
   if (!existsSync(path))
     throw new Error(`run ${run} has not been evaluated: no ${path}; evaluate it first with \`npx bridge eval --run ${run} --data-dir DIR\``);
-  return JSON.parse(readFileSync(path, "utf8")) as Metrics;
+  return readMetricsFile(path);
 }
 
 export function compareMetrics(runs: readonly string[], metrics: readonly Metrics[]): Comparison {

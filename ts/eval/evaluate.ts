@@ -7,8 +7,10 @@
  */
 import { existsSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import { z } from "zod";
 import { DataSchema } from "../config/schema.js";
 import { writeFileAtomic } from "../core/atomic.js";
+import { checkShape } from "../core/jsonShape.js";
 import { resolveDataDir } from "../data/datasets.js";
 import { withRunLock } from "../run/lock.js";
 import { type RunPaths, runPaths } from "../run/manifest.js";
@@ -45,6 +47,21 @@ export interface EvalResult {
 }
 
 export const METRICS_FILE = "metrics.json";
+
+/** The fields readers of metrics.json rely on; the metric entries are read by metricRows (summary.ts). */
+const MetricsShape = z.object({ run: z.string(), tasks: z.array(z.string()), trained_on: z.array(z.unknown()).optional() }).passthrough();
+
+/** A metrics.json as `bridge eval` wrote it; else an error naming the file and what is wrong in it. */
+export function readMetricsFile(path: string): Metrics {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message}); evaluate the run again to rewrite it`);
+  }
+  checkShape(MetricsShape, raw, path, (m) => new Error(`${m}; evaluate the run again to rewrite it`));
+  return raw as Metrics;
+}
 export const PREVIOUS_METRICS_FILE = "metrics.prev.json";
 
 /** Refuses, before any model is loaded, an evaluation whose tasks find none of their data. */
@@ -187,7 +204,7 @@ export function keepPreviousMetrics(evalDir: string, next: Metrics, log: (line: 
   const nextKeys = new Set(metricRows(next).map((r) => r.key));
   let lost: string[];
   try {
-    lost = metricRows(JSON.parse(readFileSync(path, "utf8")) as Metrics)
+    lost = metricRows(readMetricsFile(path))
       .map((r) => r.key)
       .filter((k) => !nextKeys.has(k));
   } catch (e) {

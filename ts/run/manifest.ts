@@ -14,10 +14,12 @@
  *   runs/latest          a relative symlink to the run `bridge train` started last (resolveRunName)
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { basename, isAbsolute, join, resolve } from "node:path";
+import { z } from "zod";
 import type { JsonObject } from "../backend/protocol.js";
 import type { Objective } from "../config/objectives.js";
 import { tempPathFor, writeFileAtomic } from "../core/atomic.js";
+import { checkShape } from "../core/jsonShape.js";
 import type { TokenizerSettings } from "../data/tokenize.js";
 
 export const MANIFEST_VERSION = 1;
@@ -104,15 +106,46 @@ export function readManifest(paths: RunPaths): RunManifest {
   if (!existsSync(paths.manifest)) {
     throw new Error(`${paths.dir}: no run here (missing run.json); train one with \`npx bridge train --run NAME\``);
   }
-  let m: RunManifest;
+  let raw: unknown;
   try {
-    m = JSON.parse(readFileSync(paths.manifest, "utf8")) as RunManifest;
+    raw = JSON.parse(readFileSync(paths.manifest, "utf8"));
   } catch (err) {
     throw new Error(`${paths.manifest}: not valid JSON (${(err as Error).message})`);
   }
-  if (m.version !== MANIFEST_VERSION) throw new Error(`${paths.manifest}: manifest version ${m.version}, this bridge reads ${MANIFEST_VERSION}`);
-  return m;
+  const version = (raw as { version?: unknown } | null)?.version;
+  if (version !== MANIFEST_VERSION)
+    throw new Error(`${paths.manifest}: manifest version ${JSON.stringify(version) ?? "missing"}, this bridge reads ${MANIFEST_VERSION}`);
+  checkShape(ManifestShape, raw, paths.manifest, (m) => new Error(`${m} (run.json is written by bridge train: restore it from a copy)`));
+  return raw as RunManifest;
 }
+
+/** A checkpoint path as bridge writes it: relative to the run folder and inside it. */
+const InsideRun = z.string().refine((p) => !isAbsolute(p) && !p.split(/[\\/]/).includes(".."), "a path inside the run folder (checkpoints/...)");
+
+/** The fields readers of run.json rely on; others pass through (a newer bridge's additions). */
+const ManifestShape = z
+  .object({
+    name: z.string(),
+    seed: z.number(),
+    model: z.record(z.unknown()),
+    tokenizer: z.record(z.unknown()),
+    vocab: z.object({ size: z.number(), fingerprint: z.string() }).passthrough(),
+    stages: z.array(
+      z
+        .object({
+          index: z.number(),
+          name: z.string(),
+          objective: z.string(),
+          checkpoint: InsideRun.nullable(),
+          completed: z.boolean(),
+          step: z.number(),
+          metrics: z.record(z.number().nullable()),
+        })
+        .passthrough(),
+    ),
+    finalCheckpoint: InsideRun.nullable(),
+  })
+  .passthrough();
 
 export async function writeManifest(paths: RunPaths, m: RunManifest): Promise<void> {
   await writeFileAtomic(paths.manifest, `${JSON.stringify(m, null, 2)}\n`);

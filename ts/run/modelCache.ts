@@ -20,6 +20,7 @@ import { shapeProblems } from "../core/jsonShape.js";
 import { parseSplitRef, registerConfigDatasets, splitExists } from "../data/datasets.js";
 import { inputFingerprint } from "../data/prepare.js";
 import { projectRoot } from "../paths.js";
+import { IMPORT_FILE, importProblem } from "./importManifest.js";
 import { readManifest, runPaths } from "./manifest.js";
 
 /** The names a recipe may use after `pretrained:`: each a pretraining config of the project, with its cost here. */
@@ -202,7 +203,7 @@ export function listCache(dir = modelCacheDir()): CacheListing[] {
       const path = join(dir, entry);
       const read = readEntryRecord(path);
       const record: Partial<CacheEntryRecord> = "record" in read ? read.record : {}; // else entryProblem names it
-      const fastai = entry.startsWith("fastai-") && existsSync(join(path, "import.json"));
+      const fastai = entry.startsWith("fastai-") && existsSync(join(path, IMPORT_FILE));
       return {
         entry,
         name: record.name ?? entry,
@@ -211,7 +212,7 @@ export function listCache(dir = modelCacheDir()): CacheListing[] {
         vocab: record.vocab ?? null,
         perplexity: record.perplexity ?? null,
         built: record.built ?? null,
-        problem: fastai ? null : entry.includes(".broken-") ? "set aside (was unreadable)" : entryProblem(path, read),
+        problem: fastai ? importProblem(path) : entry.includes(".broken-") ? "set aside (was unreadable)" : entryProblem(path, read),
       };
     });
 }

@@ -23,7 +23,7 @@
  * (as it is, else lowercased) takes its vector (backend op init_word_vectors: mapped into the embedding's width,
  * scaled to the random rows' norm); everything else keeps its random weights. FILE is relative to the data dir.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import type { InitFromResult, InitFromSourceResult, OpArgs, OpCaller, OpName, TypedBackend } from "../backend/ops.js";
@@ -36,30 +36,14 @@ import { MODEL_DOWNLOADS, resolveDataDir } from "../data/datasets.js";
 import { readWordVectors } from "../data/readers/wordVectors.js";
 import { SPECIAL_TOKENS } from "../data/tokenize.js";
 import { OOV_BUCKET_PREFIX, Vocab } from "../data/vocab.js";
+import { IMPORT_CHECKPOINT, IMPORT_FILE, type ImportManifest, importProblem, readImport as readImportFile } from "../run/importManifest.js";
 import { readManifest, runPaths } from "../run/manifest.js";
 import { modelCacheDir } from "../run/modelCache.js";
 
-export const IMPORT_FILE = "import.json";
-export const IMPORT_CHECKPOINT = "model.pt";
 export const FASTAI_MODELS = ["wt103-fwd", "wt103-bwd"] as const;
 
 export class InitError extends Error {
   override name = "InitError";
-}
-
-/** What `bridge import` writes beside the converted checkpoint: where it came from and its vocabulary. */
-export interface ImportManifest {
-  format: "bridge-import";
-  version: 1;
-  source: "fastai";
-  weights: string;
-  vocab: string;
-  direction: "forward" | "backward";
-  checkpoint: string;
-  /** vocab_sz, emb_sz, n_hid, n_layers, tie_weights, out_bias, backwards. */
-  config: JsonObject;
-  /** The source's tokens by id, as given (they need not form a bridge vocabulary). */
-  itos: string[];
 }
 
 /** A pretrained model to start from: its checkpoint and its tokens by id. */
@@ -113,13 +97,13 @@ export function vocabMap(sourceItos: readonly string[], vocab: Vocab): Int32Arra
   });
 }
 
+/** An import folder's manifest; an InitError naming the file when it cannot be used. */
 function readImport(dir: string): ImportManifest {
-  const path = join(dir, IMPORT_FILE);
-  const m = JSON.parse(readFileSync(path, "utf8")) as Partial<ImportManifest>;
-  if (m.format !== "bridge-import" || m.version !== 1 || !Array.isArray(m.itos) || typeof m.checkpoint !== "string") {
-    throw new InitError(`${path}: not a bridge import manifest (format "bridge-import", version 1, itos, checkpoint)`);
+  try {
+    return readImportFile(dir);
+  } catch (e) {
+    throw new InitError((e as Error).message);
   }
-  return m as ImportManifest;
 }
 
 /** Converts fastai weights + vocabulary (backend op import_fastai) into `out`: model.pt and import.json. */
@@ -241,8 +225,14 @@ export async function resolveInitSource(from: string, backend: OpCaller, opts: I
   switch (at.kind) {
     case "fastai": {
       // converted on first use into the model cache, as fastai-NAME
-      if (!existsSync(join(at.cache, IMPORT_FILE))) {
-        opts.log?.(`init: converting fastai ${at.name} from ${at.fetched} into ${at.cache}`);
+      const converted = existsSync(join(at.cache, IMPORT_FILE));
+      const problem = converted ? importProblem(at.cache) : null;
+      // a conversion cut short or edited is done again from the fetched files, not loaded
+      if (!converted || (problem !== null && existsSync(at.fetched))) {
+        opts.log?.(
+          `init: converting fastai ${at.name} from ${at.fetched} into ${at.cache}` +
+            (problem === null ? "" : ` again (the converted one cannot be used: ${problem})`),
+        );
         await importFastai(backend, {
           weights: onlyFile(at.fetched, ".pth"),
           vocab: onlyFile(at.fetched, ".pkl"),

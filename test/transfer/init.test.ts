@@ -5,7 +5,7 @@
  * backward LM's reversed streams.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -121,6 +121,24 @@ test("fetch wt103-fwd from a local server, then init: fastai:wt103-fwd converts 
     assert.match(notes.join("\n"), /11 of 13 embedding rows copied, 2 new/);
     await wrapped.call("build", build); // a later stage's build: no second init
     assert.is(events.length, 1);
+    // a converted model whose import.json was cut short is converted again from the fetched files, not loaded
+    const converted = join(modelCacheDir(), "fastai-wt103-fwd", IMPORT_FILE);
+    writeFileSync(converted, '{"format": "bridge-imp');
+    const againNotes: string[] = [];
+    const again = withInit(backend, {
+      init: { from: "fastai:wt103-fwd" },
+      seed: 0,
+      firstStageFresh: true,
+      vocab,
+      runsDir,
+      dataDir,
+      note: (l) => againNotes.push(l),
+      record: () => {},
+    });
+    await again.call("build", build);
+    assert.match(againNotes.join("\n"), `converting fastai wt103-fwd from `);
+    assert.match(againNotes.join("\n"), `again (the converted one cannot be used: ${converted}: unreadable`);
+    assert.match(readFileSync(converted, "utf8"), '"format":"bridge-import"');
 
     // a vocabulary with out-of-vocabulary buckets the source lacks: they keep random rows and are counted apart
     const bucketed = Vocab.fromCounts(

@@ -118,6 +118,13 @@ test("data.lmText may not be the validation split or a dev/test split of the pai
     assert.match(err!.message, "data.lmText[1]");
     assert.match(err!.message, ref);
   }
+  const unknown = await loadTrainingData({ ...tiny, data: { ...tiny.data, lmText: ["nope"] } }, { dataDir: tempFolder("bridge-nodata-") }).catch(
+    (e: Error) => e,
+  );
+  assert.match((unknown as Error).message, 'data.lmText[0]: unknown dataset "nope"');
+  // one split that trains and validates needs a share held out for validation
+  const none = ConfigSchema.safeParse({ ...tiny, data: { ...tiny.data, holdout: 0 } });
+  assert.not.ok(none.success, "data.holdout 0 was accepted");
 });
 
 const pairRows = (n: number, tag: string) =>

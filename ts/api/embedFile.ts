@@ -168,6 +168,9 @@ export function assertSafeOutput(input: string, output: string, force: boolean):
   const out = realPath(output);
   if (existsSync(out) && statSync(out).isDirectory())
     throw new Error(`--output ${output}: is a folder; give a file path, e.g. ${join(output, "vectors.arrow")}`);
+  for (let dir = dirname(out); dirname(dir) !== dir; dir = dirname(dir)) {
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new Error(`--output ${output}: ${dir} is a file, not a folder`);
+  }
   const same = out === realPath(input) || (existsSync(out) && statSync(out).ino === statSync(input).ino && statSync(out).dev === statSync(input).dev);
   if (same) throw new Error(`--output ${output}: is the input file; the vectors would overwrite the sentences (give another path)`);
   if (force) return;

@@ -168,8 +168,9 @@ export const DataSchema = z
     /** Its training split, and the validation split tried first. */
     trainSplit: z.string().default("train"),
     validSplit: z.string().default("dev"),
-    /** Without the training split, the validation split is used for both: this seeded share of it validates. */
-    holdout: unit.default(0.1),
+    /** Where one split both trains and validates (no training split; or one file, or validSplit = trainSplit), this
+     * seeded share of it validates: more than 0, as the sentence stages need validation pairs. */
+    holdout: z.number().gt(0, "a share of pairs held out for validation: more than 0").lt(1).default(0.1),
     /** At most this many training pairs (a seeded subsample); null: all. */
     maxTrainPairs: positiveInt.nullable().default(null),
     /** At most this many validation pairs; null: all. */

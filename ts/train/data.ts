@@ -325,7 +325,13 @@ async function readGroupSplit(ref: SplitRef, holdout: number, onBadRow: BadRowPo
 /** data.lmText's splits, refused when one is the validation split or another non-training split of data.pairs. */
 function lmTextRefs(cfg: Config, trainRef: SplitRef, validRef: SplitRef, dataDir: string | undefined): SplitRef[] {
   const d = cfg.data;
-  const refs = d.lmText.map((name) => parseSplitRef(name, dataDir));
+  const refs = d.lmText.map((name, k) => {
+    try {
+      return parseSplitRef(name, dataDir);
+    } catch (e) {
+      throw new ConfigError(`data.lmText[${k}]: ${(e as Error).message}`);
+    }
+  });
   for (const [k, ref] of refs.entries()) {
     if (ref.id === validRef.id || (ref.dataset.name === trainRef.dataset.name && ref.split !== trainRef.split)) {
       throw new ConfigError(

@@ -278,6 +278,7 @@ testWithData(test, "bridge search prints the API's hits, as text and as JSON; ba
     [["--query", "x", "--queries", queryFile], "mutually exclusive"],
     [[], "--query TEXT"],
     [["--query", "x", "--top-k", "0"], "--top-k 0"],
+    [["--query", "x", "--query", " "], "--query number 2 is empty"],
   ] as const)
     await rejects(bridge(...args), fragment);
   await rejects(

@@ -45,6 +45,11 @@ export async function searchCommand(opts: SearchCommandOptions): Promise<number>
   const corpus = await readTexts(opts.corpus, "--corpus", opts.field);
   const queries = opts.queries !== undefined ? (await readTexts(opts.queries, "--queries")).map((q) => q.text) : (opts.query ?? []);
   if (queries.length === 0) throw new Error("give --query TEXT (one or more) or --queries FILE");
+  const blank = queries.findIndex((q) => q.trim() === "");
+  if (blank >= 0)
+    throw new Error(
+      `${opts.queries !== undefined ? `--queries ${opts.queries}: text ${blank + 1}` : `--query number ${blank + 1}`} is empty; nothing to search for`,
+    );
   const run = opts.run ?? "latest";
   await using enc = await openEncoder(run, { device: opts.device, backend: opts.backend, keys: opts.keys, label: `--run ${run}` });
   const hits = await enc.search(

@@ -374,7 +374,9 @@ function openRun(opts: TrainOptions, paths: RunPaths, loaded: Config | null): { 
 async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, loaded: Config | null, progress: Progress, t0: number): Promise<TrainResult> {
   const opened = openRun(opts, paths, loaded);
   if (opened === "complete") {
-    progress.note(`run ${name} is already complete (${readManifest(paths).finalCheckpoint})`);
+    progress.note(
+      `run ${name} is already complete (${readManifest(paths).finalCheckpoint ?? `state.json says so, but ${paths.manifest} names no final checkpoint`})`,
+    );
     return { run: name, dir: paths.dir, stages: [], seconds: 0 };
   }
   const { cfg, state } = opened;

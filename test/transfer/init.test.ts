@@ -5,13 +5,14 @@
  * backward LM's reversed streams.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { BackendError, startBackend } from "../../ts/backend/client.js";
+import { importCommand } from "../../ts/commands/import.js";
 import { reverseRows } from "../../ts/data/backwards.js";
 import { MODEL_DOWNLOADS } from "../../ts/data/datasets.js";
 import { fetchSource } from "../../ts/data/download.js";
@@ -48,6 +49,27 @@ open(sys.argv[1] + "/itos_wt103.pkl", "wb").write(pickle.dumps(itos))
   if (r.status !== 0) throw new Error(`making the fastai files failed: ${r.stderr}`);
   return { pth: readFileSync(join(dir, "lstm_fwd.pth")), pkl: readFileSync(join(dir, "itos_wt103.pkl")) };
 }
+
+test("bridge import writes into a new folder or over an earlier import, never into a folder of other files", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const mine = join(dir, "mine");
+    mkdirSync(mine);
+    writeFileSync(join(mine, "model.pt"), "my own weights");
+    const file = join(dir, "a-file");
+    writeFileSync(file, "x");
+    for (const [out, message] of [
+      [mine, `--out ${mine}: holds files that are not an import (model.pt); give a new or empty folder`],
+      [file, `--out ${file}: a file; give a folder`],
+    ]) {
+      const e = await importCommand({ format: "fastai", weights: "w.pth", vocab: "v.pkl", out }).catch((err: Error) => err);
+      assert.match((e as Error).message, message);
+    }
+    assert.is(readFileSync(join(mine, "model.pt"), "utf8"), "my own weights");
+  } finally {
+    cleanup();
+  }
+});
 
 test("vocabMap: the source's id of each word, -1 for new ones", () => {
   const vocab = new Vocab([...SPECIAL_TOKENS, "cat", "dog", "the"]);

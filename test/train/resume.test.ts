@@ -4,7 +4,7 @@
  * resumed with --resume ends with exactly the metrics (and stage summaries) of an uninterrupted run with the same seed;
  * steps sent one request each train exactly what steps sent several to a request (train_steps) train.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -212,6 +212,48 @@ testWithData(test, "a run that failed at its init, before its first checkpoint: 
   const again = await train({ ...base, run: "bad-init" }).catch((e: Error) => e);
   assert.match((again as Error).message, "already holds a run; it stopped before its first checkpoint, so deleting the folder loses no training");
 });
+
+testWithData(
+  test,
+  "an edited state.json is named with what is wrong before anything trains: field types, a stage out of range or past an unfinished one, a batch past its epoch",
+  async () => {
+    const edit = (name: string, change: (state: Record<string, unknown>, manifest: Record<string, unknown>) => void) => {
+      const dir = runPaths(name, runsDir).dir;
+      rmSync(dir, { recursive: true, force: true });
+      cpSync(runPaths("whole", runsDir).dir, dir, { recursive: true });
+      const state = JSON.parse(readFileSync(join(dir, "state.json"), "utf8"));
+      const manifest = JSON.parse(readFileSync(join(dir, "run.json"), "utf8"));
+      change(state, manifest);
+      writeFileSync(join(dir, "state.json"), JSON.stringify(state));
+      writeFileSync(join(dir, "run.json"), JSON.stringify(manifest));
+      return join(dir, "state.json");
+    };
+    const stopped = (s: Record<string, unknown>) => Object.assign(s, { stage: 1, done: false, checkpoint: "checkpoints/0-lm.pt" });
+    const cases: [string, (s: Record<string, unknown>, m: Record<string, unknown>) => void, string][] = [
+      ["epoch-string", (s) => Object.assign(stopped(s), { position: { ...(s.position as object), epoch: "3" } }), 'position.epoch: got "3"; expected number'],
+      ["stage-99", (s) => Object.assign(stopped(s), { stage: 99 }), "stage 99, but the run has 2 stages"],
+      ["stage-negative", (s) => Object.assign(stopped(s), { stage: -1 }), "stage: "],
+      ["checkpoint-number", (s) => Object.assign(stopped(s), { checkpoint: 123 }), "checkpoint: got 123; expected string"],
+      ["position-null", (s) => Object.assign(stopped(s), { position: null }), "position: got null; expected object"],
+      [
+        "stage-past-unfinished",
+        (s, m) => {
+          Object.assign(stopped(s), { stage: 2 });
+          (m.stages as { completed: boolean }[])[1].completed = false;
+        },
+        "stage 2 is in progress, but stage 1 (siamese) before it never completed",
+      ],
+      ["batch-past-epoch", (s) => Object.assign(stopped(s), { position: { epoch: 0, batch: 9999, step: 1 } }), "position.batch 9999 is past epoch 0's"],
+    ];
+    for (const [name, change, message] of cases) {
+      const file = edit(`edited-${name}`, change);
+      const err = await train({ run: `edited-${name}`, resume: true, quiet: true, dataDir: dataDir!, runsDir }).catch((e: Error) => e);
+      assert.instance(err, Error, name);
+      assert.match((err as Error).message, file, name);
+      assert.match((err as Error).message, message, name);
+    }
+  },
+);
 
 test("without SNLI the error offers the download command", async () => {
   const empty = tempFolder("bridge-nodata-");

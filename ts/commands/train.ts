@@ -38,7 +38,7 @@ import {
   pretrainedNameOf,
   setAside,
 } from "../run/modelCache.js";
-import { freshPosition, type RunState, readState, truncateLog, writeState } from "../train/checkpoints.js";
+import { freshPosition, type RunState, readState, statePath, truncateLog, writeState } from "../train/checkpoints.js";
 import type { TrainBackend } from "../train/context.js";
 import { loadTrainingData, type TrainingData, tokenizerSettings } from "../train/data.js";
 import { assertInitArch, locateInitSource, type SourceArch, sourceArch, withInit, wordVectorsPath } from "../train/init.js";
@@ -365,6 +365,14 @@ function openRun(opts: TrainOptions, paths: RunPaths, loaded: Config | null): { 
   const cfg = validateConfig(JSON.parse(readFileSync(paths.config, "utf8")), paths.config);
   const state = readState(paths);
   if (state === null) throw new Error(`${paths.dir}: no state.json, nothing to resume; start it again without --resume`);
+  // the stages before the one in progress must have completed: an edited stage would skip training, or mark it done
+  const stateFile = statePath(paths);
+  if (state.stage > cfg.stages.length) throw new Error(`${stateFile}: stage ${state.stage}, but the run has ${cfg.stages.length} stages`);
+  const skipped = manifest.stages.slice(0, state.stage).find((s) => !s.completed);
+  if (skipped !== undefined)
+    throw new Error(
+      `${stateFile}: stage ${state.stage} is in progress, but stage ${skipped.index} (${skipped.name}) before it never completed (${paths.manifest}); restore state.json from a copy`,
+    );
   if (state.done) return "complete";
   assertShardable(cfg, state.stage, rankCount(opts));
   truncateLog(paths.log, state.stage, state.checkpoint && state.position.step > 0 ? state.position.step : 0);

@@ -120,7 +120,7 @@ export function readManifest(paths: RunPaths): RunManifest {
 }
 
 /** A checkpoint path as bridge writes it: relative to the run folder and inside it. */
-const InsideRun = z.string().refine((p) => !isAbsolute(p) && !p.split(/[\\/]/).includes(".."), "a path inside the run folder (checkpoints/...)");
+export const insideRun = z.string().refine((p) => !isAbsolute(p) && !p.split(/[\\/]/).includes(".."), "a path inside the run folder (checkpoints/...)");
 
 /** The fields readers of run.json rely on; others pass through (a newer bridge's additions). */
 const ManifestShape = z
@@ -136,14 +136,14 @@ const ManifestShape = z
           index: z.number(),
           name: z.string(),
           objective: z.string(),
-          checkpoint: InsideRun.nullable(),
+          checkpoint: insideRun.nullable(),
           completed: z.boolean(),
           step: z.number(),
           metrics: z.record(z.number().nullable()),
         })
         .passthrough(),
     ),
-    finalCheckpoint: InsideRun.nullable(),
+    finalCheckpoint: insideRun.nullable(),
   })
   .passthrough();
 

@@ -6,8 +6,10 @@
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { z } from "zod";
 import { writeFileAtomic, writeFileAtomicSync } from "../core/atomic.js";
-import type { RunPaths } from "../run/manifest.js";
+import { checkShape } from "../core/jsonShape.js";
+import { insideRun, type RunPaths } from "../run/manifest.js";
 
 export const STATE_VERSION = 1;
 
@@ -59,10 +61,37 @@ export function readState(paths: RunPaths): RunState | null {
     );
   }
   if (s === null || typeof s !== "object") throw new Error(`${p}: not a run state (expected a JSON object)`);
-  if (s.version !== STATE_VERSION) throw new Error(`${p}: state version ${s.version}, this bridge reads ${STATE_VERSION}`);
+  if (s.version !== STATE_VERSION) throw new Error(`${p}: state version ${JSON.stringify(s.version)}, this bridge reads ${STATE_VERSION}`);
+  // an edited field would misplace the resume (a string epoch never equals a number: the loop would spin)
+  checkShape(StateShape, s, p, (m) => new Error(`${m}; state.json is written by bridge train: restore it from a copy, or train the run again`));
   // state.json from before the running sums were saved: the stage's summary then covers only the steps from here
   return { ...s, position: { ...freshPosition(), ...s.position } };
 }
+
+const count = z.number().int().min(0);
+
+/** state.json's fields; position's may be absent (files from before some of them), never of another type. */
+const StateShape = z
+  .object({
+    stage: count,
+    position: z
+      .object({
+        epoch: count,
+        batch: count,
+        step: count,
+        best: z.number().nullable(),
+        badEvals: count,
+        metrics: z.record(z.number().nullable()),
+        trainLossSum: z.number().nullable(),
+        trainLossN: count,
+        nonFiniteSkipped: count,
+      })
+      .partial()
+      .passthrough(),
+    checkpoint: insideRun.nullable(),
+    done: z.boolean(),
+  })
+  .passthrough();
 
 export async function writeState(paths: RunPaths, s: RunState): Promise<void> {
   await writeFileAtomic(statePath(paths), `${JSON.stringify(s, null, 2)}\n`);

@@ -19,7 +19,7 @@ import { type Pipeline, withPipeline } from "../core/pipeline.js";
 import { collateSentences } from "../data/batches.js";
 import { BOS, EOS } from "../data/tokenize.js";
 import type { Vocab } from "../data/vocab.js";
-import { writeState } from "./checkpoints.js";
+import { statePath, writeState } from "./checkpoints.js";
 import type { LoopContext, StageRef } from "./context.js";
 import { trainingSentences } from "./data.js";
 import { recordEvaluation, restoreBestWeights } from "./earlyStopping.js";
@@ -251,6 +251,9 @@ async function trainStage(
   let frozenLevel = -1;
   let lastHparams = ""; // a step carries hparams only when its values differ from the last sent
   let resetNext = true; // fresh LM state at the start (and after every checkpoint)
+  const resumedEpoch = pos.epoch === 0 ? plan.firstEpoch : sd.epoch(pos.epoch);
+  if (pos.batch > 0 && pos.batch >= resumedEpoch.count)
+    throw new Error(`${statePath(ctx.paths)}: position.batch ${pos.batch} is past epoch ${pos.epoch}'s ${resumedEpoch.count} batches`);
   for (let epoch = pos.epoch; pos.step < plan.total; epoch++) {
     const batches = epoch === 0 ? plan.firstEpoch : sd.epoch(epoch);
     // pos names the next batch: (epoch, batch); it rolls over to the next epoch after the last batch

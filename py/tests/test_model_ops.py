@@ -172,6 +172,12 @@ def test_load_rebuild_builds_from_the_checkpoint_config(s: Session, tmp_path: Pa
     x, lengths = sents([3, 5], 4)
     t = {"x": x, "lengths": lengths}
     assert torch.equal(call(other, "encode", {}, t).tensors["vectors"], call(s, "encode", {}, t).tensors["vectors"])
+    # the caller's vocabulary: its own is accepted, another run's refused (its ids would mean other words)
+    own = s.trainer.vocab_fingerprint
+    assert call(other, "load", {"path": path, "parts": "weights", "rebuild": True, "vocab_fingerprint": own}).result["built"]
+    with pytest.raises(BridgeError, match="trained with another vocabulary") as e:
+        call(other, "load", {"path": path, "parts": "weights", "rebuild": True, "vocab_fingerprint": "another-run"})
+    assert e.value.code == "checkpoint_mismatch"
 
 
 def test_flush_applies_a_partial_accumulation_as_its_mean() -> None:

@@ -504,6 +504,8 @@ export interface LoadArgs {
   allow_partial?: boolean;
   /** Replace any model with one built from the checkpoint's own config. */
   rebuild?: boolean;
+  /** The vocabulary that will feed the model (a run's): a checkpoint of another is refused. */
+  vocab_fingerprint?: string;
 }
 export interface LoadResult {
   parts: CheckpointParts;

@@ -100,7 +100,12 @@ export class RunModel implements OpCaller {
    * neither optimizer state nor the training RNG.
    */
   async load(file: string): Promise<LoadResult> {
-    const { result } = await this.client.call("load", { path: this.resolveCheckpoint(file), parts: "weights", rebuild: true });
+    const { result } = await this.client.call("load", {
+      path: this.resolveCheckpoint(file),
+      parts: "weights",
+      rebuild: true,
+      vocab_fingerprint: this.vocab.fingerprint, // another run's checkpoint would read these ids as other words
+    });
     this.checkpoint = file;
     return result;
   }

@@ -58,7 +58,7 @@ from typing import Any
 import torch
 
 from .. import distributed
-from ..checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+from ..checkpoints import CheckpointMismatch, load_checkpoint, read_checkpoint, save_checkpoint
 from ..errors import BadArgs, BridgeError
 from ..models.archs import ARCH_PRESETS, ARCHS, DEFAULT_PRESETS, arch_of
 from ..models.awd_lstm import AWDLSTMConfig
@@ -584,14 +584,22 @@ def save(session, args: Args, tensors: Tensors):
 def load(session, args: Args, tensors: Tensors):
     """Loads `parts` (all | weights | encoder) from `path`. With no model yet, or with rebuild=true, builds one from
     the checkpoint's own config first (replacing any model: its head / optimizer settings need not match the
-    checkpoint's). Tensor `vocab_map` [vocab_sz] (with parts=encoder): the checkpoint's id of each of the model's
-    words, -1 if new.
+    checkpoint's). `vocab_fingerprint`: the vocabulary the caller feeds it (a run's); a model rebuilt from a checkpoint
+    of another vocabulary is refused, its word ids meaning other words. Tensor `vocab_map` [vocab_sz] (with
+    parts=encoder): the checkpoint's id of each of the model's words, -1 if new.
     """
     path = path_arg(session, args, "path")
     parts = arg(args, "parts", str, "all")
+    expected = arg(args, "vocab_fingerprint", str, "")
     built = False
     if arg(args, "rebuild", bool, False) or getattr(session, "trainer", None) is None:
         ck = read_checkpoint(path)
+        fp_ck = ck.get("vocab_fingerprint") or ""
+        if expected and fp_ck and fp_ck != expected:
+            raise CheckpointMismatch(
+                f"{path}: trained with another vocabulary (fingerprint {fp_ck!r}) than the one given ({expected!r}): "
+                "a checkpoint of another run, whose word ids mean other words"
+            )
         c = ck["config"]
         mc, hc, tc = AWDLSTMConfig(**c["model"]), HeadConfig(**c["head"]), TrainConfig(**c["train"])
         new_trainer(session, mc, hc, tc, ck.get("vocab_fingerprint", ""))

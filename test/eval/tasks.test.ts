@@ -210,6 +210,20 @@ test("a metrics.json with results the new one lacks is kept as metrics.prev.json
       null,
       "the new one has every result of the old",
     );
+    // two partial evaluations in a row: the full set in metrics.prev.json is not replaced by a partial one
+    const lmOnly = { ...fullMetrics(), separation: undefined };
+    const asideNotes: string[] = [];
+    keepPreviousMetrics(dir, lmOnly, (l) => asideNotes.push(l));
+    const aside = join(dir, "metrics.prev.1.json");
+    assert.equal(
+      metricRows(JSON.parse(readFileSync(aside, "utf8")) as Metrics).map((r) => r.key),
+      ["separation.roc_auc", "separation.overlap", "lm.perplexity"],
+    );
+    assert.equal(
+      metricRows(JSON.parse(readFileSync(join(dir, "metrics.prev.json"), "utf8")) as Metrics).map((r) => r.key),
+      ["separation.roc_auc", "separation.overlap"],
+    );
+    assert.match(asideNotes.join("\n"), `kept the earlier ${join(dir, "metrics.prev.json")} as ${aside}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

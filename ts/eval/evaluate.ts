@@ -195,7 +195,7 @@ async function writeResults(
 /**
  * A new metrics.json never silently replaces one with more results: when the old file holds a
  * metric the new one lacks (fewer tasks asked, a data dir with fewer datasets), it is renamed to
- * metrics.prev.json, and the log says so. Not merged: metrics.json states one checkpoint, one data
+ * metrics.prev.json (an earlier one there with results of its own going to metrics.prev.N.json), and the log says so. Not merged: metrics.json states one checkpoint, one data
  * dir and one time, which merged entries from two evaluations would contradict.
  */
 export function keepPreviousMetrics(evalDir: string, next: Metrics, log: (line: string) => void): string | null {
@@ -212,9 +212,28 @@ export function keepPreviousMetrics(evalDir: string, next: Metrics, log: (line: 
   }
   if (lost.length === 0) return null;
   const prev = join(evalDir, PREVIOUS_METRICS_FILE);
+  keepAside(prev, path, log);
   renameSync(path, prev);
   log(`kept the previous ${path} as ${prev}: it has results this evaluation does not (${lost.join(", ")})`);
   return prev;
+}
+
+/** An earlier metrics.prev.json with results `next` (the file about to replace it) lacks goes to a name of its own. */
+function keepAside(prev: string, next: string, log: (line: string) => void): void {
+  if (!existsSync(prev)) return;
+  let lost: boolean;
+  try {
+    const keys = new Set(metricRows(readMetricsFile(next)).map((r) => r.key));
+    lost = metricRows(readMetricsFile(prev)).some((r) => !keys.has(r.key));
+  } catch {
+    lost = true; // unreadable: kept, not judged
+  }
+  if (!lost) return;
+  let n = 1;
+  while (existsSync(prev.replace(/\.json$/, `.${n}.json`))) n++;
+  const aside = prev.replace(/\.json$/, `.${n}.json`);
+  renameSync(prev, aside);
+  log(`kept the earlier ${prev} as ${aside}: it has results the file now kept there does not`);
 }
 
 /** NaN / Infinity are not JSON: they become null. */

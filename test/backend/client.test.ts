@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Dealer } from "zeromq";
 import { BackendClient, BackendDiedError, BackendError, CurveRefusedError, startBackend } from "../../ts/backend/client.js";
-import { generateKeys, loadClientKeys } from "../../ts/backend/keys.js";
+import { type CurveClientKeys, generateKeys, loadClientKeys } from "../../ts/backend/keys.js";
 import { decodeHeader, encodeRequestHeader, PROTOCOL_VERSION } from "../../ts/backend/protocol.js";
 import { tensor } from "../../ts/core/tensor.js";
 import { backendPython, pythonSourceDir } from "../../ts/paths.js";
@@ -283,6 +283,14 @@ test("a device torch cannot name, or a GPU this machine lacks, fails the start i
     assert.match(err!.message, "exited with code 2");
     assert.match(err!.message, message);
     assert.not.match(err!.message, "Traceback");
+  }
+});
+
+test("client keys of the wrong shape are refused before a socket is made", async () => {
+  for (const curve of [{}, { serverPublic: "x", public: "y", secret: "z" }, null]) {
+    const err = await BackendClient.connect("tcp://127.0.0.1:1", { curve: curve as unknown as CurveClientKeys }).catch((e: Error) => e);
+    assert.instance(err, Error);
+    assert.match((err as Error).message, curve === null ? "tcp:// needs CURVE keys" : "the client keys: serverPublic must be a 40-character Z85 key");
   }
 });
 

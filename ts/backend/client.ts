@@ -15,7 +15,7 @@ import { EventEmitter } from "node:events";
 import { Dealer } from "zeromq";
 import type { Tensors } from "../core/tensor.js";
 import { decodeTensor, encodeTensor } from "./codec.js";
-import type { CurveClientKeys } from "./keys.js";
+import { assertClientKeys, type CurveClientKeys } from "./keys.js";
 import type { HelloResult, OpArgs, OpCaller, OpName, OpReply, WireArgs } from "./ops.js";
 import { BackendProcess, type SpawnOptions } from "./process.js";
 import { decodeHeader, type ErrorBody, encodeRequestHeader, type JsonObject, PROTOCOL_VERSION, ProtocolError, type TensorMeta } from "./protocol.js";
@@ -118,6 +118,8 @@ export class BackendClient extends EventEmitter<BackendEvents> implements OpCall
     if (endpoint.startsWith("tcp://") && !opts.curve) {
       throw new Error(`bridge: ${endpoint}: tcp:// needs CURVE keys (generate them with \`npx bridge keys\`)`);
     }
+    // before the socket: zeromq refuses bad keys half way through making it, which can crash the process at exit
+    if (opts.curve) assertClientKeys(opts.curve, `bridge: ${endpoint}: the client keys`);
     this.socket = new Dealer({
       // this client's own id, kept across reconnects: a served backend keeps one session (model state) per id
       routingId: randomUUID(),

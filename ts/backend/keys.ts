@@ -73,6 +73,16 @@ export function assertPrivateKeyFile(path: string, flag = "key file"): void {
   if ((st.mode & 0o077) !== 0) throw new Error(`${path}: holds a secret key but is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
 }
 
+/** Refuses client keys given as an object (the library's `keys`) whose fields are not Z85 keys, before a socket sees them. */
+export function assertClientKeys(keys: unknown, where: string): asserts keys is CurveClientKeys {
+  const k = (typeof keys === "object" && keys !== null ? keys : {}) as Record<string, unknown>;
+  for (const field of ["serverPublic", "public", "secret"] as const) {
+    const v = k[field];
+    if (typeof v !== "string" || !Z85_KEY.test(v))
+      throw new TypeError(`${where}: ${field} must be a 40-character Z85 key (client.json's path, or { serverPublic, public, secret })`);
+  }
+}
+
 /** Reads client.json, refusing files that others can read and keys that are not Z85. */
 export function loadClientKeys(path: string, flag = "key file"): CurveClientKeys {
   assertPrivateKeyFile(path, flag);

@@ -23,13 +23,22 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.watch_stdin:  # before torch's import: a parent killed meanwhile must not leave an orphan
         watch_parent(a.endpoint)
+    import zmq
+
     from .server import CurveServerKeys, Server  # heavy: torch, zmq
     from .session import DeviceError
 
     curve = None
+    if a.root is not None and not os.path.isdir(a.root):
+        print(f"bridge_backend: --root {a.root}: no such folder", file=sys.stderr)
+        return 2
     if a.curve_keys:
-        with open(a.curve_keys, encoding="utf-8") as f:
-            keys = json.load(f)
+        try:
+            with open(a.curve_keys, encoding="utf-8") as f:
+                keys = json.load(f)
+        except (OSError, ValueError) as e:
+            print(f"bridge_backend: {a.curve_keys}: cannot read the keys ({e})", file=sys.stderr)
+            return 2
         try:
             curve = CurveServerKeys(keys["server"]["public"], keys["server"]["secret"], keys["allowed_clients"])
         except (KeyError, TypeError) as e:
@@ -45,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(a.endpoint, curve=curve, device=a.device, root=a.root)  # the parent watch runs already
     except DeviceError as e:
         print(f"bridge_backend: {e}", file=sys.stderr)
+        return 2
+    except zmq.ZMQError as e:  # the address is taken, or not one ZeroMQ can bind
+        print(f"bridge_backend: cannot serve on {a.endpoint}: {e}", file=sys.stderr)
         return 2
     print(f"bridge_backend: serving on {a.endpoint}", file=sys.stderr, flush=True)
     profile = os.environ.get("BRIDGE_PROFILE")  # a file: cProfile stats of the serving loop (bench train --profile)

@@ -1,6 +1,6 @@
 /** Integration: the real Python backend over real ZeroMQ sockets. */
-import { spawn } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { test } from "uvu";
@@ -366,6 +366,32 @@ test("tcp:// needs CURVE keys: the right client key is admitted; a wrong client 
   const code = await new Promise<number | null>((r) => refused.on("exit", r));
   assert.is.not(code, 0);
   assert.match(stderr, "CURVE");
+});
+
+test("a served backend that cannot start says why in one line: unreadable keys, a missing --root, a taken or invalid address", async () => {
+  const dir = tempFolder("bridge-serve-");
+  const { serverFile } = generateKeys(dir);
+  const badKeys = join(dir, "bad.json");
+  writeFileSync(badKeys, "{bad");
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+  const port = (taken.address() as { port: number }).port;
+  try {
+    const cases: [string[], string][] = [
+      [["--endpoint", `tcp://127.0.0.1:${port}`, "--curve-keys", badKeys], `bridge_backend: ${badKeys}: cannot read the keys (`],
+      [["--endpoint", "tcp://127.0.0.1:1", "--curve-keys", serverFile, "--root", join(dir, "nowhere")], `--root ${join(dir, "nowhere")}: no such folder`],
+      [["--endpoint", `tcp://127.0.0.1:${port}`, "--curve-keys", serverFile], `cannot serve on tcp://127.0.0.1:${port}: Address already in use`],
+      [["--endpoint", "tcp://127.0.0.1:notaport", "--curve-keys", serverFile], "cannot serve on tcp://127.0.0.1:notaport: Invalid argument"],
+    ];
+    for (const [args, message] of cases) {
+      const r = spawnSync(backendPython(), ["-m", "bridge_backend", ...args], { env: { ...process.env, PYTHONPATH: pythonSourceDir }, encoding: "utf8" });
+      assert.is(r.status, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.not.match(r.stderr, "Traceback");
+    }
+  } finally {
+    taken.close();
+  }
 });
 
 test("close() leaves no backend process behind", async () => {

@@ -8,6 +8,7 @@ import * as assert from "uvu/assert";
 import { costSince, ownCost, pidCost } from "../../ts/bench/processCost.js";
 import { benchTrain, compareLosses } from "../../ts/bench/train.js";
 import { benchTransport } from "../../ts/bench/transport.js";
+import { bench } from "../../ts/commands/bench.js";
 import { backendPython, projectRoot } from "../../ts/paths.js";
 import { DEFAULT_STEPS_PER_REQUEST } from "../../ts/train/loop.js";
 import { tempFolder, testWithData } from "../helpers.js";
@@ -48,6 +49,19 @@ testWithData(test, "--profile writes the bridge side's cProfile stats, with trai
     `import pstats; pstats.Stats(${JSON.stringify(file)}).print_stats("ops/model.py.*train_steps")`,
   ]);
   assert.match(stdout, /ops\/model\.py:\d+\(train_steps\)/);
+});
+
+test("bench flags that cannot give a measurement are refused before anything runs", async () => {
+  for (const [opts, message] of [
+    [{ what: "train", steps: 0 }, "--steps 0: a whole number, 1 or more"],
+    [{ what: "train", rounds: -1 }, "--rounds -1: a whole number, 1 or more"],
+    [{ what: "train", profile: "/nonexistent/folder/p.out" }, "--profile /nonexistent/folder/p.out: no folder /nonexistent/folder"],
+    [{ what: "embed", steps: 5 }, "bench embed: --steps is for bench train"],
+  ] as const) {
+    const e = await bench(opts).catch((err: Error) => err);
+    assert.instance(e, Error);
+    assert.match((e as Error).message, message);
+  }
 });
 
 test("processCost: CPU time and minor page faults of this process and of another one, by pid", async () => {

@@ -1,4 +1,6 @@
 /** `npx bridge bench WHAT`: one benchmark, one JSON object on stdout. */
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 
 export const BENCHMARKS = ["transport", "model", "prepare", "train", "embed", "search"] as const;
 export type BenchName = (typeof BENCHMARKS)[number];
@@ -22,7 +24,25 @@ export interface BenchOptions {
   profile?: string;
 }
 
+/** The options that only `bench train` reads: named when given to another benchmark, and checked before it runs. */
+const TRAIN_ONLY = ["config", "set", "steps", "rounds", "profile"] as const;
+
+function checkOptions(opts: BenchOptions): void {
+  const given = TRAIN_ONLY.filter((k) => opts[k] !== undefined && !(k === "set" && (opts.set?.length ?? 0) === 0));
+  if (opts.what !== "train" && given.length > 0)
+    throw new Error(`bench ${opts.what}: --${given.join(", --")} ${given.length > 1 ? "are" : "is"} for bench train`);
+  for (const [flag, value] of [
+    ["--steps", opts.steps],
+    ["--rounds", opts.rounds],
+  ] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new Error(`${flag} ${value}: a whole number, 1 or more`);
+  }
+  if (opts.profile !== undefined && !existsSync(dirname(resolve(opts.profile))))
+    throw new Error(`--profile ${opts.profile}: no folder ${dirname(resolve(opts.profile))} to write it in`);
+}
+
 export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
+  checkOptions(opts);
   switch (opts.what) {
     case "transport": {
       const { benchTransport } = await import("../bench/transport.js");

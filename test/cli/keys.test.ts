@@ -1,6 +1,6 @@
 /** `bridge keys`: writes a server and a client key file, and never replaces them without --force. */
 import { spawnSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -33,6 +33,27 @@ test("keys refuses to overwrite existing keys without --force, naming the files;
     assert.is.not(readFileSync(clientFile, "utf8"), before[1]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("keys into a folder that exists leaves its mode (a shared one stays shared), into a new one makes it private; a file or empty --dir is named", () => {
+  const shared = tempFolder("bridge-keys-shared-");
+  try {
+    chmodSync(shared, 0o755);
+    assert.is(keysCli(["--dir", shared]).code, 0);
+    assert.is(statSync(shared).mode & 0o777, 0o755, "an existing folder's mode was changed");
+    assert.is(statSync(join(shared, "server.json")).mode & 0o777, 0o600);
+    const fresh = join(shared, "new", "keys");
+    assert.is(keysCli(["--dir", fresh]).code, 0);
+    assert.is(statSync(fresh).mode & 0o777, 0o700);
+    const file = join(shared, "a-file");
+    writeFileSync(file, "x");
+    const onFile = keysCli(["--dir", file]);
+    assert.is(onFile.code, 1);
+    assert.match(onFile.out, `--dir ${file}: a file, not a folder`);
+    assert.match(keysCli(["--dir", ""]).out, "--dir: give a folder");
+  } finally {
+    rmSync(shared, { recursive: true, force: true });
   }
 });
 

@@ -46,6 +46,7 @@ export interface GenerateKeysOptions {
  * existing key files unless `force`: new keys lock out every host that holds the old ones.
  */
 export function generateKeys(dir: string, opts: GenerateKeysOptions = {}): GeneratedKeys {
+  if (dir === "") throw new Error("--dir: give a folder for server.json and client.json");
   const serverFile = join(dir, "server.json");
   const clientFile = join(dir, "client.json");
   const existing = [serverFile, clientFile].filter((f) => existsSync(f));
@@ -54,8 +55,11 @@ export function generateKeys(dir: string, opts: GenerateKeysOptions = {}): Gener
       `${existing.join(" and ")} already exist${existing.length === 1 ? "s" : ""}; new keys would lock out every host that uses the old ones. Pass --force to replace them`,
     );
   }
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new Error(`--dir ${dir}: a file, not a folder`);
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700); // mkdir's mode is masked by the umask
+  } // a folder that exists keeps its mode (it may be shared, /tmp say): the key files themselves are 0600
   const server = curveKeyPair();
   const client = curveKeyPair();
   writePrivate(serverFile, { server: { public: server.publicKey, secret: server.secretKey }, allowed_clients: [client.publicKey] } satisfies CurveServerFile);

@@ -188,14 +188,14 @@ testWithData(test, "--resume of a finished run does nothing; a fresh run refuses
   assert.match((err as unknown as Error).message, /already holds a run; continue it with --resume/);
 });
 
-test("a fresh run refuses a folder of other files, naming them and leaving them; a missing init.wordVectors fails before any folder", async () => {
+test("a fresh run refuses a folder holding files a run writes, naming them and leaving them; a missing init.wordVectors fails before any folder", async () => {
   const empty = tempFolder("bridge-nodata-");
   const mine = join(runsDir, "my-notes");
   mkdirSync(mine, { recursive: true });
   writeFileSync(join(mine, "config.json"), "mine\n");
   const err = await train({ run: "my-notes", quiet: true, dataDir: empty, runsDir }).catch((e: Error) => e);
   assert.instance(err, Error);
-  assert.match((err as Error).message, `${mine} holds files that are not a run's (config.json)`);
+  assert.match((err as Error).message, `${mine} holds config.json but no run (no run.json); a run would overwrite them`);
   assert.is(readFileSync(join(mine, "config.json"), "utf8"), "mine\n");
   assert.equal(readdirSync(mine), ["config.json"], "no lock or run file left");
   const wv = await train({ ...base, run: "wv", dataDir: empty, set: ["init.wordVectors=nothere.txt"] }).catch((e: Error) => e);

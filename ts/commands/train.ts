@@ -14,7 +14,7 @@ import { archOf, type Config, stageName, stageObjectives, stageSpec, taskName } 
 import { writeFileAtomic } from "../core/atomic.js";
 import type { BadRowPolicy } from "../data/errors.js";
 import { assertVocabMatches } from "../data/vocab.js";
-import { LOCK_FILE, withRunLock } from "../run/lock.js";
+import { withRunLock } from "../run/lock.js";
 import {
   LATEST_RUN,
   MANIFEST_VERSION,
@@ -354,11 +354,11 @@ function openRun(opts: TrainOptions, paths: RunPaths, loaded: Config | null): { 
             : "continue it with --resume, or pick another --run NAME"),
       );
     }
-    const others = readdirSync(paths.dir).filter((f) => f !== LOCK_FILE);
-    if (others.length > 0)
-      throw new Error(
-        `${paths.dir} holds files that are not a run's (${others.slice(0, 3).join(", ")}${others.length > 3 ? ", ..." : ""}), which a run would overwrite; pick another --run NAME`,
-      );
+    // files a run writes, found in a folder without run.json, are someone else's (other files are left alone: ablate's record)
+    const written = new Set([paths.config, paths.vocab, paths.log, paths.checkpoints, paths.eval, statePath(paths)].map((p) => basename(p)));
+    const clash = readdirSync(paths.dir).filter((f) => written.has(f));
+    if (clash.length > 0)
+      throw new Error(`${paths.dir} holds ${clash.join(", ")} but no run (no run.json); a run would overwrite them: pick another --run NAME`);
     return { cfg: loaded!, state: { version: 1, stage: 0, position: freshPosition(), checkpoint: null, done: false }, manifest: null };
   }
   const manifest = readManifest(paths);

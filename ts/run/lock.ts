@@ -24,7 +24,7 @@ interface LockHolder {
   started: string;
 }
 
-export const LOCK_FILE = ".lock";
+const LOCK_FILE = ".lock";
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 // A lock file is written right after it is created; one still unreadable after this long was left
 // half-written by a process that died in between.

@@ -122,3 +122,9 @@ export async function bridgeEmbedBytes(runDir: string, sentences: readonly strin
   const col = tableFromIPC(readFileSync(output)).getChild("vector")!;
   return Buffer.concat(Array.from({ length: col.length }, (_, i) => Buffer.from(Float32Array.from(col.get(i) as ArrayLike<number>).buffer)));
 }
+
+/** run.json of a finished run as bridge train writes it, with only what readers check (a fixture: no model behind it). */
+export function finishedManifestJson(finalCheckpoint: string): string {
+  const vocab = { size: 0, fingerprint: "" };
+  return JSON.stringify({ version: 1, name: "r", seed: 1, model: {}, tokenizer: {}, vocab, finalCheckpoint, stages: [] });
+}

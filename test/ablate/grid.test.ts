@@ -12,7 +12,7 @@ import { type AblateRecord, configHash, planRuns, RECORD_FILE, RECORD_VERSION, r
 import { ablate } from "../../ts/commands/ablate.js";
 import { loadConfig } from "../../ts/config/load.js";
 import { projectRoot } from "../../ts/paths.js";
-import { tempFolder } from "../helpers.js";
+import { finishedManifestJson, tempFolder } from "../helpers.js";
 
 const tmp = tempFolder("bridge-ablate-grid-");
 const tiny = join(projectRoot, "configs", "tiny.yaml");
@@ -148,19 +148,7 @@ test("a run folder not made by ablate, or trained with another config, is refuse
     finished: null,
   };
   writeFileSync(join(dir, RECORD_FILE), JSON.stringify(record));
-  writeFileSync(
-    join(dir, "run.json"),
-    JSON.stringify({
-      version: 1,
-      name: "r",
-      seed: 1,
-      model: {},
-      tokenizer: {},
-      vocab: { size: 0, fingerprint: "" },
-      finalCheckpoint: "checkpoints/1-siamese.pt",
-      stages: [],
-    }),
-  );
+  writeFileSync(join(dir, "run.json"), finishedManifestJson("checkpoints/1-siamese.pt"));
   writeFileSync(join(dir, "config.json"), JSON.stringify(previous));
   const e = errorOf(() => planRuns(grid, { runsDir }));
   assert.match(e.message, `${dir} was trained by variant a seed 1 with another config than the grid now gives`);

@@ -16,7 +16,7 @@ import { loadConfig } from "../../ts/config/load.js";
 import type { Metrics } from "../../ts/eval/types.js";
 import { projectRoot } from "../../ts/paths.js";
 import { acquireRunLock } from "../../ts/run/lock.js";
-import { tempFolder } from "../helpers.js";
+import { finishedManifestJson, tempFolder } from "../helpers.js";
 
 const tmp = tempFolder("bridge-ablate-table-");
 const runsDir = join(tmp, "runs");
@@ -119,19 +119,7 @@ function fakeRun(variant: string, set: string[], seed: number, f: Fake | "unfini
   writeFileSync(join(dir, RECORD_FILE), JSON.stringify(record));
   if (!done) return;
   writeFileSync(join(dir, "config.json"), JSON.stringify(cfg));
-  writeFileSync(
-    join(dir, "run.json"),
-    JSON.stringify({
-      version: 1,
-      name: "r",
-      seed: 1,
-      model: {},
-      tokenizer: {},
-      vocab: { size: 0, fingerprint: "" },
-      finalCheckpoint: "checkpoints/1-siamese.pt",
-      stages: [],
-    }),
-  );
+  writeFileSync(join(dir, "run.json"), finishedManifestJson("checkpoints/1-siamese.pt"));
   writeFileSync(join(dir, "eval", "metrics.json"), JSON.stringify(metricsOf(runName(grid, variant, seed), f)));
 }
 
@@ -396,19 +384,7 @@ test("a perplexity column (eval task lm): the lowest mean is the best", async ()
     };
     writeFileSync(join(runDir, RECORD_FILE), JSON.stringify(record));
     writeFileSync(join(runDir, "config.json"), JSON.stringify(cfg));
-    writeFileSync(
-      join(runDir, "run.json"),
-      JSON.stringify({
-        version: 1,
-        name: "r",
-        seed: 1,
-        model: {},
-        tokenizer: {},
-        vocab: { size: 0, fingerprint: "" },
-        finalCheckpoint: "checkpoints/0-lm.pt",
-        stages: [],
-      }),
-    );
+    writeFileSync(join(runDir, "run.json"), finishedManifestJson("checkpoints/0-lm.pt"));
     const lm = {
       items: 1000,
       split: "wikitext-2:test",

@@ -125,16 +125,13 @@ test("fetch wt103-fwd from a local server, then init: fastai:wt103-fwd converts 
     const build = { preset: "tiny", vocab_sz: vocab.size, emb_sz: EMB, n_hid: HID, n_layers: 2, seed: 0, head_hidden: 8 };
     const notes: string[] = [];
     const events: Record<string, unknown>[] = [];
-    const wrapped = withInit(backend, {
-      init: { from: "fastai:wt103-fwd" },
-      seed: 0,
-      firstStageFresh: true,
-      vocab,
-      runsDir,
-      dataDir,
-      note: (l) => notes.push(l),
-      record: (e) => events.push(e),
-    });
+    // a fresh run's first stage, starting from fastai's forward model
+    const fromFastai = (note: (l: string) => void, record: (e: Record<string, unknown>) => void) =>
+      withInit(backend, { init: { from: "fastai:wt103-fwd" }, seed: 0, firstStageFresh: true, vocab, runsDir, dataDir, note, record });
+    const wrapped = fromFastai(
+      (l) => notes.push(l),
+      (e) => events.push(e),
+    );
     await wrapped.call("build", build);
     assert.is(events.length, 1, "init ran right after the first build");
     assert.is(events[0].copied, SPECIAL_TOKENS.length + 2); // the specials, cat, the
@@ -147,16 +144,10 @@ test("fetch wt103-fwd from a local server, then init: fastai:wt103-fwd converts 
     const converted = join(modelCacheDir(), "fastai-wt103-fwd", IMPORT_FILE);
     writeFileSync(converted, '{"format": "bridge-imp');
     const againNotes: string[] = [];
-    const again = withInit(backend, {
-      init: { from: "fastai:wt103-fwd" },
-      seed: 0,
-      firstStageFresh: true,
-      vocab,
-      runsDir,
-      dataDir,
-      note: (l) => againNotes.push(l),
-      record: () => {},
-    });
+    const again = fromFastai(
+      (l) => againNotes.push(l),
+      () => {},
+    );
     await again.call("build", build);
     assert.match(againNotes.join("\n"), `converting fastai wt103-fwd from `);
     assert.match(againNotes.join("\n"), `again (the converted one cannot be used: ${converted}: unreadable`);

@@ -195,36 +195,37 @@ async function writeResults(
 /**
  * A new metrics.json never silently replaces one with more results: when the old file holds a
  * metric the new one lacks (fewer tasks asked, a data dir with fewer datasets), it is renamed to
- * metrics.prev.json (an earlier one there with results of its own going to metrics.prev.N.json), and the log says so. Not merged: metrics.json states one checkpoint, one data
- * dir and one time, which merged entries from two evaluations would contradict.
+ * metrics.prev.json (an earlier one there with results of its own going to metrics.prev.N.json),
+ * and the log says so. Not merged: metrics.json states one checkpoint, one data dir and one time,
+ * which merged entries from two evaluations would contradict.
  */
 export function keepPreviousMetrics(evalDir: string, next: Metrics, log: (line: string) => void): string | null {
   const path = join(evalDir, METRICS_FILE);
   if (!existsSync(path)) return null;
   const nextKeys = new Set(metricRows(next).map((r) => r.key));
+  let oldKeys: Set<string> | null = null; // null: unreadable
   let lost: string[];
   try {
-    lost = metricRows(readMetricsFile(path))
-      .map((r) => r.key)
-      .filter((k) => !nextKeys.has(k));
+    oldKeys = new Set(metricRows(readMetricsFile(path)).map((r) => r.key));
+    lost = [...oldKeys].filter((k) => !nextKeys.has(k));
   } catch (e) {
     lost = [`(unreadable: ${(e as Error).message})`];
   }
   if (lost.length === 0) return null;
   const prev = join(evalDir, PREVIOUS_METRICS_FILE);
-  keepAside(prev, path, log);
+  keepAside(prev, oldKeys, log);
   renameSync(path, prev);
   log(`kept the previous ${path} as ${prev}: it has results this evaluation does not (${lost.join(", ")})`);
   return prev;
 }
 
-/** An earlier metrics.prev.json with results `next` (the file about to replace it) lacks goes to a name of its own. */
-function keepAside(prev: string, next: string, log: (line: string) => void): void {
+/** An earlier metrics.prev.json with results the file about to replace it lacks (`nextKeys`; null: that file is
+ * unreadable) goes to a name of its own. */
+function keepAside(prev: string, nextKeys: ReadonlySet<string> | null, log: (line: string) => void): void {
   if (!existsSync(prev)) return;
   let lost: boolean;
   try {
-    const keys = new Set(metricRows(readMetricsFile(next)).map((r) => r.key));
-    lost = metricRows(readMetricsFile(prev)).some((r) => !keys.has(r.key));
+    lost = nextKeys === null || metricRows(readMetricsFile(prev)).some((r) => !nextKeys.has(r.key));
   } catch {
     lost = true; // unreadable: kept, not judged
   }

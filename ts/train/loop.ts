@@ -251,11 +251,11 @@ async function trainStage(
   let frozenLevel = -1;
   let lastHparams = ""; // a step carries hparams only when its values differ from the last sent
   let resetNext = true; // fresh LM state at the start (and after every checkpoint)
-  const resumedEpoch = pos.epoch === 0 ? plan.firstEpoch : sd.epoch(pos.epoch);
-  if (pos.batch > 0 && pos.batch >= resumedEpoch.count)
-    throw new Error(`${statePath(ctx.paths)}: position.batch ${pos.batch} is past epoch ${pos.epoch}'s ${resumedEpoch.count} batches`);
   for (let epoch = pos.epoch; pos.step < plan.total; epoch++) {
     const batches = epoch === 0 ? plan.firstEpoch : sd.epoch(epoch);
+    // only a resumed position can be past its epoch (an edited state.json): the loop's own rolls over
+    if (pos.batch > 0 && pos.batch >= batches.count)
+      throw new Error(`${statePath(ctx.paths)}: position.batch ${pos.batch} is past epoch ${pos.epoch}'s ${batches.count} batches`);
     // pos names the next batch: (epoch, batch); it rolls over to the next epoch after the last batch
     while (pos.epoch === epoch && pos.step < plan.total) {
       // Where any objective uses no head parameters (triplet, contrastive, cosent; a task of a multi-task stage), unfreezing

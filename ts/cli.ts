@@ -78,9 +78,20 @@ function refuseRepeats(argv: Record<string, unknown>, options: unknown): true | 
   return true;
 }
 
+/** A number option given something that is not one reaches yargs as NaN: refused here, naming the option, so
+ * that no command reports "NaN" or runs with it. */
+function refuseNaN(argv: Record<string, unknown>): true | string {
+  for (const [key, value] of Object.entries(argv)) {
+    if (/[A-Z]/.test(key) || typeof value !== "number" || !Number.isNaN(value)) continue;
+    return `--${key} takes a number`;
+  }
+  return true;
+}
+
 export function buildCli(argv: string[]): Argv {
   return COMMANDS.reduce(register, yargs(argv).scriptName("bridge").usage("$0 <command> [options]"))
     .check(refuseRepeats, true)
+    .check(refuseNaN, true)
     .demandCommand(1, "name a command (see --help)")
     .strict()
     .help()

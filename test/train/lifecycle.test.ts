@@ -204,7 +204,7 @@ testWithData(test, "--on-bad-row: a malformed row stops training by default, nam
   assert.match(wrong.output(), /Invalid values:[\s\S]*on-bad-row[\s\S]*"error", "skip"/);
 });
 
-test("train's backend flags are checked before any data is read: a missing key file, --keys alone, --nproc, --master", async () => {
+test("train's backend flags are checked before any data is read: a missing key file, --keys alone, --nproc, --master, a word for a number", async () => {
   const env = { BRIDGE_RUNS_DIR: join(tmp, "runs-flags"), BRIDGE_DATA_DIR: join(tmp, "no-data-here") };
   const base = ["train", "--config", tiny, "--quiet"];
   for (const [args, message] of [
@@ -214,6 +214,7 @@ test("train's backend flags are checked before any data is read: a missing key f
     [["--nproc", "1.5"], "--nproc 1.5: a whole number"],
     [["--master", "host:1"], "--master goes with --hosts"],
     [["--data-dir", "a", "--data-dir", "b"], "--data-dir was given 2 times; it takes one value"],
+    [["--nproc", "abc"], "--nproc takes a number"],
   ] as const) {
     const run = cli([...base, ...args], env);
     assert.is(await run.exited, 1, run.output());

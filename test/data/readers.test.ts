@@ -329,6 +329,21 @@ test("tabular: CSV with quotes and newlines in fields, TSV by index, JSONL by ke
       all(readTabularPairs(noHeader, { format: "tsv", header: false, columns: { s1: 0, s2: 1, label: 2 } })),
       /nh\.tsv:1: expected at least 3 columns, found 2/,
     );
+    // a row wider than its header would cut a sentence at the tab inside it: refused, not read short
+    const wide = writeText(dir, "wide.tsv", "premise\thypothesis\nA dog\truns .\tAn animal moves .\n");
+    await rejects(
+      all(readTabularPairs(wide, { format: "tsv", columns: { s1: "premise", s2: "hypothesis" } })),
+      /wide\.tsv:2: expected 2 columns as the header names, found 3 \(a tab inside a field\?\)/,
+    );
+    // a value that is there but is not text is named as such, not as a missing column
+    const listValue = writeText(dir, "l.jsonl", '{"a": ["x"], "b": "y"}\n{"a": "x", "b": null}\n');
+    const jsonStats = emptyReadStats();
+    await rejects(all(readTabularPairs(listValue, { format: "jsonl", columns: { s1: "a", s2: "b" } })), /l\.jsonl:1: column "a" holds a list, not text/);
+    assert.equal(await all(readTabularPairs(listValue, { format: "jsonl", columns: { s1: "a", s2: "b" } }, { onBadRow: "skip", stats: jsonStats })), []);
+    assert.equal(jsonStats.badExamples, [
+      { line: 1, reason: 'column "a" holds a list, not text' },
+      { line: 2, reason: 'column "b" holds null, not text' },
+    ]);
     const jlPairs = writeText(dir, "p.jsonl", '{"a": "x", "b": "y"}\n');
     await rejects(all(readTabularPairs(jlPairs, { format: "jsonl", columns: { s1: "a", s2: "b", label: "gold" } })), /p\.jsonl:1: missing column "gold"/);
   } finally {

@@ -22,8 +22,12 @@ export interface TabularMapping {
 
 interface Row {
   get(col: ColumnRef): string | undefined;
+  /** Why get(col) gave no text, for the bad-row message: the column is absent, or (JSONL) holds a list, an object or null. */
+  absent(col: ColumnRef): string;
   no: number;
 }
+
+const missingColumn = (col: ColumnRef) => `missing column ${JSON.stringify(col)}`;
 
 export async function* readTabularPairs(path: string, mapping: TabularMapping, opts: ReadOptions = {}): AsyncGenerator<PairRecord> {
   const { s1, s2, label, score, id } = mapping.columns;
@@ -34,7 +38,7 @@ export async function* readTabularPairs(path: string, mapping: TabularMapping, o
     const a = row.get(s1);
     const b = row.get(s2);
     if (a === undefined || b === undefined) {
-      badRow(policy, stats, path, row.no, `missing column ${JSON.stringify(a === undefined ? s1 : s2)}`);
+      badRow(policy, stats, path, row.no, row.absent(a === undefined ? s1 : s2));
       continue;
     }
     const empty = emptySentence(a, b, [`column ${JSON.stringify(s1)}`, `column ${JSON.stringify(s2)}`]);
@@ -45,7 +49,7 @@ export async function* readTabularPairs(path: string, mapping: TabularMapping, o
     const rec: PairRecord = { id: (id === undefined ? undefined : row.get(id)) ?? String(row.no), s1: a, s2: b, line: row.no };
     const missing = [label, score].find((c) => c !== undefined && row.get(c) === undefined);
     if (missing !== undefined) {
-      badRow(policy, stats, path, row.no, `missing column ${JSON.stringify(missing)}`);
+      badRow(policy, stats, path, row.no, row.absent(missing));
       continue;
     }
     if (label !== undefined) {
@@ -79,7 +83,7 @@ export async function* readTabularText(path: string, mapping: TabularMapping, op
   for await (const row of tabularRows(path, mapping, opts, stats)) {
     const text = row.get(col);
     if (text === undefined) {
-      badRow(policy, stats, path, row.no, `missing column ${JSON.stringify(col)}`);
+      badRow(policy, stats, path, row.no, row.absent(col));
       continue;
     }
     if (text.trim() === "") {
@@ -108,7 +112,8 @@ async function* tabularRows(path: string, mapping: TabularMapping, opts: ReadOpt
         continue;
       }
       const o = obj as Record<string, unknown>;
-      yield { no, get: (c) => jsonField(Array.isArray(o) ? o[Number(c)] : o[String(c)]) };
+      const value = (c: ColumnRef) => (Array.isArray(o) ? o[Number(c)] : o[String(c)]);
+      yield { no, get: (c) => jsonField(value(c)), absent: (c) => jsonAbsent(c, value(c)) };
     }
     return;
   }
@@ -134,9 +139,15 @@ async function* tabularRows(path: string, mapping: TabularMapping, opts: ReadOpt
       badRow(policy, stats, path, rec.no, `expected ${names ? width : `at least ${width}`} columns, found ${rec.fields.length}`);
       continue;
     }
+    // wider than its header: a separator inside a field (a tab in a TSV sentence), which would cut that field short
+    if (names !== undefined && rec.fields.length > width) {
+      const separator = mapping.format === "csv" ? "an unquoted comma" : "a tab";
+      badRow(policy, stats, path, rec.no, `expected ${width} columns as the header names, found ${rec.fields.length} (${separator} inside a field?)`);
+      continue;
+    }
     const f = rec.fields;
     const idx = names;
-    yield { no: rec.no, get: (c) => f[typeof c === "number" ? c : (idx?.get(c) ?? -1)] };
+    yield { no: rec.no, get: (c) => f[typeof c === "number" ? c : (idx?.get(c) ?? -1)], absent: missingColumn };
   }
 }
 
@@ -144,6 +155,12 @@ function jsonField(v: unknown): string | undefined {
   if (typeof v === "string") return v;
   if (typeof v === "number" || typeof v === "boolean") return String(v);
   return undefined;
+}
+
+function jsonAbsent(col: ColumnRef, v: unknown): string {
+  if (v === undefined) return missingColumn(col);
+  const kind = v === null ? "null" : Array.isArray(v) ? "a list" : "an object";
+  return `column ${JSON.stringify(col)} holds ${kind}, not text`;
 }
 
 interface SplitRecord {

@@ -252,6 +252,16 @@ testWithData(
       assert.match((err as Error).message, file, name);
       assert.match((err as Error).message, message, name);
     }
+    // run.json records the rows the run trained on: other data (another --data-dir, an edited file) is refused, named
+    edit("other-data", (s, m) => {
+      stopped(s);
+      (m.data as { train: { rows: number } }).train.rows += 7;
+    });
+    const err = await train({ run: "other-data", resume: true, quiet: true, dataDir: dataDir!, runsDir }).catch((e: Error) => e);
+    assert.instance(err, Error);
+    const rows = readManifest(runPaths("whole", runsDir)).data!.train;
+    assert.match((err as Error).message, `the data differs from what this run trained on (${runPaths("other-data", runsDir).manifest}): `);
+    assert.match((err as Error).message, `${rows.split} (training): ${rows.rows + 7} rows then, ${rows.rows} now`);
   },
 );
 

@@ -40,7 +40,7 @@ import {
 } from "../run/modelCache.js";
 import { freshPosition, type RunState, readState, statePath, truncateLog, writeState } from "../train/checkpoints.js";
 import type { TrainBackend } from "../train/context.js";
-import { loadTrainingData, type TrainingData, tokenizerSettings } from "../train/data.js";
+import { assertDataMatches, loadTrainingData, type TrainingData, tokenizerSettings } from "../train/data.js";
 import { assertInitArch, locateInitSource, type SourceArch, sourceArch, withInit, wordVectorsPath } from "../train/init.js";
 import { buildArgs, runStages, type StageSummary } from "../train/loop.js";
 import { formatDuration, Progress, RunLog } from "../train/progress.js";
@@ -400,7 +400,11 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
       `LM text ${data.lm.train.offsets.length - 1} texts / ${data.lm.train.ids.length} tokens`,
   );
 
-  if (manifest !== null) assertVocabMatches(data.vocab, manifest.vocab.fingerprint, manifest.vocab.size);
+  if (manifest !== null) {
+    // the rows first: other data is the likelier cause of a changed vocabulary, and the one the user can act on
+    assertDataMatches(manifest.data, data.plan, paths.manifest);
+    assertVocabMatches(data.vocab, manifest.vocab.fingerprint, manifest.vocab.size);
+  }
   // The backend before the run's files: a backend that cannot be reached (no keys, wrong address) leaves no run behind.
   const client = await (opts.connect ?? connectDefault(opts))(cfg);
   if (!opts.resume) {

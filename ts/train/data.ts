@@ -46,6 +46,36 @@ export interface DataPlan {
   notes: string[];
 }
 
+/** What a run's manifest recorded of its data (RunManifest.data): the parts of a DataPlan that name rows. */
+export type RecordedData = Pick<DataPlan, "train" | "valid" | "holdout" | "tasks">;
+
+/**
+ * On --resume: the data just loaded must be the data the run started with, or the resumed batches would be other
+ * rows than the ones the saved position counts (another --data-dir, an edited file). The vocabulary check catches
+ * most of it; this catches data of the same words: each split's rows, and the held-out rows. `recorded` is undefined
+ * for runs older than the record (nothing to compare).
+ */
+export function assertDataMatches(recorded: Partial<RecordedData> | undefined, plan: DataPlan, manifestPath: string): void {
+  if (recorded === undefined) return;
+  const rows = (d: Partial<RecordedData>) => [
+    ...(d.train ? [[`${d.train.split} (training)`, d.train.rows] as const] : []),
+    ...(d.valid ? [[`${d.valid.split} (validation)`, d.valid.rows] as const] : []),
+    ...(d.tasks ?? []).map((t) => [`${t.split} (task)`, t.rows] as const),
+  ];
+  const now = new Map(rows(plan));
+  const changed = rows(recorded)
+    .filter(([name, n]) => now.get(name) !== n)
+    .map(([name, n]) => `${name}: ${n} rows then, ${now.has(name) ? `${now.get(name)} now` : "absent now"}`);
+  const heldThen = recorded.holdout?.validRows;
+  if (changed.length === 0 && heldThen !== undefined && heldThen.join() !== (plan.holdout?.validRows ?? []).join())
+    changed.push(`${recorded.holdout?.split}: other rows held out for validation than then`);
+  if (changed.length > 0)
+    throw new DataError(
+      `the data differs from what this run trained on (${manifestPath}): ${changed.join("; ")}. ` +
+        "Resume with the --data-dir and files it started with, or start a new run",
+    );
+}
+
 /** A multi-task stage's pair dataset other than data.pairs: its training split less a held-out share that validates. */
 export interface TaskPairs {
   /** The training split's id, e.g. "stsb:train". */

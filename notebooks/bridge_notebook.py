@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +178,10 @@ class Encoder:
         self.dir = Path(hello["dir"])
         self.dim: int = hello["dim"]
         self.checkpoint: str = hello["checkpoint"]
+        # set when the run is still training: the checkpoint is an earlier stage's
+        self.unfinished: str | None = hello.get("unfinished")
+        if self.unfinished is not None:
+            warnings.warn(self.unfinished, stacklevel=2)
 
     def embed(
         self,

@@ -4,7 +4,7 @@
  * are clear errors, a backend killed mid-call fails that call (and the encoder), and a fresh open works.
  */
 import { execFile } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { tableFromIPC } from "apache-arrow";
@@ -20,6 +20,7 @@ import {
   openEncoder,
   semanticSearch,
 } from "../../ts/api/index.js";
+import type { RunManifest } from "../../ts/run/manifest.js";
 import { makeFixtureRun, EMBED_SENTENCES as SENTENCES } from "../eval/fixtures.js";
 import { bridgeBin, tempFolder, testWithData, waitFor } from "../helpers.js";
 
@@ -133,6 +134,38 @@ testWithData(test, "a missing run, a folder without a run, and bad arguments are
   await rejects(enc.embed(["a"], { batchSize: 0 }), "batchSize");
   await rejects(enc.search(["a"], ["b"], { topK: 0 }), "topK");
   await rejects(enc.search({ data: new Float32Array(3), rows: 1, dim: 3 }, ["b"]), "3-d", `${enc.dim}-d`);
+});
+
+testWithData(test, "a run still training opens at its last completed stage's checkpoint, and says so (API, embed, search)", async (dataDir) => {
+  const { root, name } = await run(dataDir);
+  const finished = await openEncoder(name, { runsDir: root, device: "cpu" });
+  assert.is(finished.unfinished, null);
+  await finished.close();
+  // what run.json says while the last stage trains: finalCheckpoint is the stage before's
+  const training = join(root, "still-training");
+  cpSync(join(root, name), training, { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(training, "run.json"), "utf8")) as RunManifest;
+  manifest.stages[manifest.stages.length - 1].completed = false;
+  manifest.finalCheckpoint = manifest.stages[0].checkpoint;
+  writeFileSync(join(training, "run.json"), JSON.stringify(manifest));
+  const last = manifest.stages[manifest.stages.length - 1];
+  const note = `run still-training has not finished training (stage ${manifest.stages.length}/${manifest.stages.length}, ${last.name}, not completed): using ${manifest.stages[0].checkpoint}, the last completed stage's checkpoint`;
+  await using enc = await openEncoder("still-training", { runsDir: root, device: "cpu" });
+  assert.is(enc.unfinished, note);
+  assert.is(enc.checkpoint, manifest.stages[0].checkpoint);
+  // a checkpoint asked for by name is what the caller meant: no note
+  await using chosen = await openEncoder("still-training", { runsDir: root, device: "cpu", checkpoint: manifest.stages[0].checkpoint! });
+  assert.is(chosen.unfinished, null);
+  const input = join(root, "one.txt");
+  writeFileSync(input, "a dog runs .\n");
+  const env = { env: { ...process.env, BRIDGE_RUNS_DIR: root } };
+  for (const args of [
+    ["embed", "--run", "still-training", "--input", input, "--output", join(root, "still.arrow")],
+    ["search", "--run", "still-training", "--corpus", input, "--query", "a dog"],
+  ]) {
+    const { stderr } = await promisify(execFile)(process.execPath, [bridgeBin, ...args], env);
+    assert.match(stderr, `note: ${note}`);
+  }
 });
 
 testWithData(test, "a backend killed mid-call fails that call and the encoder; the next open works", async (dataDir) => {

@@ -47,6 +47,8 @@ export interface EmbedResult {
   /** The cut applied (tokens per text, xxbos included): --max-len, else the run's tokenizer's; null: none. */
   maxLen: number | null;
   seconds: number;
+  /** The encoder's `unfinished`: the run had not finished training, so an earlier stage's checkpoint embedded. */
+  unfinished: string | null;
 }
 
 interface Item {
@@ -145,6 +147,7 @@ export async function embedFile(opts: EmbedFileOptions): Promise<EmbedResult> {
     truncatedTokens,
     maxLen: encoder.maxLen,
     seconds: (performance.now() - t0) / 1000,
+    unfinished: encoder.unfinished,
   };
 }
 

@@ -131,6 +131,12 @@ export class Encoder implements AsyncDisposable {
     return this.model.checkpoint;
   }
 
+  /** Set when the run has not finished training and no checkpoint was asked for: which earlier stage's checkpoint
+   * was loaded instead of the run's result. */
+  get unfinished(): string | null {
+    return this.model.unfinished;
+  }
+
   /** The process id of a backend started here (null: a served backend). */
   get backendPid(): number | null {
     return this.model.client.process?.pid ?? null;

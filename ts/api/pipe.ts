@@ -64,7 +64,7 @@ async function main(): Promise<number> {
     return 1;
   }
   try {
-    await line({ run: enc.run, dir: enc.dir, dim: enc.dim, checkpoint: enc.checkpoint });
+    await line({ run: enc.run, dir: enc.dir, dim: enc.dim, checkpoint: enc.checkpoint, unfinished: enc.unfinished });
     await serve(enc);
   } finally {
     await enc.close();

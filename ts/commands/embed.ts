@@ -16,6 +16,7 @@ export async function embedCommand(opts: EmbedCommandOptions): Promise<number> {
     r.truncated > 0
       ? `; ${r.truncated} texts cut at ${r.maxLen} tokens (${opts.maxLen !== undefined ? "--max-len" : "the run's tokenizer.maxLen"}; ${r.truncatedTokens} tokens dropped)`
       : "";
+  if (r.unfinished !== null) console.error(`note: ${r.unfinished}`);
   console.error(`wrote ${r.rows} vectors of ${r.dim} floats to ${r.output} in ${r.seconds.toFixed(1)} s${cut}`);
   return 0;
 }

@@ -52,6 +52,7 @@ export async function searchCommand(opts: SearchCommandOptions): Promise<number>
     );
   const run = opts.run ?? "latest";
   await using enc = await openEncoder(run, { device: opts.device, backend: opts.backend, keys: opts.keys, label: `--run ${run}` });
+  if (enc.unfinished !== null) console.error(`note: ${enc.unfinished}`);
   const hits = await enc.search(
     queries,
     corpus.map((c) => c.text),

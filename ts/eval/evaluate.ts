@@ -109,6 +109,7 @@ async function evaluateLocked(opts: EvalOptions, tasks: readonly EvalTask[]): Pr
     throw e;
   }
   log(`run ${opts.run} trained on ${describeTrainedOn(trainedOn)}`);
+  if (model.unfinished !== null) log(`note: ${model.unfinished}`);
   const ctx: TaskContext = {
     model,
     run: opts.run,

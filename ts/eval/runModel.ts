@@ -58,6 +58,19 @@ export interface NliPredictions {
   pred: Int32Array;
 }
 
+/**
+ * finalCheckpoint follows each completed stage, so a run still training (or stopped) has one from an earlier stage:
+ * said, not loaded silently as if it were the run's result.
+ */
+function unfinishedNote(run: string, manifest: RunManifest, checkpoint: string): string | null {
+  const open = manifest.stages.find((s) => !s.completed);
+  if (open === undefined) return null;
+  return (
+    `run ${run} has not finished training (stage ${open.index + 1}/${manifest.stages.length}, ${open.name}, not completed): ` +
+    `using ${checkpoint}, the last completed stage's checkpoint`
+  );
+}
+
 export class RunModel implements OpCaller {
   private constructor(
     readonly paths: RunPaths,
@@ -67,6 +80,8 @@ export class RunModel implements OpCaller {
     readonly client: BackendClient,
     private readonly ownsClient: boolean,
     public checkpoint: string,
+    /** Set when the run has a stage still to complete and no checkpoint was asked for: what the default loaded, and why. */
+    readonly unfinished: string | null,
   ) {}
 
   static async open(opts: OpenRunOptions): Promise<RunModel> {
@@ -79,7 +94,16 @@ export class RunModel implements OpCaller {
       throw new Error(`run ${opts.run}: no finished checkpoint yet (run.json has no finalCheckpoint); pass --checkpoint FILE`);
     const tokenizer = new Tokenizer({ ...manifest.tokenizer, ...opts.tokenizer });
     const client = opts.client ?? (await startBackend({ device: opts.device }));
-    const model = new RunModel(paths, manifest, vocab, tokenizer, client, opts.client === undefined, "");
+    const model = new RunModel(
+      paths,
+      manifest,
+      vocab,
+      tokenizer,
+      client,
+      opts.client === undefined,
+      "",
+      opts.checkpoint ? null : unfinishedNote(opts.run, manifest, checkpoint),
+    );
     try {
       await model.load(checkpoint);
     } catch (e) {

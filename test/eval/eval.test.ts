@@ -125,6 +125,37 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
     assert.not.match(formatSummary(metrics), "lm.perplexity");
   });
 
+  testWithData(test, "an eval that fails after its tasks wrote their vectors leaves eval/ as it was; the next one cleans up after it", async (dataDir) => {
+    const { root, dir } = await sharedRun(dataDir);
+    const name = "t1-interrupted";
+    cpSync(dir, join(root, name), { recursive: true });
+    const evalDir = join(root, name, "eval");
+    const before = { arrow: readFileSync(join(evalDir, "snli.arrow")), metrics: readFileSync(join(evalDir, "metrics.json"), "utf8") };
+    // the stage comparison is logged after the final checkpoint's vectors are written: fail there
+    const err = await evaluateRun({
+      run: name,
+      runsDir: root,
+      dataDir,
+      tasks: ["separation"],
+      limit: 50,
+      log: (l) => {
+        if (l.startsWith("stage ")) throw new Error("interrupted");
+      },
+    }).catch((e: Error) => e);
+    assert.instance(err, Error);
+    assert.is((err as Error).message, "interrupted");
+    assert.ok(readFileSync(join(evalDir, "snli.arrow")).equals(before.arrow), "snli.arrow is the one metrics.json describes");
+    assert.is(readFileSync(join(evalDir, "metrics.json"), "utf8"), before.metrics);
+    assert.not.ok(existsSync(join(evalDir, ".pending")), "no staging folder left behind");
+    // one left by a killed eval (no finally ran) is cleared by the next, which writes its files in eval/
+    mkdirSync(join(evalDir, ".pending"));
+    writeFileSync(join(evalDir, ".pending", "snli.arrow"), "stale");
+    const { files } = await evaluateRun({ run: name, runsDir: root, dataDir, tasks: ["separation"], limit: 50, log: () => undefined });
+    assert.ok(files.includes(join(evalDir, "snli.arrow")), files.join(", "));
+    assert.is(tableFromIPC(readFileSync(join(evalDir, "snli.arrow"))).numRows, 50);
+    assert.not.ok(existsSync(join(evalDir, ".pending")));
+  });
+
   testWithData(test, "evaluating nothing fails (exit 1, naming the data dir) and leaves a complete metrics.json as it was", async (dataDir) => {
     const { root, dir } = await sharedRun(dataDir);
     const name = "t1-nothing";

@@ -5,8 +5,8 @@
  * Evaluating nothing is an error, and a metrics.json with results the new one lacks is kept as
  * metrics.prev.json rather than silently replaced.
  */
-import { existsSync, readFileSync, renameSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
 import { z } from "zod";
 import { DataSchema } from "../config/schema.js";
 import { writeFileAtomic } from "../core/atomic.js";
@@ -119,6 +119,7 @@ async function evaluateLocked(opts: EvalOptions, tasks: readonly EvalTask[]): Pr
     skipped: [],
     log,
     trainedOn,
+    outDir: stagingDir(model.paths),
     checkpoint: finalCheckpoint,
     predictions: new Map(),
     trainedPairs: once(() => trainedPairs(model.manifest, configHoldout(model.paths.config), opts.dataDir)),
@@ -133,12 +134,24 @@ async function evaluateLocked(opts: EvalOptions, tasks: readonly EvalTask[]): Pr
     skipped: ctx.skipped,
   };
   let outputs: TaskOutput[];
+  // a staging folder left by an eval that was killed holds nothing metrics.json describes
+  rmSync(ctx.outDir, { recursive: true, force: true });
+  mkdirSync(ctx.outDir, { recursive: true });
   try {
-    outputs = await runTasks(ctx, tasks, metrics, finalCheckpoint);
+    try {
+      outputs = await runTasks(ctx, tasks, metrics, finalCheckpoint);
+    } finally {
+      await model.close();
+    }
+    return await writeResults(opts, model.paths, metrics, outputs, ctx.skipped, log);
   } finally {
-    await model.close();
+    rmSync(ctx.outDir, { recursive: true, force: true });
   }
-  return writeResults(opts, model.paths, metrics, outputs, ctx.skipped, log);
+}
+
+/** Where the tasks write their files until every task has finished (TaskContext.outDir); the run lock keeps it one eval's. */
+function stagingDir(paths: RunPaths): string {
+  return join(paths.eval, ".pending");
 }
 
 /** Every task on the final checkpoint, then the tasks that compare stages on each earlier stage's checkpoint. */
@@ -173,7 +186,7 @@ async function writeResults(
   skipped: readonly Skipped[],
   log: (l: string) => void,
 ): Promise<EvalResult> {
-  const files = outputs.flatMap((o) => o.files ?? []);
+  const staged = outputs.flatMap((o) => o.files ?? []);
   if (metricRows(metrics).length === 0) {
     throw new Error(
       `nothing evaluated for run ${opts.run} with data dir ${metrics.data_dir}; every task was skipped: ` +
@@ -181,6 +194,12 @@ async function writeResults(
         (existsSync(join(paths.eval, METRICS_FILE)) ? ` (${join(paths.eval, METRICS_FILE)} left as it was)` : ""),
     );
   }
+  // the tasks' files join eval/ just before the metrics.json that describes them (renames: no copy, none half-written)
+  const files = staged.map((f) => {
+    const to = join(paths.eval, basename(f));
+    renameSync(f, to);
+    return to;
+  });
   const previous = keepPreviousMetrics(paths.eval, metrics, log);
   const metricsPath = join(paths.eval, METRICS_FILE);
   await writeFileAtomic(metricsPath, `${JSON.stringify(metrics, jsonNumbers, 2)}\n`);

@@ -31,6 +31,9 @@ export interface TaskContext {
   log: (line: string) => void;
   /** The splits the run trained on (entries on their datasets are `supervised`). */
   trainedOn: TrainedSplit[];
+  /** Where a task writes its files (vectors as Arrow): a staging folder whose files move into the run's eval/ folder
+   * only once every task has finished, so that an interrupted eval leaves eval/ as it was. */
+  outDir: string;
   /** The checkpoint evaluated; the model holds it when a task starts. */
   checkpoint: string;
   /** SNLI predictions by rowKey(split, line), left by the snli task for the vectors file separation writes. */

@@ -127,7 +127,7 @@ export const separationTask: EvalTask = {
     ctx.log(
       `separation ${split}: roc_auc ${s.roc_auc.toFixed(4)}, overlap ${s.overlap.toFixed(4)} (tf-idf ${lex.roc_auc.toFixed(4)} / ${lex.overlap.toFixed(4)})`,
     );
-    const path = join(model.paths.eval, "snli.arrow");
+    const path = join(ctx.outDir, "snli.arrow");
     await writeArrowFile(path, snliColumns(records, pv, joinPredictions(split, records, ctx.predictions)), {
       "bridge.run": ctx.run,
       "bridge.checkpoint": ctx.checkpoint,
@@ -146,7 +146,7 @@ export const separationTask: EvalTask = {
         stagePanels.push({ name: stage.label, histogram: st.histogram, overlap: st.overlap });
         histograms.splice(1, histograms.length - 1, ...stagePanels, tfidfPanel);
         roc.push({ name: stage.label, points: st.roc, auc: st.roc_auc });
-        const stagePath = join(model.paths.eval, `snli-stage-${stage.name}.arrow`);
+        const stagePath = join(ctx.outDir, `snli-stage-${stage.name}.arrow`);
         await writeArrowFile(
           stagePath,
           snliColumns(

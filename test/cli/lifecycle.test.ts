@@ -5,10 +5,12 @@
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { bridgeBin, waitFor } from "../helpers.js";
+import { doctor } from "../../ts/commands/doctor.js";
+import { bridgeBin, tempFolder, waitFor } from "../helpers.js";
 
 /** Pids of live processes whose environment holds BRIDGE_TEST_MARK=mark. */
 function marked(mark: string): number[] {
@@ -54,6 +56,31 @@ test("doctor runs, exits on its own with status 0, and leaves no backend behind"
   assert.match(run.output(), "doctor: all good");
   assert.match(run.output(), "arrow echo");
   assert.equal(marked(run.mark), []);
+});
+
+test("doctor names why a backend could not start: a Python traceback's last line, not its first frames", async () => {
+  const dir = tempFolder("bridge-doctor-");
+  const python = join(dir, "python");
+  // an interpreter whose backend dies on import, as one missing a package does
+  const frames = Array.from({ length: 6 }, (_, i) => `echo '  File "/x/m${i}.py", line ${i}, in <module>' >&2`).join("\n");
+  writeFileSync(python, `#!/bin/sh\necho 'Traceback (most recent call last):' >&2\n${frames}\necho "ModuleNotFoundError: No module named 'zmq'" >&2\nexit 1\n`);
+  chmodSync(python, 0o755);
+  const lines: string[] = [];
+  const saved = process.env.BRIDGE_PYTHON;
+  process.env.BRIDGE_PYTHON = python;
+  try {
+    assert.is(await doctor({ skipPythonia: true, print: (l) => lines.push(l) }), 1);
+  } finally {
+    if (saved === undefined) delete process.env.BRIDGE_PYTHON;
+    else process.env.BRIDGE_PYTHON = saved;
+  }
+  const row = lines
+    .join("\n")
+    .split("\n")
+    .find((l) => l.startsWith("FAIL"));
+  assert.ok(row, lines.join("\n"));
+  assert.match(row!, /exited with code 1 \| ModuleNotFoundError: No module named 'zmq'$/);
+  assert.not.match(row!, "m0.py");
 });
 
 test("an error in the backend: message on stderr, status 1, no backend left", async () => {

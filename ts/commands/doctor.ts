@@ -80,6 +80,19 @@ function firstLine(err: unknown): string {
   );
 }
 
+/**
+ * A failed start in one line: what happened (the message's first line) and, from the backend's stderr, the line
+ * that says why: a Python traceback's last line (the exception), which its first lines would cut off.
+ */
+export function failureGist(message: string): string {
+  const lines = message.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("--- "));
+  const [head, ...rest] = lines;
+  if (head === undefined) return "error";
+  const traceback = rest.findIndex((l) => l.startsWith("Traceback"));
+  const why = traceback >= 0 ? rest.slice(traceback + 1).filter((l) => !/^\s/.test(l)) : rest.slice(-2);
+  return [head, ...why].join(" | ");
+}
+
 /** Starts the real backend, shakes hands, times pings and checks an echo of a tensor. */
 async function roundTrip(): Promise<Check[]> {
   const checks: Check[] = [];
@@ -142,10 +155,7 @@ export async function doctor(opts: DoctorOptions = {}): Promise<number> {
       } catch (err) {
         checks.push({
           what: "backend",
-          value: `failed: ${String((err as Error).message)
-            .split("\n")
-            .slice(0, 6)
-            .join(" | ")}`,
+          value: `failed: ${failureGist(String((err as Error).message))}`,
           ok: false,
           advice: "run `npm install`; if it persists, run the backend by hand: .venv/bin/python -m bridge_backend --endpoint ipc:///tmp/b.sock",
         });

@@ -69,6 +69,16 @@ export function generateKeys(dir: string, opts: GenerateKeysOptions = {}): Gener
 
 const Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
 
+/** The first of `fields` of `value` that is not a 40-character Z85 key (undefined: all are); client.json and the
+ * library's keys object name the same three keys differently. */
+function badKeyField<F extends string>(value: unknown, fields: readonly F[]): F | undefined {
+  const record = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>;
+  return fields.find((f) => {
+    const v = record[f];
+    return typeof v !== "string" || !Z85_KEY.test(v);
+  });
+}
+
 /** Refuses a key file (client.json or server.json) that is missing, or that anyone but its owner can read or write. */
 export function assertPrivateKeyFile(path: string, flag = "key file"): void {
   if (!existsSync(path)) throw new Error(`${flag} ${path}: no such file (\`npx bridge keys\` writes server.json and client.json)`);
@@ -79,12 +89,8 @@ export function assertPrivateKeyFile(path: string, flag = "key file"): void {
 
 /** Refuses client keys given as an object (the library's `keys`) whose fields are not Z85 keys, before a socket sees them. */
 export function assertClientKeys(keys: unknown, where: string): asserts keys is CurveClientKeys {
-  const k = (typeof keys === "object" && keys !== null ? keys : {}) as Record<string, unknown>;
-  for (const field of ["serverPublic", "public", "secret"] as const) {
-    const v = k[field];
-    if (typeof v !== "string" || !Z85_KEY.test(v))
-      throw new TypeError(`${where}: ${field} must be a 40-character Z85 key (client.json's path, or { serverPublic, public, secret })`);
-  }
+  const field = badKeyField(keys, ["serverPublic", "public", "secret"]);
+  if (field !== undefined) throw new TypeError(`${where}: ${field} must be a 40-character Z85 key (client.json's path, or { serverPublic, public, secret })`);
 }
 
 /** Reads client.json, refusing files that others can read and keys that are not Z85. */
@@ -96,9 +102,8 @@ export function loadClientKeys(path: string, flag = "key file"): CurveClientKeys
   } catch (err) {
     throw new Error(`${path}: not JSON (${(err as Error).message})`);
   }
-  const f = raw as Partial<CurveClientFile>;
-  for (const field of ["server_public", "public", "secret"] as const) {
-    if (typeof f[field] !== "string" || !Z85_KEY.test(f[field]!)) throw new Error(`${path}: ${field} must be a 40-character Z85 key`);
-  }
-  return { serverPublic: f.server_public!, public: f.public!, secret: f.secret! };
+  const field = badKeyField(raw, ["server_public", "public", "secret"]);
+  if (field !== undefined) throw new Error(`${path}: ${field} must be a 40-character Z85 key`);
+  const f = raw as CurveClientFile;
+  return { serverPublic: f.server_public, public: f.public, secret: f.secret };
 }

@@ -15,7 +15,7 @@ export function modelsCommand(opts: { json?: boolean; print?: (line: string) => 
     print(
       formatTable(
         ["entry", "name", "size MB", "vocab", "val ppl", "built", "state"],
-        entries.map((e) => [e.entry, e.name, e.sizeMb, e.vocab, e.perplexity, e.built?.slice(0, 16).replace("T", " ") ?? null, e.problem ?? "ok"]),
+        entries.map((e) => [e.entry, e.name, e.sizeMb.toFixed(1), e.vocab, e.perplexity, e.built?.slice(0, 16).replace("T", " ") ?? null, e.problem ?? "ok"]),
       ),
     );
   }

@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { tableFromIPC } from "apache-arrow";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { evalCommand } from "../../ts/commands/eval.js";
+import { type EvalCommandOptions, evalCommand } from "../../ts/commands/eval.js";
 import { correlations } from "../../ts/core/stats.js";
 import { HOLDOUT_SEED, premiseHoldout } from "../../ts/data/holdout.js";
 import { readStsBenchmark } from "../../ts/data/readers/similarity.js";
@@ -194,6 +194,25 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
       delete process.env.BRIDGE_RUNS_DIR;
     }
     assert.not.ok(existsSync(join(root, never, "eval", "metrics.json")), "nothing was evaluated");
+    // --compare with no names, a run that does not exist, or a flag of evaluation: each refused, naming it, nothing evaluated
+    const before = readFileSync(join(dir, "eval", "metrics.json"), "utf8");
+    process.env.BRIDGE_RUNS_DIR = root;
+    try {
+      for (const [opts, message] of [
+        [{ compare: [] }, "--compare needs at least two runs (got none)"],
+        [{ compare: [name] }, `--compare needs at least two runs (got only ${name})`],
+        [{ compare: [name, "no-such-run"] }, `no run named "no-such-run" in ${root}; runs there: `],
+        [{ compare: [name, never], dataDir, tasks: "sts" }, "--compare only reads the runs' metrics.json, so --tasks, --data-dir have no use with it"],
+      ] as [EvalCommandOptions, string][]) {
+        await evalCommand(opts).then(
+          () => assert.unreachable(JSON.stringify(opts)),
+          (e: Error) => assert.match(e.message, message),
+        );
+      }
+    } finally {
+      delete process.env.BRIDGE_RUNS_DIR;
+    }
+    assert.is(readFileSync(join(dir, "eval", "metrics.json"), "utf8"), before, "the latest run was not evaluated");
     // a metrics.json of the wrong shape is named with what is wrong, not read as an empty column
     const metrics = join(root, never, "eval", "metrics.json");
     mkdirSync(dirname(metrics), { recursive: true });

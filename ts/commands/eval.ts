@@ -15,13 +15,25 @@ export interface EvalCommandOptions {
 
 export async function evalCommand(opts: EvalCommandOptions): Promise<number> {
   const tasks = parseTasks(opts.tasks);
-  if (opts.compare && opts.compare.length > 0) {
+  // --compare given with no names arrives as []: still a comparison, refused below, never an evaluation of the latest run
+  if (opts.compare !== undefined) {
     // --compare reads each run's metrics.json and never evaluates (a missing one is an error naming the command that makes it)
     const { compareMetrics, formatComparison, readMetrics, writeComparison } = await import("../eval/compare.js");
     const runs = opts.compare;
-    if (runs.length < 2) throw new Error("--compare needs at least two runs");
-    if (opts.run !== undefined || tasks !== undefined || opts.dataDir !== undefined || opts.checkpoint !== undefined) {
-      throw new Error("--compare only reads the runs' metrics.json; evaluate a run first with `npx bridge eval --run NAME [--tasks ...] [--data-dir DIR]`");
+    if (runs.length < 2) throw new Error(`--compare needs at least two runs (got ${runs.length === 0 ? "none" : `only ${runs[0]}`})`);
+    const evaluating = (
+      [
+        ["--run", opts.run],
+        ["--tasks", opts.tasks],
+        ["--data-dir", opts.dataDir],
+        ["--checkpoint", opts.checkpoint],
+      ] as const
+    ).filter(([, v]) => v !== undefined);
+    if (evaluating.length > 0) {
+      throw new Error(
+        `--compare only reads the runs' metrics.json, so ${evaluating.map(([f]) => f).join(", ")} ${evaluating.length === 1 ? "has" : "have"} no use with it; ` +
+          "evaluate a run first with `npx bridge eval --run NAME [--tasks ...] [--data-dir DIR]`, then compare",
+      );
     }
     const c = compareMetrics(
       runs,

@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
-import { runPaths, runsRoot } from "../run/manifest.js";
+import { resolveRunName, runPaths, runsRoot } from "../run/manifest.js";
 import { type Cell, formatTable } from "../ui/table.js";
 import { readMetricsFile } from "./evaluate.js";
 import { escapeHtml, fmt, page } from "./report.js";
@@ -24,6 +24,7 @@ export function metricsPath(run: string, runsDir?: string): string {
 
 export function readMetrics(run: string, runsDir?: string): Metrics {
   const path = metricsPath(run, runsDir);
+  resolveRunName(run, runsDir); // a name that is no run is named as such, with the runs there, not as "not evaluated"
   // --compare only reads: evaluating here would use whatever data dir is the default and hide that
   if (!existsSync(path))
     throw new Error(`run ${run} has not been evaluated: no ${path}; evaluate it first with \`npx bridge eval --run ${run} --data-dir DIR\``);

@@ -168,6 +168,14 @@ test("an older config's stage-level loss settings are read as its options (runs 
     /stages\.0\.temperature: got 0\.1; 0\.1 here and 0\.05 in options\.temperature: give it once, as options\.temperature/,
   );
   assert.throws(() => validateConfig({ stages: [{ objective: "contrastive", temperature: 0.1, options: 5 }] }), /stages\.0\.options/);
+  // ...but a config a user writes (loadConfig: a file and --set) gets no such pass: the key would do nothing
+  assert.throws(
+    () => loadConfig({ file: join(projectRoot, "configs", "tiny.yaml"), set: ["stages.siamese.margin=5", "stages.lm.temperature=9"] }),
+    /tiny\.yaml: invalid config\n {2}stages\.0\.temperature: lm takes no option "temperature"\n {2}stages\.1\.margin: siamese takes no option "margin"/,
+  );
+  // one a stage's objective does take is lifted into options as before
+  const lifted = loadConfig({ file: join(projectRoot, "configs", "tiny.yaml"), set: ["stages.siamese.objective=contrastive", "stages.1.temperature=0.2"] });
+  assert.equal(lifted.stages[1].options, { temperature: 0.2 });
 });
 
 test("--set parses values and indexes stages by position or name", () => {
@@ -187,6 +195,9 @@ test("--set parses values and indexes stages by position or name", () => {
   assert.is(c.seed, 7);
   assert.throws(() => applySet(raw, "stages.nope.epochs=1"), /no list item named "nope"/);
   assert.throws(() => applySet(raw, "noequals"), /expected key=value/);
+  // an unset shell variable (--set data.maxTrainPairs=$N) would lift the cap: refused, with the way to unset on purpose
+  assert.throws(() => applySet(raw, "data.maxTrainPairs="), /data\.maxTrainPairs=: no value after "="; to unset a field, say so with data\.maxTrainPairs=null/);
+  assert.throws(() => applySet(raw, "seed=  "), /no value after "="/);
 });
 
 test("loadConfig: a missing file and broken YAML are clear errors", () => {

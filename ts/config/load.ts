@@ -16,7 +16,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { valueAt } from "../core/jsonShape.js";
 import { projectRoot } from "../paths.js";
-import { type Config, ConfigSchema } from "./schema.js";
+import { type Config, ConfigSchema, rawStageObjectives, unusedLegacyKeys } from "./schema.js";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -35,7 +35,21 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const file = opts.file ?? DEFAULT_CONFIG;
   let raw = readExtended(file, []);
   for (const s of opts.set ?? []) raw = applySet(raw, s);
+  refuseUnusedOptions(raw, file);
   return validateConfig(raw, file);
+}
+
+/** A stage option (`margin: 5`) that none of the stage's objectives take would be dropped without a word (see unusedLegacyKeys). */
+function refuseUnusedOptions(raw: unknown, file: string): void {
+  const stages = raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>).stages : undefined;
+  if (!Array.isArray(stages)) return;
+  const lines = stages.flatMap((stage, i) =>
+    unusedLegacyKeys(stage).map((k) => {
+      const objectives = rawStageObjectives(stage);
+      return `  stages.${i}.${k}: ${objectives.length > 0 ? `${objectives.join(", ")} take${objectives.length === 1 ? "s" : ""}` : "the stage's objective takes"} no option ${JSON.stringify(k)}`;
+    }),
+  );
+  if (lines.length > 0) throw new ConfigError(`${file}: invalid config\n${lines.join("\n")}`);
 }
 
 /** A config file with its `extends:` chain resolved (the base first, this file's fields on top). */
@@ -163,6 +177,9 @@ export function applySet(raw: unknown, assignment: string): unknown {
   if (eq <= 0) throw new ConfigError(`--set ${JSON.stringify(assignment)}: expected key=value, e.g. --set stages.0.epochs=2`);
   const keys = assignment.slice(0, eq).trim().split(".");
   const text = assignment.slice(eq + 1);
+  // YAML reads nothing as null, which unsets a nullable field (a cap, say): an unset shell variable must not do that
+  if (text.trim() === "")
+    throw new ConfigError(`--set ${assignment.slice(0, eq)}=: no value after "="; to unset a field, say so with ${assignment.slice(0, eq)}=null`);
   let value: unknown;
   try {
     value = parseYaml(text);

@@ -349,10 +349,7 @@ function liftLegacyOptions(stage: unknown, ctx: z.RefinementCtx): unknown {
   if (!isPlainObject(stage)) return stage;
   const legacy = LEGACY_OPTION_KEYS.filter((k) => Object.hasOwn(stage, k));
   if (legacy.length === 0 || (stage.options !== undefined && !isPlainObject(stage.options))) return stage; // the schema names a bad options
-  const objectives = [stage.objective, ...(Array.isArray(stage.tasks) ? stage.tasks.map((t) => (isPlainObject(t) ? t.objective : undefined)) : [])];
-  const declared = new Set(
-    objectives.flatMap((o) => (typeof o === "string" && Object.hasOwn(OBJECTIVE_SPECS, o) ? Object.keys(OBJECTIVE_SPECS[o as Objective].options) : [])),
-  );
+  const declared = optionsTaken(stage);
   const given = (stage.options ?? {}) as Record<string, unknown>;
   const lifted: Record<string, unknown> = {};
   for (const k of legacy.filter((key) => declared.has(key))) {
@@ -369,6 +366,28 @@ function liftLegacyOptions(stage: unknown, ctx: z.RefinementCtx): unknown {
   for (const [k, v] of Object.entries(stage)) if (!legacy.includes(k)) out[k] = v;
   if (Object.keys(lifted).length > 0 || stage.options !== undefined) out.options = { ...lifted, ...given };
   return out;
+}
+
+/** The objectives a stage names before validation (stageObjectives' raw twin): its own and its tasks', each once. */
+export function rawStageObjectives(stage: unknown): string[] {
+  if (!isPlainObject(stage)) return [];
+  const tasks = Array.isArray(stage.tasks) ? stage.tasks.map((t) => (isPlainObject(t) ? t.objective : undefined)) : [];
+  return [...new Set([stage.objective, ...tasks].filter((o): o is string => typeof o === "string"))];
+}
+
+/** The options a stage's objectives take. */
+function optionsTaken(stage: Record<string, unknown>): Set<string> {
+  return new Set(rawStageObjectives(stage).flatMap((o) => (Object.hasOwn(OBJECTIVE_SPECS, o) ? Object.keys(OBJECTIVE_SPECS[o as Objective].options) : [])));
+}
+
+/**
+ * The older option keys (`margin: 5` on a stage) that none of the stage's objectives take: liftLegacyOptions drops
+ * them so that old runs' config.json still load, but in a config a user writes they are mistakes to name.
+ */
+export function unusedLegacyKeys(stage: unknown): string[] {
+  if (!isPlainObject(stage)) return [];
+  const taken = optionsTaken(stage);
+  return LEGACY_OPTION_KEYS.filter((k) => Object.hasOwn(stage, k) && !taken.has(k));
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -369,6 +369,10 @@ test("lines: invalid UTF-8 is a bad row with its line, never U+FFFD; chunk bound
       "a line was split, merged, mis-numbered or kept its CR/BOM",
     );
     assert.not.ok(rows.some((r: TextRecord) => r.text.includes("\ufffd")));
+    // a folder where a file belongs is named by its path (node's own error names none)
+    mkdirSync(join(dir, "a-folder.tsv"));
+    await rejects(all(readPlainText(join(dir, "a-folder.tsv"))), new RegExp(`${join(dir, "a-folder.tsv")}: a folder, not a file`));
+    await rejects(all(readPlainText(join(dir, "nothere.txt"))), /nothere\.txt: no such file/);
   } finally {
     cleanup();
   }

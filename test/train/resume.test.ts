@@ -200,6 +200,8 @@ test("a fresh run refuses a folder holding files a run writes, naming them and l
   assert.equal(readdirSync(mine), ["config.json"], "no lock or run file left");
   const wv = await train({ ...base, run: "wv", dataDir: empty, set: ["init.wordVectors=nothere.txt"] }).catch((e: Error) => e);
   assert.match((wv as Error).message, "init.wordVectors nothere.txt: no such file");
+  const folder = await train({ ...base, run: "wv", dataDir: empty, set: [`init.wordVectors=${empty}`] }).catch((e: Error) => e);
+  assert.match((folder as Error).message, `init.wordVectors ${empty}: a folder`);
   assert.not.ok(existsSync(join(runsDir, "wv")), "a run folder was made for a run that could not start");
   rmSync(empty, { recursive: true, force: true });
 });

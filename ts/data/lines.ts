@@ -4,7 +4,7 @@
  * never decoded into U+FFFD replacement characters that would then train as text.
  */
 import { createReadStream } from "node:fs";
-import { badRow, emptyReadStats } from "./errors.js";
+import { badRow, DataError, emptyReadStats } from "./errors.js";
 import type { ReadOptions } from "./records.js";
 
 export interface Line {
@@ -15,6 +15,33 @@ export interface Line {
 }
 
 const NEWLINE = 0x0a;
+
+/** The file's bytes; a path that cannot be read (a folder, say) is named, where node's own error ("EISDIR: illegal
+ * operation on a directory, read") names no path. Errors of the caller's loop body pass through untouched. */
+async function* chunks(path: string): AsyncGenerator<Buffer> {
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const iterator = stream[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await iterator.next();
+      } catch (err) {
+        throw unreadable(path, err);
+      }
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    stream.destroy(); // a reader that stops early (the first bad row) closes the file
+  }
+}
+
+function unreadable(path: string, err: unknown): unknown {
+  const why: Record<string, string> = { EISDIR: "a folder, not a file", ENOENT: "no such file", EACCES: "permission denied" };
+  const code = (err as NodeJS.ErrnoException).code;
+  return code !== undefined && code in why ? new DataError(`${path}: ${why[code]}`) : err;
+}
 
 /**
  * Yields each line of a file; a final line without a newline is yielded too. Lines are split on
@@ -44,7 +71,7 @@ export async function* readLines(path: string, opts: ReadOptions = {}): AsyncGen
       start = nl + 1;
     }
   };
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+  for await (const chunk of chunks(path)) {
     const buf = chunk as Buffer;
     const last = buf.lastIndexOf(NEWLINE);
     if (last < 0) {

@@ -301,6 +301,7 @@ export interface WordVectorsReport {
 export function wordVectorsPath(file: string, dataDir?: string): string {
   const path = isAbsolute(file) ? file : join(resolveDataDir(dataDir), file);
   if (!existsSync(path)) throw new InitError(`init.wordVectors ${file}: no such file (${path}; a relative path is read from the data dir)`);
+  if (statSync(path).isDirectory()) throw new InitError(`init.wordVectors ${file}: a folder (${path}); give the vectors file`);
   return path;
 }
 

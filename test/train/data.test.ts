@@ -365,6 +365,18 @@ test("training data from datasets evaluation does not read is kept clear of eval
     const asText = ConfigSchema.parse({ ...tiny, data: { ...tiny.data, lmText: ["multi30k"], lmHoldout: 0 } });
     await loadTrainingData(asText, { dataDir: dir, log: (l) => logged.push(l) });
     assert.match(logged.join("\n"), /lm text multi30k:train: 149 texts train \(\d+ tokens\), 0 validate \(1 dropped: validation or evaluation sentences\)/);
+    // every caption group holding an evaluation sentence: none left, refused here, naming the dataset (was: a stage
+    // later said its dataset had nothing to train on, after the run's folder was written)
+    const every = Array.from({ length: 30 }, (_, g) =>
+      [`img${g}.jpg`, "a DEV premise number 7.", ...[2, 3, 4, 5].map((k) => `Image ${g} shows scene ${k} .`)].join("\t"),
+    );
+    writeFileSync(join(dir, "multi30k", "captions.train.tsv"), `image\tcaption1\tcaption2\tcaption3\tcaption4\tcaption5\n${every.join("\n")}\n`);
+    const err = await loadTrainingData(cfg, { dataDir: dir }).catch((e: Error) => e);
+    assert.instance(err, Error);
+    assert.match(
+      (err as Error).message,
+      /^multi30k:train \(.*captions\.train\.tsv\): all \d+ of its training rows hold a sentence of an evaluation split \(snli:dev\); none is left to train on/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -241,11 +241,22 @@ async function clearOfEvaluation(
   rows: Int32Array,
   sentences: (row: number) => readonly string[],
   evaluation: () => Promise<EvaluationSentences>,
-): Promise<{ rows: Int32Array; left: number }> {
+): Promise<{ rows: Int32Array; left: number; splits?: string[] }> {
   if (EVALUATION_DATASETS.has(ref.dataset.name)) return { rows, left: 0 };
   const evaluated = await evaluation();
   const kept = rows.filter((i) => !sentences(i).some((x) => evaluated.has(x)));
-  return { rows: kept, left: rows.length - kept.length };
+  return { rows: kept, left: rows.length - kept.length, splits: evaluated.splits };
+}
+
+/** Training rows cleared of evaluation sentences (clearOfEvaluation): every one gone would only surface later, as a
+ * stage with nothing to train on, blamed on something else. */
+function assertTrainingLeft(ref: SplitRef, cleared: { rows: Int32Array; left: number; splits?: string[] }): Int32Array {
+  if (cleared.rows.length === 0 && cleared.left > 0)
+    throw new DataError(
+      `${ref.id} (${ref.path}): all ${cleared.left} of its training rows hold a sentence of an evaluation split (${(cleared.splits ?? []).join(", ")}); ` +
+        "none is left to train on (a run never trains on sentences it is evaluated on)",
+    );
+  return cleared.rows;
 }
 
 async function loadTaskSplits(
@@ -274,7 +285,7 @@ async function loadTaskSplits(
       const g = await readGroupSplit(ref, d.holdout, onBadRow);
       const train = await clearOfEvaluation(ref, g.trainRows, (i) => g.groups[i], evaluation);
       const valid = await clearOfEvaluation(ref, g.validRows, (i) => g.groups[i], evaluation);
-      groups.push({ ...g, trainRows: subsample(train.rows, share), validRows: valid.rows, ...overlap(train.left + valid.left) });
+      groups.push({ ...g, trainRows: subsample(assertTrainingLeft(ref, train), share), validRows: valid.rows, ...overlap(train.left + valid.left) });
       continue;
     }
     const recs = await readPairRows(ref, onBadRow);
@@ -286,7 +297,7 @@ async function loadTaskSplits(
       ref,
       records: recs,
       trainRows: subsample(
-        train.rows.filter((i) => recs[i].labelled),
+        assertTrainingLeft(ref, train).filter((i) => recs[i].labelled),
         share,
       ),
       validRows: valid.rows.filter((i) => recs[i].labelled),
@@ -396,7 +407,7 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   const evaluationOnce = () => (evaluation ??= evaluationSentences(opts.dataDir));
   // data.pairs of a dataset evaluation does not read (the user's own, cad, ...): as the tasks' rows below
   const clearPairs = await clearOfEvaluation(trainSource, chosen.trainRows, (i) => [trainRecords[i].s1, trainRecords[i].s2], evaluationOnce);
-  const trainRows = clearPairs.rows;
+  const trainRows = assertTrainingLeft(trainSource, clearPairs);
   const overlapNote = async (id: string, left: number, unit: string) =>
     notes.push(`${id}: ${left} ${unit} left out: a sentence of theirs is in an evaluation split (${(await evaluationOnce()).splits.join(", ")})`);
   if (clearPairs.left > 0) await overlapNote(trainSource.id, clearPairs.left, "pairs");

@@ -3,7 +3,7 @@
  * and show its samples (generated right to left) in reading order. A tiny backward LM learns a fixed ten-word
  * sequence (the real backend, a few seconds); read left to right that text would be a string of surprises to it.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -59,6 +59,16 @@ test("an empty LM validation text is named; a backward LM's perplexity is on rev
     writeFileSync(same, JSON.stringify({ ...cfg, data: { ...sameData, lmHoldout: 0.01 } }));
     const empty = await train({ config: same, run: "empty", runsDir, dataDir: data, quiet: true }).catch((e: unknown) => e);
     assert.match(String(empty), /stage 1 \(lm\): the language-model validation text is empty/);
+    assert.not.ok(existsSync(join(runsDir, "empty")), "named before the run's folder was written");
+    // a batch of more rows than the LM text can fill, likewise, naming the field and what fits
+    const wide = join(dir, "wide.json");
+    writeFileSync(wide, JSON.stringify({ ...cfg, stages: [{ ...cfg.stages[0], batchSize: 100000 }] }));
+    const tooWide = await train({ config: wide, run: "wide", runsDir, dataDir: data, quiet: true }).catch((e: unknown) => e);
+    assert.match(
+      String(tooWide),
+      /stages\.0\.batchSize 100000 \(stage 1, lm\): the LM text has \d+ training tokens, too few for 100000 rows of at least 2 tokens each; at most \d+/,
+    );
+    assert.not.ok(existsSync(join(runsDir, "wide")));
 
     await train({ config: file, run: "bwd", runsDir, dataDir: data, quiet: true });
 

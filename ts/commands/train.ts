@@ -44,6 +44,7 @@ import { assertDataMatches, loadTrainingData, type TrainingData, tokenizerSettin
 import { assertInitArch, locateInitSource, type SourceArch, sourceArch, withInit, wordVectorsPath } from "../train/init.js";
 import { buildArgs, runStages, type StageSummary } from "../train/loop.js";
 import { formatDuration, Progress, RunLog } from "../train/progress.js";
+import { assertStagesFit } from "../train/stages.js";
 import { formatTable } from "../ui/table.js";
 
 export interface TrainOptions {
@@ -405,6 +406,7 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
     assertDataMatches(manifest.data, data.plan, paths.manifest);
     assertVocabMatches(data.vocab, manifest.vocab.fingerprint, manifest.vocab.size);
   }
+  assertStagesFit(cfg.stages, data);
   // The backend before the run's files: a backend that cannot be reached (no keys, wrong address) leaves no run behind.
   const client = await (opts.connect ?? connectDefault(opts))(cfg);
   if (!opts.resume) {

@@ -95,10 +95,24 @@ export function stageData(s: StageConfig, stageIndex: number, data: TrainingData
   }
 }
 
-/** An LM stage: contiguous streams of the LM text (every text reversed for a backward LM), one epoch's stream at a time. */
-function lmStageData(s: StageConfig, stageIndex: number, data: TrainingData, stageSeed: number): StageData {
-  const lm = lmReadingOrder(data.lm, data.backwards === true);
-  if (lm.valid.ids.length < 2) {
+/**
+ * What the stages ask of the data that only the data can answer (an LM stage's batch against its text), checked when
+ * the data has loaded: before a fresh run writes its folder, not when the stage starts, maybe hours later.
+ */
+export function assertStagesFit(stages: readonly StageConfig[], data: TrainingData): void {
+  stages.forEach((s, i) => {
+    if (s.objective !== undefined && s.tasks === undefined && OBJECTIVE_SPECS[s.objective].data === "lm_stream") checkLmStage(s, i, data);
+  });
+}
+
+function checkLmStage(s: StageConfig, stageIndex: number, data: TrainingData): void {
+  const tokens = data.lm.train.ids.length;
+  if (Math.floor(tokens / s.batchSize) < 2)
+    throw new DataError(
+      `stages.${stageIndex}.batchSize ${s.batchSize} (stage ${stageIndex + 1}, ${stageName(s)}): the LM text has ${tokens} training tokens, ` +
+        `too few for ${s.batchSize} rows of at least 2 tokens each; at most ${Math.max(1, Math.floor(tokens / 2))}, or add LM text (data.lmText)`,
+    );
+  if (data.lm.valid.ids.length < 2) {
     // said before the stage trains: LmStream would only fail at the first validation, after an epoch's work
     throw new DataError(
       `stage ${stageIndex + 1} (${stageName(s)}): the language-model validation text is empty: data.lmHoldout held out none ` +
@@ -106,6 +120,12 @@ function lmStageData(s: StageConfig, stageIndex: number, data: TrainingData, sta
         "validation sentences all occur in training; add distinct text (data.lmText) or raise data.lmHoldout",
     );
   }
+}
+
+/** An LM stage: contiguous streams of the LM text (every text reversed for a backward LM), one epoch's stream at a time. */
+function lmStageData(s: StageConfig, stageIndex: number, data: TrainingData, stageSeed: number): StageData {
+  checkLmStage(s, stageIndex, data);
+  const lm = lmReadingOrder(data.lm, data.backwards === true);
   const options = resolveOptions("lm", s.options);
   const batches = (st: LmStream): EpochBatches => ({
     count: st.steps,

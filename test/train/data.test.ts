@@ -143,6 +143,19 @@ async function loadError(cfg: typeof tiny, opts: Parameters<typeof loadTrainingD
   );
 }
 
+test("data.pairs and its split fields: an error names the field written (a NAME:SPLIT, a wrong case, a split that is not there)", async () => {
+  for (const [data, message] of [
+    [{ pairs: "snli:dev" }, 'data.pairs: "snli:dev" is a dataset name only; give "snli" and its split in data.trainSplit (dev)'],
+    [{ pairs: "SNLI" }, 'data.pairs: unknown dataset "SNLI"; known: snli, '],
+    [{ validSplit: "devv" }, 'data.validSplit: snli has no split "devv"; its splits: train, dev, test'],
+    [{ trainSplit: "training" }, 'data.trainSplit: snli has no split "training"'],
+  ] as const) {
+    const err = await loadError(ConfigSchema.parse({ ...tiny, data: { ...tiny.data, ...data } }), {});
+    assert.ok(err, JSON.stringify(data));
+    assert.match(err!.message, message);
+  }
+});
+
 test("an empty training split fails early in the data layer, naming the file (no LmStream error later)", async () => {
   const dir = tempFolder("bridge-empty-");
   try {

@@ -15,7 +15,7 @@
 import { ConfigError } from "../config/load.js";
 import { type Objective, objectiveTakes } from "../config/objectives.js";
 import type { Config } from "../config/schema.js";
-import { isConfigDataset, missingSplitMessage, parseSplitRef, registerConfigDatasets, type SplitRef, splitTexts } from "../data/datasets.js";
+import { DATASETS, isConfigDataset, missingSplitMessage, parseSplitRef, registerConfigDatasets, type SplitRef, splitTexts } from "../data/datasets.js";
 import { ensureSplit } from "../data/download.js";
 import { type BadRowPolicy, DataError, emptyReadStats, noUsableRows } from "../data/errors.js";
 import { EVALUATION_DATASETS, type EvaluationSentences, evaluationSentences } from "../data/evaluation.js";
@@ -384,6 +384,24 @@ function lmTextRefs(cfg: Config, trainRef: SplitRef, validRef: SplitRef, dataDir
   return refs;
 }
 
+/** data.pairs with one of its split fields: an error names the field the user wrote, and the split's own field. */
+function pairsSplitRef(pairs: string, split: string, splitField: string, dataDir: string | undefined): SplitRef {
+  if (pairs.includes(":")) {
+    const [name, given] = pairs.split(":");
+    throw new ConfigError(
+      `data.pairs: ${JSON.stringify(pairs)} is a dataset name only; give ${JSON.stringify(name)} and its split in ${splitField} (${given})`,
+    );
+  }
+  // parseSplitRef speaks of NAME:SPLIT; the config has two fields
+  if (!Object.hasOwn(DATASETS, pairs)) throw new DataError(`data.pairs: unknown dataset ${JSON.stringify(pairs)}; known: ${Object.keys(DATASETS).join(", ")}`);
+  try {
+    return parseSplitRef(`${pairs}:${split}`, dataDir);
+  } catch (e) {
+    if (e instanceof DataError) throw new DataError(`${splitField}: ${e.message}`);
+    throw e;
+  }
+}
+
 export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}): Promise<TrainingData> {
   const d = cfg.data;
   const log = opts.log ?? (() => {});
@@ -391,12 +409,12 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   const notes: string[] = [];
   registerConfigDatasets(d.datasets);
   const ensure: Ensure = (ref) => ensureSplit(ref, { download: opts.download, log, progress: process.stderr.isTTY === true });
-  const trainRef = parseSplitRef(`${d.pairs}:${d.trainSplit}`, opts.dataDir);
+  const trainRef = pairsSplitRef(d.pairs, d.trainSplit, "data.trainSplit", opts.dataDir);
   if (trainRef.dataset.kind !== "pairs")
     throw new DataError(`data.pairs: ${d.pairs} is a ${trainRef.dataset.kind} dataset; the sentence stages need a pair dataset (e.g. snli)`);
   // a config's own dataset of one file validates on a share held out of it, as data.validSplit = its training split does
   const ownWithoutValid = isConfigDataset(d.pairs) && !Object.hasOwn(trainRef.dataset.splits, d.validSplit);
-  const validRef = ownWithoutValid ? trainRef : parseSplitRef(`${d.pairs}:${d.validSplit}`, opts.dataDir);
+  const validRef = ownWithoutValid ? trainRef : pairsSplitRef(d.pairs, d.validSplit, "data.validSplit", opts.dataDir);
   if (ownWithoutValid) notes.push(`${d.pairs} has no ${d.validSplit} file (data.validSplit) among its files`);
   const lmRefs = lmTextRefs(cfg, trainRef, validRef, opts.dataDir);
 

@@ -19,7 +19,7 @@ import errno
 import os
 import pickle
 import re
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,26 +116,52 @@ HOW_MADE = (
 )
 
 
-def unreadable(path: Path, e: Exception) -> CheckpointError:
-    """The error for a file torch.load refused: pickled objects (not ours), a torn zip, or another format."""
+PICKLE_MAGIC = b"\x80"  # torch.save's format before zip archives (pickle protocol 2+): older fastai weights
+
+
+@dataclass(frozen=True)
+class LoadRefusal:
+    """Why torch.load (weights only) refused a file. kind: "pickled" (detail: the class, never unpickled here),
+    "empty", "torn" (a torch file cut short or corrupt; detail: torch's reason) or "foreign" (not a torch file at
+    all; detail: its first bytes)."""
+
+    kind: str
+    size: int
+    detail: str
+
+
+def load_refusal(path: Path, e: Exception) -> LoadRefusal:
     size = path.stat().st_size
     found = re.search(r"GLOBAL (\S+)", str(e)) if isinstance(e, pickle.UnpicklingError) else None
-    if found:  # weights_only refused a class: a pickled object, never one of ours
-        return CheckpointError(
-            f"{path} is not a bridge checkpoint: it holds a pickled {found.group(1)}, as torch.save of a whole "
-            f"module or other object writes ({size} bytes), and code in a file is never unpickled here; {HOW_MADE}"
-        )
+    if found:
+        return LoadRefusal("pickled", size, found.group(1))
+    if size == 0:
+        return LoadRefusal("empty", size, "")
     with open(path, "rb") as f:
         head = f.read(len(ZIP_MAGIC))
-    reason = f"{type(e).__name__}: {str(e).split('. ')[0].strip() or 'no detail'}"
-    if size == 0:
-        return CheckpointError(f"{path} is empty (0 bytes): truncated, e.g. by a full disk or a killed copy")
-    if head == ZIP_MAGIC:
+    if head == ZIP_MAGIC or head.startswith(PICKLE_MAGIC):
+        return LoadRefusal("torn", size, f"{type(e).__name__}: {str(e).split('. ')[0].strip() or 'no detail'}")
+    return LoadRefusal("foreign", size, repr(head))
+
+
+def unreadable(path: Path, e: Exception) -> CheckpointError:
+    """The error for a checkpoint torch.load refused: pickled objects (not ours), a torn archive, or another format."""
+    r = load_refusal(path, e)
+    if r.kind == "pickled":  # weights_only refused a class: a pickled object, never one of ours
         return CheckpointError(
-            f"{path} is truncated or corrupt ({size} bytes; torch cannot read the archive: {reason}); "
+            f"{path} is not a bridge checkpoint: it holds a pickled {r.detail}, as torch.save of a whole "
+            f"module or other object writes ({r.size} bytes), and code in a file is never unpickled here; {HOW_MADE}"
+        )
+    if r.kind == "empty":
+        return CheckpointError(f"{path} is empty (0 bytes): truncated, e.g. by a full disk or a killed copy")
+    if r.kind == "torn":
+        return CheckpointError(
+            f"{path} is truncated or corrupt ({r.size} bytes; torch cannot read the archive: {r.detail}); "
             "resume from an earlier checkpoint, or delete this one and train its stage again"
         )
-    return CheckpointError(f"{path} is not a bridge checkpoint: not a torch archive ({size} bytes, starts {head!r}); {HOW_MADE}")
+    return CheckpointError(
+        f"{path} is not a bridge checkpoint: not a torch archive ({r.size} bytes, starts {r.detail}); {HOW_MADE}"
+    )
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

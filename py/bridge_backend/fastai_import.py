@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .checkpoints import load_refusal
 from .errors import BridgeError
 from .models.awd_lstm import AWDLSTMConfig
 
@@ -82,8 +83,16 @@ def load_fastai_state(path: str | Path) -> dict[str, Tensor]:
         raise FastaiImportError(f"no weights file at {p}")
     try:
         sd = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise FastaiImportError(f"{p} does not load as weights only: {type(e).__name__}: {e}") from e
+    except Exception as e:  # torch's own text advises weights_only=False, which would run a file's code: never that
+        r = load_refusal(p, e)
+        why = {
+            "pickled": f"it holds a pickled {r.detail} ({r.size} bytes), not a state dict of tensors; "
+            "code in a file is never unpickled here",
+            "empty": "it is empty (0 bytes)",
+            "torn": f"a torch file that is truncated or corrupt ({r.size} bytes; {r.detail})",
+            "foreign": f"not a torch weights file ({r.size} bytes, starts {r.detail}); fastai writes them with learn.save (.pth)",
+        }[r.kind]
+        raise FastaiImportError(f"{p}: {why}") from e
     if isinstance(sd, dict) and isinstance(sd.get("model"), dict):
         sd = sd["model"]  # saved with its optimizer
     if not isinstance(sd, dict) or not all(isinstance(v, Tensor) for v in sd.values()):

@@ -150,9 +150,23 @@ def test_vocab_unpickler_refuses_code_and_non_strings(tmp_path: Path) -> None:
 def test_weights_that_need_unpickling_are_refused(tmp_path: Path) -> None:
     w, v = write_fastai(tmp_path, fastai_state(5))
     torch.save({"0.encoder.weight": Payload()}, w)
-    with pytest.raises(FastaiImportError, match="does not load as weights only"):
+    with pytest.raises(FastaiImportError, match=r"holds a pickled (posix|os|nt)\.system .* never unpickled here") as e:
         import_fastai(w, v, tmp_path / "model.pt", False)
     assert not Path("pwned-by-pickle").exists()
+    assert "weights_only" not in str(e.value)  # torch's advice to load it with code execution on is not passed on
+
+
+def test_a_weights_file_that_is_no_torch_file_is_named_by_its_first_bytes(tmp_path: Path) -> None:
+    w, v = write_fastai(tmp_path, fastai_state(5))
+    w.write_text("premise\thypothesis\tlabel\n")
+    with pytest.raises(FastaiImportError) as e:
+        import_fastai(w, v, tmp_path / "model.pt", False)
+    assert str(e.value) == f"{w}: not a torch weights file (25 bytes, starts b'prem'); fastai writes them with learn.save (.pth)"
+    whole = tmp_path / "whole.pth"
+    torch.save(fastai_state(5), whole)
+    w.write_bytes(whole.read_bytes()[:200])  # a torn copy
+    with pytest.raises(FastaiImportError, match=r"a torch file that is truncated or corrupt \(200 bytes; "):
+        import_fastai(w, v, tmp_path / "model.pt", False)
 
 
 def test_vocabulary_and_weights_must_agree(tmp_path: Path) -> None:

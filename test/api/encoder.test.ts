@@ -156,6 +156,21 @@ testWithData(test, "a run still training opens at its last completed stage's che
   // a checkpoint asked for by name is what the caller meant: no note
   await using chosen = await openEncoder("still-training", { runsDir: root, device: "cpu", checkpoint: manifest.stages[0].checkpoint! });
   assert.is(chosen.unfinished, null);
+  // --checkpoint as run.json names it (relative to the run folder), or as a shell names it (relative to the working
+  // folder); one that is neither is named before any backend starts
+  const fromHere = ["embed", "--run", "still-training", "--input", join(root, "one.txt"), "--output", join(root, "here.arrow")];
+  writeFileSync(join(root, "one.txt"), "a dog runs .\n");
+  const cwd = { cwd: root, env: { ...process.env, BRIDGE_RUNS_DIR: root } };
+  await promisify(execFile)(process.execPath, [bridgeBin, ...fromHere, "--checkpoint", join("still-training", manifest.stages[0].checkpoint!)], cwd);
+  assert.is(
+    tableFromIPC(readFileSync(join(root, "here.arrow"))).schema.metadata.get("bridge.checkpoint"),
+    join(root, "still-training", manifest.stages[0].checkpoint!),
+  );
+  const missing = await rejects(
+    promisify(execFile)(process.execPath, [bridgeBin, ...fromHere, "--checkpoint", "nope.pt"], cwd),
+    "--checkpoint nope.pt: no such file, in the run folder",
+  );
+  assert.not.match(missing.message, "load:");
   const input = join(root, "one.txt");
   writeFileSync(input, "a dog runs .\n");
   const env = { env: { ...process.env, BRIDGE_RUNS_DIR: root } };

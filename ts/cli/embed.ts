@@ -13,7 +13,10 @@ export const embedCommand = defineCommand({
       field: { type: "string", describe: "JSONL input: the field holding the text" },
       "batch-size": { type: "number", default: 128, describe: "sentences per encode call (vectors do not depend on it)" },
       "max-len": { type: "number", describe: "tokens kept per sentence, xxbos included (longer ones are cut and counted)" },
-      checkpoint: { type: "string", describe: "checkpoint instead of the run's final one" },
+      checkpoint: {
+        type: "string",
+        describe: "checkpoint instead of the run's final one (relative to the run folder, as run.json names them, else to this folder)",
+      },
       ...deviceOption,
       ...remoteBackendOptions,
       force: { type: "boolean", default: false, describe: "write --output even inside a run folder (never over --input)" },

@@ -12,7 +12,10 @@ export const evalCommand = defineCommand({
       ...runOption("the run to evaluate (runs/NAME; default: the latest, runs/latest)"),
       tasks: { type: "string", describe: tasksHelp() },
       ...dataDirOption,
-      checkpoint: { type: "string", describe: "checkpoint to evaluate instead of the run's final one" },
+      checkpoint: {
+        type: "string",
+        describe: "checkpoint to evaluate instead of the run's final one (relative to the run folder, as run.json names them, else to this folder)",
+      },
       compare: { type: "string", array: true, describe: "compare the metrics.json of these already evaluated runs side by side (evaluates nothing)" },
       ...deviceOption,
     });

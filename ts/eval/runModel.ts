@@ -7,7 +7,8 @@
  * never waits for the next one), then puts the vectors back in input order; the backend pools
  * over real tokens only, so a vector does not depend on its batch-mates.
  */
-import { isAbsolute, join } from "node:path";
+import { existsSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
 import { type BackendClient, startBackend } from "../backend/client.js";
 import { type LoadResult, type OpArgs, type OpCaller, type OpName, type OpReply, packStepTensors, unpackStepTensors } from "../backend/ops.js";
 import { withPipeline } from "../core/pipeline.js";
@@ -71,6 +72,20 @@ function unfinishedNote(run: string, manifest: RunManifest, checkpoint: string):
   );
 }
 
+/**
+ * A checkpoint the caller named: relative to the run folder (as run.json names them: checkpoints/1-siamese.pt), else
+ * to the working folder (a path typed in a shell); one that is neither is named here, before a backend starts.
+ */
+function givenCheckpoint(file: string, paths: RunPaths): string {
+  if (isAbsolute(file)) {
+    if (existsSync(file)) return file;
+    throw new Error(`--checkpoint ${file}: no such file`);
+  }
+  if (existsSync(join(paths.dir, file))) return file;
+  if (existsSync(file)) return resolve(file);
+  throw new Error(`--checkpoint ${file}: no such file, in the run folder (${join(paths.dir, file)}) or here (${resolve(file)})`);
+}
+
 export class RunModel implements OpCaller {
   private constructor(
     readonly paths: RunPaths,
@@ -89,9 +104,8 @@ export class RunModel implements OpCaller {
     const manifest = readManifest(paths);
     const vocab = await Vocab.load(paths.vocab);
     assertVocabMatches(vocab, manifest.vocab.fingerprint, manifest.vocab.size);
-    const checkpoint = opts.checkpoint ?? manifest.finalCheckpoint;
-    if (checkpoint === null || checkpoint === undefined)
-      throw new Error(`run ${opts.run}: no finished checkpoint yet (run.json has no finalCheckpoint); pass --checkpoint FILE`);
+    const checkpoint = opts.checkpoint === undefined ? manifest.finalCheckpoint : givenCheckpoint(opts.checkpoint, paths);
+    if (checkpoint === null) throw new Error(`run ${opts.run}: no finished checkpoint yet (run.json has no finalCheckpoint); pass --checkpoint FILE`);
     const tokenizer = new Tokenizer({ ...manifest.tokenizer, ...opts.tokenizer });
     const client = opts.client ?? (await startBackend({ device: opts.device }));
     const model = new RunModel(

@@ -326,6 +326,7 @@ testWithData(test, "bridge search prints the API's hits, as text and as JSON; ba
     [["--query", "x", "--queries", queryFile], "mutually exclusive"],
     [[], "--query TEXT"],
     [["--query", "x", "--top-k", "0"], "--top-k 0"],
+    [["--query", "x", "--batch-size", "-3"], "--batch-size -3: give a whole number >= 1"],
     [["--query", "x", "--query", " "], "--query number 2 is empty"],
   ] as const)
     await rejects(bridge(...args), fragment);

@@ -130,6 +130,7 @@ function vectors(t: Table): Float32Array[] {
       [{ input: empty, output: join(root, "never.arrow") }, `--input ${empty}: no texts to embed (the file is empty)`],
       [{ input: text, output: root }, `--output ${root}: is a folder; give a file path, e.g. ${join(root, "vectors.arrow")}`],
       [{ input: text, output: join(root, "never.arrow"), batchSize: 0 }, "--batch-size 0: a whole number of texts a batch, 1 or more"],
+      [{ input: text, output: join(root, "never.arrow"), maxLen: 0 }, "--max-len 0: a whole number of tokens a text, 2 or more"],
       [{ input: text, output: join(text, "out.arrow") }, `--output ${join(text, "out.arrow")}: ${text} is a file, not a folder`],
     ] as const) {
       await embedFile({ run: "no-such-run", runsDir: root, device: "cpu", ...opts }).then(

@@ -86,6 +86,8 @@ export async function embedFile(opts: EmbedFileOptions): Promise<EmbedResult> {
   if (input.isFile() && input.size === 0) throw new Error(`--input ${opts.input}: no texts to embed (the file is empty)`);
   if (opts.batchSize !== undefined && (!Number.isInteger(opts.batchSize) || opts.batchSize < 1))
     throw new Error(`--batch-size ${opts.batchSize}: a whole number of texts a batch, 1 or more`);
+  if (opts.maxLen !== undefined && (!Number.isInteger(opts.maxLen) || opts.maxLen < 2))
+    throw new Error(`--max-len ${opts.maxLen}: a whole number of tokens a text, 2 or more (xxbos and one token)`);
   assertSafeOutput(opts.input, opts.output, opts.force ?? false);
   const encoder =
     opts.encoder ??

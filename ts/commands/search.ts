@@ -42,6 +42,9 @@ export async function searchCommand(opts: SearchCommandOptions): Promise<number>
   const print = opts.print ?? ((line: string) => console.log(line));
   const topK = opts.topK ?? 5;
   if (!Number.isInteger(topK) || topK < 1) throw new Error(`--top-k ${topK}: give a whole number >= 1`);
+  // said before the backend starts, in the flag's words (the API would say it as embed's batchSize, seconds later)
+  if (opts.batchSize !== undefined && (!Number.isInteger(opts.batchSize) || opts.batchSize < 1))
+    throw new Error(`--batch-size ${opts.batchSize}: give a whole number >= 1`);
   const corpus = await readTexts(opts.corpus, "--corpus", opts.field);
   const queries = opts.queries !== undefined ? (await readTexts(opts.queries, "--queries")).map((q) => q.text) : (opts.query ?? []);
   if (queries.length === 0) throw new Error("give --query TEXT (one or more) or --queries FILE");

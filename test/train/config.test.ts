@@ -171,7 +171,7 @@ test("an older config's stage-level loss settings are read as its options (runs 
   // ...but a config a user writes (loadConfig: a file and --set) gets no such pass: the key would do nothing
   assert.throws(
     () => loadConfig({ file: join(projectRoot, "configs", "tiny.yaml"), set: ["stages.siamese.margin=5", "stages.lm.temperature=9"] }),
-    /tiny\.yaml: invalid config\n {2}stages\.0\.temperature: lm takes no option "temperature"\n {2}stages\.1\.margin: siamese takes no option "margin"/,
+    /tiny\.yaml with --set stages\.siamese\.margin=5 --set stages\.lm\.temperature=9: invalid config\n {2}stages\.0\.temperature: lm takes no option "temperature"\n {2}stages\.1\.margin: siamese takes no option "margin"/,
   );
   // one a stage's objective does take is lifted into options as before
   const lifted = loadConfig({ file: join(projectRoot, "configs", "tiny.yaml"), set: ["stages.siamese.objective=contrastive", "stages.1.temperature=0.2"] });

@@ -215,6 +215,7 @@ test("train's backend flags are checked before any data is read: a missing key f
     [["--master", "host:1"], "--master goes with --hosts"],
     [["--data-dir", "a", "--data-dir", "b"], "--data-dir was given 2 times; it takes one value"],
     [["--nproc", "abc"], "--nproc takes a number"],
+    [["--backend", "foo://x"], "--backend foo://x: expected tcp://HOST:PORT"],
   ] as const) {
     const run = cli([...base, ...args], env);
     assert.is(await run.exited, 1, run.output());

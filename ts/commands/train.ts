@@ -110,6 +110,9 @@ function checkBackendOptions(opts: TrainOptions): void {
   if (opts.backend && (opts.nproc ?? 1) > 1) throw new ConfigError("--nproc starts local ranks; it does not combine with --backend");
   if (opts.keys && !opts.backend && opts.hosts === undefined) throw new ConfigError("--keys goes with --backend tcp://HOST:PORT or --hosts");
   if (opts.keys) loadClientKeys(opts.keys, "--keys");
+  // the scheme, before the data loads (minutes for a large corpus); whether it answers is found when it is dialled
+  if (opts.backend && !/^(tcp|ipc):\/\/./.test(opts.backend))
+    throw new ConfigError(`--backend ${opts.backend}: expected tcp://HOST:PORT (\`bridge serve\` on another machine) or ipc://PATH`);
 }
 
 /** A remote backend with --backend, ranks on other machines with --hosts, else one of our own (or --nproc of them). */

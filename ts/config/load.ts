@@ -35,12 +35,14 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const file = opts.file ?? DEFAULT_CONFIG;
   let raw = readExtended(file, []);
   for (const s of opts.set ?? []) raw = applySet(raw, s);
-  refuseUnusedOptions(raw, file);
-  return validateConfig(raw, file);
+  // a bad value may be --set's, not the file's: the message says which sets were applied
+  const source = opts.set?.length ? `${file} with --set ${opts.set.join(" --set ")}` : file;
+  refuseUnusedOptions(raw, source);
+  return validateConfig(raw, source);
 }
 
 /** A stage option (`margin: 5`) that none of the stage's objectives take would be dropped without a word (see unusedLegacyKeys). */
-function refuseUnusedOptions(raw: unknown, file: string): void {
+function refuseUnusedOptions(raw: unknown, source: string): void {
   const stages = raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>).stages : undefined;
   if (!Array.isArray(stages)) return;
   const lines = stages.flatMap((stage, i) =>
@@ -49,7 +51,7 @@ function refuseUnusedOptions(raw: unknown, file: string): void {
       return `  stages.${i}.${k}: ${objectives.length > 0 ? `${objectives.join(", ")} take${objectives.length === 1 ? "s" : ""}` : "the stage's objective takes"} no option ${JSON.stringify(k)}`;
     }),
   );
-  if (lines.length > 0) throw new ConfigError(`${file}: invalid config\n${lines.join("\n")}`);
+  if (lines.length > 0) throw new ConfigError(`${source}: invalid config\n${lines.join("\n")}`);
 }
 
 /** A config file with its `extends:` chain resolved (the base first, this file's fields on top). */

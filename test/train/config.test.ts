@@ -282,7 +282,16 @@ test("extends: a config starts from another; mappings merge, lists replace, a ma
     assert.throws(() => loadConfig({ file: loop }), /extends loops back to itself/);
     const bad = join(dir, "bad.yaml");
     writeFileSync(bad, "extends: base.yaml\nstages: { nosuch: { epochs: 1 } }\n");
-    assert.throws(() => loadConfig({ file: bad }), /stages\.nosuch: the base config has no list item of that name/);
+    assert.throws(() => loadConfig({ file: bad }), /bad\.yaml \(extends base\.yaml\): stages\.nosuch: the base config has no list item of that name/);
+    // a base that is no mapping of fields is named as such (was: ".seed: the base config has no list item")
+    writeFileSync(join(dir, "list.yaml"), "- a\n- b\n");
+    const onList = join(dir, "on-list.yaml");
+    writeFileSync(onList, "extends: list.yaml\nseed: 3\n");
+    assert.throws(
+      () => loadConfig({ file: onList }),
+      /on-list\.yaml: extends list\.yaml: .*list\.yaml is not a config \(its top level is a list, not fields\)/,
+    );
+    assert.throws(() => loadConfig({ file: join(dir, "list.yaml"), set: ["seed=3"] }), /--set seed=3: the config's top level is a list, not fields/);
     const missing = join(dir, "missing.yaml");
     writeFileSync(missing, "extends: nowhere.yaml\n");
     assert.throws(() => loadConfig({ file: missing }), /nowhere\.yaml: cannot read the config/);

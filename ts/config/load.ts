@@ -63,7 +63,19 @@ function readExtended(file: string, chain: string[]): unknown {
   const { extends: base, ...own } = raw as Record<string, unknown>;
   if (typeof base !== "string" || base.trim() === "")
     throw new ConfigError(`${file}: extends: expected the path of another config file, got ${JSON.stringify(base)}`);
-  return mergeConfig(readExtended(resolve(dirname(abs), base), [...chain, abs]), own, "");
+  const basePath = resolve(dirname(abs), base);
+  const baseRaw = readExtended(basePath, [...chain, abs]);
+  if (baseRaw === null || typeof baseRaw !== "object" || Array.isArray(baseRaw))
+    throw new ConfigError(
+      `${file}: extends ${base}: ${basePath} is not a config (its top level is ${Array.isArray(baseRaw) ? "a list" : JSON.stringify(baseRaw)}, not fields)`,
+    );
+  try {
+    return mergeConfig(baseRaw, own, "");
+  } catch (e) {
+    // the merge speaks of field paths: say which file wrote them and which it extends
+    if (e instanceof ConfigError) throw new ConfigError(`${file} (extends ${base}): ${e.message}`);
+    throw e;
+  }
 }
 
 /** `over` merged onto `base` (see the top of this file); `where` is the field path, for messages. */
@@ -193,6 +205,7 @@ export function applySet(raw: unknown, assignment: string): unknown {
       );
     value = text;
   }
+  if (Array.isArray(raw)) throw new ConfigError(`--set ${assignment}: the config's top level is a list, not fields`);
   const root: Record<string, unknown> = raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>) : {};
   let cur: Record<string | number, unknown> = root;
   keys.forEach((key, depth) => {

@@ -116,14 +116,16 @@ HOW_MADE = (
 )
 
 
-PICKLE_MAGIC = b"\x80"  # torch.save's format before zip archives (pickle protocol 2+): older fastai weights
+# torch.save's format before zip archives: a pickle (protocol 2) whose first object is torch's magic number
+LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+PICKLE_MAGIC = b"\x80"  # any pickle of protocol 2 or later
 
 
 @dataclass(frozen=True)
 class LoadRefusal:
     """Why torch.load (weights only) refused a file. kind: "pickled" (detail: the class, never unpickled here),
     "empty", "torn" (a torch file cut short or corrupt; detail: torch's reason) or "foreign" (not a torch file at
-    all; detail: its first bytes)."""
+    all; detail: its first bytes, and what they are when that is known)."""
 
     kind: str
     size: int
@@ -132,16 +134,20 @@ class LoadRefusal:
 
 def load_refusal(path: Path, e: Exception) -> LoadRefusal:
     size = path.stat().st_size
-    found = re.search(r"GLOBAL (\S+)", str(e)) if isinstance(e, pickle.UnpicklingError) else None
+    # a dotted name (module.Class): a torn file's bytes read as GLOBAL give fragments, not that
+    found = re.search(r"GLOBAL ([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)\b", str(e)) if isinstance(e, pickle.UnpicklingError) else None
     if found:
         return LoadRefusal("pickled", size, found.group(1))
     if size == 0:
         return LoadRefusal("empty", size, "")
     with open(path, "rb") as f:
-        head = f.read(len(ZIP_MAGIC))
-    if head == ZIP_MAGIC or head.startswith(PICKLE_MAGIC):
-        return LoadRefusal("torn", size, f"{type(e).__name__}: {str(e).split('. ')[0].strip() or 'no detail'}")
-    return LoadRefusal("foreign", size, repr(head))
+        head = f.read(len(LEGACY_MAGIC))
+    reason = f"{type(e).__name__}: {str(e).split('. ')[0].strip() or 'no detail'}"
+    if head.startswith(ZIP_MAGIC) or head == LEGACY_MAGIC:
+        return LoadRefusal("torn", size, reason)
+    if head.startswith(PICKLE_MAGIC):
+        return LoadRefusal("foreign", size, f"{head[:4]!r}: a Python pickle, not torch.save's")
+    return LoadRefusal("foreign", size, repr(head[:4]))
 
 
 def unreadable(path: Path, e: Exception) -> CheckpointError:

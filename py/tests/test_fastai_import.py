@@ -167,6 +167,19 @@ def test_a_weights_file_that_is_no_torch_file_is_named_by_its_first_bytes(tmp_pa
     w.write_bytes(whole.read_bytes()[:200])  # a torn copy
     with pytest.raises(FastaiImportError, match=r"a torch file that is truncated or corrupt \(200 bytes; "):
         import_fastai(w, v, tmp_path / "model.pt", False)
+    # torch's older format (a pickle, as older fastai weights are) cut short is torn; a whole pickle of something
+    # else (the vocabulary given as the weights) is not a torch file, whatever its protocol
+    torch.save(fastai_state(5), whole, _use_new_zipfile_serialization=False)
+    w.write_bytes(whole.read_bytes()[:300])
+    with pytest.raises(FastaiImportError, match=r"a torch file that is truncated or corrupt \(300 bytes; "):
+        import_fastai(w, v, tmp_path / "model.pt", False)
+    for protocol in (2, 4, 5):
+        w.write_bytes(pickle.dumps(itos(V), protocol=protocol))
+        with pytest.raises(
+            FastaiImportError,
+            match=r"not a torch weights file \(\d+ bytes, starts b'\\x80.*: a Python pickle, not torch.save's\)",
+        ):
+            import_fastai(w, v, tmp_path / "model.pt", False)
 
 
 def test_vocabulary_and_weights_must_agree(tmp_path: Path) -> None:

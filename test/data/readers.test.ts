@@ -335,6 +335,12 @@ test("tabular: CSV with quotes and newlines in fields, TSV by index, JSONL by ke
       all(readTabularPairs(wide, { format: "tsv", columns: { s1: "premise", s2: "hypothesis" } })),
       /wide\.tsv:2: expected 2 columns as the header names, found 3 \(a tab inside a field\?\)/,
     );
+    // a trailing tab, and a header naming a column twice, are no wider rows
+    const fine = writeText(dir, "fine.tsv", "premise\thypothesis\tnote\tnote\nA dog runs .\tAn animal moves .\ta\tb\t\n");
+    assert.equal(
+      (await all(readTabularPairs(fine, { format: "tsv", columns: { s1: "premise", s2: "hypothesis" } }))).map((r) => [r.s1, r.s2]),
+      [["A dog runs .", "An animal moves ."]],
+    );
     // a value that is there but is not text is named as such, not as a missing column
     const listValue = writeText(dir, "l.jsonl", '{"a": ["x"], "b": "y"}\n{"a": "x", "b": null}\n');
     const jsonStats = emptyReadStats();

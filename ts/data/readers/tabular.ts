@@ -119,6 +119,7 @@ async function* tabularRows(path: string, mapping: TabularMapping, opts: ReadOpt
   }
   const split = mapping.format === "csv" ? csvRecords(path, { onBadRow: policy, stats }) : tsvRecords(path, { onBadRow: policy, stats });
   let names: Map<string, number> | undefined;
+  let headerWidth = 0; // its fields, repeated names included (names keeps one of each)
   const hasHeader = mapping.header ?? true;
   for await (const rec of split) {
     if (rec.error !== undefined) {
@@ -127,6 +128,7 @@ async function* tabularRows(path: string, mapping: TabularMapping, opts: ReadOpt
     }
     if (hasHeader && names === undefined) {
       names = new Map(rec.fields.map((n, i) => [n.trim(), i]));
+      headerWidth = rec.fields.length;
       for (const c of Object.values(mapping.columns)) {
         if (typeof c === "string" && !names.has(c)) throw new DataError(`${path}:${rec.no}: header lacks column ${JSON.stringify(c)}`);
       }
@@ -134,13 +136,14 @@ async function* tabularRows(path: string, mapping: TabularMapping, opts: ReadOpt
     }
     if (rec.fields.length === 1 && rec.fields[0].trim() === "") continue;
     // as the built-in readers do: a short row is named by its width, not by the first column it lacks
-    const width = names?.size ?? 1 + Math.max(-1, ...Object.values(mapping.columns).filter((c): c is number => typeof c === "number"));
+    const width = names ? headerWidth : 1 + Math.max(-1, ...Object.values(mapping.columns).filter((c): c is number => typeof c === "number"));
     if (rec.fields.length < width) {
       badRow(policy, stats, path, rec.no, `expected ${names ? width : `at least ${width}`} columns, found ${rec.fields.length}`);
       continue;
     }
-    // wider than its header: a separator inside a field (a tab in a TSV sentence), which would cut that field short
-    if (names !== undefined && rec.fields.length > width) {
+    // wider than its header: a separator inside a field (a tab in a TSV sentence), which would cut that field short;
+    // empty fields past the header's are a trailing separator (spreadsheet exports write one), not text
+    if (names !== undefined && rec.fields.slice(width).some((f) => f.trim() !== "")) {
       const separator = mapping.format === "csv" ? "an unquoted comma" : "a tab";
       badRow(policy, stats, path, rec.no, `expected ${width} columns as the header names, found ${rec.fields.length} (${separator} inside a field?)`);
       continue;

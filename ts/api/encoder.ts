@@ -27,7 +27,8 @@ export const CHUNK_ROWS = 8192;
 export interface OpenEncoderOptions {
   /** Where run names are looked up (default: $BRIDGE_RUNS_DIR, else ./runs). */
   runsDir?: string;
-  /** A checkpoint instead of the run's final one (absolute, or relative to the run folder). */
+  /** A checkpoint instead of the run's final one (absolute; relative to the run folder, as run.json names them; else to
+   * the working folder). One of the run's own is recorded as run.json names it. */
   checkpoint?: string;
   /** torch device of a backend started here (default: cuda when available, else cpu). */
   device?: string;

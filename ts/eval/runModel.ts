@@ -8,7 +8,7 @@
  * over real tokens only, so a vector does not depend on its batch-mates.
  */
 import { existsSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { type BackendClient, startBackend } from "../backend/client.js";
 import { type LoadResult, type OpArgs, type OpCaller, type OpName, type OpReply, packStepTensors, unpackStepTensors } from "../backend/ops.js";
 import { withPipeline } from "../core/pipeline.js";
@@ -77,13 +77,16 @@ function unfinishedNote(run: string, manifest: RunManifest, checkpoint: string):
  * to the working folder (a path typed in a shell); one that is neither is named here, before a backend starts.
  */
 function givenCheckpoint(file: string, paths: RunPaths): string {
-  if (isAbsolute(file)) {
-    if (existsSync(file)) return file;
-    throw new Error(`--checkpoint ${file}: no such file`);
-  }
-  if (existsSync(join(paths.dir, file))) return file;
-  if (existsSync(file)) return resolve(file);
-  throw new Error(`--checkpoint ${file}: no such file, in the run folder (${join(paths.dir, file)}) or here (${resolve(file)})`);
+  const found = [isAbsolute(file) ? file : join(paths.dir, file), resolve(file)].find((p) => existsSync(p));
+  if (found === undefined)
+    throw new Error(
+      isAbsolute(file)
+        ? `--checkpoint ${file}: no such file`
+        : `--checkpoint ${file}: no such file, in the run folder (${join(paths.dir, file)}) or here (${resolve(file)})`,
+    );
+  // one of the run's own is named as run.json names it, so that eval knows it for the stage it ends (not an earlier one)
+  const inRun = relative(paths.dir, found);
+  return inRun !== "" && !inRun.startsWith("..") && !isAbsolute(inRun) ? inRun : found;
 }
 
 export class RunModel implements OpCaller {

@@ -78,20 +78,26 @@ function refuseRepeats(argv: Record<string, unknown>, options: unknown): true | 
   return true;
 }
 
-/** A number option given something that is not one reaches yargs as NaN: refused here, naming the option, so
- * that no command reports "NaN" or runs with it. */
-function refuseNaN(argv: Record<string, unknown>): true | string {
-  for (const [key, value] of Object.entries(argv)) {
-    if (/[A-Z]/.test(key) || typeof value !== "number" || !Number.isNaN(value)) continue;
-    return `--${key} takes a number`;
-  }
-  return true;
+/** A number option given something that is not one reaches yargs as NaN, and one given nothing (`--steps=`, an unset
+ * shell variable) as 0: both refused here, naming the option, so that no command reports "NaN" or runs with 0. */
+function refuseNotNumbers(raw: readonly string[]) {
+  return (argv: Record<string, unknown>, options: unknown): true | string => {
+    for (const [key, value] of Object.entries(argv)) {
+      if (/[A-Z]/.test(key) || typeof value !== "number" || !Number.isNaN(value)) continue;
+      return `--${key} takes a number`;
+    }
+    for (const key of (options as { number?: string[] }).number ?? []) {
+      const empty = raw.findIndex((a, i) => a === `--${key}=` || (a === `--${key}` && raw[i + 1] === ""));
+      if (empty >= 0) return `--${key} takes a number; it was given none`;
+    }
+    return true;
+  };
 }
 
 export function buildCli(argv: string[]): Argv {
   return COMMANDS.reduce(register, yargs(argv).scriptName("bridge").usage("$0 <command> [options]"))
     .check(refuseRepeats, true)
-    .check(refuseNaN, true)
+    .check(refuseNotNumbers(argv), true)
     .demandCommand(1, "name a command (see --help)")
     .strict()
     .help()

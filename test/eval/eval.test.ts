@@ -147,6 +147,14 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
     assert.ok(readFileSync(join(evalDir, "snli.arrow")).equals(before.arrow), "snli.arrow is the one metrics.json describes");
     assert.is(readFileSync(join(evalDir, "metrics.json"), "utf8"), before.metrics);
     assert.not.ok(existsSync(join(evalDir, ".pending")), "no staging folder left behind");
+    // a run never evaluated keeps having no eval/ folder
+    const fresh = "t1-interrupted-fresh";
+    cpSync(dir, join(root, fresh), { recursive: true, filter: (src) => !src.includes(join(dir, "eval")) });
+    const failing = (l: string) => {
+      if (l.startsWith("stage ")) throw new Error("interrupted");
+    };
+    await evaluateRun({ run: fresh, runsDir: root, dataDir, tasks: ["separation"], limit: 50, log: failing }).catch(() => undefined);
+    assert.not.ok(existsSync(join(root, fresh, "eval")), "an eval that wrote nothing left an eval/ folder");
     // one left by a killed eval (no finally ran) is cleared by the next, which writes its files in eval/
     mkdirSync(join(evalDir, ".pending"));
     writeFileSync(join(evalDir, ".pending", "snli.arrow"), "stale");

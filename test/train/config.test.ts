@@ -173,6 +173,11 @@ test("an older config's stage-level loss settings are read as its options (runs 
     () => loadConfig({ file: join(projectRoot, "configs", "tiny.yaml"), set: ["stages.siamese.margin=5", "stages.lm.temperature=9"] }),
     /tiny\.yaml with --set stages\.siamese\.margin=5 --set stages\.lm\.temperature=9: invalid config\n {2}stages\.0\.temperature: lm takes no option "temperature"\n {2}stages\.1\.margin: siamese takes no option "margin"/,
   );
+  // a misspelt objective is named as such first, not as one that takes no such option
+  assert.throws(
+    () => loadConfig({ file: join(projectRoot, "configs", "tiny.yaml"), set: ["stages.siamese.objective=siamse", "stages.1.margin=1"] }),
+    /stages\.1\.objective: got "siamse"; allowed: /,
+  );
   // one a stage's objective does take is lifted into options as before
   const lifted = loadConfig({ file: join(projectRoot, "configs", "tiny.yaml"), set: ["stages.siamese.objective=contrastive", "stages.1.temperature=0.2"] });
   assert.equal(lifted.stages[1].options, { temperature: 0.2 });
@@ -292,6 +297,11 @@ test("extends: a config starts from another; mappings merge, lists replace, a ma
       /on-list\.yaml: extends list\.yaml: .*list\.yaml is not a config \(its top level is a list, not fields\)/,
     );
     assert.throws(() => loadConfig({ file: join(dir, "list.yaml"), set: ["seed=3"] }), /--set seed=3: the config's top level is a list, not fields/);
+    // an empty base (comments only) is no fields to start from, not an error
+    writeFileSync(join(dir, "empty.yaml"), "# nothing yet\n");
+    const onEmpty = join(dir, "on-empty.yaml");
+    writeFileSync(onEmpty, "extends: empty.yaml\nseed: 3\nstages: [{ objective: siamese }]\n");
+    assert.is(loadConfig({ file: onEmpty }).seed, 3);
     const missing = join(dir, "missing.yaml");
     writeFileSync(missing, "extends: nowhere.yaml\n");
     assert.throws(() => loadConfig({ file: missing }), /nowhere\.yaml: cannot read the config/);

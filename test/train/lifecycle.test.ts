@@ -215,6 +215,8 @@ test("train's backend flags are checked before any data is read: a missing key f
     [["--master", "host:1"], "--master goes with --hosts"],
     [["--data-dir", "a", "--data-dir", "b"], "--data-dir was given 2 times; it takes one value"],
     [["--nproc", "abc"], "--nproc takes a number"],
+    [["--nproc="], "--nproc takes a number; it was given none"],
+    [["--nproc", ""], "--nproc takes a number; it was given none"],
     [["--backend", "foo://x"], "--backend foo://x: expected tcp://HOST:PORT"],
   ] as const) {
     const run = cli([...base, ...args], env);

@@ -65,12 +65,13 @@ function readExtended(file: string, chain: string[]): unknown {
     throw new ConfigError(`${file}: extends: expected the path of another config file, got ${JSON.stringify(base)}`);
   const basePath = resolve(dirname(abs), base);
   const baseRaw = readExtended(basePath, [...chain, abs]);
-  if (baseRaw === null || typeof baseRaw !== "object" || Array.isArray(baseRaw))
+  // an empty base (comments only) reads as null: no fields to start from, not an error
+  if (baseRaw !== null && (typeof baseRaw !== "object" || Array.isArray(baseRaw)))
     throw new ConfigError(
       `${file}: extends ${base}: ${basePath} is not a config (its top level is ${Array.isArray(baseRaw) ? "a list" : JSON.stringify(baseRaw)}, not fields)`,
     );
   try {
-    return mergeConfig(baseRaw, own, "");
+    return mergeConfig(baseRaw ?? {}, own, "");
   } catch (e) {
     // the merge speaks of field paths: say which file wrote them and which it extends
     if (e instanceof ConfigError) throw new ConfigError(`${file} (extends ${base}): ${e.message}`);

@@ -386,6 +386,9 @@ function optionsTaken(stage: Record<string, unknown>): Set<string> {
  */
 export function unusedLegacyKeys(stage: unknown): string[] {
   if (!isPlainObject(stage)) return [];
+  // a stage without objectives, or with one not known, gets the schema's own message for that first
+  const objectives = rawStageObjectives(stage);
+  if (objectives.length === 0 || objectives.some((o) => !Object.hasOwn(OBJECTIVE_SPECS, o))) return [];
   const taken = optionsTaken(stage);
   return LEGACY_OPTION_KEYS.filter((k) => Object.hasOwn(stage, k) && !taken.has(k));
 }

@@ -5,7 +5,7 @@
  * Evaluating nothing is an error, and a metrics.json with results the new one lacks is kept as
  * metrics.prev.json rather than silently replaced.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { z } from "zod";
 import { DataSchema } from "../config/schema.js";
@@ -134,11 +134,12 @@ async function evaluateLocked(opts: EvalOptions, tasks: readonly EvalTask[]): Pr
     skipped: ctx.skipped,
   };
   let outputs: TaskOutput[];
-  // a staging folder left by an eval that was killed holds nothing metrics.json describes
-  rmSync(ctx.outDir, { recursive: true, force: true });
-  mkdirSync(ctx.outDir, { recursive: true });
+  const evalDirWas = existsSync(model.paths.eval);
   try {
     try {
+      // a staging folder left by an eval that was killed holds nothing metrics.json describes
+      rmSync(ctx.outDir, { recursive: true, force: true });
+      mkdirSync(ctx.outDir, { recursive: true });
       outputs = await runTasks(ctx, tasks, metrics, finalCheckpoint);
     } finally {
       await model.close();
@@ -146,6 +147,8 @@ async function evaluateLocked(opts: EvalOptions, tasks: readonly EvalTask[]): Pr
     return await writeResults(opts, model.paths, metrics, outputs, ctx.skipped, log);
   } finally {
     rmSync(ctx.outDir, { recursive: true, force: true });
+    // an eval that wrote nothing leaves no eval/ folder where there was none
+    if (!evalDirWas && existsSync(model.paths.eval) && readdirSync(model.paths.eval).length === 0) rmSync(model.paths.eval, { recursive: true });
   }
 }
 

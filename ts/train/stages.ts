@@ -110,7 +110,7 @@ function checkLmStage(s: StageConfig, stageIndex: number, data: TrainingData): v
   if (Math.floor(tokens / s.batchSize) < 2)
     throw new DataError(
       `stages.${stageIndex}.batchSize ${s.batchSize} (stage ${stageIndex + 1}, ${stageName(s)}): the LM text has ${tokens} training tokens, ` +
-        `too few for ${s.batchSize} rows of at least 2 tokens each; at most ${Math.max(1, Math.floor(tokens / 2))}, or add LM text (data.lmText)`,
+        `too few for ${s.batchSize} rows of at least 2 tokens each; ${tokens >= 2 ? `at most ${Math.floor(tokens / 2)}, or ` : ""}add LM text (data.lmText)`,
     );
   if (data.lm.valid.ids.length < 2) {
     // said before the stage trains: LmStream would only fail at the first validation, after an epoch's work

@@ -178,7 +178,7 @@ export function planRuns(grid: Grid, opts: PlanOptions): PlannedRun[] {
       const set = [`seed=${seed}`, ...variant.set];
       let cfg: Config;
       try {
-        cfg = loadConfig({ file: variant.config, set });
+        cfg = loadConfig({ file: variant.config, set, source: variant.config }); // the error below names the variant's set
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         // the config alone loads: the problem is the variant's set, so name it rather than the config file alone

@@ -29,6 +29,9 @@ export interface LoadConfigOptions {
   file?: string;
   /** `key=value` overrides, applied in order. */
   set?: readonly string[];
+  /** How errors name the config (default: the file, with the --set overrides applied); a caller that names the
+   * overrides itself in its own words (a grid's `set:`) gives the file alone. */
+  source?: string;
 }
 
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
@@ -36,7 +39,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   let raw = readExtended(file, []);
   for (const s of opts.set ?? []) raw = applySet(raw, s);
   // a bad value may be --set's, not the file's: the message says which sets were applied
-  const source = opts.set?.length ? `${file} with --set ${opts.set.join(" --set ")}` : file;
+  const source = opts.source ?? (opts.set?.length ? `${file} with --set ${opts.set.join(" --set ")}` : file);
   refuseUnusedOptions(raw, source);
   return validateConfig(raw, source);
 }

@@ -365,6 +365,7 @@ test("training data from datasets evaluation does not read is kept clear of eval
     const data = await loadTrainingData(cfg, { dataDir: dir });
     const m30k = data.plan.tasks.find((t) => t.split === "multi30k:train")!;
     assert.is(m30k.evalOverlap, 1);
+    assert.equal(data.plan.evaluationSplits, ["snli:dev"], "run.json records which evaluation splits were kept out");
     // the one group holding an evaluation sentence is gone, from training or validation; image 9's stays
     assert.is(m30k.rows + m30k.heldOut, 29);
     assert.ok(

@@ -258,12 +258,15 @@ testWithData(
     edit("other-data", (s, m) => {
       stopped(s);
       (m.data as { train: { rows: number } }).train.rows += 7;
+      (m.data as { evaluationSplits?: string[] }).evaluationSplits = ["sick:trial"];
     });
     const err = await train({ run: "other-data", resume: true, quiet: true, dataDir: dataDir!, runsDir }).catch((e: Error) => e);
     assert.instance(err, Error);
     const rows = readManifest(runPaths("whole", runsDir)).data!.train;
     assert.match((err as Error).message, `the data differs from what this run trained on (${runPaths("other-data", runsDir).manifest}): `);
     assert.match((err as Error).message, `${rows.split} (training): ${rows.rows + 7} rows then, ${rows.rows} now`);
+    // when the evaluation splits in the data dir changed too, that is named: it changes the rows without any training file changing
+    assert.match((err as Error).message, "the evaluation splits whose sentences are kept out of training were sick:trial, now none read");
   },
 );
 

@@ -500,7 +500,13 @@ async function writeRunFiles(name: string, paths: RunPaths, cfg: Config, data: T
       metrics: {},
     })),
     finalCheckpoint: null,
-    data: { train: data.plan.train, valid: data.plan.valid, holdout: data.plan.holdout, ...(data.plan.tasks.length ? { tasks: data.plan.tasks } : {}) },
+    data: {
+      train: data.plan.train,
+      valid: data.plan.valid,
+      holdout: data.plan.holdout,
+      ...(data.plan.tasks.length ? { tasks: data.plan.tasks } : {}),
+      ...(data.plan.evaluationSplits ? { evaluationSplits: data.plan.evaluationSplits } : {}),
+    },
   };
   await writeManifest(paths, manifest);
   await writeState(paths, state);

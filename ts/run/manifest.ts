@@ -68,6 +68,8 @@ export interface RunManifest {
     /** Multi-task stages' other pair datasets: training rows and rows held out of their training split. */
     /** evalOverlap: rows (groups) left out for holding an evaluation sentence (datasets evaluation does not read). */
     tasks?: { split: string; rows: number; heldOut: number; unit?: "groups"; evalOverlap?: number }[];
+    /** The evaluation splits whose sentences were kept out of training (absent: none was read, or an older run). */
+    evaluationSplits?: string[];
   };
 }
 

@@ -43,11 +43,14 @@ export interface DataPlan {
   /** The multi-task stages' other datasets: rows (pairs, or groups) trained on, rows held out of their training split to validate. */
   tasks: { split: string; rows: number; heldOut: number; unit?: "groups"; evalOverlap?: number }[];
   lmText: string[];
+  /** The evaluation splits whose sentences were kept out of training (read only when a dataset needed it): which
+   * rows train depends on them as on the files. */
+  evaluationSplits?: string[];
   notes: string[];
 }
 
 /** What a run's manifest recorded of its data (RunManifest.data): the parts of a DataPlan that name rows. */
-export type RecordedData = Pick<DataPlan, "train" | "valid" | "holdout" | "tasks">;
+export type RecordedData = Pick<DataPlan, "train" | "valid" | "holdout" | "tasks" | "evaluationSplits">;
 
 /**
  * On --resume: the data just loaded must be the data the run started with, or the resumed batches would be other
@@ -66,6 +69,11 @@ export function assertDataMatches(recorded: Partial<RecordedData> | undefined, p
   const changed = rows(recorded)
     .filter(([name, n]) => now.get(name) !== n)
     .map(([name, n]) => `${name}: ${n} rows then, ${now.has(name) ? `${now.get(name)} now` : "absent now"}`);
+  // rows cleared of evaluation sentences change when an evaluation split is added to the data dir, not a training file
+  const evalThen = recorded.evaluationSplits?.join(", ");
+  const evalNow = plan.evaluationSplits?.join(", ");
+  if (changed.length > 0 && evalThen !== undefined && evalThen !== evalNow)
+    changed.push(`the evaluation splits whose sentences are kept out of training were ${evalThen}, now ${evalNow ?? "none read"}`);
   const heldThen = recorded.holdout?.validRows;
   if (changed.length === 0 && heldThen !== undefined && heldThen.join() !== (plan.holdout?.validRows ?? []).join())
     changed.push(`${recorded.holdout?.split}: other rows held out for validation than then`);
@@ -510,6 +518,7 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
       ...groupSplits.map((g) => ({ split: g.ref.id, rows: g.trainRows.length, heldOut: g.validRows.length, unit: "groups" as const, ...evalOverlapOf(g) })),
     ],
     lmText: d.lmText,
+    ...(evaluation !== undefined ? { evaluationSplits: (await evaluation).splits } : {}),
     notes,
   };
   return { tokenizer, vocab, pairs, tasks, groups, idf, lm, plan, backwards: cfg.model.backwards === true };

@@ -156,6 +156,22 @@ test("data.pairs and its split fields: an error names the field written (a NAME:
   }
 });
 
+test("model.cutoffs past the vocabulary are named when the data has loaded (was: the backend's build, after the run folder existed)", async () => {
+  const dir = tempFolder("bridge-cutoffs-");
+  try {
+    mkdirSync(join(dir, "snli_1.0"));
+    writeFileSync(join(dir, "snli_1.0", "snli_1.0_train.jsonl"), pairRows(60, "train"));
+    writeFileSync(join(dir, "snli_1.0", "snli_1.0_dev.jsonl"), pairRows(20, "dev"));
+    const cfg = (cutoffs: number[]) => ConfigSchema.parse({ ...tiny, model: { ...tiny.model, softmax: "adaptive", cutoffs } });
+    const err = await loadError(cfg([10, 100000]), { dataDir: dir });
+    assert.instance(err, ConfigError);
+    assert.match(err!.message, /^model\.cutoffs \[10, 100000\]: the vocabulary has \d+ tokens; each cutoff must be below that$/);
+    assert.is(await loadError(cfg([10, 20]), { dataDir: dir }), null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("an empty training split fails early in the data layer, naming the file (no LmStream error later)", async () => {
   const dir = tempFolder("bridge-empty-");
   try {

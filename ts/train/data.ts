@@ -468,6 +468,10 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
     );
   }
   const vocab = Vocab.fromCounts(counter.counts, { minFreq: cfg.vocab.minFreq, maxSize: cfg.vocab.maxSize, oovBuckets: cfg.vocab.oovBuckets });
+  // the adaptive softmax's clusters split the vocabulary: said here, not by the backend's build after the run folder exists
+  const cuts = cfg.model.cutoffs ?? [];
+  if (cfg.model.softmax === "adaptive" && cuts.length > 0 && cuts[cuts.length - 1] >= vocab.size)
+    throw new ConfigError(`model.cutoffs [${cuts.join(", ")}]: the vocabulary has ${vocab.size} tokens; each cutoff must be below that`);
 
   // Numericalised: the pairs (cached per split), the tasks', the idf weights and the LM streams' text.
   const prepared = async (ref: SplitRef) => {

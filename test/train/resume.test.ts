@@ -206,14 +206,23 @@ test("a fresh run refuses a folder holding files a run writes, naming them and l
   rmSync(empty, { recursive: true, force: true });
 });
 
-testWithData(test, "a run that failed at its init, before its first checkpoint: a fresh start is told that deleting the folder loses no training", async () => {
-  const vectors = join(tempFolder("bridge-wv-"), "vectors.txt");
-  writeFileSync(vectors, "the 0.1 0.2 0.3\ncat 0.4 0.5\n");
-  const failed = await train({ ...base, run: "bad-init", set: [`init.wordVectors=${vectors}`] }).catch((e: Error) => e);
-  assert.match((failed as Error).message, "2 numbers, the vectors before had 3");
-  const again = await train({ ...base, run: "bad-init" }).catch((e: Error) => e);
-  assert.match((again as Error).message, "already holds a run; it stopped before its first checkpoint, so deleting the folder loses no training");
-});
+testWithData(
+  test,
+  "a fresh run that failed before its first step leaves no folder; one killed before its first checkpoint is told that deleting it loses no training",
+  async () => {
+    const vectors = join(tempFolder("bridge-wv-"), "vectors.txt");
+    writeFileSync(vectors, "the 0.1 0.2 0.3\ncat 0.4 0.5\n");
+    const failed = await train({ ...base, run: "bad-init", set: [`init.wordVectors=${vectors}`] }).catch((e: Error) => e);
+    assert.match((failed as Error).message, "2 numbers, the vectors before had 3");
+    // nothing trained: the same command runs once the config is fixed
+    assert.not.ok(existsSync(runPaths("bad-init", runsDir).dir), "a run folder was left by a run that trained nothing");
+    // killed at step 10 of the LM stage, before its first checkpoint (step 30): the folder stays, with the way out
+    const killed = await train({ ...base, run: "killed-early", connect: killingBackend(0, 10) }).catch((e: Error) => e);
+    assert.match((killed as Error).message, "backend died during stage 1/2 (lm)");
+    const again = await train({ ...base, run: "killed-early" }).catch((e: Error) => e);
+    assert.match((again as Error).message, "already holds a run; it stopped before its first checkpoint, so deleting the folder loses no training");
+  },
+);
 
 testWithData(
   test,

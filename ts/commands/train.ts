@@ -5,7 +5,7 @@
  * runs/NAME/{config.json, vocab.json, run.json}, then runs the stages (ts/train/loop.ts). --resume
  * reads the run's own config.json and state.json and goes on from its last checkpoint.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { BackendClient, startBackend } from "../backend/client.js";
 import { loadClientKeys } from "../backend/keys.js";
@@ -341,6 +341,12 @@ function assertShardable(cfg: Config, fromStage: number, ranks: number): void {
   });
 }
 
+/** The files a run writes (the folder itself goes with the run lock's release, once empty). */
+function removeRunFiles(paths: RunPaths): void {
+  for (const p of [paths.config, paths.vocab, paths.manifest, paths.log, paths.checkpoints, paths.eval, statePath(paths)])
+    rmSync(p, { recursive: true, force: true });
+}
+
 /**
  * The run to train: a resumed one's own config, state and manifest (its log cut back to the last checkpoint), or a
  * fresh one's config and start state (manifest null: written once the data has loaded). "complete": nothing to do.
@@ -424,9 +430,18 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
   process.prependListener("SIGINT", onInterrupt);
   process.prependListener("SIGTERM", onInterrupt);
   let stages: StageSummary[];
+  // whether a training step was ever sent: a fresh run that failed before one holds nothing worth keeping
+  let stepped = false;
+  const watched: TrainBackend = {
+    close: () => client.close(),
+    call: (op, args, tensors) => {
+      if (op === "train_step" || op === "train_steps") stepped = true;
+      return client.call(op, args, tensors);
+    },
+  };
   try {
     stages = await runStages({
-      backend: withInit(client, {
+      backend: withInit(watched, {
         init: cfg.init,
         seed: cfg.seed,
         firstStageFresh: state.stage === 0 && state.checkpoint === null,
@@ -446,6 +461,11 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
       resumeCommand,
       linkLatest: opts.linkLatest,
     });
+  } catch (e) {
+    // a fresh run that failed before its first step (a bad init, a model the backend refused) holds nothing worth
+    // keeping: its files go, so that the same command runs again once the config is fixed (the error says why)
+    if (!opts.resume && !stepped) removeRunFiles(paths);
+    throw e;
   } finally {
     process.removeListener("SIGINT", onInterrupt);
     process.removeListener("SIGTERM", onInterrupt);

@@ -341,10 +341,14 @@ function assertShardable(cfg: Config, fromStage: number, ranks: number): void {
   });
 }
 
-/** The files a run writes (the folder itself goes with the run lock's release, once empty). */
+/** The files and folders a run writes in its folder. */
+function runFiles(paths: RunPaths): string[] {
+  return [paths.config, paths.vocab, paths.manifest, paths.log, paths.checkpoints, paths.eval, statePath(paths)];
+}
+
+/** A run's own files (the folder itself goes with the run lock's release, once empty). */
 function removeRunFiles(paths: RunPaths): void {
-  for (const p of [paths.config, paths.vocab, paths.manifest, paths.log, paths.checkpoints, paths.eval, statePath(paths)])
-    rmSync(p, { recursive: true, force: true });
+  for (const p of runFiles(paths)) rmSync(p, { recursive: true, force: true });
 }
 
 /**
@@ -365,7 +369,7 @@ function openRun(opts: TrainOptions, paths: RunPaths, loaded: Config | null): { 
       );
     }
     // files a run writes, found in a folder without run.json, are someone else's (other files are left alone: ablate's record)
-    const written = new Set([paths.config, paths.vocab, paths.log, paths.checkpoints, paths.eval, statePath(paths)].map((p) => basename(p)));
+    const written = new Set(runFiles(paths).map((p) => basename(p)));
     const clash = readdirSync(paths.dir).filter((f) => written.has(f));
     if (clash.length > 0)
       throw new Error(`${paths.dir} holds ${clash.join(", ")} but no run (no run.json); a run would overwrite them: pick another --run NAME`);

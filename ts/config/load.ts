@@ -48,12 +48,11 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
 function refuseUnusedOptions(raw: unknown, source: string): void {
   const stages = raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>).stages : undefined;
   if (!Array.isArray(stages)) return;
-  const lines = stages.flatMap((stage, i) =>
-    unusedLegacyKeys(stage).map((k) => {
-      const objectives = rawStageObjectives(stage);
-      return `  stages.${i}.${k}: ${objectives.length > 0 ? `${objectives.join(", ")} take${objectives.length === 1 ? "s" : ""}` : "the stage's objective takes"} no option ${JSON.stringify(k)}`;
-    }),
-  );
+  const lines = stages.flatMap((stage, i) => {
+    const objectives = rawStageObjectives(stage); // never empty where a key is unused (unusedLegacyKeys)
+    const take = `${objectives.join(", ")} take${objectives.length === 1 ? "s" : ""}`;
+    return unusedLegacyKeys(stage).map((k) => `  stages.${i}.${k}: ${take} no option ${JSON.stringify(k)}`);
+  });
   if (lines.length > 0) throw new ConfigError(`${source}: invalid config\n${lines.join("\n")}`);
 }
 

@@ -239,6 +239,13 @@ interface GroupSplit {
   evalOverlap?: number;
 }
 
+/** Rows kept clear of evaluation sentences, how many were left out, and the evaluation splits read (when any). */
+interface Cleared {
+  rows: Int32Array;
+  left: number;
+  splits?: string[];
+}
+
 /**
  * The rows of `rows` none of whose sentences is an evaluation sentence, and how many were left out. Only for
  * datasets evaluation does not read (cad, multinli, multi30k, the user's own): an evaluation dataset's own
@@ -249,7 +256,7 @@ async function clearOfEvaluation(
   rows: Int32Array,
   sentences: (row: number) => readonly string[],
   evaluation: () => Promise<EvaluationSentences>,
-): Promise<{ rows: Int32Array; left: number; splits?: string[] }> {
+): Promise<Cleared> {
   if (EVALUATION_DATASETS.has(ref.dataset.name)) return { rows, left: 0 };
   const evaluated = await evaluation();
   const kept = rows.filter((i) => !sentences(i).some((x) => evaluated.has(x)));
@@ -258,7 +265,7 @@ async function clearOfEvaluation(
 
 /** Training rows cleared of evaluation sentences (clearOfEvaluation): every one gone would only surface later, as a
  * stage with nothing to train on, blamed on something else. */
-function assertTrainingLeft(ref: SplitRef, cleared: { rows: Int32Array; left: number; splits?: string[] }): Int32Array {
+function assertTrainingLeft(ref: SplitRef, cleared: Cleared): Int32Array {
   if (cleared.rows.length === 0 && cleared.left > 0)
     throw new DataError(
       `${ref.id} (${ref.path}): all ${cleared.left} of its training rows hold a sentence of an evaluation split (${(cleared.splits ?? []).join(", ")}); ` +

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from .encode_jobs import EncodeJobs
+
 EmitFn = Callable[[str, dict[str, Any]], None]
 
 
@@ -43,6 +45,7 @@ class Session:
         self.shutdown_requested = False
         self.trainer: Any = None  # training.Trainer (model + optimizer) once `build` or `load` ran
         self.root: str | None = None  # a served backend's root: file paths in ops stay inside it (ops/args.py path_arg)
+        self.encode_jobs = EncodeJobs()  # `encode` with a job: vectors gathered in input order until `encode_result`
 
     def model_summary(self) -> dict[str, Any] | None:
         """The model's module tree, parameter counts, device and config; None before `build`."""

@@ -122,6 +122,48 @@ def test_encode_batches_in_one_message_give_each_batch_its_own_vectors(s: Sessio
         call(s, "encode", {"batches": 2}, {"0/x": x1, "0/lengths": l1, "1/x": x2})
 
 
+def test_an_encode_job_gathers_its_batches_vectors_in_input_order(s: Session) -> None:
+    (x1, l1), (x2, l2) = sents([3, 5, 2], 4), sents([6, 1], 5)
+    one = [call(s, "encode", {}, {"x": x, "lengths": n}).tensors["vectors"] for x, n in ((x1, l1), (x2, l2))]
+    r1, r2 = torch.tensor([4, 0, 2], dtype=torch.int32), torch.tensor([1, 3], dtype=torch.int32)
+    job = {"job": 7, "total": 5}
+    first = call(s, "encode", {**job, "batches": 1}, {"0/x": x1, "0/lengths": l1, "0/rows": r1})
+    assert first.result == {"count": 3, "dim": 48} and first.tensors == {}  # the vectors stay in the backend
+    call(s, "encode", job, {"x": x2, "lengths": l2, "rows": r2})
+    got = call(s, "encode_result", {"job": 7})
+    assert got.result == {"count": 5, "dim": 48}
+    expected = torch.empty(5, 48)
+    expected[r1.long()], expected[r2.long()] = one[0], one[1]
+    assert torch.equal(got.tensors["vectors"], expected)
+    assert len(s.encode_jobs) == 0  # taken: closed
+    with pytest.raises(BadArgs, match="no open encode job 7"):
+        call(s, "encode_result", {"job": 7})
+
+
+def test_an_encode_job_refuses_bad_rows_before_encoding_and_a_result_with_rows_missing(s: Session) -> None:
+    x, lengths = sents([3, 5, 2], 4)
+    job = {"job": 1, "total": 4}
+    for rows, message in (
+        ([0, 1], "names 2 rows for 3 sentences"),
+        ([0, 1, 4], r"within 0..3 \(min 0, max 4\)"),
+        ([0, 1, 1], "encoded twice"),
+    ):
+        with pytest.raises(BadArgs, match=message):
+            call(s, "encode", job, {"x": x, "lengths": lengths, "rows": torch.tensor(rows, dtype=torch.int32)})
+    with pytest.raises(BadArgs, match="missing tensor 'rows'"):
+        call(s, "encode", job, {"x": x, "lengths": lengths})
+    call(s, "encode", job, {"x": x, "lengths": lengths, "rows": torch.tensor([3, 0, 1], dtype=torch.int32)})
+    with pytest.raises(BadArgs, match="encoded twice"):  # a row written by an earlier request
+        call(s, "encode", job, {"x": x[:1], "lengths": lengths[:1], "rows": torch.tensor([3], dtype=torch.int32)})
+    with pytest.raises(BadArgs, match="job 1 has 4 rows; this request says 9"):
+        call(s, "encode", {"job": 1, "total": 9}, {"x": x, "lengths": lengths, "rows": torch.tensor([0, 1, 2])})
+    with pytest.raises(BadArgs, match=r"1 of 4 rows never encoded \(the first: row 2\)"):
+        call(s, "encode_result", {"job": 1})
+    call(s, "encode", {"job": 2, "total": 3}, {"x": x, "lengths": lengths, "rows": torch.tensor([0, 1, 2])})
+    assert call(s, "encode_result", {"job": 2, "discard": True}).result == {"count": 0, "dim": 0}
+    assert len(s.encode_jobs) == 0
+
+
 def test_set_trainable_and_hparams(s: Session) -> None:
     r = call(s, "set_trainable", {"freeze_to": -1}).result
     assert r["trainable_groups"] == ["head"] and r["groups"] == ["emb", "rnn0", "rnn1", "head"]

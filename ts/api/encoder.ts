@@ -222,7 +222,8 @@ export class Encoder implements AsyncDisposable {
   private async encodeTexts(texts: Texts, opts: EmbedOptions): Promise<Embeddings> {
     const batchSize = opts.batchSize ?? 128;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`embed: batchSize must be a whole number >= 1, got ${batchSize}`);
-    const out = new Float32Array(texts.length * this.dim);
+    // one chunk: the encode's own array (already in input order, nobody else holds it); more: copied into one
+    let out: Float32Array | null = texts.length > CHUNK_ROWS ? new Float32Array(texts.length * this.dim) : null;
     let truncated = 0;
     let truncatedTokens = 0;
     for (let start = 0; start < texts.length; start += CHUNK_ROWS) {
@@ -231,8 +232,10 @@ export class Encoder implements AsyncDisposable {
       truncated += counts.truncated;
       truncatedTokens += counts.truncatedTokens;
       const enc = await this.model.encode(ragged, { batchSize, onProgress: opts.onProgress && ((k) => opts.onProgress!(start + k, texts.length)) });
-      out.set(enc.vectors, start * this.dim);
+      if (out === null) out = enc.vectors;
+      else out.set(enc.vectors, start * this.dim);
     }
+    out ??= new Float32Array(0); // no texts
     const m = opts.normalize ? unitRowsInPlace(out, this.dim) : out;
     return new Embeddings(m, texts.length, this.dim, texts, truncated, truncatedTokens);
   }

@@ -32,7 +32,9 @@
  *   flush           -> flushed, finite, stepped, step, grad_norm?
  *   eval_step       as train_step -> StepMetrics; logits / d_pos, d_neg / sim
  *   encode          pool?, pool_layers?, normalize?, batches?; x, lengths -> count, dim; vectors [bs, d] float32
- *                   (batches n: i/x, i/lengths -> i/vectors)
+ *                   (batches n: i/x, i/lengths -> i/vectors); with job, total: also rows (i/rows) -> count, dim,
+ *                   no tensors (the vectors wait in the backend, in input order)
+ *   encode_result   job, discard? -> count, dim; vectors [total, d] float32 of the job, in input order (closes it)
  *   fit_pc          x [n, sl], lengths [n] -> count, dim, explained (SIF's component, stored in the model)
  *   predict         vectors?; premise(_lengths), hypothesis(_lengths) -> count; logits, probs, pred (+ u, v)
  *   generate        n?, max_len?, temperature?, top_k?, seed?; prompt? -> count; tokens [n, len], lengths [n]
@@ -420,6 +422,16 @@ export interface EncodeArgs {
   normalize?: boolean;
   /** n batches in one message: tensors i/x, i/lengths in, i/vectors out (packStepTensors' names). */
   batches?: number;
+  /** An encode job (the client's id): each batch also sends rows (int32 [bs], its rows of the job's output) and the
+   * vectors stay in the backend, put in input order, until encode_result sends them all in one frame. */
+  job?: number;
+  /** The job's rows (every request of the job says the same). */
+  total?: number;
+}
+export interface EncodeResultArgs {
+  job: number;
+  /** Close the job and send nothing (a call that failed half way). */
+  discard?: boolean;
 }
 export interface EncodeResult {
   count: number;
@@ -644,6 +656,7 @@ export interface Ops {
   flush: { args: NoArgs; result: FlushResult };
   eval_step: { args: StepArgs; result: EvalStepResult };
   encode: { args: EncodeArgs; result: EncodeResult };
+  encode_result: { args: EncodeResultArgs; result: EncodeResult };
   fit_pc: { args: NoArgs; result: FitPcResult };
   predict: { args: PredictArgs; result: CountResult };
   generate: { args: GenerateArgs; result: CountResult };
@@ -682,6 +695,7 @@ export const OP_NAMES: readonly OpName[] = fieldNames<Ops>({
   flush: true,
   eval_step: true,
   encode: true,
+  encode_result: true,
   fit_pc: true,
   predict: true,
   generate: true,

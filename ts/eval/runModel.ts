@@ -10,9 +10,9 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { type BackendClient, startBackend } from "../backend/client.js";
-import { type LoadResult, type OpArgs, type OpCaller, type OpName, type OpReply, packStepTensors, unpackStepTensors } from "../backend/ops.js";
+import { type LoadResult, type OpArgs, type OpCaller, type OpName, type OpReply, packStepTensors } from "../backend/ops.js";
 import { withPipeline } from "../core/pipeline.js";
-import type { Tensors } from "../core/tensor.js";
+import { type Tensors, tensor } from "../core/tensor.js";
 import { collateSentences, evalBatchPlan, lengthsOf, restoreOrder, restoreRows } from "../data/batches.js";
 import { numericaliseTexts, type Ragged } from "../data/numericalised.js";
 import { detokenize, Tokenizer, type TokenizerSettings } from "../data/tokenize.js";
@@ -35,6 +35,9 @@ export interface OpenRunOptions {
 
 /** Batches an encode request carries when the caller does not say. */
 export const BATCHES_PER_REQUEST = 8;
+
+/** Encode jobs' ids: unique in this process, so that calls sharing a backend connection never share a job. */
+let nextEncodeJob = 1;
 
 export interface EncodeOptions {
   /** Rows per batch (default 128). */
@@ -156,30 +159,39 @@ export class RunModel implements OpCaller {
     return numericaliseTexts(texts, this.vocab, this.tokenizer).ragged;
   }
 
-  /** Sentence vectors of numericalised rows, in input order. */
+  /**
+   * Sentence vectors of numericalised rows, in input order. The batches go longest first as one encode job: the
+   * backend puts each batch's vectors in place and sends the whole [n, dim] array once at the end, which this
+   * returns as it arrives (no copy, no per-row scatter here).
+   */
   async encode(rows: Ragged, opts: EncodeOptions = {}): Promise<Encoded> {
-    const plan = evalBatchPlan([lengthsOf(rows)], { batchSize: opts.batchSize ?? 128 });
     const total = rows.offsets.length - 1;
-    const results = new Array<Float32Array>(plan.length);
-    let dim = 0;
+    if (total === 0) return { vectors: new Float32Array(0), dim: 0 };
+    const plan = evalBatchPlan([lengthsOf(rows)], { batchSize: opts.batchSize ?? 128 });
+    const job = nextEncodeJob++;
     let done = 0;
     // several batches a message: each message wakes both processes, which costs the model time when they share cores
     const perRequest = opts.batchesPerRequest ?? BATCHES_PER_REQUEST;
-    await inParallel(Math.ceil(plan.length / perRequest), opts.inFlight ?? 2, async (q) => {
-      const first = q * perRequest;
-      const batches = plan.slice(first, first + perRequest).map((rowsOf) => {
-        const { ids, lengths } = collateSentences(rows, rowsOf, this.vocab.padId);
-        return { x: ids, lengths };
+    try {
+      await inParallel(Math.ceil(plan.length / perRequest), opts.inFlight ?? 2, async (q) => {
+        const part = plan.slice(q * perRequest, (q + 1) * perRequest);
+        const batches = part.map((rowsOf) => {
+          const { ids, lengths } = collateSentences(rows, rowsOf, this.vocab.padId);
+          return { x: ids, lengths, rows: tensor("int32", [rowsOf.length], rowsOf) };
+        });
+        await this.client.call("encode", { batches: batches.length, job, total }, packStepTensors(batches));
+        done += part.reduce((sum, b) => sum + b.length, 0);
+        opts.onProgress?.(done, total);
       });
-      const { tensors } = await this.client.call("encode", { batches: batches.length }, packStepTensors(batches));
-      unpackStepTensors(tensors, batches.length).forEach((t, i) => {
-        dim = t.vectors.shape[1];
-        results[first + i] = t.vectors.data as Float32Array;
-        done += plan[first + i].length;
-      });
-      opts.onProgress?.(done, total);
-    });
-    return { vectors: total === 0 ? new Float32Array(0) : restoreRows(plan, results, dim), dim };
+    } catch (e) {
+      await this.client.call("encode_result", { job, discard: true }).catch(() => undefined); // the backend may be gone
+      throw e;
+    }
+    const { tensors } = await this.client.call("encode_result", { job });
+    const vectors = tensors.vectors;
+    if (vectors?.dtype !== "float32" || vectors.shape.length !== 2 || vectors.shape[0] !== total)
+      throw new Error(`bridge: encode_result: expected float32 vectors [${total}, d], got ${vectors ? `${vectors.dtype} [${vectors.shape}]` : "none"}`);
+    return { vectors: vectors.data as Float32Array, dim: vectors.shape[1] };
   }
 
   /** The siamese head's NLI predictions for (premise, hypothesis) rows, in input order. */

@@ -455,23 +455,45 @@ def eval_step(session, args: Args, tensors: Tensors):
 def encode(session, args: Args, tensors: Tensors):
     """Sentence vectors `vectors [bs, d]` float32 of `x`/`lengths`, in input order; pool / pool_layers override
     the built pooling, normalize=true scales each vector to unit length. With `batches: n`, n batches in one
-    message: tensors `i/x`, `i/lengths` in, `i/vectors` out (fewer messages, fewer wake-ups beside the model)."""
+    message: tensors `i/x`, `i/lengths` in, `i/vectors` out (fewer messages, fewer wake-ups beside the model).
+
+    With `job: J, total: N`, each batch also names its rows of the job's output (`rows` / `i/rows`, within 0..N-1)
+    and the vectors stay here, put in place; `encode_result` then sends all N in input order (encode_jobs.py)."""
     t = trainer_of(session)
     normalize = arg(args, "normalize", bool, False)
     n = arg(args, "batches", int, 0)  # 0: absent, one batch named x / lengths
     if n < 0 or (n == 0 and args.get("batches") is not None):
         raise BadArgs(f"argument 'batches' must be >= 1 (or absent for one batch), got {n}")
+    job = session.encode_jobs.get(arg(args, "job", int), arg(args, "total", int)) if "job" in args else None
     per = split_by_step(tensors, n, "encode") if n else [tensors]
     batches = [sentences(session, b, "x") for b in per]  # every batch checked before any is encoded
+    rows = [tensor_arg(b, "rows", dtypes=INTS, ndim=1).long() for b in per] if job is not None else []
+    if job is not None:
+        job.check(rows, [x.size(0) for x, _ in batches])
     out: Tensors = {}
     count = dim = 0
     for i, (x, lengths) in enumerate(batches):
         vecs = t.encode(x, lengths, args.get("pool"), args.get("pool_layers"))
         if normalize:
             vecs = torch.nn.functional.normalize(vecs, dim=-1)
-        out[f"{i}{STEP_TENSOR_SEPARATOR}vectors" if n else "vectors"] = vecs
+        if job is not None:
+            job.put(rows[i], vecs)
+        else:
+            out[f"{i}{STEP_TENSOR_SEPARATOR}vectors" if n else "vectors"] = vecs
         count, dim = count + vecs.size(0), vecs.size(1)
     return Reply({"count": count, "dim": dim}, cpu(out))
+
+
+@op("encode_result")
+@value_errors_are_bad_args
+def encode_result(session, args: Args, tensors: Tensors):
+    """The vectors [total, d] of encode job `job`, every row in input order, and closes the job; with discard=true
+    closes it and sends nothing (a call that failed half way)."""
+    discard = arg(args, "discard", bool, False)
+    vectors = session.encode_jobs.take(arg(args, "job", int), discard=discard)
+    if vectors is None:
+        return {"count": 0, "dim": 0}
+    return Reply({"count": vectors.size(0), "dim": vectors.size(1)}, {"vectors": vectors})
 
 
 @op("fit_pc", every_rank=True)

@@ -20,6 +20,7 @@ import {
   openEncoder,
   semanticSearch,
 } from "../../ts/api/index.js";
+import { RunModel } from "../../ts/eval/runModel.js";
 import type { RunManifest } from "../../ts/run/manifest.js";
 import { makeFixtureRun, EMBED_SENTENCES as SENTENCES } from "../eval/fixtures.js";
 import { bridgeBin, tempFolder, testWithData, waitFor } from "../helpers.js";
@@ -94,6 +95,26 @@ testWithData(test, "many overlapping calls each get their own rows in their own 
     assert.equal(v.texts, lists[k]);
     assert.is(bits(v.data), expected[k], `call ${k}`);
   });
+});
+
+testWithData(test, "an encode job that fails half way names the problem and leaves the model as it was", async (dataDir) => {
+  const { root, name } = await run(dataDir);
+  const model = await RunModel.open({ run: name, runsDir: root, device: "cpu" });
+  try {
+    const rows = model.numericalise(SENTENCES);
+    const before = await model.encode(rows, { batchSize: 2, batchesPerRequest: 1 });
+    // the shortest sentence's last id past the vocabulary: its batch is the last one sent, after the others were encoded
+    const bad = { offsets: rows.offsets, ids: rows.ids.slice() };
+    const lengths = Array.from({ length: SENTENCES.length }, (_, i) => rows.offsets[i + 1] - rows.offsets[i]);
+    const shortest = lengths.indexOf(Math.min(...lengths));
+    bad.ids[rows.offsets[shortest + 1] - 1] = model.vocab.size + 5;
+    await rejects(model.encode(bad, { batchSize: 2, batchesPerRequest: 1 }), "encode", "holds ids outside");
+    const after = await model.encode(rows, { batchSize: 2, batchesPerRequest: 1 });
+    assert.is(bits(after.vectors), bits(before.vectors));
+    assert.is(after.vectors.length, SENTENCES.length * after.dim);
+  } finally {
+    await model.close();
+  }
 });
 
 testWithData(test, "a closed encoder refuses calls with a clear error; close waits for calls in flight", async (dataDir) => {

@@ -27,7 +27,9 @@ Ops (args -> result; tensors in -> tensors out):
                    loss 0)
     encode         pool?, pool_layers?, normalize?, batches?; x, lengths -> count, dim; vectors [bs, d] float32
                    (batches n: i/x, i/lengths -> i/vectors, n batches in one message)
-                   (pool / pool_layers overrides are refused with proj_dim or sif: those are sized for the built one)
+                   (pool / pool_layers overrides are refused with proj_dim or sif: those are sized for the built one);
+                   with job, total: each batch also sends rows, the vectors wait here in input order, no tensors back
+    encode_result  job, discard? -> count, dim; vectors [total, d] of the job in input order (closes the job)
     fit_pc         x [n, sl], lengths [n] -> count, dim, explained: SIF's common component of these sentences'
                    vectors, stored in the model (sif models only)
     predict        vectors?; premise(+_lengths), hypothesis(+_lengths) -> count; logits, probs, pred (+ u, v)

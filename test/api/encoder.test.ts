@@ -63,6 +63,7 @@ testWithData(test, "embed gives bridge embed's vectors to the bit, in input orde
   assert.is(v.rows, SENTENCES.length);
   assert.is(v.dim, enc.dim);
   assert.is(v.data.length, v.rows * v.dim);
+  assert.ok(v.data.byteOffset === 0 && v.data.buffer.byteLength === v.data.byteLength, "the vectors own their whole buffer");
   for (let i = 0; i < v.rows; i++) assert.is(bits(v.row(i)), bits(Float32Array.from(col.get(i) as ArrayLike<number>)), `row ${i}`);
   assert.is(bits(v.row(1)), bits(v.row(5)), "the same sentence, the same vector");
   const t = v.toArrow();

@@ -191,7 +191,11 @@ export class RunModel implements OpCaller {
     const vectors = tensors.vectors;
     if (vectors?.dtype !== "float32" || vectors.shape.length !== 2 || vectors.shape[0] !== total)
       throw new Error(`bridge: encode_result: expected float32 vectors [${total}, d], got ${vectors ? `${vectors.dtype} [${vectors.shape}]` : "none"}`);
-    return { vectors: vectors.data as Float32Array, dim: vectors.shape[1] };
+    const data = vectors.data as Float32Array;
+    // a raw frame (>= 1 MiB) is exactly the vectors; a small Arrow frame holds more bytes around them: copied, so that
+    // the caller's array owns its whole buffer either way
+    const own = data.byteOffset === 0 && data.buffer.byteLength === data.byteLength;
+    return { vectors: own ? data : data.slice(), dim: vectors.shape[1] };
   }
 
   /** The siamese head's NLI predictions for (premise, hypothesis) rows, in input order. */

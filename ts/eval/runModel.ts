@@ -162,7 +162,7 @@ export class RunModel implements OpCaller {
   /**
    * Sentence vectors of numericalised rows, in input order. The batches go longest first as one encode job: the
    * backend puts each batch's vectors in place and sends the whole [n, dim] array once at the end, which this
-   * returns as it arrives (no copy, no per-row scatter here).
+   * returns as it arrives (no per-row scatter here; docs/design.md, "Encoding is a job the backend assembles").
    */
   async encode(rows: Ragged, opts: EncodeOptions = {}): Promise<Encoded> {
     const total = rows.offsets.length - 1;

@@ -469,8 +469,9 @@ def encode(session, args: Args, tensors: Tensors):
     job = session.encode_jobs.get(arg(args, "job", int), arg(args, "total", int)) if "job" in args else None
     per = split_by_step(tensors, n, "encode") if n else [tensors]
     batches = [sentences(session, b, "x") for b in per]  # every batch checked before any is encoded
-    rows = [tensor_arg(b, "rows", dtypes=INTS, ndim=1).long() for b in per] if job is not None else []
+    rows: list[torch.Tensor] = []
     if job is not None:
+        rows = [tensor_arg(b, "rows", dtypes=INTS, ndim=1).long() for b in per]
         job.check(rows, [x.size(0) for x, _ in batches])
     out: Tensors = {}
     count = dim = 0

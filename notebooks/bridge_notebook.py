@@ -5,7 +5,8 @@ read the Arrow files that `npx bridge eval` / `embed` write.
     run = open_run()
 
 The run is BRIDGE_RUN_DIR (a folder), else runs/<BRIDGE_RUN>, else the latest run: runs/latest
-(the link `bridge train` keeps to the newest run), else the run whose run.json changed last.
+(the link `bridge train` keeps to the newest run), else the run whose run.json changed last. The runs
+folder is BRIDGE_RUNS_DIR, as for the command line, else the project's runs/ (`runs_folder()`).
 
 A run as an encoder, as the TypeScript API has it (`openEncoder`):
 
@@ -26,6 +27,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +37,17 @@ import numpy as np
 import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNS_DIR = ROOT / "runs"
 PIPE = ROOT / "dist" / "ts" / "api" / "pipe.js"
 
 
-def find_run(runs_dir: Path = RUNS_DIR) -> Path:
+def runs_folder() -> Path:
+    """Where runs are: BRIDGE_RUNS_DIR (read at each call, as the command line reads it), else the project's runs/."""
+    return Path(os.environ.get("BRIDGE_RUNS_DIR") or ROOT / "runs").resolve()
+
+
+def find_run(runs_dir: Path | None = None) -> Path:
     """The folder of the run to inspect (see the module's docstring for the order)."""
+    runs_dir = runs_folder() if runs_dir is None else runs_dir
     if os.environ.get("BRIDGE_RUN_DIR"):
         return Path(os.environ["BRIDGE_RUN_DIR"]).resolve()
     if os.environ.get("BRIDGE_RUN"):
@@ -117,6 +124,11 @@ class Hit(TypedDict):
 
 def cos_sim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine similarity of every row of a with every row of b: [len(a), len(b)] (zero rows give 0)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"a {a.shape} and b {b.shape}: need [n, dim] arrays of one dim"
+        )
     return _unit(a) @ _unit(b).T
 
 
@@ -124,8 +136,8 @@ def semantic_search(
     queries: np.ndarray, corpus: np.ndarray, top_k: int = 5
 ) -> list[list[Hit]]:
     """Exact cosine top-k of each query row over the corpus rows, best first (ties: lower id first)."""
-    if top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
+        raise ValueError(f"top_k must be a whole number >= 1, got {top_k!r}")
     if queries.ndim != 2 or corpus.ndim != 2 or queries.shape[1] != corpus.shape[1]:
         raise ValueError(
             f"queries {queries.shape} and corpus {corpus.shape}: need [n, dim] arrays of one dim"
@@ -150,7 +162,12 @@ class EncoderError(RuntimeError):
 
 
 class Encoder:
-    """A run's encoder: one `node` process (ts/api/pipe.ts) and its backend, kept for every call."""
+    """A run's encoder: one `node` process (ts/api/pipe.ts) and its backend, kept for every call.
+
+    Closed by close(), the end of a `with` block, or when the object is collected (a notebook cell run again);
+    a call interrupted half way (Ctrl-C, "interrupt kernel") closes it too, since its reply would still be on the
+    way: later calls raise EncoderError rather than read that reply as theirs.
+    """
 
     def __init__(
         self, run_dir: Path, *, device: str | None = None, max_len: int | None = None
@@ -165,16 +182,26 @@ class Encoder:
         cmd = [node, str(PIPE), str(run_dir)]
         cmd += ["--device", device] if device else []
         cmd += ["--max-len", str(max_len)] if max_len is not None else []
+        self.run = run_dir.name
+        self._closed_why: str | None = None
         # the backend's stderr, kept for error messages: it lives as long as the encoder
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr
         )
-        hello = self._header()
+        # stops the process when the encoder is collected unclosed, or at interpreter exit; close() runs it too
+        self._finalizer = weakref.finalize(
+            self, _stop_process, self._proc, self._stderr
+        )
+        try:
+            hello = self._header()
+        except BaseException:
+            self._finalizer()
+            raise
         if "error" in hello:
             self.close()
             raise EncoderError(hello["error"])
-        self.run: str = hello["run"]
+        self.run = hello["run"]
         self.dir = Path(hello["dir"])
         self.dim: int = hello["dim"]
         self.checkpoint: str = hello["checkpoint"]
@@ -193,13 +220,29 @@ class Encoder:
         """One float32 vector per sentence, in input order: [len(sentences), dim]."""
         if isinstance(sentences, str):
             raise TypeError("embed takes a list of sentences, not one string")
-        if self._proc.stdin is None or self._proc.poll() is not None:
-            raise EncoderError(f"the encoder of run {self.run} is closed")
+        if not isinstance(normalize, bool):
+            raise TypeError(f"normalize must be True or False, got {normalize!r}")
+        if self._closed_why is not None or self._proc.poll() is not None:
+            raise EncoderError(
+                f"the encoder of run {self.run} is closed{self._closed_why or ''}"
+            )
         req = {
             "sentences": list(sentences),
             "batchSize": batch_size,
             "normalize": normalize,
         }
+        try:
+            return self._call(req)
+        except BaseException as e:
+            if not isinstance(e, EncoderError) or self._proc.poll() is not None:
+                # the request or its reply is half way through the pipe: nothing later could be read in step
+                self._abandon(
+                    f" (a call was interrupted by {type(e).__name__}: open it again)"
+                )
+            raise
+
+    def _call(self, req: dict[str, Any]) -> np.ndarray:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write(json.dumps(req).encode() + b"\n")
         self._proc.stdin.flush()
         head = self._header()
@@ -209,7 +252,7 @@ class Encoder:
         buf = bytearray(rows * dim * 4)
         view, got = memoryview(buf), 0
         while got < len(buf):
-            n = self._proc.stdout.readinto(view[got:]) if self._proc.stdout else 0
+            n = self._proc.stdout.readinto(view[got:])
             if not n:
                 raise EncoderError(
                     f"the encoder stopped mid-reply{self._stderr_tail()}"
@@ -234,22 +277,20 @@ class Encoder:
 
     def close(self) -> None:
         """Ends the process (its backend stops with it); later calls raise EncoderError."""
-        if self._proc.stdin is not None and not self._proc.stdin.closed:
-            self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
-        self._stderr.close()
+        self._closed_why = self._closed_why or ""
+        self._finalizer()
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _abandon(self, why: str) -> None:
+        """Closes at once, without waiting for the process: its reply, if any, is not wanted."""
+        self._closed_why = why
+        self._proc.kill()
+        self._finalizer()
 
     def _vectors(self, x: Sequence[str] | np.ndarray) -> np.ndarray:
         return x if isinstance(x, np.ndarray) else self.embed(x)
@@ -274,19 +315,46 @@ class Encoder:
         return ("\n" + "\n".join(tail)) if tail else ""
 
 
+def _stop_process(proc: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
+    """Ends an encoder's process: stdin closed (pipe.js closes its encoder and exits), killed if it does not."""
+    if proc.stdin is not None and not proc.stdin.closed:
+        try:
+            proc.stdin.close()
+        except OSError:  # the process is gone and the pipe broken
+            pass
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+    stderr.close()
+
+
 def open_encoder(
     run: str | Path | None = None,
     *,
     device: str | None = None,
     max_len: int | None = None,
 ) -> Encoder:
-    """Opens a run as an encoder: a run folder, a name in runs/, or None for the run open_run() finds."""
+    """Opens a run as an encoder: a run folder, a name in the runs folder, or None for the run open_run() finds.
+
+    As in the TypeScript API, a Path, or a string that is absolute, holds a separator or starts with ".", is a
+    folder; any other string is a run name (so a folder of that name where the notebook runs does not shadow it).
+    """
     if run is None:
         folder = find_run()
-    elif Path(run).is_dir():
+    elif (
+        isinstance(run, Path)
+        or os.path.isabs(run)
+        or os.sep in run
+        or "/" in run
+        or run.startswith(".")
+    ):
         folder = Path(run).resolve()
     else:
-        folder = (RUNS_DIR / run).resolve()
+        folder = (runs_folder() / run).resolve()
     if not (folder / "run.json").exists():
         raise FileNotFoundError(f"{run!r}: no run at {folder} (no run.json)")
     return Encoder(folder, device=device, max_len=max_len)

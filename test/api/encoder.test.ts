@@ -156,6 +156,27 @@ testWithData(test, "a missing run, a folder without a run, and bad arguments are
   await rejects(enc.embed(["a"], { batchSize: 0 }), "batchSize");
   await rejects(enc.search(["a"], ["b"], { topK: 0 }), "topK");
   await rejects(enc.search({ data: new Float32Array(3), rows: 1, dim: 3 }, ["b"]), "3-d", `${enc.dim}-d`);
+  // what is neither sentences nor vectors is named, not met deep inside
+  await rejects(enc.search(undefined as unknown as string[], ["b"]), "search: queries: expected an array of strings or a Matrix, got undefined");
+  await rejects(enc.index("a b c" as unknown as string[]), "index: corpus: expected an array of strings or a Matrix, got a string");
+  await rejects(enc.similarity(null as unknown as string[], ["b"]), "similarity: a", "got null");
+  await rejects(enc.embed(["a"], { normalize: "no" as unknown as boolean }), "normalize must be true or false, got a string");
+  await rejects(enc.embed(["a"], 5 as unknown as object), "embed: options must be an object, got a number");
+  assert.is((await enc.embed(["a"], null as unknown as object)).rows, 1, "null options are the defaults, as omitted ones");
+  assert.is((await enc.search(["a"], ["b", "c"], null as unknown as object))[0].length, 2);
+  // a bad topK is refused before the corpus is embedded: no encode call reaches the backend
+  const corpus = Array.from({ length: 3000 }, (_, i) => `sentence ${i}`);
+  const t0 = performance.now();
+  await rejects(enc.search(["q"], corpus, { topK: -1 }), "topK must be a whole number >= 1, got -1");
+  assert.ok(performance.now() - t0 < 500, `refused after ${performance.now() - t0} ms: was the corpus embedded first?`);
+  // the result keeps the texts it was made from, whatever the caller does with its array later
+  const texts = ["first", "second"];
+  const e = await enc.embed(texts);
+  texts[0] = "changed";
+  assert.equal(e.texts, ["first", "second"]);
+  // a checkpoint that is not there is named the way the API takes it, not as the command line's flag
+  const missing = await rejects(openEncoder(name, { runsDir: root, checkpoint: "nope.pt" }), "openEncoder's checkpoint nope.pt: no such file");
+  assert.not.match(missing.message, "--checkpoint");
 });
 
 testWithData(test, "a run still training opens at its last completed stage's checkpoint, and says so (API, embed, search)", async (dataDir) => {
@@ -273,6 +294,39 @@ test("search equals a brute-force reference (dims not a multiple of 8, duplicate
       `dim ${dim}: the query's own vector, twice, lower id first`,
     );
   }
+});
+
+test("a NaN or infinite vector ranks after every real match (as the notebook's semantic_search), wherever it sits", () => {
+  const query: Matrix = { data: Float32Array.of(1, 0), rows: 1, dim: 2 };
+  for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+    for (const at of [0, 1, 2]) {
+      const data = new Float32Array(6);
+      const rows = [
+        [0, 1],
+        [1, 0],
+        [0.6, 0.8],
+      ];
+      rows[at] = [bad, 0];
+      rows.forEach((r, i) => data.set(r, 2 * i));
+      const hits = semanticSearch(query, { data, rows: 3, dim: 2 }, { topK: 3 });
+      assert.is(hits[0].length, 3);
+      assert.ok(Number.isNaN(hits[0][2].score), `${bad} at row ${at}: last, with its NaN score`);
+      assert.is(hits[0][2].corpusId, at);
+      const good = hits[0].slice(0, 2).map((h) => h.corpusId);
+      assert.equal(
+        good,
+        [0, 1, 2].filter((i) => i !== at).sort((i, j) => data[2 * j] - data[2 * i]),
+        `${bad} at row ${at}`,
+      );
+      assert.is(
+        semanticSearch(query, { data, rows: 3, dim: 2 }, { topK: 1 })[0][0].score,
+        Math.max(...[0, 1, 2].filter((i) => i !== at).map((i) => data[2 * i])),
+      );
+    }
+  }
+  // a bad Matrix is named before any work: the first argument too
+  assert.throws(() => cosineSimilarity(undefined as unknown as Matrix, query), /similarity: a: not a Matrix/);
+  assert.throws(() => cosineSimilarity({ data: new Float32Array(2), rows: -1, dim: 2 }, query), /similarity: a: rows and dim must be whole numbers/);
 });
 
 test("cosineSimilarity is every pair's cosine", () => {

@@ -1,7 +1,7 @@
 /**
  * The notebook verbs (notebooks/bridge_notebook.py): open_encoder on a tiny run, embed to numpy (bridge
  * embed's vectors, bit for bit), search (the TypeScript API's hits), and the errors: a closed encoder, a
- * missing run, a bad sentence. Python runs in the project's venv; the pipe it drives is ts/api/pipe.ts.
+ * missing run, a bad sentence, a call interrupted half way; an encoder collected unclosed stops its process. Python runs in the project's venv; the pipe it drives is ts/api/pipe.ts.
  */
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -44,6 +44,37 @@ try:
     open_encoder(run_dir + "-missing")
 except FileNotFoundError as e:
     out["missing"] = str(e)
+
+# a call interrupted half way (Ctrl-C in a notebook) closes the encoder: the next call must not read its reply
+import os, signal, gc
+enc = open_encoder(run_dir, device="cpu")
+pid = enc._proc.pid
+def interrupt(*_):
+    raise KeyboardInterrupt()
+signal.signal(signal.SIGALRM, interrupt)
+signal.setitimer(signal.ITIMER_REAL, 0.05)
+try:
+    enc.embed(["sentence number %d with a few words" % i for i in range(40000)])
+    out["interrupted"] = "not interrupted"
+except KeyboardInterrupt:
+    try:
+        enc.embed(["A man plays a guitar ."])
+        out["interrupted"] = "answered after an interrupt"
+    except EncoderError as e:
+        out["interrupted"] = str(e)
+out["interrupted_pid_gone"] = enc._proc.poll() is not None
+
+# an encoder dropped without close() stops its process when collected (a notebook cell run again)
+enc = open_encoder(run_dir, device="cpu")
+proc = enc._proc
+del enc
+gc.collect()
+out["collected_exit"] = proc.wait(timeout=30)
+
+# run names are looked up in BRIDGE_RUNS_DIR, as the command line looks them up
+os.environ["BRIDGE_RUNS_DIR"] = os.path.dirname(run_dir)
+with open_encoder(os.path.basename(run_dir), device="cpu") as enc:
+    out["by_name_dim"] = enc.dim
 print(json.dumps(out))
 `;
 
@@ -65,6 +96,10 @@ testWithData(test, "open_encoder, embed to numpy (bridge embed's bits), search (
     bad: string;
     after_close: string | null;
     missing: string;
+    interrupted: string;
+    interrupted_pid_gone: boolean;
+    collected_exit: number;
+    by_name_dim: number;
   };
   const want = await bridgeEmbedBytes(runDir, sentences, root);
   assert.equal(got.shape, [sentences.length, got.dim]);
@@ -84,6 +119,10 @@ testWithData(test, "open_encoder, embed to numpy (bridge embed's bits), search (
   assert.match(got.after_close ?? "", "closed");
   assert.match(got.missing, "py-missing");
   assert.match(got.missing, "no run.json");
+  assert.match(got.interrupted, "closed (a call was interrupted by KeyboardInterrupt: open it again)");
+  assert.ok(got.interrupted_pid_gone, "an interrupted encoder's process is stopped");
+  assert.type(got.collected_exit, "number");
+  assert.is(got.by_name_dim, got.dim, "a run name found in BRIDGE_RUNS_DIR");
 });
 
 test.run();

@@ -3,7 +3,7 @@
  * size or chunking (the backend masks padding), JSONL fields, explicit truncation, and the CLI.
  */
 import { execFile } from "node:child_process";
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { type Table, tableFromIPC } from "apache-arrow";
@@ -108,6 +108,36 @@ function vectors(t: Table): Float32Array[] {
     const r = await embedFile({ run: name, runsDir: root, input, output: inside, device: "cpu", force: true });
     assert.is(r.rows, 1);
     rmSync(inside);
+  });
+
+  testWithData(test, "--output: a device or a file that is not Arrow is refused; a link's target is written, the link kept", async (dataDir) => {
+    const { root, name } = await sharedRun(dataDir);
+    const input = join(root, "devices.txt");
+    writeFileSync(input, "A dog runs .\n");
+    await embedFile({ run: name, runsDir: root, input, output: "/dev/null", device: "cpu" }).then(
+      () => assert.unreachable("/dev/null was accepted as --output"),
+      (e: Error) => assert.match(e.message, "--output /dev/null: is not a regular file (a device)"),
+    );
+    assert.ok(statSync("/dev/null").isCharacterDevice());
+    const precious = join(root, "precious.txt");
+    writeFileSync(precious, "precious\n");
+    await embedFile({ run: name, runsDir: root, input, output: precious, device: "cpu" }).then(
+      () => assert.unreachable("a text file was overwritten"),
+      (e: Error) => assert.match(e.message, `--output ${precious}: exists and is not an Arrow file`),
+    );
+    assert.is(readFileSync(precious, "utf8"), "precious\n");
+    // an Arrow file (a re-run's own output) is replaced; through a link, its target is, and the link stays one
+    const target = join(root, "target.arrow");
+    await embedFile({ run: name, runsDir: root, input, output: target, device: "cpu" });
+    const link = join(root, "link.arrow");
+    rmSync(link, { force: true });
+    symlinkSync(target, link);
+    writeFileSync(input, "A dog runs .\nA cat sleeps .\n");
+    assert.is((await embedFile({ run: name, runsDir: root, input, output: link, device: "cpu" })).rows, 2);
+    assert.ok(lstatSync(link).isSymbolicLink(), "the link was replaced by a file");
+    assert.is(tableFromIPC(readFileSync(target)).numRows, 2);
+    // --force replaces a file that is not Arrow, on purpose
+    assert.is((await embedFile({ run: name, runsDir: root, input, output: precious, device: "cpu", force: true })).rows, 2);
   });
 
   testWithData(test, "a missing --input is a clear error naming the file, not a bare ENOENT", async (dataDir) => {

@@ -1,6 +1,6 @@
 /**
  * `--backend tcp://` with CURVE keys: a backend started as `bridge serve` does (python -m
- * bridge_backend with --curve-keys) trains a tiny run; a non-finite loss stops a stage with a clear
+ * bridge_backend with --curve-keys) trains a tiny run; one that goes away fails the calls in flight; a non-finite loss stops a stage with a clear
  * error and keeps the last good checkpoint.
  */
 import { spawn } from "node:child_process";
@@ -9,7 +9,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { BackendClient, BackendError } from "../../ts/backend/client.js";
+import { BackendClient, BackendDiedError, BackendError } from "../../ts/backend/client.js";
 import { generateKeys, loadClientKeys } from "../../ts/backend/keys.js";
 import { serve } from "../../ts/commands/serve.js";
 import { train } from "../../ts/commands/train.js";
@@ -139,6 +139,37 @@ testWithData(test, "a non-finite loss stops the stage with a clear error and kee
     assert.ok(existsSync(ck), ck);
     assert.ok(readManifest(runPaths("nan", dir)).stages[0].completed);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a served backend that goes away fails the call in flight at once, and every later call", async () => {
+  const dir = tempFolder("bridge-serve-gone-");
+  const keys = generateKeys(join(dir, "keys"));
+  const endpoint = `tcp://127.0.0.1:${await freePort()}`;
+  const server = spawn(backendPython(), ["-m", "bridge_backend", "--endpoint", endpoint, "--curve-keys", keys.serverFile, "--watch-stdin"], {
+    env: { ...process.env, PYTHONPATH: pythonSourceDir, OMP_NUM_THREADS: "1" },
+    stdio: ["pipe", "ignore", "ignore"],
+  });
+  const client = await BackendClient.connect(endpoint, { curve: loadClientKeys(keys.clientFile) });
+  try {
+    const inFlight = client.call("sleep", { seconds: 30 }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    await new Promise((r) => setTimeout(r, 500)); // the backend is inside the sleep
+    const killedAt = Date.now();
+    server.kill("SIGKILL");
+    const timeout = new Promise<string>((r) => setTimeout(() => r("still pending"), 15_000).unref());
+    const err = await Promise.race([inFlight, timeout]);
+    assert.instance(err, BackendDiedError, "the call in flight must fail, not wait for a reply that cannot come");
+    assert.match((err as Error).message, `the backend at ${endpoint} went away`);
+    assert.ok(Date.now() - killedAt < 12_000, `failed after ${Date.now() - killedAt} ms`);
+    const later = await client.call("describe").catch((e: Error) => e);
+    assert.instance(later, BackendDiedError);
+  } finally {
+    await client.close();
+    server.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
   }
 });

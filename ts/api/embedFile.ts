@@ -5,7 +5,7 @@
  * larger than memory work; a vector depends only on its sentence (the backend masks padding), and
  * chunks of CHUNK_ROWS make it bit-equal to `Encoder.embed` of the same texts.
  */
-import { existsSync, realpathSync, statSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, openSync, readSync, realpathSync, type Stats, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { readLines } from "../data/lines.js";
 import { ArrowFileWriter } from "../eval/arrowFile.js";
@@ -99,9 +99,11 @@ export async function embedFile(opts: EmbedFileOptions): Promise<EmbedResult> {
       backend: opts.backend,
       keys: opts.keys,
       label: `--run ${opts.run}`, // this function's errors speak in the command line's flags
+      checkpointLabel: "--checkpoint",
     }));
   const showProgress = opts.progress ?? process.stderr.isTTY === true;
-  const writer = new ArrowFileWriter(opts.output, { "bridge.run": encoder.run, "bridge.checkpoint": encoder.checkpoint, "bridge.input": opts.input });
+  // a link's target is written, not the link replaced by a file (assertSafeOutput checked the target)
+  const writer = new ArrowFileWriter(realPath(opts.output), { "bridge.run": encoder.run, "bridge.checkpoint": encoder.checkpoint, "bridge.input": opts.input });
   let done = 0;
   let truncated = 0;
   let truncatedTokens = 0;
@@ -166,18 +168,32 @@ function realPath(path: string): string {
 }
 
 /**
- * Refuses an output that would destroy data: the input itself (by path, link or hard link), or a file inside a run
- * folder (a folder holding run.json: its checkpoints, vocabulary and records) unless `force`.
+ * Refuses an output that would destroy data or cannot be written, before any backend starts: the input itself (by
+ * path, link or hard link); anything but a regular file (a device such as /dev/null, a pipe: the file is written
+ * beside it and renamed into place, which would replace it); an existing file that is not an Arrow file (a re-run's
+ * own output is), or a file inside a run folder (a folder holding run.json: its checkpoints, vocabulary and
+ * records), unless `force`; a folder that cannot be written. A link is followed: its target is what is written.
  */
 export function assertSafeOutput(input: string, output: string, force: boolean): void {
   const out = realPath(output);
-  if (existsSync(out) && statSync(out).isDirectory())
-    throw new Error(`--output ${output}: is a folder; give a file path, e.g. ${join(output, "vectors.arrow")}`);
+  const existing = existsSync(out) ? statSync(out) : null;
+  if (existing?.isDirectory()) throw new Error(`--output ${output}: is a folder; give a file path, e.g. ${join(output, "vectors.arrow")}`);
+  if (existing && !existing.isFile())
+    throw new Error(
+      `--output ${output}: is not a regular file (${fileKind(existing)}); the vectors are written to a new file renamed into place, which would replace it: give a file path`,
+    );
   for (let dir = dirname(out); dirname(dir) !== dir; dir = dirname(dir)) {
     if (existsSync(dir) && !statSync(dir).isDirectory()) throw new Error(`--output ${output}: ${dir} is a file, not a folder`);
   }
-  const same = out === realPath(input) || (existsSync(out) && statSync(out).ino === statSync(input).ino && statSync(out).dev === statSync(input).dev);
+  const same = out === realPath(input) || (existing !== null && existing.ino === statSync(input).ino && existing.dev === statSync(input).dev);
   if (same) throw new Error(`--output ${output}: is the input file; the vectors would overwrite the sentences (give another path)`);
+  let folder = dirname(out);
+  while (!existsSync(folder)) folder = dirname(folder); // the writer makes the missing ones
+  try {
+    accessSync(folder, constants.W_OK);
+  } catch {
+    throw new Error(`--output ${output}: cannot write in ${folder} (permission denied); give a path in a folder you can write`);
+  }
   if (force) return;
   for (let dir = dirname(out); ; dir = dirname(dir)) {
     if (existsSync(join(dir, "run.json"))) {
@@ -186,5 +202,25 @@ export function assertSafeOutput(input: string, output: string, force: boolean):
       );
     }
     if (dirname(dir) === dir) break;
+  }
+  if (existing && existing.size > 0 && !startsWithArrowMagic(out))
+    throw new Error(`--output ${output}: exists and is not an Arrow file; embedding would replace it: give another path, or pass --force`);
+}
+
+function fileKind(st: Stats): string {
+  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
+  if (st.isFIFO()) return "a named pipe";
+  if (st.isSocket()) return "a socket";
+  return "not a file";
+}
+
+/** Whether the file starts as an Arrow IPC file does ("ARROW1"). */
+function startsWithArrowMagic(path: string): boolean {
+  const fd = openSync(path, "r");
+  try {
+    const head = Buffer.alloc(6);
+    return readSync(fd, head, 0, 6, 0) === 6 && head.toString("latin1") === "ARROW1";
+  } finally {
+    closeSync(fd);
   }
 }

@@ -19,7 +19,7 @@ import { numericaliseTexts } from "../data/numericalised.js";
 import { RunModel } from "../eval/runModel.js";
 import { resolveRunName, runsRoot } from "../run/manifest.js";
 import { Embeddings, type Matrix, unitRowsInPlace } from "./matrix.js";
-import { CorpusIndex, cosineSimilarity, type SearchHit } from "./search.js";
+import { CorpusIndex, checkTopK, cosineSimilarity, type SearchHit } from "./search.js";
 
 /** Texts per encode pass: `bridge embed` reads its input in chunks of this many, and the API encodes alike. */
 export const CHUNK_ROWS = 8192;
@@ -40,6 +40,8 @@ export interface OpenEncoderOptions {
   keys?: string | CurveClientKeys;
   /** How error messages name the run (default: openEncoder("RUN"); the command line: --run RUN). */
   label?: string;
+  /** How error messages name the checkpoint option (default: openEncoder's checkpoint; the command line: --checkpoint). */
+  checkpointLabel?: string;
 }
 
 export interface EmbedOptions {
@@ -68,7 +70,7 @@ export class EncoderClosedError extends Error {
 
 /** Opens a run for embedding and search: by name (in runsDir), by folder (a path), or "latest" (the default). */
 export async function openEncoder(run = "latest", opts: OpenEncoderOptions = {}): Promise<Encoder> {
-  return Encoder.open(run, opts);
+  return Encoder.open(run, options(opts, "openEncoder"));
 }
 
 export class Encoder implements AsyncDisposable {
@@ -108,6 +110,7 @@ export class Encoder implements AsyncDisposable {
         run: name,
         runsDir,
         checkpoint: opts.checkpoint,
+        checkpointOption: opts.checkpointLabel ?? "openEncoder's checkpoint",
         device: opts.device,
         tokenizer: opts.maxLen !== undefined ? { maxLen: opts.maxLen } : {},
         ...(remote ? { client: remote } : {}),
@@ -150,28 +153,31 @@ export class Encoder implements AsyncDisposable {
 
   /** One vector per sentence, in input order. */
   embed(sentences: Texts, opts: EmbedOptions = {}): Promise<Embeddings> {
-    return this.track("embed", () => this.encodeTexts(checkTexts(sentences, "embed: sentences"), opts));
+    return this.track("embed", () => this.encodeTexts(checkTexts(sentences, "embed: sentences"), options(opts, "embed")));
   }
 
   /** Cosine similarity of every a with every b: [a.length, b.length]; sentences are embedded, vectors used as they are. */
   similarity(a: Texts | Matrix, b: Texts | Matrix, opts: Pick<EmbedOptions, "batchSize"> = {}): Promise<Matrix> {
     return this.track("similarity", async () => {
-      const [va, vb] = await Promise.all([this.vectors(a, "similarity: a", opts), this.vectors(b, "similarity: b", opts)]);
+      const o = options(opts, "similarity");
+      const [va, vb] = await Promise.all([this.vectors(a, "similarity: a", o), this.vectors(b, "similarity: b", o)]);
       return cosineSimilarity(va, vb);
     });
   }
 
   /** A corpus embedded and normalised once, for any number of searches. */
   index(corpus: Texts | Matrix, opts: Pick<EmbedOptions, "batchSize"> = {}): Promise<CorpusIndex> {
-    return this.track("index", async () => CorpusIndex.of(await this.vectors(corpus, "index: corpus", opts)));
+    return this.track("index", async () => CorpusIndex.of(await this.vectors(corpus, "index: corpus", options(opts, "index")), "index: corpus"));
   }
 
   /** The topK corpus entries nearest each query by cosine (exact), best first: `{ corpusId, score }` per hit. */
   search(queries: Texts | Matrix, corpus: Texts | Matrix | CorpusIndex, opts: SearchOptions = {}): Promise<SearchHit[][]> {
     return this.track("search", async () => {
-      const index = corpus instanceof CorpusIndex ? corpus : CorpusIndex.of(await this.vectors(corpus, "search: corpus", opts));
+      const o = options(opts, "search");
+      if (o.topK !== undefined) checkTopK(o.topK); // before any embedding: a bad topK must not cost the corpus's encoding first
+      const index = corpus instanceof CorpusIndex ? corpus : CorpusIndex.of(await this.vectors(corpus, "search: corpus", o));
       if (index.dim !== this.dim) throw new RangeError(`search: the corpus holds ${index.dim}-d vectors; run ${this.run} makes ${this.dim}-d ones`);
-      return index.search(await this.vectors(queries, "search: queries", opts), { topK: opts.topK });
+      return index.search(await this.vectors(queries, "search: queries", o), { topK: o.topK });
     });
   }
 
@@ -214,7 +220,8 @@ export class Encoder implements AsyncDisposable {
 
   private vectors(x: Texts | Matrix, what: string, opts: Pick<EmbedOptions, "batchSize">): Promise<Matrix> {
     if (Array.isArray(x)) return this.encodeTexts(checkTexts(x, what), opts);
-    const m = x as Matrix;
+    if (!isMatrix(x)) return Promise.reject(new TypeError(`${what}: expected an array of strings or a Matrix, got ${describeValue(x)}`));
+    const m = x;
     if (m.dim !== this.dim && m.rows > 0) return Promise.reject(new RangeError(`${what}: ${m.dim}-d vectors; run ${this.run} makes ${this.dim}-d ones`));
     return Promise.resolve(m);
   }
@@ -222,6 +229,9 @@ export class Encoder implements AsyncDisposable {
   private async encodeTexts(texts: Texts, opts: EmbedOptions): Promise<Embeddings> {
     const batchSize = opts.batchSize ?? 128;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`embed: batchSize must be a whole number >= 1, got ${batchSize}`);
+    if (opts.normalize !== undefined && typeof opts.normalize !== "boolean")
+      throw new TypeError(`embed: normalize must be true or false, got ${describeValue(opts.normalize)}`);
+    texts = [...texts]; // the result names its texts: a copy, so that a caller changing the array later does not change them
     // one chunk: the encode's own array (already in input order, nobody else holds it); more: copied into one
     let out: Float32Array | null = texts.length > CHUNK_ROWS ? new Float32Array(texts.length * this.dim) : null;
     let truncated = 0;
@@ -259,10 +269,29 @@ function locateRun(spec: string, runsDir: string | undefined, label: string): { 
 }
 
 function checkTexts(texts: Texts, what: string): Texts {
-  if (!Array.isArray(texts)) throw new TypeError(`${what}: expected an array of strings, got ${typeof texts}`);
+  if (!Array.isArray(texts)) throw new TypeError(`${what}: expected an array of strings, got ${describeValue(texts)}`);
   const bad = texts.findIndex((t) => typeof t !== "string");
-  if (bad >= 0) throw new TypeError(`${what}[${bad}]: a ${texts[bad] === null ? "null" : typeof texts[bad]}, not a string`);
+  if (bad >= 0) throw new TypeError(`${what}[${bad}]: ${describeValue(texts[bad])}, not a string`);
   return texts;
+}
+
+/** A call's options: omitted, null (from JavaScript) and {} alike mean the defaults; anything else but an object is refused. */
+export function options<T extends object>(opts: T | null | undefined, what: string): T {
+  if (opts === undefined || opts === null) return {} as T;
+  if (typeof opts !== "object" || Array.isArray(opts)) throw new TypeError(`${what}: options must be an object, got ${describeValue(opts)}`);
+  return opts;
+}
+
+function isMatrix(x: unknown): x is Matrix {
+  return typeof x === "object" && x !== null && (x as Matrix).data instanceof Float32Array;
+}
+
+/** What a wrong argument was, for an error message: "a string", "null", "an object", ... */
+export function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return "an array";
+  const t = typeof v;
+  return `${/^[aeiou]/.test(t) ? "an" : "a"} ${t}`;
 }
 
 function firstLine(e: Error): string {

@@ -29,9 +29,9 @@ export class CorpusIndex {
     this.kernel = kernel;
   }
 
-  /** Indexes the rows of `corpus` (its vectors are copied, normalised; the matrix is not kept). */
-  static of(corpus: Matrix): CorpusIndex {
-    checkMatrix(corpus, "search: corpus");
+  /** Indexes the rows of `corpus` (its vectors are copied, normalised; the matrix is not kept); `what` names it in errors. */
+  static of(corpus: Matrix, what = "search: corpus"): CorpusIndex {
+    checkMatrix(corpus, what);
     const { rows, dim } = corpus;
     const kernel = new DotKernel(rows, dim);
     const dest = kernel.corpus;
@@ -42,7 +42,7 @@ export class CorpusIndex {
 
   /** The top `topK` corpus rows for each query row, best first. */
   search(queries: Matrix, opts: TopKOptions = {}): SearchHit[][] {
-    const k = Math.min(checkTopK(opts.topK ?? 10), this.rows);
+    const k = Math.min(checkTopK(opts?.topK ?? 10), this.rows);
     const out: SearchHit[][] = [];
     this.eachQuery(queries, "search: queries", (scores) => out.push(topK(scores, k)));
     return out;
@@ -68,8 +68,8 @@ export class CorpusIndex {
 
 /** Cosine similarity of every row of a with every row of b: [a.rows, b.rows] (a zero vector's cosines are 0). */
 export function cosineSimilarity(a: Matrix, b: Matrix): Matrix {
-  checkMatrix(b, "similarity: b");
-  return CorpusIndex.of(b).similarity(a);
+  checkMatrix(a, "similarity: a"); // before b's index is made
+  return CorpusIndex.of(b, "similarity: b").similarity(a);
 }
 
 /** Exact cosine top-k of each query row over the corpus rows (a Matrix is indexed for this call only). */
@@ -77,7 +77,7 @@ export function semanticSearch(queries: Matrix, corpus: Matrix | CorpusIndex, op
   return (corpus instanceof CorpusIndex ? corpus : CorpusIndex.of(corpus)).search(queries, opts);
 }
 
-function checkTopK(k: number): number {
+export function checkTopK(k: number): number {
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`search: topK must be a whole number >= 1, got ${k}`);
   return k;
 }
@@ -87,7 +87,8 @@ const before = (s: number, i: number, t: number, j: number) => s > t || (s === t
 
 /**
  * The k best of `scores`, best first: a min-heap of the k best so far (its root the worst of them), so each
- * score costs one comparison unless it enters the heap.
+ * score costs one comparison unless it enters the heap. A NaN score (a NaN or infinite vector) ranks after every
+ * number, as in the notebook's semantic_search, so it never pushes a real match out.
  */
 export function topK(scores: Float32Array, k: number): SearchHit[] {
   const n = scores.length;
@@ -117,9 +118,10 @@ export function topK(scores: Float32Array, k: number): SearchHit[] {
       at = w;
     }
   };
+  // the heap holds rank keys: NaN as -Infinity (no cosine is that low); `s > vals[0]` below lets no NaN in
   for (let i = 0; i < k; i++) {
     ids[i] = i;
-    vals[i] = scores[i];
+    vals[i] = Number.isNaN(scores[i]) ? Number.NEGATIVE_INFINITY : scores[i];
   }
   for (let i = (k >> 1) - 1; i >= 0; i--) down(k, i);
   for (let i = k; i < n; i++) {
@@ -130,6 +132,6 @@ export function topK(scores: Float32Array, k: number): SearchHit[] {
       down(k, 0);
     }
   }
-  const hits = Array.from({ length: k }, (_, j) => ({ corpusId: ids[j], score: vals[j] }));
-  return hits.sort((a, b) => (before(a.score, a.corpusId, b.score, b.corpusId) ? -1 : 1));
+  const order = Array.from({ length: k }, (_, j) => j).sort((a, b) => (before(vals[a], ids[a], vals[b], ids[b]) ? -1 : 1));
+  return order.map((j) => ({ corpusId: ids[j], score: scores[ids[j]] }));
 }

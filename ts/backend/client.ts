@@ -6,8 +6,9 @@
  * - `connectBackend(endpoint, {curve})` connects to a backend someone else started (tcp:// needs
  *   CURVE keys; see keys.ts).
  * - Every pending call fails at once, with the tail of the backend's stderr, when a backend we
- *   own exits; at once too when a remote backend refuses our CURVE keys (CurveRefusedError);
- *   other calls to a remote backend fail after their timeout.
+ *   own exits; at once too when a remote backend refuses our CURVE keys (CurveRefusedError), and when
+ *   a remote backend we shook hands with goes away: its connection closes, or ZeroMQ's heartbeats
+ *   go unanswered for REMOTE_HEARTBEAT.timeoutMs (a reply in flight then can never arrive).
  * - `close()` must be called when done: the open socket keeps Node's event loop alive.
  */
 import { randomUUID } from "node:crypto";
@@ -100,6 +101,9 @@ export type { HelloResult } from "./ops.js";
 
 const MAX_MESSAGE_BYTES = 4 * 1024 ** 3;
 
+/** ZMTP heartbeats to a remote backend: answered by its ZeroMQ I/O thread, so a long op does not miss them. */
+export const REMOTE_HEARTBEAT = { intervalMs: 1000, timeoutMs: 10_000 } as const;
+
 export class BackendClient extends EventEmitter<BackendEvents> implements OpCaller {
   readonly endpoint: string;
   readonly process: BackendProcess | null;
@@ -127,9 +131,11 @@ export class BackendClient extends EventEmitter<BackendEvents> implements OpCall
       sendHighWaterMark: 1000,
       receiveHighWaterMark: 1000,
       maxMessageSize: MAX_MESSAGE_BYTES,
+      ...(proc === null ? { heartbeatInterval: REMOTE_HEARTBEAT.intervalMs, heartbeatTimeout: REMOTE_HEARTBEAT.timeoutMs } : {}),
       ...(opts.curve ? { curveServerKey: opts.curve.serverPublic, curvePublicKey: opts.curve.public, curveSecretKey: opts.curve.secret } : {}),
     });
     if (opts.curve) this.watchCurveRefusals(opts.curve);
+    if (proc === null) this.watchDisconnect();
     try {
       this.socket.connect(endpoint);
     } catch (err) {
@@ -175,6 +181,25 @@ export class BackendClient extends EventEmitter<BackendEvents> implements OpCall
     };
     events.on("handshake:error:protocol", (e) => beforeHello(`${e.error.code}: ${e.error.message}`));
     events.on("handshake:error:other", (e) => beforeHello(e.error.message));
+  }
+
+  /**
+   * A remote backend that goes away (stopped, restarted, or unreachable past the heartbeat timeout) fails every
+   * call at once: ZeroMQ reconnects by itself, but a reply due on the lost connection is dropped by the backend,
+   * and a restarted one holds no model. Before the handshake, connect()'s own timeout says it.
+   */
+  private watchDisconnect(): void {
+    this.socket.events.on("disconnect", () => {
+      if (this.hello === null || this.closed) return;
+      this.fail(
+        new BackendDiedError(
+          `bridge: the backend at ${this.endpoint} went away (it closed the connection, or did not answer ZeroMQ's heartbeats ` +
+            `for ${REMOTE_HEARTBEAT.timeoutMs / 1000} s); its calls in flight cannot be answered, and a restarted backend holds no model: ` +
+            "start `bridge serve` there again if it stopped, then connect again",
+          "",
+        ),
+      );
+    });
   }
 
   /** Connects to an already running backend and shakes hands. */

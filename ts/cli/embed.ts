@@ -19,7 +19,11 @@ export const embedCommand = defineCommand({
       },
       ...deviceOption,
       ...remoteBackendOptions,
-      force: { type: "boolean", default: false, describe: "write --output even inside a run folder (never over --input)" },
+      force: {
+        type: "boolean",
+        default: false,
+        describe: "write --output even inside a run folder, or over a file that is not Arrow (never over --input or a device)",
+      },
     }),
   handler: async (a) => {
     const { embedCommand } = await import("../commands/embed.js");

@@ -25,6 +25,8 @@ export interface OpenRunOptions {
   runsDir?: string;
   /** Checkpoint to load instead of the run's final one (absolute, or relative to the run folder). */
   checkpoint?: string;
+  /** How errors name the way to choose a checkpoint (default: the command line's "--checkpoint"). */
+  checkpointOption?: string;
   /** torch device (default: cuda when available, else cpu). */
   device?: string;
   /** Tokenizer overrides (embed's --max-len). */
@@ -79,13 +81,13 @@ function unfinishedNote(run: string, manifest: RunManifest, checkpoint: string):
  * A checkpoint the caller named: relative to the run folder (as run.json names them: checkpoints/1-siamese.pt), else
  * to the working folder (a path typed in a shell); one that is neither is named here, before a backend starts.
  */
-function givenCheckpoint(file: string, paths: RunPaths): string {
+function givenCheckpoint(file: string, paths: RunPaths, option: string): string {
   const found = [isAbsolute(file) ? file : join(paths.dir, file), resolve(file)].find((p) => existsSync(p));
   if (found === undefined)
     throw new Error(
       isAbsolute(file)
-        ? `--checkpoint ${file}: no such file`
-        : `--checkpoint ${file}: no such file, in the run folder (${join(paths.dir, file)}) or here (${resolve(file)})`,
+        ? `${option} ${file}: no such file`
+        : `${option} ${file}: no such file, in the run folder (${join(paths.dir, file)}) or here (${resolve(file)})`,
     );
   // one of the run's own is named as run.json names it, so that eval knows it for the stage it ends (not an earlier one)
   const inRun = relative(paths.dir, found);
@@ -110,8 +112,9 @@ export class RunModel implements OpCaller {
     const manifest = readManifest(paths);
     const vocab = await Vocab.load(paths.vocab);
     assertVocabMatches(vocab, manifest.vocab.fingerprint, manifest.vocab.size);
-    const checkpoint = opts.checkpoint === undefined ? manifest.finalCheckpoint : givenCheckpoint(opts.checkpoint, paths);
-    if (checkpoint === null) throw new Error(`run ${opts.run}: no finished checkpoint yet (run.json has no finalCheckpoint); pass --checkpoint FILE`);
+    const option = opts.checkpointOption ?? "--checkpoint";
+    const checkpoint = opts.checkpoint === undefined ? manifest.finalCheckpoint : givenCheckpoint(opts.checkpoint, paths, option);
+    if (checkpoint === null) throw new Error(`run ${opts.run}: no finished checkpoint yet (run.json has no finalCheckpoint); choose one with ${option}`);
     const tokenizer = new Tokenizer({ ...manifest.tokenizer, ...opts.tokenizer });
     const client = opts.client ?? (await startBackend({ device: opts.device }));
     const model = new RunModel(

@@ -26,7 +26,7 @@
  */
 import { createServer } from "node:net";
 import { Dealer } from "zeromq";
-import { BackendClient, BackendDiedError, type CallResult, startBackend } from "../backend/client.js";
+import { BackendClient, BackendDiedError, type CallResult, REMOTE_HEARTBEAT, startBackend } from "../backend/client.js";
 import type { CurveClientKeys } from "../backend/keys.js";
 import {
   type DescribeResult,
@@ -158,8 +158,8 @@ class HostWatch {
     this.socket = new Dealer({
       linger: 0,
       // ZMTP heartbeats: a host that vanishes without closing its connections (power, network) counts as lost too
-      heartbeatInterval: 1000,
-      heartbeatTimeout: 10_000,
+      heartbeatInterval: REMOTE_HEARTBEAT.intervalMs,
+      heartbeatTimeout: REMOTE_HEARTBEAT.timeoutMs,
       ...(curve ? { curveServerKey: curve.serverPublic, curvePublicKey: curve.public, curveSecretKey: curve.secret } : {}),
     });
     this.lost = new Promise<never>((_, reject) => {

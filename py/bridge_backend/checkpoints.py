@@ -163,7 +163,7 @@ def unreadable(path: Path, e: Exception) -> CheckpointError:
     if r.kind == "torn":
         return CheckpointError(
             f"{path} is truncated or corrupt ({r.size} bytes; torch cannot read the archive: {r.detail}); "
-            "resume from an earlier checkpoint, or delete this one and train its stage again"
+            "it cannot be used (a resumed run whose step checkpoint this is starts that stage again by itself)"
         )
     return CheckpointError(
         f"{path} is not a bridge checkpoint: not a torch archive ({r.size} bytes, starts {r.detail}); {HOW_MADE}"

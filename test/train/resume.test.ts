@@ -11,8 +11,10 @@ import * as assert from "uvu/assert";
 import { BackendError, startBackend } from "../../ts/backend/client.js";
 import { type TrainOptions, train } from "../../ts/commands/train.js";
 import type { Config } from "../../ts/config/schema.js";
+import { Vocab } from "../../ts/data/vocab.js";
 import { projectRoot } from "../../ts/paths.js";
 import { readManifest, runPaths } from "../../ts/run/manifest.js";
+import { statePath } from "../../ts/train/checkpoints.js";
 import type { TrainBackend } from "../../ts/train/context.js";
 import { DEFAULT_STEPS_PER_REQUEST } from "../../ts/train/loop.js";
 import { killingBackend, sharedDataDir, tempFolder, testWithData } from "../helpers.js";
@@ -177,6 +179,48 @@ testWithData(
     assert.match(msg, `Free some space, then resume with: npx bridge train --run ${name} --resume`);
     await train({ run: name, resume: true, quiet: true, dataDir: dataDir!, runsDir });
     assert.equal(stageMetrics(name), stageMetrics("whole"));
+  },
+);
+
+testWithData(
+  test,
+  "--resume past damage: a torn step checkpoint restarts its stage (same metrics), a lost vocab.json is written again, a torn config.json or a lost state.json is named",
+  async (dataDir) => {
+    const name = "torn";
+    // killed in the siamese stage at its step 27 (checkpoint at 20)
+    await train({ ...base, run: name, connect: killingBackend(1, 27) }).catch(() => {});
+    const p = runPaths(name, runsDir);
+    const state = JSON.parse(readFileSync(statePath(p), "utf8")) as { checkpoint: string };
+    assert.match(state.checkpoint, "1-siamese-step20");
+    const ckpt = join(p.dir, state.checkpoint);
+    writeFileSync(ckpt, readFileSync(ckpt).subarray(0, 1000)); // a torn copy
+    writeFileSync(p.vocab, "");
+    // a copy with its config torn, and one without state.json: named, with the way out
+    const tornConfig = join(runsDir, "torn-config");
+    cpSync(p.dir, tornConfig, { recursive: true });
+    writeFileSync(join(tornConfig, "config.json"), '{"seed":');
+    const e1 = await train({ run: "torn-config", resume: true, quiet: true, dataDir, runsDir }).catch((e: Error) => e);
+    assert.match((e1 as Error).message, `${join(tornConfig, "config.json")}: not valid JSON`);
+    assert.match((e1 as Error).message, "restore it from a copy, or train the run again");
+    const noState = join(runsDir, "no-state");
+    cpSync(p.dir, noState, { recursive: true });
+    rmSync(join(noState, "state.json"));
+    const e2 = await train({ run: "no-state", resume: true, quiet: true, dataDir, runsDir }).catch((e: Error) => e);
+    assert.match((e2 as Error).message, `no state.json, so no position to resume from; restore it from a copy, or delete the folder (${noState})`);
+    await train({ run: name, resume: true, quiet: true, dataDir, runsDir });
+    assert.equal(stageMetrics(name), stageMetrics("whole"), "the stage trained again from its start ends where the uninterrupted run does");
+    assert.equal(stageEnds(name), stageEnds("whole"));
+    assert.ok((await Vocab.load(p.vocab)).fingerprint === readManifest(p).vocab.fingerprint, "vocab.json written again");
+    const log = readFileSync(p.log, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; stage_index: number; step: number });
+    assert.equal(
+      log.filter((e) => e.type === "restart_stage").map((e) => e.stage_index),
+      [1],
+    );
+    const steps = log.filter((e) => e.type === "train").map((e) => `${e.stage_index}:${e.step}`);
+    assert.is(new Set(steps).size, steps.length, "the log reads as one run: each step once");
   },
 );
 

@@ -9,11 +9,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:f
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { BackendClient, startBackend } from "../backend/client.js";
 import { loadClientKeys } from "../backend/keys.js";
-import { ConfigError, DEFAULT_CONFIG, loadConfig, validateConfig } from "../config/load.js";
+import { ConfigError, DEFAULT_CONFIG, loadConfig, readStructuredFile, validateConfig } from "../config/load.js";
 import { archOf, type Config, stageName, stageObjectives, stageSpec, taskName } from "../config/schema.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import type { BadRowPolicy } from "../data/errors.js";
-import { assertVocabMatches } from "../data/vocab.js";
+import { assertVocabMatches, Vocab } from "../data/vocab.js";
 import { withRunLock } from "../run/lock.js";
 import {
   LATEST_RUN,
@@ -376,9 +376,14 @@ function openRun(opts: TrainOptions, paths: RunPaths, loaded: Config | null): { 
     return { cfg: loaded!, state: { version: 1, stage: 0, position: freshPosition(), checkpoint: null, done: false }, manifest: null };
   }
   const manifest = readManifest(paths);
-  const cfg = validateConfig(JSON.parse(readFileSync(paths.config, "utf8")), paths.config);
+  // the run's own copy of its config: written by bridge, so a missing or torn one is an outside edit
+  const restore = (m: string) => new Error(`${m}; it is the run's copy of its config, written by bridge train: restore it from a copy, or train the run again`);
+  const cfg = validateConfig(readStructuredFile(paths.config, "run's config", restore), paths.config);
   const state = readState(paths);
-  if (state === null) throw new Error(`${paths.dir}: no state.json, nothing to resume; start it again without --resume`);
+  if (state === null)
+    throw new Error(
+      `${paths.dir}: no state.json, so no position to resume from; restore it from a copy, or delete the folder (${paths.dir}) and train the run again`,
+    );
   // the stages before the one in progress must have completed: an edited stage would skip training, or mark it done
   const stateFile = statePath(paths);
   if (state.stage > cfg.stages.length) throw new Error(`${stateFile}: stage ${state.stage}, but the run has ${cfg.stages.length} stages`);
@@ -418,6 +423,16 @@ async function trainLocked(opts: TrainOptions, name: string, paths: RunPaths, lo
     // the rows first: other data is the likelier cause of a changed vocabulary, and the one the user can act on
     assertDataMatches(manifest.data, data.plan, paths.manifest);
     assertVocabMatches(data.vocab, manifest.vocab.fingerprint, manifest.vocab.size);
+    // eval, embed and search read vocab.json: one lost or damaged is written again from the vocabulary just rebuilt,
+    // which is the run's own (its fingerprint is the one run.json records)
+    const damaged = await Vocab.load(paths.vocab).then(
+      (v) => (v.fingerprint === manifest?.vocab.fingerprint ? null : `records vocabulary ${v.fingerprint}, not the run's`),
+      (e: Error) => e.message.replace(`${paths.vocab}: `, ""),
+    );
+    if (damaged !== null) {
+      await data.vocab.save(paths.vocab);
+      progress.note(`note: ${paths.vocab} ${damaged}: wrote it again from the data (vocabulary ${data.vocab.fingerprint}, as run.json records)`);
+    }
   }
   assertStagesFit(cfg.stages, data);
   // The backend before the run's files: a backend that cannot be reached (no keys, wrong address) leaves no run behind.

@@ -143,11 +143,10 @@ async function runStage(ctx: LoopContext, i: number): Promise<StageSummary> {
   const s = cfg.stages[i];
   const stage: StageRef = { index: i, name: stageName(s) };
   const sd = stageData(s, i, data, cfg.seed);
-  const resuming = enterStage(ctx, i);
-  const pos = ctx.state.position;
-
   const built = (await backend.call("build", buildArgs(cfg, s, i, data.vocab, data.idf))).result;
-  await loadStageStart(ctx, stage, resuming);
+  // false too when the stage's own checkpoint could not be read: it then starts again from its start
+  const resuming = await loadStageStart(ctx, stage, enterStage(ctx, i));
+  const pos = ctx.state.position;
   const plan = planStage(ctx, stage, sd, Object.keys(built.groups).length, resuming);
   if (!resuming) {
     const lrDiv = s.lr.lrDiv > 1 ? s.lr.lrDiv : undefined;

@@ -6,8 +6,9 @@
  * step N.
  */
 import { basename, dirname, join } from "node:path";
+import { BackendError } from "../backend/client.js";
 import { writeLatestLink, writeManifest } from "../run/manifest.js";
-import { checkpointName, freshPosition, removeCheckpoint, writeState } from "./checkpoints.js";
+import { checkpointName, freshPosition, removeCheckpoint, truncateLog, writeState } from "./checkpoints.js";
 import type { LoopContext, StageRef } from "./context.js";
 
 /**
@@ -20,18 +21,39 @@ export function enterStage(ctx: LoopContext, index: number): boolean {
   return resuming;
 }
 
-/** Loads what the freshly built stage starts from: its own checkpoint when resuming, else the previous stage's encoder. */
-export async function loadStageStart(ctx: LoopContext, stage: StageRef, resuming: boolean): Promise<void> {
+/**
+ * Loads what the freshly built stage starts from: its own checkpoint when resuming, else the previous stage's encoder.
+ * Returns whether it resumed. A step checkpoint that is missing or unreadable (a torn copy, a full disk) cannot be
+ * resumed from, and no earlier one is kept: the stage then starts again from its start, which gives the weights an
+ * uninterrupted run has (its data order, schedule and seeds are functions of the step), at the cost of its steps so far.
+ */
+export async function loadStageStart(ctx: LoopContext, stage: StageRef, resuming: boolean): Promise<boolean> {
   const { backend, paths, state } = ctx;
   if (resuming) {
-    await backend.call("load", { path: join(paths.dir, state.checkpoint!), parts: "all" });
-    ctx.progress.note(`resuming stage ${stage.index + 1} (${stage.name}) at step ${state.position.step} from ${state.checkpoint}`);
-    ctx.log.write({ type: "resume", stage: stage.name, stage_index: stage.index, from_step: state.position.step, checkpoint: state.checkpoint });
-  } else if (stage.index > 0) {
+    try {
+      await backend.call("load", { path: join(paths.dir, state.checkpoint!), parts: "all" });
+      ctx.progress.note(`resuming stage ${stage.index + 1} (${stage.name}) at step ${state.position.step} from ${state.checkpoint}`);
+      ctx.log.write({ type: "resume", stage: stage.name, stage_index: stage.index, from_step: state.position.step, checkpoint: state.checkpoint });
+      return true;
+    } catch (err) {
+      if (!(err instanceof BackendError && err.code === "bad_checkpoint") || !state.checkpoint!.includes("-step")) throw err;
+      ctx.progress.note(
+        `note: ${err.detail.replace(/; it cannot be used \(.*$/, "")}: stage ${stage.index + 1} (${stage.name}) starts again ` +
+          `from its start (its ${state.position.step} steps so far are trained again)`,
+      );
+      removeCheckpoint(paths, state.checkpoint!);
+      ctx.state = { ...state, position: freshPosition(), checkpoint: null };
+      await writeState(paths, ctx.state);
+      truncateLog(paths.log, stage.index, 0);
+      ctx.log.write({ type: "restart_stage", stage: stage.name, stage_index: stage.index, reason: err.detail });
+    }
+  }
+  if (stage.index > 0) {
     const previous = ctx.manifest.stages[stage.index - 1].checkpoint;
     if (previous === null) throw new Error(`stage ${stage.index}: the previous stage has no end checkpoint`);
     await backend.call("load", { path: join(paths.dir, previous), parts: "encoder" });
   }
+  return false;
 }
 
 /**

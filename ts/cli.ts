@@ -94,10 +94,22 @@ function refuseNotNumbers(raw: readonly string[]) {
   };
 }
 
+/** A text option given nothing (`--data-dir ""`, `--config` last, an unset shell variable) reaches yargs as "": refused
+ * here, naming the option, rather than taken as "not given" (the default data folder, say) or as a path "". */
+function refuseEmptyStrings(argv: Record<string, unknown>, options: unknown): true | string {
+  const strings = new Set((options as { string?: string[] }).string ?? []);
+  for (const [key, value] of Object.entries(argv)) {
+    if (/[A-Z]/.test(key) || !strings.has(key)) continue;
+    if (value === "" || (Array.isArray(value) && value.includes(""))) return `--${key} takes a value; it was given none (an unset shell variable?)`;
+  }
+  return true;
+}
+
 export function buildCli(argv: string[]): Argv {
   return COMMANDS.reduce(register, yargs(argv).scriptName("bridge").usage("$0 <command> [options]"))
     .check(refuseRepeats, true)
     .check(refuseNotNumbers(argv), true)
+    .check(refuseEmptyStrings, true)
     .demandCommand(1, "name a command (see --help)")
     .strict()
     .help()

@@ -204,7 +204,7 @@ testWithData(test, "--on-bad-row: a malformed row stops training by default, nam
   assert.match(wrong.output(), /Invalid values:[\s\S]*on-bad-row[\s\S]*"error", "skip"/);
 });
 
-test("train's backend flags are checked before any data is read: a missing key file, --keys alone, --nproc, --master, a word for a number", async () => {
+test("train's backend flags are checked before any data is read: a missing key file, --keys alone, --nproc, --master, a word for a number, an empty value", async () => {
   const env = { BRIDGE_RUNS_DIR: join(tmp, "runs-flags"), BRIDGE_DATA_DIR: join(tmp, "no-data-here") };
   const base = ["train", "--config", tiny, "--quiet"];
   for (const [args, message] of [
@@ -217,6 +217,9 @@ test("train's backend flags are checked before any data is read: a missing key f
     [["--nproc", "abc"], "--nproc takes a number"],
     [["--nproc="], "--nproc takes a number; it was given none"],
     [["--nproc", ""], "--nproc takes a number; it was given none"],
+    [["--data-dir", ""], "--data-dir takes a value; it was given none"],
+    [["--data-dir="], "--data-dir takes a value; it was given none"],
+    [["--run"], "--run takes a value; it was given none"],
     [["--backend", "foo://x"], "--backend foo://x: expected tcp://HOST:PORT"],
   ] as const) {
     const run = cli([...base, ...args], env);

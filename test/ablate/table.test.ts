@@ -185,6 +185,19 @@ test("the plan the table reads: done, restart after a failed training, pending",
   );
 });
 
+test("a run whose metrics.json is damaged is planned for evaluation again, not a stop for the grid", () => {
+  const file = join(runsDir, "ablate-t-a-s2", "eval", "metrics.json");
+  const kept = readFileSync(file);
+  try {
+    writeFileSync(file, '{"tasks":');
+    const runs = planRuns(loadGrid(gridPath), { runsDir });
+    assert.is(runs.find((r) => r.run === "ablate-t-a-s2")?.status, "eval");
+    assert.is(runs.find((r) => r.run === "ablate-t-a-s1")?.status, "done");
+  } finally {
+    writeFileSync(file, kept);
+  }
+});
+
 test("--dry-run prints the plan and writes nothing", async () => {
   const lines: string[] = [];
   const out = join(tmp, "dry", "results.md");

@@ -234,7 +234,13 @@ function statusOf(grid: Grid, paths: RunPaths, record: AblateRecord | null, hash
         `delete the folder to train it again, or give the changed variant a new name`,
     );
   }
-  const metrics = readRunMetrics(paths);
+  // a damaged metrics.json is evaluated again (eval keeps the old file aside), not a stop for the whole grid
+  let metrics: Metrics | null;
+  try {
+    metrics = readRunMetrics(paths);
+  } catch {
+    return "eval";
+  }
   const tasksDone = metrics !== null && record.evalSeconds !== null && (grid.tasks ?? TASK_NAMES).every((t) => metrics.tasks.includes(t));
   return tasksDone ? "done" : "eval";
 }

@@ -193,13 +193,14 @@ function vectors(t: Table): Float32Array[] {
   testWithData(test, "the CLI: npx bridge embed --run NAME --input FILE --output FILE.arrow", async (dataDir) => {
     const { root, name } = await sharedRun(dataDir);
     const input = join(root, "cli.txt");
-    writeFileSync(input, "A dog runs .\nA cat sleeps .\n");
+    writeFileSync(input, "A dog runs .\n\nA cat sleeps .\n   \n");
     const output = join(root, "cli.arrow");
     const { stderr } = await promisify(execFile)(process.execPath, [bridgeBin, "embed", "--run", name, "--input", input, "--output", output], {
       env: { ...process.env, BRIDGE_RUNS_DIR: root },
     });
-    assert.match(stderr, "wrote 2 vectors");
-    assert.is(tableFromIPC(readFileSync(output)).numRows, 2);
+    assert.match(stderr, "wrote 4 vectors");
+    assert.match(stderr, "2 of the texts are empty (a row each, the empty sentence's vector)");
+    assert.is(tableFromIPC(readFileSync(output)).numRows, 4);
   });
 }
 

@@ -44,6 +44,8 @@ export interface EmbedResult {
   dim: number;
   truncated: number;
   truncatedTokens: number;
+  /** Texts empty or all white space: each still has its row (the empty sentence's vector), so rows match lines. */
+  blank: number;
   /** The cut applied (tokens per text, xxbos included): --max-len, else the run's tokenizer's; null: none. */
   maxLen: number | null;
   seconds: number;
@@ -107,6 +109,7 @@ export async function embedFile(opts: EmbedFileOptions): Promise<EmbedResult> {
   let done = 0;
   let truncated = 0;
   let truncatedTokens = 0;
+  let blank = 0;
   const progress = (n: number) => {
     if (!showProgress) return;
     const rate = n / Math.max(1e-3, (performance.now() - t0) / 1000);
@@ -114,6 +117,7 @@ export async function embedFile(opts: EmbedFileOptions): Promise<EmbedResult> {
   };
   const flush = async (items: Item[]) => {
     const texts = items.map((it) => it.text);
+    for (const t of texts) if (t.trim() === "") blank++;
     const v = await encoder.embed(texts, { batchSize: opts.batchSize, onProgress: (k) => progress(done + k) });
     truncated += v.truncated;
     truncatedTokens += v.truncatedTokens;
@@ -149,6 +153,7 @@ export async function embedFile(opts: EmbedFileOptions): Promise<EmbedResult> {
     dim: encoder.dim,
     truncated,
     truncatedTokens,
+    blank,
     maxLen: encoder.maxLen,
     seconds: (performance.now() - t0) / 1000,
     unfinished: encoder.unfinished,

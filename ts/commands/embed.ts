@@ -17,6 +17,7 @@ export async function embedCommand(opts: EmbedCommandOptions): Promise<number> {
       ? `; ${r.truncated} texts cut at ${r.maxLen} tokens (${opts.maxLen !== undefined ? "--max-len" : "the run's tokenizer.maxLen"}; ${r.truncatedTokens} tokens dropped)`
       : "";
   if (r.unfinished !== null) console.error(`note: ${r.unfinished}`);
-  console.error(`wrote ${r.rows} vectors of ${r.dim} floats to ${r.output} in ${r.seconds.toFixed(1)} s${cut}`);
+  const blank = r.blank > 0 ? `; ${r.blank} of the texts ${r.blank === 1 ? "is" : "are"} empty (a row each, the empty sentence's vector)` : "";
+  console.error(`wrote ${r.rows} vectors of ${r.dim} floats to ${r.output} in ${r.seconds.toFixed(1)} s${cut}${blank}`);
   return 0;
 }

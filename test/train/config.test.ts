@@ -304,7 +304,15 @@ test("extends: a config starts from another; mappings merge, lists replace, a ma
     assert.is(loadConfig({ file: onEmpty }).seed, 3);
     const missing = join(dir, "missing.yaml");
     writeFileSync(missing, "extends: nowhere.yaml\n");
-    assert.throws(() => loadConfig({ file: missing }), /nowhere\.yaml: cannot read the config/);
+    assert.throws(() => loadConfig({ file: missing }), /missing\.yaml: extends nowhere\.yaml: .*nowhere\.yaml: cannot read the config/);
+    // a bad field a base config holds: the error names the chain of files it came through, not the child alone
+    writeFileSync(join(dir, "base-bad.yaml"), "extends: base.yaml\nstages: { siamese: { epochs: abc } }\n");
+    const child2 = join(dir, "child2.yaml");
+    writeFileSync(child2, "extends: base-bad.yaml\nseed: 3\n");
+    assert.throws(
+      () => loadConfig({ file: child2 }),
+      (e: Error) => e.message.includes(`${child2} (extends ${join(dir, "base-bad.yaml")}, which extends ${join(dir, "base.yaml")}): invalid config`) && /epochs/.test(e.message),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

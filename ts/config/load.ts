@@ -36,10 +36,12 @@ export interface LoadConfigOptions {
 
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const file = opts.file ?? DEFAULT_CONFIG;
-  let raw = readExtended(file, []);
+  const bases: string[] = [];
+  let raw = readExtended(file, [], bases);
   for (const s of opts.set ?? []) raw = applySet(raw, s);
-  // a bad value may be --set's, not the file's: the message says which sets were applied
-  const source = opts.source ?? (opts.set?.length ? `${file} with --set ${opts.set.join(" --set ")}` : file);
+  // a bad value may be a base config's or --set's, not the file's: the message names the files and sets it came from
+  const named = bases.length ? `${file} (extends ${bases.join(", which extends ")})` : file;
+  const source = opts.source ?? (opts.set?.length ? `${named} with --set ${opts.set.join(" --set ")}` : named);
   refuseUnusedOptions(raw, source);
   return validateConfig(raw, source);
 }
@@ -56,8 +58,9 @@ function refuseUnusedOptions(raw: unknown, source: string): void {
   if (lines.length > 0) throw new ConfigError(`${source}: invalid config\n${lines.join("\n")}`);
 }
 
-/** A config file with its `extends:` chain resolved (the base first, this file's fields on top). */
-function readExtended(file: string, chain: string[]): unknown {
+/** A config file with its `extends:` chain resolved (the base first, this file's fields on top); `bases` gets the
+ * chain's files after this one, in order. */
+function readExtended(file: string, chain: string[], bases: string[]): unknown {
   const abs = resolve(file);
   if (chain.includes(abs)) throw new ConfigError(`${file}: extends loops back to itself (${[...chain, abs].join(" -> ")})`);
   const raw = readStructuredFile(file, "config", (m) => new ConfigError(m));
@@ -66,7 +69,15 @@ function readExtended(file: string, chain: string[]): unknown {
   if (typeof base !== "string" || base.trim() === "")
     throw new ConfigError(`${file}: extends: expected the path of another config file, got ${JSON.stringify(base)}`);
   const basePath = resolve(dirname(abs), base);
-  const baseRaw = readExtended(basePath, [...chain, abs]);
+  bases.push(basePath);
+  let baseRaw: unknown;
+  try {
+    baseRaw = readExtended(basePath, [...chain, abs], bases);
+  } catch (e) {
+    // a base that cannot be read is named with the file that points to it
+    if (e instanceof ConfigError && e.message.startsWith(`${basePath}: cannot read`)) throw new ConfigError(`${file}: extends ${base}: ${e.message}`);
+    throw e;
+  }
   // an empty base (comments only) reads as null: no fields to start from, not an error
   if (baseRaw !== null && (typeof baseRaw !== "object" || Array.isArray(baseRaw)))
     throw new ConfigError(

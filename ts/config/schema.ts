@@ -497,6 +497,12 @@ export const ConfigSchema = z
     const cuts = c.model.cutoffs ?? [];
     if (cuts.some((v, i) => i > 0 && v <= cuts[i - 1]))
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["model", "cutoffs"], message: `cutoffs must increase, got [${cuts.join(", ")}]` });
+    if (c.model.cutoffs !== undefined && c.model.softmax !== "adaptive")
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["model", "cutoffs"],
+        message: `cutoffs shape the adaptive softmax only; softmax is ${c.model.softmax ?? "full (the default)"}: set softmax: adaptive, or drop cutoffs`,
+      });
     const names = new Set<string>();
     c.stages.forEach((s, i) => {
       const name = stageName(s);
@@ -507,6 +513,15 @@ export const ConfigSchema = z
           message: `two stages are named ${JSON.stringify(name)}; give each a distinct name`,
         });
       names.add(name);
+      if (s.objective === "lm") {
+        const unused = (["pool", "poolLayers", "features"] as const).filter((k) => s[k] !== undefined);
+        if (unused.length > 0)
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ["stages", i, unused[0]],
+            message: `a language-model stage makes no sentence vectors: ${unused.join(", ")} ${unused.length === 1 ? "applies" : "apply"} to sentence stages only`,
+          });
+      }
       if ((s.objective === undefined) === (s.tasks === undefined)) {
         ctx.addIssue({
           code: z.ZodIssueCode.custom,

@@ -311,7 +311,9 @@ test("extends: a config starts from another; mappings merge, lists replace, a ma
     writeFileSync(child2, "extends: base-bad.yaml\nseed: 3\n");
     assert.throws(
       () => loadConfig({ file: child2 }),
-      (e: Error) => e.message.includes(`${child2} (extends ${join(dir, "base-bad.yaml")}, which extends ${join(dir, "base.yaml")}): invalid config`) && /epochs/.test(e.message),
+      (e: Error) =>
+        e.message.includes(`${child2} (extends ${join(dir, "base-bad.yaml")}, which extends ${join(dir, "base.yaml")}): invalid config`) &&
+        /epochs/.test(e.message),
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  * runs/NAME/{config.json, vocab.json, run.json}, then runs the stages (ts/train/loop.ts). --resume
  * reads the run's own config.json and state.json and goes on from its last checkpoint.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { BackendClient, startBackend } from "../backend/client.js";
 import { loadClientKeys } from "../backend/keys.js";

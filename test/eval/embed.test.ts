@@ -77,7 +77,11 @@ function vectors(t: Table): Float32Array[] {
     assert.ok(r.truncatedTokens > r.truncated);
     await embedFile({ run: name, runsDir: root, input, output: join(root, "bad.arrow"), field: "missing", device: "cpu" }).then(
       () => assert.unreachable("a missing field must fail"),
-      (e: Error) => assert.match(e.message, 'no string field "missing"'),
+      (e: Error) => assert.match(e.message, 'no field "missing"'),
+    );
+    await embedFile({ run: name, runsDir: root, input, output: join(root, "bad.arrow"), field: "id", device: "cpu" }).then(
+      () => assert.unreachable("a number field must fail"),
+      (e: Error) => assert.match(e.message, `${input}:1: field "id" holds a number, not a text`),
     );
   });
 

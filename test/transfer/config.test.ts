@@ -40,6 +40,8 @@ test("bad model settings are refused with their path", () => {
   );
   assert.throws(() => validateConfig({ stages, model: { softmax: "adaptive", cutoffs: [500, 200] } }), /model\.cutoffs.*must increase, got \[500, 200\]/s);
   assert.throws(() => validateConfig({ stages, model: { cutoffs: [10, 20] } }), /model\.cutoffs.*adaptive softmax only; softmax is full \(the default\)/s);
+  assert.throws(() => validateConfig({ stages, device: "tpu" }), /device.*a torch device bridge runs on: cpu, cuda, cuda:N or mps/s);
+  assert.is(validateConfig({ stages, device: "cuda:1" }).device, "cuda:1");
   assert.throws(
     () => validateConfig({ stages: [{ objective: "lm", steps: 5, pool: "mean" }] }),
     /stages\.0\.pool.*a language-model stage makes no sentence vectors: pool applies to sentence stages only/s,

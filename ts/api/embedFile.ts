@@ -73,7 +73,12 @@ export async function* inputItems(path: string, field?: string): AsyncGenerator<
       throw new Error(`${path}:${no}: not JSON (${(e as Error).message}); for plain text lines leave out --field`);
     }
     const value = rec !== null && typeof rec === "object" ? (rec as Record<string, unknown>)[field] : undefined;
-    if (typeof value !== "string") throw new Error(`${path}:${no}: no string field ${JSON.stringify(field)}`);
+    if (typeof value !== "string")
+      throw new Error(
+        value === undefined
+          ? `${path}:${no}: no field ${JSON.stringify(field)}`
+          : `${path}:${no}: field ${JSON.stringify(field)} holds ${value === null ? "null" : Array.isArray(value) ? "a list" : `a ${typeof value}`}, not a text`,
+      );
     yield { line: no, text: value };
   }
 }

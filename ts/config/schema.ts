@@ -404,7 +404,11 @@ export const ConfigSchema = z
       .max(2 ** 31 - 1)
       .default(42),
     /** torch device for the backend; null: cuda when there is one, else cpu. */
-    device: z.string().nullable().default(null),
+    device: z
+      .string()
+      .regex(/^(cpu|cuda(:\d+)?|mps)$/, "a torch device bridge runs on: cpu, cuda, cuda:N or mps")
+      .nullable()
+      .default(null),
     /** torch's CPU threads in the backend (OMP_NUM_THREADS); null: torch's default (one per core).
      * On cores shared with other work, 1 avoids OpenMP threads waiting on each other. */
     threads: positiveInt.nullable().default(null),

@@ -183,6 +183,16 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
     assert.match(r.stderr, `data dir ${empty}`);
     assert.match(r.stderr, "snli:dev");
     assert.is(readFileSync(metricsFile, "utf8"), before);
+    // --run takes a run folder's path too, as embed and search do: found without BRIDGE_RUNS_DIR
+    const byPath = await promisify(execFile)(process.execPath, [bridgeBin, "eval", "--run", join(root, name), "--data-dir", empty], {
+      env: { ...process.env, BRIDGE_RUNS_DIR: join(root, "elsewhere") },
+    }).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.ok(byPath !== null);
+    assert.match(byPath.stderr, `data dir ${empty}`, "the run was found by its path");
+    assert.not.match(byPath.stderr, "letters, digits");
   });
 
   testWithData(test, "--compare never evaluates: a run without metrics.json is an error naming it and the command that makes it", async (dataDir) => {

@@ -11,13 +11,11 @@
  * embed` (embedFile.ts, on top of this) reads its input: same batches, so the same bits. Calls may overlap
  * (the backend serves them in turn; each call's rows come back in its own input order).
  */
-import { existsSync, realpathSync } from "node:fs";
-import { basename, dirname, isAbsolute, resolve, sep } from "node:path";
 import { BackendClient, BackendDiedError } from "../backend/client.js";
 import { type CurveClientKeys, loadClientKeys } from "../backend/keys.js";
 import { numericaliseTexts } from "../data/numericalised.js";
 import { RunModel } from "../eval/runModel.js";
-import { resolveRunName, runsRoot } from "../run/manifest.js";
+import { locateRun } from "../run/manifest.js";
 import { Embeddings, type Matrix, unitRowsInPlace } from "./matrix.js";
 import { CorpusIndex, checkTopK, cosineSimilarity, type SearchHit } from "./search.js";
 
@@ -92,7 +90,13 @@ export class Encoder implements AsyncDisposable {
   static async open(run: string, opts: OpenEncoderOptions = {}): Promise<Encoder> {
     if (typeof run !== "string" || run === "") throw new TypeError(`openEncoder: run must be a run name, a run folder or "latest", got ${JSON.stringify(run)}`);
     const label = opts.label ?? `openEncoder(${JSON.stringify(run)})`;
-    const { name, runsDir } = locateRun(run, opts.runsDir, label);
+    let located: { name: string; runsDir: string };
+    try {
+      located = locateRun(run, opts.runsDir);
+    } catch (e) {
+      throw new Error(`${label}: ${(e as Error).message}`, { cause: e });
+    }
+    const { name, runsDir } = located;
     if (opts.maxLen !== undefined && (!Number.isInteger(opts.maxLen) || opts.maxLen < 2))
       throw new RangeError(`openEncoder: maxLen must be a whole number >= 2 (xxbos and one token), got ${opts.maxLen}`);
     let remote: BackendClient | null = null;
@@ -248,23 +252,6 @@ export class Encoder implements AsyncDisposable {
     out ??= new Float32Array(0); // no texts
     const m = opts.normalize ? unitRowsInPlace(out, this.dim) : out;
     return new Embeddings(m, texts.length, this.dim, texts, truncated, truncatedTokens);
-  }
-}
-
-/** The run a spec names: a folder (a path, or an existing relative folder holding run.json) or a name in runsDir. */
-function locateRun(spec: string, runsDir: string | undefined, label: string): { name: string; runsDir: string } {
-  const looksLikePath = isAbsolute(spec) || spec.includes(sep) || spec.includes("/") || spec.startsWith(".");
-  if (looksLikePath) {
-    const dir = resolve(spec);
-    if (!existsSync(resolve(dir, "run.json"))) throw new Error(`${label}: no run in ${dir} (no run.json); give a run folder, a run name, or "latest"`);
-    const real = realpathSync(dir); // runs/latest is a link: the run is the folder it points to
-    return { name: basename(real), runsDir: dirname(real) };
-  }
-  const root = resolve(runsDir ?? runsRoot());
-  try {
-    return { name: resolveRunName(spec, root), runsDir: root };
-  } catch (e) {
-    throw new Error(`${label}: ${(e as Error).message}`, { cause: e });
   }
 }
 

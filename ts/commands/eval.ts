@@ -1,9 +1,9 @@
 /** `npx bridge eval`: evaluate a run (metrics.json, report.html, vectors), or `--compare` several already evaluated. */
 import { parseTasks } from "../eval/tasks/index.js";
-import { resolveRunName } from "../run/manifest.js";
+import { locateRun } from "../run/manifest.js";
 
 export interface EvalCommandOptions {
-  /** The run (default: the latest, runs/latest). */
+  /** The run: a name in the runs folder, a run folder, or the latest (the default). */
   run?: string;
   /** Comma-separated task names of the registry (ts/eval/tasks/index.ts). */
   tasks?: string;
@@ -43,11 +43,11 @@ export async function evalCommand(opts: EvalCommandOptions): Promise<number> {
     console.log(`\nwrote ${await writeComparison(c)}`);
     return 0;
   }
-  const run = resolveRunName(opts.run);
+  const { name: run, runsDir } = locateRun(opts.run); // a name in the runs folder, or a run folder's path
   const { evaluateRun } = await import("../eval/evaluate.js");
   const { formatSummary } = await import("../eval/summary.js");
   const { describeTrainedOn } = await import("../eval/trainedOn.js");
-  const { metrics, files, previous } = await evaluateRun({ run, tasks, dataDir: opts.dataDir, checkpoint: opts.checkpoint, device: opts.device });
+  const { metrics, files, previous } = await evaluateRun({ run, runsDir, tasks, dataDir: opts.dataDir, checkpoint: opts.checkpoint, device: opts.device });
   console.log(`run ${run} trained on ${describeTrainedOn(metrics.trained_on)}\n`);
   console.log(formatSummary(metrics));
   if (metrics.skipped.length > 0) console.log(`\nskipped: ${metrics.skipped.map((s) => `${s.task} ${s.split}`).join(", ")} (see metrics.json)`);

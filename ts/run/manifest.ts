@@ -13,8 +13,8 @@
  *     .lock              while a command works in the folder (ts/run/lock.ts)
  *   runs/latest          a relative symlink to the run `bridge train` started last (resolveRunName)
  */
-import { existsSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
-import { basename, isAbsolute, join, resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path";
 import { z } from "zod";
 import type { JsonObject } from "../backend/protocol.js";
 import type { Objective } from "../config/objectives.js";
@@ -185,6 +185,22 @@ function listRuns(root: string): string[] {
  * runs/latest points to, else the one whose manifest was created last. An error when there is none,
  * or when `name` is not a run there (listing the runs that are).
  */
+/**
+ * The run a spec names: a folder (absolute, or holding a separator, or starting with "."; a link such as runs/latest
+ * is followed) or a name in `runsDir` ("latest" or none: the latest run). How eval, embed, search and the API find it.
+ */
+export function locateRun(spec: string | undefined, runsDir?: string): { name: string; runsDir: string } {
+  const looksLikePath = spec !== undefined && (isAbsolute(spec) || spec.includes(sep) || spec.includes("/") || spec.startsWith("."));
+  if (looksLikePath) {
+    const dir = resolve(spec);
+    if (!existsSync(resolve(dir, "run.json"))) throw new Error(`no run in ${dir} (no run.json); give a run folder, a run name, or "latest"`);
+    const real = realpathSync(dir); // runs/latest is a link: the run is the folder it points to
+    return { name: basename(real), runsDir: dirname(real) };
+  }
+  const root = resolve(runsDir ?? runsRoot());
+  return { name: resolveRunName(spec, root), runsDir: root };
+}
+
 export function resolveRunName(name: string | undefined, runsDir: string = runsRoot()): string {
   const runs = listRuns(runsDir);
   if (name !== undefined && name !== LATEST_RUN) {

@@ -219,6 +219,7 @@ import { makeFixtureRun, sharedRun } from "./fixtures.js";
       for (const [opts, message] of [
         [{ compare: [] }, "--compare needs at least two runs (got none)"],
         [{ compare: [name] }, `--compare needs at least two runs (got only ${name})`],
+        [{ compare: [name, name] }, `--compare names ${name} twice`],
         [{ compare: [name, "no-such-run"] }, `no run named "no-such-run" in ${root}; runs there: `],
         [{ compare: [name, never], dataDir, tasks: "sts" }, "--compare only reads the runs' metrics.json, so --tasks, --data-dir have no use with it"],
       ] as [EvalCommandOptions, string][]) {

@@ -156,7 +156,7 @@ test("data.pairs and its split fields: an error names the field written (a NAME:
   }
 });
 
-test("model.cutoffs past the vocabulary are named when the data has loaded (was: the backend's build, after the run folder existed)", async () => {
+test("model.cutoffs past the vocabulary, and a minFreq that keeps no word, are named when the data has loaded (was: the backend's build, after the run folder existed)", async () => {
   const dir = tempFolder("bridge-cutoffs-");
   try {
     mkdirSync(join(dir, "snli_1.0"));
@@ -167,6 +167,10 @@ test("model.cutoffs past the vocabulary are named when the data has loaded (was:
     assert.instance(err, ConfigError);
     assert.match(err!.message, /^model\.cutoffs \[10, 100000\]: the vocabulary has \d+ tokens; each cutoff must be below that$/);
     assert.is(await loadError(cfg([10, 20]), { dataDir: dir }), null);
+    // a minFreq no word reaches leaves only the special tokens: named, with the count that would do
+    const rare = await loadError(ConfigSchema.parse({ ...tiny, vocab: { ...tiny.vocab, minFreq: 100000 } }), { dataDir: dir });
+    assert.instance(rare, ConfigError);
+    assert.match(rare!.message, /^vocab\.minFreq 100000: no word of the training text occurs that often \(the most frequent one: \d+ times\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -21,6 +21,8 @@ export async function evalCommand(opts: EvalCommandOptions): Promise<number> {
     const { compareMetrics, formatComparison, readMetrics, writeComparison } = await import("../eval/compare.js");
     const runs = opts.compare;
     if (runs.length < 2) throw new Error(`--compare needs at least two runs (got ${runs.length === 0 ? "none" : `only ${runs[0]}`})`);
+    const twice = runs.find((r, i) => runs.indexOf(r) !== i);
+    if (twice !== undefined) throw new Error(`--compare names ${twice} twice; a comparison is of different runs`);
     const evaluating = (
       [
         ["--run", opts.run],

@@ -26,7 +26,7 @@ import { concatRagged, LmTextCollector } from "../data/lmText.js";
 import { type NumericalisedPairs, numericaliseTexts, type Ragged, rowLength } from "../data/numericalised.js";
 import { prepareSplit, type SplitReport } from "../data/prepare.js";
 import { mixSeed } from "../data/random.js";
-import { Tokenizer, type TokenizerSettings } from "../data/tokenize.js";
+import { SPECIAL_TOKENS, Tokenizer, type TokenizerSettings } from "../data/tokenize.js";
 import { TokenCounter, Vocab } from "../data/vocab.js";
 
 export interface PairSplitInfo {
@@ -475,6 +475,12 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
     );
   }
   const vocab = Vocab.fromCounts(counter.counts, { minFreq: cfg.vocab.minFreq, maxSize: cfg.vocab.maxSize, oovBuckets: cfg.vocab.oovBuckets });
+  if (vocab.size - vocab.oovBuckets <= SPECIAL_TOKENS.length && counter.counts.size > 0) {
+    const top = Math.max(...counter.counts.values());
+    throw new ConfigError(
+      `vocab.minFreq ${cfg.vocab.minFreq}: no word of the training text occurs that often (the most frequent one: ${top} times), so the vocabulary would hold only its ${SPECIAL_TOKENS.length} special tokens; lower it`,
+    );
+  }
   // the adaptive softmax's clusters split the vocabulary: said here, not by the backend's build after the run folder exists
   const cuts = cfg.model.cutoffs ?? [];
   if (cfg.model.softmax === "adaptive" && cuts.length > 0 && cuts[cuts.length - 1] >= vocab.size)

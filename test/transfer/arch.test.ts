@@ -67,6 +67,14 @@ test("a finished run's arch is read from its run.json; a run of another arch is 
   assert.match(back.message, "init.from awd-lm: arch awd_lstm vs sha_rnn");
 });
 
+test("a file that is not a checkpoint is named as such before anything is built (was: 'no vocabulary for this checkpoint')", async () => {
+  const text = join(runsDir, "notes.txt");
+  writeFileSync(text, "not weights\n");
+  const err = await refusal({ config: tiny, run: "from-text", init: text });
+  assert.match(err.message, `init.from ${text}: ${text} is not a checkpoint (not a torch archive)`);
+  assert.not.ok(existsSync(join(runsDir, "from-text")), "the refused run left a folder");
+});
+
 test("pretrained:NAME is compared by its pretraining config, before anything is built", async () => {
   const err = await refusal({ config: tiny, run: "awd-from-wiki-sha", init: "pretrained:wiki-fwd-sha" });
   assert.match(err.message, "init.from pretrained:wiki-fwd-sha: arch sha_rnn vs awd_lstm");

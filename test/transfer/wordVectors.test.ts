@@ -102,7 +102,8 @@ test("withInit wordVectors: the real backend fills the known words' rows after t
     const err = await withInit(backend, { ...ctx, init: { wordVectors: "wide.json" } })
       .call("build", build)
       .catch((e: unknown) => e);
-    assert.match(String(err), /9 dimensions do not fit the model's 8-wide embedding/);
+    assert.match(String(err), /init\.wordVectors .*wide\.json: word vectors of 9 dimensions do not fit the model's 8-wide embedding/);
+    assert.not.match(String(err), "init_word_vectors", "named as the config names it, not by the backend op");
 
     // a file that knows none of the words is a mistake, not a silent no-op
     writeText(dir, "other.json", JSON.stringify({ chat: [1, 0, 0, 0], chien: [0, 1, 0, 0] }));

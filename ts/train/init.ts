@@ -23,9 +23,10 @@
  * (as it is, else lowercased) takes its vector (backend op init_word_vectors: mapped into the embedding's width,
  * scaled to the random rows' norm); everything else keeps its random weights. FILE is relative to the data dir.
  */
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { BackendError } from "../backend/client.js";
 import type { InitFromResult, InitFromSourceResult, OpArgs, OpCaller, OpName, TypedBackend } from "../backend/ops.js";
 import type { JsonObject } from "../backend/protocol.js";
 import { archOf } from "../config/schema.js";
@@ -161,7 +162,11 @@ export function locateInitSource(from: string, opts: Pick<InitOptions, "runsDir"
   const path = resolve(from);
   if (existsSync(join(path, IMPORT_FILE))) return { kind: "import", dir: path };
   if (existsSync(join(path, "run.json"))) return finishedRun(path, from);
-  if (existsSync(path) && statSync(path).isFile()) return { kind: "file", path };
+  if (existsSync(path) && statSync(path).isFile()) {
+    if (!looksLikeTorchFile(path))
+      throw new InitError(`init.from ${from}: ${path} is not a checkpoint (not a torch archive); give a run, a checkpoint file, or pretrained:NAME`);
+    return { kind: "file", path };
+  }
   if (/^[A-Za-z0-9._-]+$/.test(from) && existsSync(join(opts.runsDir, from, "run.json"))) return finishedRun(join(opts.runsDir, from), from);
   throw new InitError(
     `init.from ${JSON.stringify(from)}: not a run in ${opts.runsDir}, a checkpoint file, an import folder or fastai:${FASTAI_MODELS.join("|fastai:")}`,
@@ -326,8 +331,25 @@ export async function applyWordVectors(backend: OpCaller, path: string, vocab: V
     );
   }
   const tensors: Tensors = { vectors: tensor("float32", [vocab.size, wv.dim], vectors), known: tensor("uint8", [vocab.size], known) };
-  const r = (await backend.call("init_word_vectors", { seed }, tensors)).result;
+  const r = (
+    await backend.call("init_word_vectors", { seed }, tensors).catch((e: unknown) => {
+      // the backend's refusal (vectors wider than the embedding) is about this file: named as the config names it
+      throw e instanceof BackendError && e.code === "bad_args" ? new InitError(`init.wordVectors ${path}: ${e.detail}`) : e;
+    })
+  ).result;
   return { path, copied: r.copied, of: vocab.size, dim: r.dim, embSz: r.emb_sz, fileWords: wv.total };
+}
+
+/** Whether the file starts as torch.save writes one: a zip archive ("PK"), or a legacy pickle (0x80). */
+function looksLikeTorchFile(path: string): boolean {
+  const fd = openSync(path, "r");
+  try {
+    const head = Buffer.alloc(2);
+    const n = readSync(fd, head, 0, 2, 0);
+    return (n === 2 && head.toString("latin1") === "PK") || (n >= 1 && head[0] === 0x80);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

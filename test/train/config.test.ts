@@ -305,6 +305,9 @@ test("extends: a config starts from another; mappings merge, lists replace, a ma
     const missing = join(dir, "missing.yaml");
     writeFileSync(missing, "extends: nowhere.yaml\n");
     assert.throws(() => loadConfig({ file: missing }), /missing\.yaml: extends nowhere\.yaml: .*nowhere\.yaml: cannot read the config/);
+    const twice = join(dir, "twice.yaml");
+    writeFileSync(twice, "extends: base.yaml\nstages: { 1: { epochs: 3 }, siamese: { epochs: 4 } }\n");
+    assert.throws(() => loadConfig({ file: twice }), /stages\.siamese and stages\.1 edit the same list item \(1\)/);
     // a bad field a base config holds: the error names the chain of files it came through, not the child alone
     writeFileSync(join(dir, "base-bad.yaml"), "extends: base.yaml\nstages: { siamese: { epochs: abc } }\n");
     const child2 = join(dir, "child2.yaml");

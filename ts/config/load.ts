@@ -97,12 +97,16 @@ function mergeConfig(base: unknown, over: unknown, where: string): unknown {
   const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
   if (Array.isArray(base) && isMap(over)) {
     const out = [...base];
+    const editedBy = new Map<number, string>(); // item -> the key that edited it: two keys for one item is ambiguous
     for (const [key, value] of Object.entries(over)) {
       if (FORBIDDEN_KEYS.has(key)) throw new ConfigError(`${where}.${key}: not a config field`);
       const byName = out.findIndex((e) => isMap(e) && (e.name ?? e.objective) === key);
       const k = /^\d+$/.test(key) ? Number(key) : byName;
       if (k < 0 || k >= out.length)
         throw new ConfigError(`${where}.${key}: the base config has no list item ${/^\d+$/.test(key) ? "at that position" : "of that name"}`);
+      const other = editedBy.get(k);
+      if (other !== undefined) throw new ConfigError(`${where}.${key} and ${where}.${other} edit the same list item (${k}); give its edits under one key`);
+      editedBy.set(k, key);
       out[k] = mergeConfig(out[k], value, `${where}.${key}`);
     }
     return out;

@@ -238,6 +238,9 @@ test("an over-long sentence: error names file:line; skip cuts it at max_len (def
     } catch (e) {
       assert.match((e as Error).message, /snli_1\.0_test\.jsonl:2: a sentence is 5001 tokens long, more than tokenizer\.maxLen 512/);
     }
+    // with --max-len the advice names the flag, not the config field
+    const flagged = await dataInspect({ name: "snli:test", dataDir: dir, maxLen: 3, out: sink().out }).catch((e: Error) => e);
+    assert.match((flagged as Error).message, /more than --max-len 3 \(raise --max-len/);
     const s = sink();
     const r = await dataInspect({ name: "snli:test", dataDir: dir, onBadRow: "skip", out: s.out });
     assert.is(r.pairs, 2);
@@ -309,12 +312,13 @@ test("percentiles are nearest-rank", () => {
   assert.equal(summarise([]).max, 0);
 });
 
-test("inspect refuses a bad --min-freq or --max-len, and an empty split after the colon, before reading anything", async () => {
+test("inspect refuses a bad --min-freq or --max-len, --min-freq with --vocab, and an empty split after the colon, before reading anything", async () => {
   for (const [opts, message] of [
     [{ name: "cad", minFreq: -1 }, "--min-freq -1: a whole number, 1 or more"],
     [{ name: "cad", minFreq: 1.5 }, "--min-freq 1.5: a whole number"],
     [{ name: "cad", maxLen: Number.NaN }, "--max-len NaN: a whole number"],
     [{ name: "snli:" }, "snli:: no split after the colon"],
+    [{ name: "cad", vocab: "v.json", minFreq: 2 }, "--min-freq shapes a vocabulary built from the split; --vocab v.json gives one already built"],
   ] as const) {
     const e = await dataInspect({ dataDir: "/nonexistent-data", ...opts }).then(
       () => null,

@@ -31,6 +31,8 @@ export async function dataInspect(opts: DataInspectOptions): Promise<InspectRepo
     if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new Error(`${flag} ${value}: a whole number, 1 or more`);
   }
   if (/:$/.test(opts.name)) throw new Error(`${opts.name}: no split after the colon; give NAME or NAME:SPLIT`);
+  if (opts.vocab !== undefined && opts.minFreq !== undefined)
+    throw new Error(`--min-freq shapes a vocabulary built from the split; --vocab ${opts.vocab} gives one already built: drop one of them`);
   const status = opts.progressOut ?? process.stderr;
   let shown = "";
   let drawn = 0;
@@ -57,6 +59,10 @@ export async function dataInspect(opts: DataInspectOptions): Promise<InspectRepo
       tokenizer: opts.maxLen === undefined ? {} : { maxLen: opts.maxLen },
       onProgress,
     });
+  } catch (e) {
+    // the data layer speaks of the config's field; here the cut was --max-len's
+    if (opts.maxLen !== undefined && e instanceof Error) e.message = e.message.replaceAll("tokenizer.maxLen", "--max-len");
+    throw e;
   } finally {
     if (shown) status.write("\n");
   }

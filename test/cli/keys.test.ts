@@ -51,7 +51,7 @@ test("keys into a folder that exists leaves its mode (a shared one stays shared)
     const onFile = keysCli(["--dir", file]);
     assert.is(onFile.code, 1);
     assert.match(onFile.out, `--dir ${file}: a file, not a folder`);
-    assert.match(keysCli(["--dir", ""]).out, "--dir: give a folder");
+    assert.match(keysCli(["--dir", ""]).out, "--dir takes a value; it was given none");
   } finally {
     rmSync(shared, { recursive: true, force: true });
   }

@@ -270,7 +270,7 @@ testWithData(
 
 testWithData(
   test,
-  "an edited state.json is named with what is wrong before anything trains: field types, a stage out of range or past an unfinished one, a batch past its epoch",
+  "an edited state.json (or config.json) is named with what is wrong before anything trains: field types, a stage out of range or past an unfinished one, a batch past its epoch, a step past the stage's length",
   async () => {
     const edit = (name: string, change: (state: Record<string, unknown>, manifest: Record<string, unknown>) => void) => {
       const dir = runPaths(name, runsDir).dir;
@@ -307,6 +307,14 @@ testWithData(
       assert.match((err as Error).message, file, name);
       assert.match((err as Error).message, message, name);
     }
+    // a config.json edited to make the stage in progress shorter than the step it reached: named, not "completed"
+    const shorter = edit("edited-shorter", (s) => Object.assign(stopped(s), { position: { epoch: 0, batch: 20, step: 20 } }));
+    const cfgFile = join(dirname(shorter), "config.json");
+    const cfg = JSON.parse(readFileSync(cfgFile, "utf8")) as { stages: { steps?: number }[] };
+    cfg.stages[1].steps = 10;
+    writeFileSync(cfgFile, JSON.stringify(cfg));
+    const short = await train({ run: "edited-shorter", resume: true, quiet: true, dataDir: dataDir!, runsDir }).catch((e: Error) => e);
+    assert.match((short as Error).message, `${shorter}: position.step 20 is past stage 2's 10 steps (${cfgFile})`);
     // run.json records the rows the run trained on: other data (another --data-dir, an edited file) is refused, named
     edit("other-data", (s, m) => {
       stopped(s);

@@ -392,6 +392,12 @@ function openRun(opts: TrainOptions, paths: RunPaths, loaded: Config | null): { 
     throw new Error(
       `${stateFile}: stage ${state.stage} is in progress, but stage ${skipped.index} (${skipped.name}) before it never completed (${paths.manifest}); restore state.json from a copy`,
     );
+  const steps = cfg.stages[state.stage]?.steps;
+  if (steps !== undefined && steps !== null && state.position.step > steps)
+    throw new Error(
+      `${stateFile}: position.step ${state.position.step} is past stage ${state.stage + 1}'s ${steps} steps (${paths.config}); ` +
+        "the run's config.json was edited after it trained that far: restore it from a copy",
+    );
   if (state.done) return "complete";
   assertShardable(cfg, state.stage, rankCount(opts));
   truncateLog(paths.log, state.stage, state.checkpoint && state.position.step > 0 ? state.position.step : 0);

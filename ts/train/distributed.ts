@@ -306,7 +306,8 @@ export class DistributedBackend implements TypedBackend {
       return await Promise.all(this.ranks.map((c, r) => this.onRank(r, send(c, r))));
     } catch (err) {
       const watched = this.watches.filter((w): w is HostWatch => w !== null);
-      if (watched.length === 0 || err instanceof BackendDiedError) throw err;
+      // a rank's own client fails too when its host goes (its disconnect watch): the host watch names the rank
+      if (watched.length === 0) throw err;
       let timer: NodeJS.Timeout | undefined;
       const lost = await Promise.race([
         ...watched.map((w) => w.lost.catch((e: Error) => e)),

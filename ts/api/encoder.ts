@@ -114,7 +114,7 @@ export class Encoder implements AsyncDisposable {
         run: name,
         runsDir,
         checkpoint: opts.checkpoint,
-        checkpointOption: opts.checkpointLabel ?? "openEncoder's checkpoint",
+        checkpointLabel: opts.checkpointLabel ?? "openEncoder's checkpoint",
         device: opts.device,
         tokenizer: opts.maxLen !== undefined ? { maxLen: opts.maxLen } : {},
         ...(remote ? { client: remote } : {}),
@@ -263,7 +263,7 @@ function checkTexts(texts: Texts, what: string): Texts {
 }
 
 /** A call's options: omitted, null (from JavaScript) and {} alike mean the defaults; anything else but an object is refused. */
-export function options<T extends object>(opts: T | null | undefined, what: string): T {
+function options<T extends object>(opts: T | null | undefined, what: string): T {
   if (opts === undefined || opts === null) return {} as T;
   if (typeof opts !== "object" || Array.isArray(opts)) throw new TypeError(`${what}: options must be an object, got ${describeValue(opts)}`);
   return opts;
@@ -274,7 +274,7 @@ function isMatrix(x: unknown): x is Matrix {
 }
 
 /** What a wrong argument was, for an error message: "a string", "null", "an object", ... */
-export function describeValue(v: unknown): string {
+function describeValue(v: unknown): string {
   if (v === null || v === undefined) return String(v);
   if (Array.isArray(v)) return "an array";
   const t = typeof v;

@@ -26,7 +26,7 @@ export interface OpenRunOptions {
   /** Checkpoint to load instead of the run's final one (absolute, or relative to the run folder). */
   checkpoint?: string;
   /** How errors name the way to choose a checkpoint (default: the command line's "--checkpoint"). */
-  checkpointOption?: string;
+  checkpointLabel?: string;
   /** torch device (default: cuda when available, else cpu). */
   device?: string;
   /** Tokenizer overrides (embed's --max-len). */
@@ -112,7 +112,7 @@ export class RunModel implements OpCaller {
     const manifest = readManifest(paths);
     const vocab = await Vocab.load(paths.vocab);
     assertVocabMatches(vocab, manifest.vocab.fingerprint, manifest.vocab.size);
-    const option = opts.checkpointOption ?? "--checkpoint";
+    const option = opts.checkpointLabel ?? "--checkpoint";
     const checkpoint = opts.checkpoint === undefined ? manifest.finalCheckpoint : givenCheckpoint(opts.checkpoint, paths, option);
     if (checkpoint === null) throw new Error(`run ${opts.run}: no finished checkpoint yet (run.json has no finalCheckpoint); choose one with ${option}`);
     const tokenizer = new Tokenizer({ ...manifest.tokenizer, ...opts.tokenizer });

@@ -476,7 +476,8 @@ export async function loadTrainingData(cfg: Config, opts: LoadDataOptions = {}):
   }
   const vocab = Vocab.fromCounts(counter.counts, { minFreq: cfg.vocab.minFreq, maxSize: cfg.vocab.maxSize, oovBuckets: cfg.vocab.oovBuckets });
   if (vocab.size - vocab.oovBuckets <= SPECIAL_TOKENS.length && counter.counts.size > 0) {
-    const top = Math.max(...counter.counts.values());
+    let top = 0; // a loop, not Math.max(...): a corpus counts hundreds of thousands of words
+    for (const n of counter.counts.values()) top = Math.max(top, n);
     throw new ConfigError(
       `vocab.minFreq ${cfg.vocab.minFreq}: no word of the training text occurs that often (the most frequent one: ${top} times), so the vocabulary would hold only its ${SPECIAL_TOKENS.length} special tokens; lower it`,
     );
